@@ -1,0 +1,23 @@
+# SPDX-License-Identifier: MIT
+# facteur_deps.m4 - one check per dependency; a missing one stops configure
+# and names the Debian package that provides it.
+
+# FACTEUR_PKG(VAR, MODULE, DEBIAN-PACKAGE)
+AC_DEFUN([FACTEUR_PKG], [
+  PKG_CHECK_MODULES([$1], [$2], [],
+    [AC_MSG_ERROR([$2 not found: install the Debian package $3 (or run ./install-deps.sh)])])
+])
+
+# FACTEUR_LIB(VAR, HEADER, FUNCTION, LIBRARY, DEBIAN-PACKAGE)
+# For libraries shipped without a pkg-config file.
+AC_DEFUN([FACTEUR_LIB], [
+  AC_CHECK_HEADERS([$2], [],
+    [AC_MSG_ERROR([$2 not found: install the Debian package $5 (or run ./install-deps.sh)])])
+  facteur_save_LIBS=$LIBS
+  LIBS=
+  AC_SEARCH_LIBS([$3], [$4], [],
+    [AC_MSG_ERROR([$3() not found in lib$4: install the Debian package $5 (or run ./install-deps.sh)])])
+  $1_LIBS=$LIBS
+  LIBS=$facteur_save_LIBS
+  AC_SUBST([$1_LIBS])
+])

@@ -1,0 +1,32 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# install-deps.sh - install every Debian package facteur needs to build, test and benchmark.
+#
+# Non-interactive; safe to run again.  Run as root (or through sudo).
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+# Postfix is only a test and benchmark peer (smtp-source, smtp-sink, and the
+# relay benchmark's reference): install it without letting it configure
+# itself as this host's MTA.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+
+PKGS="
+ build-essential autoconf automake libtool pkg-config autoconf-archive
+ libevent-dev libssl-dev libinih-dev libunbound-dev libcrypt-dev
+ libcmocka-dev clang libclang-rt-14-dev
+ python3 python3-pytest openssl swaks postfix unbound iproute2 procps
+"
+if [ -z "${FACTEUR_SKIP_APT_UPDATE:-}" ]; then
+	$SUDO apt-get update -qq
+fi
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
+# The distribution's unbound must not hold port 53 during tests; facteur's
+# tests start their own instance on a private port.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+	$SUDO systemctl disable --now unbound postfix >/dev/null 2>&1 || true
+fi
+echo "install-deps: done"

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net - socket addresses, listeners and client networks (CIDR lists).
+ */
+#ifndef FACTEUR_NET_H
+#define FACTEUR_NET_H
+
+#include <sys/socket.h>
+
+/* Parse "host:port", "[v6]:port" or ":port" (all addresses).  -1 on error. */
+int net_parse_hostport(const char *s, struct sockaddr_storage *ss_r, socklen_t *len_r);
+/* Bind and listen; returns the fd, -1 with *error_r on failure. */
+int net_listen(const char *hostport, const char **error_r);
+/* Numeric address text of sa (no port). */
+void net_addr_str(const struct sockaddr *sa, char *buf, size_t size);
+/* 1 if the address text is inside one of the CIDR entries of list. */
+int net_cidr_list_match(const char *list, const char *addr);
+/* 0 if every entry of list is a valid address or CIDR; else -1, *bad_r the entry. */
+int net_cidr_list_check(const char *list, char *bad_r, size_t size);
+int net_set_nonblock(int fd);
+
+#endif

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats - the shared-memory counters every daemon updates with atomics.
+ *
+ * The master creates $spool_directory/run/stats; daemons map it read-write,
+ * facteurctl (and later the SNMP subagent) read-only.  No daemon is asked
+ * over a socket for numbers.  Counters only grow; gauges are set.
+ */
+#ifndef FACTEUR_STATS_H
+#define FACTEUR_STATS_H
+
+#include <stdint.h>
+
+#define STATS_MAGIC 0x46535431u /* "FST1" */
+
+#define FACTEUR_STATS(X) \
+	X(smtpd_connections, "SMTP connections accepted") \
+	X(smtpd_connections_active, "SMTP connections open now (gauge)") \
+	X(smtpd_connections_refused, "connections refused by a connection limit") \
+	X(smtpd_tls_sessions, "TLS sessions established by smtpd") \
+	X(smtpd_auth_success, "successful AUTH") \
+	X(smtpd_auth_failure, "failed AUTH") \
+	X(smtpd_messages_accepted, "messages accepted (250 after DATA/BDAT)") \
+	X(smtpd_bytes_accepted, "bytes of accepted messages") \
+	X(smtpd_recipients_accepted, "recipients of accepted messages") \
+	X(smtpd_reject_relay, "recipients refused: relay denied") \
+	X(smtpd_reject_size, "messages refused: too large") \
+	X(smtpd_reject_protocol, "commands refused: syntax or sequence") \
+	X(smtpd_reject_bare_newline, "messages refused: bare LF or CR") \
+	X(smtpd_reject_storage, "messages refused: queue write failed") \
+	X(queue_commits, "group commits (one flush each)") \
+	X(queue_committed_files, "queue files made durable") \
+	X(qmgr_delivered, "recipients delivered") \
+	X(qmgr_deferred, "recipient delivery attempts deferred") \
+	X(qmgr_bounced, "recipients bounced") \
+	X(qmgr_bounces_sent, "bounce (DSN) messages created") \
+	X(qmgr_delay_warnings, "delay notices created") \
+	X(qmgr_connections, "SMTP client connections opened") \
+	X(qmgr_connections_reused, "deliveries on a reused connection") \
+	X(qmgr_tls_sessions, "TLS sessions established by the SMTP client") \
+	X(queue_incoming, "messages in incoming (gauge)") \
+	X(queue_active, "messages in active (gauge)") \
+	X(queue_deferred, "messages in deferred (gauge)") \
+	X(queue_hold, "messages in hold (gauge)") \
+	X(master_daemon_restarts, "daemons restarted after an exit")
+
+struct stats {
+	uint32_t magic;
+	uint32_t nfields;
+	uint64_t started;	/* master start time */
+#define STATS_FIELD(name, help) uint64_t name;
+	FACTEUR_STATS(STATS_FIELD)
+#undef STATS_FIELD
+};
+
+/* The mapped segment of this process (a private dummy before stats_open). */
+extern struct stats *stats;
+
+#define STATS_INC(field) __atomic_add_fetch(&stats->field, 1, __ATOMIC_RELAXED)
+#define STATS_ADD(field, n) __atomic_add_fetch(&stats->field, (uint64_t)(n), __ATOMIC_RELAXED)
+#define STATS_DEC(field) __atomic_sub_fetch(&stats->field, 1, __ATOMIC_RELAXED)
+#define STATS_SET(field, n) __atomic_store_n(&stats->field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* Create (or reset) the segment at path: the master does this.  -1 on error. */
+int stats_create(const char *path, const char **error_r);
+/* Map an existing segment; writable for daemons.  -1 on error. */
+int stats_open(const char *path, int writable, const char **error_r);
+
+struct stats_field {
+	const char *name;
+	const char *help;
+	size_t offset;
+};
+extern const struct stats_field stats_fields[];
+extern const unsigned int stats_nfields;
+
+#endif
