@@ -11,7 +11,14 @@ MTA_LIBS = mta/libmta.a $(FACTEUR_LIBS)
 
 # qmgr: queue manager and SMTP client (delivery).
 pkglibexec_PROGRAMS += mta/qmgr
-mta_qmgr_SOURCES = mta/qmgr_main.c
+mta_qmgr_SOURCES = mta/qmgr_main.c \
+	mta/qmgr.c mta/qmgr.h \
+	mta/qmgr_ctl.c mta/qmgr_ctl.h \
+	mta/smtp_client.c mta/smtp_client.h \
+	mta/smtp_reply.c mta/smtp_reply.h \
+	mta/transport.c mta/transport.h \
+	mta/bounce.c mta/bounce.h \
+	mta/deliver_file.c mta/deliver_file.h
 mta_qmgr_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(UNBOUND_CFLAGS)
 mta_qmgr_LDADD = $(MTA_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(UNBOUND_LIBS) $(PTHREAD_LIBS)
 

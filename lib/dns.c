@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dns - asynchronous resolver on libunbound.  See dns.h.
+ */
+#include "facteur-config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unbound.h>
+
+#include "dns.h"
+#include "log.h"
+#include "mem.h"
+#include "params.h"
+
+#define RR_A 1
+#define RR_MX 15
+#define RR_AAAA 28
+#define RR_CLASS_IN 1
+#define RCODE_SERVFAIL 2
+
+struct dns_query {
+	enum { Q_MX, Q_ADDR } kind;
+	dns_mx_cb *mx_cb;
+	dns_addr_cb *addr_cb;
+	void *ctx;
+	int ids[2];		/* unbound async ids, 0 when answered */
+	int outstanding;
+	/* A+AAAA: the first answer waits for the second. */
+	struct dns_addr *addrs;
+	size_t naddrs;
+	enum dns_status status[2];
+	char error[128];
+	/* Address literals answer from a timer, never synchronously. */
+	struct event *literal;
+};
+
+static struct ub_ctx *ub;
+static struct event_base *dns_base;
+static struct event *ub_event;
+
+static void
+ub_readable(evutil_socket_t fd, short what, void *arg)
+{
+	int rc = ub_process(ub);
+
+	if (rc != 0)
+		log_warnx("dns: ub_process: %s", ub_strerror(rc));
+}
+
+void
+dns_init(struct event_base *base)
+{
+	int rc;
+
+	dns_base = base;
+	if ((ub = ub_ctx_create()) == NULL)
+		fatalx("dns: cannot create the libunbound context");
+	/* Tests and appliances run forwarders on loopback. */
+	if ((rc = ub_ctx_set_option(ub, "do-not-query-localhost:", "no")) != 0)
+		fatalx("dns: do-not-query-localhost: %s", ub_strerror(rc));
+	if (var_dns_forwarder[0] != '\0') {
+		if ((rc = ub_ctx_set_fwd(ub, var_dns_forwarder)) != 0)
+			fatalx("dns_forwarder \"%s\": %s (expected ip or ip@port)", var_dns_forwarder,
+			    ub_strerror(rc));
+	} else if ((rc = ub_ctx_resolvconf(ub, NULL)) != 0) {
+		log_warnx("dns: /etc/resolv.conf: %s; resolving from the root servers", ub_strerror(rc));
+	}
+	if ((rc = ub_ctx_hosts(ub, NULL)) != 0)
+		log_warnx("dns: /etc/hosts: %s", ub_strerror(rc));
+	if ((rc = ub_ctx_async(ub, 1)) != 0)
+		fatalx("dns: ub_ctx_async: %s", ub_strerror(rc));
+	ub_event = event_new(base, ub_fd(ub), EV_READ | EV_PERSIST, ub_readable, NULL);
+	if (ub_event == NULL || event_add(ub_event, NULL) < 0)
+		fatalx("dns: cannot watch the resolver's descriptor");
+}
+
+const char *
+dns_status_str(enum dns_status status)
+{
+	switch (status) {
+	case DNS_OK:
+		return "ok";
+	case DNS_NXDOMAIN:
+		return "NXDOMAIN";
+	case DNS_NODATA:
+		return "no data";
+	case DNS_NULLMX:
+		return "null MX";
+	case DNS_TEMPFAIL:
+		break;
+	}
+	return "temporary failure";
+}
+
+static enum dns_status
+result_status(int err, struct ub_result *result, char *error, size_t size)
+{
+	if (err != 0) {
+		snprintf(error, size, "%s", ub_strerror(err));
+		return DNS_TEMPFAIL;
+	}
+	if (result->nxdomain)
+		return DNS_NXDOMAIN;
+	if (result->rcode == RCODE_SERVFAIL || result->bogus) {
+		snprintf(error, size, "%s", result->bogus ? "DNSSEC validation failed" : "SERVFAIL");
+		return DNS_TEMPFAIL;
+	}
+	if (result->rcode != 0) {
+		snprintf(error, size, "rcode %d", result->rcode);
+		return DNS_TEMPFAIL;
+	}
+	return result->havedata ? DNS_OK : DNS_NODATA;
+}
+
+/* Uncompressed wire name to text (no trailing dot); -1 if malformed or odd. */
+static int
+wire_name(const unsigned char *p, size_t len, char *out, size_t size)
+{
+	size_t o = 0, i = 0;
+
+	while (i < len) {
+		size_t l = p[i++];
+		if (l == 0)
+			break;
+		if (l > 63 || i + l > len || o + l + 2 > size)
+			return -1;
+		if (o > 0)
+			out[o++] = '.';
+		for (size_t k = 0; k < l; k++) {
+			unsigned char c = p[i + k];
+			/* A host name, nothing that could break a log line or a command. */
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			    c == '-' || c == '_'))
+				return -1;
+			out[o++] = (char)c;
+		}
+		i += l;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static int
+mx_cmp(const void *a, const void *b)
+{
+	const struct dns_mx *x = a, *y = b;
+
+	return x->pref < y->pref ? -1 : x->pref > y->pref;
+}
+
+static void
+mx_answer(void *arg, int err, struct ub_result *result)
+{
+	struct dns_query *q = arg;
+	enum dns_status status = result_status(err, result, q->error, sizeof(q->error));
+	struct dns_mx *mx = NULL;
+	size_t n = 0, count = 0;
+
+	q->ids[0] = 0;
+	if (status == DNS_OK) {
+		for (count = 0; result->data[count] != NULL; count++)
+			;
+		mx = xcalloc(count + 1, sizeof(*mx));
+		for (size_t i = 0; i < count; i++) {
+			char name[256];
+			const unsigned char *d = (const unsigned char *)result->data[i];
+			size_t len = (size_t)result->len[i];
+
+			if (len < 3 || wire_name(d + 2, len - 2, name, sizeof(name)) < 0)
+				continue;
+			mx[n].pref = (unsigned int)d[0] << 8 | d[1];
+			mx[n].host = xstrdup(name);
+			n++;
+		}
+		if (n == 1 && mx[0].pref == 0 && mx[0].host[0] == '\0') {
+			status = DNS_NULLMX;
+		} else {
+			/* Shuffle first so that the sort leaves equal preferences in random order. */
+			for (size_t i = n; i > 1; i--) {
+				size_t j = (size_t)arc4random_uniform((uint32_t)i);
+				struct dns_mx t = mx[i - 1];
+				mx[i - 1] = mx[j];
+				mx[j] = t;
+			}
+			/* qsort is not stable; break ties with the shuffled position. */
+			for (size_t i = 0; i < n; i++)
+				mx[i].pref = mx[i].pref << 16 | (unsigned int)i;
+			qsort(mx, n, sizeof(*mx), mx_cmp);
+			for (size_t i = 0; i < n; i++)
+				mx[i].pref >>= 16;
+			/* Drop empty names (a null MX mixed with real ones is bogus: ignore it). */
+			for (size_t i = 0; i < n;) {
+				if (mx[i].host[0] == '\0') {
+					free(mx[i].host);
+					memmove(&mx[i], &mx[i + 1], (n - i - 1) * sizeof(*mx));
+					n--;
+				} else {
+					i++;
+				}
+			}
+			if (n == 0)
+				status = DNS_NODATA;
+		}
+	}
+	ub_resolve_free(result);
+	q->mx_cb(q->ctx, status, mx, n, status == DNS_TEMPFAIL ? q->error : NULL);
+	for (size_t i = 0; i < n; i++)
+		free(mx[i].host);
+	free(mx);
+	free(q);
+}
+
+static void
+mx_refused(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_query *q = arg;
+
+	event_free(q->literal);
+	q->mx_cb(q->ctx, DNS_TEMPFAIL, NULL, 0, q->error);
+	free(q);
+}
+
+struct dns_query *
+dns_lookup_mx(const char *domain, dns_mx_cb *cb, void *ctx)
+{
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+	int rc;
+
+	q->kind = Q_MX;
+	q->mx_cb = cb;
+	q->ctx = ctx;
+	q->outstanding = 1;
+	rc = ub_resolve_async(ub, domain, RR_MX, RR_CLASS_IN, q, mx_answer, &q->ids[0]);
+	if (rc != 0) {
+		/* Answer from the loop so the callback is never synchronous. */
+		snprintf(q->error, sizeof(q->error), "%s", ub_strerror(rc));
+		q->ids[0] = 0;
+		q->literal = event_new(dns_base, -1, 0, mx_refused, q);
+		event_active(q->literal, 0, 0);
+	}
+	return q;
+}
+
+static void
+addr_deliver(struct dns_query *q)
+{
+	enum dns_status status;
+
+	/* Any address is an answer; otherwise the "worst" of the two says why. */
+	if (q->naddrs > 0)
+		status = DNS_OK;
+	else if (q->status[0] == DNS_TEMPFAIL || q->status[1] == DNS_TEMPFAIL)
+		status = DNS_TEMPFAIL;
+	else if (q->status[0] == DNS_NXDOMAIN || q->status[1] == DNS_NXDOMAIN)
+		status = DNS_NXDOMAIN;
+	else
+		status = DNS_NODATA;
+	q->addr_cb(q->ctx, status, q->addrs, q->naddrs, status == DNS_TEMPFAIL ? q->error : NULL);
+	if (q->literal != NULL)
+		event_free(q->literal);
+	free(q->addrs);
+	free(q);
+}
+
+static void
+addr_answer(struct dns_query *q, int which, int err, struct ub_result *result)
+{
+	enum dns_status status = result_status(err, result, q->error, sizeof(q->error));
+	size_t count = 0;
+
+	q->ids[which] = 0;
+	q->status[which] = status;
+	if (status == DNS_OK) {
+		for (count = 0; result->data[count] != NULL; count++)
+			;
+		q->addrs = xrealloc(q->addrs, (q->naddrs + count) * sizeof(*q->addrs));
+		for (size_t i = 0; i < count; i++) {
+			struct dns_addr *a = &q->addrs[q->naddrs];
+			memset(a, 0, sizeof(*a));
+			if (which == 0 && result->len[i] == 4) {
+				struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
+				sin->sin_family = AF_INET;
+				memcpy(&sin->sin_addr, result->data[i], 4);
+				a->len = sizeof(*sin);
+			} else if (which == 1 && result->len[i] == 16) {
+				struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
+				sin6->sin6_family = AF_INET6;
+				memcpy(&sin6->sin6_addr, result->data[i], 16);
+				a->len = sizeof(*sin6);
+			} else {
+				continue;
+			}
+			q->naddrs++;
+		}
+		/* IPv4 first: A answers go to the front. */
+		if (which == 0 && q->naddrs > count) {
+			size_t old = q->naddrs - count;
+			struct dns_addr *tmp = xcalloc(q->naddrs, sizeof(*tmp));
+			memcpy(tmp, q->addrs + old, count * sizeof(*tmp));
+			memcpy(tmp + count, q->addrs, old * sizeof(*tmp));
+			free(q->addrs);
+			q->addrs = tmp;
+		}
+	}
+	ub_resolve_free(result);
+	if (--q->outstanding == 0)
+		addr_deliver(q);
+}
+
+static void
+a_answer(void *arg, int err, struct ub_result *result)
+{
+	addr_answer(arg, 0, err, result);
+}
+
+static void
+aaaa_answer(void *arg, int err, struct ub_result *result)
+{
+	addr_answer(arg, 1, err, result);
+}
+
+static void
+literal_answer(evutil_socket_t fd, short what, void *arg)
+{
+	addr_deliver(arg);
+}
+
+struct dns_query *
+dns_lookup_addr(const char *host, dns_addr_cb *cb, void *ctx)
+{
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+	struct in_addr in4;
+	struct in6_addr in6;
+	int rc;
+
+	q->kind = Q_ADDR;
+	q->addr_cb = cb;
+	q->ctx = ctx;
+	q->status[0] = q->status[1] = DNS_NODATA;
+	if (inet_pton(AF_INET, host, &in4) == 1 || inet_pton(AF_INET6, host, &in6) == 1) {
+		q->addrs = xcalloc(1, sizeof(*q->addrs));
+		if (inet_pton(AF_INET, host, &in4) == 1) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&q->addrs[0].ss;
+			sin->sin_family = AF_INET;
+			sin->sin_addr = in4;
+			q->addrs[0].len = sizeof(*sin);
+		} else {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&q->addrs[0].ss;
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_addr = in6;
+			q->addrs[0].len = sizeof(*sin6);
+		}
+		q->naddrs = 1;
+		q->literal = event_new(dns_base, -1, 0, literal_answer, q);
+		event_active(q->literal, 0, 0);
+		return q;
+	}
+	if ((rc = ub_resolve_async(ub, host, RR_A, RR_CLASS_IN, q, a_answer, &q->ids[0])) != 0) {
+		q->status[0] = DNS_TEMPFAIL;
+		snprintf(q->error, sizeof(q->error), "%s", ub_strerror(rc));
+	} else {
+		q->outstanding++;
+	}
+	if ((rc = ub_resolve_async(ub, host, RR_AAAA, RR_CLASS_IN, q, aaaa_answer, &q->ids[1])) != 0) {
+		q->status[1] = DNS_TEMPFAIL;
+		snprintf(q->error, sizeof(q->error), "%s", ub_strerror(rc));
+	} else {
+		q->outstanding++;
+	}
+	if (q->outstanding == 0) {
+		q->literal = event_new(dns_base, -1, 0, literal_answer, q);
+		event_active(q->literal, 0, 0);
+	}
+	return q;
+}
+
+void
+dns_cancel(struct dns_query **qp)
+{
+	struct dns_query *q = *qp;
+
+	if (q == NULL)
+		return;
+	*qp = NULL;
+	for (int i = 0; i < 2; i++)
+		if (q->ids[i] != 0)
+			ub_cancel(ub, q->ids[i]);
+	if (q->literal != NULL)
+		event_free(q->literal);
+	free(q->addrs);
+	free(q);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dns - the asynchronous resolver every daemon shares (libunbound).
+ *
+ * One unbound context per process, its answers delivered on the event
+ * loop: lookups never block.  The resolver forwards to dns_forwarder when
+ * it is set (tests point it at a local unbound with their own zones),
+ * otherwise to the servers of /etc/resolv.conf; /etc/hosts is honoured.
+ */
+#ifndef FACTEUR_DNS_H
+#define FACTEUR_DNS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+
+enum dns_status {
+	DNS_OK,
+	DNS_NXDOMAIN,		/* the name does not exist: permanent */
+	DNS_NODATA,		/* the name exists, without records of that type */
+	DNS_NULLMX,		/* RFC 7505: the domain accepts no mail */
+	DNS_TEMPFAIL,		/* SERVFAIL, timeout, resolver trouble */
+};
+
+struct dns_mx {
+	unsigned int pref;
+	char *host;		/* without the trailing dot */
+};
+
+struct dns_addr {
+	struct sockaddr_storage ss;	/* port 0 */
+	socklen_t len;
+};
+
+struct dns_query;
+
+/*
+ * MX hosts sorted by preference, ties in random order.  error is a short
+ * text for DNS_TEMPFAIL ("SERVFAIL", a libunbound error), else NULL.
+ * The arrays are only valid during the call.
+ */
+typedef void dns_mx_cb(void *ctx, enum dns_status status, const struct dns_mx *mx, size_t n,
+    const char *error);
+/* IPv4 addresses first, then IPv6. */
+typedef void dns_addr_cb(void *ctx, enum dns_status status, const struct dns_addr *addrs,
+    size_t n, const char *error);
+
+/* Create the resolver on base from dns_forwarder; fatal on a bad setting. */
+void dns_init(struct event_base *base);
+/* Callbacks always run later from the event loop, never inside these calls. */
+struct dns_query *dns_lookup_mx(const char *domain, dns_mx_cb *cb, void *ctx);
+/* A and AAAA of host; an address literal answers without a query. */
+struct dns_query *dns_lookup_addr(const char *host, dns_addr_cb *cb, void *ctx);
+/* Cancel a pending query (its callback will not run); *q becomes NULL. */
+void dns_cancel(struct dns_query **q);
+/* Text for a status ("NXDOMAIN" ...). */
+const char *dns_status_str(enum dns_status status);
+
+#endif

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * transport - next hop routing.  See transport.h.
+ */
+#include "facteur-config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "smtp_addr.h"
+#include "transport.h"
+
+static const char *const tls_names[] = { "none", "may", "encrypt", "verify" };
+
+int
+transport_tls_parse(const char *s)
+{
+	for (int i = 0; i < 4; i++)
+		if (str_casecmp(s, tls_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+transport_tls_name(enum tls_policy tls)
+{
+	return tls_names[tls];
+}
+
+enum tls_policy
+transport_tls_policy(const char *domain, const char *host)
+{
+	const char *v = NULL;
+	int p;
+
+	if (domain != NULL)
+		v = config_map_lookup("tls_policy", domain);
+	if (v == NULL && host != NULL)
+		v = config_map_lookup("tls_policy", host);
+	if (v != NULL) {
+		if ((p = transport_tls_parse(v)) >= 0)
+			return (enum tls_policy)p;
+		log_warnx("tls_policy \"%s\" for %s is not none, may, encrypt or verify: using verify",
+		    v, domain != NULL ? domain : host);
+		/* A typo must not downgrade security. */
+		return TLS_POLICY_VERIFY;
+	}
+	p = transport_tls_parse(var_smtp_tls_policy);
+	return p >= 0 ? (enum tls_policy)p : TLS_POLICY_VERIFY;
+}
+
+static int
+host_valid(const char *h, int bracketed)
+{
+	if (h[0] == '\0')
+		return 0;
+	for (const char *p = h; *p != '\0'; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '-' || c == '_' || (bracketed && c == ':')))
+			return 0;
+	}
+	return 1;
+}
+
+int
+transport_parse(const char *nexthop, const char *domain, struct transport_route *r,
+    const char **error_r)
+{
+	const char *p = nexthop, *port = NULL;
+	size_t hlen;
+
+	memset(r, 0, sizeof(*r));
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (str_ncasecmp(p, "file:", 5) == 0) {
+		r->kind = TRANSPORT_FILE;
+		if (p[5] != '/' || strlen(p + 5) >= sizeof(r->path)) {
+			*error_r = "file: next hop needs an absolute directory";
+			return -1;
+		}
+		str_copy(r->path, p + 5, sizeof(r->path));
+		snprintf(r->key, sizeof(r->key), "file:%s", r->path);
+		return 0;
+	}
+	if (str_ncasecmp(p, "discard:", 8) == 0 || str_casecmp(p, "discard") == 0) {
+		r->kind = TRANSPORT_DISCARD;
+		str_copy(r->key, "discard:", sizeof(r->key));
+		return 0;
+	}
+	if (str_ncasecmp(p, "smtp:", 5) == 0)
+		p += 5;
+	else if (strchr(p, ':') != NULL && p[0] != '[' && strspn(p, "abcdefghijklmnopqrstuvwxyz") ==
+	    strcspn(p, ":") && strspn(strchr(p, ':') + 1, "0123456789") != strlen(strchr(p, ':') + 1)) {
+		*error_r = "unsupported transport in next hop (use smtp:, file: or discard:)";
+		return -1;
+	}
+	r->kind = TRANSPORT_SMTP;
+	r->port = (int)var_smtp_default_port;
+	r->mx = 1;
+	if (*p == '[') {
+		const char *close = strchr(p, ']');
+		if (close == NULL) {
+			*error_r = "next hop has '[' without ']'";
+			return -1;
+		}
+		hlen = (size_t)(close - p - 1);
+		if (hlen >= sizeof(r->host)) {
+			*error_r = "next hop host too long";
+			return -1;
+		}
+		memcpy(r->host, p + 1, hlen);
+		r->host[hlen] = '\0';
+		r->mx = 0;
+		p = close + 1;
+		if (*p == ':')
+			port = p + 1;
+		else if (*p != '\0') {
+			*error_r = "junk after ']' in next hop";
+			return -1;
+		}
+	} else {
+		hlen = strcspn(p, ":");
+		if (hlen >= sizeof(r->host)) {
+			*error_r = "next hop host too long";
+			return -1;
+		}
+		memcpy(r->host, p, hlen);
+		r->host[hlen] = '\0';
+		if (p[hlen] == ':')
+			port = p + hlen + 1;
+	}
+	if (port != NULL) {
+		char *end;
+		long v = strtol(port, &end, 10);
+		if (*port == '\0' || *end != '\0' || v < 1 || v > 65535) {
+			*error_r = "bad port in next hop";
+			return -1;
+		}
+		r->port = (int)v;
+	}
+	if (r->host[0] == '\0') {
+		if (domain == NULL || domain[0] == '\0') {
+			*error_r = "next hop without a host";
+			return -1;
+		}
+		if (domain[0] == '[') {
+			/* An address literal: the host itself, never an MX lookup. */
+			size_t n = strcspn(domain + 1, "]");
+			if (n == 0 || n >= sizeof(r->host)) {
+				*error_r = "bad address literal";
+				return -1;
+			}
+			memcpy(r->host, domain + 1, n);
+			r->host[n] = '\0';
+			if (str_ncasecmp(r->host, "IPv6:", 5) == 0)
+				memmove(r->host, r->host + 5, strlen(r->host + 5) + 1);
+			r->mx = 0;
+		} else {
+			str_copy(r->host, domain, sizeof(r->host));
+		}
+	}
+	if (!host_valid(r->host, !r->mx)) {
+		*error_r = "bad host name in next hop";
+		return -1;
+	}
+	str_lower(r->host);
+	return 0;
+}
+
+int
+transport_route(const char *rcpt, struct transport_route *r, const char **error_r)
+{
+	static char local_default[600];
+	const char *domain = smtp_addr_domain(rcpt);
+	const char *nexthop = NULL;
+
+	if (domain == NULL || domain[0] == '\0' || config_list_has_domain(var_local_domains, domain)) {
+		nexthop = var_local_transport;
+		if (nexthop[0] == '\0') {
+			snprintf(local_default, sizeof(local_default), "file:%s/mailbox",
+			    var_spool_directory);
+			nexthop = local_default;
+		}
+	} else if ((nexthop = config_map_lookup("transport", domain)) != NULL) {
+		/* explicit route */
+	} else if (var_relayhost[0] != '\0' && !config_list_has_domain(var_relay_domains, domain)) {
+		nexthop = var_relayhost;
+	} else {
+		nexthop = "";
+	}
+	if (transport_parse(nexthop, domain, r, error_r) < 0)
+		return -1;
+	if (r->kind == TRANSPORT_SMTP) {
+		r->tls = transport_tls_policy(domain, r->host);
+		snprintf(r->key, sizeof(r->key), "smtp:%s%s%s:%d tls=%s", r->mx ? "" : "[", r->host,
+		    r->mx ? "" : "]", r->port, tls_names[r->tls]);
+	}
+	return 0;
+}
