@@ -102,6 +102,7 @@ static int wakeup_fd = -1;
 
 static void dest_run(struct dest *d);
 static void msg_finish(struct qmsg *m);
+static void scan_soon(void);
 
 static double
 now_f(void)
@@ -464,6 +465,7 @@ msg_bounce(struct qmsg *m)
 		}
 		STATS_INC(qmgr_bounces_sent);
 		log_info("qid=%s sender non-delivery notification: %s", m->qid, bqid);
+		scan_soon();
 	} else if (m->env.sender[0] == '\0') {
 		log_info("qid=%s from=<> status=dropped (undeliverable bounce, not returned)", m->qid);
 	}
@@ -504,6 +506,7 @@ msg_delay_warning(struct qmsg *m)
 		}
 		STATS_INC(qmgr_delay_warnings);
 		log_info("qid=%s sender delay notification: %s", m->qid, bqid);
+		scan_soon();
 	}
 	m->env.warned = 1;
 	free(b);
