@@ -68,10 +68,17 @@ dns_init(struct event_base *base)
 	} else if ((rc = ub_ctx_resolvconf(ub, NULL)) != 0) {
 		log_warnx("dns: /etc/resolv.conf: %s; resolving from the root servers", ub_strerror(rc));
 	}
-	if ((rc = ub_ctx_hosts(ub, NULL)) != 0)
-		log_warnx("dns: /etc/hosts: %s", ub_strerror(rc));
 	if ((rc = ub_ctx_async(ub, 1)) != 0)
 		fatalx("dns: ub_ctx_async: %s", ub_strerror(rc));
+	if ((rc = ub_ctx_hosts(ub, NULL)) != 0)
+		log_warnx("dns: /etc/hosts: %s", ub_strerror(rc));
+	/*
+	 * libunbound answers NXDOMAIN for "test." itself (RFC 6761); a
+	 * configured forwarder is trusted to serve it, as test zones do.
+	 * Removing a zone finalizes the context: options must come before.
+	 */
+	if (var_dns_forwarder[0] != '\0' && (rc = ub_ctx_zone_remove(ub, "test.")) != 0)
+		log_warnx("dns: cannot serve test. from the forwarder: %s", ub_strerror(rc));
 	ub_event = event_new(base, ub_fd(ub), EV_READ | EV_PERSIST, ub_readable, NULL);
 	if (ub_event == NULL || event_add(ub_event, NULL) < 0)
 		fatalx("dns: cannot watch the resolver's descriptor");
