@@ -27,6 +27,8 @@
 #include "qmgr_ctl.h"
 #include "queue.h"
 
+static const char *conf_file;
+
 static void
 usage(void)
 {
@@ -54,7 +56,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	const char *error;
 
 	if (sig == SIGHUP) {
-		if (config_load(config_path(), &error) < 0) {
+		/* Our own copy: config_load() frees what config_path() returns. */
+		if (config_load(conf_file, &error) < 0) {
 			log_warnx("reload failed, keeping the old configuration: %s", error);
 			return;
 		}
@@ -91,6 +94,7 @@ main(int argc, char **argv)
 	}
 	if (conf == NULL || optind != argc)
 		usage();
+	conf_file = conf;
 	log_init("facteur/qmgr", foreground);
 	if (config_load(conf, &error) < 0)
 		fatalx("%s", error);
