@@ -17,7 +17,8 @@ PKGS="
  build-essential autoconf automake libtool pkg-config autoconf-archive
  libevent-dev libssl-dev libinih-dev libunbound-dev libcrypt-dev
  libcmocka-dev clang libclang-rt-14-dev
- python3 python3-pytest openssl swaks postfix unbound iproute2 procps
+ python3 python3-pytest openssl swaks libnet-ssleay-perl libauthen-sasl-perl
+ postfix unbound iproute2 procps
 "
 if [ -z "${FACTEUR_SKIP_APT_UPDATE:-}" ]; then
 	$SUDO apt-get update -qq

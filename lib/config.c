@@ -343,8 +343,12 @@ config_load(const char *path, const char **error_r)
 	maps_free(live_maps, live_nmaps);
 	live_maps = st.maps;
 	live_nmaps = st.nmaps;
-	free(live_path);
-	live_path = path != NULL ? xstrdup(path) : NULL;
+	/* path may be config_path() itself: copy before freeing. */
+	{
+		char *copy = path != NULL ? xstrdup(path) : NULL;
+		free(live_path);
+		live_path = copy;
+	}
 	return 0;
 }
 

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smtpd - the SMTP server: sessions, commands, message data, AUTH.
+ *
+ * One event loop serves every connection of the process (libevent
+ * bufferevents, TLS through bufferevent_openssl).  Message data streams
+ * into a queue file as it arrives; the end of DATA/BDAT hands the file to
+ * queue_commit, and the 250 is sent only from the commit callback, after
+ * the flush that made the file durable.
+ */
+#ifndef FACTEUR_SMTPD_H
+#define FACTEUR_SMTPD_H
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdint.h>
+
+#include "queue_file.h"
+
+enum smtpd_mode {
+	SMTPD_MX,		/* port 25: anyone may send to our domains */
+	SMTPD_SUBMISSION,	/* port 587: STARTTLS, then AUTH, required */
+	SMTPD_SMTPS,		/* port 465: implicit TLS, then AUTH required */
+};
+
+enum smtpd_state {
+	SMTPD_ST_CMD,		/* reading command lines */
+	SMTPD_ST_AUTH,		/* reading a SASL response line */
+	SMTPD_ST_DATA,		/* reading DATA lines up to <CRLF>.<CRLF> */
+	SMTPD_ST_BDAT,		/* reading a BDAT chunk of known size */
+	SMTPD_ST_COMMIT,	/* waiting for the group commit: input paused */
+	SMTPD_ST_CLOSING,	/* final reply queued; freed once it is written */
+};
+
+/* Why a message is refused at the end of DATA/BDAT (first reason wins). */
+enum smtpd_data_error {
+	DATA_OK, DATA_TOO_BIG, DATA_BARE_NEWLINE, DATA_LINE_TOO_LONG, DATA_HOPS,
+	DATA_STORAGE, DATA_BDAT_REFUSED,
+};
+
+struct smtpd_data {
+	char *line;		/* one line at a time, up to the data line limit */
+	int prev_crlf;		/* last line ended with CRLF: a "." here may end DATA */
+	int in_headers;
+	int skipping_long_line;
+	unsigned int hops;
+	uint64_t bytes;		/* message size as stored */
+	enum smtpd_data_error error;
+	struct evbuffer *chunk;	/* BDAT: bytes of the chunks not yet processed */
+	uint64_t bdat_remaining;
+	int bdat_last;
+};
+
+struct smtpd_session {
+	struct bufferevent *bev;
+	struct event_base *base;
+	enum smtpd_mode mode;
+	enum smtpd_state state;
+	char addr[64];
+	char *helo;
+	int esmtp;
+	int tls;
+	char *auth_user;
+	int trusted;		/* mynetworks or authenticated: may relay */
+	unsigned int errors;
+	unsigned int commands;
+	int discarding_line;	/* command line over the limit: skip to its end */
+	int dead;		/* peer gone while a commit was pending */
+	/* Current transaction. */
+	int in_mail;
+	int smtputf8;
+	struct queue_envelope env;
+	struct queue_writer *writer;
+	struct smtpd_data data;
+	/* SASL exchange in progress. */
+	int auth_mech;
+	int auth_step;
+	char *auth_login_user;
+};
+
+/* Global set-up: TLS context (may be NULL if TLS is unavailable). */
+void smtpd_init(struct event_base *base, SSL_CTX *tls_ctx);
+/* Replace the TLS context after a reload (new sessions use it). */
+void smtpd_set_tls(SSL_CTX *tls_ctx);
+/* Serve a listening socket. */
+void smtpd_listen(int fd, enum smtpd_mode mode);
+
+/* smtpd.c: reply helpers used by the other smtpd files. */
+void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void smtpd_error(struct smtpd_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void smtpd_transaction_reset(struct smtpd_session *s);
+/* Free a session (the peer is gone). */
+void smtpd_session_free(struct smtpd_session *s);
+/* Back to reading commands after a commit, handling input already buffered. */
+void smtpd_resume(struct smtpd_session *s);
+/* "ESMTPSA" and friends (RFC 3848), for Received and logs. */
+const char *smtpd_proto(const struct smtpd_session *s);
+
+/* smtpd_data.c */
+/* Start DATA/BDAT: create the queue file and write the Received header. -1 + reply sent. */
+int smtpd_data_begin(struct smtpd_session *s);
+/* Consume what DATA lines are buffered in src; 1 when <CRLF>.<CRLF> was seen. */
+int smtpd_data_lines(struct smtpd_session *s, struct evbuffer *src, int dot_mode);
+/* End of message: reply with the error, or commit (reply from the commit callback). */
+void smtpd_data_end(struct smtpd_session *s);
+void smtpd_data_free(struct smtpd_session *s);
+
+/* smtpd_auth.c */
+int smtpd_auth_load(const char *path, const char **error_r);
+int smtpd_auth_enabled(void);
+/* AUTH command; may switch the session to SMTPD_ST_AUTH. */
+void smtpd_auth_command(struct smtpd_session *s, const char *arg);
+/* One SASL response line in SMTPD_ST_AUTH. */
+void smtpd_auth_response(struct smtpd_session *s, const char *line);
+
+#endif

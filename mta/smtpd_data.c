@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smtpd_data - message data of DATA and BDAT, streamed into the queue file.
+ *
+ * SMTP smuggling: only <CRLF>.<CRLF> ends DATA - a "." line counts only
+ * when the line before it ended with CRLF and the dot line itself ends
+ * with CRLF.  A bare LF or a bare CR anywhere in the data makes the
+ * message refused at its end (smtpd_bare_newline = reject, the default),
+ * or turned into CRLF (normalize) without ever ending DATA.  Either way
+ * the bytes after a bare-LF "." are message data, never commands.
+ */
+#include "facteur-config.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "lib/proc.h"
+#include "lib/stats.h"
+#include "queue_commit.h"
+#include "smtpd.h"
+
+static void
+data_fail(struct smtpd_session *s, enum smtpd_data_error e)
+{
+	if (s->data.error == DATA_OK)
+		s->data.error = e;
+}
+
+static void
+storage_reply(struct smtpd_session *s, int error)
+{
+	STATS_INC(smtpd_reject_storage);
+	if (error == ENOSPC || error == EDQUOT)
+		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
+	else
+		smtpd_reply(s, "451 4.3.0 Error: queue file write error");
+}
+
+static void
+write_received(struct smtpd_session *s)
+{
+	char date[64], *hdr, tlsinfo[160] = "";
+	time_t now = time(NULL);
+	struct tm tm;
+	SSL *ssl = s->tls ? bufferevent_openssl_get_ssl(s->bev) : NULL;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (ssl != NULL)
+		snprintf(tlsinfo, sizeof(tlsinfo), "\r\n\t(using %s with cipher %s)",
+		    SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+	hdr = xasprintf("Received: from %s ([%s])\r\n\tby %s (facteur) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
+	    s->helo, s->addr, proc_hostname(), smtpd_proto(s), s->env.qid, tlsinfo,
+	    s->env.nrcpts == 1 ? "\r\n\tfor <" : "", s->env.nrcpts == 1 ? s->env.rcpts[0].addr : "",
+	    s->env.nrcpts == 1 ? ">" : "", date);
+	queue_writer_write(s->writer, hdr, strlen(hdr));
+	s->data.bytes += strlen(hdr);
+	free(hdr);
+}
+
+int
+smtpd_data_begin(struct smtpd_session *s)
+{
+	const char *error;
+
+	s->env.arrival = time(NULL);
+	free(s->env.client);
+	s->env.client = xasprintf("addr=%s helo=%s proto=%s%s%s", s->addr, s->helo, smtpd_proto(s),
+	    s->auth_user != NULL ? " auth=" : "", s->auth_user != NULL ? s->auth_user : "");
+	s->writer = xmalloc(sizeof(*s->writer));
+	if (queue_writer_open(s->writer, &s->env, &error) < 0) {
+		int e = errno;
+		log_warnx("%s", error);
+		free(s->writer);
+		s->writer = NULL;
+		storage_reply(s, e);
+		return -1;
+	}
+	memset(&s->data, 0, sizeof(s->data));
+	s->data.line = xmalloc((size_t)var_smtpd_data_line_length_limit + 1);
+	s->data.prev_crlf = 1;
+	s->data.in_headers = 1;
+	s->data.chunk = evbuffer_new();
+	write_received(s);
+	return 0;
+}
+
+void
+smtpd_data_free(struct smtpd_session *s)
+{
+	free(s->data.line);
+	if (s->data.chunk != NULL)
+		evbuffer_free(s->data.chunk);
+	memset(&s->data, 0, sizeof(s->data));
+}
+
+/* Store one line of len bytes: its text, without any terminator. */
+static void
+data_store(struct smtpd_session *s, const char *text, size_t len)
+{
+	struct smtpd_data *d = &s->data;
+
+	d->bytes += len + 2;
+	if (d->bytes > (uint64_t)var_message_size_limit)
+		data_fail(s, DATA_TOO_BIG);
+	if (d->error != DATA_OK)
+		return;
+	if (memchr(text, '\r', len) != NULL) {
+		/* normalize: each bare CR becomes a line break. */
+		const char *p = text, *end = text + len, *cr;
+		while ((cr = memchr(p, '\r', (size_t)(end - p))) != NULL) {
+			queue_writer_write(s->writer, p, (size_t)(cr - p));
+			queue_writer_write(s->writer, "\r\n", 2);
+			p = cr + 1;
+		}
+		queue_writer_write(s->writer, p, (size_t)(end - p));
+	} else {
+		queue_writer_write(s->writer, text, len);
+	}
+	queue_writer_write(s->writer, "\r\n", 2);
+}
+
+/* Process one line: n bytes, ending with '\n' unless final (BDAT tail). */
+static int
+data_line(struct smtpd_session *s, const char *line, size_t n, int dot_mode, int final)
+{
+	struct smtpd_data *d = &s->data;
+	int has_lf = !final, crlf;
+	size_t body;
+
+	crlf = has_lf && n >= 2 && line[n - 2] == '\r';
+	body = crlf ? n - 2 : has_lf ? n - 1 : n;
+	if (dot_mode && d->prev_crlf && crlf && body == 1 && line[0] == '.')
+		return 1;
+	if ((has_lf && !crlf) || memchr(line, '\r', body) != NULL) {
+		if (strcmp(var_smtpd_bare_newline, "reject") == 0) {
+			if (d->error == DATA_OK)
+				log_info("qid=%s bare <LF> or <CR> in message data from [%s]",
+				    s->env.qid, s->addr);
+			data_fail(s, DATA_BARE_NEWLINE);
+		}
+	}
+	if (dot_mode && d->prev_crlf && body > 0 && line[0] == '.') {
+		line++;
+		body--;
+	}
+	if (d->in_headers) {
+		if (body == 0)
+			d->in_headers = 0;
+		else if (body >= 9 && str_ncasecmp(line, "Received:", 9) == 0)
+			d->hops++;
+	}
+	data_store(s, line, body);
+	d->prev_crlf = crlf;
+	return 0;
+}
+
+/* Is the byte before position pos a CR? */
+static int
+cr_before(struct evbuffer *src, size_t pos)
+{
+	struct evbuffer_ptr ptr;
+	char c = 0;
+
+	if (pos == 0 || evbuffer_ptr_set(src, &ptr, pos - 1, EVBUFFER_PTR_SET) < 0)
+		return 0;
+	return evbuffer_copyout_from(src, &ptr, &c, 1) == 1 && c == '\r';
+}
+
+int
+smtpd_data_lines(struct smtpd_session *s, struct evbuffer *src, int dot_mode)
+{
+	struct smtpd_data *d = &s->data;
+	size_t limit = (size_t)var_smtpd_data_line_length_limit;
+
+	for (;;) {
+		struct evbuffer_ptr p = evbuffer_search(src, "\n", 1, NULL);
+		size_t n;
+
+		if (p.pos < 0) {
+			size_t avail = evbuffer_get_length(src);
+			if (avail > limit || (d->skipping_long_line && avail > 0)) {
+				if (!d->skipping_long_line)
+					d->bytes += avail;
+				data_fail(s, DATA_LINE_TOO_LONG);
+				evbuffer_drain(src, avail);
+				d->skipping_long_line = 1;
+			}
+			return 0;
+		}
+		n = (size_t)p.pos + 1;
+		if (d->skipping_long_line || n > limit) {
+			data_fail(s, DATA_LINE_TOO_LONG);
+			d->prev_crlf = cr_before(src, (size_t)p.pos);
+			evbuffer_drain(src, n);
+			d->skipping_long_line = 0;
+			continue;
+		}
+		evbuffer_remove(src, d->line, n);
+		if (data_line(s, d->line, n, dot_mode, 0))
+			return 1;
+	}
+}
+
+static void
+data_committed(void *ctx, int error)
+{
+	struct smtpd_session *s = ctx;
+
+	if (error != 0) {
+		log_warnx("qid=%s commit failed: %s", s->env.qid, strerror(error));
+		if (!s->dead)
+			storage_reply(s, error);
+	} else {
+		STATS_INC(smtpd_messages_accepted);
+		STATS_ADD(smtpd_bytes_accepted, s->data.bytes);
+		STATS_ADD(smtpd_recipients_accepted, s->env.nrcpts);
+		log_info("qid=%s client=[%s] from=<%s> size=%llu nrcpt=%zu proto=%s status=queued%s",
+		    s->env.qid, s->addr, s->env.sender, (unsigned long long)s->data.bytes,
+		    s->env.nrcpts, smtpd_proto(s), s->dead ? " (client gone before the reply)" : "");
+		if (!s->dead)
+			smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->env.qid);
+	}
+	free(s->writer);
+	s->writer = NULL;
+	smtpd_transaction_reset(s);
+	if (s->dead)
+		smtpd_session_free(s);
+	else
+		smtpd_resume(s);
+}
+
+void
+smtpd_data_end(struct smtpd_session *s)
+{
+	struct smtpd_data *d = &s->data;
+	size_t tail;
+
+	/* BDAT: whatever follows the last LF is the final line. */
+	if (d->chunk != NULL && (tail = evbuffer_get_length(d->chunk)) > 0) {
+		if (tail > (size_t)var_smtpd_data_line_length_limit) {
+			data_fail(s, DATA_LINE_TOO_LONG);
+			evbuffer_drain(d->chunk, tail);
+		} else {
+			evbuffer_remove(d->chunk, d->line, tail);
+			data_line(s, d->line, tail, 0, 1);
+		}
+	}
+	if (d->error == DATA_OK && d->hops > (unsigned int)var_smtpd_hop_limit)
+		d->error = DATA_HOPS;
+	s->state = SMTPD_ST_CMD;
+	switch (d->error) {
+	case DATA_OK:
+		break;
+	case DATA_TOO_BIG:
+		STATS_INC(smtpd_reject_size);
+		log_info("qid=%s reject: message from [%s] exceeds %ld bytes", s->env.qid, s->addr,
+		    var_message_size_limit);
+		smtpd_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		break;
+	case DATA_BARE_NEWLINE:
+		STATS_INC(smtpd_reject_bare_newline);
+		smtpd_reply(s, "550 5.5.2 Message contains bare <LF> or <CR>: "
+		    "lines must end with <CR><LF> (RFC 5321 2.3.8)");
+		break;
+	case DATA_LINE_TOO_LONG:
+		log_info("qid=%s reject: line longer than %ld bytes from [%s]", s->env.qid,
+		    var_smtpd_data_line_length_limit, s->addr);
+		smtpd_reply(s, "552 5.3.4 Message line too long (limit %ld bytes)",
+		    var_smtpd_data_line_length_limit);
+		break;
+	case DATA_HOPS:
+		log_info("qid=%s reject: %u Received headers, mail loop from [%s]", s->env.qid,
+		    d->hops, s->addr);
+		smtpd_reply(s, "554 5.4.6 Too many hops: mail forwarding loop");
+		break;
+	case DATA_STORAGE:
+	case DATA_BDAT_REFUSED:
+		storage_reply(s, EIO);
+		break;
+	}
+	if (d->error != DATA_OK) {
+		smtpd_transaction_reset(s);
+		return;
+	}
+	if (queue_writer_finish(s->writer) < 0) {
+		int e = errno;
+		log_warnx("qid=%s write %s: %s", s->env.qid, s->writer->tmp_path, strerror(e));
+		storage_reply(s, e);
+		smtpd_transaction_reset(s);
+		return;
+	}
+	s->state = SMTPD_ST_COMMIT;
+	bufferevent_disable(s->bev, EV_READ);
+	queue_commit_submit(s->writer, data_committed, s);
+}

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smtpd - SMTP server daemon: wiring only.
+ *
+ * Usage: smtpd -c facteur.conf [-d]
+ * The master passes its listening sockets in FACTEUR_LISTEN
+ * ("fd:mode,..." with mode smtp, submission or smtps); without it smtpd
+ * binds the configured addresses itself (handy for debugging).
+ * SIGHUP re-reads the configuration, certificate and AUTH users.
+ */
+#include "facteur-config.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "lib/net.h"
+#include "lib/proc.h"
+#include "lib/stats.h"
+#include "lib/tls.h"
+#include "queue_commit.h"
+#include "smtpd.h"
+
+static const char *conf_file;
+
+static void
+apply_log_level(void)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(var_log_level, names[i]) == 0)
+			log_set_level((enum log_level)i);
+}
+
+static SSL_CTX *
+load_tls(void)
+{
+	const char *error;
+	SSL_CTX *ctx = tls_server_ctx_new(var_smtpd_tls_cert_file, var_smtpd_tls_key_file,
+	    proc_hostname(), &error);
+
+	if (ctx == NULL)
+		log_warnx("TLS disabled: %s", error);
+	return ctx;
+}
+
+static void
+on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	const char *error;
+
+	if (config_load(conf_file, &error) < 0) {
+		log_warnx("reload failed, keeping the running configuration: %s", error);
+		return;
+	}
+	apply_log_level();
+	if (smtpd_auth_load(var_smtpd_auth_file, &error) < 0)
+		log_warnx("reload: %s", error);
+	smtpd_set_tls(load_tls());
+	log_info("configuration reloaded");
+}
+
+static void
+on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+	log_info("stopping on signal %d", (int)sig);
+	event_base_loopbreak(arg);
+}
+
+static void
+listen_list(const char *list, enum smtpd_mode mode)
+{
+	char buf[4096], *save = NULL;
+
+	str_copy(buf, list, sizeof(buf));
+	for (char *item = strtok_r(buf, ", \t", &save); item != NULL;
+	    item = strtok_r(NULL, ", \t", &save)) {
+		const char *error;
+		int fd = net_listen(item, &error);
+		if (fd < 0)
+			fatalx("%s", error);
+		smtpd_listen(fd, mode);
+	}
+}
+
+static void
+listen_inherited(const char *spec)
+{
+	char buf[1024], *save = NULL;
+
+	str_copy(buf, spec, sizeof(buf));
+	for (char *item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		int fd = atoi(item);
+		const char *mode = strchr(item, ':');
+		if (fd < 3 || mode == NULL)
+			fatalx("bad FACTEUR_LISTEN entry \"%s\"", item);
+		smtpd_listen(fd, strcmp(mode + 1, "smtps") == 0 ? SMTPD_SMTPS :
+		    strcmp(mode + 1, "submission") == 0 ? SMTPD_SUBMISSION : SMTPD_MX);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct event_base *base;
+	const char *error, *inherited;
+	char path[4096];
+	int ch, foreground = 0;
+
+	while ((ch = getopt(argc, argv, "c:d")) != -1) {
+		switch (ch) {
+		case 'c': conf_file = optarg; break;
+		case 'd': foreground = 1; break;
+		default:
+			fprintf(stderr, "usage: smtpd -c facteur.conf [-d]\n");
+			return 2;
+		}
+	}
+	log_init("facteur/smtpd", foreground);
+	if (config_load(conf_file, &error) < 0)
+		fatalx("%s", error);
+	apply_log_level();
+	signal(SIGPIPE, SIG_IGN);
+	if (stats_open(spool_path("run/stats", path, sizeof(path)), 1, &error) < 0)
+		log_warnx("no shared stats: %s", error);
+	if (smtpd_auth_load(var_smtpd_auth_file, &error) < 0)
+		fatalx("%s", error);
+	if (queue_init_dirs((uid_t)-1, (gid_t)-1, &error) < 0)
+		fatalx("%s", error);
+	base = event_base_new();
+	if (base == NULL)
+		fatalx("cannot create the event loop");
+	if (queue_commit_init(base, &error) < 0)
+		fatalx("%s", error);
+	smtpd_init(base, load_tls());
+	if ((inherited = getenv("FACTEUR_LISTEN")) != NULL) {
+		listen_inherited(inherited);
+	} else {
+		listen_list(var_smtp_listen, SMTPD_MX);
+		listen_list(var_submission_listen, SMTPD_SUBMISSION);
+		listen_list(var_smtps_listen, SMTPD_SMTPS);
+	}
+	event_add(evsignal_new(base, SIGHUP, on_sighup, NULL), NULL);
+	event_add(evsignal_new(base, SIGTERM, on_sigterm, base), NULL);
+	event_add(evsignal_new(base, SIGINT, on_sigterm, base), NULL);
+	log_info("smtpd started");
+	event_base_dispatch(base);
+	return 0;
+}
