@@ -1,1 +1,4 @@
 # SPDX-License-Identifier: MIT
+include tests/unit/local.mk
+include tests/fuzz/local.mk
+include tests/integration/local.mk
