@@ -1,1 +1,18 @@
 # SPDX-License-Identifier: MIT
+sbin_PROGRAMS += appliance/facteur appliance/facteurctl
+appliance_facteur_SOURCES = appliance/master_main.c appliance/master.c appliance/master.h \
+	appliance/check.c appliance/check.h
+appliance_facteur_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
+appliance_facteur_LDADD = $(MTA_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
+
+appliance_facteurctl_SOURCES = appliance/facteurctl.c appliance/check.c appliance/check.h
+appliance_facteurctl_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+appliance_facteurctl_LDADD = $(MTA_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
+
+EXTRA_DIST += appliance/systemd/facteur.service.in appliance/facteur.conf.sample
+CLEANFILES += appliance/systemd/facteur.service
+noinst_DATA = appliance/systemd/facteur.service
+appliance/systemd/facteur.service: appliance/systemd/facteur.service.in Makefile
+	$(AM_V_GEN)mkdir -p appliance/systemd && \
+	sed -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+	    $(srcdir)/appliance/systemd/facteur.service.in > $@

@@ -32,6 +32,17 @@ log_set_level(enum log_level level)
 	log_level = level;
 }
 
+void
+log_set_level_name(const char *name)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+
+	log_level = LOG_LEVEL_INFO;
+	for (int i = 0; i < 4; i++)
+		if (strcmp(name, names[i]) == 0)
+			log_level = (enum log_level)i;
+}
+
 int
 log_debug_enabled(void)
 {

@@ -17,6 +17,8 @@ enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBU
 /* ident names the program; foreground copies every line to stderr. */
 void log_init(const char *ident, int foreground);
 void log_set_level(enum log_level level);
+/* Set the level from its name (error, warn, info, debug); unknown names: info. */
+void log_set_level_name(const char *name);
 int log_debug_enabled(void);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

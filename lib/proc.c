@@ -61,11 +61,19 @@ proc_mkdir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 			return -1;
 		*p = '/';
 	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+	if (mkdir(buf, mode) == 0) {
+		/* mkdir(2) obeys the umask: set the mode we mean. */
+		if (chmod(buf, mode) < 0)
+			return -1;
+	} else if (errno != EEXIST) {
 		return -1;
-	if (uid != (uid_t)-1 && chown(buf, uid, gid) < 0)
+	} else if (uid == (uid_t)-1) {
+		/* Exists, and no owner to enforce: leave it as the admin made it. */
+		return 0;
+	}
+	if (uid != (uid_t)-1 && (chown(buf, uid, gid) < 0 || chmod(buf, mode) < 0))
 		return -1;
-	return chmod(buf, mode);
+	return 0;
 }
 
 const char *

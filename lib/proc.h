@@ -11,7 +11,10 @@
 void proc_drop_privileges(const char *user);
 /* Look up user; 0 and ids on success, -1 if unknown. */
 int proc_user_ids(const char *user, uid_t *uid_r, gid_t *gid_r);
-/* Create dir (and parents) with mode; owner changed when uid != -1.  -1 on error. */
+/*
+ * Create dir (and parents) with mode.  When uid != -1 the owner and mode
+ * are enforced even if it exists; otherwise an existing one is left as is.
+ */
 int proc_mkdir(const char *path, mode_t mode, uid_t uid, gid_t gid);
 /* Path under the spool: spool_path("run/stats") -> "$spool_directory/run/stats". */
 const char *spool_path(const char *rel, char *buf, size_t size);

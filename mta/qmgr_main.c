@@ -37,19 +37,6 @@ usage(void)
 }
 
 static void
-apply_log_level(void)
-{
-	if (strcmp(var_log_level, "debug") == 0)
-		log_set_level(LOG_LEVEL_DEBUG);
-	else if (strcmp(var_log_level, "warn") == 0)
-		log_set_level(LOG_LEVEL_WARN);
-	else if (strcmp(var_log_level, "error") == 0)
-		log_set_level(LOG_LEVEL_ERROR);
-	else
-		log_set_level(LOG_LEVEL_INFO);
-}
-
-static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct event_base *base = arg;
@@ -61,7 +48,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 			log_warnx("reload failed, keeping the old configuration: %s", error);
 			return;
 		}
-		apply_log_level();
+		log_set_level_name(var_log_level);
 		qmgr_reload();
 		log_info("configuration reloaded");
 		return;
@@ -98,7 +85,7 @@ main(int argc, char **argv)
 	log_init("facteur/qmgr", foreground);
 	if (config_load(conf, &error) < 0)
 		fatalx("%s", error);
-	apply_log_level();
+	log_set_level_name(var_log_level);
 	if (stats_open(spool_path("run/stats", path, sizeof(path)), 1, &error) < 0)
 		log_warnx("stats segment unavailable (%s): counting privately", error);
 	if (queue_init_dirs((uid_t)-1, (gid_t)-1, &error) < 0)

@@ -29,16 +29,6 @@
 
 static const char *conf_file;
 
-static void
-apply_log_level(void)
-{
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-
-	for (int i = 0; i < 4; i++)
-		if (strcmp(var_log_level, names[i]) == 0)
-			log_set_level((enum log_level)i);
-}
-
 static SSL_CTX *
 load_tls(void)
 {
@@ -60,7 +50,7 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 		log_warnx("reload failed, keeping the running configuration: %s", error);
 		return;
 	}
-	apply_log_level();
+	log_set_level_name(var_log_level);
 	if (smtpd_auth_load(var_smtpd_auth_file, &error) < 0)
 		log_warnx("reload: %s", error);
 	smtpd_set_tls(load_tls());
@@ -126,7 +116,7 @@ main(int argc, char **argv)
 	log_init("facteur/smtpd", foreground);
 	if (config_load(conf_file, &error) < 0)
 		fatalx("%s", error);
-	apply_log_level();
+	log_set_level_name(var_log_level);
 	signal(SIGPIPE, SIG_IGN);
 	if (stats_open(spool_path("run/stats", path, sizeof(path)), 1, &error) < 0)
 		log_warnx("no shared stats: %s", error);

@@ -1,1 +1,22 @@
 # SPDX-License-Identifier: MIT
+# Table-driven cmocka unit tests of the relay core's parsers; make check
+# runs them when configure found cmocka.
+if HAVE_CMOCKA
+UNIT_TESTS = \
+	tests/unit/test_smtp_proto \
+	tests/unit/test_smtp_addr
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+UNIT_LDADD = $(MTA_LIBS) $(CMOCKA_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(INIH_LIBS) \
+	$(PTHREAD_LIBS)
+
+tests_unit_test_smtp_proto_SOURCES = tests/unit/test_smtp_proto.c
+tests_unit_test_smtp_proto_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_smtp_proto_LDADD = $(UNIT_LDADD)
+
+tests_unit_test_smtp_addr_SOURCES = tests/unit/test_smtp_addr.c
+tests_unit_test_smtp_addr_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_smtp_addr_LDADD = $(UNIT_LDADD)
+endif

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check - semantic checks of facteur.conf.  See check.h.
+ *
+ * Parsing (lib/config.c) already refused unknown keys and malformed
+ * values; this checks what needs more than one value or the file system:
+ * listen addresses, client networks, certificate and key, AUTH file,
+ * next hops and the daemons themselves.
+ */
+#include "facteur-config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "lib/config.h"
+#include "lib/mem.h"
+#include "lib/net.h"
+#include "lib/proc.h"
+#include "lib/tls.h"
+
+struct check_ctx {
+	void (*report)(const char *problem);
+	const char *param;
+	int problems;
+};
+
+static void problem(struct check_ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+problem(struct check_ctx *c, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	c->report(buf);
+	c->problems++;
+}
+
+static int
+check_listen_item(const char *item, void *arg)
+{
+	struct check_ctx *c = arg;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (net_parse_hostport(item, &ss, &len) < 0)
+		problem(c, "%s: bad listen address \"%s\" (use host:port)", c->param, item);
+	return 0;
+}
+
+static void
+check_file(struct check_ctx *c, const char *param, const char *path)
+{
+	if (path[0] != '\0' && access(path, R_OK) < 0)
+		problem(c, "%s: cannot read %s", param, path);
+}
+
+int
+check_config(void (*report)(const char *problem))
+{
+	struct check_ctx c = { report, NULL, 0 };
+	static const struct { const char *name; char **value; } listens[] = {
+		{ "smtp_listen", &var_smtp_listen },
+		{ "submission_listen", &var_submission_listen },
+		{ "smtps_listen", &var_smtps_listen },
+	};
+	char bad[256], path[4096];
+	const char *error;
+
+	for (size_t i = 0; i < sizeof(listens) / sizeof(listens[0]); i++) {
+		c.param = listens[i].name;
+		config_list_foreach(*listens[i].value, check_listen_item, &c);
+	}
+	if (net_cidr_list_check(var_mynetworks, bad, sizeof(bad)) < 0)
+		problem(&c, "mynetworks: \"%s\" is not an address or network", bad);
+	if ((var_smtpd_tls_cert_file[0] == '\0') != (var_smtpd_tls_key_file[0] == '\0'))
+		problem(&c, "smtpd_tls_cert_file and smtpd_tls_key_file go together");
+	check_file(&c, "smtpd_tls_cert_file", var_smtpd_tls_cert_file);
+	check_file(&c, "smtpd_tls_key_file", var_smtpd_tls_key_file);
+	check_file(&c, "smtpd_auth_file", var_smtpd_auth_file);
+	check_file(&c, "smtp_tls_ca_file", var_smtp_tls_ca_file);
+	if (var_smtpd_tls_cert_file[0] != '\0' && access(var_smtpd_tls_cert_file, R_OK) == 0) {
+		SSL_CTX *ctx = tls_server_ctx_new(var_smtpd_tls_cert_file, var_smtpd_tls_key_file,
+		    proc_hostname(), &error);
+		if (ctx == NULL)
+			problem(&c, "%s", error);
+		SSL_CTX_free(ctx);
+	}
+	if (var_smtpd_line_length_limit < 512)
+		problem(&c, "smtpd_line_length_limit must be at least 512 (RFC 5321)");
+	if (var_smtpd_data_line_length_limit < 1000)
+		problem(&c, "smtpd_data_line_length_limit must be at least 1000 (RFC 5321)");
+	if (var_minimal_backoff_time > var_maximal_backoff_time)
+		problem(&c, "minimal_backoff_time is larger than maximal_backoff_time");
+	for (size_t i = 0; i < 2; i++) {
+		static const char *const daemons[] = { "smtpd", "qmgr" };
+		snprintf(path, sizeof(path), "%s/%s", var_daemon_directory, daemons[i]);
+		if (access(path, X_OK) < 0)
+			problem(&c, "daemon_directory: %s is missing or not executable", path);
+	}
+	return c.problems;
+}

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * master - daemon supervision.  See master.h.
+ */
+#include "facteur-config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "lib/net.h"
+#include "lib/proc.h"
+#include "lib/stats.h"
+#include "master.h"
+
+#define MAX_LISTENERS 32
+#define BACKOFF_MAX 60
+
+struct listener {
+	int fd;
+	const char *mode;
+};
+
+struct daemon {
+	const char *name;
+	pid_t pid;
+	time_t started;
+	int backoff;
+	struct event *restart;
+};
+
+static struct listener listeners[MAX_LISTENERS];
+static int nlisteners;
+static struct daemon daemons[] = { { "qmgr", 0, 0, 0, NULL }, { "smtpd", 0, 0, 0, NULL } };
+#define NDAEMONS (int)(sizeof(daemons) / sizeof(daemons[0]))
+static struct event_base *master_base;
+static const char *master_conf;
+static int master_foreground;
+static int stopping;
+
+static int
+bind_item(const char *item, void *arg)
+{
+	const char *error;
+	int fd;
+
+	if (nlisteners >= MAX_LISTENERS)
+		fatalx("too many listening addresses (at most %d)", MAX_LISTENERS);
+	fd = net_listen(item, &error);
+	if (fd < 0)
+		fatalx("%s", error);
+	listeners[nlisteners].fd = fd;
+	listeners[nlisteners].mode = arg;
+	nlisteners++;
+	log_info("listening on %s (%s)", item, (const char *)arg);
+	return 0;
+}
+
+void
+master_bind(void)
+{
+	config_list_foreach(var_smtp_listen, bind_item, "smtp");
+	config_list_foreach(var_submission_listen, bind_item, "submission");
+	config_list_foreach(var_smtps_listen, bind_item, "smtps");
+}
+
+static void
+daemon_exec(struct daemon *d)
+{
+	char path[4096], spec[1024] = "";
+	char *argv[5];
+	int argc = 0;
+
+	/*
+	 * smtpd gets the listening sockets at 3, 4, ... in the order bound:
+	 * first moved clear of those numbers, then put in place.  Other
+	 * daemons get none.
+	 */
+	for (int i = 0; i < nlisteners; i++) {
+		int high = fcntl(listeners[i].fd, F_DUPFD_CLOEXEC, 3 + MAX_LISTENERS);
+		if (high < 0)
+			fatal("dup listener");
+		close(listeners[i].fd);
+		listeners[i].fd = high;
+	}
+	if (strcmp(d->name, "smtpd") == 0) {
+		for (int i = 0; i < nlisteners; i++) {
+			size_t len = strlen(spec);
+			if (dup2(listeners[i].fd, 3 + i) < 0)
+				fatal("dup2 listener");
+			snprintf(spec + len, sizeof(spec) - len, "%s%d:%s", i > 0 ? "," : "", 3 + i,
+			    listeners[i].mode);
+		}
+		setenv("FACTEUR_LISTEN", spec, 1);
+	}
+	proc_drop_privileges(var_mail_owner);
+	snprintf(path, sizeof(path), "%s/%s", var_daemon_directory, d->name);
+	argv[argc++] = path;
+	argv[argc++] = "-c";
+	argv[argc++] = (char *)master_conf;
+	if (master_foreground)
+		argv[argc++] = "-d";
+	argv[argc] = NULL;
+	execv(path, argv);
+	fatal("exec %s", path);
+}
+
+static void
+daemon_start(struct daemon *d)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_warn("fork %s", d->name);
+		return;
+	}
+	if (pid == 0) {
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		daemon_exec(d);
+	}
+	d->pid = pid;
+	d->started = time(NULL);
+	log_info("started %s pid=%ld", d->name, (long)pid);
+}
+
+static void
+daemon_restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (!stopping)
+		daemon_start(arg);
+}
+
+static void
+on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < NDAEMONS; i++) {
+			struct daemon *d = &daemons[i];
+			struct timeval tv;
+
+			if (d->pid != pid)
+				continue;
+			d->pid = 0;
+			if (stopping)
+				break;
+			if (WIFSIGNALED(status))
+				log_warnx("%s pid=%ld killed by signal %d", d->name, (long)pid,
+				    WTERMSIG(status));
+			else
+				log_warnx("%s pid=%ld exited with status %d", d->name, (long)pid,
+				    WEXITSTATUS(status));
+			STATS_INC(master_daemon_restarts);
+			if (time(NULL) - d->started >= BACKOFF_MAX)
+				d->backoff = 0;
+			d->backoff = d->backoff == 0 ? 1 : d->backoff * 2;
+			if (d->backoff > BACKOFF_MAX)
+				d->backoff = BACKOFF_MAX;
+			log_info("restarting %s in %d s", d->name, d->backoff);
+			tv.tv_sec = d->backoff;
+			tv.tv_usec = 0;
+			evtimer_add(d->restart, &tv);
+		}
+	}
+}
+
+void
+master_start(struct event_base *base, const char *conf_file, int foreground)
+{
+	master_base = base;
+	master_conf = conf_file;
+	master_foreground = foreground;
+	event_add(evsignal_new(base, SIGCHLD, on_sigchld, NULL), NULL);
+	for (int i = 0; i < NDAEMONS; i++) {
+		daemons[i].restart = evtimer_new(base, daemon_restart_cb, &daemons[i]);
+		daemon_start(&daemons[i]);
+	}
+}
+
+void
+master_reload(void)
+{
+	for (int i = 0; i < NDAEMONS; i++)
+		if (daemons[i].pid > 0)
+			kill(daemons[i].pid, SIGHUP);
+}
+
+void
+master_stop(void)
+{
+	time_t deadline = time(NULL) + 10;
+	int alive;
+
+	stopping = 1;
+	for (int i = 0; i < NDAEMONS; i++)
+		if (daemons[i].pid > 0)
+			kill(daemons[i].pid, SIGTERM);
+	do {
+		alive = 0;
+		for (int i = 0; i < NDAEMONS; i++) {
+			if (daemons[i].pid <= 0)
+				continue;
+			if (waitpid(daemons[i].pid, NULL, WNOHANG) == daemons[i].pid)
+				daemons[i].pid = 0;
+			else
+				alive++;
+		}
+		if (alive > 0)
+			usleep(50000);
+	} while (alive > 0 && time(NULL) < deadline);
+	for (int i = 0; i < NDAEMONS; i++) {
+		if (daemons[i].pid > 0) {
+			log_warnx("%s pid=%ld did not stop: killing it", daemons[i].name,
+			    (long)daemons[i].pid);
+			kill(daemons[i].pid, SIGKILL);
+			waitpid(daemons[i].pid, NULL, 0);
+		}
+	}
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * master - binds the listening sockets, starts and supervises the daemons.
+ *
+ * Each daemon is a program of daemon_directory started with
+ * "-c facteur.conf [-d]"; smtpd gets the listening sockets as file
+ * descriptors 3.. named in FACTEUR_LISTEN.  When the master runs as root
+ * the daemons run as mail_owner.  A daemon that exits is restarted after
+ * a back-off (1 s, doubling to 60 s; reset once it has run for a minute).
+ */
+#ifndef FACTEUR_MASTER_H
+#define FACTEUR_MASTER_H
+
+#include <event2/event.h>
+
+/* Bind every configured listener; fatal on failure. */
+void master_bind(void);
+/* Start the daemons and supervise them on base. */
+void master_start(struct event_base *base, const char *conf_file, int foreground);
+/* Forward SIGHUP to every daemon. */
+void master_reload(void);
+/* SIGTERM every daemon and wait for them (SIGKILL after 10 s). */
+void master_stop(void);
+
+#endif
