@@ -86,6 +86,8 @@ smtp_addr_parse(const char *arg, const char *keyword, int allow_null, int utf8, 
 			*error_r = "501 5.1.3 Bad recipient address syntax";
 			return -1;
 		}
+		if (p[1] != '\0' && p[1] != ' ')
+			goto bad;
 		*addr_r = xstrdup("");
 		*params_r = p + 1;
 		return 0;
@@ -123,7 +125,8 @@ smtp_addr_parse(const char *arg, const char *keyword, int allow_null, int utf8, 
 		p += i;
 	}
 	local_len = (size_t)(p - local);
-	if (local_len > LOCAL_MAX + 2) {
+	/* A quoted local part's quotes are not counted against the limit. */
+	if (local_len > LOCAL_MAX + (*local == '"' ? 2 : 0)) {
 		*error_r = "501 5.1.3 Local part of address too long";
 		return -1;
 	}
@@ -131,8 +134,11 @@ smtp_addr_parse(const char *arg, const char *keyword, int allow_null, int utf8, 
 		/* RFC 5321 4.5.1: <Postmaster> without a domain must be accepted. */
 		if (!allow_null && local_len == 10 && str_ncasecmp(local, "postmaster", 10) == 0 &&
 		    (*p == '>' || !bracket)) {
+			p += bracket ? 1 : 0;
+			if (*p != '\0' && *p != ' ')
+				goto bad;
 			*addr_r = xstrdup("postmaster");
-			*params_r = p + (bracket ? 1 : 0);
+			*params_r = p;
 			return 0;
 		}
 		goto bad;
@@ -149,18 +155,15 @@ smtp_addr_parse(const char *arg, const char *keyword, int allow_null, int utf8, 
 		*error_r = "501 5.1.3 Address too long";
 		return -1;
 	}
-	*addr_r = xstrndup(local, local_len + 1 + dlen);
 	p += dlen;
 	if (bracket) {
 		if (*p != '>')
 			goto bad;
 		p++;
 	}
-	if (*p != '\0' && *p != ' ') {
-		free(*addr_r);
-		*addr_r = NULL;
+	if (*p != '\0' && *p != ' ')
 		goto bad;
-	}
+	*addr_r = xstrndup(local, local_len + 1 + dlen);
 	*params_r = p;
 	return 0;
 bad:
