@@ -4,7 +4,8 @@
 if HAVE_CMOCKA
 UNIT_TESTS = \
 	tests/unit/test_smtp_proto \
-	tests/unit/test_smtp_addr
+	tests/unit/test_smtp_addr \
+	tests/unit/test_queue_file
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -19,4 +20,8 @@ tests_unit_test_smtp_proto_LDADD = $(UNIT_LDADD)
 tests_unit_test_smtp_addr_SOURCES = tests/unit/test_smtp_addr.c
 tests_unit_test_smtp_addr_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_smtp_addr_LDADD = $(UNIT_LDADD)
+
+tests_unit_test_queue_file_SOURCES = tests/unit/test_queue_file.c
+tests_unit_test_queue_file_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_queue_file_LDADD = $(UNIT_LDADD)
 endif
