@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# tests/run.sh - the whole test suite, as CI runs it.
+#
+#  1. build with warnings as errors and run `make check` (cmocka unit tests
+#     and the integration tests against the real daemons);
+#  2. build again with AddressSanitizer + UndefinedBehaviorSanitizer and
+#     run `make check` under them;
+#  3. build every libFuzzer target and run each briefly;
+#  4. `make distcheck` (the tarball builds and passes its unit tests).
+# FACTEUR_QUICK=1 stops after step 1.  Prints "N passed, N failed" last.
+set -u
+src=$(cd "$(dirname "$0")/.." && pwd)
+cd "$src"
+passed=0
+failed=0
+status=0
+
+step() { printf '\n=== %s\n' "$*"; }
+
+# Count results of one build's make check: cmocka and pytest both report.
+count_results() {
+	local dir=$1 p f
+	p=$(cat "$dir"/tests/unit/*.log 2>/dev/null | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+	f=$(cat "$dir"/tests/unit/*.log 2>/dev/null | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+	passed=$((passed + p)); failed=$((failed + f))
+	p=$(grep -hoE '[0-9]+ passed' "$dir"/tests/integration/*.log 2>/dev/null | tail -1 | awk '{print $1+0}')
+	f=$(grep -hoE '[0-9]+ (failed|error)' "$dir"/tests/integration/*.log 2>/dev/null | tail -1 | awk '{print $1+0}')
+	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+}
+
+build_and_check() {
+	local dir=$1; shift
+	mkdir -p "$dir"
+	(cd "$dir" && "$src"/configure -q "$@" && make -j2 >/dev/null) || { echo "build in $dir failed"; status=1; failed=$((failed + 1)); return 1; }
+	if ! (cd "$dir" && make -j2 check); then
+		status=1
+		cat "$dir"/test-suite.log 2>/dev/null | tail -200
+	fi
+	count_results "$dir"
+}
+
+step "autoreconf"
+autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; exit 1; }
+
+step "build (warnings are errors) and make check"
+build_and_check build --enable-werror
+
+if [ -z "${FACTEUR_QUICK:-}" ]; then
+	step "build with ASan+UBSan and make check"
+	export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	build_and_check build-asan --enable-werror --enable-sanitizers
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+
+	step "fuzz targets"
+	if [ -x tests/fuzz/run.sh ]; then
+		if tests/fuzz/run.sh build "${FACTEUR_FUZZ_SECONDS:-20}"; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1)); status=1
+		fi
+	fi
+
+	step "make distcheck"
+	if (cd build && make distcheck >distcheck.log 2>&1); then
+		passed=$((passed + 1))
+	else
+		tail -40 build/distcheck.log
+		failed=$((failed + 1)); status=1
+	fi
+fi
+
+printf '\n%d passed, %d failed\n' "$passed" "$failed"
+exit $status
