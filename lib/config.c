@@ -56,6 +56,7 @@ struct staging {
 	size_t nmaps;
 	const char *path;
 	char error[512];
+	int error_line;		/* the line error is about */
 };
 
 static char *live_text[NPARAMS];
@@ -220,10 +221,14 @@ config_ini_line(void *user, const char *section, const char *name, const char *v
 	int lineno = current_reader->lineno;
 	size_t i;
 
+	/* inih goes on after an error: keep the first one, the one to fix first. */
+	if (st->error[0] != '\0')
+		return 0;
 	if (section[0] != '\0') {
 		if (!is_map_section(section)) {
 			snprintf(st->error, sizeof(st->error), "%s:%d: unknown section [%s]",
 			    st->path, lineno, section);
+			st->error_line = lineno;
 			return 0;
 		}
 		if (strcmp(section, "tls_policy") == 0 && strcmp(value, "none") != 0 &&
@@ -232,6 +237,7 @@ config_ini_line(void *user, const char *section, const char *name, const char *v
 			snprintf(st->error, sizeof(st->error),
 			    "%s:%d: bad TLS policy \"%s\" for %s: use none, may, encrypt or verify",
 			    st->path, lineno, value, name);
+			st->error_line = lineno;
 			return 0;
 		}
 		st->maps = xrealloc(st->maps, (st->nmaps + 1) * sizeof(*st->maps));
@@ -247,11 +253,13 @@ config_ini_line(void *user, const char *section, const char *name, const char *v
 	if (i == NPARAMS) {
 		snprintf(st->error, sizeof(st->error), "%s:%d: unknown parameter \"%s\"",
 		    st->path, lineno, name);
+		st->error_line = lineno;
 		return 0;
 	}
 	if (param_convert(&param_table[i], value, 0) < 0) {
 		snprintf(st->error, sizeof(st->error), "%s:%d: bad value \"%s\" for %s: expected %s",
 		    st->path, lineno, value, name, param_type_help(param_table[i].type));
+		st->error_line = lineno;
 		return 0;
 	}
 	free(st->text[i]);
@@ -318,7 +326,8 @@ config_load(const char *path, const char **error_r)
 		}
 		if (rc < 0) {
 			snprintf(st.error, sizeof(st.error), "%s: cannot open: %s", path, strerror(errno));
-		} else if (rc > 0 && st.error[0] == '\0') {
+		} else if (rc > 0 && (st.error[0] == '\0' || st.error_line != rc)) {
+			/* inih saw a line it could not parse before any we refused. */
 			snprintf(st.error, sizeof(st.error), "%s:%d: syntax error", path, rc);
 		}
 		if (st.error[0] == '\0')
