@@ -5,7 +5,8 @@ if HAVE_CMOCKA
 UNIT_TESTS = \
 	tests/unit/test_smtp_proto \
 	tests/unit/test_smtp_addr \
-	tests/unit/test_queue_file
+	tests/unit/test_queue_file \
+	tests/unit/test_config
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -24,4 +25,8 @@ tests_unit_test_smtp_addr_LDADD = $(UNIT_LDADD)
 tests_unit_test_queue_file_SOURCES = tests/unit/test_queue_file.c
 tests_unit_test_queue_file_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_queue_file_LDADD = $(UNIT_LDADD)
+
+tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_config_LDADD = $(UNIT_LDADD)
 endif
