@@ -6,7 +6,9 @@ UNIT_TESTS = \
 	tests/unit/test_smtp_proto \
 	tests/unit/test_smtp_addr \
 	tests/unit/test_queue_file \
-	tests/unit/test_config
+	tests/unit/test_config \
+	tests/unit/test_net \
+	tests/unit/test_smtp_reply
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -29,4 +31,12 @@ tests_unit_test_queue_file_LDADD = $(UNIT_LDADD)
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LDADD)
+
+tests_unit_test_net_SOURCES = tests/unit/test_net.c
+tests_unit_test_net_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_net_LDADD = $(UNIT_LDADD)
+
+tests_unit_test_smtp_reply_SOURCES = tests/unit/test_smtp_reply.c
+tests_unit_test_smtp_reply_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_smtp_reply_LDADD = $(UNIT_LDADD)
 endif
