@@ -1,1 +1,32 @@
 # SPDX-License-Identifier: MIT
+# libFuzzer targets, one per parser: built with clang by run.sh straight
+# from their sources (not by make, whose CC may be gcc).  "make fuzz" runs
+# each for FUZZ_SECONDS on a copy of its seed corpus.
+FUZZ_SECONDS = 20
+fuzz:
+	$(SHELL) $(top_srcdir)/tests/fuzz/run.sh $(top_builddir) $(FUZZ_SECONDS)
+.PHONY: fuzz
+
+EXTRA_DIST += \
+	tests/fuzz/run.sh \
+	tests/fuzz/fuzz_queue_file.c \
+	tests/fuzz/fuzz_smtp_command.c \
+	tests/fuzz/fuzz_smtp_reply.c \
+	tests/fuzz/corpus/fuzz_queue_file/bounce \
+	tests/fuzz/corpus/fuzz_queue_file/full \
+	tests/fuzz/corpus/fuzz_smtp_command/auth \
+	tests/fuzz/corpus/fuzz_smtp_command/bdat \
+	tests/fuzz/corpus/fuzz_smtp_command/ehlo \
+	tests/fuzz/corpus/fuzz_smtp_command/http \
+	tests/fuzz/corpus/fuzz_smtp_command/mail-dsn \
+	tests/fuzz/corpus/fuzz_smtp_command/mail-null \
+	tests/fuzz/corpus/fuzz_smtp_command/rcpt-dsn \
+	tests/fuzz/corpus/fuzz_smtp_command/rcpt-percent \
+	tests/fuzz/corpus/fuzz_smtp_command/rcpt-postmaster \
+	tests/fuzz/corpus/fuzz_smtp_command/rcpt-route-quoted \
+	tests/fuzz/corpus/fuzz_smtp_command/rcpt-utf8 \
+	tests/fuzz/corpus/fuzz_smtp_reply/ehlo \
+	tests/fuzz/corpus/fuzz_smtp_reply/greeting \
+	tests/fuzz/corpus/fuzz_smtp_reply/multiline-lf \
+	tests/fuzz/corpus/fuzz_smtp_reply/pipelined \
+	tests/fuzz/corpus/fuzz_smtp_reply/shutdown

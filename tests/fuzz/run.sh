@@ -1,0 +1,83 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Build every libFuzzer target of tests/fuzz with clang straight from the
+# sources it needs, and run each for a while on a copy of its seed corpus.
+#
+#   tests/fuzz/run.sh [builddir] [seconds] [target...]
+#
+# builddir (default .) is a configured build directory: facteur-config.h
+# comes from there, and the binaries, corpora and crash files go under
+# builddir/tests/fuzz/.  seconds (default 20) is each target's
+# -max_total_time.  Exits non-zero if a target fails to build or crashes.
+set -eu
+
+srcdir=$(cd "$(dirname "$0")/../.." && pwd)
+builddir=$(cd "${1:-.}" && pwd)
+seconds=${2:-20}
+[ $# -gt 0 ] && shift
+[ $# -gt 0 ] && shift
+
+CLANG=${CLANG:-clang}
+FUZZ_CFLAGS=${FUZZ_CFLAGS:--g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer}
+
+if [ ! -f "$builddir/facteur-config.h" ]; then
+	echo "run.sh: $builddir/facteur-config.h not found: give a configured build directory" >&2
+	exit 2
+fi
+
+# The sources each target needs, besides its own file.
+sources() {
+	case $1 in
+	fuzz_smtp_command) echo mta/smtp_proto.c mta/smtp_addr.c lib/mem.c lib/log.c ;;
+	fuzz_smtp_reply) echo mta/smtp_reply.c lib/mem.c lib/log.c ;;
+	fuzz_queue_file) echo mta/queue_file.c mta/queue.c lib/config.c lib/proc.c lib/mem.c lib/log.c ;;
+	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
+	esac
+}
+
+libs() {
+	case $1 in
+	fuzz_queue_file) pkg-config --libs inih ;;
+	esac
+}
+
+cflags() {
+	case $1 in
+	fuzz_queue_file) pkg-config --cflags inih ;;
+	esac
+}
+
+targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file}
+out=$builddir/tests/fuzz
+mkdir -p "$out"
+failed=
+
+for t in $targets; do
+	srcs=$(sources "$t")
+	echo "== build $t"
+	# shellcheck disable=SC2086 # word splitting of the flag lists is wanted
+	if ! (cd "$srcdir" && $CLANG $FUZZ_CFLAGS -I. -I"$builddir" $(cflags "$t") \
+	    -o "$out/$t" "tests/fuzz/$t.c" $srcs $(libs "$t")); then
+		failed="$failed $t(build)"
+		continue
+	fi
+	# Run on a copy: new inputs land there, the seeds in git stay small.
+	rm -rf "$out/corpus-$t"
+	mkdir -p "$out/corpus-$t"
+	cp "$srcdir/tests/fuzz/corpus/$t/"* "$out/corpus-$t/"
+	echo "== run $t for ${seconds}s"
+	if ! "$out/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix="$out/$t-" "$out/corpus-$t" \
+	    >"$out/$t.log" 2>&1; then
+		failed="$failed $t"
+		tail -n 60 "$out/$t.log" >&2
+	fi
+	grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
+	    "$out/$t.log" || true
+done
+
+if [ -n "$failed" ]; then
+	echo "run.sh: FAILED:$failed (logs and crash inputs in $out)" >&2
+	exit 1
+fi
+echo "run.sh: all targets ran ${seconds}s without a crash"
