@@ -738,15 +738,21 @@ pump(struct smtp_conn *c)
 		if (!c->pump_dot) {
 			evbuffer_add(out, buf, (size_t)n);
 		} else {
-			for (size_t i = 0; i < (size_t)n; i++) {
-				if (c->pump_bol && buf[i] == '.') {
+			/* Dot-stuffing: a "." after a line end (or at the start) gets another. */
+			size_t i = 0;
+			const char *nl;
+			if (c->pump_bol && buf[0] == '.')
+				evbuffer_add(out, ".", 1);
+			while ((nl = memchr(buf + i, '\n', (size_t)n - i)) != NULL) {
+				i = (size_t)(nl - buf) + 1;
+				if (i < (size_t)n && buf[i] == '.') {
 					evbuffer_add(out, buf + start, i - start);
 					evbuffer_add(out, ".", 1);
 					start = i;
 				}
-				c->pump_bol = buf[i] == '\n';
 			}
 			evbuffer_add(out, buf + start, (size_t)n - start);
+			c->pump_bol = buf[n - 1] == '\n';
 		}
 		if (n >= 2) {
 			c->pump_last[0] = buf[n - 2];

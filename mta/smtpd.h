@@ -44,6 +44,7 @@ struct smtpd_data {
 	int prev_crlf;		/* last line ended with CRLF: a "." here may end DATA */
 	int in_headers;
 	int skipping_long_line;
+	int skipped_cr;		/* last byte thrown away of a long line was CR */
 	unsigned int hops;
 	uint64_t bytes;		/* message size as stored */
 	enum smtpd_data_error error;

@@ -175,6 +175,41 @@ cr_before(struct evbuffer *src, size_t pos)
 	return evbuffer_copyout_from(src, &ptr, &c, 1) == 1 && c == '\r';
 }
 
+/*
+ * One line the slow way: it spans the buffer's chunks.  -1 if more input is
+ * needed, 0 if a line was consumed, 1 at the end of DATA.
+ */
+static int
+data_line_spanning(struct smtpd_session *s, struct evbuffer *src, int dot_mode)
+{
+	struct smtpd_data *d = &s->data;
+	size_t limit = (size_t)var_smtpd_data_line_length_limit, n;
+	struct evbuffer_ptr p = evbuffer_search(src, "\n", 1, NULL);
+
+	if (p.pos < 0) {
+		size_t avail = evbuffer_get_length(src);
+		if (avail > limit || (d->skipping_long_line && avail > 0)) {
+			if (!d->skipping_long_line)
+				d->bytes += avail;
+			data_fail(s, DATA_LINE_TOO_LONG);
+			d->skipped_cr = cr_before(src, avail);
+			evbuffer_drain(src, avail);
+			d->skipping_long_line = 1;
+		}
+		return -1;
+	}
+	n = (size_t)p.pos + 1;
+	if (d->skipping_long_line || n > limit) {
+		data_fail(s, DATA_LINE_TOO_LONG);
+		d->prev_crlf = n >= 2 ? cr_before(src, (size_t)p.pos) : d->skipped_cr;
+		evbuffer_drain(src, n);
+		d->skipping_long_line = 0;
+		return 0;
+	}
+	evbuffer_remove(src, d->line, n);
+	return data_line(s, d->line, n, dot_mode, 0);
+}
+
 int
 smtpd_data_lines(struct smtpd_session *s, struct evbuffer *src, int dot_mode)
 {
@@ -182,30 +217,35 @@ smtpd_data_lines(struct smtpd_session *s, struct evbuffer *src, int dot_mode)
 	size_t limit = (size_t)var_smtpd_data_line_length_limit;
 
 	for (;;) {
-		struct evbuffer_ptr p = evbuffer_search(src, "\n", 1, NULL);
-		size_t n;
+		struct evbuffer_iovec v;
+		const char *base, *nl;
+		size_t len, off = 0;
+		int rc;
 
-		if (p.pos < 0) {
-			size_t avail = evbuffer_get_length(src);
-			if (avail > limit || (d->skipping_long_line && avail > 0)) {
-				if (!d->skipping_long_line)
-					d->bytes += avail;
-				data_fail(s, DATA_LINE_TOO_LONG);
-				evbuffer_drain(src, avail);
-				d->skipping_long_line = 1;
-			}
+		if (evbuffer_peek(src, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			return 0;
+		base = v.iov_base;
+		len = v.iov_len;
+		/* Fast path: the lines that lie whole in the first chunk, in place. */
+		while ((nl = memchr(base + off, '\n', len - off)) != NULL) {
+			size_t n = (size_t)(nl - (base + off)) + 1;
+			if (d->skipping_long_line || n > limit) {
+				data_fail(s, DATA_LINE_TOO_LONG);
+				d->prev_crlf = n >= 2 ? nl[-1] == '\r' : d->skipped_cr;
+				d->skipping_long_line = 0;
+			} else if (data_line(s, base + off, n, dot_mode, 0)) {
+				evbuffer_drain(src, off + n);
+				return 1;
+			}
+			off += n;
 		}
-		n = (size_t)p.pos + 1;
-		if (d->skipping_long_line || n > limit) {
-			data_fail(s, DATA_LINE_TOO_LONG);
-			d->prev_crlf = cr_before(src, (size_t)p.pos);
-			evbuffer_drain(src, n);
-			d->skipping_long_line = 0;
+		if (off > 0) {
+			evbuffer_drain(src, off);
 			continue;
 		}
-		evbuffer_remove(src, d->line, n);
-		if (data_line(s, d->line, n, dot_mode, 0))
+		if ((rc = data_line_spanning(s, src, dot_mode)) < 0)
+			return 0;
+		if (rc > 0)
 			return 1;
 	}
 }
