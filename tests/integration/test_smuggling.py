@@ -146,3 +146,41 @@ def test_overlong_data_line_does_not_hide_end_of_data(make_facteur):
         assert code == 250
         assert c.reply()[0] == 250
         assert c.nothing_pending()
+
+
+@pytest.mark.parametrize("name,seq", SEQUENCES, ids=[s[0] for s in SEQUENCES])
+def test_normalized_message_relayed_as_one(make_facteur, sink, name, seq):
+    """After normalization a "." line may sit inside the content: the SMTP client
+    must dot-stuff it, or the next hop would see the smuggled message."""
+    f = make_facteur(smtpd_bare_newline="normalize", relayhost=f"[127.0.0.1]:{sink.port}")
+    with RawSMTP(f.smtp_port) as c:
+        assert c.reply()[0] == 220
+        c.ehlo()
+        c.cmd("MAIL FROM:<alice@example.org>")
+        assert c.cmd("RCPT TO:<bob@far.example>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(message(seq))
+        assert c.reply()[0] == 250
+    assert sink.wait_count(1)
+    assert f.wait_queue_empty()
+    got = sink.received()
+    assert len(got) == 1, [(m.mail_from, m.rcpts) for m in got]
+    assert got[0].rcpts == ["bob@far.example"]
+    assert b"MAIL FROM:<ceo@example.org>\r\n" in got[0].data
+    assert b"Pay now." in got[0].data
+
+
+def test_dots_relayed_intact(make_facteur, sink):
+    f = make_facteur(relayhost=f"[127.0.0.1]:{sink.port}")
+    body = b"Subject: dots\r\n\r\n.\r\n..\r\n.x\r\n. \r\nend\r\n"
+    with RawSMTP(f.smtp_port) as c:
+        c.reply()
+        c.ehlo()
+        c.cmd("MAIL FROM:<alice@example.org>")
+        c.cmd("RCPT TO:<bob@far.example>")
+        assert c.cmd("DATA")[0] == 354
+        # Dot-stuffed on the wire.
+        c.send(b"Subject: dots\r\n\r\n..\r\n...\r\n..x\r\n.. \r\nend\r\n.\r\n")
+        assert c.reply()[0] == 250
+    assert sink.wait_count(1)
+    assert sink.received()[0].data.endswith(body)
