@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/event_util.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/net.h"
@@ -46,6 +47,8 @@ static struct event_base *master_base;
 static const char *master_conf;
 static int master_foreground;
 static int stopping;
+/* Daemons watch the read end: EOF when the master dies (even by kill -9). */
+static int alive_pipe[2] = { -1, -1 };
 
 static int
 bind_item(const char *item, void *arg)
@@ -101,6 +104,15 @@ daemon_exec(struct daemon *d)
 			    listeners[i].mode);
 		}
 		setenv("FACTEUR_LISTEN", spec, 1);
+	}
+	{
+		char fdbuf[16];
+		/* The read end must survive exec; the write end must not. */
+		int rfd = fcntl(alive_pipe[0], F_DUPFD, 3 + nlisteners);
+		if (rfd < 0)
+			fatal("dup alive pipe");
+		snprintf(fdbuf, sizeof(fdbuf), "%d", rfd);
+		setenv(MASTER_FD_ENV, fdbuf, 1);
 	}
 	proc_drop_privileges(var_mail_owner);
 	snprintf(path, sizeof(path), "%s/%s", var_daemon_directory, d->name);
@@ -184,6 +196,8 @@ master_start(struct event_base *base, const char *conf_file, int foreground)
 	master_base = base;
 	master_conf = conf_file;
 	master_foreground = foreground;
+	if (pipe2(alive_pipe, O_CLOEXEC) < 0)
+		fatal("pipe");
 	event_add(evsignal_new(base, SIGCHLD, on_sigchld, NULL), NULL);
 	for (int i = 0; i < NDAEMONS; i++) {
 		daemons[i].restart = evtimer_new(base, daemon_restart_cb, &daemons[i]);

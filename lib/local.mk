@@ -3,6 +3,7 @@ noinst_LIBRARIES += lib/libfacteur.a
 lib_libfacteur_a_SOURCES = \
 	lib/config.c lib/config.h lib/params.h \
 	lib/dns.c lib/dns.h \
+	lib/event_util.c lib/event_util.h \
 	lib/log.c lib/log.h \
 	lib/mem.c lib/mem.h \
 	lib/net.c lib/net.h \

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "lib/config.h"
+#include "lib/event_util.h"
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/proc.h"
@@ -102,6 +103,7 @@ main(int argc, char **argv)
 	qmgr_ctl_init(base);
 	qmgr_init(base);
 	log_info("started: spool=%s", var_spool_directory);
+	event_watch_master(base);
 	event_base_dispatch(base);
 
 	qmgr_ctl_shutdown();

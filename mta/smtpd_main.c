@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/event_util.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/net.h"
@@ -141,6 +142,7 @@ main(int argc, char **argv)
 	event_add(evsignal_new(base, SIGTERM, on_sigterm, base), NULL);
 	event_add(evsignal_new(base, SIGINT, on_sigterm, base), NULL);
 	log_info("smtpd started");
+	event_watch_master(base);
 	event_base_dispatch(base);
 	return 0;
 }
