@@ -64,8 +64,14 @@ static struct map_entry *live_maps;
 static size_t live_nmaps;
 static char *live_path;
 
-int
-config_parse_time(const char *s, long *value_r)
+struct suffix {
+	char c;
+	long mult;
+};
+
+/* A non-negative number with at most one suffix character from table. */
+static int
+parse_suffixed(const char *s, const struct suffix *table, long *value_r)
 {
 	char *end;
 	long mult = 1, v;
@@ -74,16 +80,14 @@ config_parse_time(const char *s, long *value_r)
 	v = strtol(s, &end, 10);
 	if (end == s || errno != 0 || v < 0)
 		return -1;
-	switch (*end) {
-	case '\0': case 's': mult = 1; break;
-	case 'm': mult = 60; break;
-	case 'h': mult = 3600; break;
-	case 'd': mult = 86400; break;
-	case 'w': mult = 7 * 86400; break;
-	default: return -1;
+	if (*end != '\0') {
+		const struct suffix *x = table;
+		while (x->c != '\0' && x->c != *end)
+			x++;
+		if (x->c == '\0' || end[1] != '\0')
+			return -1;
+		mult = x->mult;
 	}
-	if (*end != '\0' && end[1] != '\0')
-		return -1;
 	if (v > LONG_MAX / mult)
 		return -1;
 	*value_r = v * mult;
@@ -91,28 +95,24 @@ config_parse_time(const char *s, long *value_r)
 }
 
 int
+config_parse_time(const char *s, long *value_r)
+{
+	static const struct suffix units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 }, { 0, 0 },
+	};
+
+	return parse_suffixed(s, units, value_r);
+}
+
+int
 config_parse_size(const char *s, long *value_r)
 {
-	char *end;
-	long mult = 1, v;
+	static const struct suffix units[] = {
+		{ 'k', 1024 }, { 'K', 1024 }, { 'm', 1024 * 1024 }, { 'M', 1024 * 1024 },
+		{ 'g', 1024L * 1024 * 1024 }, { 'G', 1024L * 1024 * 1024 }, { 0, 0 },
+	};
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (end == s || errno != 0 || v < 0)
-		return -1;
-	switch (*end) {
-	case '\0': mult = 1; break;
-	case 'k': case 'K': mult = 1024; break;
-	case 'm': case 'M': mult = 1024 * 1024; break;
-	case 'g': case 'G': mult = 1024L * 1024 * 1024; break;
-	default: return -1;
-	}
-	if (*end != '\0' && end[1] != '\0')
-		return -1;
-	if (v > LONG_MAX / mult)
-		return -1;
-	*value_r = v * mult;
-	return 0;
+	return parse_suffixed(s, units, value_r);
 }
 
 static int
