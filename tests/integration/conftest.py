@@ -53,11 +53,12 @@ def auth_file(session_dir):
 
 @pytest.fixture(scope="session")
 def sink_cert(session_dir):
-    """A self-signed certificate for the next hops (CN=sink.test)."""
+    """A self-signed certificate for the next hops, for the MX host mail.dest.test."""
     cert = os.path.join(session_dir, "sink.crt")
     key = os.path.join(session_dir, "sink.key")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "2", "-subj", "/CN=sink.test"],
+                    "-out", cert, "-days", "2", "-subj", "/CN=mail.dest.test",
+                    "-addext", "subjectAltName=DNS:mail.dest.test"],
                    check=True, capture_output=True)
     os.chmod(key, 0o644)
     return cert, key
