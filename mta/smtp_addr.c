@@ -171,10 +171,28 @@ bad:
 	return -1;
 }
 
+/*
+ * The '@' before the domain.  Not simply the last one: an address literal
+ * may hold '@' (RFC 5321 dcontent), but never '[', so a domain ending in
+ * ']' starts at the last "@[".
+ */
+static const char *
+domain_at(const char *addr)
+{
+	size_t n = strlen(addr);
+
+	if (n > 0 && addr[n - 1] == ']') {
+		const char *lb = strrchr(addr, '[');
+		if (lb != NULL && lb > addr && lb[-1] == '@')
+			return lb - 1;
+	}
+	return strrchr(addr, '@');
+}
+
 const char *
 smtp_addr_domain(const char *addr)
 {
-	const char *at = strrchr(addr, '@');
+	const char *at = domain_at(addr);
 
 	return at != NULL ? at + 1 : NULL;
 }
@@ -182,7 +200,7 @@ smtp_addr_domain(const char *addr)
 int
 smtp_addr_has_routing(const char *addr)
 {
-	const char *at = strrchr(addr, '@');
+	const char *at = domain_at(addr);
 	size_t n = at != NULL ? (size_t)(at - addr) : strlen(addr);
 
 	for (size_t i = 0; i < n; i++)
