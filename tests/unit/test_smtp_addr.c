@@ -69,6 +69,7 @@ static const struct addr_row paths[] = {
 	/* Address literals. */
 	{ RCPT, 0, "TO:<u@[127.0.0.1]>", "u@[127.0.0.1]", "", 0, NULL },
 	{ RCPT, 0, "TO:<u@[IPv6:::1]>", "u@[IPv6:::1]", "", 0, NULL },
+	{ RCPT, 0, "TO:<u@[x@y]>", "u@[x@y]", "", 0, NULL },
 	{ RCPT, 0, "TO:<u@[]>", NULL, NULL, 0, "501 5.1.3" },
 	{ RCPT, 0, "TO:<u@[127.0.0.1>", NULL, NULL, 0, "501 5.1.3" },
 	{ RCPT, 0, "TO:<u@[1 2]>", NULL, NULL, 0, "501 5.1.3" },
@@ -248,6 +249,10 @@ test_addr_domain(void **state)
 		{ "a@b.example", "b.example" },
 		{ "\"a@b\"@c.example", "c.example" },
 		{ "u@[127.0.0.1]", "[127.0.0.1]" },
+		{ "u@[IPv6:::1]", "[IPv6:::1]" },
+		/* dcontent may hold '@'; the domain is still the whole literal. */
+		{ "u@[x@y]", "[x@y]" },
+		{ "\"a@[b\"@[c@d]", "[c@d]" },
 		{ "a@", "" },
 		{ "postmaster", NULL },
 		{ "", NULL },
@@ -281,6 +286,8 @@ test_addr_has_routing(void **state)
 		{ "\"u@c.example\"@b.example", 1 },
 		/* Only the local part counts. */
 		{ "u@[IPv6:::1]", 0 },
+		{ "u@[x@y]", 0 },
+		{ "u%v@[x@y]", 1 },
 	};
 
 	for (size_t i = 0; i < N_ELEMENTS(rows); i++)
