@@ -52,6 +52,7 @@ struct map_entry {
 
 struct staging {
 	char *text[NPARAMS];	/* raw value as written, or NULL for the default */
+	int line[NPARAMS];	/* where text was written */
 	struct map_entry *maps;
 	size_t nmaps;
 	const char *path;
@@ -264,6 +265,7 @@ config_ini_line(void *user, const char *section, const char *name, const char *v
 	}
 	free(st->text[i]);
 	st->text[i] = xstrdup(value);
+	st->line[i] = lineno;
 	return 1;
 }
 
@@ -296,8 +298,8 @@ check_enums(struct staging *st)
 				if (strcmp(st->text[i], enums[e].allowed[a]) == 0)
 					ok = 1;
 			if (!ok) {
-				snprintf(st->error, sizeof(st->error), "%s: bad value \"%s\" for %s",
-				    st->path, st->text[i], enums[e].name);
+				snprintf(st->error, sizeof(st->error), "%s:%d: bad value \"%s\" for %s",
+				    st->path, st->line[i], st->text[i], enums[e].name);
 				return -1;
 			}
 		}
