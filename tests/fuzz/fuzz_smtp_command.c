@@ -28,6 +28,27 @@ params(const char *p)
 	}
 }
 
+/* What smtpd relies on in an accepted path; abort() is a finding. */
+static void
+check_addr(const char *addr, int utf8)
+{
+	size_t n = strlen(addr);
+
+	/* The RFC 5321 limit, stricter than any buffer downstream. */
+	if (n > 256)
+		abort();
+	if (!utf8)
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)addr[i] >= 0x80)
+				abort();
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)addr[i] < 0x20 || addr[i] == 0x7f)
+			abort();
+	/* Only <> and <postmaster> come without a domain. */
+	if (smtp_addr_domain(addr) == NULL && n != 0 && strcmp(addr, "postmaster") != 0)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -47,7 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				addr = NULL;
 				if (smtp_addr_parse(cmd.arg, mail ? "FROM:" : "TO:", mail, utf8, &addr,
 				    &rest, &routed, &error) == 0) {
-					(void)smtp_addr_domain(addr);
+					check_addr(addr, utf8);
 					(void)smtp_addr_has_routing(addr);
 					params(rest);
 					free(addr);

@@ -47,6 +47,16 @@ cflags() {
 	esac
 }
 
+# Inputs long enough to reach the parsers' length limits
+# (SMTP_REPLY_LINE_MAX is 4096, smtpd's line limit 2048).
+options() {
+	case $1 in
+	fuzz_smtp_reply) echo -max_len=12288 ;;
+	fuzz_queue_file) echo -max_len=8192 ;;
+	*) echo -max_len=4096 ;;
+	esac
+}
+
 targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
@@ -55,7 +65,7 @@ failed=
 for t in $targets; do
 	srcs=$(sources "$t")
 	echo "== build $t"
-	# shellcheck disable=SC2086 # word splitting of the flag lists is wanted
+	# shellcheck disable=SC2086,SC2046 # word splitting of the flag lists is wanted
 	if ! (cd "$srcdir" && $CLANG $FUZZ_CFLAGS -I. -I"$builddir" $(cflags "$t") \
 	    -o "$out/$t" "tests/fuzz/$t.c" $srcs $(libs "$t")); then
 		failed="$failed $t(build)"
@@ -66,7 +76,8 @@ for t in $targets; do
 	mkdir -p "$out/corpus-$t"
 	cp "$srcdir/tests/fuzz/corpus/$t/"* "$out/corpus-$t/"
 	echo "== run $t for ${seconds}s"
-	if ! "$out/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+	# shellcheck disable=SC2046
+	if ! "$out/$t" $(options "$t") -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
 	    -print_final_stats=1 -artifact_prefix="$out/$t-" "$out/corpus-$t" \
 	    >"$out/$t.log" 2>&1; then
 		failed="$failed $t"
