@@ -338,6 +338,9 @@ conn_next_addr(struct smtp_conn *c)
 		return;
 	}
 	c->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	/* Message content goes out in 64 KB writes rather than libevent's 16 KB. */
+	if (c->bev != NULL)
+		bufferevent_set_max_single_write(c->bev, 65536);
 	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
 	set_timeout(c, var_smtp_connect_timeout, var_smtp_connect_timeout);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);

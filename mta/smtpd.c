@@ -193,6 +193,12 @@ smtpd_close(struct smtpd_session *s)
 	bufferevent_enable(s->bev, EV_WRITE);
 }
 
+/*
+ * libevent reads 4 KB per read(2) unless told otherwise: message data comes
+ * in much faster with 64 KB, and an idle session costs no more for it.
+ */
+#define SMTPD_MAX_READ 65536
+
 static void
 smtpd_set_timeout(struct smtpd_session *s, long seconds)
 {
@@ -291,6 +297,7 @@ smtpd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, 
 	STATS_INC(smtpd_connections_active);
 	per_client = client_add(s->addr, 1);
 	bufferevent_setcb(s->bev, smtpd_read_cb, NULL, smtpd_event_cb, s);
+	bufferevent_set_max_single_read(s->bev, SMTPD_MAX_READ);
 	smtpd_set_timeout(s, var_smtpd_timeout);
 	log_info("connect from [%s] port=%s", s->addr,
 	    mode == SMTPD_MX ? "smtp" : mode == SMTPD_SUBMISSION ? "submission" : "smtps");
@@ -416,6 +423,7 @@ smtpd_starttls(struct smtpd_session *s, const char *arg)
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL)
 		panic("cannot create a TLS bufferevent");
+	bufferevent_set_max_single_read(s->bev, SMTPD_MAX_READ);
 	s->tls = 1;
 	/* RFC 3207: forget everything learned before TLS. */
 	smtpd_transaction_reset(s);
