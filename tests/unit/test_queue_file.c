@@ -173,11 +173,10 @@ test_write_read(void **state)
 	queue_envelope_free(&env);
 }
 
+/* Null sender, content of len bytes written in chunks of chunk. */
 static void
-test_null_sender_big_content(void **state)
+check_null_sender_content(size_t len, size_t chunk)
 {
-	/* More than the writer's 64 KiB buffer, in odd-sized and huge chunks. */
-	size_t len = 200000;
 	char *content = xmalloc(len);
 	struct queue_envelope env, got;
 	const char *error = NULL;
@@ -192,7 +191,7 @@ test_null_sender_big_content(void **state)
 	env.client = xstrdup("evil\r\nS injected");
 	env.sender = xstrdup("");
 	queue_envelope_add_rcpt(&env, "r@x.example", NULL, 0);
-	write_queue_file(&env, content, len, 70001, path, sizeof(path));
+	write_queue_file(&env, content, len, chunk, path, sizeof(path));
 
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
@@ -208,6 +207,16 @@ test_null_sender_big_content(void **state)
 	queue_envelope_free(&got);
 	queue_envelope_free(&env);
 	free(content);
+}
+
+static void
+test_null_sender_big_content(void **state)
+{
+	/* More than the writer's 64 KiB buffer, in odd-sized and huge chunks. */
+	check_null_sender_content(200000, 70001);
+	/* Big enough for the reader to map the file rather than read it. */
+	check_null_sender_content(1 << 20, 4093);
+	check_null_sender_content(0, 1);
 }
 
 static void
