@@ -570,7 +570,23 @@ queue_file_append_log(int fd, size_t rcpt_index, char status, const char *dsn, c
 	char *t = field_clean(text);
 	char *line = xasprintf("L %zu %c %s %s\n", rcpt_index, status, dsn, t);
 	off_t end = lseek(fd, 0, SEEK_END);
-	int rc = end < 0 ? -1 : (pwrite(fd, line, strlen(line), end) == (ssize_t)strlen(line) ? 0 : -1);
+	int rc;
+
+	/*
+	 * A crash during an earlier append can leave a fragment without its
+	 * newline: cut it off, or this line would be glued to it.
+	 */
+	if (end > 0) {
+		char tail[4096];
+		off_t from = end > (off_t)sizeof(tail) ? end - (off_t)sizeof(tail) : 0;
+		ssize_t n = pread(fd, tail, (size_t)(end - from), from);
+		if (n > 0 && tail[n - 1] != '\n') {
+			char *nl = memrchr(tail, '\n', (size_t)n);
+			if (nl != NULL && ftruncate(fd, from + (nl - tail) + 1) == 0)
+				end = from + (nl - tail) + 1;
+		}
+	}
+	rc = end < 0 ? -1 : (pwrite(fd, line, strlen(line), end) == (ssize_t)strlen(line) ? 0 : -1);
 
 	free(t);
 	free(line);

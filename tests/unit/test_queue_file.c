@@ -267,6 +267,18 @@ test_update_in_place(void **state)
 	check_content(fd, &got, "x\r\n", 3);
 	queue_envelope_free(&got);
 
+	/* A fragment left by a crash mid-append is cut, not glued to the next line. */
+	{
+		off_t end = lseek(fd, 0, SEEK_END);
+		assert_int_equal(pwrite(fd, "L 1 T 4.4", 9, end), 9);
+		assert_int_equal(queue_file_append_log(fd, 1, 'T', "4.4.2", "lost connection"), 0);
+		if (queue_file_read(fd, &got, &error) < 0)
+			fail_msg("re-read after a fragment: %s", error);
+		assert_string_equal(got.rcpts[1].last_dsn, "4.4.2");
+		assert_string_equal(got.rcpts[1].last_text, "lost connection");
+		queue_envelope_free(&got);
+	}
+
 	/* Attempts saturate at the 4 digits of the fixed-width A record. */
 	assert_int_equal(queue_file_set_attempts(fd, 123456, 0, 0), 0);
 	assert_int_equal(queue_file_read(fd, &got, &error), 0);
