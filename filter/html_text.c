@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * html_text - streaming HTML to text.  See html_text.h.
+ */
+#include "facteur-config.h"
+
+#include <string.h>
+
+#include "lib/mem.h"
+#include "filter/html_text.h"
+
+enum html_state {
+	H_TEXT,
+	H_LT,		/* after '<' */
+	H_LT_SLASH,	/* after "</" */
+	H_TAG_NAME,
+	H_ATTRS,	/* between attributes */
+	H_ATTR_NAME,
+	H_AFTER_ATTR_NAME,
+	H_BEFORE_VALUE,
+	H_VALUE,
+	H_BANG,		/* after "<!" */
+	H_COMMENT,
+	H_BOGUS,	/* <?...>, <!DOCTYPE ...>: up to '>' */
+	H_ENTITY,
+};
+
+/* Elements that start a new line in a rendering. */
+static const char *const block_tags[] = {
+	"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
+	"blockquote", "pre", "hr", "title", "dd", "dt", "dl", "section", "article", "header",
+	"footer", "form", "address", "center", "body", "html", "head", "tbody", "thead", "nav",
+};
+
+static const struct {
+	const char *name;
+	unsigned long cp;	/* 0: nothing (invisible) */
+} entities[] = {
+	{ "amp", '&' }, { "lt", '<' }, { "gt", '>' }, { "quot", '"' }, { "apos", '\'' },
+	{ "nbsp", ' ' }, { "copy", 0xa9 }, { "reg", 0xae }, { "trade", 0x2122 },
+	{ "euro", 0x20ac }, { "pound", 0xa3 }, { "yen", 0xa5 }, { "cent", 0xa2 },
+	{ "mdash", 0x2014 }, { "ndash", 0x2013 }, { "hellip", 0x2026 }, { "laquo", 0xab },
+	{ "raquo", 0xbb }, { "lsquo", 0x2018 }, { "rsquo", 0x2019 }, { "ldquo", 0x201c },
+	{ "rdquo", 0x201d }, { "bull", 0x2022 }, { "middot", 0xb7 }, { "deg", 0xb0 },
+	{ "times", 0xd7 }, { "divide", 0xf7 }, { "sect", 0xa7 }, { "iexcl", 0xa1 },
+	{ "iquest", 0xbf }, { "eacute", 0xe9 }, { "egrave", 0xe8 }, { "ecirc", 0xea },
+	{ "agrave", 0xe0 }, { "aacute", 0xe1 }, { "acirc", 0xe2 }, { "ccedil", 0xe7 },
+	{ "ocirc", 0xf4 }, { "uuml", 0xfc }, { "ouml", 0xf6 }, { "auml", 0xe4 },
+	{ "szlig", 0xdf }, { "ntilde", 0xf1 }, { "Eacute", 0xc9 },
+	/* Invisible characters spammers put inside words to break rules. */
+	{ "shy", 0 }, { "zwnj", 0 }, { "zwj", 0 }, { "lrm", 0 }, { "rlm", 0 },
+};
+
+void
+html_text_init(struct html_text *h, html_url_fn *url, void *context)
+{
+	memset(h, 0, sizeof(*h));
+	h->state = H_TEXT;
+	h->newlines = 1;	/* no leading blank */
+	h->url = url;
+	h->context = context;
+}
+
+static int
+is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f';
+}
+
+static int
+is_alpha(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static char
+lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static void
+put_text(struct html_text *h, const char *s, size_t len, struct strbuf *out)
+{
+	if (len == 0)
+		return;
+	if (h->space && h->newlines == 0)
+		strbuf_putc(out, ' ');
+	h->space = 0;
+	h->newlines = 0;
+	strbuf_append(out, s, len);
+}
+
+static void
+put_newline(struct html_text *h, struct strbuf *out)
+{
+	h->space = 0;
+	/* At most one blank line in a row. */
+	if (h->newlines < 2) {
+		strbuf_putc(out, '\n');
+		h->newlines++;
+	}
+}
+
+/* Decode entity name (without '&' and ';') onto out; 0 if unknown. */
+static int
+entity_decode(const char *name, size_t len, struct strbuf *out)
+{
+	unsigned long cp = 0;
+	size_t i;
+
+	if (len >= 2 && name[0] == '#') {
+		int hex = name[1] == 'x' || name[1] == 'X';
+
+		for (i = hex ? 2 : 1; i < len; i++) {
+			char c = name[i];
+			int v = c >= '0' && c <= '9' ? c - '0' :
+			    hex && lower(c) >= 'a' && lower(c) <= 'f' ? lower(c) - 'a' + 10 : -1;
+			if (v < 0)
+				return 0;
+			if (cp < 0x110000)
+				cp = cp * (hex ? 16 : 10) + (unsigned long)v;
+		}
+		if (i == (hex ? 2u : 1u))
+			return 0;
+		if (cp == 0)
+			cp = 0xfffd;
+		if (cp == 0xa0)
+			cp = ' ';
+		strbuf_put_utf8(out, cp);
+		return 1;
+	}
+	for (i = 0; i < sizeof(entities) / sizeof(entities[0]); i++) {
+		if (strlen(entities[i].name) == len && memcmp(entities[i].name, name, len) == 0) {
+			if (entities[i].cp != 0)
+				strbuf_put_utf8(out, entities[i].cp);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+tag_is(const struct html_text *h, const char *name)
+{
+	return h->tag_len == strlen(name) && memcmp(h->tag, name, h->tag_len) == 0;
+}
+
+static void
+tag_end(struct html_text *h, struct strbuf *out)
+{
+	size_t i;
+
+	h->state = H_TEXT;
+	if (!h->end_tag && tag_is(h, "script")) {
+		h->skip = 1;
+		return;
+	}
+	if (!h->end_tag && tag_is(h, "style")) {
+		h->skip = 2;
+		return;
+	}
+	if (tag_is(h, "td") || tag_is(h, "th")) {
+		h->space = 1;
+		return;
+	}
+	for (i = 0; i < sizeof(block_tags) / sizeof(block_tags[0]); i++) {
+		if (tag_is(h, block_tags[i])) {
+			if (tag_is(h, "br") || h->newlines == 0)
+				put_newline(h, out);
+			return;
+		}
+	}
+}
+
+static void
+attr_end(struct html_text *h)
+{
+	struct strbuf v = { NULL, 0, 0 };
+	size_t i, start = 0, end;
+
+	if (h->url == NULL || h->value_len == 0)
+		goto done;
+	if (!((h->attr_len == 4 && memcmp(h->attr, "href", 4) == 0) ||
+	    (h->attr_len == 3 && memcmp(h->attr, "src", 3) == 0) ||
+	    (h->attr_len == 6 && memcmp(h->attr, "action", 6) == 0) ||
+	    (h->attr_len == 10 && memcmp(h->attr, "background", 10) == 0)))
+		goto done;
+	/* Entities are common in links (&amp; between query parameters). */
+	for (i = 0; i < h->value_len; i++) {
+		if (h->value[i] == '&') {
+			size_t j = i + 1;
+
+			while (j < h->value_len && j - i < 12 && h->value[j] != ';' &&
+			    h->value[j] != '&')
+				j++;
+			if (j < h->value_len && h->value[j] == ';' &&
+			    entity_decode(h->value + i + 1, j - i - 1, &v)) {
+				i = j;
+				continue;
+			}
+		}
+		if (h->value[i] != '\r' && h->value[i] != '\n' && h->value[i] != '\t')
+			strbuf_putc(&v, h->value[i]);
+	}
+	end = v.len;
+	while (start < end && v.data[start] == ' ')
+		start++;
+	while (end > start && v.data[end - 1] == ' ')
+		end--;
+	if (end > start)
+		h->url(h->context, v.data + start, end - start);
+done:
+	strbuf_free(&v);
+	h->value_len = 0;
+	h->attr_len = 0;
+}
+
+static int
+wants_value(const struct html_text *h)
+{
+	return h->attr_len > 0 && h->attr_len <= 10 && h->url != NULL;
+}
+
+void
+html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf *out)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		char c = html[i];
+		unsigned char uc = (unsigned char)c;
+
+		switch (h->state) {
+		case H_TEXT:
+			if (h->skip) {
+				const char *target = h->skip == 1 ? "</script" : "</style";
+
+				if (lower(c) == target[h->skip_match]) {
+					if (target[++h->skip_match] == '\0') {
+						str_copy(h->tag, target + 2, sizeof(h->tag));
+						h->tag_len = strlen(h->tag);
+						h->end_tag = 1;
+						h->skip = 0;
+						h->skip_match = 0;
+						h->state = H_ATTRS;
+					}
+				} else {
+					h->skip_match = c == '<' ? 1 : 0;
+				}
+				i++;
+				break;
+			}
+			if (c == '<') {
+				h->state = H_LT;
+				i++;
+			} else if (c == '&') {
+				h->entity_len = 0;
+				h->state = H_ENTITY;
+				i++;
+			} else if (is_space(uc)) {
+				h->space = 1;
+				i++;
+			} else {
+				size_t j = i + 1;
+
+				while (j < len && html[j] != '<' && html[j] != '&' &&
+				    !is_space((unsigned char)html[j]))
+					j++;
+				put_text(h, html + i, j - i, out);
+				i = j;
+			}
+			break;
+		case H_LT:
+			h->tag_len = 0;
+			h->end_tag = 0;
+			h->attr_len = 0;
+			h->value_len = 0;
+			if (is_alpha(uc)) {
+				h->state = H_TAG_NAME;
+			} else if (c == '/') {
+				h->end_tag = 1;
+				h->state = H_LT_SLASH;
+				i++;
+			} else if (c == '!') {
+				h->dashes = 0;
+				h->state = H_BANG;
+				i++;
+			} else if (c == '?') {
+				h->state = H_BOGUS;
+				i++;
+			} else {
+				/* "a < b": a literal '<'. */
+				put_text(h, "<", 1, out);
+				h->state = H_TEXT;
+			}
+			break;
+		case H_LT_SLASH:
+			h->state = is_alpha(uc) ? H_TAG_NAME : H_BOGUS;
+			break;
+		case H_TAG_NAME:
+			if (is_space(uc) || c == '/') {
+				h->state = H_ATTRS;
+				i++;
+			} else if (c == '>') {
+				tag_end(h, out);
+				i++;
+			} else {
+				if (h->tag_len < sizeof(h->tag) - 1)
+					h->tag[h->tag_len++] = lower(c);
+				else
+					h->tag[0] = '\0';	/* too long to be any we know */
+				i++;
+			}
+			break;
+		case H_ATTRS:
+			if (c == '>') {
+				tag_end(h, out);
+			} else if (!is_space(uc) && c != '/') {
+				h->attr_len = 0;
+				h->state = H_ATTR_NAME;
+				break;	/* c starts the name */
+			}
+			i++;
+			break;
+		case H_ATTR_NAME:
+			if (c == '=') {
+				h->state = H_BEFORE_VALUE;
+			} else if (c == '>') {
+				tag_end(h, out);
+			} else if (is_space(uc) || c == '/') {
+				h->state = H_AFTER_ATTR_NAME;
+			} else if (h->attr_len < sizeof(h->attr)) {
+				h->attr[h->attr_len++] = lower(c);
+			}
+			i++;
+			break;
+		case H_AFTER_ATTR_NAME:
+			if (c == '=') {
+				h->state = H_BEFORE_VALUE;
+				i++;
+			} else if (c == '>') {
+				tag_end(h, out);
+				i++;
+			} else if (is_space(uc) || c == '/') {
+				i++;
+			} else {
+				h->attr_len = 0;
+				h->state = H_ATTR_NAME;
+			}
+			break;
+		case H_BEFORE_VALUE:
+			h->value_len = 0;
+			if (is_space(uc)) {
+				i++;
+			} else if (c == '"' || c == '\'') {
+				h->quote = c;
+				h->state = H_VALUE;
+				i++;
+			} else if (c == '>') {
+				tag_end(h, out);
+				i++;
+			} else {
+				h->quote = 0;
+				h->state = H_VALUE;
+			}
+			break;
+		case H_VALUE:
+			if ((h->quote != 0 && c == h->quote) || (h->quote == 0 && is_space(uc))) {
+				attr_end(h);
+				h->state = H_ATTRS;
+			} else if (h->quote == 0 && c == '>') {
+				attr_end(h);
+				tag_end(h, out);
+			} else if (wants_value(h) && h->value_len < sizeof(h->value)) {
+				h->value[h->value_len++] = c;
+			}
+			i++;
+			break;
+		case H_BANG:
+			if (c == '-' && h->dashes < 2) {
+				if (++h->dashes == 2) {
+					h->dashes = 0;
+					h->state = H_COMMENT;
+				}
+				i++;
+			} else {
+				h->state = H_BOGUS;
+			}
+			break;
+		case H_COMMENT:
+			if (c == '-')
+				h->dashes++;
+			else if (c == '>' && h->dashes >= 2)
+				h->state = H_TEXT;
+			else
+				h->dashes = 0;
+			i++;
+			break;
+		case H_BOGUS:
+			if (c == '>')
+				h->state = H_TEXT;
+			i++;
+			break;
+		case H_ENTITY:
+			if (c == ';' || !(is_alpha(uc) || (c >= '0' && c <= '9') || c == '#') ||
+			    h->entity_len >= sizeof(h->entity)) {
+				struct strbuf e = { NULL, 0, 0 };
+
+				if (entity_decode(h->entity, h->entity_len, &e)) {
+					if (e.len == 1 && e.data[0] == ' ')
+						h->space = 1;
+					else
+						put_text(h, e.data, e.len, out);
+					if (c == ';')
+						i++;
+				} else {
+					put_text(h, "&", 1, out);
+					put_text(h, h->entity, h->entity_len, out);
+				}
+				strbuf_free(&e);
+				h->state = H_TEXT;
+				break;
+			}
+			h->entity[h->entity_len++] = c;
+			i++;
+			break;
+		}
+	}
+}
+
+void
+html_text_finish(struct html_text *h, struct strbuf *out)
+{
+	if (h->state == H_ENTITY) {
+		put_text(h, "&", 1, out);
+		put_text(h, h->entity, h->entity_len, out);
+	}
+	h->state = H_TEXT;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * html_text - render HTML to plain text for the body rules, as a stream.
+ *
+ * Body rules match what a reader sees, not the markup a spammer hides it
+ * in: tags are dropped, common entities decoded, script, style and
+ * comments skipped, block elements become line breaks and white space is
+ * collapsed.  It is a state machine over the UTF-8 text of a part, fed in
+ * chunks cut anywhere, with a few fixed buffers: no tree, no allocation,
+ * bounded memory whatever the size or nesting of the markup.  The URLs
+ * of href, src, action and background attributes are handed to a
+ * callback as they end.
+ */
+#ifndef FACTEUR_FILTER_HTML_TEXT_H
+#define FACTEUR_FILTER_HTML_TEXT_H
+
+#include <stddef.h>
+
+#include "filter/strbuf.h"
+
+#define HTML_ATTR_VALUE_MAX 2048
+
+typedef void html_url_fn(void *context, const char *url, size_t len);
+
+struct html_text {
+	int state;
+	char tag[16];
+	size_t tag_len;
+	int end_tag;
+	char attr[16];
+	size_t attr_len;
+	char value[HTML_ATTR_VALUE_MAX];
+	size_t value_len;
+	char quote;
+	char entity[16];
+	size_t entity_len;
+	int skip;		/* inside script (1) or style (2) */
+	size_t skip_match;	/* bytes of "</script" or "</style" matched */
+	int space;		/* white space seen, not yet written */
+	unsigned int newlines;	/* line breaks just written */
+	unsigned int dashes;	/* in a comment: '-' just seen */
+	html_url_fn *url;
+	void *context;
+};
+
+void html_text_init(struct html_text *h, html_url_fn *url, void *context);
+/* Render len bytes of UTF-8 HTML, appending text to out. */
+void html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf *out);
+/* End of the part: write what an unfinished entity held. */
+void html_text_finish(struct html_text *h, struct strbuf *out);
+
+#endif
