@@ -349,7 +349,8 @@ class Facteur:
         os.kill(old, signal.SIGKILL)
         if wait_restart:
             ok = wait_for(lambda: self.daemons().get(daemon) not in (None, old))
-            assert ok, f"{daemon} was not restarted:\n{self.log_tail()}"
+            assert ok, (f"{daemon} was not restarted (old pid {old}, master {self.proc.pid}, "
+                        f"children {children_of(self.proc.pid)}):\n{self.log_tail()}")
             self.wait_ready()
         return old
 
@@ -434,11 +435,18 @@ class Facteur:
     def all_queue_files(self):
         return {s: self.queue_files(s) for s in ("incoming", "active", "deferred", "hold", "corrupt")}
 
-    def queue_empty(self):
-        return not any(self.all_queue_files().values())
+    def temp_files(self):
+        """smtpd's files being written (or left by a writer killed with -9)."""
+        return [n for n in self.queue_files("incoming") if n.startswith("t.")]
 
-    def wait_queue_empty(self, timeout=DEADLINE):
-        return wait_for(self.queue_empty, timeout)
+    def queue_empty(self, allow_temp=False):
+        files = self.all_queue_files()
+        if allow_temp:
+            files["incoming"] = [n for n in files["incoming"] if not n.startswith("t.")]
+        return not any(files.values())
+
+    def wait_queue_empty(self, timeout=DEADLINE, allow_temp=False):
+        return wait_for(lambda: self.queue_empty(allow_temp), timeout)
 
     def mailbox(self):
         """{file name: bytes} of the default local delivery directory."""
