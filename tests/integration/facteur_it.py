@@ -670,8 +670,8 @@ class PostfixSink:
         assert port_is_free(self.port), f"port {self.port} is already in use"
         self.log = open(os.path.join(os.path.dirname(self.dir), "smtp-sink.log"), "ab")
         self.proc = subprocess.Popen(
-            ["/usr/sbin/smtp-sink", "-u", "nobody", "-d", os.path.join(self.dir, "msg."),
-             f"127.0.0.1:{self.port}", "1000"],
+            ["/usr/sbin/smtp-sink"] + (["-u", "nobody"] if os.geteuid() == 0 else []) +
+            ["-d", os.path.join(self.dir, "msg."), f"127.0.0.1:{self.port}", "1000"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, start_new_session=True)
 
         def ready():
