@@ -415,50 +415,58 @@ assemble_2231(struct raw_param *raw, unsigned int nraw, unsigned int first, cons
 	unsigned int j, sec;
 	int have_charset = 0;
 
-	for (sec = 0; sec < MIME_PARAMS_MAX; sec++) {
-		int found = 0;
+	/* The sections in order, the lowest left each turn (at most 32 of them). */
+	for (sec = 0;; sec++) {
+		struct raw_param *rp = NULL;
+		const char *v;
+		size_t vlen;
+		int rsec = 0;
 
 		for (j = first; j < nraw; j++) {
-			struct raw_param *rp = &raw[j];
-			const char *v = scratch + rp->value;
-			size_t vlen = rp->value_len;
+			int s = raw[j].section < 0 ? 0 : raw[j].section;
 
-			if (rp->used || strcmp(rp->name, name) != 0)
+			if (raw[j].used || strcmp(raw[j].name, name) != 0 ||
+			    (raw[j].section < 0 && !raw[j].extended))
 				continue;
-			if (rp->section != (int)sec && !(sec == 0 && rp->section < 0 && rp->extended))
-				continue;
-			rp->used = 1;
-			found = 1;
-			if (rp->extended && sec == 0) {
-				/* charset'language'value */
-				const char *q1 = memchr(v, '\'', vlen);
-				const char *q2 = q1 != NULL ? memchr(q1 + 1, '\'',
-				    vlen - (size_t)(q1 + 1 - v)) : NULL;
-
-				if (q2 != NULL) {
-					size_t cl = (size_t)(q1 - v);
-					if (cl >= sizeof(charset))
-						cl = sizeof(charset) - 1;
-					memcpy(charset, v, cl);
-					charset[cl] = '\0';
-					have_charset = 1;
-					vlen -= (size_t)(q2 + 1 - v);
-					v = q2 + 1;
-				} else {
-					*flags |= MIME_HDR_BAD_PARAM;
-				}
+			if (rp == NULL || s < rsec) {
+				rp = &raw[j];
+				rsec = s;
 			}
-			if (rp->extended)
-				pct_decode(v, vlen, &bytes, flags);
-			else
-				strbuf_append(&bytes, v, vlen);
-			break;
 		}
-		if (!found)
+		if (rp == NULL)
 			break;
+		if (rsec != (int)sec) {
+			/* A gap or a repeated section: decode what there is. */
+			*flags |= MIME_HDR_BAD_PARAM;
+			sec = (unsigned int)rsec;
+		}
+		rp->used = 1;
+		v = scratch + rp->value;
+		vlen = rp->value_len;
+		if (rp->extended && !have_charset && bytes.len == 0) {
+			/* charset'language'value */
+			const char *q1 = memchr(v, '\'', vlen);
+			const char *q2 = q1 != NULL ? memchr(q1 + 1, '\'',
+			    vlen - (size_t)(q1 + 1 - v)) : NULL;
+
+			if (q2 != NULL) {
+				size_t cl = (size_t)(q1 - v);
+				if (cl >= sizeof(charset))
+					cl = sizeof(charset) - 1;
+				memcpy(charset, v, cl);
+				charset[cl] = '\0';
+				have_charset = 1;
+				vlen -= (size_t)(q2 + 1 - v);
+				v = q2 + 1;
+			} else if (rsec == 0) {
+				*flags |= MIME_HDR_BAD_PARAM;
+			}
+		}
+		if (rp->extended)
+			pct_decode(v, vlen, &bytes, flags);
+		else
+			strbuf_append(&bytes, v, vlen);
 	}
-	if (sec == 0)
-		*flags |= MIME_HDR_BAD_PARAM;	/* sections without a section 0 */
 	/* Sections beyond a gap, and a plain value beside the RFC 2231 one. */
 	for (j = first; j < nraw; j++) {
 		if (!raw[j].used && strcmp(raw[j].name, name) == 0) {

@@ -8,7 +8,9 @@ UNIT_TESTS = \
 	tests/unit/test_queue_file \
 	tests/unit/test_config \
 	tests/unit/test_net \
-	tests/unit/test_smtp_reply
+	tests/unit/test_smtp_reply \
+	tests/unit/test_mime \
+	tests/unit/test_mime_corpus
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -39,4 +41,15 @@ tests_unit_test_net_LDADD = $(UNIT_LDADD)
 tests_unit_test_smtp_reply_SOURCES = tests/unit/test_smtp_reply.c
 tests_unit_test_smtp_reply_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_smtp_reply_LDADD = $(UNIT_LDADD)
+
+# The MIME parser's tests link the filter library only.
+MIME_TEST_LDADD = $(FILTER_LIBS) $(CMOCKA_LIBS)
+
+tests_unit_test_mime_SOURCES = tests/unit/test_mime.c
+tests_unit_test_mime_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_mime_LDADD = $(MIME_TEST_LDADD)
+
+tests_unit_test_mime_corpus_SOURCES = tests/unit/test_mime_corpus.c
+tests_unit_test_mime_corpus_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_mime_corpus_LDADD = $(MIME_TEST_LDADD)
 endif
