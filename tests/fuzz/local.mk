@@ -9,9 +9,14 @@ fuzz:
 
 EXTRA_DIST += \
 	tests/fuzz/run.sh \
+	tests/fuzz/fuzz_mime.c \
 	tests/fuzz/fuzz_queue_file.c \
 	tests/fuzz/fuzz_smtp_command.c \
 	tests/fuzz/fuzz_smtp_reply.c \
+	tests/fuzz/corpus/fuzz_mime/alternative \
+	tests/fuzz/corpus/fuzz_mime/broken \
+	tests/fuzz/corpus/fuzz_mime/plain-crlf \
+	tests/fuzz/corpus/fuzz_mime/rfc822-nested \
 	tests/fuzz/corpus/fuzz_queue_file/bounce \
 	tests/fuzz/corpus/fuzz_queue_file/full \
 	tests/fuzz/corpus/fuzz_smtp_command/auth \

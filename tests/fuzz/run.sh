@@ -31,6 +31,8 @@ sources() {
 	fuzz_smtp_command) echo mta/smtp_proto.c mta/smtp_addr.c lib/mem.c lib/log.c ;;
 	fuzz_smtp_reply) echo mta/smtp_reply.c lib/mem.c lib/log.c ;;
 	fuzz_queue_file) echo mta/queue_file.c mta/queue.c lib/config.c lib/proc.c lib/mem.c lib/log.c ;;
+	fuzz_mime) echo filter/mime.c filter/mime_header.c filter/mime_decode.c filter/charset.c \
+	    filter/html_text.c filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
 	esac
 }
@@ -48,16 +50,18 @@ cflags() {
 }
 
 # Inputs long enough to reach the parsers' length limits
-# (SMTP_REPLY_LINE_MAX is 4096, smtpd's line limit 2048).
+# (SMTP_REPLY_LINE_MAX is 4096, smtpd's line limit 2048; fuzz_mime cuts
+# lines at 1024 and header blocks at 2048).
 options() {
 	case $1 in
 	fuzz_smtp_reply) echo -max_len=12288 ;;
 	fuzz_queue_file) echo -max_len=8192 ;;
+	fuzz_mime) echo -max_len=16384 ;;
 	*) echo -max_len=4096 ;;
 	esac
 }
 
-targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file}
+targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=
