@@ -30,6 +30,7 @@ enum charset_mode {
 
 struct charset_conv {
 	enum charset_mode mode;
+	int known;
 	char name[CHARSET_NAME_MAX];
 	iconv_t cd;
 	unsigned char pending[CHARSET_PENDING_MAX];
@@ -77,7 +78,7 @@ charset_conv_new(const char *name, int *known_r)
 	const char *iname;
 	size_t i;
 
-	*known_r = 1;
+	*known_r = conv->known = 1;
 	conv->cd = (iconv_t)-1;
 	if (name == NULL)
 		name = "";
@@ -99,7 +100,7 @@ charset_conv_new(const char *name, int *known_r)
 	}
 	conv->mode = CHARSET_LATIN1;
 	if (!charset_name_ok(name)) {
-		*known_r = 0;
+		*known_r = conv->known = 0;
 		return conv;
 	}
 	iname = name;
@@ -111,7 +112,7 @@ charset_conv_new(const char *name, int *known_r)
 	}
 	conv->cd = iconv_open("UTF-8", iname);
 	if (conv->cd == (iconv_t)-1) {
-		*known_r = 0;
+		*known_r = conv->known = 0;
 		return conv;
 	}
 	conv->mode = CHARSET_ICONV;
@@ -138,6 +139,12 @@ charset_conv_reset(struct charset_conv *conv)
 	conv->npending = 0;
 	if (conv->cd != (iconv_t)-1)
 		(void)iconv(conv->cd, NULL, NULL, NULL, NULL);
+}
+
+int
+charset_conv_known(const struct charset_conv *conv)
+{
+	return conv->known;
 }
 
 int

@@ -30,6 +30,8 @@ struct charset_conv *charset_conv_new(const char *name, int *known_r);
 void charset_conv_free(struct charset_conv **conv);
 /* Forget any state, for a new text in the same charset. */
 void charset_conv_reset(struct charset_conv *conv);
+/* 0 if conv reads latin-1 because its charset was unknown. */
+int charset_conv_known(const struct charset_conv *conv);
 /* 1 if conv was made for name (ASCII case-insensitively). */
 int charset_conv_is(const struct charset_conv *conv, const char *name);
 

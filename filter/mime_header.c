@@ -55,6 +55,7 @@ convert(const char *charset, const char *bytes, size_t len, struct strbuf *out,
 	if (*cache != NULL && charset_conv_is(*cache, charset)) {
 		conv = *cache;
 		charset_conv_reset(conv);
+		known = charset_conv_known(conv);
 	} else {
 		charset_conv_free(cache);
 		conv = *cache = charset_conv_new(charset, &known);
