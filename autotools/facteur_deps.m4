@@ -9,14 +9,18 @@ AC_DEFUN([FACTEUR_PKG], [
 ])
 
 # FACTEUR_LIB(VAR, HEADER, FUNCTION, LIBRARY, DEBIAN-PACKAGE)
-# For libraries shipped without a pkg-config file.
+# For libraries shipped without a pkg-config file.  The library itself is
+# preferred over "none required": with -fsanitize=address in LDFLAGS,
+# libasan's interceptor makes e.g. crypt_r() link without -lcrypt, and the
+# interceptor then calls a NULL "real" crypt_r() at run time.
 AC_DEFUN([FACTEUR_LIB], [
   AC_CHECK_HEADERS([$2], [],
     [AC_MSG_ERROR([$2 not found: install the Debian package $5 (or run ./install-deps.sh)])])
   facteur_save_LIBS=$LIBS
   LIBS=
-  AC_SEARCH_LIBS([$3], [$4], [],
-    [AC_MSG_ERROR([$3() not found in lib$4: install the Debian package $5 (or run ./install-deps.sh)])])
+  AC_CHECK_LIB([$4], [$3], [LIBS="-l$4"],
+    [AC_SEARCH_LIBS([$3], [$4], [],
+      [AC_MSG_ERROR([$3() not found in lib$4: install the Debian package $5 (or run ./install-deps.sh)])])])
   $1_LIBS=$LIBS
   LIBS=$facteur_save_LIBS
   AC_SUBST([$1_LIBS])
