@@ -146,7 +146,9 @@ queue_collect(const enum queue_state *states, size_t nstates, size_t *n_r)
 		}
 		closedir(dir);
 	}
-	qsort(v, n, sizeof(*v), entry_cmp);
+	/* qsort's base must not be NULL, even for 0 elements (UBSan). */
+	if (n > 1)
+		qsort(v, n, sizeof(*v), entry_cmp);
 	*n_r = n;
 	return v;
 }
