@@ -68,8 +68,9 @@ def sink_cert(session_dir):
 def workdir(request):
     d = make_workdir("facteur-it-")
     yield d
-    failed = any(getattr(request.node, "rep_" + w, None) is not None and
-                 getattr(request.node, "rep_" + w).failed for w in ("setup", "call"))
+    failed = getattr(request.node, "facteur_problems", False) or any(
+        getattr(request.node, "rep_" + w, None) is not None and
+        getattr(request.node, "rep_" + w).failed for w in ("setup", "call"))
     if failed or os.environ.get("FACTEUR_KEEP_TMP"):
         print(f"\nkept {d} for inspection")
     else:
@@ -79,7 +80,7 @@ def workdir(request):
 
 
 @pytest.fixture
-def make_facteur(workdir, auth_file):
+def make_facteur(request, workdir, auth_file):
     """Factory: make_facteur(name="facteur", start=True, **params) -> Facteur.
 
     Every instance is stopped with SIGTERM at the end of the test; the test
@@ -102,8 +103,10 @@ def make_facteur(workdir, auth_file):
         if strays:
             problems.append(f"{f.dir}: processes left behind after SIGTERM: {strays}")
         for marker in f.sanitizer_reports():
-            problems.append(f"{f.log_path}: sanitizer report \"{marker}\"")
+            problems.append(f"{f.log_path}: sanitizer report \"{marker}\":\n" +
+                            f.sanitizer_excerpt(marker))
     if problems:
+        request.node.facteur_problems = True
         pytest.fail("\n".join(problems))
 
 

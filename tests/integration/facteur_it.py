@@ -406,14 +406,36 @@ class Facteur:
         return "\n".join(self.log_text().splitlines()[-n:])
 
     def sanitizer_reports(self):
+        """Sanitizer reports in the daemons' stderr or in facteurctl's."""
         text = self.log_text()
+        try:
+            with open(os.path.join(self.dir, "facteurctl.log")) as f:
+                text += f.read()
+        except FileNotFoundError:
+            pass
         return [m for m in SANITIZER_MARKERS if m in text]
+
+    def sanitizer_excerpt(self, marker, lines=30):
+        text = self.log_text()
+        try:
+            with open(os.path.join(self.dir, "facteurctl.log")) as f:
+                text += f.read()
+        except FileNotFoundError:
+            pass
+        all_lines = text.splitlines()
+        for i, line in enumerate(all_lines):
+            if marker in line:
+                return "\n".join(all_lines[max(0, i - 2):i + lines])
+        return ""
 
     # -- facteurctl
 
     def ctl(self, *args, json_out=False, check=True):
         argv = [FACTEURCTL, "-c", self.conf] + (["-j"] if json_out else []) + list(args)
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        if any(m in r.stderr for m in SANITIZER_MARKERS):
+            with open(os.path.join(self.dir, "facteurctl.log"), "a") as log:
+                log.write(f"$ {' '.join(argv)}\n{r.stderr}\n")
         if check and r.returncode != 0:
             raise AssertionError(f"{argv} exited {r.returncode}: {r.stdout}{r.stderr}")
         return r

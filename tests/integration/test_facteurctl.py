@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from facteur_it import FACTEUR, FACTEURCTL, Facteur, RawSMTP, simple_message, wait_for
+from facteur_it import (FACTEUR, FACTEURCTL, SANITIZER_MARKERS, Facteur, RawSMTP, simple_message,
+                        wait_for)
 
 
 @pytest.fixture
@@ -16,7 +17,10 @@ def conf_only(workdir, auth_file):
 
 
 def run(*argv):
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+    r = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+    for marker in SANITIZER_MARKERS:
+        assert marker not in r.stderr, r.stderr
+    return r
 
 
 def test_config_check_ok(conf_only):
