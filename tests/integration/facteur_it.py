@@ -495,12 +495,16 @@ class Facteur:
 
 
 class SinkMessage:
-    def __init__(self, mail_from, rcpts, data, tls, helo):
+    def __init__(self, mail_from, rcpts, data, tls, helo, mail_line="", rcpt_lines=(),
+                 chunked=False):
         self.mail_from = mail_from
         self.rcpts = rcpts
         self.data = data
         self.tls = tls
         self.helo = helo
+        self.mail_line = mail_line      # the MAIL command as received
+        self.rcpt_lines = list(rcpt_lines)  # the accepted RCPT commands
+        self.chunked = chunked          # received with BDAT
 
     def header(self, name):
         m = re.search(rb"^" + name.encode() + rb":[ \t]*(.*?)\r?$", self.data.split(b"\r\n\r\n")[0],
@@ -515,9 +519,12 @@ class PySink:
     gets (default "250 2.1.5 Ok"); with a certificate it offers STARTTLS.
     """
 
-    def __init__(self, port=None, certfile=None, keyfile=None, hostname="sink.test"):
+    def __init__(self, port=None, certfile=None, keyfile=None, hostname="sink.test",
+                 extensions=("PIPELINING", "SIZE 104857600", "8BITMIME", "ENHANCEDSTATUSCODES",
+                             "DSN", "SMTPUTF8")):
         self.port = port or free_port()
         self.hostname = hostname
+        self.extensions = list(extensions)
         self.rcpt_replies = {}
         self.messages = []
         self.sessions = 0
@@ -591,7 +598,17 @@ class PySink:
         tls = False
         helo = None
         mail_from = None
+        mail_line = ""
         rcpts = []
+        rcpt_lines = []
+        chunks = []
+
+        def store(data, chunked):
+            with self.lock:
+                self.messages.append(SinkMessage(mail_from, list(rcpts), data, tls, helo,
+                                                 mail_line, rcpt_lines, chunked))
+                return len(self.messages)
+
         send(f"220 {self.hostname} ESMTP pysink")
         while True:
             raw = rfile.readline(4096)
@@ -601,8 +618,7 @@ class PySink:
             verb = line.split(" ", 1)[0].upper()
             if verb == "EHLO":
                 helo = line[5:]
-                ext = ["PIPELINING", "SIZE 104857600", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN",
-                       "SMTPUTF8"]
+                ext = list(self.extensions)
                 if self.ssl_ctx is not None and not tls:
                     ext.append("STARTTLS")
                 lines = [self.hostname] + ext
@@ -622,7 +638,8 @@ class PySink:
             elif verb == "MAIL":
                 m = re.match(r"MAIL FROM:\s*<([^>]*)>", line, re.I)
                 mail_from = m.group(1) if m else line
-                rcpts = []
+                mail_line = line
+                rcpts, rcpt_lines, chunks = [], [], []
                 send("250 2.1.0 Ok")
             elif verb == "RCPT":
                 m = re.match(r"RCPT TO:\s*<([^>]*)>", line, re.I)
@@ -630,6 +647,7 @@ class PySink:
                 reply = self.rcpt_replies.get(addr.lower(), "250 2.1.5 Ok")
                 if reply.startswith("2"):
                     rcpts.append(addr)
+                    rcpt_lines.append(line)
                 send(reply)
             elif verb == "DATA":
                 if mail_from is None or not rcpts:
@@ -646,14 +664,27 @@ class PySink:
                     if raw.startswith(b"."):
                         raw = raw[1:]
                     chunks.append(raw)
-                with self.lock:
-                    self.messages.append(SinkMessage(mail_from, list(rcpts), b"".join(chunks), tls,
-                                                     helo))
-                    n = len(self.messages)
+                n = store(b"".join(chunks), False)
                 send(f"250 2.0.0 Ok: queued as SINK{n}")
-                mail_from, rcpts = None, []
+                mail_from, rcpts, chunks = None, [], []
+            elif verb == "BDAT" and "CHUNKING" in self.extensions:
+                m = re.match(r"BDAT (\d+)( LAST)?$", line, re.I)
+                if not m:
+                    send("501 5.5.4 Syntax: BDAT size [LAST]")
+                    continue
+                data = rfile.read(int(m.group(1)))
+                if mail_from is None or not rcpts:
+                    send("503 5.5.1 Error: need MAIL and RCPT")
+                    continue
+                chunks.append(data)
+                if m.group(2):
+                    n = store(b"".join(chunks), True)
+                    send(f"250 2.0.0 Ok: queued as SINK{n}")
+                    mail_from, rcpts, chunks = None, [], []
+                else:
+                    send(f"250 2.0.0 Ok: {len(data)} octets")
             elif verb == "RSET":
-                mail_from, rcpts = None, []
+                mail_from, rcpts, chunks = None, [], []
                 send("250 2.0.0 Ok")
             elif verb == "NOOP":
                 send("250 2.0.0 Ok")

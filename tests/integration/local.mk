@@ -14,6 +14,7 @@ EXTRA_DIST += \
 	tests/integration/test_delivery.py \
 	tests/integration/test_durability.py \
 	tests/integration/test_esmtp.py \
+	tests/integration/test_extensions.py \
 	tests/integration/test_facteurctl.py \
 	tests/integration/test_limits.py \
 	tests/integration/test_relay.py \
