@@ -11,6 +11,7 @@ EXTRA_DIST += \
 	tests/integration/facteur_it.py \
 	tests/integration/test_bounce.py \
 	tests/integration/test_chunking.py \
+	tests/integration/test_content.py \
 	tests/integration/test_delivery.py \
 	tests/integration/test_durability.py \
 	tests/integration/test_esmtp.py \
