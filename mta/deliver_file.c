@@ -12,25 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fd.h"
 #include "lib/mem.h"
 #include "lib/proc.h"
 #include "deliver_file.h"
-
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 int
 deliver_file(const char *dir, const struct queue_envelope *env, int fd, size_t index,
@@ -59,7 +44,7 @@ deliver_file(const char *dir, const struct queue_envelope *env, int fd, size_t i
 	(void)fchmod(out, 0644);
 	head = xasprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n", env->sender,
 	    env->rcpts[index].addr);
-	if (write_all(out, head, strlen(head)) < 0)
+	if (fd_write_all(out, head, strlen(head)) < 0)
 		goto fail;
 	while (left > 0) {
 		size_t want = left > (off_t)sizeof(buf) ? sizeof(buf) : (size_t)left;
@@ -71,7 +56,7 @@ deliver_file(const char *dir, const struct queue_envelope *env, int fd, size_t i
 				errno = EIO;
 			goto fail;
 		}
-		if (write_all(out, buf, (size_t)n) < 0)
+		if (fd_write_all(out, buf, (size_t)n) < 0)
 			goto fail;
 		off += n;
 		left -= n;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/fd.h"
 #include "lib/mem.h"
 #include "queue_file.h"
 
@@ -109,27 +110,10 @@ queue_notify_parse(const char *s, unsigned int *notify_r)
 	return 0;
 }
 
-/* Write all of buf at the current offset; -1 with errno. */
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void
 writer_flush(struct queue_writer *w)
 {
-	if (w->used > 0 && w->error == 0 && write_all(w->fd, w->buf, w->used) < 0)
+	if (w->used > 0 && w->error == 0 && fd_write_all(w->fd, w->buf, w->used) < 0)
 		w->error = errno;
 	w->used = 0;
 }
@@ -141,7 +125,7 @@ writer_put(struct queue_writer *w, const char *data, size_t len)
 		return;
 	if (len >= sizeof(w->buf)) {
 		writer_flush(w);
-		if (w->error == 0 && write_all(w->fd, data, len) < 0)
+		if (w->error == 0 && fd_write_all(w->fd, data, len) < 0)
 			w->error = errno;
 		return;
 	}
@@ -519,19 +503,13 @@ queue_file_read(int fd, struct queue_envelope *env_r, const char **error_r)
 		return -1;
 	}
 	if (st.st_size <= QF_READ_MAX) {
-		size_t got = 0, size = (size_t)st.st_size;
+		size_t size = (size_t)st.st_size;
 		image = xmalloc(size);
-		while (got < size) {
-			ssize_t n = pread(fd, image + got, size - got, (off_t)got);
-			if (n <= 0) {
-				if (n < 0 && errno == EINTR)
-					continue;
-				snprintf(error, sizeof(error), "read: %s", n < 0 ? strerror(errno) : "short file");
-				*error_r = error;
-				free(image);
-				return -1;
-			}
-			got += (size_t)n;
+		if (fd_pread_all(fd, image, size, 0) < 0) {
+			snprintf(error, sizeof(error), "read: %s", strerror(errno));
+			*error_r = error;
+			free(image);
+			return -1;
 		}
 		rc = queue_file_parse(image, size, env_r, error_r);
 		free(image);

@@ -30,7 +30,7 @@ sources() {
 	case $1 in
 	fuzz_smtp_command) echo mta/smtp_proto.c mta/smtp_addr.c lib/mem.c lib/log.c ;;
 	fuzz_smtp_reply) echo mta/smtp_reply.c lib/mem.c lib/log.c ;;
-	fuzz_queue_file) echo mta/queue_file.c mta/queue.c lib/config.c lib/proc.c lib/mem.c lib/log.c ;;
+	fuzz_queue_file) echo mta/queue_file.c mta/queue.c lib/fd.c lib/config.c lib/proc.c lib/mem.c lib/log.c ;;
 	fuzz_mime) echo filter/mime.c filter/mime_header.c filter/mime_decode.c filter/charset.c \
 	    filter/html_text.c filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
