@@ -525,6 +525,11 @@ class PySink:
         self.port = port or free_port()
         self.hostname = hostname
         self.extensions = list(extensions)
+        # Misbehaviours a test may ask for:
+        self.banner = f"220 {hostname} ESMTP pysink"  # None: accept and say nothing
+        self.mail_reply = None      # reply to MAIL instead of 250
+        self.data_reply = None      # reply at the end of DATA instead of 250
+        self.drop_in_data = False   # close the connection in the middle of DATA
         self.rcpt_replies = {}
         self.messages = []
         self.sessions = 0
@@ -609,7 +614,14 @@ class PySink:
                                                  mail_line, rcpt_lines, chunked))
                 return len(self.messages)
 
-        send(f"220 {self.hostname} ESMTP pysink")
+        if self.banner is None:
+            while rfile.readline(4096):
+                pass
+            return
+        send(self.banner)
+        if not self.banner.startswith("2"):
+            rfile.readline(4096)
+            return
         while True:
             raw = rfile.readline(4096)
             if not raw:
@@ -637,6 +649,9 @@ class PySink:
                 mail_from, rcpts = None, []
             elif verb == "MAIL":
                 m = re.match(r"MAIL FROM:\s*<([^>]*)>", line, re.I)
+                if self.mail_reply is not None:
+                    send(self.mail_reply)
+                    continue
                 mail_from = m.group(1) if m else line
                 mail_line = line
                 rcpts, rcpt_lines, chunks = [], [], []
@@ -645,6 +660,8 @@ class PySink:
                 m = re.match(r"RCPT TO:\s*<([^>]*)>", line, re.I)
                 addr = m.group(1) if m else line
                 reply = self.rcpt_replies.get(addr.lower(), "250 2.1.5 Ok")
+                if mail_from is None:
+                    reply = "503 5.5.1 Error: need MAIL command"
                 if reply.startswith("2"):
                     rcpts.append(addr)
                     rcpt_lines.append(line)
@@ -659,11 +676,18 @@ class PySink:
                     raw = rfile.readline()
                     if not raw:
                         return
+                    if self.drop_in_data:
+                        conn.shutdown(socket.SHUT_RDWR)
+                        return
                     if raw == b".\r\n":
                         break
                     if raw.startswith(b"."):
                         raw = raw[1:]
                     chunks.append(raw)
+                if self.data_reply is not None:
+                    send(self.data_reply)
+                    mail_from, rcpts, chunks = None, [], []
+                    continue
                 n = store(b"".join(chunks), False)
                 send(f"250 2.0.0 Ok: queued as SINK{n}")
                 mail_from, rcpts, chunks = None, [], []
