@@ -211,7 +211,11 @@ bounce_send(const struct queue_envelope *env, int fd, enum bounce_kind kind,
 	out_printf(&o, "Reporting-MTA: dns; %s\r\n", host);
 	out_printf(&o, "X-Queue-ID: %s\r\n", env->qid);
 	if (env->envid != NULL) {
-		char *f = field(env->envid);
+		/* ENVID is xtext on the wire (RFC 3461 4.4); the report shows it decoded (6.3). */
+		char dec[512], *f;
+		if (smtp_xtext_decode(env->envid, dec, sizeof(dec)) < 0)
+			str_copy(dec, env->envid, sizeof(dec));
+		f = field(dec);
 		out_printf(&o, "Original-Envelope-Id: %s\r\n", f);
 		free(f);
 	}
