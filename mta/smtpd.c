@@ -222,6 +222,12 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
+		if (s->state == SMTPD_ST_CLOSING) {
+			/* Not even the final reply could be written (a TLS handshake
+			 * that never ends, a peer that does not read): give up. */
+			smtpd_session_free(s);
+			return;
+		}
 		log_info("timeout after %s from [%s]",
 		    s->state == SMTPD_ST_DATA || s->state == SMTPD_ST_BDAT ? "DATA" : "command",
 		    s->addr);
@@ -231,7 +237,7 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded", proc_hostname());
-		bufferevent_setcb(s->bev, NULL, smtpd_write_drained, NULL, s);
+		bufferevent_setcb(s->bev, NULL, smtpd_write_drained, smtpd_event_cb, s);
 		s->state = SMTPD_ST_CLOSING;
 		bufferevent_enable(bev, EV_WRITE);
 		return;
