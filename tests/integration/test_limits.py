@@ -252,3 +252,30 @@ def test_abrupt_disconnects_leave_nothing(facteur):
     # And the server still serves.
     with RawSMTP(facteur.smtp_port) as c:
         assert c.reply()[0] == 220
+
+
+def test_garbage_instead_of_tls_handshake(facteur):
+    with RawSMTP(facteur.smtp_port) as c:
+        c.reply()
+        c.ehlo()
+        assert c.cmd("STARTTLS")[0] == 220
+        c.send(b"EHLO this is not a ClientHello\r\n" * 10)
+        assert c.closed()
+    with RawSMTP(facteur.smtps_port) as c:
+        c.send(b"\x16\x03\x01\x00\x05hello" + b"\0" * 100)
+        assert c.closed()
+    assert wait_for(lambda: facteur.stats()["smtpd_connections_active"] == 0)
+    assert set(facteur.daemons()) == {"smtpd", "qmgr"}
+
+
+def test_silent_tls_client_times_out(make_facteur):
+    """A client that never completes the TLS handshake must not hold its slot forever."""
+    f = make_facteur(smtpd_timeout=2)
+    with RawSMTP(f.smtps_port, timeout=60) as c:
+        assert c.closed(60)  # no handshake ever: closed after the idle time
+    with RawSMTP(f.smtp_port, timeout=60) as c:
+        c.reply()
+        c.ehlo()
+        assert c.cmd("STARTTLS")[0] == 220
+        assert c.closed(60)
+    assert wait_for(lambda: f.stats()["smtpd_connections_active"] == 0)
