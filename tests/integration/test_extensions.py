@@ -312,3 +312,21 @@ def test_rset_and_new_transaction(facteur):
     assert len(box) == 1
     raw = next(iter(box.values()))
     assert raw.startswith(b"Return-Path: <b@example.org>\r\nDelivered-To: carol@example.org\r\n")
+
+
+@pytest.mark.parametrize("local", ['"john smith"', '"a\\\\b"', '"semi;colon"', "o'brien",
+                                   "a+tag", '"@"'])
+def test_unusual_local_parts_round_trip(make_facteur, sink, local):
+    """Quoted and unusual local parts survive the queue file, relay and local delivery."""
+    f = relay_to(make_facteur, sink)
+    transaction(f, f"MAIL FROM:<{local}@example.org>",
+                [f"RCPT TO:<{local}@relay.test>", f"RCPT TO:<{local}@example.org>"])
+    assert sink.wait_count(1), f.log_tail()
+    assert f.wait_mailbox(1)
+    assert f.wait_queue_empty()
+    m = sink.received()[0]
+    assert m.mail_from == f"{local}@example.org"
+    assert m.rcpts == [f"{local}@relay.test"]
+    raw = next(iter(f.mailbox().values()))
+    assert raw.startswith(f"Return-Path: <{local}@example.org>\r\nDelivered-To: {local}@example.org"
+                          .encode())
