@@ -505,6 +505,14 @@ setup_reply(struct smtp_conn *c)
 	case S_BANNER:
 		if (code != 220) {
 			reply_error(c, "initial protocol greeting");
+			/*
+			 * A host that will not even greet says nothing about the
+			 * recipients: try the next one, then defer (Postfix's
+			 * smtp_skip_5xx_greeting = yes), never bounce.
+			 */
+			c->err_perm = 0;
+			if (c->err_dsn[0] == '5')
+				c->err_dsn[0] = '4';
 			conn_send(c, "QUIT");
 			setup_failed(c);
 			return;
