@@ -188,7 +188,12 @@ smtpd_auth_command(struct smtpd_session *s, const char *arg)
 
 	if (mlen == 5 && str_ncasecmp(arg, "PLAIN", 5) == 0) {
 		s->auth_mech = AUTH_MECH_PLAIN;
-		if (initial != NULL && strcmp(initial, "=") != 0) {
+		if (initial != NULL && strcmp(initial, "=") == 0) {
+			/* "=" is an empty initial response (RFC 4954 4): not a valid PLAIN message. */
+			smtpd_error(s, "501 5.5.2 Error: empty PLAIN response");
+			return;
+		}
+		if (initial != NULL) {
 			auth_plain(s, initial);
 			return;
 		}

@@ -233,6 +233,8 @@ def test_auth_cancel_and_garbage(facteur):
         assert c.cmd("AUTH LOGIN")[0] == 334
         assert c.cmd("*")[0] == 501
         assert c.cmd("AUTH PLAIN !!!notbase64")[0] == 501
+        # "=" is an empty initial response (RFC 4954): refused, no prompt.
+        assert c.cmd("AUTH PLAIN =")[0] == 501
         assert c.cmd("AUTH CRAM-MD5")[0] == 504
         # authzid different from authcid: not allowed.
         assert c.cmd("AUTH PLAIN " + b64(f"root\0{USER}\0{PASSWORD}"))[0] in (501, 535)
