@@ -732,6 +732,17 @@ class PySink:
 # ---------------------------------------------------------------- Postfix's smtp-sink
 
 
+def stop_process(proc):
+    """SIGTERM a helper server, SIGKILL it if it lingers."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class PostfixSink:
     """/usr/sbin/smtp-sink dumping each message to a file of its own."""
 
@@ -763,13 +774,7 @@ class PostfixSink:
         return self
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
     def files(self):
@@ -850,11 +855,5 @@ class Unbound:
         return self
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
