@@ -16,6 +16,7 @@ echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-
 PKGS="
  build-essential autoconf automake libtool pkg-config autoconf-archive
  libevent-dev libssl-dev libinih-dev libunbound-dev libcrypt-dev
+ libhyperscan-dev libpcre2-dev spamassassin
  libcmocka-dev clang libclang-rt-14-dev
  python3 python3-pytest openssl swaks libnet-ssleay-perl libauthen-sasl-perl
  postfix unbound iproute2 procps

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # filter/: the before-queue filtering pipeline.  So far the MIME parser
-# and what it is made of.
+# and what it is made of, and the SpamAssassin rules compiler.
 noinst_LIBRARIES += filter/libfilter.a
 filter_libfilter_a_SOURCES = \
 	filter/charset.c filter/charset.h \
@@ -8,7 +8,18 @@ filter_libfilter_a_SOURCES = \
 	filter/mime.c filter/mime.h \
 	filter/mime_decode.c filter/mime_decode.h \
 	filter/mime_header.c filter/mime_header.h \
+	filter/rules_check.c filter/rules_check.h \
+	filter/rules_compile.c filter/rules_compile.h \
+	filter/rules_meta.c filter/rules_meta.h \
+	filter/sa_rules.c filter/sa_rules.h \
 	filter/strbuf.c filter/strbuf.h \
 	filter/url_list.c filter/url_list.h
-filter_libfilter_a_CFLAGS = $(AM_CFLAGS)
-FILTER_LIBS = filter/libfilter.a $(FACTEUR_LIBS)
+filter_libfilter_a_CFLAGS = $(AM_CFLAGS) $(HYPERSCAN_CFLAGS) $(PCRE2_CFLAGS)
+FILTER_LIBS = filter/libfilter.a $(FACTEUR_LIBS) $(HYPERSCAN_LIBS) $(PCRE2_LIBS) -lm
+
+# Loads a rule directory and prints what the compiler made of it; the
+# function behind it (rules_check) is for a later facteurctl rules check.
+noinst_PROGRAMS += filter/rules_check
+filter_rules_check_SOURCES = filter/rules_check_main.c
+filter_rules_check_CFLAGS = $(AM_CFLAGS) $(HYPERSCAN_CFLAGS)
+filter_rules_check_LDADD = $(FILTER_LIBS)

@@ -1,0 +1,1271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rules_compile - group SpamAssassin tests by what they scan, compile each
+ * group into one Hyperscan database (prefilter + PCRE2 where Hyperscan is
+ * not exact), cache the result on disk, and match messages with it.
+ */
+#include "facteur-config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hs.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <openssl/evp.h>
+
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "filter/rules_compile.h"
+#include "filter/rules_meta.h"
+#include "filter/strbuf.h"
+
+/* Bump when the cache file layout or the grouping changes. */
+#define RULES_CACHE_FORMAT "facteur-rules-cache-1"
+
+struct rules_group {
+	enum sa_rule_type type;
+	char *header;		/* header groups: lower-case name */
+	unsigned int mods;
+	unsigned int *ids;	/* rule indices, Hyperscan ids are positions here */
+	unsigned int count;
+	hs_database_t *db;	/* NULL when every rule of the group failed */
+	int has_prefilter;
+};
+
+struct rule_info {
+	enum rules_status status;
+	char *reason;
+	pcre2_code *re;		/* every regex rule: confirmation and if-unset */
+	struct rules_meta *meta;
+	int group;		/* -1 if none */
+};
+
+struct rules {
+	struct sa_rules *sa;
+	unsigned int count;
+	struct rule_info *info;
+	struct rules_group *groups;
+	unsigned int group_count;
+	int stream_group[SA_RULE_TYPE_COUNT];	/* group of body/rawbody/full, or -1 */
+	int uri_group;
+	unsigned int *meta_order;	/* metas, dependencies first */
+	unsigned int meta_count;
+	struct rules_stats stats;
+};
+
+struct rules_scratch {
+	hs_scratch_t *hs;
+};
+
+/* Per stream state, for body, rawbody and full. */
+struct rules_stream {
+	hs_stream_t *hs;
+	struct strbuf kept;	/* for confirmation of prefilter hits */
+};
+
+#define ST_HIT 0x01
+#define ST_CANDIDATE 0x02	/* prefilter hit, to confirm */
+#define ST_MATCHED 0x04		/* pattern matched (negated header rules) */
+
+struct rules_match {
+	const struct rules *rules;
+	struct rules_scratch *scratch;
+	unsigned char *state;
+	unsigned int *hits;
+	unsigned int hit_count;
+	struct strbuf *values;	/* per group, header groups: values joined by \n */
+	unsigned char *seen;	/* per group: a value was given */
+	struct strbuf seen_names;	/* "\nname\n..." of every header given, lower case */
+	struct rules_stream streams[SA_RULE_TYPE_COUNT];
+	pcre2_match_data *md;
+	int headers_done, finished;
+	const struct rules_group *cur;	/* group being scanned, for the callback */
+};
+
+static unsigned int compiler_calls;
+
+unsigned int
+rules_compiler_calls(void)
+{
+	return compiler_calls;
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static unsigned int
+hs_flags(const struct sa_rule *rule, int prefilter)
+{
+	unsigned int f = HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY;
+
+	if (rule->flags & SA_RE_CASELESS)
+		f |= HS_FLAG_CASELESS;
+	if (rule->flags & SA_RE_DOTALL)
+		f |= HS_FLAG_DOTALL;
+	if (rule->flags & SA_RE_MULTILINE)
+		f |= HS_FLAG_MULTILINE;
+	if (prefilter)
+		f |= HS_FLAG_PREFILTER;
+	return f;
+}
+
+/* Hyperscan has no flag for /x: the inline option does it. */
+static char *
+hs_pattern(const struct sa_rule *rule)
+{
+	if (rule->flags & SA_RE_EXTENDED)
+		return xasprintf("(?x)%s", rule->pattern);
+	return xstrdup(rule->pattern);
+}
+
+static void
+set_status(struct rule_info *info, enum rules_status status, const char *reason)
+{
+	info->status = status;
+	free(info->reason);
+	info->reason = reason != NULL ? xstrdup(reason) : NULL;
+}
+
+static pcre2_code *
+pcre_compile_rule(const struct sa_rule *rule, int jit, char *err, size_t errlen)
+{
+	uint32_t opts = 0;
+	int code;
+	PCRE2_SIZE off;
+	pcre2_code *re;
+
+	if (rule->flags & SA_RE_CASELESS)
+		opts |= PCRE2_CASELESS;
+	if (rule->flags & SA_RE_DOTALL)
+		opts |= PCRE2_DOTALL;
+	if (rule->flags & SA_RE_MULTILINE)
+		opts |= PCRE2_MULTILINE;
+	if (rule->flags & SA_RE_EXTENDED)
+		opts |= PCRE2_EXTENDED;
+	re = pcre2_compile((PCRE2_SPTR)rule->pattern, PCRE2_ZERO_TERMINATED, opts, &code, &off,
+	    NULL);
+	if (re == NULL) {
+		char msg[256];
+
+		pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, sizeof(msg));
+		snprintf(err, errlen, "PCRE2: %s at offset %zu", msg, (size_t)off);
+		return NULL;
+	}
+	/* JIT is an optimisation: without it (no JIT on this CPU) matching still works. */
+	if (jit)
+		(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+	return re;
+}
+
+static int
+group_find(struct rules *r, enum sa_rule_type type, const char *header, unsigned int mods)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->group_count; i++) {
+		struct rules_group *g = &r->groups[i];
+
+		if (g->type == type && g->mods == mods &&
+		    (type != SA_RULE_HEADER || strcmp(g->header, header) == 0))
+			return (int)i;
+	}
+	return -1;
+}
+
+static int
+group_get(struct rules *r, enum sa_rule_type type, const char *header, unsigned int mods)
+{
+	int i = group_find(r, type, header, mods);
+	struct rules_group *g;
+
+	if (i >= 0)
+		return i;
+	r->groups = xrealloc(r->groups, (r->group_count + 1) * sizeof(*r->groups));
+	g = &r->groups[r->group_count];
+	memset(g, 0, sizeof(*g));
+	g->type = type;
+	g->mods = mods;
+	g->header = header != NULL ? str_lower(xstrdup(header)) : NULL;
+	return (int)r->group_count++;
+}
+
+static void
+group_add(struct rules_group *g, unsigned int rule)
+{
+	g->ids = xrealloc(g->ids, (g->count + 1) * sizeof(*g->ids));
+	g->ids[g->count++] = rule;
+}
+
+/*
+ * Compile one group; a pattern the whole-database compile rejects is
+ * moved to prefilter (or to unsupported if it was there) and the rest
+ * compiled again.
+ */
+static void
+group_compile(struct rules *r, struct rules_group *g)
+{
+	unsigned int mode = g->type == SA_RULE_HEADER || g->type == SA_RULE_URI ?
+	    HS_MODE_BLOCK : HS_MODE_STREAM;
+
+	for (;;) {
+		const char **pats = xcalloc(g->count + 1, sizeof(*pats));
+		unsigned int *flags = xcalloc(g->count + 1, sizeof(*flags));
+		unsigned int *ids = xcalloc(g->count + 1, sizeof(*ids));
+		unsigned int i, n = 0;
+		hs_compile_error_t *err = NULL;
+		hs_error_t ret;
+
+		for (i = 0; i < g->count; i++) {
+			const struct sa_rule *rule = sa_rules_get(r->sa, g->ids[i]);
+			struct rule_info *info = &r->info[g->ids[i]];
+
+			if (info->status != RULES_EXACT && info->status != RULES_PREFILTER)
+				continue;
+			pats[n] = hs_pattern(rule);
+			flags[n] = hs_flags(rule, info->status == RULES_PREFILTER);
+			ids[n] = i;
+			n++;
+		}
+		if (n == 0) {
+			free(pats);
+			free(flags);
+			free(ids);
+			return;
+		}
+		compiler_calls++;
+		ret = hs_compile_multi(pats, flags, ids, n, mode, NULL, &g->db, &err);
+		if (ret == HS_SUCCESS) {
+			for (i = 0; i < n; i++)
+				free((char *)pats[i]);
+			free(pats);
+			free(flags);
+			free(ids);
+			return;
+		}
+		if (err != NULL && err->expression >= 0 && (unsigned int)err->expression < n) {
+			unsigned int rule = g->ids[ids[err->expression]];
+			struct rule_info *info = &r->info[rule];
+
+			if (info->status == RULES_EXACT && info->re != NULL) {
+				set_status(info, RULES_PREFILTER, NULL);
+			} else {
+				char *why = xasprintf("Hyperscan: %s", err->message);
+
+				set_status(info, RULES_UNSUPPORTED, why);
+				free(why);
+			}
+		} else {
+			/* Not one pattern's fault: nothing of this group can be used. */
+			char *why = xasprintf("Hyperscan (database): %s",
+			    err != NULL ? err->message : "unknown error");
+
+			for (i = 0; i < n; i++)
+				set_status(&r->info[g->ids[ids[i]]], RULES_UNSUPPORTED, why);
+			free(why);
+		}
+		hs_free_compile_error(err);
+		for (i = 0; i < n; i++)
+			free((char *)pats[i]);
+		free(pats);
+		free(flags);
+		free(ids);
+	}
+}
+
+/* Status of each rule by itself, before the databases are built. */
+static void
+classify(struct rules *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->count; i++) {
+		const struct sa_rule *rule = sa_rules_get(r->sa, i);
+		struct rule_info *info = &r->info[i];
+		hs_expr_info_t *xi = NULL;
+		hs_compile_error_t *err = NULL;
+		char errbuf[300];
+		char *pat;
+
+		if (!rule->defined) {
+			info->status = RULES_UNDEFINED;
+			continue;
+		}
+		if (rule->eval != NULL) {
+			info->status = RULES_EVAL;
+			continue;
+		}
+		if (rule->type == SA_RULE_META) {
+			info->status = RULES_META;
+			continue;
+		}
+		if (rule->exists) {
+			info->status = RULES_EXISTS;
+			continue;
+		}
+		pat = hs_pattern(rule);
+		compiler_calls++;
+		if (hs_expression_info(pat, hs_flags(rule, 0), &xi, &err) == HS_SUCCESS) {
+			info->status = RULES_EXACT;
+		} else {
+			hs_compile_error_t *err2 = NULL;
+
+			snprintf(errbuf, sizeof(errbuf), "Hyperscan: %s", err->message);
+			free(xi);
+			xi = NULL;
+			compiler_calls++;
+			if (hs_expression_info(pat, hs_flags(rule, 1), &xi, &err2) == HS_SUCCESS)
+				set_status(info, RULES_PREFILTER, NULL);
+			else
+				set_status(info, RULES_UNSUPPORTED, errbuf);
+			hs_free_compile_error(err2);
+		}
+		hs_free_compile_error(err);
+		free(xi);
+		free(pat);
+	}
+}
+
+/* PCRE2 for every regex rule still in use; a prefilter needs it. */
+static void
+compile_pcre(struct rules *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->count; i++) {
+		const struct sa_rule *rule = sa_rules_get(r->sa, i);
+		struct rule_info *info = &r->info[i];
+		char errbuf[300];
+
+		if (info->status != RULES_EXACT && info->status != RULES_PREFILTER)
+			continue;
+		info->re = pcre_compile_rule(rule, info->status == RULES_PREFILTER, errbuf,
+		    sizeof(errbuf));
+		if (info->re == NULL && info->status == RULES_PREFILTER)
+			set_status(info, RULES_UNSUPPORTED, errbuf);
+	}
+}
+
+static void
+build_groups(struct rules *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < SA_RULE_TYPE_COUNT; i++)
+		r->stream_group[i] = -1;
+	r->uri_group = -1;
+	for (i = 0; i < r->count; i++) {
+		const struct sa_rule *rule = sa_rules_get(r->sa, i);
+		struct rule_info *info = &r->info[i];
+		int g;
+
+		info->group = -1;
+		if (info->status != RULES_EXACT && info->status != RULES_PREFILTER)
+			continue;
+		g = group_get(r, rule->type, rule->header, rule->header_mods);
+		group_add(&r->groups[g], i);
+		info->group = g;
+		if (rule->type == SA_RULE_URI)
+			r->uri_group = g;
+		else if (rule->type != SA_RULE_HEADER)
+			r->stream_group[rule->type] = g;
+	}
+}
+
+/* ---- cache ---- */
+
+static void
+cache_key(const struct rules *r, unsigned char key_r[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	hs_platform_info_t plat;
+	unsigned char digest[32];
+	unsigned int n = 32;
+	const char *v = hs_version();
+
+	memset(&plat, 0, sizeof(plat));
+	(void)hs_populate_platform(&plat);
+	sa_rules_digest(r->sa, digest);
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		abort();
+	EVP_DigestUpdate(ctx, RULES_CACHE_FORMAT, sizeof(RULES_CACHE_FORMAT));
+	EVP_DigestUpdate(ctx, v, strlen(v) + 1);
+	EVP_DigestUpdate(ctx, &plat.tune, sizeof(plat.tune));
+	EVP_DigestUpdate(ctx, &plat.cpu_features, sizeof(plat.cpu_features));
+	EVP_DigestUpdate(ctx, digest, sizeof(digest));
+	EVP_DigestFinal_ex(ctx, key_r, &n);
+	EVP_MD_CTX_free(ctx);
+}
+
+static char *
+cache_path(const char *dir, const unsigned char key[32])
+{
+	char hex[65];
+	unsigned int i;
+
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	return xasprintf("%s/rules-%s.hsdb", dir, hex);
+}
+
+static void
+put_u32(struct strbuf *b, uint32_t v)
+{
+	strbuf_append(b, &v, sizeof(v));
+}
+
+static void
+put_str(struct strbuf *b, const char *s)
+{
+	uint32_t n = s != NULL ? (uint32_t)strlen(s) + 1 : 0;
+
+	put_u32(b, n);
+	if (n > 0)
+		strbuf_append(b, s, n);
+}
+
+static void
+cache_write(const struct rules *r, const char *dir, const unsigned char key[32])
+{
+	struct strbuf b;
+	char *path, *tmp;
+	unsigned int i, j;
+	FILE *f;
+
+	memset(&b, 0, sizeof(b));
+	strbuf_append(&b, RULES_CACHE_FORMAT, sizeof(RULES_CACHE_FORMAT));
+	strbuf_append(&b, key, 32);
+	put_u32(&b, r->count);
+	for (i = 0; i < r->count; i++) {
+		put_u32(&b, r->info[i].status);
+		put_str(&b, r->info[i].reason);
+	}
+	put_u32(&b, r->group_count);
+	for (i = 0; i < r->group_count; i++) {
+		const struct rules_group *g = &r->groups[i];
+		char *bytes = NULL;
+		size_t len = 0;
+
+		put_u32(&b, g->type);
+		put_u32(&b, g->mods);
+		put_str(&b, g->header);
+		put_u32(&b, g->count);
+		for (j = 0; j < g->count; j++)
+			put_u32(&b, g->ids[j]);
+		if (g->db != NULL && hs_serialize_database(g->db, &bytes, &len) != HS_SUCCESS) {
+			log_warnx("rules: cannot serialize a database: cache not written");
+			strbuf_free(&b);
+			return;
+		}
+		put_u32(&b, (uint32_t)len);
+		if (len > 0)
+			strbuf_append(&b, bytes, len);
+		free(bytes);
+	}
+	path = cache_path(dir, key);
+	tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
+	f = fopen(tmp, "w");
+	if (f == NULL || fwrite(b.data, 1, b.len, f) != b.len || fflush(f) != 0 ||
+	    fsync(fileno(f)) != 0) {
+		log_warn("rules: cannot write the cache %s", tmp);
+		if (f != NULL)
+			fclose(f);
+		unlink(tmp);
+	} else {
+		fclose(f);
+		if (rename(tmp, path) < 0) {
+			log_warn("rules: cannot rename %s", tmp);
+			unlink(tmp);
+		}
+	}
+	free(tmp);
+	free(path);
+	strbuf_free(&b);
+}
+
+struct reader {
+	const unsigned char *p, *end;
+	int bad;
+};
+
+static uint32_t
+get_u32(struct reader *rd)
+{
+	uint32_t v = 0;
+
+	if (rd->bad || (size_t)(rd->end - rd->p) < sizeof(v)) {
+		rd->bad = 1;
+		return 0;
+	}
+	memcpy(&v, rd->p, sizeof(v));
+	rd->p += sizeof(v);
+	return v;
+}
+
+static const void *
+get_bytes(struct reader *rd, size_t n)
+{
+	const void *v = rd->p;
+
+	if (rd->bad || (size_t)(rd->end - rd->p) < n) {
+		rd->bad = 1;
+		return NULL;
+	}
+	rd->p += n;
+	return v;
+}
+
+static char *
+get_str(struct reader *rd)
+{
+	uint32_t n = get_u32(rd);
+	const char *s;
+
+	if (n == 0)
+		return NULL;
+	s = get_bytes(rd, n);
+	if (s == NULL || s[n - 1] != '\0') {
+		rd->bad = 1;
+		return NULL;
+	}
+	return xstrdup(s);
+}
+
+/* 0 if the cache had this rule set; anything odd is a miss. */
+static int
+cache_read(struct rules *r, const char *dir, const unsigned char key[32])
+{
+	char *path = cache_path(dir, key);
+	struct strbuf b;
+	struct reader rd;
+	char buf[65536];
+	unsigned int i, j, n;
+	size_t got;
+	FILE *f;
+
+	f = fopen(path, "r");
+	free(path);
+	if (f == NULL)
+		return -1;
+	memset(&b, 0, sizeof(b));
+	while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+		strbuf_append(&b, buf, got);
+	fclose(f);
+	rd.p = (const unsigned char *)b.data;
+	rd.end = rd.p + b.len;
+	rd.bad = b.data == NULL;
+	{
+		const void *fmt = get_bytes(&rd, sizeof(RULES_CACHE_FORMAT));
+		const void *k = get_bytes(&rd, 32);
+
+		if (rd.bad || memcmp(fmt, RULES_CACHE_FORMAT, sizeof(RULES_CACHE_FORMAT)) != 0 ||
+		    memcmp(k, key, 32) != 0 || get_u32(&rd) != r->count) {
+			strbuf_free(&b);
+			return -1;
+		}
+	}
+	for (i = 0; i < r->count && !rd.bad; i++) {
+		r->info[i].status = get_u32(&rd);
+		r->info[i].reason = get_str(&rd);
+		r->info[i].group = -1;
+		if (r->info[i].status > RULES_META)
+			rd.bad = 1;
+	}
+	n = get_u32(&rd);
+	if (n > r->count)
+		rd.bad = 1;
+	for (i = 0; i < n && !rd.bad; i++) {
+		struct rules_group *g;
+		uint32_t len;
+		const void *bytes;
+
+		r->groups = xrealloc(r->groups, (r->group_count + 1) * sizeof(*r->groups));
+		g = &r->groups[r->group_count++];
+		memset(g, 0, sizeof(*g));
+		g->type = get_u32(&rd);
+		g->mods = get_u32(&rd);
+		g->header = get_str(&rd);
+		g->count = get_u32(&rd);
+		if (g->type >= SA_RULE_META || g->count > r->count ||
+		    (g->type == SA_RULE_HEADER) != (g->header != NULL)) {
+			rd.bad = 1;
+			g->count = 0;
+			break;
+		}
+		g->ids = xcalloc(g->count + 1, sizeof(*g->ids));
+		for (j = 0; j < g->count; j++) {
+			g->ids[j] = get_u32(&rd);
+			if (g->ids[j] >= r->count)
+				rd.bad = 1;
+			else
+				r->info[g->ids[j]].group = (int)i;
+		}
+		len = get_u32(&rd);
+		bytes = get_bytes(&rd, len);
+		if (!rd.bad && len > 0 && hs_deserialize_database(bytes, len, &g->db) != HS_SUCCESS)
+			rd.bad = 1;
+	}
+	strbuf_free(&b);
+	if (rd.bad)
+		return -1;
+	for (i = 0; i < r->group_count; i++) {
+		struct rules_group *g = &r->groups[i];
+
+		if (g->type == SA_RULE_URI)
+			r->uri_group = (int)i;
+		else if (g->type != SA_RULE_HEADER)
+			r->stream_group[g->type] = (int)i;
+	}
+	return 0;
+}
+
+static void
+groups_free(struct rules *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->group_count; i++) {
+		hs_free_database(r->groups[i].db);
+		free(r->groups[i].header);
+		free(r->groups[i].ids);
+	}
+	free(r->groups);
+	r->groups = NULL;
+	r->group_count = 0;
+}
+
+/* ---- meta ---- */
+
+static int
+meta_resolve(void *context, const char *name)
+{
+	struct rules *r = context;
+	int i = sa_rules_find(r->sa, name);
+
+	if (i < 0 || !sa_rules_get(r->sa, (unsigned int)i)->defined)
+		return -1;
+	return i;
+}
+
+/* Depth-first: dependencies before the meta; a cycle makes it unsupported. */
+static void
+meta_visit(struct rules *r, unsigned int i, unsigned char *mark)
+{
+	struct rule_info *info = &r->info[i];
+	const int *deps;
+	unsigned int n, j;
+
+	if (mark[i] == 2 || info->meta == NULL)
+		return;
+	if (mark[i] == 1) {
+		set_status(info, RULES_UNSUPPORTED, "meta: dependency cycle");
+		return;
+	}
+	mark[i] = 1;
+	n = rules_meta_deps(info->meta, &deps);
+	for (j = 0; j < n; j++)
+		meta_visit(r, (unsigned int)deps[j], mark);
+	mark[i] = 2;
+	if (info->status == RULES_META)
+		r->meta_order[r->meta_count++] = i;
+}
+
+static void
+compile_metas(struct rules *r)
+{
+	unsigned char *mark = xcalloc(r->count + 1, 1);
+	unsigned int i;
+
+	r->meta_order = xcalloc(r->count + 1, sizeof(*r->meta_order));
+	for (i = 0; i < r->count; i++) {
+		const struct sa_rule *rule = sa_rules_get(r->sa, i);
+		const char *error = NULL;
+		char *why;
+
+		if (r->info[i].status != RULES_META)
+			continue;
+		r->info[i].meta = rules_meta_compile(rule->meta, meta_resolve, r, &error);
+		if (r->info[i].meta == NULL) {
+			why = xasprintf("meta: %s", error);
+			set_status(&r->info[i], RULES_UNSUPPORTED, why);
+			free(why);
+		}
+	}
+	for (i = 0; i < r->count; i++)
+		meta_visit(r, i, mark);
+	free(mark);
+}
+
+int
+rules_compile(struct sa_rules *sa, const struct rules_options *options,
+    struct rules **rules_r, const char **error_r)
+{
+	struct rules *r = xcalloc(1, sizeof(*r));
+	unsigned char key[32];
+	double start = now();
+	unsigned int i;
+	int hit = 0;
+
+	sa_rules_finish(sa);
+	r->sa = sa;
+	r->count = sa_rules_count(sa);
+	r->info = xcalloc(r->count + 1, sizeof(*r->info));
+	for (i = 0; i < SA_RULE_TYPE_COUNT; i++)
+		r->stream_group[i] = -1;
+	r->uri_group = -1;
+	if (options != NULL && options->cache_dir != NULL) {
+		cache_key(r, key);
+		if (cache_read(r, options->cache_dir, key) == 0) {
+			hit = 1;
+		} else {
+			groups_free(r);
+			for (i = 0; i < r->count; i++) {
+				free(r->info[i].reason);
+				r->info[i].reason = NULL;
+			}
+			for (i = 0; i < SA_RULE_TYPE_COUNT; i++)
+				r->stream_group[i] = -1;
+			r->uri_group = -1;
+		}
+	}
+	if (!hit) {
+		classify(r);
+		/* PCRE2 first: a prefilter without it cannot be confirmed. */
+		compile_pcre(r);
+		build_groups(r);
+		for (i = 0; i < r->group_count; i++)
+			group_compile(r, &r->groups[i]);
+		/* The compile may have moved rules to prefilter: they need JIT'd PCRE2. */
+		for (i = 0; i < r->count; i++) {
+			if (r->info[i].status == RULES_PREFILTER && r->info[i].re != NULL)
+				(void)pcre2_jit_compile(r->info[i].re, PCRE2_JIT_COMPLETE);
+		}
+	} else {
+		compile_pcre(r);
+	}
+	for (i = 0; i < r->group_count; i++) {
+		struct rules_group *g = &r->groups[i];
+
+		for (unsigned int j = 0; j < g->count; j++) {
+			if (r->info[g->ids[j]].status == RULES_PREFILTER)
+				g->has_prefilter = 1;
+		}
+		if (g->db != NULL)
+			r->stats.databases++;
+	}
+	if (!hit && options != NULL && options->cache_dir != NULL)
+		cache_write(r, options->cache_dir, key);
+	compile_metas(r);
+	for (i = 0; i < r->count; i++) {
+		const struct sa_rule *rule = sa_rules_get(sa, i);
+
+		if (!rule->defined)
+			continue;
+		r->stats.loaded[rule->type]++;
+		if (r->info[i].status == RULES_EVAL)
+			r->stats.eval++;
+		else if (r->info[i].status == RULES_PREFILTER)
+			r->stats.prefiltered++;
+		else if (r->info[i].status == RULES_UNSUPPORTED)
+			r->stats.unsupported++;
+	}
+	r->stats.cache_hit = hit;
+	r->stats.seconds = now() - start;
+	(void)error_r;
+	*rules_r = r;
+	return 0;
+}
+
+void
+rules_free(struct rules **rules)
+{
+	struct rules *r = *rules;
+	unsigned int i;
+
+	if (r == NULL)
+		return;
+	*rules = NULL;
+	for (i = 0; i < r->count; i++) {
+		free(r->info[i].reason);
+		pcre2_code_free(r->info[i].re);
+		rules_meta_free(&r->info[i].meta);
+	}
+	free(r->info);
+	groups_free(r);
+	free(r->meta_order);
+	free(r);
+}
+
+const struct sa_rules *
+rules_sa(const struct rules *r)
+{
+	return r->sa;
+}
+
+void
+rules_get_stats(const struct rules *r, struct rules_stats *stats_r)
+{
+	*stats_r = r->stats;
+}
+
+enum rules_status
+rules_status(const struct rules *r, unsigned int rule, const char **reason_r)
+{
+	if (rule >= r->count) {
+		*reason_r = NULL;
+		return RULES_UNDEFINED;
+	}
+	*reason_r = r->info[rule].reason;
+	return r->info[rule].status;
+}
+
+/* ---- scratch ---- */
+
+struct rules_scratch *
+rules_scratch_new(const struct rules *r)
+{
+	struct rules_scratch *s = xcalloc(1, sizeof(*s));
+	unsigned int i;
+
+	for (i = 0; i < r->group_count; i++) {
+		if (r->groups[i].db != NULL && hs_alloc_scratch(r->groups[i].db, &s->hs) != HS_SUCCESS)
+			panic("rules: hs_alloc_scratch failed");
+	}
+	return s;
+}
+
+struct rules_scratch *
+rules_scratch_clone(const struct rules_scratch *src)
+{
+	struct rules_scratch *s = xcalloc(1, sizeof(*s));
+
+	if (src->hs != NULL && hs_clone_scratch(src->hs, &s->hs) != HS_SUCCESS)
+		panic("rules: hs_clone_scratch failed");
+	return s;
+}
+
+void
+rules_scratch_free(struct rules_scratch **scratch)
+{
+	struct rules_scratch *s = *scratch;
+
+	if (s == NULL)
+		return;
+	*scratch = NULL;
+	hs_free_scratch(s->hs);
+	free(s);
+}
+
+/* ---- matching ---- */
+
+struct rules_match *
+rules_match_new(const struct rules *r, struct rules_scratch *scratch)
+{
+	struct rules_match *m = xcalloc(1, sizeof(*m));
+
+	m->rules = r;
+	m->scratch = scratch;
+	m->state = xcalloc(r->count + 1, 1);
+	m->hits = xcalloc(r->count + 1, sizeof(*m->hits));
+	m->values = xcalloc(r->group_count + 1, sizeof(*m->values));
+	m->seen = xcalloc(r->group_count + 1, 1);
+	m->md = pcre2_match_data_create(1, NULL);
+	if (m->md == NULL)
+		panic("rules: out of memory");
+	return m;
+}
+
+static void
+set_hit(struct rules_match *m, unsigned int rule)
+{
+	if (m->state[rule] & ST_HIT)
+		return;
+	m->state[rule] |= ST_HIT;
+	m->hits[m->hit_count++] = rule;
+}
+
+void
+rules_match_set_hit(struct rules_match *m, unsigned int rule)
+{
+	if (rule < m->rules->count)
+		set_hit(m, rule);
+}
+
+static int
+pcre_match(struct rules_match *m, unsigned int rule, const char *data, size_t len)
+{
+	const struct rule_info *info = &m->rules->info[rule];
+	const pcre2_code *re = info->re;
+
+	if (re == NULL || (info->status != RULES_EXACT && info->status != RULES_PREFILTER))
+		return 0;
+	return pcre2_match(re, (PCRE2_SPTR)data, len, 0, 0, m->md, NULL) >= 0;
+}
+
+static int
+on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
+    void *context)
+{
+	struct rules_match *m = context;
+	unsigned int rule = m->cur->ids[id];
+
+	if (m->rules->info[rule].status == RULES_PREFILTER)
+		m->state[rule] |= ST_CANDIDATE;
+	else
+		m->state[rule] |= ST_MATCHED;
+	return 0;
+}
+
+/* Scan data with a block-mode group; ST_MATCHED set on confirmed rules. */
+static void
+scan_block(struct rules_match *m, const struct rules_group *g, const char *data, size_t len)
+{
+	unsigned int i;
+
+	if (g->db == NULL)
+		return;
+	m->cur = g;
+	if (hs_scan(g->db, len > 0 ? data : "", (unsigned int)len, 0, m->scratch->hs, on_match,
+	    m) != HS_SUCCESS)
+		log_warnx("rules: hs_scan failed");
+	if (!g->has_prefilter)
+		return;
+	for (i = 0; i < g->count; i++) {
+		unsigned int rule = g->ids[i];
+
+		if (!(m->state[rule] & ST_CANDIDATE))
+			continue;
+		m->state[rule] &= (unsigned char)~ST_CANDIDATE;
+		if (pcre_match(m, rule, data, len))
+			m->state[rule] |= ST_MATCHED;
+	}
+}
+
+static void
+group_append(struct rules_match *m, int g, const char *value, size_t len)
+{
+	if (g < 0)
+		return;
+	if (m->seen[g])
+		strbuf_putc(&m->values[g], '\n');
+	strbuf_append(&m->values[g], value, len);
+	m->seen[g] = 1;
+}
+
+static int
+header_group(const struct rules *r, const char *lname, unsigned int mods)
+{
+	return group_find((struct rules *)r, SA_RULE_HEADER, lname, mods);
+}
+
+void
+rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
+    const char *value, size_t len)
+{
+	const struct rules *r = m->rules;
+	char lname[128];
+	int g;
+
+	if (m->headers_done)
+		return;
+	str_copy(lname, name, sizeof(lname));
+	str_lower(lname);
+	g = header_group(r, lname, mods);
+	group_append(m, g, value, len);
+	if (mods == 0 || mods == SA_HDR_RAW) {
+		/* ALL is the header block as "Name: value" lines. */
+		g = header_group(r, "all", mods);
+		if (g >= 0) {
+			if (m->seen[g])
+				strbuf_putc(&m->values[g], '\n');
+			m->seen[g] = 1;
+			strbuf_append(&m->values[g], name, strlen(name));
+			strbuf_append(&m->values[g], ": ", 2);
+			strbuf_append(&m->values[g], value, len);
+		}
+		if (strcmp(lname, "to") == 0 || strcmp(lname, "cc") == 0)
+			group_append(m, header_group(r, "tocc", mods), value, len);
+	}
+	strbuf_putc(&m->seen_names, '\n');
+	strbuf_append(&m->seen_names, lname, strlen(lname));
+	strbuf_putc(&m->seen_names, '\n');
+}
+
+static int
+header_seen(const struct rules_match *m, const char *name)
+{
+	char *needle, lname[128];
+	int found;
+
+	if (m->seen_names.data == NULL)
+		return 0;
+	str_copy(lname, name, sizeof(lname));
+	str_lower(lname);
+	needle = xasprintf("\n%s\n", lname);
+	found = strstr(m->seen_names.data, needle) != NULL;
+	free(needle);
+	return found;
+}
+
+void
+rules_match_headers_end(struct rules_match *m)
+{
+	const struct rules *r = m->rules;
+	unsigned int i, j;
+
+	if (m->headers_done)
+		return;
+	m->headers_done = 1;
+	for (i = 0; i < r->group_count; i++) {
+		const struct rules_group *g = &r->groups[i];
+
+		if (g->type != SA_RULE_HEADER)
+			continue;
+		if (m->seen[i]) {
+			scan_block(m, g, m->values[i].data, m->values[i].len);
+		} else {
+			/* Not there: the value is [if-unset: X], or empty. */
+			for (j = 0; j < g->count; j++) {
+				const struct sa_rule *rule = sa_rules_get(r->sa, g->ids[j]);
+				const char *v = rule->if_unset != NULL ? rule->if_unset : "";
+
+				if (pcre_match(m, g->ids[j], v, strlen(v)))
+					m->state[g->ids[j]] |= ST_MATCHED;
+			}
+		}
+		for (j = 0; j < g->count; j++) {
+			unsigned int rule = g->ids[j];
+			int matched = (m->state[rule] & ST_MATCHED) != 0;
+
+			if (matched != sa_rules_get(r->sa, rule)->negate)
+				set_hit(m, rule);
+		}
+	}
+	for (i = 0; i < r->count; i++) {
+		const struct sa_rule *rule;
+
+		if (r->info[i].status != RULES_EXISTS)
+			continue;
+		rule = sa_rules_get(r->sa, i);
+		if (header_seen(m, rule->header))
+			set_hit(m, i);
+	}
+}
+
+void
+rules_match_uri(struct rules_match *m, const char *url, size_t len)
+{
+	const struct rules *r = m->rules;
+	const struct rules_group *g;
+	unsigned int i;
+
+	if (r->uri_group < 0)
+		return;
+	g = &r->groups[r->uri_group];
+	scan_block(m, g, url, len);
+	for (i = 0; i < g->count; i++) {
+		if (m->state[g->ids[i]] & ST_MATCHED)
+			set_hit(m, g->ids[i]);
+	}
+}
+
+static int
+stream_type(enum sa_rule_type type)
+{
+	return type == SA_RULE_BODY || type == SA_RULE_RAWBODY || type == SA_RULE_FULL;
+}
+
+int
+rules_match_stream_open(struct rules_match *m, enum sa_rule_type type)
+{
+	const struct rules *r = m->rules;
+	struct rules_stream *st;
+	int g;
+
+	if (!stream_type(type))
+		return -1;
+	st = &m->streams[type];
+	if (st->hs != NULL)
+		return -1;
+	strbuf_reset(&st->kept);
+	g = r->stream_group[type];
+	if (g < 0 || r->groups[g].db == NULL)
+		return 0;
+	if (hs_open_stream(r->groups[g].db, 0, &st->hs) != HS_SUCCESS)
+		panic("rules: hs_open_stream failed");
+	return 0;
+}
+
+void
+rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type, const void *data,
+    size_t len)
+{
+	const struct rules *r = m->rules;
+	struct rules_stream *st;
+	const struct rules_group *g;
+
+	if (!stream_type(type) || m->streams[type].hs == NULL || len == 0)
+		return;
+	st = &m->streams[type];
+	g = &r->groups[r->stream_group[type]];
+	if (g->has_prefilter && st->kept.len < RULES_CONFIRM_MAX) {
+		size_t n = RULES_CONFIRM_MAX - st->kept.len;
+
+		strbuf_append(&st->kept, data, len < n ? len : n);
+	}
+	m->cur = g;
+	while (len > 0) {
+		unsigned int n = len > (1u << 30) ? (1u << 30) : (unsigned int)len;
+
+		if (hs_scan_stream(st->hs, data, n, 0, m->scratch->hs, on_match, m) != HS_SUCCESS)
+			log_warnx("rules: hs_scan_stream failed");
+		data = (const char *)data + n;
+		len -= n;
+	}
+}
+
+void
+rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
+{
+	const struct rules *r = m->rules;
+	struct rules_stream *st;
+	const struct rules_group *g;
+	unsigned int i;
+
+	if (!stream_type(type) || m->streams[type].hs == NULL)
+		return;
+	st = &m->streams[type];
+	g = &r->groups[r->stream_group[type]];
+	m->cur = g;
+	/* Matches at the end of the data ($, \z) are reported at close. */
+	if (hs_close_stream(st->hs, m->scratch->hs, on_match, m) != HS_SUCCESS)
+		log_warnx("rules: hs_close_stream failed");
+	st->hs = NULL;
+	for (i = 0; i < g->count; i++) {
+		unsigned int rule = g->ids[i];
+
+		if (m->state[rule] & ST_CANDIDATE) {
+			m->state[rule] &= (unsigned char)~ST_CANDIDATE;
+			if (pcre_match(m, rule, st->kept.data != NULL ? st->kept.data : "",
+			    st->kept.len))
+				m->state[rule] |= ST_MATCHED;
+		}
+		if (m->state[rule] & ST_MATCHED)
+			set_hit(m, rule);
+	}
+	strbuf_reset(&st->kept);
+}
+
+static double
+meta_value(void *context, int rule)
+{
+	const struct rules_match *m = context;
+
+	return (m->state[rule] & ST_HIT) ? 1 : 0;
+}
+
+void
+rules_match_finish(struct rules_match *m)
+{
+	const struct rules *r = m->rules;
+	unsigned int i;
+
+	if (m->finished)
+		return;
+	m->finished = 1;
+	rules_match_headers_end(m);
+	rules_match_stream_close(m, SA_RULE_BODY);
+	rules_match_stream_close(m, SA_RULE_RAWBODY);
+	rules_match_stream_close(m, SA_RULE_FULL);
+	for (i = 0; i < r->meta_count; i++) {
+		unsigned int rule = r->meta_order[i];
+
+		if (rules_meta_eval(r->info[rule].meta, meta_value, m) != 0)
+			set_hit(m, rule);
+	}
+}
+
+void
+rules_match_reset(struct rules_match *m)
+{
+	const struct rules *r = m->rules;
+	unsigned int i;
+
+	for (i = 0; i < SA_RULE_TYPE_COUNT; i++) {
+		if (m->streams[i].hs != NULL) {
+			hs_close_stream(m->streams[i].hs, m->scratch->hs, NULL, NULL);
+			m->streams[i].hs = NULL;
+		}
+		strbuf_reset(&m->streams[i].kept);
+	}
+	memset(m->state, 0, r->count + 1);
+	m->hit_count = 0;
+	for (i = 0; i < r->group_count; i++)
+		strbuf_reset(&m->values[i]);
+	memset(m->seen, 0, r->group_count + 1);
+	strbuf_reset(&m->seen_names);
+	m->headers_done = m->finished = 0;
+}
+
+int
+rules_match_hit(const struct rules_match *m, unsigned int rule)
+{
+	return rule < m->rules->count && (m->state[rule] & ST_HIT) != 0;
+}
+
+unsigned int
+rules_match_hit_count(const struct rules_match *m)
+{
+	return m->hit_count;
+}
+
+unsigned int
+rules_match_hit_rule(const struct rules_match *m, unsigned int i)
+{
+	return i < m->hit_count ? m->hits[i] : 0;
+}
+
+double
+rules_match_score(const struct rules_match *m, unsigned int set)
+{
+	double total = 0;
+	unsigned int i;
+
+	for (i = 0; i < m->hit_count; i++)
+		total += sa_rule_score(sa_rules_get(m->rules->sa, m->hits[i]), set);
+	return total;
+}
+
+void
+rules_match_free(struct rules_match **match)
+{
+	struct rules_match *m = *match;
+	unsigned int i;
+
+	if (m == NULL)
+		return;
+	*match = NULL;
+	rules_match_reset(m);
+	for (i = 0; i < SA_RULE_TYPE_COUNT; i++)
+		strbuf_free(&m->streams[i].kept);
+	for (i = 0; i < m->rules->group_count; i++)
+		strbuf_free(&m->values[i]);
+	strbuf_free(&m->seen_names);
+	free(m->values);
+	free(m->seen);
+	free(m->state);
+	free(m->hits);
+	pcre2_match_data_free(m->md);
+	free(m);
+}
