@@ -208,6 +208,46 @@ group_add(struct rules_group *g, unsigned int rule)
 	g->ids[g->count++] = rule;
 }
 
+/* Compile each pattern of g alone; failures go to prefilter, then unsupported. */
+static void
+group_sweep(struct rules *r, struct rules_group *g, unsigned int mode)
+{
+	unsigned int i;
+
+	for (i = 0; i < g->count; i++) {
+		const struct sa_rule *rule = sa_rules_get(r->sa, g->ids[i]);
+		struct rule_info *info = &r->info[g->ids[i]];
+		char *pat;
+
+		while (info->status == RULES_EXACT || info->status == RULES_PREFILTER) {
+			hs_database_t *db = NULL;
+			hs_compile_error_t *err = NULL;
+			hs_error_t ret;
+
+			pat = hs_pattern(rule);
+			compiler_calls++;
+			ret = hs_compile(pat, hs_flags(rule, info->status == RULES_PREFILTER), mode,
+			    NULL, &db, &err);
+			free(pat);
+			hs_free_database(db);
+			if (ret == HS_SUCCESS) {
+				hs_free_compile_error(err);
+				break;
+			}
+			if (info->status == RULES_EXACT && info->re != NULL) {
+				set_status(info, RULES_PREFILTER, NULL);
+			} else {
+				char *why = xasprintf("Hyperscan: %s",
+				    err != NULL ? err->message : "compile failed");
+
+				set_status(info, RULES_UNSUPPORTED, why);
+				free(why);
+			}
+			hs_free_compile_error(err);
+		}
+	}
+}
+
 /*
  * Compile one group; a pattern the whole-database compile rejects is
  * moved to prefilter (or to unsupported if it was there) and the rest
@@ -218,6 +258,7 @@ group_compile(struct rules *r, struct rules_group *g)
 {
 	unsigned int mode = g->type == SA_RULE_HEADER || g->type == SA_RULE_URI ?
 	    HS_MODE_BLOCK : HS_MODE_STREAM;
+	int swept = 0;
 
 	for (;;) {
 		const char **pats = xcalloc(g->count + 1, sizeof(*pats));
@@ -254,7 +295,16 @@ group_compile(struct rules *r, struct rules_group *g)
 			free(ids);
 			return;
 		}
-		if (err != NULL && err->expression >= 0 && (unsigned int)err->expression < n) {
+		if (err != NULL && err->expression >= 0 && (unsigned int)err->expression < n &&
+		    !swept && n > 1) {
+			/*
+			 * Each retry of a big database costs as much as the
+			 * first try: find every pattern it would reject at once,
+			 * compiling them one by one.
+			 */
+			swept = 1;
+			group_sweep(r, g, mode);
+		} else if (err != NULL && err->expression >= 0 && (unsigned int)err->expression < n) {
 			unsigned int rule = g->ids[ids[err->expression]];
 			struct rule_info *info = &r->info[rule];
 
@@ -295,7 +345,7 @@ classify(struct rules *r)
 		struct rule_info *info = &r->info[i];
 		hs_expr_info_t *xi = NULL;
 		hs_compile_error_t *err = NULL;
-		char errbuf[300];
+		char errbuf[600];
 		char *pat;
 
 		if (!rule->defined) {
@@ -325,10 +375,17 @@ classify(struct rules *r)
 			free(xi);
 			xi = NULL;
 			compiler_calls++;
-			if (hs_expression_info(pat, hs_flags(rule, 1), &xi, &err2) == HS_SUCCESS)
+			if (hs_expression_info(pat, hs_flags(rule, 1), &xi, &err2) == HS_SUCCESS) {
 				set_status(info, RULES_PREFILTER, NULL);
-			else
+			} else {
+				size_t len = strlen(errbuf);
+
+				/* Both reasons: the exact one is what to rewrite. */
+				if (strcmp(err2->message, err->message) != 0)
+					snprintf(errbuf + len, sizeof(errbuf) - len, "; prefilter: %s",
+					    err2->message);
 				set_status(info, RULES_UNSUPPORTED, errbuf);
+			}
 			hs_free_compile_error(err2);
 		}
 		hs_free_compile_error(err);

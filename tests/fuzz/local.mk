@@ -11,6 +11,7 @@ EXTRA_DIST += \
 	tests/fuzz/run.sh \
 	tests/fuzz/fuzz_mime.c \
 	tests/fuzz/fuzz_queue_file.c \
+	tests/fuzz/fuzz_sa_rules.c \
 	tests/fuzz/fuzz_smtp_command.c \
 	tests/fuzz/fuzz_smtp_reply.c \
 	tests/fuzz/corpus/fuzz_mime/alternative \
@@ -19,6 +20,9 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_mime/rfc822-nested \
 	tests/fuzz/corpus/fuzz_queue_file/bounce \
 	tests/fuzz/corpus/fuzz_queue_file/full \
+	tests/fuzz/corpus/fuzz_sa_rules/basic.cf \
+	tests/fuzz/corpus/fuzz_sa_rules/cond.cf \
+	tests/fuzz/corpus/fuzz_sa_rules/misc.cf \
 	tests/fuzz/corpus/fuzz_smtp_command/auth \
 	tests/fuzz/corpus/fuzz_smtp_command/bdat \
 	tests/fuzz/corpus/fuzz_smtp_command/ehlo \

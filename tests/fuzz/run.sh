@@ -33,6 +33,7 @@ sources() {
 	fuzz_queue_file) echo mta/queue_file.c mta/queue.c lib/fd.c lib/config.c lib/proc.c lib/mem.c lib/log.c ;;
 	fuzz_mime) echo filter/mime.c filter/mime_header.c filter/mime_decode.c filter/charset.c \
 	    filter/html_text.c filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
+	fuzz_sa_rules) echo filter/sa_rules.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
 	esac
 }
@@ -40,6 +41,7 @@ sources() {
 libs() {
 	case $1 in
 	fuzz_queue_file) pkg-config --libs inih ;;
+	fuzz_sa_rules) pkg-config --libs libcrypto ;;
 	esac
 }
 
@@ -61,7 +63,7 @@ options() {
 	esac
 }
 
-targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime}
+targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_sa_rules}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=

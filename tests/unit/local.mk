@@ -10,7 +10,9 @@ UNIT_TESTS = \
 	tests/unit/test_net \
 	tests/unit/test_smtp_reply \
 	tests/unit/test_mime \
-	tests/unit/test_mime_corpus
+	tests/unit/test_mime_corpus \
+	tests/unit/test_sa_rules \
+	tests/unit/test_rules_compile
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -52,4 +54,13 @@ tests_unit_test_mime_LDADD = $(MIME_TEST_LDADD)
 tests_unit_test_mime_corpus_SOURCES = tests/unit/test_mime_corpus.c
 tests_unit_test_mime_corpus_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_mime_corpus_LDADD = $(MIME_TEST_LDADD)
+
+# The rules engine: the filter library with Hyperscan and PCRE2.
+tests_unit_test_sa_rules_SOURCES = tests/unit/test_sa_rules.c
+tests_unit_test_sa_rules_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_sa_rules_LDADD = $(MIME_TEST_LDADD)
+
+tests_unit_test_rules_compile_SOURCES = tests/unit/test_rules_compile.c
+tests_unit_test_rules_compile_CFLAGS = $(UNIT_CFLAGS) $(HYPERSCAN_CFLAGS)
+tests_unit_test_rules_compile_LDADD = $(MIME_TEST_LDADD)
 endif
