@@ -5,9 +5,11 @@
  */
 #include "facteur-config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lib/mem.h"
 #include "filter/rules_check.h"
@@ -67,6 +69,9 @@ rules_check(const struct rules_check_options *o, FILE *out, const char **error_r
 	struct rules *r;
 	unsigned int i;
 
+	/* The cache is an optimisation: a directory we cannot make only costs time. */
+	if (o->cache_dir != NULL && mkdir(o->cache_dir, 0755) < 0 && errno != EEXIST)
+		fprintf(out, "warning: cannot create %s: %s\n", o->cache_dir, strerror(errno));
 	if ((o->pre_dir != NULL && sa_rules_load_dir(sa, o->pre_dir, ".pre", error_r) < 0) ||
 	    sa_rules_load_dir(sa, o->rules_dir, ".cf", error_r) < 0 ||
 	    rules_compile(sa, &ro, &r, error_r) < 0) {
