@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -81,6 +82,13 @@ spool_path(const char *rel, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s/%s", var_spool_directory, rel);
 	return buf;
+}
+
+void
+proc_tune_malloc(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 }
 
 const char *

@@ -18,6 +18,12 @@ int proc_user_ids(const char *user, uid_t *uid_r, gid_t *gid_r);
 int proc_mkdir(const char *path, mode_t mode, uid_t uid, gid_t gid);
 /* Path under the spool: spool_path("run/stats") -> "$spool_directory/run/stats". */
 const char *spool_path(const char *rel, char *buf, size_t size);
+/*
+ * For daemons whose per-message buffers (64 KB and more) come and go all
+ * the time: keep them off mmap(2) and do not give the heap back after each
+ * message (see doc/decisions.md, Memory).
+ */
+void proc_tune_malloc(void);
 /* The host name to use: myhostname, or the system's. */
 const char *proc_hostname(void);
 

@@ -10,7 +10,6 @@
  */
 #include "facteur-config.h"
 
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,12 +83,7 @@ main(int argc, char **argv)
 	if (conf == NULL || optind != argc)
 		usage();
 	conf_file = conf;
-	/*
-	 * Per-message buffers (64 KB and more) come and go all the time: keep
-	 * them off mmap(2) and do not give the heap back after each message.
-	 */
-	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+	proc_tune_malloc();
 	log_init("facteur/qmgr", foreground);
 	if (config_load(conf, &error) < 0)
 		fatalx("%s", error);

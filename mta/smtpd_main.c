@@ -11,7 +11,6 @@
 #include "facteur-config.h"
 
 #include <event2/event.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,12 +114,7 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	/*
-	 * Per-message buffers (64 KB and more) come and go all the time: keep
-	 * them off mmap(2) and do not give the heap back after each message.
-	 */
-	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+	proc_tune_malloc();
 	log_init("facteur/smtpd", foreground);
 	if (config_load(conf_file, &error) < 0)
 		fatalx("%s", error);
