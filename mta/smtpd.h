@@ -36,7 +36,7 @@ enum smtpd_state {
 /* Why a message is refused at the end of DATA/BDAT (first reason wins). */
 enum smtpd_data_error {
 	DATA_OK, DATA_TOO_BIG, DATA_BARE_NEWLINE, DATA_LINE_TOO_LONG, DATA_HOPS,
-	DATA_STORAGE, DATA_BDAT_REFUSED,
+	DATA_BDAT_REFUSED,
 };
 
 struct smtpd_data {

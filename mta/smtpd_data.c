@@ -322,8 +322,8 @@ smtpd_data_end(struct smtpd_session *s)
 		    d->hops, s->addr);
 		smtpd_reply(s, "554 5.4.6 Too many hops: mail forwarding loop");
 		break;
-	case DATA_STORAGE:
 	case DATA_BDAT_REFUSED:
+		/* Answered when the chunk ended; not expected here, refuse anyway. */
 		storage_reply(s, EIO);
 		break;
 	}
