@@ -446,5 +446,11 @@ domain_match(const char *item, void *ctx)
 int
 config_list_has_domain(const char *list, const char *domain)
 {
-	return config_list_foreach(list, domain_match, (void *)domain) != 0;
+	char d[256];
+	size_t n = str_copy(d, domain, sizeof(d));
+
+	/* "example.org." is "example.org", for smtpd and qmgr alike. */
+	if (n > 0 && n < sizeof(d) && d[n - 1] == '.')
+		d[n - 1] = '\0';
+	return config_list_foreach(list, domain_match, d) != 0;
 }

@@ -28,7 +28,10 @@ void config_dump(FILE *out, int nondefault);
 
 /* Split a LIST value: calls fn for each item; stops early if fn returns non-zero. */
 int config_list_foreach(const char *list, int (*fn)(const char *item, void *ctx), void *ctx);
-/* 1 if domain is in the LIST (exact, or ".parent" entries matching subdomains). */
+/*
+ * 1 if domain is in the LIST (exact, or ".parent" entries matching
+ * subdomains); a trailing dot on domain is ignored.
+ */
 int config_list_has_domain(const char *list, const char *domain);
 
 /* Parse a TIME/SIZE value; -1 on a bad value. */

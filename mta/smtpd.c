@@ -581,23 +581,12 @@ out:
 	free(envid);
 }
 
+/* Local or relay domain: mail to it is accepted from anyone. */
 static int
-domain_is_ours(const char *domain, int *relay_r)
+domain_is_ours(const char *domain)
 {
-	char d[256];
-	size_t n = str_copy(d, domain, sizeof(d));
-
-	/* "example.org." is "example.org". */
-	if (n > 0 && n < sizeof(d) && d[n - 1] == '.')
-		d[n - 1] = '\0';
-	*relay_r = 0;
-	if (config_list_has_domain(var_local_domains, d))
-		return 1;
-	if (config_list_has_domain(var_relay_domains, d)) {
-		*relay_r = 1;
-		return 1;
-	}
-	return 0;
+	return config_list_has_domain(var_local_domains, domain) ||
+	    config_list_has_domain(var_relay_domains, domain);
 }
 
 static void
@@ -607,7 +596,7 @@ smtpd_rcpt(struct smtpd_session *s, const char *arg)
 	char key[32], value[600];
 	char *addr = NULL, *orcpt = NULL;
 	unsigned int notify = 0;
-	int routed, rc, relay;
+	int routed, rc;
 
 	if (!s->in_mail) {
 		smtpd_error(s, "503 5.5.1 Error: need MAIL command");
@@ -652,7 +641,7 @@ smtpd_rcpt(struct smtpd_session *s, const char *arg)
 		log_info("reject RCPT from [%s]: <%s>: sender-specified routing", s->addr, addr);
 		smtpd_error(s, "554 5.7.1 <%s>: Relay access denied", addr);
 		goto out;
-	} else if (!domain_is_ours(domain, &relay) && !s->trusted) {
+	} else if (!domain_is_ours(domain) && !s->trusted) {
 		STATS_INC(smtpd_reject_relay);
 		log_info("reject RCPT from [%s]: from=<%s> to=<%s>: relay access denied", s->addr,
 		    s->env.sender, addr);

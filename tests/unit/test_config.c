@@ -370,6 +370,8 @@ test_list_has_domain(void **state)
 		{ "x.b.example", 1 }, { "y.x.b.example", 1 }, { "x.d.example", 1 },
 		{ "b.example", 0 }, { "xb.example", 0 }, { "x.a.example", 0 },
 		{ "a.example.org", 0 }, { "e.example", 0 }, { "", 0 },
+		/* One trailing dot (an absolute name) is the same domain. */
+		{ "a.example.", 1 }, { "x.b.example.", 1 }, { "a.example..", 0 }, { ".", 0 },
 	};
 
 	for (size_t i = 0; i < N_ELEMENTS(rows); i++)
