@@ -8,14 +8,17 @@ AC_DEFUN([FACTEUR_PKG], [
     [AC_MSG_ERROR([$2 not found: install the Debian package $3 (or run ./install-deps.sh)])])
 ])
 
-# FACTEUR_LIB(VAR, HEADER, FUNCTION, LIBRARY, DEBIAN-PACKAGE)
+# FACTEUR_LIB(VAR, HEADER, FUNCTION, LIBRARY, DEBIAN-PACKAGE, [INCLUDES])
+# INCLUDES: what HEADER needs before it (spf2/spf.h wants netinet/in.h).
 # For libraries shipped without a pkg-config file.  The library itself is
 # preferred over "none required": with -fsanitize=address in LDFLAGS,
 # libasan's interceptor makes e.g. crypt_r() link without -lcrypt, and the
 # interceptor then calls a NULL "real" crypt_r() at run time.
 AC_DEFUN([FACTEUR_LIB], [
   AC_CHECK_HEADERS([$2], [],
-    [AC_MSG_ERROR([$2 not found: install the Debian package $5 (or run ./install-deps.sh)])])
+    [AC_MSG_ERROR([$2 not found: install the Debian package $5 (or run ./install-deps.sh)])],
+    [AC_INCLUDES_DEFAULT
+$6])
   facteur_save_LIBS=$LIBS
   LIBS=
   AC_CHECK_LIB([$4], [$3], [LIBS="-l$4"],

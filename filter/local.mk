@@ -13,9 +13,18 @@ filter_libfilter_a_SOURCES = \
 	filter/rules_meta.c filter/rules_meta.h \
 	filter/sa_rules.c filter/sa_rules.h \
 	filter/strbuf.c filter/strbuf.h \
-	filter/url_list.c filter/url_list.h
-filter_libfilter_a_CFLAGS = $(AM_CFLAGS) $(HYPERSCAN_CFLAGS) $(PCRE2_CFLAGS)
-FILTER_LIBS = filter/libfilter.a $(FACTEUR_LIBS) $(HYPERSCAN_LIBS) $(PCRE2_LIBS) -lm
+	filter/url_list.c filter/url_list.h \
+	filter/verdict.c filter/verdict.h
+filter_libfilter_a_CFLAGS = $(AM_CFLAGS) $(HYPERSCAN_CFLAGS) $(PCRE2_CFLAGS) \
+	$(CLAMAV_CFLAGS) $(OPENDKIM_CFLAGS) $(SQLITE_CFLAGS)
+FILTER_LIBS = filter/libfilter.a $(FACTEUR_LIBS) $(HYPERSCAN_LIBS) $(PCRE2_LIBS) \
+	$(CLAMAV_LIBS) $(OPENDKIM_LIBS) $(SPF2_LIBS) $(OPENDMARC_LIBS) $(SQLITE_LIBS) -lm
+
+# Each part of the filter has its own fragment, adding its sources to
+# libfilter.a (filter_libfilter_a_SOURCES +=) and its programs and tests.
+include filter/auth.mk
+include filter/av.mk
+include filter/bayes.mk
 
 # Loads a rule directory and prints what the compiler made of it; the
 # function behind it (rules_check) is for a later facteurctl rules check.

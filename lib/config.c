@@ -20,7 +20,7 @@
 #include "log.h"
 #include "mem.h"
 
-enum param_type { PT_STR, PT_LIST, PT_INT, PT_BOOL, PT_TIME, PT_SIZE };
+enum param_type { PT_STR, PT_LIST, PT_INT, PT_BOOL, PT_TIME, PT_SIZE, PT_NUM };
 
 #define PARAM_DEF_STR(name) char *var_##name;
 #define PARAM_DEF_LIST(name) char *var_##name;
@@ -28,6 +28,7 @@ enum param_type { PT_STR, PT_LIST, PT_INT, PT_BOOL, PT_TIME, PT_SIZE };
 #define PARAM_DEF_BOOL(name) int var_##name;
 #define PARAM_DEF_TIME(name) long var_##name;
 #define PARAM_DEF_SIZE(name) long var_##name;
+#define PARAM_DEF_NUM(name) double var_##name;
 #define PARAM_DEF(type, name, def, help) PARAM_DEF_##type(name)
 FACTEUR_PARAMS(PARAM_DEF)
 #undef PARAM_DEF
@@ -172,6 +173,16 @@ param_convert(const struct param *p, const char *text, int store)
 		if (store)
 			*(long *)p->var = l;
 		return 0;
+	case PT_NUM: {
+		double d;
+		errno = 0;
+		d = strtod(text, &end);
+		if (end == text || *end != '\0' || errno != 0 || d != d)
+			return -1;
+		if (store)
+			*(double *)p->var = d;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -184,6 +195,7 @@ param_type_help(enum param_type t)
 	case PT_BOOL: return "yes or no";
 	case PT_TIME: return "a time such as 300, 10m, 4h or 5d";
 	case PT_SIZE: return "a size such as 10240000, 512k or 25m";
+	case PT_NUM: return "a number such as 5 or -0.5";
 	default: return "a string";
 	}
 }
@@ -191,7 +203,8 @@ param_type_help(enum param_type t)
 static int
 is_map_section(const char *section)
 {
-	return strcmp(section, "transport") == 0 || strcmp(section, "tls_policy") == 0;
+	return strcmp(section, "transport") == 0 || strcmp(section, "tls_policy") == 0 ||
+	    strcmp(section, "spam_policy") == 0;
 }
 
 /* inih does not report line numbers (Debian builds it without

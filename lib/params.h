@@ -9,6 +9,7 @@
  *   BOOL yes/no/true/false/1/0 TIME seconds, with optional s/m/h/d/w suffix
  *   SIZE bytes, with optional k/m/g suffix (powers of 1024)
  *   LIST a string holding a comma/space separated list
+ *   NUM  a decimal number (scores), possibly negative
  * Defaults are safe: nothing relays, nothing listens with a default password.
  */
 #ifndef FACTEUR_PARAMS_H
@@ -70,7 +71,50 @@
 	X(TIME, maximal_queue_lifetime, "5d", "age at which a deferred message is bounced") \
 	X(TIME, bounce_queue_lifetime, "5d", "the same for bounces (null sender)") \
 	X(TIME, delay_warning_time, "4h", "age at which a delay notice is sent (0: never)") \
-	X(STR, dns_forwarder, "", "resolver to forward to (ip[@port]; empty: /etc/resolv.conf)")
+	X(STR, dns_forwarder, "", "resolver to forward to (ip[@port]; empty: /etc/resolv.conf)") \
+	/* filter: pipeline and actions */ \
+	X(BOOL, filter_enable, "yes", "filter every message before it is queued") \
+	X(INT, filter_workers, "2", "threads of smtpd's filter worker pool") \
+	X(LIST, filter_rules, "/usr/share/spamassassin", "SpamAssassin rule directories or files, in order (empty: none)") \
+	X(STR, filter_rules_config, "/etc/spamassassin", "directory of local.cf and *.pre, read after the rules (empty: none)") \
+	X(STR, filter_rules_cache, "", "compiled rules cache (default: $spool_directory/rules-cache)") \
+	X(SIZE, filter_max_body_scan, "1m", "body bytes given to text rules and the classifier (as SpamAssassin, rest ignored)") \
+	X(NUM, spam_tag_score, "5", "score from which X-Spam-Flag: YES is added") \
+	X(NUM, spam_subject_score, "1000", "score from which the subject is tagged") \
+	X(STR, spam_subject_tag, "[SPAM] ", "text put before a tagged subject") \
+	X(NUM, spam_quarantine_score, "1000", "score from which the message is quarantined") \
+	X(NUM, spam_reject_score, "15", "score from which the message is refused with 550 5.7.1") \
+	X(BOOL, filter_trusted_bypass, "no", "skip spam scoring for authenticated and mynetworks clients") \
+	X(STR, filter_failure_action, "accept", "when the filter fails: accept (tagged FILTER_ERROR) or tempfail") \
+	/* filter: antivirus */ \
+	X(BOOL, av_enable, "yes", "scan messages with libclamav") \
+	X(STR, av_database_directory, "/var/lib/clamav", "ClamAV signature databases") \
+	X(TIME, av_reload_check_interval, "60", "how often the database directory is checked for changes") \
+	X(SIZE, av_max_scan_size, "100m", "data scanned per message at most") \
+	X(SIZE, av_max_file_size, "25m", "largest file scanned (archive members included)") \
+	X(INT, av_max_recursion, "16", "archive nesting scanned at most") \
+	X(INT, av_max_files, "10000", "files scanned per message at most") \
+	X(BOOL, av_block_encrypted, "no", "report encrypted archives as Heuristics.Encrypted") \
+	X(STR, av_not_ready_action, "accept", "while no database is loaded: accept or tempfail") \
+	/* filter: sender authentication */ \
+	X(BOOL, spf_enable, "yes", "check SPF (RFC 7208) with libspf2") \
+	X(BOOL, dkim_verify, "yes", "verify DKIM signatures (RFC 6376) with libopendkim") \
+	X(BOOL, dmarc_enable, "yes", "evaluate DMARC (RFC 7489) with libopendmarc") \
+	X(BOOL, dmarc_honor_policy, "yes", "apply the sender domain's p= (reject/quarantine) and pct") \
+	X(BOOL, arc_enable, "yes", "verify ARC chains (RFC 8617) and seal relayed mail") \
+	X(STR, authserv_id, "", "authserv-id of Authentication-Results (default: $myhostname)") \
+	X(BOOL, dkim_sign, "yes", "sign mail of authenticated and mynetworks clients with the sender domain's key") \
+	X(STR, dkim_key_directory, "", "DKIM keys as DOMAIN/SELECTOR.private (default: $spool_directory/dkim)") \
+	X(STR, dkim_sign_headers, "From:Reply-To:Subject:Date:To:Cc:Message-ID:In-Reply-To:References:MIME-Version:Content-Type:Content-Transfer-Encoding", "header fields signed") \
+	/* filter: learned classifier */ \
+	X(BOOL, bayes_enable, "yes", "score with the learned classifier once trained") \
+	X(STR, bayes_database, "", "classifier state (SQLite; default: $spool_directory/bayes.db)") \
+	X(INT, bayes_min_learned, "200", "messages of each class learned before it scores") \
+	/* milter */ \
+	X(LIST, smtpd_milters, "", "milters smtpd calls for each message (unix:/path or inet:port@host)") \
+	X(STR, milter_default_action, "tempfail", "when a milter fails: accept, reject or tempfail") \
+	X(TIME, milter_timeout, "30", "time limit for each milter reply") \
+	X(STR, milter_listen, "unix:$spool_directory/run/milter", "socket of facteur-milter (unix:/path or inet:port@host)")
 
 #define PARAM_DECL_STR(name) extern char *var_##name;
 #define PARAM_DECL_LIST(name) extern char *var_##name;
@@ -78,6 +122,7 @@
 #define PARAM_DECL_BOOL(name) extern int var_##name;
 #define PARAM_DECL_TIME(name) extern long var_##name;
 #define PARAM_DECL_SIZE(name) extern long var_##name;
+#define PARAM_DECL_NUM(name) extern double var_##name;
 #define PARAM_DECL(type, name, def, help) PARAM_DECL_##type(name)
 FACTEUR_PARAMS(PARAM_DECL)
 #undef PARAM_DECL

@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: MIT
+# filter/auth.mk: see filter/local.mk.

@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: MIT
+# filter/av.mk: see filter/local.mk.

@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: MIT
+# filter/bayes.mk: see filter/local.mk.

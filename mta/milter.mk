@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: MIT
+# mta/milter.mk: the milter client of smtpd.
