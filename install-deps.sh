@@ -21,7 +21,7 @@ PKGS="
  python3 python3-pytest openssl swaks libnet-ssleay-perl libauthen-sasl-perl
  postfix unbound iproute2 procps
  libspf2-dev libopendkim-dev libopendmarc-dev libclamav-dev libmilter-dev
- libsqlite3-dev sqlite3 opendkim opendkim-tools clamav clamav-testfiles
+ libsqlite3-dev sqlite3 publicsuffix opendkim opendkim-tools clamav clamav-testfiles
  spamd spamc
 "
 if [ -z "${FACTEUR_SKIP_APT_UPDATE:-}" ]; then

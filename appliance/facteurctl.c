@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "facteurctl.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/mem.h"
@@ -44,7 +45,16 @@
 #define FACTEUR_SYSCONF_DIR "/etc/facteur"
 #endif
 
-static int json;
+int ctl_json;
+#define json ctl_json
+
+/*
+ * Command groups in their own files.  Each adds its row here and its file
+ * to appliance/local.mk.
+ */
+static const struct ctl_command ctl_commands[] = {
+	{ NULL, NULL, NULL }
+};
 
 static void
 usage(void)
@@ -55,11 +65,13 @@ usage(void)
 	    "  queue hold|release|delete QID...|ALL\n"
 	    "  config check | config show [-n]\n"
 	    "  stats | version\n");
+	for (const struct ctl_command *c = ctl_commands; c->name != NULL; c++)
+		fputs(c->usage, stderr);
 	exit(2);
 }
 
-static void
-json_string(FILE *out, const char *s)
+void
+ctl_json_string(FILE *out, const char *s)
 {
 	fputc('"', out);
 	for (; *s != '\0'; s++) {
@@ -177,17 +189,17 @@ list_json(const struct entry *e, const struct queue_envelope *env)
 	    "\"message_size\":%lld,\"attempts\":%u,\"next_retry\":%lld,\"sender\":",
 	    queue_state_name(e->state), e->qid, (long long)env->arrival,
 	    (long long)env->content_len, env->attempts, (long long)env->next_retry);
-	json_string(stdout, env->sender);
+	ctl_json_string(stdout, env->sender);
 	printf(",\"recipients\":[");
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		const struct queue_rcpt *r = &env->rcpts[i];
 		if (r->status != RCPT_PENDING)
 			continue;
 		printf("%s{\"address\":", first ? "" : ",");
-		json_string(stdout, r->addr);
+		ctl_json_string(stdout, r->addr);
 		if (r->last_text != NULL) {
 			printf(",\"delay_reason\":");
-			json_string(stdout, r->last_text);
+			ctl_json_string(stdout, r->last_text);
 		}
 		printf("}");
 		first = 0;
@@ -498,6 +510,9 @@ main(int argc, char **argv)
 		printf("facteur %s\n", PACKAGE_VERSION);
 		return 0;
 	}
+	for (const struct ctl_command *c = ctl_commands; c->name != NULL; c++)
+		if (strcmp(argv[0], c->name) == 0)
+			return c->run(argc - 1, argv + 1);
 	usage();
 	return 2;
 }

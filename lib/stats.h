@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#define STATS_MAGIC 0x46535431u /* "FST1" */
+#define STATS_MAGIC 0x46535432u /* "FST2" */
 
 #define FACTEUR_STATS(X) \
 	X(smtpd_connections, "SMTP connections accepted") \
@@ -42,7 +42,31 @@
 	X(queue_active, "messages in active (gauge)") \
 	X(queue_deferred, "messages in deferred (gauge)") \
 	X(queue_hold, "messages in hold (gauge)") \
-	X(master_daemon_restarts, "daemons restarted after an exit")
+	X(master_daemon_restarts, "daemons restarted after an exit") \
+	X(filter_messages, "messages through the filter") \
+	X(filter_ham, "messages below the tag score") \
+	X(filter_spam, "messages at or above the tag score") \
+	X(filter_rejected, "messages refused by the filter (5xx)") \
+	X(filter_tempfailed, "messages deferred by the filter (4xx)") \
+	X(filter_quarantined, "messages quarantined") \
+	X(filter_errors, "messages the filter could not check fully") \
+	X(filter_scan_usec, "microseconds spent in end-of-data checks") \
+	X(av_viruses, "viruses found") \
+	X(av_scanned_bytes, "bytes scanned by the antivirus") \
+	X(av_ready, "antivirus database loaded: 1 yes, 0 no (gauge)") \
+	X(av_signatures, "antivirus signatures loaded (gauge)") \
+	X(av_reloads, "antivirus database reloads") \
+	X(auth_spf_pass, "SPF pass results") \
+	X(auth_spf_fail, "SPF fail results") \
+	X(auth_dkim_pass, "valid DKIM signatures") \
+	X(auth_dkim_fail, "invalid DKIM signatures") \
+	X(auth_dmarc_pass, "DMARC pass results") \
+	X(auth_dmarc_fail, "DMARC fail results") \
+	X(auth_dkim_signed, "outbound messages signed with DKIM") \
+	X(bayes_classified, "messages scored by the learned classifier") \
+	X(milter_calls, "messages passed to milters") \
+	X(milter_rejects, "messages refused by a milter") \
+	X(milter_errors, "milter failures (default action applied)")
 
 struct stats {
 	uint32_t magic;

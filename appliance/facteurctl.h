@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * facteurctl - command groups living in their own files.
+ *
+ * Each group is a function taking the arguments after its name and
+ * returning the exit status (0 success, 1 failure, 2 usage); facteurctl.c
+ * dispatches by name from ctl_commands[] and prints their usage lines.
+ * ctl_json is set by -j: print JSON instead of text.
+ */
+#ifndef FACTEUR_FACTEURCTL_H
+#define FACTEUR_FACTEURCTL_H
+
+#include <stdio.h>
+
+struct ctl_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *usage;	/* lines, each "  name ...\n" */
+};
+
+extern int ctl_json;
+
+/* A JSON string literal, escaped. */
+void ctl_json_string(FILE *out, const char *s);
+
+/* The groups (one file each: facteurctl_NAME.c). */
+int ctl_dkim(int argc, char **argv);
+int ctl_learn(int argc, char **argv);
+int ctl_quarantine(int argc, char **argv);
+int ctl_rules(int argc, char **argv);
+
+#endif
