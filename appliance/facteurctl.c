@@ -188,7 +188,7 @@ list_json(const struct entry *e, const struct queue_envelope *env)
 	printf("{\"queue_name\":\"%s\",\"queue_id\":\"%s\",\"arrival_time\":%lld,"
 	    "\"message_size\":%lld,\"attempts\":%u,\"next_retry\":%lld,\"sender\":",
 	    queue_state_name(e->state), e->qid, (long long)env->arrival,
-	    (long long)env->content_len, env->attempts, (long long)env->next_retry);
+	    (long long)QUEUE_CONTENT_SIZE(env), env->attempts, (long long)env->next_retry);
 	ctl_json_string(stdout, env->sender);
 	printf(",\"recipients\":[");
 	for (size_t i = 0; i < env->nrcpts; i++) {
@@ -223,7 +223,7 @@ cmd_queue_list(void)
 		if (queue_load(v[i].qid, v[i].state, &env) < 0)
 			continue;	/* delivered or moved meanwhile */
 		shown++;
-		total += (unsigned long long)env.content_len;
+		total += (unsigned long long)QUEUE_CONTENT_SIZE(&env);
 		if (json) {
 			list_json(&v[i], &env);
 			queue_envelope_free(&env);
@@ -235,7 +235,7 @@ cmd_queue_list(void)
 		strftime(when, sizeof(when), "%a %b %d %H:%M:%S", &tm);
 		printf("%-18s%c %8lld %20s  %s\n", v[i].qid,
 		    v[i].state == Q_ACTIVE ? '*' : v[i].state == Q_HOLD ? '!' : ' ',
-		    (long long)env.content_len, when, env.sender[0] != '\0' ? env.sender : "MAILER-DAEMON");
+		    (long long)QUEUE_CONTENT_SIZE(&env), when, env.sender[0] != '\0' ? env.sender : "MAILER-DAEMON");
 		for (size_t r = 0; r < env.nrcpts; r++) {
 			if (env.rcpts[r].status != RCPT_PENDING)
 				continue;
@@ -288,10 +288,10 @@ cmd_queue_show(const char *qid)
 	}
 	printf("\n");
 	fflush(stdout);
-	left = env.content_len;
+	left = QUEUE_CONTENT_SIZE(&env);
 	while (left > 0) {
-		ssize_t n = pread(fd, buf, left < (off_t)sizeof(buf) ? (size_t)left : sizeof(buf),
-		    env.content_offset + (env.content_len - left));
+		ssize_t n = queue_content_pread(fd, &env, buf,
+		    left < (off_t)sizeof(buf) ? (size_t)left : sizeof(buf), QUEUE_CONTENT_SIZE(&env) - left);
 		if (n <= 0)
 			break;
 		fwrite(buf, 1, (size_t)n, stdout);

@@ -111,7 +111,7 @@ orcpt_text(const char *orcpt)
 static void
 add_original(struct out *o, const struct queue_envelope *env, int fd, int full)
 {
-	off_t len = env->content_len;
+	off_t len = QUEUE_CONTENT_SIZE(env);
 	char *data;
 	size_t got = 0, hdr_len;
 
@@ -119,7 +119,7 @@ add_original(struct out *o, const struct queue_envelope *env, int fd, int full)
 		len = BOUNCE_HEADERS_MAX;
 	data = xmalloc((size_t)len + 1);
 	while (got < (size_t)len) {
-		ssize_t n = pread(fd, data + got, (size_t)len - got, env->content_offset + (off_t)got);
+		ssize_t n = queue_content_pread(fd, env, data + got, (size_t)len - got, (off_t)got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)

@@ -23,7 +23,7 @@ deliver_file(const char *dir, const struct queue_envelope *env, int fd, size_t i
 {
 	static char error[600];
 	char tmp[4096], final[4096], buf[65536];
-	off_t off = env->content_offset, left = env->content_len;
+	off_t off = 0, left = QUEUE_CONTENT_SIZE(env);
 	char *head;
 	int out, dfd;
 
@@ -48,7 +48,7 @@ deliver_file(const char *dir, const struct queue_envelope *env, int fd, size_t i
 		goto fail;
 	while (left > 0) {
 		size_t want = left > (off_t)sizeof(buf) ? sizeof(buf) : (size_t)left;
-		ssize_t n = pread(fd, buf, want, off);
+		ssize_t n = queue_content_pread(fd, env, buf, want, off);
 		if (n <= 0) {
 			if (n < 0 && errno == EINTR)
 				continue;

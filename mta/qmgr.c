@@ -230,8 +230,8 @@ job_add(struct qmsg *m, struct dest *d, size_t *idx, size_t n)
 	j->idx = idx;
 	j->txn.qid = m->qid;
 	j->txn.fd = m->fd;
-	j->txn.content_offset = m->env.content_offset;
-	j->txn.content_len = m->env.content_len;
+	j->txn.content = &m->env;
+	j->txn.content_len = QUEUE_CONTENT_SIZE(&m->env);
 	j->txn.sender = m->env.sender;
 	j->txn.ret = m->env.ret;
 	j->txn.envid = m->env.envid;
@@ -411,7 +411,7 @@ msg_load(const char *qid, enum queue_state from)
 	update_gauges();
 	if (m->env.attempts == 0)
 		log_info("qid=%s from=<%s> size=%lld nrcpt=%zu (queue active)", qid, m->env.sender,
-		    (long long)m->env.content_len, m->env.nrcpts);
+		    (long long)QUEUE_CONTENT_SIZE(&m->env), m->env.nrcpts);
 	msg_schedule(m);
 }
 

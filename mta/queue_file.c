@@ -166,6 +166,7 @@ queue_writer_open(struct queue_writer *w, struct queue_envelope *env, const char
 	w->used = 0;
 	w->error = 0;
 	w->content_len = 0;
+	w->prepend_written = 0;
 	for (tries = 0; tries < 10; tries++) {
 		queue_new_id(w->qid);
 		snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/%s/%s%s", var_spool_directory,
@@ -245,6 +246,20 @@ queue_writer_write(struct queue_writer *w, const void *data, size_t len)
 }
 
 int
+queue_writer_prepend(struct queue_writer *w, const char *headers, size_t len)
+{
+	char line[QF_M_DIGITS + 4];
+
+	if (w->prepend_written)
+		return -1;
+	w->prepend_written = 1;
+	snprintf(line, sizeof(line), "H %0*llu\n", QF_M_DIGITS, (unsigned long long)len);
+	writer_put(w, line, strlen(line));
+	writer_put(w, headers, len);
+	return 0;
+}
+
+int
 queue_writer_finish(struct queue_writer *w)
 {
 	char digits[QF_M_DIGITS + 1];
@@ -274,6 +289,25 @@ queue_writer_abort(struct queue_writer *w)
 }
 
 /* ---- reader ---- */
+
+ssize_t
+queue_content_pread(int fd, const struct queue_envelope *env, void *buf, size_t n, off_t off)
+{
+	off_t pos, left;
+
+	if (off < env->prepend_len) {
+		pos = env->prepend_offset + off;
+		left = env->prepend_len - off;
+	} else {
+		pos = env->content_offset + (off - env->prepend_len);
+		left = env->content_len - (off - env->prepend_len);
+	}
+	if (left <= 0)
+		return 0;
+	if ((off_t)n > left)
+		n = (size_t)left;
+	return pread(fd, buf, n, pos);
+}
 
 struct cursor {
 	const char *p, *end, *base;
@@ -457,11 +491,25 @@ queue_file_parse(const char *data, size_t len, struct queue_envelope *env, const
 			if (n != QF_M_DIGITS + 2 || parse_ull(line + 2, QF_M_DIGITS, &v) < 0)
 				return parse_fail(error_r, "bad M record", env);
 			env->content_offset = c.p - c.base;
-			if (v > (unsigned long long)(c.end - c.p) ||
-			    (size_t)(c.end - c.p) - v < 2 || memcmp(c.p + v, "X\n", 2) != 0)
+			if (v > (unsigned long long)(c.end - c.p))
 				return parse_fail(error_r, "incomplete message content", env);
 			env->content_len = (off_t)v;
-			c.p += v + 2;
+			c.p += v;
+			/* Header fields to prepend (the filter's), if any. */
+			if (c.end - c.p >= QF_M_DIGITS + 3 && c.p[0] == 'H' && c.p[1] == ' ') {
+				if (c.p[QF_M_DIGITS + 2] != '\n' ||
+				    parse_ull(c.p + 2, QF_M_DIGITS, &v) < 0)
+					return parse_fail(error_r, "bad H record", env);
+				c.p += QF_M_DIGITS + 3;
+				if (v > (unsigned long long)(c.end - c.p))
+					return parse_fail(error_r, "incomplete H record", env);
+				env->prepend_offset = c.p - c.base;
+				env->prepend_len = (off_t)v;
+				c.p += v;
+			}
+			if (c.end - c.p < 2 || memcmp(c.p, "X\n", 2) != 0)
+				return parse_fail(error_r, "incomplete message content", env);
+			c.p += 2;
 			goto trailer;
 		default:
 			return parse_fail(error_r, "unknown record", env);

@@ -14,6 +14,8 @@
  *                                 D delivered, F failed (bounce queued)
  *   M 000000001234\n              content length, then the content (CRLF
  *                                 lines, not dot-stuffed)
+ *   H 000000000321\n              optional: length, then header fields the
+ *                                 filter added, delivered before the content
  *   X\n                           end marker: a file without it is incomplete
  *   L idx S dsn text\n            delivery log appended after X: recipient
  *                                 index, D/F/T, DSN status, reply text
@@ -64,7 +66,12 @@ struct queue_envelope {
 	int warned;
 	off_t content_offset;
 	off_t content_len;
+	off_t prepend_offset;	/* H record: header fields delivered first */
+	off_t prepend_len;	/* 0 when there is none */
 };
+
+/* Size of the message as delivered: the H block, then the M content. */
+#define QUEUE_CONTENT_SIZE(env) ((env)->prepend_len + (env)->content_len)
 
 struct queue_writer {
 	int fd;
@@ -75,6 +82,7 @@ struct queue_writer {
 	off_t len_offset;	/* where the M record's digits are */
 	off_t content_len;
 	int error;		/* errno of the first failed write, sticky */
+	int prepend_written;
 	size_t used;
 	char buf[65536];
 };
@@ -91,6 +99,11 @@ void queue_envelope_free(struct queue_envelope *env);
 int queue_writer_open(struct queue_writer *w, struct queue_envelope *env, const char **error_r);
 /* Append content bytes; errors are sticky and reported by finish. */
 void queue_writer_write(struct queue_writer *w, const void *data, size_t len);
+/*
+ * After the content and before finish: header fields (CRLF lines) to be
+ * delivered before the content (H record).  Once per file; -1 if again.
+ */
+int queue_writer_prepend(struct queue_writer *w, const char *headers, size_t len);
 /* Flush, write the end marker and the content length.  0, or -1 + errno. */
 int queue_writer_finish(struct queue_writer *w);
 /* Close and unlink the temporary file. */
@@ -102,6 +115,11 @@ void queue_writer_abort(struct queue_writer *w);
  */
 int queue_file_parse(const char *data, size_t len, struct queue_envelope *env_r,
     const char **error_r);
+/*
+ * Read up to n bytes of the message as delivered (H block then content) at
+ * offset off of it; may return less than asked at the seam.  0 at the end.
+ */
+ssize_t queue_content_pread(int fd, const struct queue_envelope *env, void *buf, size_t n, off_t off);
 /* Read and parse an open file. */
 int queue_file_read(int fd, struct queue_envelope *env_r, const char **error_r);
 /* In-place updates of an open file (O_RDWR).  -1 with errno on failure. */

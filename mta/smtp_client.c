@@ -711,7 +711,7 @@ pump_start(struct smtp_conn *c, int dot)
 	c->pump_bol = 1;
 	c->pump_last[0] = '\r';
 	c->pump_last[1] = '\n';
-	c->pump_off = c->txn->content_offset;
+	c->pump_off = 0;
 	c->pump_left = c->txn->content_len;
 	c->io_phase = "message body";
 	/* A big message may take longer to send than one reply may take to come. */
@@ -729,7 +729,7 @@ pump(struct smtp_conn *c)
 
 	while (c->pump_left > 0 && evbuffer_get_length(out) < 4 * PUMP_LOW) {
 		size_t want = c->pump_left > (off_t)sizeof(buf) ? sizeof(buf) : (size_t)c->pump_left;
-		ssize_t n = pread(c->txn->fd, buf, want, c->pump_off);
+		ssize_t n = queue_content_pread(c->txn->fd, c->txn->content, buf, want, c->pump_off);
 		size_t start = 0;
 
 		if (n <= 0) {

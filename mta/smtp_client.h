@@ -29,6 +29,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "queue_file.h"
 #include "transport.h"
 
 struct smtp_txn_rcpt {
@@ -47,7 +48,8 @@ struct smtp_txn_rcpt {
 struct smtp_txn {
 	const char *qid;
 	int fd;			/* queue file, content read with pread */
-	off_t content_offset, content_len;
+	const struct queue_envelope *content;	/* read with queue_content_pread */
+	off_t content_len;	/* QUEUE_CONTENT_SIZE() */
 	const char *sender;	/* "" for the null sender */
 	int ret;		/* 0, 1 FULL, 2 HDRS */
 	const char *envid;	/* xtext or NULL */

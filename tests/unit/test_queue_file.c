@@ -219,6 +219,62 @@ test_null_sender_big_content(void **state)
 	check_null_sender_content(0, 1);
 }
 
+/* Header fields prepended after the content: delivered first, seam invisible. */
+static void
+test_prepend(void **state)
+{
+	static const char content[] = "Subject: s\r\n\r\nbody\r\n";
+	static const char hdrs[] = "X-Spam-Status: No, score=0.1\r\nX-Spam-Flag: NO\r\n";
+	char whole[sizeof(content) + sizeof(hdrs)], buf[sizeof(whole)];
+	struct queue_writer *w = xcalloc(1, sizeof(*w));
+	struct queue_envelope env, got;
+	const char *error = NULL;
+	char *image;
+	size_t len, got_len = 0;
+	int fd;
+
+	memset(&env, 0, sizeof(env));
+	env.arrival = 2;
+	env.client = xstrdup("c");
+	env.sender = xstrdup("a@b.example");
+	queue_envelope_add_rcpt(&env, "r@x.example", NULL, 0);
+	assert_int_equal(queue_writer_open(w, &env, &error), 0);
+	queue_writer_write(w, content, sizeof(content) - 1);
+	assert_int_equal(queue_writer_prepend(w, hdrs, sizeof(hdrs) - 1), 0);
+	assert_int_equal(queue_writer_prepend(w, hdrs, sizeof(hdrs) - 1), -1);
+	assert_int_equal(queue_writer_finish(w), 0);
+	assert_int_equal(queue_commit_sync(w), 0);
+	fd = open(w->final_path, O_RDONLY);
+	assert_true(fd >= 0);
+	if (queue_file_read(fd, &got, &error) < 0)
+		fail_msg("queue_file_read: %s", error);
+	assert_int_equal(got.content_len, sizeof(content) - 1);
+	assert_int_equal(got.prepend_len, sizeof(hdrs) - 1);
+	assert_int_equal(QUEUE_CONTENT_SIZE(&got), sizeof(content) + sizeof(hdrs) - 2);
+	/* Read in 5-byte pieces across the seam. */
+	snprintf(whole, sizeof(whole), "%s%s", hdrs, content);
+	for (;;) {
+		ssize_t n = queue_content_pread(fd, &got, buf + got_len, 5, (off_t)got_len);
+		assert_true(n >= 0);
+		if (n == 0)
+			break;
+		got_len += (size_t)n;
+	}
+	assert_int_equal(got_len, strlen(whole));
+	assert_memory_equal(buf, whole, got_len);
+	/* Cut inside the H record: the file is incomplete. */
+	image = slurp(w->final_path, &len);
+	for (size_t cut = len - 2 - (sizeof(hdrs) - 1) - 16; cut < len; cut++) {
+		struct queue_envelope e;
+		assert_int_equal(queue_file_parse(image, cut, &e, &error), -1);
+	}
+	free(image);
+	close(fd);
+	queue_envelope_free(&got);
+	queue_envelope_free(&env);
+	free(w);
+}
+
 static void
 test_update_in_place(void **state)
 {
@@ -514,6 +570,7 @@ main(void)
 		cmocka_unit_test(test_write_read),
 		cmocka_unit_test(test_null_sender_big_content),
 		cmocka_unit_test(test_update_in_place),
+		cmocka_unit_test(test_prepend),
 		cmocka_unit_test(test_every_prefix_fails),
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_parse_fields),
