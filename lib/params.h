@@ -92,7 +92,7 @@
 	X(TIME, av_reload_check_interval, "60", "how often the database directory is checked for changes") \
 	X(SIZE, av_max_scan_size, "100m", "data scanned per message at most") \
 	X(SIZE, av_max_file_size, "25m", "largest file scanned (archive members included)") \
-	X(INT, av_max_recursion, "16", "archive nesting scanned at most") \
+	X(INT, av_max_recursion, "17", "archive nesting scanned at most (clamd's default)") \
 	X(INT, av_max_files, "10000", "files scanned per message at most") \
 	X(BOOL, av_block_encrypted, "no", "report encrypted archives as Heuristics.Encrypted") \
 	X(STR, av_not_ready_action, "accept", "while no database is loaded: accept or tempfail") \
