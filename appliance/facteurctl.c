@@ -53,6 +53,7 @@ int ctl_json;
  * to appliance/local.mk.
  */
 static const struct ctl_command ctl_commands[] = {
+	{ "dkim", ctl_dkim, "  dkim keygen DOMAIN SELECTOR [BITS]\n" },
 	{ NULL, NULL, NULL }
 };
 

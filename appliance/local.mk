@@ -8,6 +8,7 @@ appliance_facteur_LDADD = $(MTA_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PTHREAD
 appliance_facteurctl_SOURCES = appliance/facteurctl.c appliance/facteurctl.h appliance/check.c appliance/check.h
 appliance_facteurctl_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(HYPERSCAN_CFLAGS) $(CLAMAV_CFLAGS) $(OPENDKIM_CFLAGS) $(SQLITE_CFLAGS)
 appliance_facteurctl_LDADD = $(MTA_LIBS) $(FILTER_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
+appliance_facteurctl_SOURCES += appliance/facteurctl_dkim.c
 
 EXTRA_DIST += appliance/systemd/facteur.service.in appliance/facteur.conf.sample
 CLEANFILES += appliance/systemd/facteur.service

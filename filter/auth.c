@@ -283,10 +283,19 @@ static SPF_dns_rr_t *
 spf_dns_lookup(SPF_dns_server_t *server, const char *domain, ns_type rr_type, int should_cache)
 {
 	struct auth_ctx *ctx = server->hook;
-	struct ub_result *result;
-	enum dns_status status = dns_blocking_query(ctx->dns, domain, (int)rr_type, &result);
+	struct ub_result *result = NULL;
+	enum dns_status status;
 	SPF_dns_rr_t *rr;
 	int herrno, cnt = 0;
+
+	/*
+	 * libspf2 asks for type SPF (99) before TXT; RFC 7208 3.1 retired it:
+	 * answer "no data" without a query, and libspf2 goes on with TXT.
+	 */
+	if (rr_type == ns_t_spf)
+		status = DNS_NODATA;
+	else
+		status = dns_blocking_query(ctx->dns, domain, (int)rr_type, &result);
 
 	switch (status) {
 	case DNS_OK:
@@ -441,8 +450,15 @@ spf_check(struct auth_ctx *ctx, const char *ip, const char *helo, const char *se
 	if (helo != NULL && helo[0] != '\0')
 		SPF_request_set_helo_dom(sr, helo);
 	SPF_request_set_env_from(sr, sender[0] != '\0' ? sender : domain);
-	SPF_request_query_mailfrom(sr, &resp);
-	set(result, size, resp != NULL ? spf_result_str(SPF_response_result(resp)) : "temperror");
+	rc = SPF_request_query_mailfrom(sr, &resp);
+	if (resp != NULL && SPF_response_result(resp) != SPF_RESULT_INVALID)
+		set(result, size, spf_result_str(SPF_response_result(resp)));
+	else if (rc == SPF_E_NOT_SPF)
+		set(result, size, "none");
+	else if (rc == SPF_E_DNS_ERROR || resp == NULL)
+		set(result, size, "temperror");	/* libspf2 leaves the result unset */
+	else
+		set(result, size, "permerror");
 	if (resp != NULL)
 		SPF_response_free(resp);
 	SPF_request_free(sr);
