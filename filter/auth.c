@@ -730,8 +730,17 @@ dmarc_check(struct auth_ctx *ctx, const struct auth_request *req, const char *sp
 	if (rc == 0) {
 		/* The organizational domain's record (RFC 7489 6.6.3 steps 4-5). */
 		memset(org, 0, sizeof(org));
-		if (opendmarc_get_tld((u_char *)res->from_domain, (u_char *)org, sizeof(org)) == 0 &&
-		    org[0] != '\0' && strcasecmp(org, res->from_domain) != 0) {
+		if (opendmarc_get_tld((u_char *)res->from_domain, (u_char *)org, sizeof(org)) != 0 ||
+		    org[0] == '\0') {
+			/* A TLD the list does not know: its default rule "*" (one label). */
+			const char *last = strrchr(res->from_domain, '.'), *dot = NULL;
+			for (const char *q = res->from_domain; last != NULL && q < last; q++)
+				if (*q == '.')
+					dot = q;
+			str_copy(org, last == NULL ? res->from_domain : dot != NULL ? dot + 1 : res->from_domain,
+			    sizeof(org));
+		}
+		if (org[0] != '\0' && strcasecmp(org, res->from_domain) != 0) {
 			used = org;
 			org_used = 1;
 			rc = dmarc_record(ctx, org, &record);
