@@ -54,6 +54,7 @@ int ctl_json;
  */
 static const struct ctl_command ctl_commands[] = {
 	{ "dkim", ctl_dkim, "  dkim keygen DOMAIN SELECTOR [BITS]\n" },
+	{ "learn", ctl_learn, "  learn spam|ham|forget|classify [-r] FILE|DIR...\n  learn stats\n" },
 	{ NULL, NULL, NULL }
 };
 
