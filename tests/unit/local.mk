@@ -12,7 +12,8 @@ UNIT_TESTS = \
 	tests/unit/test_mime \
 	tests/unit/test_mime_corpus \
 	tests/unit/test_sa_rules \
-	tests/unit/test_rules_compile
+	tests/unit/test_rules_compile \
+	tests/unit/test_milter_proto
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -63,4 +64,9 @@ tests_unit_test_sa_rules_LDADD = $(MIME_TEST_LDADD)
 tests_unit_test_rules_compile_SOURCES = tests/unit/test_rules_compile.c
 tests_unit_test_rules_compile_CFLAGS = $(UNIT_CFLAGS) $(HYPERSCAN_CFLAGS)
 tests_unit_test_rules_compile_LDADD = $(MIME_TEST_LDADD)
+
+# The milter client's packets, and its message changes.
+tests_unit_test_milter_proto_SOURCES = tests/unit/test_milter_proto.c $(MILTER_CLIENT_SOURCES)
+tests_unit_test_milter_proto_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_unit_test_milter_proto_LDADD = $(UNIT_LDADD)
 endif
