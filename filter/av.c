@@ -258,8 +258,8 @@ av_reload_main(void *arg)
 	char why[256];
 
 	if (av_engine_load(&e, why, sizeof(why)) == 0) {
-		av_retire(av, av_install(av, e, NULL));
 		STATS_INC(av_reloads);
+		av_retire(av, av_install(av, e, NULL));
 	} else {
 		av_install(av, NULL, why);
 	}

@@ -96,8 +96,10 @@ main(int argc, char **argv)
 	if (config_load(conf, &error) < 0)
 		fatalx("%s", error);
 	log_set_level_name(var_log_level);
-	if (dbdir != NULL)
+	if (dbdir != NULL) {
+		free(var_av_database_directory);
 		var_av_database_directory = xstrdup(dbdir);
+	}
 	var_av_enable = 1;
 	if (av_new(&av, &error) < 0)
 		fatalx("%s", error);
