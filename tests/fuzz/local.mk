@@ -14,6 +14,11 @@ EXTRA_DIST += \
 	tests/fuzz/fuzz_sa_rules.c \
 	tests/fuzz/fuzz_smtp_command.c \
 	tests/fuzz/fuzz_smtp_reply.c \
+	tests/fuzz/fuzz_milter_proto.c \
+	tests/fuzz/corpus/fuzz_milter_proto/bad \
+	tests/fuzz/corpus/fuzz_milter_proto/changes \
+	tests/fuzz/corpus/fuzz_milter_proto/dkim-sign \
+	tests/fuzz/corpus/fuzz_milter_proto/reject \
 	tests/fuzz/corpus/fuzz_mime/alternative \
 	tests/fuzz/corpus/fuzz_mime/broken \
 	tests/fuzz/corpus/fuzz_mime/plain-crlf \

@@ -34,6 +34,8 @@ sources() {
 	fuzz_mime) echo filter/mime.c filter/mime_header.c filter/mime_decode.c filter/charset.c \
 	    filter/html_text.c filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_sa_rules) echo filter/sa_rules.c filter/strbuf.c lib/mem.c lib/log.c ;;
+	fuzz_milter_proto) echo mta/milter_proto.c mta/milter_client.c lib/config.c lib/net.c \
+	    lib/proc.c lib/stats.c lib/mem.c lib/log.c ;;
 	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
 	esac
 }
@@ -42,12 +44,14 @@ libs() {
 	case $1 in
 	fuzz_queue_file) pkg-config --libs inih ;;
 	fuzz_sa_rules) pkg-config --libs libcrypto ;;
+	fuzz_milter_proto) pkg-config --libs inih libevent ;;
 	esac
 }
 
 cflags() {
 	case $1 in
 	fuzz_queue_file) pkg-config --cflags inih ;;
+	fuzz_milter_proto) pkg-config --cflags inih libevent ;;
 	esac
 }
 
@@ -59,11 +63,12 @@ options() {
 	fuzz_smtp_reply) echo -max_len=12288 ;;
 	fuzz_queue_file) echo -max_len=8192 ;;
 	fuzz_mime) echo -max_len=16384 ;;
+	fuzz_milter_proto) echo -max_len=16384 ;;
 	*) echo -max_len=4096 ;;
 	esac
 }
 
-targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_sa_rules}
+targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_sa_rules fuzz_milter_proto}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=
