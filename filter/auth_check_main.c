@@ -3,18 +3,23 @@
  * auth_check - run the sender authentication of filter/auth on a message
  * file, as the pipeline would, and print what it found.
  *
- *   auth_check [-c facteur.conf] [--ip A] [--helo H] [--from S] [--trusted] FILE
+ *   auth_check [-c facteur.conf] [--ip A] [--helo H] [--from S] [--trusted]
+ *              [--threads N] FILE
  *   auth_check [-c facteur.conf] --sign DOMAIN[/SELECTOR] FILE
  *
  * Verifying prints the Authentication-Results field, the result fields
  * (name=value), the SpamAssassin evals that hit (eval NAME) and the
  * symbols (symbol NAME SCORE DETAIL).  Signing prints the signed message:
- * the DKIM-Signature field, then the message.  Bare LF line ends of FILE
- * become CRLF, as in the queue.  Exit status 0, 1 on failure, 2 usage.
+ * the DKIM-Signature field, then the message.  With --threads, N threads
+ * share the context and check the message again, as the worker pool
+ * would: any Authentication-Results different from the first is a
+ * failure.  Bare LF line ends of FILE become CRLF, as in the queue.  Exit
+ * status 0, 1 on failure, 2 usage.
  */
 #include "facteur-config.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +41,40 @@ static const char *const evals[] = {
 	"check_arc_signed", "check_arc_valid",
 };
 
+#define THREAD_ROUNDS 4
+
+struct worker {
+	pthread_t thread;
+	struct auth_ctx *ctx;
+	const struct auth_request *req;
+	const char *expected;
+	int mismatches;
+};
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < THREAD_ROUNDS; i++) {
+		struct auth_result res;
+		struct verdict v;
+
+		verdict_init(&v);
+		auth_verify(w->ctx, w->req, &v, &res);
+		if (strcmp(res.authentication_results, w->expected) != 0)
+			w->mismatches++;
+		auth_result_free(&res);
+		verdict_free(&v);
+	}
+	return NULL;
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: auth_check [-c facteur.conf] [--ip A] [--helo H] [--from S] [--trusted] FILE\n"
+	fprintf(stderr, "usage: auth_check [-c facteur.conf] [--ip A] [--helo H] [--from S] [--trusted]\n"
+	    "                  [--threads N] FILE\n"
 	    "       auth_check [-c facteur.conf] --sign DOMAIN[/SELECTOR] FILE\n");
 	exit(2);
 }
@@ -79,6 +114,7 @@ main(int argc, char **argv)
 		{ "from", required_argument, NULL, 'f' },
 		{ "sign", required_argument, NULL, 's' },
 		{ "trusted", no_argument, NULL, 't' },
+		{ "threads", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct auth_request req = { .client_addr = "192.0.2.1", .helo = "", .mail_from = "" };
@@ -88,7 +124,7 @@ main(int argc, char **argv)
 	struct verdict v;
 	char *msg;
 	size_t len;
-	int c, rc;
+	int c, rc, nthreads = 0;
 
 	while ((c = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
 		switch (c) {
@@ -98,6 +134,7 @@ main(int argc, char **argv)
 		case 'f': req.mail_from = optarg; break;
 		case 's': sign = optarg; break;
 		case 't': req.trusted = 1; break;
+		case 'T': nthreads = atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -146,6 +183,23 @@ main(int argc, char **argv)
 		for (size_t i = 0; i < v.nsyms; i++)
 			printf("symbol %s %g %s\n", v.syms[i].name, v.syms[i].score,
 			    v.syms[i].detail != NULL ? v.syms[i].detail : "");
+		if (nthreads > 0) {
+			struct worker *w = xcalloc((size_t)nthreads, sizeof(*w));
+			int mismatches = 0;
+			for (int i = 0; i < nthreads; i++) {
+				w[i] = (struct worker){ .ctx = ctx, .req = &req, .expected = res.authentication_results };
+				if (pthread_create(&w[i].thread, NULL, worker_run, &w[i]) != 0)
+					fatal("pthread_create");
+			}
+			for (int i = 0; i < nthreads; i++) {
+				pthread_join(w[i].thread, NULL);
+				mismatches += w[i].mismatches;
+			}
+			printf("threads %d x %d: %d different\n", nthreads, THREAD_ROUNDS, mismatches);
+			if (mismatches > 0)
+				rc = 1;
+			free(w);
+		}
 		auth_result_free(&res);
 		verdict_free(&v);
 	}

@@ -556,3 +556,19 @@ def test_opendkim_testmsg_sha1_refused(env):
     assert "a=rsa-sha1" in r.stdout
     res = check(env, r.stdout, ip=BAD_IP, mail_from="carol@odk.test")
     assert [x[1] for x in res.methods("dkim")] == ["permerror"], res.ar_raw
+
+
+def test_threads_share_the_context(env):
+    # The worker pool's use: one context, several threads at once (under
+    # the sanitizers in CI).  Every Authentication-Results is the first one.
+    msg = signed(env, message(sender="carol@news.example.test"), "facteur.test")
+    path = write(env, "threads.eml", msg)
+    r = subprocess.run([AUTH_CHECK, "-c", env.conf, "--ip", BAD_IP, "--helo", "mail.example.test",
+                        "--from", "carol@news.example.test", "--threads", "6", path],
+                       capture_output=True, timeout=300)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    assert "AddressSanitizer" not in err and "runtime error" not in err, err
+    assert r.returncode == 0, out + err
+    assert "threads 6 x 4: 0 different" in out
+    res = Result(out)
+    assert [x[1] for x in res.methods("dkim")] == ["pass"] and res.fields["dmarc"] == "fail"
