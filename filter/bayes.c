@@ -7,12 +7,14 @@
 #include "facteur-config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -1006,6 +1008,11 @@ bayes_open(const char *path, int readonly, struct bayes **b_r, const char **erro
 	char *msg = NULL;
 
 	*b_r = NULL;
+	if (readonly && access(path, F_OK) < 0 && errno == ENOENT) {
+		snprintf(open_error, sizeof(open_error),
+		    "%s: no classifier database here yet (learn some messages first)", path);
+		goto fail;
+	}
 	if (sqlite3_open_v2(path, &b->db, flags, NULL) != SQLITE_OK) {
 		snprintf(open_error, sizeof(open_error), "%s: %s", path,
 		    b->db != NULL ? sqlite3_errmsg(b->db) : "cannot open");
