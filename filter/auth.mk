@@ -14,3 +14,6 @@ noinst_PROGRAMS += filter/auth_check
 filter_auth_check_SOURCES = filter/auth_check_main.c
 filter_auth_check_CFLAGS = $(AM_CFLAGS)
 filter_auth_check_LDADD = $(FILTER_LIBS)
+
+# Its integration test (listed here to keep tests/integration/local.mk to the relay's).
+EXTRA_DIST += tests/integration/test_auth.py
