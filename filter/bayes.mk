@@ -8,5 +8,5 @@ check_PROGRAMS += tests/unit/test_bayes
 TESTS += tests/unit/test_bayes
 tests_unit_test_bayes_SOURCES = tests/unit/test_bayes.c
 tests_unit_test_bayes_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
-tests_unit_test_bayes_LDADD = $(FILTER_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_bayes_LDADD = $(FILTER_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS)
 endif

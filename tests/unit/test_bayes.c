@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <cmocka.h>
 #include <sqlite3.h>
 
@@ -417,6 +419,76 @@ test_reader_not_blocked(void **state)
 	bayes_close(&b);
 }
 
+struct reader_arg {
+	const char *path;
+	int verdicts, errors;
+};
+
+/* A classifying worker: its own connection, as in the pipeline's pool. */
+static void *
+reader_thread(void *arg)
+{
+	struct reader_arg *a = arg;
+	struct bayes *b;
+	const char *error;
+
+	if (bayes_open(a->path, 1, &b, &error) < 0) {
+		a->errors++;
+		return NULL;
+	}
+	for (int i = 0; i < 200; i++) {
+		struct bayes_tokens *t = message("cheap casino", "viagra lottery winner jackpot");
+		double p = bayes_classify(b, t);
+		if (p > 0.5)
+			a->verdicts++;
+		else
+			a->errors++;
+		bayes_tokens_free(&t);
+	}
+	bayes_close(&b);
+	return NULL;
+}
+
+/* Workers classify while another thread learns: every classification gives its verdict. */
+static void
+test_threads(void **state)
+{
+	char path[256], id[32];
+	struct bayes *b = fresh_db(path, sizeof(path));
+	struct reader_arg args[2] = { { path, 0, 0 }, { path, 0, 0 } };
+	pthread_t th[2];
+	struct bayes_tokens *t;
+	const char *error;
+
+	(void)state;
+	var_bayes_min_learned = 2;
+	for (unsigned int i = 0; i < 4; i++) {
+		t = class_message(spam_words, i);
+		snprintf(id, sizeof(id), "s%u", i);
+		assert_int_equal(bayes_learn(b, t, id, BAYES_SPAM, &error), 1);
+		bayes_tokens_free(&t);
+		t = class_message(ham_words, i);
+		snprintf(id, sizeof(id), "h%u", i);
+		assert_int_equal(bayes_learn(b, t, id, BAYES_HAM, &error), 1);
+		bayes_tokens_free(&t);
+	}
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_create(&th[k], NULL, reader_thread, &args[k]), 0);
+	for (unsigned int i = 4; i < 200; i++) {
+		t = class_message(i % 2 ? spam_words : ham_words, i);
+		snprintf(id, sizeof(id), "m%u", i);
+		assert_int_equal(bayes_learn(b, t, id, i % 2 ? BAYES_SPAM : BAYES_HAM, &error), 1);
+		bayes_tokens_free(&t);
+	}
+	for (int k = 0; k < 2; k++) {
+		pthread_join(th[k], NULL);
+		assert_int_equal(args[k].errors, 0);
+		assert_int_equal(args[k].verdicts, 200);
+	}
+	assert_counts(b, 102, 102);
+	bayes_close(&b);
+}
+
 static void
 test_open(void **state)
 {
@@ -516,6 +588,7 @@ main(void)
 		cmocka_unit_test(test_learn_forget_relearn),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_reader_not_blocked),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_open),
 		cmocka_unit_test(test_sa_eval),
 	};
