@@ -10,3 +10,5 @@ tests_unit_test_bayes_SOURCES = tests/unit/test_bayes.c
 tests_unit_test_bayes_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_bayes_LDADD = $(FILTER_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS)
 endif
+
+EXTRA_DIST += tests/integration/test_learn.py
