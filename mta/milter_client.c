@@ -745,8 +745,13 @@ conn_close(struct milter_conn *c, int quit)
 			milter_enc_packet(&b, SMFIC_QUIT, NULL, 0);
 			bufferevent_write(c->bev, b.data, b.len);
 			milter_buf_free(&b);
-			/* Small and the socket idle: one non-blocking write does it. */
-			evbuffer_write(bufferevent_get_output(c->bev), bufferevent_getfd(c->bev));
+			/*
+			 * Small and the socket idle: one non-blocking write does it.  A
+			 * socket bufferevent keeps the front of its output frozen.
+			 */
+			struct evbuffer *out = bufferevent_get_output(c->bev);
+			evbuffer_unfreeze(out, 1);
+			evbuffer_write(out, bufferevent_getfd(c->bev));
 		}
 		bufferevent_free(c->bev);
 		c->bev = NULL;
