@@ -7,8 +7,9 @@
  *   av_scan [-c facteur.conf] [-d DBDIR] [-s] [-t] [-r N] FILE...
  *
  * Prints "FILE: OK" or "FILE: NAME FOUND" per file (like clamscan); -s
- * prints av_status first, -t the time spent in av_scan and its MB/s on
- * stderr, -r scans each file N times (for -t).  Exits 1 when a virus was
+ * prints av_status first, -t the time (wall and CPU) spent in av_scan and
+ * the MB/s on stderr, -r scans each file N times (ClamAV caches the MD5 of
+ * clean files, so repeats measure the cache).  Exits 1 when a virus was
  * found, 2 on errors, 0 otherwise.
  */
 #include "facteur-config.h"
@@ -61,11 +62,11 @@ read_file(const char *path, size_t *len_r)
 }
 
 static double
-now(void)
+now(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -75,7 +76,7 @@ main(int argc, char **argv)
 	const char *conf = NULL, *dbdir = NULL, *error;
 	int c, status = 0, timing = 0, rc = 0;
 	long repeat = 1;
-	double spent = 0;
+	double spent = 0, cpu = 0;
 	unsigned long long bytes = 0;
 	char virus[256], buf[512];
 	struct av *av;
@@ -111,17 +112,19 @@ main(int argc, char **argv)
 		enum av_result r = AV_CLEAN;
 		size_t len;
 		char *data;
-		double t0;
+		double t0, c0;
 
 		if ((data = read_file(argv[i], &len)) == NULL) {
 			printf("%s: %s ERROR\n", argv[i], strerror(errno));
 			rc = rc == 1 ? 1 : 2;
 			continue;
 		}
-		t0 = now();
+		t0 = now(CLOCK_MONOTONIC);
+		c0 = now(CLOCK_PROCESS_CPUTIME_ID);
 		for (long k = 0; k < repeat; k++)
 			r = av_scan(av, data, len, argv[i], virus, sizeof(virus));
-		spent += now() - t0;
+		spent += now(CLOCK_MONOTONIC) - t0;
+		cpu += now(CLOCK_PROCESS_CPUTIME_ID) - c0;
 		bytes += (unsigned long long)len * (unsigned long long)repeat;
 		free(data);
 		switch (r) {
@@ -143,8 +146,9 @@ main(int argc, char **argv)
 		}
 	}
 	if (timing)
-		fprintf(stderr, "av_scan: %llu bytes in %.3f s: %.1f MB/s\n", bytes, spent,
-		    spent > 0 ? bytes / spent / 1e6 : 0.0);
+		fprintf(stderr, "av_scan: %llu bytes in %.3f s: %.1f MB/s; %.3f s CPU: %.1f MB/s per CPU second\n",
+		    bytes, spent, spent > 0 ? bytes / spent / 1e6 : 0.0,
+		    cpu, cpu > 0 ? bytes / cpu / 1e6 : 0.0);
 	av_free(&av);
 	return rc;
 }
