@@ -11,6 +11,5 @@ mta_milter_test_SOURCES = mta/milter_test_main.c $(MILTER_CLIENT_SOURCES)
 mta_milter_test_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 mta_milter_test_LDADD = $(MTA_LIBS) $(LIBEVENT_LIBS) $(PTHREAD_LIBS)
 
-EXTRA_DIST += \
-	doc/milter.md \
-	tests/integration/test_milter_client.py
+dist_doc_DATA += doc/milter.md
+EXTRA_DIST += tests/integration/test_milter_client.py
