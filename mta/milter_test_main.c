@@ -7,11 +7,14 @@
  *
  *   milter_test -c facteur.conf [--ip ADDR] [--port N] [--name HOST]
  *       [--helo NAME] [--from SENDER] [--rcpt RCPT]... [--auth USER]
- *       [--qid ID] [--macro NAME=VALUE]... FILE
+ *       [--qid ID] [--macro NAME=VALUE]... [--rset] [--transactions N] FILE
  *
- * FILE is the message (LF or CRLF lines).  Output lines:
- * "STEP: VERDICT [reply]", then "rcpt-added ADDR", "rcpt-deleted ADDR",
- * "sender ADDR" and, after "--- message", the resulting message.
+ * FILE is the message (LF or CRLF lines).  --rset abandons a first
+ * transaction after its recipients (RSET: milter_abort) before the real
+ * one; --transactions plays the transaction N times in the session.
+ * Output lines: "STEP: VERDICT [reply]", then "rcpt-added ADDR",
+ * "rcpt-deleted ADDR", "sender ADDR" and, after "--- message", the
+ * message of the last transaction as the milters changed it.
  */
 #include "facteur-config.h"
 
@@ -38,7 +41,7 @@ static struct {
 	size_t nrcpts, next_rcpt, accepted;
 	char *msg;
 	size_t msg_len;
-	int stop;
+	int rset, transactions;
 } t;
 
 static const char *
@@ -81,6 +84,8 @@ refused(const struct milter_reply *r)
 	    r->verdict == MILTER_DISCARD;
 }
 
+static void start_transaction(void);
+
 static void
 finish(void)
 {
@@ -105,15 +110,31 @@ on_message(void *ctx, const struct milter_reply *r)
 			printf("rcpt-deleted %s\n", v[i]);
 		if (milter_mods_new_sender(mods) != NULL)
 			printf("sender %s\n", milter_mods_new_sender(mods));
-		out = milter_mods_apply(mods, t.msg, t.msg_len, &len);
-		printf("--- message\n");
-		fwrite(out, 1, len, stdout);
-		free(out);
+		/* The message once, after the last transaction. */
+		if (t.transactions <= 1) {
+			out = milter_mods_apply(mods, t.msg, t.msg_len, &len);
+			printf("--- message\n");
+			fwrite(out, 1, len, stdout);
+			free(out);
+		}
+	}
+	if (--t.transactions > 0) {
+		start_transaction();
+		return;
 	}
 	finish();
 }
 
 static void next_rcpt(void);
+static void on_mail(void *ctx, const struct milter_reply *r);
+
+static void
+start_transaction(void)
+{
+	t.next_rcpt = 0;
+	t.accepted = 0;
+	milter_mail(t.m, t.from, NULL, on_mail, NULL);
+}
 
 static void
 on_rcpt(void *ctx, const struct milter_reply *r)
@@ -136,6 +157,13 @@ next_rcpt(void)
 {
 	if (t.next_rcpt < t.nrcpts) {
 		milter_rcpt(t.m, t.rcpts[t.next_rcpt++], on_rcpt, NULL);
+		return;
+	}
+	if (t.rset) {
+		t.rset = 0;
+		printf("rset\n");
+		milter_abort(t.m);
+		start_transaction();
 		return;
 	}
 	if (t.accepted == 0) {
@@ -165,7 +193,7 @@ on_helo(void *ctx, const struct milter_reply *r)
 		finish();
 		return;
 	}
-	milter_mail(t.m, t.from, NULL, on_mail, NULL);
+	start_transaction();
 }
 
 /* The file with every line ending in CRLF, as smtpd queues messages. */
@@ -209,6 +237,8 @@ main(int argc, char **argv)
 		{ "auth", required_argument, NULL, 'a' },
 		{ "qid", required_argument, NULL, 'q' },
 		{ "macro", required_argument, NULL, 'm' },
+		{ "rset", no_argument, NULL, 'R' },
+		{ "transactions", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf = NULL, *ip = "127.0.0.1", *name = NULL, *helo = "client.test";
@@ -219,6 +249,7 @@ main(int argc, char **argv)
 
 	t.from = "sender@example.org";
 	t.qid = "4TEST000001";
+	t.transactions = 1;
 	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': conf = optarg; break;
@@ -237,6 +268,8 @@ main(int argc, char **argv)
 			if (nmacros < 16 && strchr(optarg, '=') != NULL)
 				macros[nmacros++] = optarg;
 			break;
+		case 'R': t.rset = 1; break;
+		case 'T': t.transactions = atoi(optarg); break;
 		default:
 			goto usage;
 		}
@@ -276,6 +309,6 @@ main(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: milter_test -c facteur.conf [--ip ADDR] [--port N] [--name HOST] "
 	    "[--helo NAME] [--from SENDER] --rcpt RCPT... [--auth USER] [--qid ID] "
-	    "[--macro NAME=VALUE]... FILE\n");
+	    "[--macro NAME=VALUE]... [--rset] [--transactions N] FILE\n");
 	return 2;
 }

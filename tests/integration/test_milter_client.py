@@ -644,3 +644,21 @@ def test_quarantine_with_its_reason(workdir):
         m.close()
     assert steps["message"].startswith("quarantine suspicious attachment"), steps
     assert "X-Held: yes\r\n" in msg
+
+
+def test_rset_and_several_transactions_share_one_connection(workdir):
+    m = ScriptedMilter(workdir, "transactions")
+    try:
+        conf = write_conf(workdir, "transactions", [m.address])
+        r = subprocess.run([MILTER_TEST, "-c", conf, "--rcpt", "bob@example.net", "--rset",
+                            "--transactions", "2", write_message(workdir, "transactions", MESSAGE)],
+                           capture_output=True, timeout=120)
+        out = r.stdout.decode()
+        assert wait_for(lambda: m.commands().endswith("Q")), m.commands()
+    finally:
+        m.close()
+    assert out.count("message: continue") == 2 and "rset" in out, out
+    cmds = m.commands().replace("D", "").replace("L", "").replace("B", "")
+    # One negotiation; RSET aborts the first transaction; a finished message
+    # needs no ABORT before the next MAIL.
+    assert cmds == "OCH" + "MRA" + "MRTNE" + "MRTNE" + "Q", m.commands()
