@@ -33,6 +33,7 @@
 #define MACROS_MAX 32
 /* Bounds on what one message's milters may change. */
 #define MODS_MAX 10000
+#define MODS_TEXT_MAX (8 * 1024 * 1024)	/* header fields and addresses, in bytes */
 #define MODS_BODY_MAX_DEFAULT (64L * 1024 * 1024)
 
 #define REPLY_REJECT "550 5.7.1 Command rejected"
@@ -74,7 +75,7 @@ struct milter_mods {
 	struct mod *v;
 	size_t n, alloc;
 	unsigned int group;	/* group of the changes added now */
-	size_t body_total;
+	size_t body_total, text_total;
 	char **added, **deleted;
 	size_t nadded, ndeleted;
 	char *sender;
@@ -234,7 +235,15 @@ milter_mods_add(struct milter_mods *mods, const struct milter_action *a, int lea
     const char **error_r)
 {
 	struct mod *m;
+	size_t text = (a->name != NULL ? strlen(a->name) : 0) + (a->value != NULL ? strlen(a->value) : 0);
 
+	if (a->cmd != SMFIR_REPLBODY) {
+		if (text > MODS_TEXT_MAX - mods->text_total) {
+			*error_r = "header and address changes too large";
+			return -1;
+		}
+		mods->text_total += text;
+	}
 	switch (a->cmd) {
 	case SMFIR_ADDRCPT:
 	case SMFIR_ADDRCPT_PAR:

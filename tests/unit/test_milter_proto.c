@@ -410,6 +410,36 @@ test_mods_body_and_envelope(void **state)
 }
 
 static void
+test_mods_bounds(void **state)
+{
+	struct milter_mods *mods = milter_mods_new();
+	struct milter_action a = { .cmd = SMFIR_ADDHEADER, .name = "X-Big" };
+	const char *error = NULL;
+	size_t big = 1024 * 1024, i;
+	char *value = malloc(big + 1);
+
+	/* A hostile milter cannot make smtpd hold unbounded changes. */
+	memset(value, 'x', big);
+	value[big] = '\0';
+	a.value = value;
+	for (i = 0; i < 100; i++)
+		if (milter_mods_add(mods, &a, 0, &error) < 0)
+			break;
+	assert_true(i > 0 && i < 100);
+	assert_non_null(error);
+	milter_mods_free(&mods);
+
+	mods = milter_mods_new();
+	a.value = "1";
+	for (i = 0; i < 20000; i++)
+		if (milter_mods_add(mods, &a, 0, &error) < 0)
+			break;
+	assert_int_equal(i, 10000);
+	milter_mods_free(&mods);
+	free(value);
+}
+
+static void
 test_mods_no_separator(void **state)
 {
 	struct milter_mods *mods = milter_mods_new();
@@ -440,6 +470,7 @@ main(void)
 		cmocka_unit_test(test_mods_headers),
 		cmocka_unit_test(test_mods_body_and_envelope),
 		cmocka_unit_test(test_mods_no_separator),
+		cmocka_unit_test(test_mods_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
