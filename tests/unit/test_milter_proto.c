@@ -4,7 +4,7 @@
  * byte for byte, splitting and decoding what milters answer (valid and
  * hostile), the check of custom reply codes, the split of a message into
  * header fields; and the message changes of mta/milter_client.h applied
- * to a message.
+ * to a message; the check of smtpd_milters.
  */
 #include "facteur-config.h"
 
@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "lib/params.h"
 #include "mta/milter_client.h"
 #include "mta/milter_proto.h"
 
@@ -457,6 +458,46 @@ test_mods_no_separator(void **state)
 	milter_mods_free(&mods);
 }
 
+static void
+test_config_check(void **state)
+{
+	static const struct {
+		const char *milters, *action;
+		int rc;
+	} rows[] = {
+		{ "", "tempfail", 0 },
+		{ "unix:/run/opendkim/opendkim.sock", "tempfail", 0 },
+		{ "local:/run/a.sock, /run/b.sock", "accept", 0 },
+		{ "inet:8891@127.0.0.1", "reject", 0 },
+		{ "inet:8891@localhost inet:127.0.0.1:11332 inet6:8891@[::1]", "tempfail", 0 },
+		{ "inet:127.0.0.1:11332", "tempfail", 0 },
+		{ "inet:8891", "tempfail", 0 },
+		{ "tcp:8891@127.0.0.1", "tempfail", -1 },
+		{ "inet:@127.0.0.1", "tempfail", -1 },
+		{ "inet:99999@127.0.0.1", "tempfail", -1 },
+		{ "inet:88x@127.0.0.1", "tempfail", -1 },
+		{ "unix:", "tempfail", -1 },
+		{ "unix:/run/ok.sock", "quarantine", -1 },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(rows); i++) {
+		const char *error = NULL;
+		var_smtpd_milters = (char *)rows[i].milters;
+		var_milter_default_action = (char *)rows[i].action;
+		int rc = milter_config_check(&error);
+		if (rc != rows[i].rc)
+			fail_msg("row %zu (%s, %s): %d, want %d (%s)", i, rows[i].milters, rows[i].action,
+			    rc, rows[i].rc, error != NULL ? error : "");
+		if (rc < 0)
+			assert_non_null(error);
+	}
+	var_smtpd_milters = (char *)"unix:/x";
+	assert_true(milter_enabled());
+	var_smtpd_milters = (char *)" , ";
+	assert_false(milter_enabled());
+	var_smtpd_milters = NULL;
+}
+
 int
 main(void)
 {
@@ -471,6 +512,7 @@ main(void)
 		cmocka_unit_test(test_mods_body_and_envelope),
 		cmocka_unit_test(test_mods_no_separator),
 		cmocka_unit_test(test_mods_bounds),
+		cmocka_unit_test(test_config_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
