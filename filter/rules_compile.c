@@ -26,7 +26,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-1"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-2"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -187,10 +187,16 @@ group_find(struct rules *r, enum sa_rule_type type, const char *header, unsigned
 static int
 group_get(struct rules *r, enum sa_rule_type type, const char *header, unsigned int mods)
 {
-	int i = group_find(r, type, header, mods);
+	char lname[128];
 	struct rules_group *g;
+	int i;
 
-	if (i >= 0)
+	/* Header names are kept and looked up in lower case. */
+	if (header != NULL) {
+		str_copy(lname, header, sizeof(lname));
+		header = str_lower(lname);
+	}
+	if ((i = group_find(r, type, header, mods)) >= 0)
 		return i;
 	r->groups = xrealloc(r->groups, (r->group_count + 1) * sizeof(*r->groups));
 	g = &r->groups[r->group_count];
@@ -880,10 +886,12 @@ enum rules_status
 rules_status(const struct rules *r, unsigned int rule, const char **reason_r)
 {
 	if (rule >= r->count) {
-		*reason_r = NULL;
+		if (reason_r != NULL)
+			*reason_r = NULL;
 		return RULES_UNDEFINED;
 	}
-	*reason_r = r->info[rule].reason;
+	if (reason_r != NULL)
+		*reason_r = r->info[rule].reason;
 	return r->info[rule].status;
 }
 
@@ -925,6 +933,12 @@ rules_scratch_free(struct rules_scratch **scratch)
 }
 
 /* ---- matching ---- */
+
+void
+rules_match_set_scratch(struct rules_match *m, struct rules_scratch *scratch)
+{
+	m->scratch = scratch;
+}
 
 struct rules_match *
 rules_match_new(const struct rules *r, struct rules_scratch *scratch)

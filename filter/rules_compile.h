@@ -67,7 +67,7 @@ void rules_free(struct rules **rules);
 
 const struct sa_rules *rules_sa(const struct rules *rules);
 void rules_get_stats(const struct rules *rules, struct rules_stats *stats_r);
-/* A rule's status and, for RULES_UNSUPPORTED, why. */
+/* A rule's status and, for RULES_UNSUPPORTED, why (reason_r may be NULL). */
 enum rules_status rules_status(const struct rules *rules, unsigned int rule,
     const char **reason_r);
 /* How many times this process called Hyperscan's compiler (tests: cache hits). */
@@ -80,6 +80,11 @@ void rules_scratch_free(struct rules_scratch **scratch);
 
 /* One message's matching; scratch must belong to the calling thread. */
 struct rules_match *rules_match_new(const struct rules *rules, struct rules_scratch *scratch);
+/*
+ * Hand the message to another thread: from now on the calling thread's
+ * scratch (made for the same rules) is used.
+ */
+void rules_match_set_scratch(struct rules_match *m, struct rules_scratch *scratch);
 /* Ready for the next message. */
 void rules_match_reset(struct rules_match *m);
 /*

@@ -30,6 +30,9 @@
 
 static const char small_rules[] =
 	"header SUBJ_FREE Subject =~ /free money/i\n"
+	/* More rules on one header, its name spelt differently: one database. */
+	"header SUBJ_NOW Subject =~ /\\bnow$/\n"
+	"header SUBJ_GET subject =~ /^Get/\n"
 	"header FROM_NOT_EXAMPLE From !~ /\\@example\\.com/\n"
 	"header HAS_MAILER exists:X-Mailer\n"
 	"header ALL_FOO ALL =~ /^X-Foo: bar/m\n"
@@ -68,7 +71,9 @@ static const char small_rules[] =
 	"score BODY_LOOKAHEAD 0\n"
 	"score RAW_SCRIPT 0\n"
 	"score FULL_RCVD 0\n"
-	"score META_EVAL 0\n";
+	"score META_EVAL 0\n"
+	"score SUBJ_NOW 0\n"
+	"score SUBJ_GET 0\n";
 
 static char tmpdir[64];
 
@@ -195,6 +200,8 @@ match_spam(const struct rules *r, struct rules_scratch *s)
 	rules_match_set_hit(m, idx(r, "BODY_EVAL"));
 	rules_match_finish(m);
 	assert_true(hits(m, "SUBJ_FREE"));
+	assert_true(hits(m, "SUBJ_NOW"));
+	assert_true(hits(m, "SUBJ_GET"));
 	assert_true(hits(m, "FROM_NOT_EXAMPLE"));
 	assert_true(hits(m, "HAS_MAILER"));
 	assert_true(hits(m, "ALL_FOO"));
@@ -266,6 +273,8 @@ test_small_set(void **state)
 	assert_int_equal(st.unsupported, 1);
 	assert_int_equal(st.eval, 1);
 	assert_false(st.cache_hit);
+	/* subject (3 rules), subject:raw, from, all, tocc, x-nope, uri, body, rawbody, full */
+	assert_int_equal(st.databases, 10);
 	s = rules_scratch_new(r);
 	match_spam(r, s);
 	/* A clone (another worker's scratch) gives the same results. */
