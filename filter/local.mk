@@ -8,6 +8,7 @@ filter_libfilter_a_SOURCES = \
 	filter/mime.c filter/mime.h \
 	filter/mime_decode.c filter/mime_decode.h \
 	filter/mime_header.c filter/mime_header.h \
+	filter/pipeline.c filter/pipeline.h \
 	filter/rules_check.c filter/rules_check.h \
 	filter/rules_compile.c filter/rules_compile.h \
 	filter/rules_meta.c filter/rules_meta.h \

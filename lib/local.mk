@@ -10,6 +10,7 @@ lib_libfacteur_a_SOURCES = \
 	lib/net.c lib/net.h \
 	lib/proc.c lib/proc.h \
 	lib/stats.c lib/stats.h \
-	lib/tls.c lib/tls.h
+	lib/tls.c lib/tls.h \
+	lib/workpool.c lib/workpool.h
 lib_libfacteur_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(INIH_CFLAGS) $(UNBOUND_CFLAGS)
 FACTEUR_LIBS = lib/libfacteur.a $(INIH_LIBS) $(OPENSSL_LIBS)

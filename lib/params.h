@@ -81,7 +81,7 @@
 	X(SIZE, filter_max_body_scan, "1m", "body bytes given to text rules and the classifier (as SpamAssassin, rest ignored)") \
 	X(NUM, spam_tag_score, "5", "score from which X-Spam-Flag: YES is added") \
 	X(NUM, spam_subject_score, "1000", "score from which the subject is tagged") \
-	X(STR, spam_subject_tag, "[SPAM] ", "text put before a tagged subject") \
+	X(STR, spam_subject_tag, "[SPAM]", "text put before a tagged subject, with a space") \
 	X(NUM, spam_quarantine_score, "1000", "score from which the message is quarantined") \
 	X(NUM, spam_reject_score, "15", "score from which the message is refused with 550 5.7.1") \
 	X(BOOL, filter_trusted_bypass, "no", "skip spam scoring for authenticated and mynetworks clients") \

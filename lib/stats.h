@@ -44,6 +44,9 @@
 	X(queue_hold, "messages in hold (gauge)") \
 	X(master_daemon_restarts, "daemons restarted after an exit") \
 	X(filter_messages, "messages through the filter") \
+	X(filter_rules_ready, "rules compiled and in use: 1 yes, 0 no (gauge)") \
+	X(filter_rules_loaded, "rules in use (gauge)") \
+	X(filter_rules_unsupported, "rules that could not be compiled (gauge)") \
 	X(filter_ham, "messages below the tag score") \
 	X(filter_spam, "messages at or above the tag score") \
 	X(filter_rejected, "messages refused by the filter (5xx)") \

@@ -10,6 +10,8 @@
  *   deferred/  waiting for a retry; the file's mtime is its next retry time
  *   hold/      set aside by the admin until released
  *   corrupt/   files that did not parse, kept for a human
+ *   quarantine/ messages the filter set aside, with its verdict in their
+ *              H record; facteurctl quarantine releases them to incoming
  *   run/       master.pid, stats segment, qmgr control socket
  *   mailbox/   default local_transport (file: delivery) of the relay core
  * A file only ever moves by rename(2), so it is in exactly one state.
@@ -20,7 +22,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-enum queue_state { Q_INCOMING, Q_ACTIVE, Q_DEFERRED, Q_HOLD, Q_CORRUPT, Q_NSTATES };
+enum queue_state { Q_INCOMING, Q_ACTIVE, Q_DEFERRED, Q_HOLD, Q_CORRUPT, Q_QUARANTINE, Q_NSTATES };
 
 #define QUEUE_ID_SIZE 24
 #define QUEUE_TMP_PREFIX "t."

@@ -246,6 +246,29 @@ queue_writer_write(struct queue_writer *w, const void *data, size_t len)
 }
 
 int
+queue_writer_flush(struct queue_writer *w)
+{
+	writer_flush(w);
+	if (w->error != 0) {
+		errno = w->error;
+		return -1;
+	}
+	return 0;
+}
+
+int
+queue_writer_rewrite(struct queue_writer *w, const void *data, size_t len)
+{
+	w->used = 0;
+	if (w->error == 0 && (ftruncate(w->fd, w->content_offset) < 0 ||
+	    lseek(w->fd, w->content_offset, SEEK_SET) < 0))
+		w->error = errno;
+	w->content_len = 0;
+	queue_writer_write(w, data, len);
+	return w->error != 0 ? -1 : 0;
+}
+
+int
 queue_writer_prepend(struct queue_writer *w, const char *headers, size_t len)
 {
 	char line[QF_M_DIGITS + 4];

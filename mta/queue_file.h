@@ -99,6 +99,10 @@ void queue_envelope_free(struct queue_envelope *env);
 int queue_writer_open(struct queue_writer *w, struct queue_envelope *env, const char **error_r);
 /* Append content bytes; errors are sticky and reported by finish. */
 void queue_writer_write(struct queue_writer *w, const void *data, size_t len);
+/* Write what is buffered so the content can be read back.  0, or -1 + errno. */
+int queue_writer_flush(struct queue_writer *w);
+/* Replace the content written so far by len bytes of data (a changed message). */
+int queue_writer_rewrite(struct queue_writer *w, const void *data, size_t len);
 /*
  * After the content and before finish: header fields (CRLF lines) to be
  * delivered before the content (H record).  Once per file; -1 if again.

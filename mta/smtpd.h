@@ -18,6 +18,10 @@
 
 #include "queue_file.h"
 
+struct filter;
+struct filter_msg;
+struct workpool;
+
 enum smtpd_mode {
 	SMTPD_MX,		/* port 25: anyone may send to our domains */
 	SMTPD_SUBMISSION,	/* port 587: STARTTLS, then AUTH, required */
@@ -29,7 +33,7 @@ enum smtpd_state {
 	SMTPD_ST_AUTH,		/* reading a SASL response line */
 	SMTPD_ST_DATA,		/* reading DATA lines up to <CRLF>.<CRLF> */
 	SMTPD_ST_BDAT,		/* reading a BDAT chunk of known size */
-	SMTPD_ST_COMMIT,	/* waiting for the group commit: input paused */
+	SMTPD_ST_COMMIT,	/* waiting for the filter, then the group commit: input paused */
 	SMTPD_ST_CLOSING,	/* final reply queued; freed once it is written */
 };
 
@@ -73,6 +77,7 @@ struct smtpd_session {
 	int smtputf8;
 	struct queue_envelope env;
 	struct queue_writer *writer;
+	struct filter_msg *fmsg;	/* the filter's view of the message, or NULL */
 	struct smtpd_data data;
 	/* SASL exchange in progress. */
 	int auth_mech;
@@ -101,6 +106,8 @@ void smtpd_resume(struct smtpd_session *s);
 const char *smtpd_proto(const struct smtpd_session *s);
 
 /* smtpd_data.c */
+/* Filter messages with f, finishing them in pool's threads (f NULL: no filter). */
+void smtpd_set_filter(struct filter *f, struct workpool *pool);
 /* Start DATA/BDAT: create the queue file and write the Received header. -1 + reply sent. */
 int smtpd_data_begin(struct smtpd_session *s);
 /* Consume what DATA lines are buffered in src; 1 when <CRLF>.<CRLF> was seen. */

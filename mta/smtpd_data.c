@@ -12,20 +12,45 @@
 #include "facteur-config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "filter/pipeline.h"
 #include "lib/config.h"
+#include "lib/fd.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/proc.h"
 #include "lib/stats.h"
+#include "lib/workpool.h"
+#include "queue.h"
 #include "queue_commit.h"
 #include "smtpd.h"
+
+static struct filter *smtpd_filter;
+static struct workpool *smtpd_pool;
+
+void
+smtpd_set_filter(struct filter *f, struct workpool *pool)
+{
+	smtpd_filter = f;
+	smtpd_pool = pool;
+}
+
+/* Message bytes: to the queue file and to the filter. */
+static void
+data_put(struct smtpd_session *s, const void *data, size_t len)
+{
+	queue_writer_write(s->writer, data, len);
+	if (s->fmsg != NULL)
+		filter_msg_feed(s->fmsg, data, len);
+}
 
 static void
 data_fail(struct smtpd_session *s, enum smtpd_data_error e)
@@ -61,7 +86,7 @@ write_received(struct smtpd_session *s)
 	    s->helo, s->addr, proc_hostname(), smtpd_proto(s), s->env.qid, tlsinfo,
 	    s->env.nrcpts == 1 ? "\r\n\tfor <" : "", s->env.nrcpts == 1 ? s->env.rcpts[0].addr : "",
 	    s->env.nrcpts == 1 ? ">" : "", date);
-	queue_writer_write(s->writer, hdr, strlen(hdr));
+	data_put(s, hdr, strlen(hdr));
 	s->data.bytes += strlen(hdr);
 	free(hdr);
 }
@@ -89,6 +114,23 @@ smtpd_data_begin(struct smtpd_session *s)
 	s->data.prev_crlf = 1;
 	s->data.in_headers = 1;
 	s->data.chunk = evbuffer_new();
+	if (smtpd_filter != NULL) {
+		struct filter_envelope fe;
+		const char **rcpts = xcalloc(s->env.nrcpts + 1, sizeof(*rcpts));
+		for (size_t i = 0; i < s->env.nrcpts; i++)
+			rcpts[i] = s->env.rcpts[i].addr;
+		memset(&fe, 0, sizeof(fe));
+		fe.qid = s->env.qid;
+		fe.client_addr = s->addr;
+		fe.helo = s->helo;
+		fe.sender = s->env.sender;
+		fe.rcpts = rcpts;
+		fe.nrcpts = s->env.nrcpts;
+		fe.auth_user = s->auth_user;
+		fe.trusted = s->trusted;
+		s->fmsg = filter_msg_new(smtpd_filter, &fe);
+		free(rcpts);
+	}
 	write_received(s);
 	return 0;
 }
@@ -96,6 +138,7 @@ smtpd_data_begin(struct smtpd_session *s)
 void
 smtpd_data_free(struct smtpd_session *s)
 {
+	filter_msg_free(&s->fmsg);
 	free(s->data.line);
 	if (s->data.chunk != NULL)
 		evbuffer_free(s->data.chunk);
@@ -117,15 +160,15 @@ data_store(struct smtpd_session *s, const char *text, size_t len)
 		/* normalize: each bare CR becomes a line break. */
 		const char *p = text, *end = text + len, *cr;
 		while ((cr = memchr(p, '\r', (size_t)(end - p))) != NULL) {
-			queue_writer_write(s->writer, p, (size_t)(cr - p));
-			queue_writer_write(s->writer, "\r\n", 2);
+			data_put(s, p, (size_t)(cr - p));
+			data_put(s, "\r\n", 2);
 			p = cr + 1;
 		}
-		queue_writer_write(s->writer, p, (size_t)(end - p));
+		data_put(s, p, (size_t)(end - p));
 	} else {
-		queue_writer_write(s->writer, text, len);
+		data_put(s, text, len);
 	}
-	queue_writer_write(s->writer, "\r\n", 2);
+	data_put(s, "\r\n", 2);
 }
 
 /* Process one line: n bytes, ending with '\n' unless final (BDAT tail). */
@@ -278,6 +321,155 @@ data_committed(void *ctx, int error)
 		smtpd_resume(s);
 }
 
+/* The message is complete and checked: make it durable, reply from the callback. */
+static void
+data_commit(struct smtpd_session *s)
+{
+	if (queue_writer_finish(s->writer) < 0) {
+		int e = errno;
+		log_warnx("qid=%s write %s: %s", s->env.qid, s->writer->tmp_path, strerror(e));
+		storage_reply(s, e);
+		smtpd_transaction_reset(s);
+		if (s->state == SMTPD_ST_COMMIT)
+			smtpd_resume(s);
+		return;
+	}
+	s->state = SMTPD_ST_COMMIT;
+	bufferevent_disable(s->bev, EV_READ);
+	queue_commit_submit(s->writer, data_committed, s);
+}
+
+/* ---- the filter's end of message, in the worker pool ---- */
+
+struct filter_job {
+	struct smtpd_session *s;
+	struct filter_msg *fmsg;
+	char path[4096];
+	off_t offset, len;
+	const struct filter_result *result;
+	int error;		/* errno reading the message back */
+};
+
+static void
+filter_work(void *arg)
+{
+	struct filter_job *j = arg;
+	char *msg = xmalloc((size_t)j->len + 1);
+	int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fd_pread_all(fd, msg, (size_t)j->len, j->offset) < 0)
+		j->error = errno != 0 ? errno : EIO;
+	if (fd >= 0)
+		close(fd);
+	if (j->error == 0)
+		j->result = filter_msg_finish(j->fmsg, msg, (size_t)j->len);
+	free(msg);
+}
+
+static void
+log_verdict(const struct smtpd_session *s, const struct filter_result *r)
+{
+	char syms[1024];
+	size_t n = 0;
+
+	syms[0] = '\0';
+	for (size_t i = 0; i < r->verdict->nsyms && n + 2 < sizeof(syms); i++)
+		n += (size_t)snprintf(syms + n, sizeof(syms) - n, "%s%s", i > 0 ? "," : "",
+		    r->verdict->syms[i].name);
+	if (n >= sizeof(syms))
+		memcpy(syms + sizeof(syms) - 4, "...", 4);
+	log_info("qid=%s filter: action=%s score=%.2f required=%.1f%s%s symbols=%s", s->env.qid,
+	    filter_action_name(r->action), r->score, r->required, r->reason[0] != '\0' ? " reason=" : "",
+	    r->reason, syms[0] != '\0' ? syms : "none");
+}
+
+static void
+filter_done(void *arg)
+{
+	struct filter_job *j = arg;
+	struct smtpd_session *s = j->s;
+	const struct filter_result *r = j->result;
+
+	if (s->dead) {
+		free(j);
+		smtpd_session_free(s);
+		return;
+	}
+	if (j->error != 0 || r == NULL) {
+		int e = j->error != 0 ? j->error : EIO;
+		log_warnx("qid=%s filter: cannot read the message back: %s", s->env.qid,
+		    strerror(e));
+		free(j);
+		storage_reply(s, e);
+		smtpd_transaction_reset(s);
+		smtpd_resume(s);
+		return;
+	}
+	free(j);
+	log_verdict(s, r);
+	switch (r->action) {
+	case FILTER_REJECT:
+	case FILTER_TEMPFAIL:
+		log_info("qid=%s reject: %s from [%s] from=<%s>", s->env.qid, r->reply, s->addr,
+		    s->env.sender);
+		smtpd_reply(s, "%s", r->reply);
+		smtpd_transaction_reset(s);
+		smtpd_resume(s);
+		return;
+	case FILTER_QUARANTINE:
+		queue_path(Q_QUARANTINE, s->writer->qid, s->writer->final_path,
+		    sizeof(s->writer->final_path));
+		log_info("qid=%s quarantine: %s", s->env.qid, r->reason);
+		break;
+	case FILTER_ACCEPT:
+		break;
+	}
+	if (r->subject_tag != NULL) {
+		char *msg = xmalloc((size_t)s->writer->content_len + 1), *tagged;
+		size_t len;
+		int fd = open(s->writer->tmp_path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && fd_pread_all(fd, msg, (size_t)s->writer->content_len,
+		    s->writer->content_offset) == 0) {
+			tagged = filter_tag_subject(msg, (size_t)s->writer->content_len, r->subject_tag,
+			    &len);
+			queue_writer_rewrite(s->writer, tagged, len);
+			free(tagged);
+		} else {
+			log_warn("qid=%s cannot tag the subject", s->env.qid);
+		}
+		if (fd >= 0)
+			close(fd);
+		free(msg);
+	}
+	if (r->headers != NULL && r->headers[0] != '\0')
+		queue_writer_prepend(s->writer, r->headers, strlen(r->headers));
+	filter_msg_free(&s->fmsg);
+	data_commit(s);
+}
+
+static void
+filter_submit(struct smtpd_session *s)
+{
+	struct filter_job *j;
+
+	if (queue_writer_flush(s->writer) < 0) {
+		int e = errno;
+		log_warnx("qid=%s write %s: %s", s->env.qid, s->writer->tmp_path, strerror(e));
+		storage_reply(s, e);
+		smtpd_transaction_reset(s);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->fmsg = s->fmsg;
+	str_copy(j->path, s->writer->tmp_path, sizeof(j->path));
+	j->offset = s->writer->content_offset;
+	j->len = s->writer->content_len;
+	s->state = SMTPD_ST_COMMIT;
+	bufferevent_disable(s->bev, EV_READ);
+	workpool_submit(smtpd_pool, filter_work, filter_done, j);
+}
+
 void
 smtpd_data_end(struct smtpd_session *s)
 {
@@ -331,14 +523,9 @@ smtpd_data_end(struct smtpd_session *s)
 		smtpd_transaction_reset(s);
 		return;
 	}
-	if (queue_writer_finish(s->writer) < 0) {
-		int e = errno;
-		log_warnx("qid=%s write %s: %s", s->env.qid, s->writer->tmp_path, strerror(e));
-		storage_reply(s, e);
-		smtpd_transaction_reset(s);
+	if (s->fmsg != NULL) {
+		filter_submit(s);
 		return;
 	}
-	s->state = SMTPD_ST_COMMIT;
-	bufferevent_disable(s->bev, EV_READ);
-	queue_commit_submit(s->writer, data_committed, s);
+	data_commit(s);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "filter/pipeline.h"
 #include "lib/config.h"
 #include "lib/event_util.h"
 #include "lib/log.h"
@@ -25,6 +26,7 @@
 #include "lib/proc.h"
 #include "lib/stats.h"
 #include "lib/tls.h"
+#include "lib/workpool.h"
 #include "queue_commit.h"
 #include "smtpd.h"
 
@@ -42,6 +44,28 @@ load_tls(void)
 	return ctx;
 }
 
+static struct filter *filter;
+static struct workpool *filter_pool;
+
+/* The filter as configured: started when enabled, reloaded on SIGHUP. */
+static void
+setup_filter(struct event_base *base)
+{
+	const char *error;
+
+	if (var_filter_enable && filter == NULL) {
+		if (filter_new(&filter, &error) < 0) {
+			log_warnx("filter disabled: %s", error);
+			filter = NULL;
+		}
+	} else if (filter != NULL) {
+		filter_reload(filter);
+	}
+	if (filter != NULL && filter_pool == NULL)
+		filter_pool = workpool_new(base, (unsigned int)var_filter_workers);
+	smtpd_set_filter(var_filter_enable ? filter : NULL, filter_pool);
+}
+
 static void
 on_sighup(evutil_socket_t sig, short what, void *arg)
 {
@@ -55,6 +79,7 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 	if (smtpd_auth_load(var_smtpd_auth_file, &error) < 0)
 		log_warnx("reload: %s", error);
 	smtpd_set_tls(load_tls());
+	setup_filter(arg);
 	log_info("configuration reloaded");
 }
 
@@ -139,7 +164,8 @@ main(int argc, char **argv)
 		listen_list(var_submission_listen, SMTPD_SUBMISSION);
 		listen_list(var_smtps_listen, SMTPD_SMTPS);
 	}
-	event_add(evsignal_new(base, SIGHUP, on_sighup, NULL), NULL);
+	setup_filter(base);
+	event_add(evsignal_new(base, SIGHUP, on_sighup, base), NULL);
 	event_add(evsignal_new(base, SIGTERM, on_sigterm, base), NULL);
 	event_add(evsignal_new(base, SIGINT, on_sigterm, base), NULL);
 	log_info("smtpd started");

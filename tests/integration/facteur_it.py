@@ -263,11 +263,21 @@ class Facteur:
             "local_domains": "example.org",
             "relay_domains": "relay.test",
             "log_level": "debug",
+            # The filter runs on every message; its network and rule parts
+            # are switched on by the tests that give them DNS and rules.
+            "filter_rules": "",
+            "spf_enable": "no",
+            "dkim_verify": "no",
+            "dmarc_enable": "no",
+            "dkim_sign": "no",
+            "av_database_directory": os.path.join(self.dir, "clamav"),
+            "bayes_database": os.path.join(self.dir, "bayes.db"),
         }
         if auth_file:
             self.params["smtpd_auth_file"] = auth_file
         self.transport = {}
         self.tls_policy = {}
+        self.spam_policy = {}
         self.extra_lines = []
         self.params.update({k: str(v) for k, v in overrides.items()})
         self.proc = None
@@ -283,7 +293,8 @@ class Facteur:
         lines = ["# written by tests/integration"]
         lines += [f"{k} = {v}" for k, v in self.params.items()]
         lines += self.extra_lines
-        for section, table in (("transport", self.transport), ("tls_policy", self.tls_policy)):
+        for section, table in (("transport", self.transport), ("tls_policy", self.tls_policy),
+                               ("spam_policy", self.spam_policy)):
             if table:
                 lines.append(f"[{section}]")
                 lines += [f"{k} = {v}" for k, v in table.items()]
@@ -455,7 +466,8 @@ class Facteur:
             return []
 
     def all_queue_files(self):
-        return {s: self.queue_files(s) for s in ("incoming", "active", "deferred", "hold", "corrupt")}
+        return {s: self.queue_files(s) for s in ("incoming", "active", "deferred", "hold", "corrupt",
+                                                 "quarantine")}
 
     def temp_files(self):
         """smtpd's files being written (or left by a writer killed with -9)."""
