@@ -24,7 +24,8 @@ mta_qmgr_LDADD = $(MTA_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(UNBOUND_LIBS) $(
 
 # smtpd: the SMTP server.
 pkglibexec_PROGRAMS += mta/smtpd
-mta_smtpd_SOURCES = mta/smtpd_main.c mta/smtpd.c mta/smtpd.h mta/smtpd_data.c mta/smtpd_auth.c
+mta_smtpd_SOURCES = mta/smtpd_main.c mta/smtpd.c mta/smtpd.h mta/smtpd_data.c mta/smtpd_auth.c \
+	mta/smtpd_milter.c
 mta_smtpd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
 mta_smtpd_LDADD = $(MTA_LIBS) $(FILTER_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(UNBOUND_LIBS) \
 	$(CRYPT_LIBS) $(PTHREAD_LIBS)

@@ -30,6 +30,7 @@
 #include "lib/net.h"
 #include "lib/proc.h"
 #include "lib/stats.h"
+#include "milter_client.h"
 #include "smtp_addr.h"
 #include "smtp_proto.h"
 #include "smtpd.h"
@@ -138,6 +139,9 @@ smtpd_transaction_reset(struct smtpd_session *s)
 		s->writer = NULL;
 	}
 	smtpd_data_free(s);
+	if (s->in_mail && s->milter != NULL)
+		milter_abort(s->milter);
+	s->milter_discard = 0;
 	queue_envelope_free(&s->env);
 	s->in_mail = 0;
 	s->smtputf8 = 0;
@@ -151,6 +155,8 @@ smtpd_session_free(struct smtpd_session *s)
 	smtpd_nsessions--;
 	STATS_DEC(smtpd_connections_active);
 	smtpd_transaction_reset(s);
+	if (s->milter != NULL)
+		milter_session_free(&s->milter);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	free(s->helo);
@@ -575,6 +581,10 @@ smtpd_mail(struct smtpd_session *s, const char *arg)
 	s->env.ret = ret;
 	s->env.envid = envid;
 	addr = envid = NULL;
+	if (milter_enabled()) {
+		smtpd_milter_mail(s);
+		goto out;
+	}
 	smtpd_reply(s, "250 2.1.0 Ok");
 out:
 	free(addr);
@@ -657,6 +667,10 @@ smtpd_rcpt(struct smtpd_session *s, const char *arg)
 			smtpd_reply(s, "250 2.1.5 Ok");
 			goto out;
 		}
+	}
+	if (s->milter != NULL) {
+		smtpd_milter_rcpt(s, addr, orcpt, notify);
+		goto out;
 	}
 	queue_envelope_add_rcpt(&s->env, addr, orcpt, notify);
 	smtpd_reply(s, "250 2.1.5 Ok");

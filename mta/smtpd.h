@@ -20,6 +20,7 @@
 
 struct filter;
 struct filter_msg;
+struct milter_session;
 struct workpool;
 
 enum smtpd_mode {
@@ -78,6 +79,8 @@ struct smtpd_session {
 	struct queue_envelope env;
 	struct queue_writer *writer;
 	struct filter_msg *fmsg;	/* the filter's view of the message, or NULL */
+	struct milter_session *milter;	/* smtpd_milters' conversation, made at the first MAIL */
+	int milter_discard;	/* a milter said DISCARD: 250, then drop the message */
 	struct smtpd_data data;
 	/* SASL exchange in progress. */
 	int auth_mech;
@@ -104,6 +107,17 @@ void smtpd_session_free(struct smtpd_session *s);
 void smtpd_resume(struct smtpd_session *s);
 /* "ESMTPSA" and friends (RFC 3848), for Received and logs. */
 const char *smtpd_proto(const struct smtpd_session *s);
+
+/* smtpd_milter.c: smtpd_milters at MAIL, RCPT and the end of the message. */
+/* After MAIL's checks: ask the milters, then reply (input paused meanwhile). */
+void smtpd_milter_mail(struct smtpd_session *s);
+/* After RCPT's checks: ask, then add the recipient and reply, or refuse it. */
+void smtpd_milter_rcpt(struct smtpd_session *s, const char *addr, const char *orcpt,
+    unsigned int notify);
+/* The message is written and flushed: ask, apply changes, then next(s). */
+void smtpd_milter_message(struct smtpd_session *s, void (*next)(struct smtpd_session *));
+/* Input paused while a milter or the filter works; back to commands. */
+void smtpd_pause(struct smtpd_session *s);
 
 /* smtpd_data.c */
 /* Filter messages with f, finishing them in pool's threads (f NULL: no filter). */

@@ -29,6 +29,7 @@
 #include "lib/proc.h"
 #include "lib/stats.h"
 #include "lib/workpool.h"
+#include "milter_client.h"
 #include "queue.h"
 #include "queue_commit.h"
 #include "smtpd.h"
@@ -465,9 +466,18 @@ filter_submit(struct smtpd_session *s)
 	str_copy(j->path, s->writer->tmp_path, sizeof(j->path));
 	j->offset = s->writer->content_offset;
 	j->len = s->writer->content_len;
-	s->state = SMTPD_ST_COMMIT;
-	bufferevent_disable(s->bev, EV_READ);
+	smtpd_pause(s);
 	workpool_submit(smtpd_pool, filter_work, filter_done, j);
+}
+
+/* The milters had their say (or there are none): facteur's filter, then the commit. */
+static void
+after_milters(struct smtpd_session *s)
+{
+	if (s->fmsg != NULL)
+		filter_submit(s);
+	else
+		data_commit(s);
 }
 
 void
@@ -523,9 +533,16 @@ smtpd_data_end(struct smtpd_session *s)
 		smtpd_transaction_reset(s);
 		return;
 	}
-	if (s->fmsg != NULL) {
-		filter_submit(s);
+	if (s->milter != NULL && milter_enabled()) {
+		if (queue_writer_flush(s->writer) < 0) {
+			int e = errno;
+			log_warnx("qid=%s write %s: %s", s->env.qid, s->writer->tmp_path, strerror(e));
+			storage_reply(s, e);
+			smtpd_transaction_reset(s);
+			return;
+		}
+		smtpd_milter_message(s, after_milters);
 		return;
 	}
-	data_commit(s);
+	after_milters(s);
 }

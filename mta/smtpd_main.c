@@ -27,6 +27,7 @@
 #include "lib/stats.h"
 #include "lib/tls.h"
 #include "lib/workpool.h"
+#include "milter_client.h"
 #include "queue_commit.h"
 #include "smtpd.h"
 
@@ -79,6 +80,8 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 	if (smtpd_auth_load(var_smtpd_auth_file, &error) < 0)
 		log_warnx("reload: %s", error);
 	smtpd_set_tls(load_tls());
+	if (milter_config_check(&error) < 0)
+		log_warnx("reload: %s", error);
 	setup_filter(arg);
 	log_info("configuration reloaded");
 }
@@ -164,6 +167,8 @@ main(int argc, char **argv)
 		listen_list(var_submission_listen, SMTPD_SUBMISSION);
 		listen_list(var_smtps_listen, SMTPD_SMTPS);
 	}
+	if (milter_config_check(&error) < 0)
+		fatalx("%s", error);
 	setup_filter(base);
 	event_add(evsignal_new(base, SIGHUP, on_sighup, base), NULL);
 	event_add(evsignal_new(base, SIGTERM, on_sigterm, base), NULL);

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: MIT
+"""smtpd calls real milters (smtpd_milters): Debian's opendkim signs mail
+received from loopback, a second opendkim verifies that signature and adds
+its Authentication-Results, a verifier set to reject refuses a message whose
+signed body was changed, and an absent milter gets milter_default_action."""
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+from facteur_it import Facteur, free_port, make_workdir, wait_for
+from test_filter import delivered, header_value, qid_of, send
+from test_milter_client import (GENKEY, OPENDKIM, OpenDKIM, verifier_settings)
+
+pytestmark = pytest.mark.skipif(not (os.access(OPENDKIM, os.X_OK) and os.access(GENKEY, os.X_OK)),
+                                reason="opendkim and opendkim-tools are not installed")
+
+
+def message(subject, body="Hello.\r\n"):
+    return (f"From: Alice <alice@example.org>\r\nTo: <rcpt@example.org>\r\nSubject: {subject}\r\n"
+            f"Date: Tue, 1 Dec 2026 05:00:00 +0000\r\nMessage-ID: <{subject}@example.org>\r\n"
+            f"\r\n{body}")
+
+
+@pytest.fixture(scope="module")
+def milters():
+    d = make_workdir("facteur-smtpd-milter-")
+    subprocess.run([GENKEY, "-D", d, "-d", "example.org", "-s", "sel"], check=True, timeout=120)
+    with open(os.path.join(d, "sel.txt")) as f:
+        txt = f.read()
+    record = "".join(part for part in txt.split('"')[1::2]).replace(" ", "").replace("\t", "")
+    keys = os.path.join(d, "keys.txt")
+    with open(keys, "w") as f:
+        f.write(f"sel._domainkey.example.org {record}\n")
+    key = {"private": os.path.join(d, "sel.private"), "public": keys}
+    signer = OpenDKIM(d, "sign", {"Mode": "s", "Domain": "example.org", "KeyFile": key["private"],
+                                  "Selector": "sel", "Canonicalization": "relaxed/simple"},
+                      inet=True).start()
+    verifier = OpenDKIM(d, "verify", verifier_settings(key), inet=True).start()
+    rejecter = OpenDKIM(d, "reject", verifier_settings(key, on_bad="reject"), inet=True).start()
+    yield {"signer": signer, "verifier": verifier, "rejecter": rejecter}
+    for m in (signer, verifier, rejecter):
+        m.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_signed_by_one_milter_verified_by_the_next(workdir, milters):
+    f = Facteur(workdir, smtpd_milters=f"{milters['signer'].address}, {milters['verifier'].address}")
+    f.start()
+    try:
+        raw = delivered(f, qid_of(send(f.smtp_port, message("signed"), sender="alice@example.org")))
+        sig = header_value(raw, "DKIM-Signature")
+        assert sig is not None and "d=example.org" in sig and "s=sel" in sig, raw[:800]
+        ar = header_value(raw, "Authentication-Results")
+        assert ar is not None and "dkim=pass" in ar and "header.d=example.org" in ar, raw[:1200]
+        assert f.stats()["milter_calls"] >= 1
+    finally:
+        f.stop()
+
+
+def test_rejecting_milter_refuses_at_end_of_data(workdir, milters):
+    # Sign with one instance, then send the signed message with its body
+    # changed through another whose milter verifies and rejects bad signatures.
+    f1 = Facteur(os.path.join(workdir, "a"), smtpd_milters=milters["signer"].address)
+    f1.start()
+    try:
+        raw = delivered(f1, qid_of(send(f1.smtp_port, message("tosign"),
+                                        sender="alice@example.org")))
+    finally:
+        f1.stop()
+    signed = raw.split(b"\r\n", 2)[2].decode()  # without Return-Path and Delivered-To
+    assert signed.startswith("DKIM-Signature:") or "\r\nDKIM-Signature:" in signed
+    tampered = signed.replace("Hello.", "Hello!")
+    f2 = Facteur(os.path.join(workdir, "b"), smtpd_milters=milters["rejecter"].address)
+    f2.start()
+    try:
+        code, text = send(f2.smtp_port, tampered, sender="alice@example.org")
+        assert 500 <= code < 600, (code, text)
+        assert f2.stats()["milter_rejects"] >= 1
+        assert wait_for(lambda: not f2.temp_files()) and f2.queue_files("incoming") == []
+        # The untouched message passes the same milter.
+        assert send(f2.smtp_port, signed, sender="alice@example.org")[0] == 250
+    finally:
+        f2.stop()
+
+
+@pytest.mark.parametrize("action,code", [("tempfail", 451), ("reject", 550), ("accept", 250)])
+def test_absent_milter_default_action(workdir, action, code):
+    port = free_port()
+    f = Facteur(workdir, smtpd_milters=f"inet:{port}@127.0.0.1", milter_default_action=action)
+    f.start()
+    try:
+        got = send(f.smtp_port, message("absent"), sender="alice@example.org") \
+            if action == "accept" else None
+        if action == "accept":
+            assert got[0] == 250
+            assert delivered(f, qid_of(got))
+        else:
+            from facteur_it import RawSMTP
+            with RawSMTP(f.smtp_port) as c:
+                assert c.reply()[0] == 220
+                c.ehlo()
+                r = c.cmd("MAIL FROM:<alice@example.org>")
+                assert r[0] == code, r
+        assert f.stats()["milter_errors"] >= 1
+        assert f"inet:{port}@127.0.0.1" in f.log_text()
+    finally:
+        f.stop()
