@@ -10,6 +10,10 @@ fuzz:
 EXTRA_DIST += \
 	tests/fuzz/run.sh \
 	tests/fuzz/fuzz_mime.c \
+	tests/fuzz/fuzz_mime_header.c \
+	tests/fuzz/corpus/fuzz_mime_header/encoded-words \
+	tests/fuzz/corpus/fuzz_mime_header/content-type-2231 \
+	tests/fuzz/corpus/fuzz_mime_header/disposition \
 	tests/fuzz/fuzz_queue_file.c \
 	tests/fuzz/fuzz_sa_rules.c \
 	tests/fuzz/fuzz_smtp_command.c \

@@ -34,6 +34,8 @@ sources() {
 	fuzz_mime) echo filter/mime.c filter/mime_header.c filter/mime_decode.c filter/charset.c \
 	    filter/html_text.c filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_sa_rules) echo filter/sa_rules.c filter/strbuf.c lib/mem.c lib/log.c ;;
+	fuzz_mime_header) echo filter/mime_header.c filter/mime_decode.c filter/charset.c filter/strbuf.c \
+	    lib/mem.c lib/log.c ;;
 	fuzz_milter_proto) echo mta/milter_proto.c mta/milter_client.c lib/config.c lib/net.c \
 	    lib/proc.c lib/stats.c lib/mem.c lib/log.c ;;
 	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
@@ -68,7 +70,7 @@ options() {
 	esac
 }
 
-targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_sa_rules fuzz_milter_proto}
+targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_mime_header fuzz_sa_rules fuzz_milter_proto}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=
