@@ -53,6 +53,11 @@ facteur is running (master pid $master), configuration $demo/facteur.conf
   submission:  swaks --server 127.0.0.1:2587 -tls -a PLAIN -au demo -ap $password --to anyone@example.com
   queue:       build/appliance/facteurctl -c $demo/facteur.conf queue list
   counters:    build/appliance/facteurctl -c $demo/facteur.conf stats
+  quarantine:  build/appliance/facteurctl -c $demo/facteur.conf quarantine list
+Every message goes through the filter (X-Spam-Status, X-Virus-Scanned); the
+SpamAssassin rules compile in the background the first time (a few minutes,
+then cached): filter_rules_ready in the counters turns 1.  The antivirus
+waits for a ClamAV database in /var/lib/clamav (freshclam).
 Delivered messages are files in $demo/spool/mailbox:
 $(ls -1 "$demo/spool/mailbox" 2>/dev/null | sed 's/^/  /')
 Ctrl-C stops it.
