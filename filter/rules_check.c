@@ -88,8 +88,9 @@ rules_check(const struct rules_check_options *o, FILE *out, const char **error_r
 
 		for (i = 0; i < SA_RULE_TYPE_COUNT; i++)
 			total += st.loaded[i];
-		fprintf(out, "total %u, eval %u, prefiltered %u, unsupported %u, databases %u\n",
-		    total, st.eval, st.prefiltered, st.unsupported, st.databases);
+		fprintf(out, "total %u, eval %u, prefiltered %u, PCRE2 only %u, unsupported %u, "
+		    "databases %u\n", total, st.eval, st.prefiltered, st.pcre_only, st.unsupported,
+		    st.databases);
 	}
 	fprintf(out, "compile: %.3f s, cache %s\n", st.seconds,
 	    o->cache_dir == NULL ? "off" : st.cache_hit ? "hit" : "miss");
@@ -105,6 +106,9 @@ rules_check(const struct rules_check_options *o, FILE *out, const char **error_r
 
 		if (s == RULES_UNSUPPORTED)
 			fprintf(out, "unsupported: %s:%u: %s %s: %s\n", rule->file, rule->line,
+			    sa_rule_type_name(rule->type), rule->name, reason);
+		else if (s == RULES_PCRE)
+			fprintf(out, "PCRE2 only: %s:%u: %s %s: %s\n", rule->file, rule->line,
 			    sa_rule_type_name(rule->type), rule->name, reason);
 		else if (s == RULES_PREFILTER && o->verbose)
 			fprintf(out, "prefiltered: %s:%u: %s %s\n", rule->file, rule->line,

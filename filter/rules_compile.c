@@ -26,7 +26,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-2"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-3"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -36,6 +36,7 @@ struct rules_group {
 	unsigned int count;
 	hs_database_t *db;	/* NULL when every rule of the group failed */
 	int has_prefilter;
+	int has_pcre;		/* rules PCRE2 matches alone (RULES_PCRE) */
 };
 
 struct rule_info {
@@ -66,7 +67,8 @@ struct rules_scratch {
 /* Per stream state, for body, rawbody and full. */
 struct rules_stream {
 	hs_stream_t *hs;
-	struct strbuf kept;	/* for confirmation of prefilter hits */
+	int open;
+	struct strbuf kept;	/* for prefilter confirmation and PCRE2-only rules */
 };
 
 #define ST_HIT 0x01
@@ -411,9 +413,10 @@ compile_pcre(struct rules *r)
 		struct rule_info *info = &r->info[i];
 		char errbuf[300];
 
-		if (info->status != RULES_EXACT && info->status != RULES_PREFILTER)
+		if (info->status != RULES_EXACT && info->status != RULES_PREFILTER &&
+		    info->status != RULES_PCRE)
 			continue;
-		info->re = pcre_compile_rule(rule, info->status == RULES_PREFILTER, errbuf,
+		info->re = pcre_compile_rule(rule, info->status != RULES_EXACT, errbuf,
 		    sizeof(errbuf));
 		if (info->re == NULL && info->status == RULES_PREFILTER)
 			set_status(info, RULES_UNSUPPORTED, errbuf);
@@ -436,6 +439,46 @@ build_groups(struct rules *r)
 		info->group = -1;
 		if (info->status != RULES_EXACT && info->status != RULES_PREFILTER)
 			continue;
+		g = group_get(r, rule->type, rule->header, rule->header_mods);
+		group_add(&r->groups[g], i);
+		info->group = g;
+		if (rule->type == SA_RULE_URI)
+			r->uri_group = g;
+		else if (rule->type != SA_RULE_HEADER)
+			r->stream_group[rule->type] = g;
+	}
+}
+
+/*
+ * Regex rules Hyperscan takes neither exactly nor as a prefilter (too
+ * long, embedded anchors ...): PCRE2 alone matches them, on the value, the
+ * URL or the kept body, in their group.  Only rules that failed in
+ * Hyperscan; the reason stays for rules check.
+ */
+static void
+pcre_only(struct rules *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->count; i++) {
+		const struct sa_rule *rule = sa_rules_get(r->sa, i);
+		struct rule_info *info = &r->info[i];
+		char errbuf[300];
+		pcre2_code *re;
+		int g;
+
+		if (info->status != RULES_UNSUPPORTED || rule->pattern == NULL || rule->eval != NULL ||
+		    rule->exists || info->reason == NULL || strncmp(info->reason, "Hyperscan", 9) != 0)
+			continue;
+		if (rule->type != SA_RULE_HEADER && rule->type != SA_RULE_URI &&
+		    rule->type != SA_RULE_BODY && rule->type != SA_RULE_RAWBODY &&
+		    rule->type != SA_RULE_FULL)
+			continue;
+		if ((re = pcre_compile_rule(rule, 1, errbuf, sizeof(errbuf))) == NULL)
+			continue;
+		pcre2_code_free(info->re);
+		info->re = re;
+		info->status = RULES_PCRE;
 		g = group_get(r, rule->type, rule->header, rule->header_mods);
 		group_add(&r->groups[g], i);
 		info->group = g;
@@ -814,6 +857,7 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 			if (r->info[i].status == RULES_PREFILTER && r->info[i].re != NULL)
 				(void)pcre2_jit_compile(r->info[i].re, PCRE2_JIT_COMPLETE);
 		}
+		pcre_only(r);
 	} else {
 		compile_pcre(r);
 	}
@@ -823,6 +867,8 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 		for (unsigned int j = 0; j < g->count; j++) {
 			if (r->info[g->ids[j]].status == RULES_PREFILTER)
 				g->has_prefilter = 1;
+			else if (r->info[g->ids[j]].status == RULES_PCRE)
+				g->has_pcre = 1;
 		}
 		if (g->db != NULL)
 			r->stats.databases++;
@@ -842,6 +888,8 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 			r->stats.prefiltered++;
 		else if (r->info[i].status == RULES_UNSUPPORTED)
 			r->stats.unsupported++;
+		else if (r->info[i].status == RULES_PCRE)
+			r->stats.pcre_only++;
 	}
 	r->stats.cache_hit = hit;
 	r->stats.seconds = now() - start;
@@ -979,7 +1027,8 @@ pcre_match(struct rules_match *m, unsigned int rule, const char *data, size_t le
 	const struct rule_info *info = &m->rules->info[rule];
 	const pcre2_code *re = info->re;
 
-	if (re == NULL || (info->status != RULES_EXACT && info->status != RULES_PREFILTER))
+	if (re == NULL || (info->status != RULES_EXACT && info->status != RULES_PREFILTER &&
+	    info->status != RULES_PCRE))
 		return 0;
 	return pcre2_match(re, (PCRE2_SPTR)data, len, 0, 0, m->md, NULL) >= 0;
 }
@@ -1004,17 +1053,22 @@ scan_block(struct rules_match *m, const struct rules_group *g, const char *data,
 {
 	unsigned int i;
 
-	if (g->db == NULL)
+	if (g->db == NULL && !g->has_pcre)
 		return;
 	m->cur = g;
-	if (hs_scan(g->db, len > 0 ? data : "", (unsigned int)len, 0, m->scratch->hs, on_match,
-	    m) != HS_SUCCESS)
+	if (g->db != NULL && hs_scan(g->db, len > 0 ? data : "", (unsigned int)len, 0,
+	    m->scratch->hs, on_match, m) != HS_SUCCESS)
 		log_warnx("rules: hs_scan failed");
-	if (!g->has_prefilter)
+	if (!g->has_prefilter && !g->has_pcre)
 		return;
 	for (i = 0; i < g->count; i++) {
 		unsigned int rule = g->ids[i];
 
+		if (m->rules->info[rule].status == RULES_PCRE) {
+			if (pcre_match(m, rule, data, len))
+				m->state[rule] |= ST_MATCHED;
+			continue;
+		}
 		if (!(m->state[rule] & ST_CANDIDATE))
 			continue;
 		m->state[rule] &= (unsigned char)~ST_CANDIDATE;
@@ -1167,14 +1221,15 @@ rules_match_stream_open(struct rules_match *m, enum sa_rule_type type)
 	if (!stream_type(type))
 		return -1;
 	st = &m->streams[type];
-	if (st->hs != NULL)
+	if (st->open)
 		return -1;
 	strbuf_reset(&st->kept);
 	g = r->stream_group[type];
-	if (g < 0 || r->groups[g].db == NULL)
+	if (g < 0 || (r->groups[g].db == NULL && !r->groups[g].has_pcre))
 		return 0;
-	if (hs_open_stream(r->groups[g].db, 0, &st->hs) != HS_SUCCESS)
+	if (r->groups[g].db != NULL && hs_open_stream(r->groups[g].db, 0, &st->hs) != HS_SUCCESS)
 		panic("rules: hs_open_stream failed");
+	st->open = 1;
 	return 0;
 }
 
@@ -1186,17 +1241,17 @@ rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type, const voi
 	struct rules_stream *st;
 	const struct rules_group *g;
 
-	if (!stream_type(type) || m->streams[type].hs == NULL || len == 0)
+	if (!stream_type(type) || !m->streams[type].open || len == 0)
 		return;
 	st = &m->streams[type];
 	g = &r->groups[r->stream_group[type]];
-	if (g->has_prefilter && st->kept.len < RULES_CONFIRM_MAX) {
+	if ((g->has_prefilter || g->has_pcre) && st->kept.len < RULES_CONFIRM_MAX) {
 		size_t n = RULES_CONFIRM_MAX - st->kept.len;
 
 		strbuf_append(&st->kept, data, len < n ? len : n);
 	}
 	m->cur = g;
-	while (len > 0) {
+	while (len > 0 && st->hs != NULL) {
 		unsigned int n = len > (1u << 30) ? (1u << 30) : (unsigned int)len;
 
 		if (hs_scan_stream(st->hs, data, n, 0, m->scratch->hs, on_match, m) != HS_SUCCESS)
@@ -1214,18 +1269,22 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 	const struct rules_group *g;
 	unsigned int i;
 
-	if (!stream_type(type) || m->streams[type].hs == NULL)
+	if (!stream_type(type) || !m->streams[type].open)
 		return;
 	st = &m->streams[type];
 	g = &r->groups[r->stream_group[type]];
 	m->cur = g;
 	/* Matches at the end of the data ($, \z) are reported at close. */
-	if (hs_close_stream(st->hs, m->scratch->hs, on_match, m) != HS_SUCCESS)
+	if (st->hs != NULL && hs_close_stream(st->hs, m->scratch->hs, on_match, m) != HS_SUCCESS)
 		log_warnx("rules: hs_close_stream failed");
 	st->hs = NULL;
+	st->open = 0;
 	for (i = 0; i < g->count; i++) {
 		unsigned int rule = g->ids[i];
 
+		if (r->info[rule].status == RULES_PCRE &&
+		    pcre_match(m, rule, st->kept.data != NULL ? st->kept.data : "", st->kept.len))
+			m->state[rule] |= ST_MATCHED;
 		if (m->state[rule] & ST_CANDIDATE) {
 			m->state[rule] &= (unsigned char)~ST_CANDIDATE;
 			if (pcre_match(m, rule, st->kept.data != NULL ? st->kept.data : "",
@@ -1278,6 +1337,7 @@ rules_match_reset(struct rules_match *m)
 			hs_close_stream(m->streams[i].hs, m->scratch->hs, NULL, NULL);
 			m->streams[i].hs = NULL;
 		}
+		m->streams[i].open = 0;
 		strbuf_reset(&m->streams[i].kept);
 	}
 	memset(m->state, 0, r->count + 1);

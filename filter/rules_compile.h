@@ -38,7 +38,8 @@ enum rules_status {
 	RULES_UNDEFINED,	/* score or describe only, no test */
 	RULES_EXACT,		/* Hyperscan matches it exactly */
 	RULES_PREFILTER,	/* Hyperscan prefilter, PCRE2 confirms */
-	RULES_UNSUPPORTED,	/* neither could take it: never hits */
+	RULES_PCRE,		/* Hyperscan cannot take it: PCRE2 alone matches it */
+	RULES_UNSUPPORTED,	/* nothing could take it: never hits */
 	RULES_EVAL,		/* eval: test, for the pipeline (rules_match_set_hit) */
 	RULES_EXISTS,		/* exists:Header, decided from the headers seen */
 	RULES_META,		/* meta expression over other rules */
@@ -48,6 +49,7 @@ struct rules_stats {
 	unsigned int loaded[SA_RULE_TYPE_COUNT];	/* defined rules per type, evals included */
 	unsigned int eval;
 	unsigned int prefiltered;
+	unsigned int pcre_only;	/* RULES_PCRE */
 	unsigned int unsupported;
 	unsigned int databases;
 	int cache_hit;		/* 1 if the databases came from the cache */
