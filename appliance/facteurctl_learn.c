@@ -13,7 +13,8 @@
  * name order.  A message is known by its Message-ID, else by its tokens,
  * so learning it again as the same class changes nothing and learning it
  * as the other class moves it.  The database is $bayes_database
- * ($spool_directory/bayes.db by default); learning creates it.  With -j
+ * ($spool_directory/filter/bayes.db by default); learning creates it, and
+ * when run as root gives it to mail_owner, whose daemons read it.  With -j
  * the output is JSON.  Exit 1 when a file or the database failed.
  */
 #include "facteur-config.h"
@@ -33,6 +34,7 @@
 #include "filter/bayes.h"
 #include "lib/mem.h"
 #include "lib/params.h"
+#include "lib/proc.h"
 
 enum learn_op { OP_SPAM, OP_HAM, OP_FORGET, OP_CLASSIFY, OP_STATS };
 
@@ -283,6 +285,20 @@ ctl_learn(int argc, char **argv)
 	for (; i < argc; i++)
 		one_path(&r, argv[i], 1);
 	bayes_close(&r.b);
+	if (!readonly && geteuid() == 0) {
+		/* smtpd reads it as mail_owner, and WAL readers write the -shm file. */
+		static const char *const suffix[] = { "", "-wal", "-shm" };
+		uid_t uid;
+		gid_t gid;
+		if (proc_user_ids(var_mail_owner, &uid, &gid) == 0) {
+			for (size_t k = 0; k < sizeof(suffix) / sizeof(suffix[0]); k++) {
+				char p[4200];
+				snprintf(p, sizeof(p), "%s%s", path, suffix[k]);
+				if (chown(p, uid, gid) < 0 && errno != ENOENT)
+					fprintf(stderr, "facteurctl: chown %s: %s\n", p, strerror(errno));
+			}
+		}
+	}
 
 	if (r.op == OP_CLASSIFY) {
 		if (r.done > 0 && !ctl_json)

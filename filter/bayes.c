@@ -1069,7 +1069,7 @@ bayes_database_path(char *buf, size_t size)
 	if (var_bayes_database != NULL && var_bayes_database[0] != '\0')
 		str_copy(buf, var_bayes_database, size);
 	else
-		snprintf(buf, size, "%s/bayes.db", var_spool_directory);
+		snprintf(buf, size, "%s/filter/bayes.db", var_spool_directory);
 	return buf;
 }
 

@@ -52,6 +52,7 @@ struct rule_set {
 	struct rules *rules;
 	struct eval_rule *evals;
 	size_t nevals;
+	int has_bayes;		/* some rule asks check_bayes: the rules score it */
 	unsigned int generation;
 };
 
@@ -170,6 +171,8 @@ set_build(void)
 		set->evals[nevals].rule = i;
 		set->evals[nevals].function = r->eval;
 		set->evals[nevals].args = r->eval_args != NULL ? r->eval_args : "";
+		if (strcmp(r->eval, "check_bayes") == 0)
+			set->has_bayes = 1;
 		nevals++;
 	}
 	set->nevals = nevals;
@@ -266,12 +269,7 @@ filter_new(struct filter **f_r, const char **error_r)
 		free(f);
 		return -1;
 	}
-	if (var_bayes_database[0] != '\0')
-		f->bayes_path = xstrdup(var_bayes_database);
-	else {
-		spool_path("bayes.db", path, sizeof(path));
-		f->bayes_path = xstrdup(path);
-	}
+	f->bayes_path = xstrdup(bayes_database_path(path, sizeof(path)));
 	start_loading(f);
 	*f_r = f;
 	return 0;
@@ -678,6 +676,29 @@ scan_virus(struct filter_msg *m, const char *message, size_t len)
 		verdict_add(&m->verdict, "AV_SCAN_LIMIT", 0, "%ld", var_av_max_scan_size);
 }
 
+/*
+ * The classifier's own symbols, for rule sets without SpamAssassin's
+ * BAYES_* rules: the same bands and scores (23_bayes.cf, score set 2).
+ */
+static void
+add_bayes_symbol(struct filter_msg *m, double p)
+{
+	static const struct { double lo; const char *name; double score; } band[] = {
+		{ 0.99, "BAYES_99", 3.8 }, { 0.95, "BAYES_95", 3.2 }, { 0.80, "BAYES_80", 2.7 },
+		{ 0.60, "BAYES_60", 2.5 }, { 0.40, "BAYES_50", 2.0 }, { 0.20, "BAYES_40", -0.001 },
+		{ 0.05, "BAYES_20", -0.001 }, { 0.01, "BAYES_05", -0.3 }, { -1, "BAYES_00", -1.5 },
+	};
+
+	for (size_t i = 0; i < sizeof(band) / sizeof(band[0]); i++) {
+		if (p > band[i].lo || band[i].lo < 0) {
+			verdict_add(&m->verdict, band[i].name, band[i].score, "%.4f", p);
+			break;
+		}
+	}
+	if (p > 0.999)
+		verdict_add(&m->verdict, "BAYES_999", 0.2, "%.4f", p);
+}
+
 /* An eval test: 1 hit, 0 no, -1 nobody answers it. */
 static int
 run_eval(struct filter_msg *m, const struct auth_result *ar, double bayes_prob,
@@ -752,11 +773,13 @@ build_headers(struct filter_msg *m, const struct auth_result *ar, double bayes_p
 	}
 	free(syms);
 	if (bayes_prob >= 0) {
-		snprintf(line, sizeof(line), " bayes=%.4f", bayes_prob);
-		fold_append(&b, &col, line + 1, "");
+		snprintf(line, sizeof(line), "bayes=%.4f", bayes_prob);
+		strbuf_putc(&b, ' ');
+		col++;
+		fold_append(&b, &col, line, "");
 	}
 	snprintf(line, sizeof(line), "version=facteur %s", PACKAGE_VERSION);
-	strbuf_append(&b, " ", 1);
+	strbuf_putc(&b, ' ');
 	col++;
 	fold_append(&b, &col, line, "");
 	strbuf_append(&b, "\r\n", 2);
@@ -901,8 +924,8 @@ filter_msg_finish(struct filter_msg *m, const char *message, size_t len)
 	}
 	if (m->tokens != NULL && (b = thread_bayes(m->f)) != NULL) {
 		bayes_prob = bayes_classify(b, m->tokens);
-		if (bayes_prob >= 0)
-			STATS_INC(bayes_classified);
+		if (bayes_prob >= 0 && (m->set == NULL || !m->set->has_bayes))
+			add_bayes_symbol(m, bayes_prob);
 	}
 	if (m->match != NULL) {
 		for (size_t i = 0; i < m->set->nevals; i++)

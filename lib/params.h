@@ -108,7 +108,7 @@
 	X(STR, dkim_sign_headers, "From:Reply-To:Subject:Date:To:Cc:Message-ID:In-Reply-To:References:MIME-Version:Content-Type:Content-Transfer-Encoding", "header fields signed") \
 	/* filter: learned classifier */ \
 	X(BOOL, bayes_enable, "yes", "score with the learned classifier once trained") \
-	X(STR, bayes_database, "", "classifier state (SQLite; default: $spool_directory/bayes.db)") \
+	X(STR, bayes_database, "", "classifier state (SQLite; default: $spool_directory/filter/bayes.db)") \
 	X(INT, bayes_min_learned, "200", "messages of each class learned before it scores") \
 	/* milter */ \
 	X(LIST, smtpd_milters, "", "milters smtpd calls for each message (unix:/path or inet:port@host)") \

@@ -271,7 +271,7 @@ class Facteur:
             "dmarc_enable": "no",
             "dkim_sign": "no",
             "av_database_directory": os.path.join(self.dir, "clamav"),
-            "bayes_database": os.path.join(self.dir, "bayes.db"),
+
         }
         if auth_file:
             self.params["smtpd_auth_file"] = auth_file

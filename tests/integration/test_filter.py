@@ -324,3 +324,38 @@ def test_trusted_mail_has_no_inbound_verdict(workdir):
         assert raw.endswith(msg.encode())
     finally:
         f.stop()
+
+
+def test_classifier_scores_after_learning(workdir):
+    """Trained with facteurctl learn (as root: the files go to mail_owner),
+    the classifier adds its BAYES_* symbol when no rule set scores it."""
+    f = Facteur(workdir, mynetworks=OUTSIDE, bayes_min_learned=3)
+    f.start()
+    try:
+        d = pathlib.Path(workdir)
+        (d / "spam").mkdir()
+        (d / "ham").mkdir()
+        spam_words = "cheap pills casino bonus winner viagra lottery unclaimed prize transfer"
+        ham_words = "seminar agenda thesis committee laboratory schedule minutes review draft"
+        for i in range(4):
+            (d / "spam" / f"{i}.eml").write_text(simple_message(
+                subject=f"casino bonus {i}", body=f"{spam_words} offer {i}\r\n",
+                extra=f"Message-ID: <s{i}@spam.test>\r\n"))
+            (d / "ham" / f"{i}.eml").write_text(simple_message(
+                subject=f"seminar agenda {i}", body=f"{ham_words} item {i}\r\n",
+                extra=f"Message-ID: <h{i}@ham.test>\r\n"))
+        f.ctl("learn", "spam", str(d / "spam"))
+        f.ctl("learn", "ham", str(d / "ham"))
+        db = os.path.join(f.spool, "filter", "bayes.db")
+        assert os.stat(db).st_uid == 65534  # nobody, the test's mail_owner
+        raw = delivered(f, qid_of(send(f.smtp_port, simple_message(
+            subject="casino bonus now", body=f"{spam_words} today\r\n"))))
+        t = spam_tests(header_value(raw, "X-Spam-Status"))
+        assert t.get("BAYES_99") == 3.8, t
+        raw = delivered(f, qid_of(send(f.smtp_port, simple_message(
+            subject="seminar agenda", body=f"{ham_words} tomorrow\r\n"))))
+        t = spam_tests(header_value(raw, "X-Spam-Status"))
+        assert t.get("BAYES_00") == -1.5, t
+        assert f.stats()["bayes_classified"] >= 2
+    finally:
+        f.stop()
