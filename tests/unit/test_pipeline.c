@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_pipeline - scoring and actions of the filter (filter/pipeline.h),
+ * with a small rule set written to a temporary directory and the network
+ * and antivirus parts switched off: symbols and their sum, the threshold
+ * of each action, [spam_policy] per domain, MIME anomalies as symbols,
+ * messages fed in odd pieces, the subject tag, and verdict bookkeeping.
+ */
+#include "facteur-config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "filter/pipeline.h"
+#include "filter/verdict.h"
+#include "lib/config.h"
+#include "lib/mem.h"
+
+static char dir[] = "/tmp/facteur-test-pipeline.XXXXXX";
+static struct filter *filter;
+
+static const char rules[] =
+	"header T_SUBJ  Subject =~ /\\bmoney\\b/i\n"
+	"score  T_SUBJ  3\n"
+	"body   T_BODY  /act now/i\n"
+	"score  T_BODY  4\n"
+	"uri    T_URI   /evil\\.example/\n"
+	"score  T_URI   2.5\n"
+	"meta   T_BOTH  T_SUBJ && T_BODY\n"
+	"score  T_BOTH  1\n"
+	"header T_NICE  X-Good =~ /yes/\n"
+	"score  T_NICE  -2\n";
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int
+setup(void **state)
+{
+	char path[256], conf[8192];
+	const char *error;
+
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/rules", dir);
+	if (mkdir(path, 0755) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/rules/10.cf", dir);
+	write_file(path, rules);
+	snprintf(conf, sizeof(conf),
+	    "spool_directory = %s/spool\nfilter_rules = %s/rules\nfilter_rules_config =\n"
+	    "filter_rules_cache = %s/cache\nav_enable = no\nspf_enable = no\ndkim_verify = no\n"
+	    "dmarc_enable = no\ndkim_sign = no\nbayes_enable = no\n"
+	    "spam_tag_score = 5\nspam_subject_score = 6\nspam_quarantine_score = 8\n"
+	    "spam_reject_score = 10\nspam_subject_tag = [SPAM]\nmyhostname = mx.test\n"
+	    "[spam_policy]\nstrict.test = tag=1 reject=3\n.lax.test = reject=100 quarantine=99\n",
+	    dir, dir, dir);
+	snprintf(path, sizeof(path), "%s/facteur.conf", dir);
+	write_file(path, conf);
+	if (config_load(path, &error) < 0) {
+		fprintf(stderr, "config: %s\n", error);
+		return -1;
+	}
+	if (filter_new(&filter, &error) < 0) {
+		fprintf(stderr, "filter_new: %s\n", error);
+		return -1;
+	}
+	filter_wait_rules(filter);
+	return filter_rules_ready(filter) ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[300];
+
+	filter_free(&filter);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Run msg through the filter in pieces of chunk bytes, for rcpt. */
+static struct filter_msg *
+run(const char *msg, size_t chunk, const char *rcpt, const struct filter_result **r)
+{
+	const char *rcpts[] = { rcpt };
+	struct filter_envelope env = {
+		.qid = "T1", .client_addr = "192.0.2.1", .helo = "client.test",
+		.sender = "a@outside.test", .rcpts = rcpts, .nrcpts = 1,
+	};
+	struct filter_msg *m = filter_msg_new(filter, &env);
+	size_t len = strlen(msg);
+
+	for (size_t off = 0; off < len; off += chunk)
+		filter_msg_feed(m, msg + off, len - off < chunk ? len - off : chunk);
+	*r = filter_msg_finish(m, msg, len);
+	return m;
+}
+
+static int
+has(const struct filter_result *r, const char *name, double score)
+{
+	const struct verdict_symbol *s = verdict_find(r->verdict, name);
+
+	return s != NULL && s->score > score - 1e-9 && s->score < score + 1e-9;
+}
+
+static void
+test_ham(void **state)
+{
+	const struct filter_result *r;
+	struct filter_msg *m = run("Subject: lunch\r\nX-Good: yes\r\n\r\nsee you\r\n", 1 << 20,
+	    "u@example.org", &r);
+
+	assert_int_equal(r->action, FILTER_ACCEPT);
+	assert_true(has(r, "T_NICE", -2));
+	assert_null(verdict_find(r->verdict, "T_SUBJ"));
+	assert_true(r->score > -2.001 && r->score < -1.999);
+	assert_false(r->spam);
+	assert_null(r->subject_tag);
+	assert_non_null(strstr(r->headers, "X-Spam-Status: No, score=-2.0 required=5.0"));
+	assert_non_null(strstr(r->headers, "T_NICE=-2"));
+	assert_null(strstr(r->headers, "X-Spam-Flag"));
+	filter_msg_free(&m);
+}
+
+/* Every threshold, each message fed whole and byte by byte: same verdict. */
+static void
+test_thresholds(void **state)
+{
+	static const struct {
+		const char *msg;
+		double score;
+		enum filter_action action;
+		int tag;
+	} cases[] = {
+		/* 3: below the tag score */
+		{ "Subject: money\r\n\r\nhello\r\n", 3, FILTER_ACCEPT, 0 },
+		/* 5.5: tag (flag), not subject */
+		{ "Subject: money\r\n\r\nhttp://evil.example/x\r\n", 5.5, FILTER_ACCEPT, 0 },
+		/* 6.5: subject tagged */
+		{ "Subject: hi\r\n\r\nact now at http://evil.example/\r\n", 6.5, FILTER_ACCEPT, 1 },
+		/* 3 + 4 + 1 = 8: quarantine */
+		{ "Subject: money\r\n\r\nact now\r\n", 8, FILTER_QUARANTINE, 0 },
+		/* 10.5: reject */
+		{ "Subject: money\r\n\r\nact now http://evil.example/\r\n", 10.5, FILTER_REJECT, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (size_t chunk = 1; chunk <= 1 << 20; chunk <<= 20) {
+			const struct filter_result *r;
+			struct filter_msg *m = run(cases[i].msg, chunk, "u@example.org", &r);
+
+			if (r->score < cases[i].score - 1e-6 || r->score > cases[i].score + 1e-6)
+				fail_msg("case %zu chunk %zu: score %f", i, chunk, r->score);
+			assert_int_equal(r->action, cases[i].action);
+			assert_int_equal(r->spam, cases[i].score >= 5);
+			assert_int_equal(r->subject_tag != NULL, cases[i].tag);
+			if (r->action == FILTER_REJECT)
+				assert_string_equal(r->reply,
+				    "550 5.7.1 Message refused as spam (score 10.5)");
+			if (r->action == FILTER_QUARANTINE)
+				assert_non_null(strstr(r->headers,
+				    "X-Facteur-Quarantine: spam score 8.0 >= 8.0"));
+			if (r->spam)
+				assert_non_null(strstr(r->headers, "X-Spam-Flag: YES"));
+			filter_msg_free(&m);
+		}
+	}
+}
+
+static void
+test_domain_policy(void **state)
+{
+	const struct filter_result *r;
+	struct filter_msg *m;
+
+	m = run("Subject: money\r\n\r\nhello\r\n", 7, "u@strict.test", &r);
+	assert_int_equal(r->action, FILTER_REJECT);
+	assert_true(r->spam);	/* tag=1 */
+	filter_msg_free(&m);
+	/* ".lax.test" covers subdomains: 10.5 is below its reject and quarantine. */
+	m = run("Subject: money\r\n\r\nact now http://evil.example/\r\n", 7, "u@mx.lax.test", &r);
+	assert_int_equal(r->action, FILTER_ACCEPT);
+	assert_non_null(r->subject_tag);	/* subject 6 still from the global value */
+	filter_msg_free(&m);
+}
+
+static void
+test_mime_anomalies_scored(void **state)
+{
+	const struct filter_result *r;
+	struct filter_msg *m = run("Subject: x\r\nContent-Type: multipart/mixed\r\n\r\nno boundary\r\n"
+	    "", 3, "u@example.org", &r);
+
+	assert_true(has(r, "MIME_MISSING_BOUNDARY", 0.5));
+	filter_msg_free(&m);
+	m = run("Subject: x\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!notbase64***\r\n", 5,
+	    "u@example.org", &r);
+	assert_true(has(r, "MIME_BAD_BASE64", 0.5));
+	filter_msg_free(&m);
+}
+
+static void
+test_tag_subject(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "Subject: hello\r\nTo: a\r\n\r\nSubject: body\r\n",
+		  "Subject: [SPAM] hello\r\nTo: a\r\n\r\nSubject: body\r\n" },
+		{ "To: a\r\nsubject:   spaced\r\n\r\nx\r\n", "To: a\r\nsubject: [SPAM] spaced\r\n\r\nx\r\n" },
+		{ "To: a\r\n\r\nno subject\r\n", "To: a\r\nSubject: [SPAM]\r\n\r\nno subject\r\n" },
+		{ "Subject: a\r\n folded\r\n\r\n", "Subject: [SPAM] a\r\n folded\r\n\r\n" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len;
+		char *out = filter_tag_subject(cases[i].in, strlen(cases[i].in), "[SPAM]", &len);
+		assert_int_equal(len, strlen(cases[i].out));
+		assert_memory_equal(out, cases[i].out, len);
+		free(out);
+	}
+}
+
+static void
+test_verdict(void **state)
+{
+	struct verdict v;
+
+	verdict_init(&v);
+	verdict_add(&v, "A", 1.5, "first %d", 1);
+	verdict_add(&v, "B", -0.5, NULL);
+	verdict_add(&v, "A", 7, "again");	/* first wins */
+	assert_int_equal(v.nsyms, 2);
+	assert_true(v.score > 0.999 && v.score < 1.001);
+	assert_string_equal(verdict_find(&v, "A")->detail, "first 1");
+	assert_null(verdict_find(&v, "C"));
+	verdict_free(&v);
+	assert_int_equal(v.nsyms, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ham),
+		cmocka_unit_test(test_thresholds),
+		cmocka_unit_test(test_domain_policy),
+		cmocka_unit_test(test_mime_anomalies_scored),
+		cmocka_unit_test(test_tag_subject),
+		cmocka_unit_test(test_verdict),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
