@@ -16,6 +16,9 @@ EXTRA_DIST += \
 	tests/integration/test_durability.py \
 	tests/integration/test_esmtp.py \
 	tests/integration/test_extensions.py \
+	tests/integration/test_filter.py \
+	tests/integration/test_filter_auth.py \
+	tests/integration/test_smtpd_milter.py \
 	tests/integration/test_facteurctl.py \
 	tests/integration/test_limits.py \
 	tests/integration/test_nexthop.py \
