@@ -60,8 +60,8 @@ pytestmark = [
 class Milter:
     """facteur-milter -d with its own configuration, spool and log."""
 
-    def __init__(self, root, **overrides):
-        self.dir = os.path.join(root, "milter")
+    def __init__(self, root, name="milter", **overrides):
+        self.dir = os.path.join(root, name)
         self.spool = os.path.join(self.dir, "spool")
         os.makedirs(self.spool)
         os.chmod(self.dir, 0o755)
@@ -286,14 +286,15 @@ class RawMilter:
         self.send(cmd, data)
         return self.packet()
 
-    def envelope(self, ip="203.0.113.7"):
+    def envelope(self, ip="203.0.113.7", auth=None):
         assert self.step(b"C", b"client.test\0" + b"4" + struct.pack(">H", 4444) +
                          ip.encode() + b"\0")[0] == b"c"
         assert self.step(b"H", b"client.test\0")[0] == b"c"
-        self.transaction()
+        self.transaction(auth)
 
-    def transaction(self):
-        assert self.step(b"M", b"<someone@outside.test>\0")[0] == b"c"
+    def transaction(self, auth=None):
+        macros = {"{auth_authen}": auth} if auth else None
+        assert self.step(b"M", b"<someone@outside.test>\0", macros)[0] == b"c"
         assert self.step(b"R", b"<rcpt@example.org>\0", {"i": "RAW1"})[0] == b"c"
 
     def message(self, headers, body):
@@ -573,6 +574,74 @@ def test_sighup_reloads_rules_without_closing_connections(bench):
     assert spam_tests(header_value(m.data, "X-Spam-Status")[0]) == {"T_REPORT": 0.7}
     assert milter.proc.poll() is None and milter.proc.pid == pid
     assert os.path.exists(milter.socket)
+    # A burst of SIGHUPs (libmilter's own handling would stop at the first).
+    n = milter.log_text().count("configuration reloaded")
+    for _ in range(5):
+        os.kill(pid, signal.SIGHUP)
+        time.sleep(0.05)
+    assert wait_for(lambda: milter.log_text().count("configuration reloaded") > n)
+    time.sleep(1)
+    assert milter.proc.poll() is None and os.path.exists(milter.socket)
+    assert "stopping" not in milter.log_text()
+    tid, msg = message("quarterly report", "numbers\r\n")
+    assert send(pfx.port, msg)[0] == 250
+    assert arrived(sink, tid) is not None
+
+
+def inserted(replies):
+    """{name: value} of the INSHEADER replies (index, name, value)."""
+    out = {}
+    for c, d in replies:
+        if c == b"i":
+            name, value = d[4:].split(b"\0")[:2]
+            out[name.decode()] = value.decode()
+    return out
+
+
+def test_trusted_clients_get_no_inbound_verdict(bench):
+    """Authenticated ({auth_authen}) and mynetworks clients: no X-Spam-Status."""
+    milter, pfx, sink = bench
+    for ip, auth in (("203.0.113.7", "alice"), ("192.0.2.9", None)):
+        raw = RawMilter(milter.socket)
+        raw.negotiate()
+        raw.envelope(ip=ip, auth=auth)
+        replies = raw.message([("Subject", " money")], "You have won a prize\r\n")
+        raw.close()
+        assert replies[-1][0] == b"c", replies
+        assert "X-Spam-Status" not in inserted(replies), replies
+    # The same message from the outside is scored.
+    raw = RawMilter(milter.socket)
+    raw.negotiate()
+    raw.envelope()
+    replies = raw.message([("Subject", " money")], "You have won a prize\r\n")
+    raw.close()
+    assert inserted(replies)["X-Spam-Status"].startswith(" Yes, score=5.5"), replies
+
+
+@pytest.mark.parametrize("action", ["accept", "tempfail"])
+def test_message_over_size_limit_follows_failure_action(action):
+    root = make_workdir("facteur-it-milter-size-")
+    m = Milter(root, message_size_limit=2000, filter_failure_action=action).start()
+    try:
+        raw = RawMilter(m.socket)
+        raw.negotiate()
+        raw.envelope()
+        small = raw.message([("Subject", " small")], "fits\r\n")
+        raw.transaction()
+        big = raw.message([("Subject", " big")], ("x" * 70 + "\r\n") * 40)
+        raw.close()
+        assert small[-1][0] == b"c" and "FILTER_ERROR" not in inserted(small)["X-Spam-Status"]
+        if action == "accept":
+            assert big[-1][0] == b"c", big
+            assert inserted(big)["X-Spam-Status"].startswith(
+                " No, score=0.0 required=5.0 tests=FILTER_ERROR version=facteur "), big
+        else:
+            assert big[-1] == (b"y", b"451 4.3.0 Message could not be checked, try again later\0")
+        assert "message not checked (larger than message_size_limit)" in m.log_text()
+    finally:
+        assert m.stop() == 0, m.log_text()
+        assert not [x for x in SANITIZER_MARKERS if x in m.log_text()], m.log_text()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_listen_spec_errors_are_startup_errors(tmp_path):
