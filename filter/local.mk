@@ -34,3 +34,4 @@ filter_rules_check_SOURCES = filter/rules_check_main.c
 filter_rules_check_CFLAGS = $(AM_CFLAGS) $(HYPERSCAN_CFLAGS)
 filter_rules_check_LDADD = $(FILTER_LIBS)
 include filter/milter.mk
+include filter/eval.mk

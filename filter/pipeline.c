@@ -23,6 +23,7 @@
 #include "filter/auth.h"
 #include "filter/av.h"
 #include "filter/bayes.h"
+#include "filter/eval.h"
 #include "filter/mime.h"
 #include "filter/pipeline.h"
 #include "filter/rules_compile.h"
@@ -52,6 +53,7 @@ struct rule_set {
 	struct rules *rules;
 	struct eval_rule *evals;
 	size_t nevals;
+	struct eval_config *eval_config;	/* the configuration lines evals read */
 	int has_bayes;		/* some rule asks check_bayes: the rules score it */
 	unsigned int generation;
 };
@@ -86,6 +88,7 @@ set_release(struct filter *f, struct rule_set *set)
 	rules_free(&set->rules);
 	sa_rules_free(&set->sa);
 	free(set->evals);
+	eval_config_free(&set->eval_config);
 	free(set);
 }
 
@@ -176,6 +179,7 @@ set_build(void)
 		nevals++;
 	}
 	set->nevals = nevals;
+	set->eval_config = eval_config_new(set->sa);
 	rules_get_stats(set->rules, &rs);
 	log_info("filter: %u rules compiled (%u prefiltered, %u unsupported, %u eval) in %.2fs%s", n,
 	    rs.prefiltered, rs.unsupported, rs.eval, rs.seconds, rs.cache_hit ? " from the cache" : "");
@@ -395,7 +399,17 @@ struct filter_msg {
 	struct verdict verdict;
 	struct filter_result result;
 	int finished;
+	/* for the eval tests: top-level fields, body as SpamAssassin renders it */
+	struct eval_header *eval_hdrs;
+	size_t neval_hdrs;
+	struct eval_body_norm body_norm;
+	struct strbuf body;	/* the first EVAL_BODY_KEEP bytes */
+	unsigned int body_part;	/* the part the last text came from */
+	struct eval_msg eval;
 };
+
+/* Rendered body kept for the eval tests (SpamAssassin's checks read it all). */
+#define EVAL_BODY_KEEP (256 * 1024)
 
 /* The address of a From-like field: the part in <>, else the first word with @. */
 static size_t
@@ -489,6 +503,16 @@ on_header(void *ctx, const struct mime_part *part, const struct mime_header *h)
 	}
 	if (m->tokens != NULL)
 		bayes_tokens_header(m->tokens, h->name, h->value, h->value_len);
+	if (m->neval_hdrs < 1000) {
+		struct eval_header *e;
+		m->eval_hdrs = xrealloc(m->eval_hdrs, (m->neval_hdrs + 1) * sizeof(*m->eval_hdrs));
+		e = &m->eval_hdrs[m->neval_hdrs++];
+		e->name = xstrdup(h->name);
+		e->raw = xstrndup(h->raw, h->raw_len);
+		e->raw_len = h->raw_len;
+		e->value = xstrndup(h->value, h->value_len);
+		e->value_len = h->value_len;
+	}
 	if (m->subject == NULL && str_casecmp(h->name, "Subject") == 0)
 		m->subject = xstrndup(h->value, h->value_len);
 	if (m->from_domain == NULL && str_casecmp(h->name, "From") == 0) {
@@ -499,6 +523,19 @@ on_header(void *ctx, const struct mime_part *part, const struct mime_header *h)
 	}
 }
 
+/* Body text as SpamAssassin's body rules see it: to the rules and the evals. */
+static void
+body_out(void *ctx, const char *data, size_t len)
+{
+	struct filter_msg *m = ctx;
+
+	if (m->match != NULL)
+		rules_match_stream_feed(m->match, SA_RULE_BODY, data, len);
+	if (m->body.len < EVAL_BODY_KEEP)
+		strbuf_append(&m->body, data,
+		    len < EVAL_BODY_KEEP - m->body.len ? len : EVAL_BODY_KEEP - m->body.len);
+}
+
 static void
 on_part_begin(void *ctx, const struct mime_part *part)
 {
@@ -507,15 +544,14 @@ on_part_begin(void *ctx, const struct mime_part *part)
 	if (part->index != 0 || m->headers_done)
 		return;
 	m->headers_done = 1;
-	if (m->match == NULL)
-		return;
-	rules_match_header(m->match, "EnvelopeFrom", 0, m->sender, strlen(m->sender));
-	rules_match_headers_end(m->match);
-	/* SpamAssassin's body text starts with the subject, as a paragraph. */
-	if (m->subject != NULL) {
-		rules_match_stream_feed(m->match, SA_RULE_BODY, m->subject, strlen(m->subject));
-		rules_match_stream_feed(m->match, SA_RULE_BODY, "\n", 1);
+	if (m->match != NULL) {
+		rules_match_header(m->match, "EnvelopeFrom", 0, m->sender, strlen(m->sender));
+		rules_match_headers_end(m->match);
 	}
+	/* SpamAssassin's body text starts with the subject, as a paragraph. */
+	if (m->subject != NULL)
+		body_out(m, m->subject, strlen(m->subject));
+	body_out(m, "\n", 1);
 }
 
 static void
@@ -553,9 +589,12 @@ on_text(void *ctx, const struct mime_part *part, const char *utf8, size_t len)
 		return;
 	if (m->text_bytes + len > (uint64_t)var_filter_max_body_scan)
 		len = (size_t)((uint64_t)var_filter_max_body_scan - m->text_bytes);
+	/* Parts are joined by a line end, white space runs collapsed (Message.pm). */
+	if (m->text_bytes > 0 && part->index != m->body_part)
+		eval_body_norm_feed(&m->body_norm, "\n", 1, body_out, m);
+	m->body_part = part->index;
 	m->text_bytes += len;
-	if (m->match != NULL)
-		rules_match_stream_feed(m->match, SA_RULE_BODY, utf8, len);
+	eval_body_norm_feed(&m->body_norm, utf8, len, body_out, m);
 	if (m->tokens != NULL)
 		bayes_tokens_text(m->tokens, utf8, len);
 }
@@ -710,7 +749,7 @@ run_eval(struct filter_msg *m, const struct auth_result *ar, double bayes_prob,
 		return rc;
 	if ((rc = bayes_sa_eval(bayes_prob, e->function, e->args)) >= 0)
 		return rc;
-	return -1;
+	return eval_sa(&m->eval, e->function, e->args);
 }
 
 /* Fold a list of words into header lines of at most 78 columns. */
@@ -900,8 +939,23 @@ filter_msg_finish(struct filter_msg *m, const char *message, size_t len)
 	if (m->match != NULL)
 		rules_match_set_scratch(m->match, thread_scratch(m->set));
 	mime_parser_finish(m->mime);
-	if (m->match != NULL && !m->headers_done)
+	if (!m->headers_done)
 		on_part_begin(m, mime_parser_part(m->mime, 0));
+	eval_body_norm_end(&m->body_norm, body_out, m);
+	m->eval.config = m->set != NULL ? m->set->eval_config : NULL;
+	m->eval.headers = m->eval_hdrs;
+	m->eval.nheaders = m->neval_hdrs;
+	m->eval.sender = m->sender;
+	m->eval.rcpts = (const char *const *)m->rcpts;
+	m->eval.nrcpts = m->nrcpts;
+	m->eval.helo = m->helo;
+	m->eval.client_addr = m->client_addr;
+	m->eval.mime = m->mime;
+	m->eval.body = m->body.data != NULL ? m->body.data : "";
+	m->eval.body_len = m->body.len;
+	m->eval.message = message;
+	m->eval.message_len = len;
+	m->eval.now = time(NULL);
 	add_mime_symbols(m);
 	m->result.action = FILTER_ACCEPT;
 	if (m->f->av != NULL)
@@ -931,6 +985,7 @@ filter_msg_finish(struct filter_msg *m, const char *message, size_t len)
 		for (size_t i = 0; i < m->set->nevals; i++)
 			if (run_eval(m, ar, bayes_prob, &m->set->evals[i]) == 1)
 				rules_match_set_hit(m->match, m->set->evals[i].rule);
+		eval_msg_clear(&m->eval);	/* it points into message */
 		rules_match_finish(m->match);
 		/* Score set 2 (classifier, no network tests) once the classifier scores. */
 		for (unsigned int i = 0; i < rules_match_hit_count(m->match); i++) {
@@ -1010,6 +1065,14 @@ filter_msg_free(struct filter_msg **mp)
 	free(m->auth_user);
 	free(m->subject);
 	free(m->from_domain);
+	eval_msg_clear(&m->eval);
+	for (size_t i = 0; i < m->neval_hdrs; i++) {
+		free((char *)m->eval_hdrs[i].name);
+		free((char *)m->eval_hdrs[i].raw);
+		free((char *)m->eval_hdrs[i].value);
+	}
+	free(m->eval_hdrs);
+	strbuf_free(&m->body);
 	free(m->result.headers);
 	free(m->result.subject_tag);
 	verdict_free(&m->verdict);

@@ -42,6 +42,8 @@ struct sa_rules {
 	unsigned int hash_size;
 	struct sa_rule_error *errors;
 	unsigned int error_count;
+	struct sa_config_line *config;
+	unsigned int config_count, config_alloc;
 	char **plugins;
 	unsigned int plugin_count;
 	EVP_MD_CTX *digest;
@@ -163,6 +165,12 @@ sa_rules_free(struct sa_rules **rules)
 		free(r->errors[i].message);
 	}
 	free(r->errors);
+	for (i = 0; i < r->config_count; i++) {
+		free(r->config[i].key);
+		free(r->config[i].value);
+		free(r->config[i].file);
+	}
+	free(r->config);
 	for (i = 0; i < r->plugin_count; i++)
 		free(r->plugins[i]);
 	free(r->plugins);
@@ -841,8 +849,21 @@ parse_line(struct sa_parse *p, char *line)
 			r->replace = xrealloc(r->replace, (r->replace_count + 1) * sizeof(*r->replace));
 			r->replace[r->replace_count++] = name;
 		}
+	} else {
+		/* lang, report, freemail_domains ... configure, not tests: kept for the evals. */
+		struct sa_config_line *c;
+
+		if (r->config_count == r->config_alloc) {
+			r->config_alloc = r->config_alloc ? 2 * r->config_alloc : 256;
+			r->config = xrealloc(r->config, r->config_alloc * sizeof(*r->config));
+		}
+		c = &r->config[r->config_count++];
+		c->key = key;
+		c->value = xstrdup(rest);
+		c->file = xstrdup(p->file);
+		c->line = p->line;
+		return;
 	}
-	/* lang, report, required_score ... configure SpamAssassin, not tests. */
 	free(key);
 }
 
@@ -1077,6 +1098,18 @@ const struct sa_rule *
 sa_rules_get(const struct sa_rules *r, unsigned int i)
 {
 	return i < r->count ? &r->rules[i] : NULL;
+}
+
+unsigned int
+sa_rules_config_count(const struct sa_rules *r)
+{
+	return r->config_count;
+}
+
+const struct sa_config_line *
+sa_rules_config(const struct sa_rules *r, unsigned int i)
+{
+	return i < r->config_count ? &r->config[i] : NULL;
 }
 
 unsigned int

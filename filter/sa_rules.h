@@ -109,6 +109,21 @@ const struct sa_rule *sa_rules_get(const struct sa_rules *rules, unsigned int i)
 /* Index of name, or -1. */
 int sa_rules_find(const struct sa_rules *rules, const char *name);
 
+/*
+ * The other directives of active lines (freemail_domains, welcomelist_from,
+ * enlist_addrlist, ok_locales ...), in the order read: key in lower case,
+ * value with blanks trimmed, for the eval tests that need configuration.
+ */
+struct sa_config_line {
+	char *key;
+	char *value;
+	char *file;
+	unsigned int line;
+};
+
+unsigned int sa_rules_config_count(const struct sa_rules *rules);
+const struct sa_config_line *sa_rules_config(const struct sa_rules *rules, unsigned int i);
+
 unsigned int sa_rules_error_count(const struct sa_rules *rules);
 const struct sa_rule_error *sa_rules_error(const struct sa_rules *rules, unsigned int i);
 
