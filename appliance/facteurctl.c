@@ -56,6 +56,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "quarantine", ctl_quarantine,
 	  "  quarantine list | quarantine show QID | quarantine release|delete QID...|ALL\n" },
 	{ "dkim", ctl_dkim, "  dkim keygen DOMAIN SELECTOR [BITS]\n" },
+	{ "rules", ctl_rules, "  rules check [-v]\n" },
 	{ "learn", ctl_learn, "  learn spam|ham|forget|classify [-r] FILE|DIR...\n  learn stats\n" },
 	{ NULL, NULL, NULL }
 };

@@ -11,6 +11,7 @@ appliance_facteurctl_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(HYPERSCAN_CFLAGS)
 appliance_facteurctl_LDADD = $(MTA_LIBS) $(FILTER_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
 appliance_facteurctl_SOURCES += appliance/facteurctl_dkim.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_learn.c
+appliance_facteurctl_SOURCES += appliance/facteurctl_rules.c
 
 EXTRA_DIST += appliance/systemd/facteur.service.in appliance/facteur.conf.sample
 CLEANFILES += appliance/systemd/facteur.service
