@@ -22,7 +22,7 @@ PKGS="
  postfix unbound iproute2 procps
  libspf2-dev libopendkim-dev libopendmarc-dev libclamav-dev libmilter-dev
  libsqlite3-dev sqlite3 publicsuffix opendkim opendkim-tools clamav clamav-testfiles
- spamd spamc
+ spamd spamc python3-dkim python3-authres
 "
 if [ -z "${FACTEUR_SKIP_APT_UPDATE:-}" ]; then
 	$SUDO apt-get update -qq

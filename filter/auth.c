@@ -34,6 +34,7 @@
 #include <spf2/spf.h>
 #include <unbound.h>
 
+#include "filter/arc.h"
 #include "filter/auth.h"
 #include "filter/dns_blocking.h"
 #include "filter/verdict.h"
@@ -1048,6 +1049,7 @@ auth_verify(struct auth_ctx *ctx, const struct auth_request *req, struct verdict
 	const char *at = strrchr(mail_from, '@');
 	char *spf_domain = NULL;
 	struct ar ar;
+	struct arc_result arc = { .result = "" };
 
 	memset(res, 0, sizeof(*res));
 	fromrc = from_domain(req->message, req->message_len, &res->from_domain);
@@ -1109,6 +1111,11 @@ auth_verify(struct auth_ctx *ctx, const struct auth_request *req, struct verdict
 			STATS_INC(auth_dmarc_fail);
 	}
 
+	if (var_arc_enable) {
+		arc_verify(ctx->dns, req->message, req->message_len, &arc);
+		set(res->arc, sizeof(res->arc), arc.result);
+	}
+
 	/* Authentication-Results: one line per method, RFC 8601 section 2.2. */
 	ar_begin(&ar, ctx->authserv_id);
 	if (res->spf[0] != '\0') {
@@ -1133,6 +1140,14 @@ auth_verify(struct auth_ctx *ctx, const struct auth_request *req, struct verdict
 			    res->dmarc_disposition == AUTH_DMARC_REJECT ? "reject" :
 			    res->dmarc_disposition == AUTH_DMARC_QUARANTINE ? "quarantine" : "none");
 		ar_add(&ar, "dmarc", res->dmarc, comment, "header.from", res->from_domain, NULL);
+	}
+	if (res->arc[0] != '\0') {
+		char comment[300] = "";
+		if (strcmp(arc.result, "pass") == 0)
+			snprintf(comment, sizeof(comment), "i=%d d=%s", arc.instances, arc.domain);
+		else if (strcmp(arc.result, "fail") == 0)
+			snprintf(comment, sizeof(comment), "%s", arc.reason);
+		ar_add(&ar, "arc", res->arc, comment[0] != '\0' ? comment : NULL, NULL);
 	}
 	res->authentication_results = ar_end(&ar);
 
@@ -1171,6 +1186,12 @@ auth_verify(struct auth_ctx *ctx, const struct auth_request *req, struct verdict
 		else
 			verdict_add(v, "DMARC_NA", 0.0, "%s", fd);
 	}
+	if (strcmp(res->arc, "pass") == 0)
+		verdict_add(v, "ARC_ALLOW", -0.1, "%s i=%d", arc.domain, arc.instances);
+	else if (strcmp(res->arc, "fail") == 0)
+		verdict_add(v, "ARC_REJECT", 1.0, "%s", arc.reason);
+	else if (strcmp(res->arc, "none") == 0)
+		verdict_add(v, "ARC_NA", 0.0, NULL);
 	free(spf_domain);
 	return rc;
 }

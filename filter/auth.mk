@@ -2,6 +2,7 @@
 # filter/auth.mk: see filter/local.mk.  Sender authentication: SPF, DKIM,
 # DMARC (filter/auth.[ch]) and the blocking resolver they share.
 filter_libfilter_a_SOURCES += \
+	filter/arc.c filter/arc.h \
 	filter/auth.c filter/auth.h \
 	filter/dns_blocking.c filter/dns_blocking.h
 # auth.c and dns_blocking.c need libunbound (FILTER_LIBS is for every

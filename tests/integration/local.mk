@@ -7,6 +7,7 @@ AM_TESTS_ENVIRONMENT = \
 TESTS += tests/integration/run.sh
 EXTRA_DIST += \
 	tests/integration/run.sh \
+	tests/integration/test_arc.py \
 	tests/integration/conftest.py \
 	tests/integration/facteur_it.py \
 	tests/integration/test_bounce.py \

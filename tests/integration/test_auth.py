@@ -444,7 +444,7 @@ def test_authserv_id(env):
 
 def test_disabled_methods(env):
     conf = write(env, "off.conf", open(env.conf).read() +
-                 "spf_enable = no\ndkim_verify = no\ndmarc_enable = no\n")
+                 "spf_enable = no\ndkim_verify = no\ndmarc_enable = no\narc_enable = no\n")
     r = check(env, signed(env, message()), conf=conf)
     assert r.ar == [] and r.ar_raw == "Authentication-Results: mx.test; none\r\n"
     assert r.symbols == {}
