@@ -683,7 +683,10 @@ milter_listen_spec(const char *listen, char *spec, size_t size, char *path_r, si
 				h++;
 				he--;
 			}
-			snprintf(spec, size, "%.*s%s@%.*s", (int)plen, v, sep + 1, (int)(he - h), h);
+			/* libmilter takes an IPv6 host only after inet6: */
+			const char *prefix = plen == 6 || memchr(h, ':', (size_t)(he - h)) != NULL ?
+			    "inet6:" : "inet:";
+			snprintf(spec, size, "%s%s@%.*s", prefix, sep + 1, (int)(he - h), h);
 		} else {
 			snprintf(error, sizeof(error), "milter_listen: \"%s\": expected inet:port@host "
 			    "or inet:host:port", listen);

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from facteur_it import (BUILDDIR, SANITIZER_MARKERS, PySink, RawSMTP, free_port, make_workdir,
-                        port_is_free, stop_process, wait_for)
+                        stop_process, wait_for)
 
 SRCDIR = os.environ.get("FACTEUR_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 MILTER = os.path.join(BUILDDIR, "filter", "facteur-milter")
@@ -652,27 +652,37 @@ def test_listen_spec_errors_are_startup_errors(tmp_path):
     assert r.returncode == 1 and "milter_listen: \"tcp:25\"" in r.stderr, r.stderr
 
 
-def test_inet_postfix_syntax(tmp_path):
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]"])
+def test_inet_postfix_syntax(host):
     """inet:host:port (Postfix's way) is rewritten for libmilter and listens there."""
-    port = free_port()
+    family = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
+    addr = host.strip("[]")
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((addr, 0))
+            port = s.getsockname()[1]
+    except OSError:
+        pytest.skip(f"no {addr} here")
     d = make_workdir("facteur-it-milter-inet-")
     try:
         conf = os.path.join(d, "facteur.conf")
         with open(conf, "w") as f:
             f.write(f"spool_directory = {d}/spool\nmail_owner = nobody\n"
-                    f"milter_listen = inet:127.0.0.1:{port}\nav_enable = no\nfilter_rules =\n"
+                    f"milter_listen = inet:{host}:{port}\nav_enable = no\nfilter_rules =\n"
                     "spf_enable = no\ndkim_verify = no\ndmarc_enable = no\n")
         log = open(os.path.join(d, "log"), "wb")
         p = subprocess.Popen([MILTER, "-c", conf, "-d"], stdout=log, stderr=log,
                              start_new_session=True)
         try:
-            assert wait_for(lambda: not port_is_free(port) or p.poll() is not None)
-            assert p.poll() is None, open(os.path.join(d, "log")).read()
-            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            logfile = os.path.join(d, "log")
+            assert wait_for(lambda: "started on" in open(logfile).read() or p.poll() is not None)
+            assert p.poll() is None, open(logfile).read()
+            with socket.create_connection((addr, port), timeout=30) as s:
                 s.sendall(struct.pack(">I", 13) + b"O" + struct.pack(">III", 6, 0x1FF, 0x100300))
                 data = s.recv(64)
             assert data[4:5] == b"O"
-            assert f"started on inet:{port}@127.0.0.1" in open(os.path.join(d, "log")).read()
+            want = f"inet6:{port}@::1" if family == socket.AF_INET6 else f"inet:{port}@127.0.0.1"
+            assert f"started on {want}" in open(logfile).read()
         finally:
             p.send_signal(signal.SIGTERM)
             assert p.wait(60) == 0
