@@ -592,8 +592,10 @@ on_abort(SMFICTX *ctx)
 {
 	struct milter_conn *c = smfi_getpriv(ctx);
 
-	if (c != NULL)
+	if (c != NULL && c->msg != NULL) {
+		log_debug("milter: message from [%s] abandoned by the MTA", c->client_addr);
 		msg_free(&c->msg);
+	}
 	return SMFIS_CONTINUE;
 }
 

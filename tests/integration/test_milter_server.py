@@ -515,6 +515,7 @@ def test_milter_serves_after_clients_abort(bench):
         assert c.cmd("DATA")[0] == 354
         c.send(b"From: <someone@outside.test>\r\nSubject: cut\r\n\r\nhalf a mess")
     assert wait_for(lambda: "lost connection after DATA" in pfx.log_text()), pfx.log_text()[-2000:]
+    assert wait_for(lambda: "message from [127.0.0.1] abandoned by the MTA" in milter.log_text())
     # A milter client that closes its socket in the middle of the body.
     raw = RawMilter(milter.socket)
     raw.negotiate()
