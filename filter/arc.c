@@ -11,10 +11,12 @@
 
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "filter/arc.h"
 #include "filter/dns_blocking.h"
@@ -535,4 +537,209 @@ arc_verify(struct dns_blocking *dns, const char *msgtext, size_t len, struct arc
 	snprintf(r->result, sizeof(r->result), "pass");
 out:
 	free(m.f);
+}
+
+/* ---- sealing ---- */
+
+/* The fields the seal's AMS signs when present, as DKIM signers do. */
+static const char *const sealed_fields[] = {
+	"from", "to", "cc", "subject", "date", "message-id", "reply-to", "in-reply-to",
+	"references", "mime-version", "content-type", "content-transfer-encoding", "dkim-signature",
+	NULL,
+};
+
+static char *
+sign_b64(EVP_PKEY *key, const struct strbuf *data)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char sig[2048];
+	size_t siglen = sizeof(sig);
+	char *out = NULL;
+
+	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
+	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)data->data, data->len) == 1) {
+		out = xmalloc(4 * ((siglen + 2) / 3) + 1);
+		EVP_EncodeBlock((unsigned char *)out, sig, (int)siglen);
+	}
+	EVP_MD_CTX_free(ctx);
+	return out;
+}
+
+/* A field we make, as a struct field for the canonicalizations. */
+static struct field
+make_field(const char *text)
+{
+	struct field f;
+
+	f.name = text;
+	f.name_len = strcspn(text, ":");
+	f.text = text;
+	f.len = strlen(text);
+	f.used = 0;
+	return f;
+}
+
+char *
+arc_seal(const char *msgtext, size_t len, const char *cv, const char *authres,
+    const char *domain, const char *selector, const char *key_pem, char *why, size_t whysize)
+{
+	struct set sets[ARC_MAX_INSTANCES + 2];
+	struct msg m;
+	struct strbuf data = { NULL, 0, 0 }, h = { NULL, 0, 0 }, out = { NULL, 0, 0 };
+	unsigned char hash[32];
+	char bh[64], *aar = NULL, *ams = NULL, *as = NULL, *b = NULL, inst[16];
+	struct field f_aar, f_ams, f_as;
+	BIO *bio;
+	EVP_PKEY *key;
+	int n = 0;
+	long now = (long)time(NULL);
+
+	memset(sets, 0, sizeof(sets));
+	split(msgtext, len, &m);
+	for (size_t i = 0; i < m.n; i++) {
+		const struct field *f = &m.f[i];
+		size_t vlen;
+		const char *v;
+		long k;
+
+		if (!name_is(f, "ARC-Seal") && !name_is(f, "ARC-Message-Signature") &&
+		    !name_is(f, "ARC-Authentication-Results"))
+			continue;
+		v = value_of(f, &vlen);
+		while (vlen > 0 && isspace((unsigned char)*v)) {
+			v++;
+			vlen--;
+		}
+		if (name_is(f, "ARC-Authentication-Results"))
+			k = vlen > 2 && v[0] == 'i' && v[1] == '=' ? strtol(v + 2, NULL, 10) : 0;
+		else
+			k = tag(v, vlen, "i", inst, sizeof(inst)) == 0 ? strtol(inst, NULL, 10) : 0;
+		if (k < 1 || k > ARC_MAX_INSTANCES)
+			continue;
+		if (name_is(f, "ARC-Seal"))
+			sets[k].as = f;
+		else if (name_is(f, "ARC-Message-Signature"))
+			sets[k].ams = f;
+		else
+			sets[k].aar = f;
+		if (k > n)
+			n = (int)k;
+	}
+	if (n >= ARC_MAX_INSTANCES) {
+		snprintf(why, whysize, "the chain has %d instances already", n);
+		free(m.f);
+		return NULL;
+	}
+	for (int i = 1; i <= n; i++) {
+		if (sets[i].aar == NULL || sets[i].ams == NULL || sets[i].as == NULL) {
+			/* A broken chain is sealed as such, over the sets there are. */
+			cv = "fail";
+			break;
+		}
+	}
+	bio = BIO_new_mem_buf(key_pem, -1);
+	key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (key == NULL) {
+		snprintf(why, whysize, "cannot read the sealing key");
+		free(m.f);
+		return NULL;
+	}
+	n++;
+
+	/* ARC-Authentication-Results */
+	aar = xasprintf("ARC-Authentication-Results: i=%d; %s", n, authres);
+	f_aar = make_field(aar);
+
+	/* ARC-Message-Signature: the DKIM algorithm, relaxed/relaxed. */
+	body_hash(&m, 1, hash);
+	EVP_EncodeBlock((unsigned char *)bh, hash, 32);
+	for (size_t i = 0; i < m.n; i++)
+		m.f[i].used = 0;
+	for (size_t i = m.n; i-- > 0;) {
+		for (const char *const *s = sealed_fields; *s != NULL; s++) {
+			if (name_is(&m.f[i], *s)) {
+				if (h.len > 0)
+					strbuf_putc(&h, ':');
+				strbuf_append(&h, *s, strlen(*s));
+				break;
+			}
+		}
+	}
+	ams = xasprintf("ARC-Message-Signature: i=%d; a=rsa-sha256; c=relaxed/relaxed; d=%s; s=%s;"
+	    "\r\n\tt=%ld; h=%s;\r\n\tbh=%s; b=", n, domain, selector, now,
+	    h.data != NULL ? h.data : "from", bh);
+	{
+		char *names = xstrdup(h.data != NULL ? h.data : "from"), *save = NULL;
+		for (char *name = strtok_r(names, ":", &save); name != NULL;
+		    name = strtok_r(NULL, ":", &save)) {
+			for (size_t i = m.n; i-- > 0;) {
+				if (!m.f[i].used && name_is(&m.f[i], name)) {
+					m.f[i].used = 1;
+					canon_header(&data, &m.f[i], 1, 1);
+					break;
+				}
+			}
+		}
+		free(names);
+	}
+	f_ams = make_field(ams);
+	canon_header(&data, &f_ams, 1, 0);
+	if ((b = sign_b64(key, &data)) == NULL)
+		goto fail;
+	{
+		char *signed_ams = xasprintf("%s%s", ams, b);
+		free(ams);
+		ams = signed_ams;
+		free(b);
+		b = NULL;
+	}
+	f_ams = make_field(ams);
+
+	/* ARC-Seal over every set, ours included. */
+	as = xasprintf("ARC-Seal: i=%d; a=rsa-sha256; cv=%s; d=%s; s=%s; t=%ld; b=", n, cv, domain,
+	    selector, now);
+	strbuf_reset(&data);
+	for (int j = 1; j < n; j++) {
+		if (sets[j].aar != NULL)
+			canon_header(&data, sets[j].aar, 1, 1);
+		if (sets[j].ams != NULL)
+			canon_header(&data, sets[j].ams, 1, 1);
+		if (sets[j].as != NULL)
+			canon_header(&data, sets[j].as, 1, 1);
+	}
+	canon_header(&data, &f_aar, 1, 1);
+	canon_header(&data, &f_ams, 1, 1);
+	f_as = make_field(as);
+	canon_header(&data, &f_as, 1, 0);
+	if ((b = sign_b64(key, &data)) == NULL)
+		goto fail;
+	strbuf_append(&out, as, strlen(as));
+	strbuf_append(&out, b, strlen(b));
+	strbuf_append(&out, "\r\n", 2);
+	strbuf_append(&out, ams, strlen(ams));
+	strbuf_append(&out, "\r\n", 2);
+	strbuf_append(&out, aar, strlen(aar));
+	strbuf_append(&out, "\r\n", 2);
+	free(b);
+	free(aar);
+	free(ams);
+	free(as);
+	strbuf_free(&data);
+	strbuf_free(&h);
+	EVP_PKEY_free(key);
+	free(m.f);
+	return out.data;
+fail:
+	snprintf(why, whysize, "signing failed");
+	free(b);
+	free(aar);
+	free(ams);
+	free(as);
+	strbuf_free(&data);
+	strbuf_free(&h);
+	strbuf_free(&out);
+	EVP_PKEY_free(key);
+	free(m.f);
+	return NULL;
 }

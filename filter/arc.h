@@ -29,4 +29,15 @@ struct arc_result {
 /* Thread-safe; blocking (DNS). */
 void arc_verify(struct dns_blocking *dns, const char *msg, size_t len, struct arc_result *r);
 
+/*
+ * Seal msg as the next instance: the ARC-Seal, ARC-Message-Signature and
+ * ARC-Authentication-Results fields (CRLF lines) to put above it.  cv is
+ * the chain's verification ("none", "pass" or "fail", from arc_verify);
+ * authres the value of our Authentication-Results (authserv-id; results);
+ * key_pem an RSA private key in PEM.  NULL and why on error (a chain at
+ * 50 instances, a bad key).
+ */
+char *arc_seal(const char *msg, size_t len, const char *cv, const char *authres,
+    const char *domain, const char *selector, const char *key_pem, char *why, size_t whysize);
+
 #endif

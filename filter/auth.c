@@ -1426,3 +1426,40 @@ auth_dkim_sign(struct auth_ctx *ctx, const char *domain_arg, const char *message
 	STATS_INC(auth_dkim_signed);
 	return out;
 }
+
+char *
+auth_arc_seal(struct auth_ctx *ctx, const struct auth_result *res, const char *message, size_t len,
+    const char **error_r)
+{
+	static __thread char error[300];
+	const char *domain = var_arc_seal_domain, *selector = var_arc_seal_selector;
+	char path[4096], *key, *authres, *sealed;
+	const char *cv = strcmp(res->arc, "pass") == 0 ? "pass" :
+	    strcmp(res->arc, "fail") == 0 ? "fail" : "none";
+	size_t alen;
+
+	if (domain[0] == '\0' || !domain_ok(domain) || !domain_ok(selector)) {
+		*error_r = "arc_seal_domain or arc_seal_selector is not a domain name";
+		return NULL;
+	}
+	if (res->authentication_results == NULL) {
+		*error_r = "no Authentication-Results to seal";
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "%s/%s/%s.private", ctx->key_dir, domain, selector);
+	if ((key = read_key(path, error_r)) == NULL)
+		return NULL;
+	/* The value of our Authentication-Results, without its name and CRLF. */
+	authres = xstrdup(res->authentication_results + strlen("Authentication-Results:"));
+	alen = strlen(authres);
+	while (alen > 0 && (authres[alen - 1] == '\n' || authres[alen - 1] == '\r'))
+		authres[--alen] = '\0';
+	sealed = arc_seal(message, len, cv, authres + strspn(authres, " "), domain, selector, key,
+	    error, sizeof(error));
+	explicit_bzero(key, strlen(key));
+	free(key);
+	free(authres);
+	if (sealed == NULL)
+		*error_r = error;
+	return sealed;
+}

@@ -81,6 +81,14 @@ int auth_sa_eval(const struct auth_result *res, const char *function, const char
  * relaxed/relaxed rsa-sha256 over dkim_sign_headers.  NULL and *error_r
  * (static text) if there is no key or signing fails.  Thread-safe.
  */
+/*
+ * ARC-seal relayed mail (arc_seal_domain, arc_seal_selector): the three
+ * ARC fields (CRLF lines) to put above message, res the message's
+ * verification (its Authentication-Results and arc result).  NULL +
+ * error_r when sealing is not configured or fails.  Thread-safe.
+ */
+char *auth_arc_seal(struct auth_ctx *ctx, const struct auth_result *res, const char *message,
+    size_t len, const char **error_r);
 char *auth_dkim_sign(struct auth_ctx *ctx, const char *domain, const char *message, size_t len,
     const char **error_r);
 

@@ -267,7 +267,8 @@ filter_new(struct filter **f_r, const char **error_r)
 		free(f);
 		return -1;
 	}
-	if ((var_spf_enable || var_dkim_verify || var_dmarc_enable || var_dkim_sign) &&
+	if ((var_spf_enable || var_dkim_verify || var_dmarc_enable || var_dkim_sign ||
+	    var_arc_enable || var_arc_seal_domain[0] != '\0') &&
 	    auth_ctx_new(&f->auth, error_r) < 0) {
 		av_free(&f->av);
 		free(f);
@@ -877,6 +878,18 @@ policy_thresholds(const struct filter_msg *m, struct thresholds *t)
 	}
 }
 
+/* Some recipient's mail goes on to another server (not a local domain). */
+static int
+forwarded(const struct filter_msg *m)
+{
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		const char *at = strrchr(m->rcpts[i], '@');
+		if (at != NULL && !config_list_has_domain(var_local_domains, at + 1))
+			return 1;
+	}
+	return 0;
+}
+
 static void
 decide(struct filter_msg *m, const struct auth_result *ar)
 {
@@ -970,7 +983,7 @@ filter_msg_finish(struct filter_msg *m, const char *message, size_t len)
 		req.message = message;
 		req.message_len = len;
 		req.trusted = m->trusted;
-		if (var_spf_enable || var_dkim_verify || var_dmarc_enable) {
+		if (var_spf_enable || var_dkim_verify || var_dmarc_enable || var_arc_enable) {
 			if (auth_verify(m->f->auth, &req, &m->verdict, &ar_storage) < 0)
 				STATS_INC(filter_errors);
 			ar = &ar_storage;
@@ -1019,6 +1032,21 @@ filter_msg_finish(struct filter_msg *m, const char *message, size_t len)
 	}
 	if (m->result.headers == NULL)
 		build_headers(m, ar, bayes_prob);
+	/* Mail we pass on to another domain's server carries our ARC seal. */
+	if (!m->trusted && ar != NULL && var_arc_seal_domain[0] != '\0' && forwarded(m) &&
+	    (m->result.action == FILTER_ACCEPT || m->result.action == FILTER_QUARANTINE)) {
+		const char *error;
+		char *seal = auth_arc_seal(m->f->auth, ar, message, len, &error);
+		if (seal != NULL) {
+			size_t hl = strlen(m->result.headers), sl = strlen(seal);
+			m->result.headers = xrealloc(m->result.headers, hl + sl + 1);
+			memmove(m->result.headers + sl, m->result.headers, hl + 1);
+			memcpy(m->result.headers, seal, sl);
+			free(seal);
+		} else {
+			log_warnx("qid=%s arc: not sealed: %s", m->qid, error);
+		}
+	}
 	m->result.verdict = &m->verdict;
 	if (ar != NULL)
 		auth_result_free(ar);

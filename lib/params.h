@@ -103,6 +103,8 @@
 	X(BOOL, dmarc_honor_policy, "yes", "apply the sender domain's p= (reject/quarantine) and pct") \
 	X(BOOL, arc_enable, "yes", "verify ARC chains (RFC 8617) and seal relayed mail") \
 	X(STR, authserv_id, "", "authserv-id of Authentication-Results (default: $myhostname)") \
+	X(STR, arc_seal_domain, "", "seal relayed mail with ARC as this domain (key DOMAIN/SELECTOR.private in dkim_key_directory; empty: no sealing)") \
+	X(STR, arc_seal_selector, "arc", "selector of the ARC sealing key") \
 	X(BOOL, dkim_sign, "yes", "sign mail of authenticated and mynetworks clients with the sender domain's key") \
 	X(STR, dkim_key_directory, "", "DKIM keys as DOMAIN/SELECTOR.private (default: $spool_directory/dkim)") \
 	X(STR, dkim_sign_headers, "From:Reply-To:Subject:Date:To:Cc:Message-ID:In-Reply-To:References:MIME-Version:Content-Type:Content-Transfer-Encoding", "header fields signed") \

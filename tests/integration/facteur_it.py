@@ -269,6 +269,7 @@ class Facteur:
             "spf_enable": "no",
             "dkim_verify": "no",
             "dmarc_enable": "no",
+            "arc_enable": "no",
             "dkim_sign": "no",
             "av_database_directory": os.path.join(self.dir, "clamav"),
 

@@ -188,3 +188,41 @@ def test_wrong_key_fails(world):
     got, out = facteur(world, msg)
     assert got == "fail" and "does not verify" in out, out
     assert dkimpy(world, msg) == "fail"
+
+
+def test_facteur_seals_relayed_mail(world, workdir):
+    """A facteur relaying to another domain seals with ARC; the next hop (a
+    second facteur, and dkimpy) finds the chain valid, twice over when the
+    message came sealed already."""
+    from facteur_it import Facteur, wait_for
+    from test_filter import OUTSIDE, header_value, qid_of, send
+    keys = os.path.join(workdir, "keys")
+    os.makedirs(os.path.join(keys, "forwarder.test"))
+    key = os.path.join(keys, "forwarder.test", "arc.private")
+    with open(key, "wb") as f:
+        f.write(world.keys["forwarder.test"][0])
+    os.chmod(key, 0o644)
+    common = dict(dns_forwarder=f"127.0.0.1@{world.unbound.port}", arc_enable="yes",
+                  dkim_verify="yes", mynetworks=OUTSIDE)
+    final = Facteur(os.path.join(workdir, "final"), local_domains="final.test", **common)
+    final.start()
+    fwd = Facteur(os.path.join(workdir, "fwd"), relay_domains="final.test",
+                  arc_seal_domain="forwarder.test", arc_seal_selector="arc",
+                  dkim_key_directory=keys, **common)
+    fwd.transport["final.test"] = f"[127.0.0.1]:{final.smtp_port}"
+    fwd.start()
+    try:
+        for n, msg in enumerate((BASE, seal(world, BASE, "hop2.test"))):
+            qid_of(send(fwd.smtp_port, msg.decode(), sender="alice@origin.test",
+                        rcpts=("bob@final.test",)))
+            assert wait_for(lambda: len(final.mailbox()) == n + 1), fwd.log_tail()
+            raw = sorted(final.mailbox().items())[-1][1] if n == 0 else \
+                [v for v in final.mailbox().values() if b"i=2" in v][0]
+            ar = header_value(raw, "Authentication-Results")
+            assert f"arc=pass (i={n + 1} d=forwarder.test)" in ar, raw[:2000]
+            delivered = raw.split(b"\r\n", 2)[2]  # without Return-Path, Delivered-To
+            assert dkimpy(world, delivered) == "pass"
+            assert facteur(world, delivered)[0] == "pass"
+    finally:
+        fwd.stop()
+        final.stop()
