@@ -216,9 +216,21 @@ def test_rules_reload_on_sighup(rules_facteur):
     assert "T_REPORT" not in header_value(raw, "X-Spam-Status")
     with open(f.rules_dir / "20_more.cf", "w") as fh:
         fh.write("header T_REPORT Subject =~ /quarterly/\nscore T_REPORT 0.7\n")
+    # A session open across the reload goes on: same connection, new rules.
+    c = RawSMTP(f.smtp_port)
+    assert c.reply()[0] == 220
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<a@outside.test>")[0] == 250
     f.reload()
     assert wait_for(lambda: "rule set 2 in use" in f.log_text()), f.log_tail()
-    raw = delivered(f, qid_of(send(f.smtp_port, msg)))
+    assert c.cmd("RCPT TO:<rcpt@example.org>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(msg.encode() + b".\r\n")
+    code, lines = c.reply()
+    assert code == 250, lines
+    c.cmd("QUIT")
+    c.close()
+    raw = delivered(f, qid_of((code, " ".join(lines))))
     assert spam_tests(header_value(raw, "X-Spam-Status")) == {"T_REPORT": 0.7}
 
 
