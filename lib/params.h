@@ -74,7 +74,7 @@
 	X(STR, dns_forwarder, "", "resolver to forward to (ip[@port]; empty: /etc/resolv.conf)") \
 	/* filter: pipeline and actions */ \
 	X(BOOL, filter_enable, "yes", "filter every message before it is queued") \
-	X(INT, filter_workers, "2", "threads of smtpd's filter worker pool") \
+	X(INT, filter_workers, "2", "threads that finish messages in smtpd and in facteur-milter (each)") \
 	X(LIST, filter_rules, "/usr/share/spamassassin", "SpamAssassin rule directories or files, in order (empty: none)") \
 	X(STR, filter_rules_config, "/etc/spamassassin", "directory of local.cf and *.pre, read after the rules (empty: none)") \
 	X(STR, filter_rules_cache, "", "compiled rules cache (default: $spool_directory/rules-cache)") \
