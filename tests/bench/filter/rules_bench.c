@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rules_bench - facteur's rule matching against bare Hyperscan on the same
+ * compiled databases and the same data, for tests/bench/filter.
+ *
+ *   rules_bench [-c facteur.conf] [-r ROUNDS] FILE...
+ *
+ * Each message goes once through the filter pipeline (rules only: no
+ * antivirus, classifier or SPF/DKIM/DMARC), fed line by line as smtpd
+ * feeds it, and every call the pipeline makes to the rules engine
+ * (rules_match_*) is recorded; the program is linked with --wrap for
+ * those functions and for hs_scan / hs_*_stream.  The recorded calls are
+ * then replayed through the rules engine once more, recording every
+ * Hyperscan call it makes (database, data).  Timed rounds then alternate:
+ * the pipeline itself (MIME parsing included), the rules engine replaying
+ * the calls (grouping, PCRE2 confirmation, if-unset, meta rules), and a
+ * bare loop calling hs_scan / hs_scan_stream with the same databases on
+ * the same bytes with a callback that only counts.  Prints key value
+ * lines, times per message being the median over rounds of CPU time.
+ */
+#include "facteur-config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hs.h>
+
+#include "filter/pipeline.h"
+#include "filter/rules_compile.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "lib/params.h"
+
+/* ---- the rules engine calls of each message ---- */
+
+enum rop { R_HEADER, R_HEADERS_END, R_URI, R_OPEN, R_FEED, R_CLOSE, R_SET_HIT, R_FINISH };
+
+struct rcall {
+	enum rop op;
+	unsigned int arg;	/* mods, stream type or rule */
+	char *name;
+	char *data;
+	size_t len;
+};
+
+/* ---- the Hyperscan calls the engine made ---- */
+
+enum hop { H_SCAN, H_OPEN, H_SCAN_STREAM, H_CLOSE };
+
+struct hcall {
+	enum hop op;
+	int sid;		/* stream: index among the message's streams */
+	const hs_database_t *db;
+	char *data;
+	unsigned int len;
+};
+
+struct message {
+	char *data;		/* CRLF lines */
+	size_t len;
+	struct rcall *rc;
+	size_t nrc, rccap;
+	struct hcall *hc;
+	size_t nhc, hccap;
+	int nstreams;
+};
+
+static struct message *recording;	/* rules_match_* calls go here */
+static struct message *hs_recording;	/* hs_* calls go here */
+static hs_stream_t *hs_streams[16];	/* recording: stream of each sid */
+static const struct rules *cap_rules;
+static struct rules_scratch *cap_scratch;
+
+static struct rcall *
+rc_add(struct message *msg, enum rop op)
+{
+	struct rcall *c;
+
+	if (msg->nrc == msg->rccap) {
+		msg->rccap = msg->rccap ? msg->rccap * 2 : 64;
+		msg->rc = xrealloc(msg->rc, msg->rccap * sizeof(*msg->rc));
+	}
+	c = &msg->rc[msg->nrc++];
+	memset(c, 0, sizeof(*c));
+	c->op = op;
+	return c;
+}
+
+static char *
+dup_bytes(const void *data, size_t len)
+{
+	char *p = xmalloc(len + 1);
+
+	memcpy(p, data, len);
+	p[len] = '\0';
+	return p;
+}
+
+struct rules_match *__real_rules_match_new(const struct rules *r, struct rules_scratch *s);
+void __real_rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
+    const char *value, size_t len);
+void __real_rules_match_headers_end(struct rules_match *m);
+void __real_rules_match_uri(struct rules_match *m, const char *url, size_t len);
+int __real_rules_match_stream_open(struct rules_match *m, enum sa_rule_type type);
+void __real_rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type,
+    const void *data, size_t len);
+void __real_rules_match_stream_close(struct rules_match *m, enum sa_rule_type type);
+void __real_rules_match_set_hit(struct rules_match *m, unsigned int rule);
+void __real_rules_match_finish(struct rules_match *m);
+
+struct rules_match *__wrap_rules_match_new(const struct rules *r, struct rules_scratch *s);
+void __wrap_rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
+    const char *value, size_t len);
+void __wrap_rules_match_headers_end(struct rules_match *m);
+void __wrap_rules_match_uri(struct rules_match *m, const char *url, size_t len);
+int __wrap_rules_match_stream_open(struct rules_match *m, enum sa_rule_type type);
+void __wrap_rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type,
+    const void *data, size_t len);
+void __wrap_rules_match_stream_close(struct rules_match *m, enum sa_rule_type type);
+void __wrap_rules_match_set_hit(struct rules_match *m, unsigned int rule);
+void __wrap_rules_match_finish(struct rules_match *m);
+
+struct rules_match *
+__wrap_rules_match_new(const struct rules *r, struct rules_scratch *s)
+{
+	cap_rules = r;
+	cap_scratch = s;
+	return __real_rules_match_new(r, s);
+}
+
+void
+__wrap_rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
+    const char *value, size_t len)
+{
+	if (recording != NULL) {
+		struct rcall *c = rc_add(recording, R_HEADER);
+		c->arg = mods;
+		c->name = xstrdup(name);
+		c->data = dup_bytes(value, len);
+		c->len = len;
+	}
+	__real_rules_match_header(m, name, mods, value, len);
+}
+
+void
+__wrap_rules_match_headers_end(struct rules_match *m)
+{
+	if (recording != NULL)
+		rc_add(recording, R_HEADERS_END);
+	__real_rules_match_headers_end(m);
+}
+
+void
+__wrap_rules_match_uri(struct rules_match *m, const char *url, size_t len)
+{
+	if (recording != NULL) {
+		struct rcall *c = rc_add(recording, R_URI);
+		c->data = dup_bytes(url, len);
+		c->len = len;
+	}
+	__real_rules_match_uri(m, url, len);
+}
+
+int
+__wrap_rules_match_stream_open(struct rules_match *m, enum sa_rule_type type)
+{
+	if (recording != NULL)
+		rc_add(recording, R_OPEN)->arg = type;
+	return __real_rules_match_stream_open(m, type);
+}
+
+void
+__wrap_rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type, const void *data,
+    size_t len)
+{
+	if (recording != NULL) {
+		struct rcall *c = rc_add(recording, R_FEED);
+		c->arg = type;
+		c->data = dup_bytes(data, len);
+		c->len = len;
+	}
+	__real_rules_match_stream_feed(m, type, data, len);
+}
+
+void
+__wrap_rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
+{
+	if (recording != NULL)
+		rc_add(recording, R_CLOSE)->arg = type;
+	__real_rules_match_stream_close(m, type);
+}
+
+void
+__wrap_rules_match_set_hit(struct rules_match *m, unsigned int rule)
+{
+	if (recording != NULL)
+		rc_add(recording, R_SET_HIT)->arg = rule;
+	__real_rules_match_set_hit(m, rule);
+}
+
+void
+__wrap_rules_match_finish(struct rules_match *m)
+{
+	if (recording != NULL)
+		rc_add(recording, R_FINISH);
+	__real_rules_match_finish(m);
+}
+
+/* ---- Hyperscan ---- */
+
+hs_error_t __real_hs_scan(const hs_database_t *db, const char *data, unsigned int length,
+    unsigned int flags, hs_scratch_t *scratch, match_event_handler onEvent, void *context);
+hs_error_t __real_hs_open_stream(const hs_database_t *db, unsigned int flags,
+    hs_stream_t **stream);
+hs_error_t __real_hs_scan_stream(hs_stream_t *id, const char *data, unsigned int length,
+    unsigned int flags, hs_scratch_t *scratch, match_event_handler onEvent, void *ctxt);
+hs_error_t __real_hs_close_stream(hs_stream_t *id, hs_scratch_t *scratch,
+    match_event_handler onEvent, void *ctxt);
+hs_error_t __wrap_hs_scan(const hs_database_t *db, const char *data, unsigned int length,
+    unsigned int flags, hs_scratch_t *scratch, match_event_handler onEvent, void *context);
+hs_error_t __wrap_hs_open_stream(const hs_database_t *db, unsigned int flags,
+    hs_stream_t **stream);
+hs_error_t __wrap_hs_scan_stream(hs_stream_t *id, const char *data, unsigned int length,
+    unsigned int flags, hs_scratch_t *scratch, match_event_handler onEvent, void *ctxt);
+hs_error_t __wrap_hs_close_stream(hs_stream_t *id, hs_scratch_t *scratch,
+    match_event_handler onEvent, void *ctxt);
+
+static struct hcall *
+hc_add(struct message *msg, enum hop op)
+{
+	struct hcall *c;
+
+	if (msg->nhc == msg->hccap) {
+		msg->hccap = msg->hccap ? msg->hccap * 2 : 64;
+		msg->hc = xrealloc(msg->hc, msg->hccap * sizeof(*msg->hc));
+	}
+	c = &msg->hc[msg->nhc++];
+	memset(c, 0, sizeof(*c));
+	c->op = op;
+	return c;
+}
+
+static int
+stream_sid(hs_stream_t *s)
+{
+	for (int i = 0; i < hs_recording->nstreams; i++)
+		if (hs_streams[i] == s)
+			return i;
+	panic("rules_bench: unknown stream");
+}
+
+hs_error_t
+__wrap_hs_scan(const hs_database_t *db, const char *data, unsigned int length,
+    unsigned int flags, hs_scratch_t *scratch, match_event_handler onEvent, void *context)
+{
+	if (hs_recording != NULL) {
+		struct hcall *c = hc_add(hs_recording, H_SCAN);
+		c->db = db;
+		c->data = dup_bytes(data, length);
+		c->len = length;
+	}
+	return __real_hs_scan(db, data, length, flags, scratch, onEvent, context);
+}
+
+hs_error_t
+__wrap_hs_open_stream(const hs_database_t *db, unsigned int flags, hs_stream_t **stream)
+{
+	hs_error_t e = __real_hs_open_stream(db, flags, stream);
+
+	if (hs_recording != NULL && e == HS_SUCCESS) {
+		struct hcall *c = hc_add(hs_recording, H_OPEN);
+		if (hs_recording->nstreams == 16)
+			panic("rules_bench: too many streams");
+		c->db = db;
+		c->sid = hs_recording->nstreams;
+		hs_streams[hs_recording->nstreams++] = *stream;
+	}
+	return e;
+}
+
+hs_error_t
+__wrap_hs_scan_stream(hs_stream_t *id, const char *data, unsigned int length,
+    unsigned int flags, hs_scratch_t *scratch, match_event_handler onEvent, void *ctxt)
+{
+	if (hs_recording != NULL) {
+		struct hcall *c = hc_add(hs_recording, H_SCAN_STREAM);
+		c->sid = stream_sid(id);
+		c->data = dup_bytes(data, length);
+		c->len = length;
+	}
+	return __real_hs_scan_stream(id, data, length, flags, scratch, onEvent, ctxt);
+}
+
+hs_error_t
+__wrap_hs_close_stream(hs_stream_t *id, hs_scratch_t *scratch, match_event_handler onEvent,
+    void *ctxt)
+{
+	if (hs_recording != NULL)
+		hc_add(hs_recording, H_CLOSE)->sid = stream_sid(id);
+	return __real_hs_close_stream(id, scratch, onEvent, ctxt);
+}
+
+/* ---- the three ways through the messages ---- */
+
+static double
+cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *rcpts[] = { "rcpt@example.net" };
+
+static void
+run_pipeline(struct filter *f, const struct message *msg)
+{
+	struct filter_envelope env;
+	struct filter_msg *m;
+	const char *p = msg->data, *end = msg->data + msg->len;
+
+	memset(&env, 0, sizeof(env));
+	env.qid = "BENCH";
+	env.client_addr = "192.0.2.25";
+	env.helo = "mail.example.org";
+	env.sender = "sender@example.org";
+	env.rcpts = rcpts;
+	env.nrcpts = 1;
+	m = filter_msg_new(f, &env);
+	/* Line by line, as smtpd feeds it. */
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+
+		filter_msg_feed(m, p, n);
+		p += n;
+	}
+	(void)filter_msg_finish(m, msg->data, msg->len);
+	filter_msg_free(&m);
+}
+
+static unsigned int
+replay_rules(const struct message *msg)
+{
+	struct rules_match *m = __real_rules_match_new(cap_rules, cap_scratch);
+	unsigned int hits;
+
+	for (size_t i = 0; i < msg->nrc; i++) {
+		const struct rcall *c = &msg->rc[i];
+
+		switch (c->op) {
+		case R_HEADER:
+			__real_rules_match_header(m, c->name, c->arg, c->data, c->len);
+			break;
+		case R_HEADERS_END:
+			__real_rules_match_headers_end(m);
+			break;
+		case R_URI:
+			__real_rules_match_uri(m, c->data, c->len);
+			break;
+		case R_OPEN:
+			__real_rules_match_stream_open(m, c->arg);
+			break;
+		case R_FEED:
+			__real_rules_match_stream_feed(m, c->arg, c->data, c->len);
+			break;
+		case R_CLOSE:
+			__real_rules_match_stream_close(m, c->arg);
+			break;
+		case R_SET_HIT:
+			__real_rules_match_set_hit(m, c->arg);
+			break;
+		case R_FINISH:
+			__real_rules_match_finish(m);
+			break;
+		}
+	}
+	hits = rules_match_hit_count(m);
+	rules_match_free(&m);
+	return hits;
+}
+
+static int
+count_match(unsigned int id, unsigned long long from, unsigned long long to,
+    unsigned int flags, void *context)
+{
+	(void)id; (void)from; (void)to; (void)flags;
+	++*(unsigned long *)context;
+	return 0;
+}
+
+static unsigned long
+replay_hs(const struct message *msg, hs_scratch_t *scratch)
+{
+	hs_stream_t *streams[16];
+	unsigned long matches = 0;
+
+	for (size_t i = 0; i < msg->nhc; i++) {
+		const struct hcall *c = &msg->hc[i];
+
+		switch (c->op) {
+		case H_SCAN:
+			__real_hs_scan(c->db, c->data, c->len, 0, scratch, count_match, &matches);
+			break;
+		case H_OPEN:
+			if (__real_hs_open_stream(c->db, 0, &streams[c->sid]) != HS_SUCCESS)
+				panic("rules_bench: hs_open_stream failed");
+			break;
+		case H_SCAN_STREAM:
+			__real_hs_scan_stream(streams[c->sid], c->data, c->len, 0, scratch,
+			    count_match, &matches);
+			break;
+		case H_CLOSE:
+			__real_hs_close_stream(streams[c->sid], scratch, count_match, &matches);
+			break;
+		}
+	}
+	return matches;
+}
+
+/* ---- main ---- */
+
+static int
+read_message(const char *path, struct message *msg)
+{
+	struct stat sb;
+	char *raw;
+	size_t done = 0, o = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	raw = xmalloc((size_t)sb.st_size + 1);
+	while (done < (size_t)sb.st_size &&
+	    (n = read(fd, raw + done, (size_t)sb.st_size - done)) > 0)
+		done += (size_t)n;
+	close(fd);
+	/* As queued: CRLF line ends, the last line ended. */
+	msg->data = xmalloc(2 * done + 3);
+	for (size_t i = 0; i < done; i++) {
+		if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r'))
+			msg->data[o++] = '\r';
+		msg->data[o++] = raw[i];
+	}
+	if (o == 0 || msg->data[o - 1] != '\n') {
+		msg->data[o++] = '\r';
+		msg->data[o++] = '\n';
+	}
+	msg->len = o;
+	free(raw);
+	return 0;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf = NULL, *error;
+	struct message *msgs;
+	size_t nmsgs = 0, bytes = 0, scanned = 0;
+	unsigned long hits = 0, matches = 0;
+	double *tp, *tr, *th;
+	hs_scratch_t *scratch = NULL;
+	struct filter *f;
+	int c, rounds = 3;
+
+	while ((c = getopt(argc, argv, "c:r:")) != -1) {
+		switch (c) {
+		case 'c': conf = optarg; break;
+		case 'r': rounds = atoi(optarg); break;
+		default: goto usage;
+		}
+	}
+	if (optind == argc || rounds < 1) {
+usage:
+		fprintf(stderr, "usage: rules_bench [-c facteur.conf] [-r ROUNDS] FILE...\n");
+		return 2;
+	}
+	log_init("rules_bench", 1);
+	if (config_load(conf, &error) < 0)
+		fatalx("%s", error);
+	log_set_level_name(var_log_level);
+	/* Rules only. */
+	var_av_enable = 0;
+	var_bayes_enable = 0;
+	var_spf_enable = 0;
+	var_dkim_verify = 0;
+	var_dmarc_enable = 0;
+	var_dkim_sign = 0;
+	if (filter_new(&f, &error) < 0)
+		fatalx("filter: %s", error);
+	filter_wait_rules(f);
+
+	msgs = xcalloc((size_t)(argc - optind), sizeof(*msgs));
+	for (int i = optind; i < argc; i++) {
+		if (read_message(argv[i], &msgs[nmsgs]) < 0) {
+			log_warn("%s", argv[i]);
+			continue;
+		}
+		bytes += msgs[nmsgs].len;
+		nmsgs++;
+	}
+	if (nmsgs == 0)
+		fatalx("no message");
+	/* Record what the pipeline asks of the rules engine ... */
+	for (size_t i = 0; i < nmsgs; i++) {
+		recording = &msgs[i];
+		run_pipeline(f, &msgs[i]);
+	}
+	recording = NULL;
+	if (cap_rules == NULL)
+		fatalx("no rules in use: check filter_rules and the log");
+	/* ... and what the engine asks of Hyperscan. */
+	for (size_t i = 0; i < nmsgs; i++) {
+		hs_recording = &msgs[i];
+		replay_rules(&msgs[i]);
+		for (size_t j = 0; j < msgs[i].nhc; j++) {
+			const struct hcall *hc = &msgs[i].hc[j];
+			if (hc->op == H_OPEN || hc->op == H_SCAN)
+				if (hs_alloc_scratch(hc->db, &scratch) != HS_SUCCESS)
+					fatalx("hs_alloc_scratch failed");
+			scanned += hc->len;
+		}
+	}
+	hs_recording = NULL;
+
+	tp = xcalloc((size_t)rounds, sizeof(*tp));
+	tr = xcalloc((size_t)rounds, sizeof(*tr));
+	th = xcalloc((size_t)rounds, sizeof(*th));
+	for (int r = 0; r < rounds; r++) {
+		double t0;
+
+		t0 = cpu_now();
+		for (size_t i = 0; i < nmsgs; i++)
+			run_pipeline(f, &msgs[i]);
+		tp[r] = cpu_now() - t0;
+		t0 = cpu_now();
+		hits = 0;
+		for (size_t i = 0; i < nmsgs; i++)
+			hits += replay_rules(&msgs[i]);
+		tr[r] = cpu_now() - t0;
+		t0 = cpu_now();
+		matches = 0;
+		for (size_t i = 0; i < nmsgs; i++)
+			matches += replay_hs(&msgs[i], scratch);
+		th[r] = cpu_now() - t0;
+	}
+	{
+		double p = median(tp, rounds), ru = median(tr, rounds), h = median(th, rounds);
+
+		printf("messages %zu\nbytes %zu\nhyperscan_bytes %zu\nrounds %d\n", nmsgs, bytes,
+		    scanned, rounds);
+		printf("rule_hits %lu\nhyperscan_matches %lu\n", hits, matches);
+		printf("pipeline_ms_per_msg %.4f\nrules_ms_per_msg %.4f\nhyperscan_ms_per_msg %.4f\n",
+		    p * 1e3 / nmsgs, ru * 1e3 / nmsgs, h * 1e3 / nmsgs);
+		printf("ratio_hyperscan_over_rules %.3f\n", ru > 0 ? h / ru : 0.0);
+	}
+	hs_free_scratch(scratch);
+	filter_free(&f);
+	return 0;
+}
