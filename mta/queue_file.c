@@ -155,33 +155,12 @@ field_clean(const char *s)
 	return c;
 }
 
-int
-queue_writer_open(struct queue_writer *w, struct queue_envelope *env, const char **error_r)
+/* The records before the content, up to the M record (its length patched at finish). */
+static void
+write_envelope(struct queue_writer *w, const struct queue_envelope *env)
 {
-	static char error[512];
 	char line[128], notify[64], *f;
-	int tries;
 
-	w->fd = -1;
-	w->used = 0;
-	w->error = 0;
-	w->content_len = 0;
-	w->prepend_written = 0;
-	for (tries = 0; tries < 10; tries++) {
-		queue_new_id(w->qid);
-		snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/%s/%s%s", var_spool_directory,
-		    queue_state_name(Q_INCOMING), QUEUE_TMP_PREFIX, w->qid);
-		queue_path(Q_INCOMING, w->qid, w->final_path, sizeof(w->final_path));
-		w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (w->fd >= 0 || errno != EEXIST)
-			break;
-	}
-	if (w->fd < 0) {
-		snprintf(error, sizeof(error), "create queue file %s: %s", w->tmp_path, strerror(errno));
-		*error_r = error;
-		return -1;
-	}
-	str_copy(env->qid, w->qid, sizeof(env->qid));
 	writer_put(w, QF_MAGIC, strlen(QF_MAGIC));
 	snprintf(line, sizeof(line), QF_A_FORMAT, 0u, 0LL, 0);
 	writer_put(w, line, strlen(line));
@@ -227,6 +206,35 @@ queue_writer_open(struct queue_writer *w, struct queue_envelope *env, const char
 		writer_put(w, line, strlen(line));
 		w->content_offset = w->len_offset + QF_M_DIGITS + 1;
 	}
+}
+
+int
+queue_writer_open(struct queue_writer *w, struct queue_envelope *env, const char **error_r)
+{
+	static char error[512];
+	int tries;
+
+	w->fd = -1;
+	w->used = 0;
+	w->error = 0;
+	w->content_len = 0;
+	w->prepend_written = 0;
+	for (tries = 0; tries < 10; tries++) {
+		queue_new_id(w->qid);
+		snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/%s/%s%s", var_spool_directory,
+		    queue_state_name(Q_INCOMING), QUEUE_TMP_PREFIX, w->qid);
+		queue_path(Q_INCOMING, w->qid, w->final_path, sizeof(w->final_path));
+		w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (w->fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (w->fd < 0) {
+		snprintf(error, sizeof(error), "create queue file %s: %s", w->tmp_path, strerror(errno));
+		*error_r = error;
+		return -1;
+	}
+	str_copy(env->qid, w->qid, sizeof(env->qid));
+	write_envelope(w, env);
 	if (w->error != 0) {
 		int e = w->error;
 		snprintf(error, sizeof(error), "write queue file %s: %s", w->tmp_path, strerror(e));
@@ -266,6 +274,37 @@ queue_writer_rewrite(struct queue_writer *w, const void *data, size_t len)
 	w->content_len = 0;
 	queue_writer_write(w, data, len);
 	return w->error != 0 ? -1 : 0;
+}
+
+int
+queue_writer_rewrite_envelope(struct queue_writer *w, const struct queue_envelope *env,
+    const void *data, size_t len)
+{
+	char path[sizeof(w->tmp_path) + 8];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.new", w->tmp_path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		w->error = errno;
+		return -1;
+	}
+	close(w->fd);
+	w->fd = fd;
+	w->used = 0;
+	w->error = 0;
+	w->content_len = 0;
+	w->prepend_written = 0;
+	write_envelope(w, env);
+	queue_writer_write(w, data, len);
+	writer_flush(w);
+	if (w->error == 0 && rename(path, w->tmp_path) < 0)
+		w->error = errno;
+	if (w->error != 0) {
+		unlink(path);
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -104,6 +104,13 @@ int queue_writer_flush(struct queue_writer *w);
 /* Replace the content written so far by len bytes of data (a changed message). */
 int queue_writer_rewrite(struct queue_writer *w, const void *data, size_t len);
 /*
+ * Replace the envelope (recipients, sender: a milter changed them) and the
+ * content written so far: a new temporary file under the same queue id
+ * takes the place of the old one.  0, or -1 with the error sticky.
+ */
+int queue_writer_rewrite_envelope(struct queue_writer *w, const struct queue_envelope *env,
+    const void *data, size_t len);
+/*
  * After the content and before finish: header fields (CRLF lines) to be
  * delivered before the content (H record).  Once per file; -1 if again.
  */

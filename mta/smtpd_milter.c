@@ -9,9 +9,10 @@
  * sent and input resumes.  A peer that leaves meanwhile is freed by the
  * callback.  At the end of the message the milters see it as it will be
  * queued (Received included); their header and body changes rewrite the
- * queue file's content before facteur's own filter looks at it.  Changes of
- * the envelope (ADDRCPT, DELRCPT, CHGFROM) are refused: the envelope is on
- * disk already, and a milter that needs them is told so in the log.
+ * queue file's content before facteur's own filter looks at it, and their
+ * envelope changes (ADDRCPT, DELRCPT, CHGFROM) rewrite the file's envelope
+ * under the same queue id.  A message left without recipients is dropped,
+ * as Postfix does.
  */
 #include "facteur-config.h"
 
@@ -166,6 +167,60 @@ smtpd_milter_rcpt(struct smtpd_session *s, const char *addr, const char *orcpt,
 
 /* ---- end of message ---- */
 
+/* An address of a milter's change: without its angle brackets. */
+static char *
+bare(const char *a)
+{
+	size_t n = strlen(a);
+
+	if (n >= 2 && a[0] == '<' && a[n - 1] == '>')
+		return xstrndup(a + 1, n - 2);
+	return xstrdup(a);
+}
+
+/* The milters' envelope changes into s->env; 1 if there were any. */
+static int
+apply_envelope(struct smtpd_session *s, const struct milter_mods *mods)
+{
+	const char **list;
+	const char *sender = milter_mods_new_sender(mods);
+	size_t n;
+	int changed = 0;
+
+	if (sender != NULL) {
+		free(s->env.sender);
+		s->env.sender = bare(sender);
+		log_info("qid=%s milter: sender now <%s>", s->env.qid, s->env.sender);
+		changed = 1;
+	}
+	n = milter_mods_rcpt_deleted(mods, &list);
+	for (size_t i = 0; i < n; i++) {
+		char *a = bare(list[i]);
+		for (size_t k = 0; k < s->env.nrcpts; k++) {
+			if (str_casecmp(s->env.rcpts[k].addr, a) != 0)
+				continue;
+			free(s->env.rcpts[k].addr);
+			free(s->env.rcpts[k].orcpt);
+			memmove(&s->env.rcpts[k], &s->env.rcpts[k + 1],
+			    (s->env.nrcpts - k - 1) * sizeof(s->env.rcpts[0]));
+			s->env.nrcpts--;
+			log_info("qid=%s milter: recipient <%s> removed", s->env.qid, a);
+			changed = 1;
+			break;
+		}
+		free(a);
+	}
+	n = milter_mods_rcpt_added(mods, &list);
+	for (size_t i = 0; i < n; i++) {
+		char *a = bare(list[i]);
+		queue_envelope_add_rcpt(&s->env, a, NULL, 0);
+		log_info("qid=%s milter: recipient <%s> added", s->env.qid, a);
+		free(a);
+		changed = 1;
+	}
+	return changed;
+}
+
 struct message_job {
 	struct smtpd_session *s;
 	char *msg;
@@ -209,20 +264,35 @@ message_done(void *ctx, const struct milter_reply *r)
 	}
 	mods = milter_session_mods(s->milter);
 	if (mods != NULL && milter_mods_any(mods)) {
-		const char **list;
 		size_t nlen;
-		char *changed;
+		char *changed = milter_mods_apply(mods, j->msg, j->len, &nlen);
+		int rc;
 
-		if (milter_mods_rcpt_added(mods, &list) > 0 || milter_mods_rcpt_deleted(mods, &list) > 0 ||
-		    milter_mods_new_sender(mods) != NULL)
-			log_warnx("qid=%s milter envelope changes (recipients, sender) are not "
-			    "supported: ignored", s->env.qid);
-		changed = milter_mods_apply(mods, j->msg, j->len, &nlen);
-		if (changed != NULL) {
-			if (queue_writer_rewrite(s->writer, changed, nlen) < 0 ||
-			    queue_writer_flush(s->writer) < 0)
-				log_warn("qid=%s cannot apply the milters' changes", s->env.qid);
-			free(changed);
+		if (apply_envelope(s, mods)) {
+			if (s->env.nrcpts == 0) {
+				log_info("qid=%s milters removed every recipient: dropped", s->env.qid);
+				smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->env.qid);
+				free(changed);
+				smtpd_transaction_reset(s);
+				smtpd_resume(s);
+				goto out;
+			}
+			rc = queue_writer_rewrite_envelope(s->writer, &s->env,
+			    changed != NULL ? changed : j->msg, changed != NULL ? nlen : j->len);
+		} else if (changed != NULL) {
+			rc = queue_writer_rewrite(s->writer, changed, nlen) < 0 ? -1 :
+			    queue_writer_flush(s->writer);
+		} else {
+			rc = 0;
+		}
+		free(changed);
+		if (rc < 0) {
+			log_warnx("qid=%s cannot apply the milters' changes: %s", s->env.qid,
+			    strerror(s->writer->error));
+			smtpd_reply(s, "451 4.3.0 Error: queue file write error");
+			smtpd_transaction_reset(s);
+			smtpd_resume(s);
+			goto out;
 		}
 	}
 	j->next(s);

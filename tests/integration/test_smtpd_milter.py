@@ -108,3 +108,55 @@ def test_absent_milter_default_action(workdir, action, code):
         assert f"inet:{port}@127.0.0.1" in f.log_text()
     finally:
         f.stop()
+
+
+def scripted(workdir, name, script):
+    from test_milter_client import ScriptedMilter
+    m = ScriptedMilter(workdir, name, script=script)
+    os.chmod(m.path, 0o777)  # smtpd connects as mail_owner
+    return m
+
+
+def test_envelope_changes_rewrite_the_queued_envelope(workdir):
+    def script(cmd, data):
+        if cmd == "E":
+            return [("+", b"<carol@example.org>\0"), ("-", b"<bob@example.org>\0"),
+                    ("e", b"<bounces@example.org>\0"), ("c", b"")]
+        return None
+    m = scripted(workdir, "env", script)
+    f = Facteur(workdir, smtpd_milters=m.address)
+    f.start()
+    try:
+        code, text = send(f.smtp_port, message("envelope"), sender="alice@example.org",
+                          rcpts=("bob@example.org", "dave@example.org"))
+        assert code == 250, text
+        qid = text.rsplit(" ", 1)[1]
+        assert wait_for(lambda: len(f.mailbox_for(qid)) == 2), f.log_tail()
+        got = {header_value(raw, "Delivered-To"): raw for raw in f.mailbox_for(qid).values()}
+        assert set(got) == {"carol@example.org", "dave@example.org"}, got.keys()
+        for raw in got.values():
+            assert raw.startswith(b"Return-Path: <bounces@example.org>\r\n")
+        assert f"qid={qid} milter: recipient <bob@example.org> removed" in f.log_text()
+    finally:
+        f.stop()
+        m.close()
+
+
+def test_every_recipient_removed_drops_the_message(workdir):
+    def script(cmd, data):
+        if cmd == "E":
+            return [("-", b"<bob@example.org>\0"), ("c", b"")]
+        return None
+    m = scripted(workdir, "drop", script)
+    f = Facteur(workdir, smtpd_milters=m.address)
+    f.start()
+    try:
+        code, text = send(f.smtp_port, message("dropped"), sender="alice@example.org",
+                          rcpts=("bob@example.org",))
+        assert code == 250, text
+        assert "milters removed every recipient: dropped" in f.log_text()
+        assert wait_for(lambda: not f.temp_files())
+        assert f.queue_files("incoming") == [] and f.mailbox() == {}
+    finally:
+        f.stop()
+        m.close()

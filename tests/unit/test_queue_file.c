@@ -275,6 +275,50 @@ test_prepend(void **state)
 	free(w);
 }
 
+/* A milter changed the envelope: a new file under the same id, content kept. */
+static void
+test_rewrite_envelope(void **state)
+{
+	static const char content[] = "Subject: s\r\n\r\nbody\r\n";
+	struct queue_writer *w = xcalloc(1, sizeof(*w));
+	struct queue_envelope env, got;
+	const char *error = NULL;
+	char qid[QUEUE_ID_SIZE], tmp[4096];
+	int fd;
+
+	memset(&env, 0, sizeof(env));
+	env.arrival = 3;
+	env.client = xstrdup("c");
+	env.sender = xstrdup("a@b.example");
+	queue_envelope_add_rcpt(&env, "old@x.example", NULL, 0);
+	assert_int_equal(queue_writer_open(w, &env, &error), 0);
+	str_copy(qid, w->qid, sizeof(qid));
+	str_copy(tmp, w->tmp_path, sizeof(tmp));
+	queue_writer_write(w, "junk", 4);
+	free(env.sender);
+	env.sender = xstrdup("bounces@b.example");
+	queue_envelope_add_rcpt(&env, "new@y.example", NULL, NOTIFY_NEVER);
+	assert_int_equal(queue_writer_rewrite_envelope(w, &env, content, sizeof(content) - 1), 0);
+	assert_string_equal(w->qid, qid);
+	assert_string_equal(w->tmp_path, tmp);
+	assert_int_equal(access(tmp, F_OK), 0);
+	assert_int_equal(queue_writer_finish(w), 0);
+	assert_int_equal(queue_commit_sync(w), 0);
+	fd = open(w->final_path, O_RDONLY);
+	assert_true(fd >= 0);
+	if (queue_file_read(fd, &got, &error) < 0)
+		fail_msg("queue_file_read: %s", error);
+	assert_string_equal(got.sender, "bounces@b.example");
+	assert_int_equal(got.nrcpts, 2);
+	assert_string_equal(got.rcpts[1].addr, "new@y.example");
+	assert_int_equal(got.rcpts[1].notify, NOTIFY_NEVER);
+	check_content(fd, &got, content, sizeof(content) - 1);
+	close(fd);
+	queue_envelope_free(&got);
+	queue_envelope_free(&env);
+	free(w);
+}
+
 static void
 test_update_in_place(void **state)
 {
@@ -571,6 +615,7 @@ main(void)
 		cmocka_unit_test(test_null_sender_big_content),
 		cmocka_unit_test(test_update_in_place),
 		cmocka_unit_test(test_prepend),
+		cmocka_unit_test(test_rewrite_envelope),
 		cmocka_unit_test(test_every_prefix_fails),
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_parse_fields),
