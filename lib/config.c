@@ -200,6 +200,36 @@ param_type_help(enum param_type t)
 	}
 }
 
+/* "tag=5 subject=6.5 quarantine=8 reject=12", any of them, once each. */
+static int
+spam_policy_valid(const char *v)
+{
+	static const char *const keys[] = { "tag", "subject", "quarantine", "reject" };
+	unsigned int seen = 0;
+	const char *p = v;
+
+	for (;;) {
+		size_t k;
+		char *end;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			return seen != 0;
+		for (k = 0; k < 4; k++)
+			if (strncmp(p, keys[k], strlen(keys[k])) == 0 && p[strlen(keys[k])] == '=')
+				break;
+		if (k == 4 || (seen & (1u << k)))
+			return 0;
+		seen |= 1u << k;
+		p += strlen(keys[k]) + 1;
+		(void)strtod(p, &end);
+		if (end == p || (*end != '\0' && *end != ' ' && *end != '\t' && *end != ','))
+			return 0;
+		p = end;
+	}
+}
+
 static int
 is_map_section(const char *section)
 {
@@ -254,6 +284,13 @@ config_ini_line(void *user, const char *section, const char *name, const char *v
 			st->error_line = lineno;
 			return 0;
 		}
+		if (strcmp(section, "spam_policy") == 0 && !spam_policy_valid(value)) {
+			snprintf(st->error, sizeof(st->error),
+			    "%s:%d: bad spam policy \"%s\" for %s: use tag=N subject=N quarantine=N "
+			    "reject=N (any of them)", st->path, lineno, value, name);
+			st->error_line = lineno;
+			return 0;
+		}
 		st->maps = xrealloc(st->maps, (st->nmaps + 1) * sizeof(*st->maps));
 		st->maps[st->nmaps].section = xstrdup(section);
 		st->maps[st->nmaps].key = str_lower(xstrdup(name));
@@ -301,6 +338,9 @@ check_enums(struct staging *st)
 		{ "queue_sync", { "syncfs", "fsync" } },
 		{ "smtp_tls_policy", { "none", "may", "encrypt", "verify" } },
 		{ "log_level", { "error", "warn", "info", "debug" } },
+		{ "av_not_ready_action", { "accept", "tempfail" } },
+		{ "filter_failure_action", { "accept", "tempfail" } },
+		{ "milter_default_action", { "accept", "reject", "tempfail" } },
 	};
 	for (size_t e = 0; e < sizeof(enums) / sizeof(enums[0]); e++) {
 		for (size_t i = 0; i < NPARAMS; i++) {
