@@ -400,6 +400,7 @@ struct filter_msg {
 	struct verdict verdict;
 	struct filter_result result;
 	int finished;
+	int failed;		/* a check could not be done (filter_failure_action) */
 	/* for the eval tests: top-level fields, body as SpamAssassin renders it */
 	struct eval_header *eval_hdrs;
 	size_t neval_hdrs;
@@ -711,6 +712,7 @@ scan_virus(struct filter_msg *m, const char *message, size_t len)
 	} else if (r == AV_ERROR) {
 		verdict_add(&m->verdict, "AV_ERROR", 0, NULL);
 		STATS_INC(filter_errors);
+		m->failed = 1;
 	}
 	if (m->av_truncated)
 		verdict_add(&m->verdict, "AV_SCAN_LIMIT", 0, "%ld", var_av_max_scan_size);
@@ -902,6 +904,16 @@ decide(struct filter_msg *m, const struct auth_result *ar)
 	r->spam = r->score >= t.tag;
 	if (r->action != FILTER_ACCEPT)
 		return;		/* virus, antivirus not ready ... */
+	if (m->failed) {
+		if (strcmp(var_filter_failure_action, "tempfail") == 0) {
+			r->action = FILTER_TEMPFAIL;
+			snprintf(r->reply, sizeof(r->reply),
+			    "451 4.7.1 Message could not be checked, try again later");
+			snprintf(r->reason, sizeof(r->reason), "a check failed");
+			return;
+		}
+		verdict_add(&m->verdict, "FILTER_ERROR", 0, NULL);
+	}
 	if (ar != NULL && var_dmarc_honor_policy && !m->trusted) {
 		if (ar->dmarc_disposition == AUTH_DMARC_REJECT) {
 			r->action = FILTER_REJECT;
@@ -984,8 +996,10 @@ filter_msg_finish(struct filter_msg *m, const char *message, size_t len)
 		req.message_len = len;
 		req.trusted = m->trusted;
 		if (var_spf_enable || var_dkim_verify || var_dmarc_enable || var_arc_enable) {
-			if (auth_verify(m->f->auth, &req, &m->verdict, &ar_storage) < 0)
+			if (auth_verify(m->f->auth, &req, &m->verdict, &ar_storage) < 0) {
 				STATS_INC(filter_errors);
+				m->failed = 1;
+			}
 			ar = &ar_storage;
 		}
 	}
