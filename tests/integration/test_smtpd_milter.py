@@ -160,3 +160,40 @@ def test_every_recipient_removed_drops_the_message(workdir):
     finally:
         f.stop()
         m.close()
+
+
+def test_client_leaving_while_a_milter_thinks(workdir):
+    """The peer disconnects while smtpd waits for the milter (MAIL, then the
+    end of DATA): the session is freed when the answer comes, smtpd serves on."""
+    from facteur_it import RawSMTP
+
+    def script(cmd, data):
+        if cmd in ("M", "E"):
+            return [("sleep", 1.0), ("c", b"")]
+        return None
+    m = scripted(workdir, "slow", script)
+    f = Facteur(workdir, smtpd_milters=m.address)
+    f.start()
+    try:
+        c = RawSMTP(f.smtp_port)
+        assert c.reply()[0] == 220
+        c.ehlo()
+        c.send("MAIL FROM:<alice@example.org>\r\n")
+        c.close()
+        c = RawSMTP(f.smtp_port)
+        assert c.reply()[0] == 220
+        c.ehlo()
+        c.send("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n")
+        assert c.reply()[0] == 250 and c.reply()[0] == 250 and c.reply()[0] == 354
+        c.send(message("gone") + ".\r\n")
+        c.close()
+        assert wait_for(lambda: "disconnect from" in f.log_text() and
+                        f.log_text().count("disconnect from") >= 2, timeout=30)
+        # The second message was complete: kept and delivered, as after any
+        # client that leaves before the 250.
+        assert wait_for(lambda: any(b"Subject: gone" in v for v in f.mailbox().values()))
+        assert send(f.smtp_port, message("after"), sender="alice@example.org")[0] == 250
+        assert f.stats()["master_daemon_restarts"] == 0
+    finally:
+        f.stop()
+        m.close()
