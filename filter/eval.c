@@ -205,7 +205,8 @@ eval_config_new(const struct sa_rules *rules)
 			c->locales_all = strstr(l->value, "all") != NULL;
 		}
 	}
-	qsort(c->freemail.v, c->freemail.n, sizeof(char *), str_ptr_cmp);
+	if (c->freemail.n > 0)
+		qsort(c->freemail.v, c->freemail.n, sizeof(char *), str_ptr_cmp);
 	if (c->freemail_wc.n > 0) {
 		/* \@(?:dom|dom)$ with . as \., ? as . and * as [^.]* */
 		struct strbuf b = { NULL, 0, 0 };
@@ -232,7 +233,9 @@ eval_config_new(const struct sa_rules *rules)
 		    &off, NULL);
 		strbuf_free(&b);
 	}
-	qsort(c->freemail_welcome.v, c->freemail_welcome.n, sizeof(char *), str_ptr_cmp);
+	if (c->freemail_welcome.n > 0)
+		qsort(c->freemail_welcome.v, c->freemail_welcome.n, sizeof(char *),
+		    str_ptr_cmp);
 	return c;
 }
 
