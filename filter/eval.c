@@ -563,8 +563,16 @@ parse_multipart(struct eval_state *st, size_t idx, const char *body, size_t len,
 		const char *e = line_end(p, end);
 		if (e - p >= (ptrdiff_t)(bl + 2) && p[0] == '-' && p[1] == '-' &&
 		    memcmp(p + 2, boundary, bl) == 0) {
-			const char *r = p + 2 + bl;
+			const char *r = p + 2 + bl, *q;
 			int is_close = e - r >= 2 && r[0] == '-' && r[1] == '-';
+
+			/* ^--boundary(--)?\s*$ */
+			for (q = r + (is_close ? 2 : 0); q < e && isspace((unsigned char)*q); q++)
+				;
+			if (q < e) {
+				p = e;
+				continue;
+			}
 			if (start != NULL) {
 				/* the part ends before this boundary line's line end */
 				const char *pe = p;
@@ -1099,7 +1107,8 @@ parse_date(const char *date, time_t *t_r)
 		memset(buf + ov[0] + 1, 'x', ov[1] - ov[0] - 2);
 	}
 	if (re_find(" ([-+])(\\d\\d)(\\d\\d) ", 0, buf, ov)) {
-		tzoff = strtol(buf + ov[4], NULL, 10) * 60 + strtol(buf + ov[6], NULL, 10);
+		tzoff = ((buf[ov[4]] - '0') * 10 + (buf[ov[4] + 1] - '0')) * 60 +
+		    (buf[ov[6]] - '0') * 10 + (buf[ov[6] + 1] - '0');
 		if (buf[ov[2]] == '-')
 			tzoff = -tzoff;
 	} else if (re_find("\\b([A-Z]{2,4}(?:-DST)?)\\b", 0, buf, ov)) {

@@ -6,6 +6,7 @@
  *
  *   filter_test [-c facteur.conf] [--ip A] [--helo H] [--from S]
  *               [--rcpt R]... [--return-path] FILE...
+ *   filter_test [-c facteur.conf] --list-rules
  *
  * The rules are loaded once (filter_wait_rules), then each file is fed
  * line by line and finished.  Bare LF line ends become CRLF, as in the
@@ -14,19 +15,30 @@
  * Return-Path field ("" when it has none), which is what SpamAssassin's
  * `envelope_sender_header Return-Path` makes its EnvelopeFrom.  Output,
  * per file: "file PATH", then "NAME SCORE" per symbol, then
- * "score S action A".  Exit status 0, 1 on error, 2 usage.
+ * "score S action A".
+ *
+ * --list-rules prints "NAME yes" or "NAME no WHY" for every rule with a
+ * test: no when it is an eval nothing answers here (the network, the
+ * classifier, SPF/DKIM/DMARC when they are off, a function or argument
+ * eval does not implement) or a meta rule that uses such a rule; what a
+ * comparison with SpamAssassin can fairly count.  Exit status 0, 1 on
+ * error, 2 usage.
  */
 #include "facteur-config.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "filter/eval.h"
 #include "filter/pipeline.h"
+#include "filter/sa_rules.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "lib/params.h"
 
 static void
 usage(void)
@@ -34,6 +46,120 @@ usage(void)
 	fprintf(stderr, "usage: filter_test [-c facteur.conf] [--ip A] [--helo H] [--from S] "
 	    "[--rcpt R]... [--return-path] FILE...\n");
 	exit(2);
+}
+
+static int
+load_item(const char *item, void *ctx)
+{
+	const char *error;
+	size_t n = strlen(item);
+
+	if (n > 3 && strcmp(item + n - 3, ".cf") == 0)
+		(void)sa_rules_load_file(ctx, item, &error);
+	else
+		(void)sa_rules_load_dir(ctx, item, ".cf", &error);
+	return 0;
+}
+
+/* Why rule i cannot be compared, or NULL; memo: 0 unknown, 1 yes, 2 no, 3 visiting. */
+static const char *
+rule_missing(struct sa_rules *sa, struct eval_msg *probe, unsigned int i, char *memo,
+    const char **why)
+{
+	const struct sa_rule *r = sa_rules_get(sa, i);
+
+	if (memo[i] == 1 || memo[i] == 3)
+		return NULL;
+	if (memo[i] == 2)
+		return why[i];
+	memo[i] = 3;
+	why[i] = NULL;
+	if (r->eval != NULL) {
+		const char *o = eval_function_owner(r->eval);
+		int auth_on = var_spf_enable || var_dkim_verify || var_dmarc_enable;
+		if (o == NULL)
+			why[i] = "eval not implemented";
+		else if (strcmp(o, "network") == 0)
+			why[i] = "eval needs the network";
+		else if (strcmp(o, "bayes") == 0 && !var_bayes_enable)
+			why[i] = "classifier off";
+		else if (strcmp(o, "auth") == 0 && !auth_on)
+			why[i] = "SPF/DKIM/DMARC off";
+		else if (strcmp(o, "eval") == 0 &&
+		    eval_sa(probe, r->eval, r->eval_args != NULL ? r->eval_args : "") < 0)
+			why[i] = "eval arguments not implemented";
+	} else if (r->type == SA_RULE_HEADER && r->header != NULL &&
+	    (str_casecmp(r->header, "MESSAGEID") == 0 ||
+	    str_ncasecmp(r->header, "X-Spam-Relays-", 14) == 0)) {
+		/* pseudo-headers SpamAssassin makes from its Received parser */
+		why[i] = "pseudo-header facteur does not make";
+	} else if (r->type == SA_RULE_META && r->meta != NULL) {
+		const char *p = r->meta;
+		while (*p != '\0' && why[i] == NULL) {
+			char name[160];
+			size_t n = 0;
+			int idx;
+			if (!(isalpha((unsigned char)*p) || *p == '_')) {
+				p++;
+				continue;
+			}
+			while (isalnum((unsigned char)*p) || *p == '_') {
+				if (n + 1 < sizeof(name))
+					name[n++] = *p;
+				p++;
+			}
+			name[n] = '\0';
+			if ((idx = sa_rules_find(sa, name)) < 0 || !sa_rules_get(sa, (unsigned int)idx)->defined)
+				continue;	/* SpamAssassin reads an unknown name as 0 */
+			if (rule_missing(sa, probe, (unsigned int)idx, memo, why) != NULL)
+				why[i] = "meta uses a rule not compared";
+		}
+	}
+	memo[i] = why[i] != NULL ? 2 : 1;
+	return why[i];
+}
+
+static int
+list_rules(void)
+{
+	struct sa_rules *sa = sa_rules_new();
+	struct eval_msg probe;
+	const char *error;
+	unsigned int n;
+	char *memo;
+	const char **why;
+
+	memset(&probe, 0, sizeof(probe));
+	probe.sender = "";
+	probe.message = "";
+	probe.body = "";
+	if (var_filter_rules_config[0] != '\0')
+		(void)sa_rules_load_dir(sa, var_filter_rules_config, ".pre", &error);
+	config_list_foreach(var_filter_rules, load_item, sa);
+	if (var_filter_rules_config[0] != '\0')
+		(void)sa_rules_load_dir(sa, var_filter_rules_config, ".cf", &error);
+	sa_rules_finish(sa);
+	probe.config = eval_config_new(sa);
+	n = sa_rules_count(sa);
+	memo = xcalloc(n + 1, 1);
+	why = xcalloc(n + 1, sizeof(*why));
+	for (unsigned int i = 0; i < n; i++) {
+		const struct sa_rule *r = sa_rules_get(sa, i);
+		const char *w;
+		if (!r->defined)
+			continue;
+		w = rule_missing(sa, &probe, i, memo, why);
+		if (w == NULL)
+			printf("%s yes\n", r->name);
+		else
+			printf("%s no %s\n", r->name, w);
+	}
+	eval_msg_clear(&probe);
+	eval_config_free((struct eval_config **)&probe.config);
+	free(memo);
+	free(why);
+	sa_rules_free(&sa);
+	return 0;
 }
 
 static char *
@@ -102,6 +228,7 @@ main(int argc, char **argv)
 		{ "from", required_argument, NULL, 'f' },
 		{ "rcpt", required_argument, NULL, 'r' },
 		{ "return-path", no_argument, NULL, 'R' },
+		{ "list-rules", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct filter_envelope env = { .client_addr = "192.0.2.1", .helo = "client.example",
@@ -109,7 +236,7 @@ main(int argc, char **argv)
 	const char **rcpts = NULL;
 	const char *conf = NULL, *error;
 	struct filter *f;
-	int c, use_return_path = 0, rc = 0;
+	int c, use_return_path = 0, list = 0, rc = 0;
 
 	while ((c = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
 		switch (c) {
@@ -122,10 +249,11 @@ main(int argc, char **argv)
 			rcpts[env.nrcpts++] = optarg;
 			break;
 		case 'R': use_return_path = 1; break;
+		case 'L': list = 1; break;
 		default: usage();
 		}
 	}
-	if (optind >= argc)
+	if (optind >= argc && !list)
 		usage();
 	env.rcpts = rcpts;
 	log_init("filter_test", 1);
@@ -134,6 +262,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "filter_test: %s\n", error);
 		return 1;
 	}
+	if (list)
+		return list_rules();
 	if (filter_new(&f, &error) < 0) {
 		fprintf(stderr, "filter_test: %s\n", error);
 		return 1;
