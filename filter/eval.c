@@ -2319,7 +2319,6 @@ static const char *const implemented[] = {
 	"check_for_ascii_text_illegal", "check_abundant_unicode_ratio",
 	"check_for_faraway_charset",
 	/* BodyEval */
-	"multipart_alternative_difference", "multipart_alternative_difference_count",
 	"check_blank_line_ratio", "tvd_vertical_words", "check_stock_info",
 	"check_body_length",
 	/* HTMLEval */
