@@ -357,23 +357,6 @@ eom_work(void *arg)
 	    m->data.len);
 }
 
-static void
-log_verdict(const char *qid, const char *client, const struct filter_result *r)
-{
-	char syms[1024];
-	size_t n = 0;
-
-	syms[0] = '\0';
-	for (size_t i = 0; i < r->verdict->nsyms && n + 2 < sizeof(syms); i++)
-		n += (size_t)snprintf(syms + n, sizeof(syms) - n, "%s%s", i > 0 ? "," : "",
-		    r->verdict->syms[i].name);
-	if (n >= sizeof(syms))
-		memcpy(syms + sizeof(syms) - 4, "...", 4);
-	log_info("qid=%s client=[%s] filter: action=%s score=%.2f required=%.1f%s%s symbols=%s",
-	    qid, client, filter_action_name(r->action), r->score, r->required,
-	    r->reason[0] != '\0' ? " reason=" : "", r->reason, syms[0] != '\0' ? syms : "none");
-}
-
 /* "550 5.7.1 text" as smfi_setreply's three parts. */
 static void
 set_reply(SMFICTX *ctx, const char *qid, const char *reply, const char *deflt)
@@ -538,7 +521,7 @@ decide(SMFICTX *ctx, struct milter_conn *c, const char *qid)
 		filter_msg_free(&j.fmsg);
 		return not_checked(ctx, c, qid, "no result");
 	}
-	log_verdict(qid, c->client_addr, r);
+	filter_log_verdict(qid, c->client_addr, r);
 	switch (r->action) {
 	case FILTER_REJECT:
 	case FILTER_TEMPFAIL:

@@ -755,19 +755,24 @@ run_eval(struct filter_msg *m, const struct auth_result *ar, double bayes_prob,
 	return eval_sa(&m->eval, e->function, e->args);
 }
 
-/* Fold a list of words into header lines of at most 78 columns. */
+/*
+ * Append word to the header field being built: after a space (when space),
+ * or on a new folded line when it would pass 78 columns.
+ */
 static void
-fold_append(struct strbuf *b, size_t *col, const char *word, const char *sep)
+fold_word(struct strbuf *b, size_t *col, const char *word, int space)
 {
 	size_t wl = strlen(word);
 
-	if (*col + wl + strlen(sep) > 76) {
+	if (*col + wl + 1 > 78) {
 		strbuf_append(b, "\r\n\t", 3);
 		*col = 8;
+	} else if (space) {
+		strbuf_putc(b, ' ');
+		(*col)++;
 	}
 	strbuf_append(b, word, wl);
-	strbuf_append(b, sep, strlen(sep));
-	*col += wl + strlen(sep);
+	*col += wl;
 }
 
 static int
@@ -797,8 +802,6 @@ build_headers(struct filter_msg *m, const struct auth_result *ar, double bayes_p
 	    m->result.spam ? "Yes" : "No", m->result.score, m->result.required);
 	strbuf_append(&b, line, strlen(line));
 	col = strlen(line);
-	strbuf_append(&b, " tests=", 7);
-	col += 7;
 	/* As SpamAssassin: symbols worth nothing are in the log, not here. */
 	syms = xcalloc(n > 0 ? n : 1, sizeof(*syms));
 	n = 0;
@@ -807,23 +810,20 @@ build_headers(struct filter_msg *m, const struct auth_result *ar, double bayes_p
 			syms[n++] = m->verdict.syms[i];
 	qsort(syms, n, sizeof(*syms), sym_cmp);
 	if (n == 0)
-		fold_append(&b, &col, "none", "");
+		fold_word(&b, &col, "tests=none", 1);
 	for (size_t i = 0; i < n; i++) {
-		char w[160];
-		snprintf(w, sizeof(w), "%s=%.3g", syms[i].name, syms[i].score);
-		fold_append(&b, &col, w, i + 1 < n ? "," : "");
+		char w[200];
+		snprintf(w, sizeof(w), "%s%s=%.3g%s", i == 0 ? "tests=" : "", syms[i].name,
+		    syms[i].score, i + 1 < n ? "," : "");
+		fold_word(&b, &col, w, i == 0);
 	}
 	free(syms);
 	if (bayes_prob >= 0) {
 		snprintf(line, sizeof(line), "bayes=%.4f", bayes_prob);
-		strbuf_putc(&b, ' ');
-		col++;
-		fold_append(&b, &col, line, "");
+		fold_word(&b, &col, line, 1);
 	}
 	snprintf(line, sizeof(line), "version=facteur %s", PACKAGE_VERSION);
-	strbuf_putc(&b, ' ');
-	col++;
-	fold_append(&b, &col, line, "");
+	fold_word(&b, &col, line, 1);
 	strbuf_append(&b, "\r\n", 2);
 	if (m->result.spam) {
 		snprintf(line, sizeof(line), "X-Spam-Flag: YES\r\nX-Spam-Score: %.1f\r\n",
@@ -1119,6 +1119,23 @@ filter_msg_free(struct filter_msg **mp)
 	free(m->result.subject_tag);
 	verdict_free(&m->verdict);
 	free(m);
+}
+
+void
+filter_log_verdict(const char *qid, const char *client, const struct filter_result *r)
+{
+	char syms[1024];
+	size_t n = 0;
+
+	syms[0] = '\0';
+	for (size_t i = 0; i < r->verdict->nsyms && n + 2 < sizeof(syms); i++)
+		n += (size_t)snprintf(syms + n, sizeof(syms) - n, "%s%s", i > 0 ? "," : "",
+		    r->verdict->syms[i].name);
+	if (n >= sizeof(syms))
+		memcpy(syms + sizeof(syms) - 4, "...", 4);
+	log_info("qid=%s client=[%s] filter: action=%s score=%.2f required=%.1f%s%s symbols=%s",
+	    qid, client, filter_action_name(r->action), r->score, r->required,
+	    r->reason[0] != '\0' ? " reason=" : "", r->reason, syms[0] != '\0' ? syms : "none");
 }
 
 const char *

@@ -83,6 +83,8 @@ const struct filter_result *filter_msg_finish(struct filter_msg *m, const char *
 void filter_msg_free(struct filter_msg **m);
 
 const char *filter_action_name(enum filter_action a);
+/* The log line of a verdict: action, score, reason, the symbols. */
+void filter_log_verdict(const char *qid, const char *client, const struct filter_result *r);
 /*
  * The message with tag put before its Subject (a Subject is added if it has
  * none); malloc'd, length in len_r.

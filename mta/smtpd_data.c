@@ -368,23 +368,6 @@ filter_work(void *arg)
 }
 
 static void
-log_verdict(const struct smtpd_session *s, const struct filter_result *r)
-{
-	char syms[1024];
-	size_t n = 0;
-
-	syms[0] = '\0';
-	for (size_t i = 0; i < r->verdict->nsyms && n + 2 < sizeof(syms); i++)
-		n += (size_t)snprintf(syms + n, sizeof(syms) - n, "%s%s", i > 0 ? "," : "",
-		    r->verdict->syms[i].name);
-	if (n >= sizeof(syms))
-		memcpy(syms + sizeof(syms) - 4, "...", 4);
-	log_info("qid=%s filter: action=%s score=%.2f required=%.1f%s%s symbols=%s", s->env.qid,
-	    filter_action_name(r->action), r->score, r->required, r->reason[0] != '\0' ? " reason=" : "",
-	    r->reason, syms[0] != '\0' ? syms : "none");
-}
-
-static void
 filter_done(void *arg)
 {
 	struct filter_job *j = arg;
@@ -407,7 +390,7 @@ filter_done(void *arg)
 		return;
 	}
 	free(j);
-	log_verdict(s, r);
+	filter_log_verdict(s->env.qid, s->addr, r);
 	switch (r->action) {
 	case FILTER_REJECT:
 	case FILTER_TEMPFAIL:

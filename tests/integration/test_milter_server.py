@@ -88,6 +88,7 @@ class Milter:
             "spf_enable": "no",
             "dkim_verify": "no",
             "dmarc_enable": "no",
+            "arc_enable": "no",
             "dkim_sign": "no",
             "av_database_directory": self.clamdb,
             "bayes_database": os.path.join(self.dir, "bayes.db"),
@@ -670,7 +671,7 @@ def test_inet_postfix_syntax(host):
         with open(conf, "w") as f:
             f.write(f"spool_directory = {d}/spool\nmail_owner = nobody\n"
                     f"milter_listen = inet:{host}:{port}\nav_enable = no\nfilter_rules =\n"
-                    "spf_enable = no\ndkim_verify = no\ndmarc_enable = no\n")
+                    "spf_enable = no\ndkim_verify = no\ndmarc_enable = no\narc_enable = no\n")
         log = open(os.path.join(d, "log"), "wb")
         p = subprocess.Popen([MILTER, "-c", conf, "-d"], stdout=log, stderr=log,
                              start_new_session=True)
