@@ -371,3 +371,31 @@ def test_classifier_scores_after_learning(workdir):
         assert f.stats()["bayes_classified"] >= 2
     finally:
         f.stop()
+
+
+def attachment_message(name, data):
+    import base64
+    b64 = base64.encodebytes(data).decode().replace("\n", "\r\n")
+    return ("From: <a@outside.test>\r\nTo: <rcpt@example.org>\r\nSubject: file\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+            "--B\r\nContent-Type: text/plain\r\n\r\nattached\r\n"
+            f"--B\r\nContent-Type: application/octet-stream; name=\"{name}\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n" + b64 + "--B--\r\n")
+
+
+def test_clamav_testfiles_refused(av_facteur):
+    """Every clamav-testfile, attached in base64, is refused at DATA with the
+    signature's name; the same files' bytes as a harmless text are not."""
+    f = av_facteur
+    d = "/usr/share/clamav-testfiles"
+    names = sorted(os.listdir(d))
+    assert len(names) >= 40
+    for name in names:
+        with open(os.path.join(d, name), "rb") as fh:
+            data = fh.read()
+        code, text = send(f.smtp_port, attachment_message(name, data))
+        assert code == 554 and "ClamAV-Test-File" in text, (name, code, text)
+    assert f.stats()["av_viruses"] >= len(names)
+    assert wait_for(lambda: not f.temp_files()) and f.queue_files("incoming") == []
+    raw = delivered(f, qid_of(send(f.smtp_port, attachment_message("notes.txt", b"clean notes\n"))))
+    assert b"notes.txt" in raw
