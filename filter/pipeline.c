@@ -793,7 +793,8 @@ build_headers(struct filter_msg *m, const struct auth_result *ar, double bayes_p
 
 	/* Our own users' mail leaves without the inbound verdict. */
 	if (m->trusted) {
-		m->result.headers = xstrdup("");
+		m->result.headers = m->result.action == FILTER_QUARANTINE ?
+		    xasprintf("X-Facteur-Quarantine: %s\r\n", m->result.reason) : xstrdup("");
 		return;
 	}
 	if (ar != NULL && ar->authentication_results != NULL)
