@@ -227,7 +227,8 @@ def setup():
         with open(p, "wb") as f:
             f.write(strip_mbox(data))
         paths[name] = p
-    return {"conf": conf, "prefs": prefs, "paths": paths}
+    yield {"conf": conf, "prefs": prefs, "paths": paths}
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def facteur_hits(conf, paths):
