@@ -1158,6 +1158,9 @@ rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
 	strbuf_putc(&m->seen_names, '\n');
 	strbuf_append(&m->seen_names, lname, strlen(lname));
 	strbuf_putc(&m->seen_names, '\n');
+	/* The ToCc pseudo-header exists when To or Cc does (exists:ToCc). */
+	if (strcmp(lname, "to") == 0 || strcmp(lname, "cc") == 0)
+		strbuf_append(&m->seen_names, "\ntocc\n", 6);
 }
 
 static int

@@ -300,6 +300,36 @@ test_small_set(void **state)
 	sa_rules_free(&sa);
 }
 
+/* exists:ToCc: the pseudo-header is there when To or Cc is. */
+static void
+test_exists_tocc(void **state)
+{
+	static const char text[] = "header T_TOCC exists:ToCc\n";
+	struct sa_rules *sa = sa_rules_new();
+	struct rules_options o = { .cache_dir = NULL };
+	struct rules_scratch *s;
+	struct rules_match *m;
+	struct rules *r;
+	const char *error;
+
+	sa_rules_parse(sa, "tocc.cf", text, strlen(text));
+	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+	cur_rules = r;
+	s = rules_scratch_new(r);
+	m = rules_match_new(r, s);
+	hdr(m, "Cc", "bob@example.com");
+	rules_match_finish(m);
+	assert_true(hits(m, "T_TOCC"));
+	rules_match_reset(m);
+	hdr(m, "From", "alice@example.com");
+	rules_match_finish(m);
+	assert_false(hits(m, "T_TOCC"));
+	rules_match_free(&m);
+	rules_scratch_free(&s);
+	rules_free(&r);
+	sa_rules_free(&sa);
+}
+
 static void
 test_cache(void **state)
 {
@@ -427,6 +457,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_set),
+		cmocka_unit_test(test_exists_tocc),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_debian_rules),
 	};
