@@ -38,7 +38,8 @@ and delivered ratios).
 Environment: BENCH_QUICK=1 (300 messages, 1 round), BENCH_MESSAGES=N,
 BENCH_SESSIONS, BENCH_ROUNDS, BENCH_PARTS="1 2 3 4 5" (which parts; the
 last line needs 1 and 2), BENCH_SPAMD_MESSAGES (default: all),
-BENCH_CACHE (default /var/tmp/facteur-bench).
+BENCH_CACHE (default /var/tmp/facteur-bench), BENCH_FILTER_WORKERS (facteur's
+filter_workers; default its own default), BENCH_DNS=refuse.
 Usage: tests/bench/filter/run.sh [BUILDDIR [MESSAGE_DIR]]   (as root)
 """
 import json
@@ -419,6 +420,8 @@ class Facteur:
         self.conf = os.path.join(self.dir, "facteur.conf")
         rcache = os.path.join(CACHE, "rules-cache")
         os.makedirs(rcache, exist_ok=True)
+        workers = os.environ.get("BENCH_FILTER_WORKERS")
+        workers = "filter_workers = %s\n" % workers if workers else ""
         with open(self.conf, "w") as f:
             f.write(f"""spool_directory = {self.dir}/spool
 daemon_directory = {BUILD}/mta
@@ -450,7 +453,7 @@ dkim_sign = no
 spam_reject_score = 1000
 # Postfix accepts bare CR/LF in the data too.
 smtpd_bare_newline = normalize
-[transport]
+{workers}[transport]
 example.net = [127.0.0.1]:{sink.port}
 """)
         os.makedirs(os.path.join(self.dir, "bayes"))
