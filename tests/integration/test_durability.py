@@ -158,10 +158,13 @@ def test_queue_survives_restart(relay, sink):
 def test_corrupt_queue_file_set_aside(relay, sink):
     qid = "0123456789ABCDEF0"
     path = os.path.join(relay.spool, "incoming", qid)
-    with open(path, "wb") as f:
+    # Made aside and renamed in: qmgr may scan incoming/ at any moment.
+    tmp = os.path.join(relay.spool, "corrupt-test.tmp")
+    with open(tmp, "wb") as f:
         f.write(b"FACTEUR-QUEUE 1\nthis is not a queue file\n")
     if os.geteuid() == 0:
-        os.chown(path, *pwd_ids(relay.params["mail_owner"]))
+        os.chown(tmp, *pwd_ids(relay.params["mail_owner"]))
+    os.rename(tmp, path)
     with smtplib.SMTP("127.0.0.1", relay.smtp_port, timeout=30) as s:
         s.sendmail("alice@example.org", ["user@relay.test"], simple_message(test_id="fine"))
     assert wait_for(lambda: relay.queue_files("corrupt") == [qid]), relay.log_tail()
