@@ -348,6 +348,8 @@ struct filter_job {
 	char path[4096];
 	off_t offset, len;
 	const struct filter_result *result;
+	char *tagged;		/* the message with its subject tagged, or NULL */
+	size_t tagged_len;
 	int error;		/* errno reading the message back */
 };
 
@@ -362,8 +364,12 @@ filter_work(void *arg)
 		j->error = errno != 0 ? errno : EIO;
 	if (fd >= 0)
 		close(fd);
-	if (j->error == 0)
+	if (j->error == 0) {
 		j->result = filter_msg_finish(j->fmsg, msg, (size_t)j->len);
+		if (j->result->subject_tag != NULL)
+			j->tagged = filter_tag_subject(msg, (size_t)j->len, j->result->subject_tag,
+			    &j->tagged_len);
+	}
 	free(msg);
 }
 
@@ -374,7 +380,11 @@ filter_done(void *arg)
 	struct smtpd_session *s = j->s;
 	const struct filter_result *r = j->result;
 
+	char *tagged = j->tagged;
+	size_t tagged_len = j->tagged_len;
+
 	if (s->dead) {
+		free(tagged);
 		free(j);
 		smtpd_session_free(s);
 		return;
@@ -383,6 +393,7 @@ filter_done(void *arg)
 		int e = j->error != 0 ? j->error : EIO;
 		log_warnx("qid=%s filter: cannot read the message back: %s", s->env.qid,
 		    strerror(e));
+		free(tagged);
 		free(j);
 		storage_reply(s, e);
 		smtpd_transaction_reset(s);
@@ -397,6 +408,7 @@ filter_done(void *arg)
 		log_info("qid=%s reject: %s from [%s] from=<%s>", s->env.qid, r->reply, s->addr,
 		    s->env.sender);
 		smtpd_reply(s, "%s", r->reply);
+		free(tagged);
 		smtpd_transaction_reset(s);
 		smtpd_resume(s);
 		return;
@@ -408,22 +420,10 @@ filter_done(void *arg)
 	case FILTER_ACCEPT:
 		break;
 	}
-	if (r->subject_tag != NULL) {
-		char *msg = xmalloc((size_t)s->writer->content_len + 1), *tagged;
-		size_t len;
-		int fd = open(s->writer->tmp_path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && fd_pread_all(fd, msg, (size_t)s->writer->content_len,
-		    s->writer->content_offset) == 0) {
-			tagged = filter_tag_subject(msg, (size_t)s->writer->content_len, r->subject_tag,
-			    &len);
-			queue_writer_rewrite(s->writer, tagged, len);
-			free(tagged);
-		} else {
-			log_warn("qid=%s cannot tag the subject", s->env.qid);
-		}
-		if (fd >= 0)
-			close(fd);
-		free(msg);
+	/* The tagged copy was made in the worker, from the message it had read. */
+	if (tagged != NULL) {
+		queue_writer_rewrite(s->writer, tagged, tagged_len);
+		free(tagged);
 	}
 	if (r->headers != NULL && r->headers[0] != '\0')
 		queue_writer_prepend(s->writer, r->headers, strlen(r->headers));
