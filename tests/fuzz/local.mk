@@ -26,6 +26,7 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_mime/alternative \
 	tests/fuzz/corpus/fuzz_mime/broken \
 	tests/fuzz/corpus/fuzz_mime/plain-crlf \
+	tests/fuzz/corpus/fuzz_mime/qp-bare-lf \
 	tests/fuzz/corpus/fuzz_mime/rfc822-nested \
 	tests/fuzz/corpus/fuzz_queue_file/bounce \
 	tests/fuzz/corpus/fuzz_queue_file/full \
