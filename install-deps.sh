@@ -23,6 +23,7 @@ PKGS="
  libspf2-dev libopendkim-dev libopendmarc-dev libclamav-dev libmilter-dev
  libsqlite3-dev sqlite3 publicsuffix opendkim opendkim-tools clamav clamav-testfiles
  spamd spamc python3-dkim python3-authres
+ libhiredis-dev redis-server postfwd
 "
 if [ -z "${FACTEUR_SKIP_APT_UPDATE:-}" ]; then
 	$SUDO apt-get update -qq
@@ -32,6 +33,6 @@ $SUDO apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
 # The distribution's unbound must not hold port 53 during tests; facteur's
 # tests start their own instance on a private port.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-	$SUDO systemctl disable --now unbound postfix >/dev/null 2>&1 || true
+	$SUDO systemctl disable --now unbound postfix redis-server postfwd >/dev/null 2>&1 || true
 fi
 echo "install-deps: done"

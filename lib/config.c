@@ -341,6 +341,9 @@ check_enums(struct staging *st)
 		{ "av_not_ready_action", { "accept", "tempfail" } },
 		{ "filter_failure_action", { "accept", "tempfail" } },
 		{ "milter_default_action", { "accept", "reject", "tempfail" } },
+		{ "dnsbl_action", { "enforce", "drop", "ignore" } },
+		{ "smtpd_pregreet_action", { "enforce", "drop", "ignore" } },
+		{ "smtpd_pipelining_action", { "enforce", "drop", "ignore" } },
 	};
 	for (size_t e = 0; e < sizeof(enums) / sizeof(enums[0]); e++) {
 		for (size_t i = 0; i < NPARAMS; i++) {
@@ -357,6 +360,44 @@ check_enums(struct staging *st)
 			}
 		}
 	}
+	/* Rate limits: COUNT/PERIOD, or empty. */
+	for (size_t i = 0; i < NPARAMS; i++) {
+		long count, period;
+		size_t n = strlen(param_table[i].name);
+
+		if (n < 11 || strcmp(param_table[i].name + n - 11, "_rate_limit") != 0 ||
+		    st->text[i] == NULL || config_parse_rate(st->text[i], &count, &period) == 0)
+			continue;
+		snprintf(st->error, sizeof(st->error),
+		    "%s:%d: bad value \"%s\" for %s: want COUNT/PERIOD such as 100/1h",
+		    st->path, st->line[i], st->text[i], param_table[i].name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_parse_rate(const char *s, long *count_r, long *period_r)
+{
+	char *end, buf[64];
+	const char *slash;
+	long count;
+
+	*count_r = *period_r = 0;
+	if (s[0] == '\0')
+		return 0;
+	slash = strchr(s, '/');
+	if (slash == NULL || slash == s || (size_t)(slash - s) >= sizeof(buf) || s[0] < '0' ||
+	    s[0] > '9')
+		return -1;
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = '\0';
+	errno = 0;
+	count = strtol(buf, &end, 10);
+	if (*end != '\0' || errno != 0 || count < 0 ||
+	    config_parse_time(slash + 1, period_r) < 0 || *period_r <= 0)
+		return -1;
+	*count_r = count;
 	return 0;
 }
 

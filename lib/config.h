@@ -37,5 +37,10 @@ int config_list_has_domain(const char *list, const char *domain);
 /* Parse a TIME/SIZE value; -1 on a bad value. */
 int config_parse_time(const char *s, long *value_r);
 int config_parse_size(const char *s, long *value_r);
+/*
+ * Parse a rate limit "COUNT/PERIOD" (period a TIME, e.g. 100/1h); an empty
+ * string is no limit (count and period 0).  -1 on a bad value.
+ */
+int config_parse_rate(const char *s, long *count_r, long *period_r);
 
 #endif

@@ -52,6 +52,17 @@ void dns_init(struct event_base *base);
 struct dns_query *dns_lookup_mx(const char *domain, dns_mx_cb *cb, void *ctx);
 /* A and AAAA of host; an address literal answers without a query. */
 struct dns_query *dns_lookup_addr(const char *host, dns_addr_cb *cb, void *ctx);
+/*
+ * Plain record lookups, answers as text: A records as dotted quads
+ * (DNSBL answers), PTR names of an address (without the trailing dot),
+ * TXT strings (the character-strings of one record concatenated).
+ */
+typedef void dns_text_cb(void *ctx, enum dns_status status, const char *const *answers,
+    size_t n, const char *error);
+struct dns_query *dns_lookup_a(const char *name, dns_text_cb *cb, void *ctx);
+/* addr: an IPv4 or IPv6 address as text; the in-addr.arpa/ip6.arpa name is built. */
+struct dns_query *dns_lookup_ptr(const char *addr, dns_text_cb *cb, void *ctx);
+struct dns_query *dns_lookup_txt(const char *name, dns_text_cb *cb, void *ctx);
 /* Cancel a pending query (its callback will not run); *q becomes NULL. */
 void dns_cancel(struct dns_query **q);
 /* Text for a status ("NXDOMAIN" ...). */

@@ -112,6 +112,47 @@
 	X(BOOL, bayes_enable, "yes", "score with the learned classifier once trained") \
 	X(STR, bayes_database, "", "classifier state (SQLite; default: $spool_directory/filter/bayes.db)") \
 	X(INT, bayes_min_learned, "200", "messages of each class learned before it scores") \
+	/* directory and recipients */ \
+	X(STR, directory_database, "", "domains, accounts, aliases, access lists (SQLite; default: $spool_directory/directory.db)") \
+	X(TIME, verify_positive_ttl, "7d", "how long a recipient the next hop accepted is remembered") \
+	X(TIME, verify_negative_ttl, "3h", "how long a recipient the next hop refused is remembered") \
+	X(TIME, verify_timeout, "30", "time limit of a recipient probe of the next hop") \
+	/* policy: shared state */ \
+	X(STR, policy_state, "", "greylist and rate counters: sqlite:PATH or redis:HOST:PORT or redis:unix:PATH (default: sqlite:$spool_directory/policy/state.db)") \
+	X(STR, policy_state_password, "", "password of the Redis server (AUTH), if it needs one") \
+	/* policy: greylisting */ \
+	X(BOOL, greylist_enable, "no", "answer 450 to the first delivery attempt of an unknown (client network, sender, recipient)") \
+	X(TIME, greylist_delay, "300", "how long a new triplet is refused") \
+	X(TIME, greylist_retry_window, "1d", "how long after the first attempt a retry still counts") \
+	X(TIME, greylist_lifetime, "36d", "how long a triplet that passed is remembered since its last use") \
+	X(INT, greylist_auto_allow, "5", "triplets passed after which the client network skips greylisting (0: never)") \
+	X(INT, greylist_ipv4_prefix, "24", "client IPv4 network of a triplet, in bits") \
+	X(INT, greylist_ipv6_prefix, "64", "client IPv6 network of a triplet, in bits") \
+	/* policy: rate limits (COUNT/PERIOD, empty: no limit) */ \
+	X(STR, client_connection_rate_limit, "", "connections per client network (421 4.7.0)") \
+	X(STR, client_message_rate_limit, "", "messages per client network (450 4.7.1 at MAIL)") \
+	X(STR, client_recipient_rate_limit, "", "recipients per client network (450 4.7.1 at RCPT)") \
+	X(STR, sender_message_rate_limit, "", "messages per envelope sender from unauthenticated clients") \
+	X(STR, user_message_rate_limit, "", "messages per authenticated user (outbound submission)") \
+	X(STR, user_recipient_rate_limit, "", "recipients per authenticated user (outbound submission)") \
+	X(STR, domain_recipient_rate_limit, "", "recipients per recipient domain, from unauthenticated clients") \
+	X(INT, rate_limit_ipv4_prefix, "32", "client IPv4 network counted together, in bits") \
+	X(INT, rate_limit_ipv6_prefix, "64", "client IPv6 network counted together, in bits") \
+	/* policy: connection-time checks */ \
+	X(LIST, dnsbl_sites, "", "DNSBL/DNSWL zones as zone[=127.0.0.N filter][*weight]; a negative weight lists good clients") \
+	X(NUM, dnsbl_threshold, "1", "summed weight from which a client is blocked") \
+	X(NUM, dnsbl_allowlist_threshold, "0", "summed weight at or below which a client skips greylisting and the other checks (negative enables)") \
+	X(STR, dnsbl_action, "enforce", "blocked client: enforce (550 at each RCPT), drop (521 at connect) or ignore (log only)") \
+	X(LIST, rhsbl_sender_sites, "", "domain lists (zone[=filter]) checked for the sender's domain (554 5.7.1 at RCPT)") \
+	X(LIST, rhsbl_helo_sites, "", "domain lists (zone[=filter]) checked for the HELO name (554 5.7.1 at RCPT)") \
+	X(BOOL, require_fcrdns, "no", "refuse (450 4.7.25) clients whose reverse DNS does not resolve back to them") \
+	X(TIME, smtpd_greet_pause, "0", "wait before the banner; a client talking first is a pregreet (0: no wait)") \
+	X(STR, smtpd_pregreet_action, "enforce", "client talking before the banner: enforce (550 at each RCPT), drop (521) or ignore") \
+	X(STR, smtpd_pipelining_action, "enforce", "client pipelining without PIPELINING: enforce, drop or ignore") \
+	X(BOOL, reject_invalid_helo, "yes", "refuse (501 5.5.2 at RCPT) a HELO name that is not a host name or address literal") \
+	X(BOOL, reject_non_fqdn_helo, "no", "refuse (504 5.5.2 at RCPT) a HELO name without a dot") \
+	/* policy delegation service */ \
+	X(STR, policy_listen, "", "Postfix policy service socket (unix:/path or inet:host:port; empty: not started)") \
 	/* milter */ \
 	X(LIST, smtpd_milters, "", "milters smtpd calls for each message (unix:/path or inet:port@host)") \
 	X(STR, milter_default_action, "tempfail", "when a milter fails: accept, reject or tempfail") \

@@ -1,0 +1,4 @@
+/* SPDX-License-Identifier: MIT */
+#include "facteur-config.h"
+
+#include "policy/policy.h"

@@ -1,0 +1,4 @@
+/* SPDX-License-Identifier: MIT */
+#include "facteur-config.h"
+
+#include "store/directory.h"

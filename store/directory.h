@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * directory - the one source of truth for domains, accounts, aliases,
+ * relay recipients and allow/deny lists, in SQLite.
+ *
+ * Readers (smtpd, qmgr, policyd) open it read-only and look up with
+ * prepared statements: a lookup is a few B-tree reads from the page cache,
+ * cheap enough for an event loop.  Writers (facteurctl, later the admin
+ * API and CSV import) open it read-write; the database is in WAL mode so
+ * a write never blocks readers, and readers see a change at their next
+ * lookup without a reload.
+ *
+ * Names are stored and compared in lower case (domains wholly; the local
+ * part of addresses too, as every mail system in practice does).
+ */
+#ifndef FACTEUR_DIRECTORY_H
+#define FACTEUR_DIRECTORY_H
+
+#include <stddef.h>
+
+struct directory;
+
+enum dir_domain_kind {
+	DIR_DOMAIN_LOCAL = 1,	/* mailboxes here: recipients are accounts, aliases, catch-all */
+	DIR_DOMAIN_RELAY,	/* accepted and relayed to the domain's next hop */
+	DIR_DOMAIN_BACKUP,	/* backup MX: accepted, held and passed to the primary MX */
+};
+
+enum dir_verify {
+	DIR_VERIFY_NONE = 0,	/* relay domain: every recipient accepted */
+	DIR_VERIFY_LIST,	/* relay domain: only the recipients listed (directory_relay_rcpt_*) */
+	DIR_VERIFY_PROBE,	/* relay domain: ask the next hop (RCPT probe, cached) */
+};
+
+struct dir_domain {
+	char name[256];
+	enum dir_domain_kind kind;
+	enum dir_verify verify;
+	char nexthop[300];	/* relay/backup: [host]:port or host, "" for MX lookup */
+	char catchall[320];	/* local: address receiving unknown local parts, "" if none */
+};
+
+/* How a recipient of one of our domains resolves. */
+enum dir_rcpt {
+	DIR_RCPT_NOT_OURS = 0,	/* its domain is not in the directory */
+	DIR_RCPT_UNKNOWN,	/* our domain, no such recipient: refuse with 550 5.1.1 */
+	DIR_RCPT_ACCOUNT,	/* a local account */
+	DIR_RCPT_ALIAS,		/* an alias (expand with directory_alias_expand) */
+	DIR_RCPT_CATCHALL,	/* unknown local part of a domain with a catch-all */
+	DIR_RCPT_RELAY,		/* relay or backup domain that accepts it (verify NONE or LIST hit) */
+	DIR_RCPT_PROBE,		/* relay domain with verify PROBE: ask the next hop */
+	DIR_RCPT_DISABLED,	/* an account that exists but is disabled: 550 5.2.1 */
+};
+
+/* Access lists: what a matching entry says. */
+enum dir_access {
+	DIR_ACCESS_NONE = 0,	/* no entry matched */
+	DIR_ACCESS_ALLOW,	/* skip greylisting, DNSBL and rate limits (never relaying rights) */
+	DIR_ACCESS_DENY,	/* refuse with 554 5.7.1 */
+};
+
+/*
+ * Open path.  readonly: lookups only (the file must exist); otherwise the
+ * file and schema are created if missing and the schema upgraded.  NULL
+ * and *error_r set (static text) on failure.
+ */
+struct directory *directory_open(const char *path, int readonly, const char **error_r);
+void directory_close(struct directory **dir);
+/* The path of var_directory_database, with its default applied (static). */
+const char *directory_default_path(void);
+
+/* ---- lookups (readers) ---- */
+
+/* 1 and *out filled if domain is ours, 0 if not, -1 on a database error. */
+int directory_domain_get(struct directory *dir, const char *domain, struct dir_domain *out);
+/*
+ * Resolve addr (local@domain).  For DIR_RCPT_CATCHALL target (if not NULL)
+ * receives the catch-all address.  -1 on a database error.
+ */
+int directory_recipient(struct directory *dir, const char *addr, enum dir_rcpt *out,
+    char *target, size_t target_size);
+/*
+ * Expand aliases recursively (at most 10 levels, at most max results,
+ * loops cut): fills targets (each malloc'd, caller frees) with the final
+ * addresses and returns their count, or -1 on a database error.  An
+ * address that is not an alias expands to itself.
+ */
+int directory_alias_expand(struct directory *dir, const char *addr, char **targets, size_t max);
+/*
+ * The allow/deny lists for a message from client_ip (text) with envelope
+ * sender (may be "") to rcpt (may be NULL: only global entries).  Entries
+ * are looked up most specific scope first (the recipient address, its
+ * domain, then global); in one scope a deny wins over an allow.  matched
+ * (if not NULL) receives the entry that decided ("deny 192.0.2.0/24 for
+ * example.org").  -1 on a database error.
+ */
+int directory_access(struct directory *dir, const char *client_ip, const char *sender,
+    const char *rcpt, enum dir_access *out, char *matched, size_t matched_size);
+
+/* ---- administration (writers); 0 ok, -1 with *error_r (static text) ---- */
+
+int directory_domain_add(struct directory *dir, const struct dir_domain *d, const char **error_r);
+int directory_domain_del(struct directory *dir, const char *name, const char **error_r);
+/* Calls fn for each domain in name order; stops when fn returns non-zero. */
+int directory_domain_foreach(struct directory *dir,
+    int (*fn)(const struct dir_domain *d, void *ctx), void *ctx);
+
+int directory_account_add(struct directory *dir, const char *addr, const char **error_r);
+int directory_account_del(struct directory *dir, const char *addr, const char **error_r);
+int directory_account_set_enabled(struct directory *dir, const char *addr, int enabled,
+    const char **error_r);
+int directory_account_foreach(struct directory *dir, const char *domain,
+    int (*fn)(const char *addr, int enabled, void *ctx), void *ctx);
+
+/* One alias address may have many targets: each add adds one. */
+int directory_alias_add(struct directory *dir, const char *addr, const char *target,
+    const char **error_r);
+/* target NULL: every target of addr. */
+int directory_alias_del(struct directory *dir, const char *addr, const char *target,
+    const char **error_r);
+int directory_alias_foreach(struct directory *dir, const char *domain,
+    int (*fn)(const char *addr, const char *target, void *ctx), void *ctx);
+
+/* Recipients of a relay domain with verify LIST. */
+int directory_relay_rcpt_add(struct directory *dir, const char *addr, const char **error_r);
+int directory_relay_rcpt_del(struct directory *dir, const char *addr, const char **error_r);
+int directory_relay_rcpt_foreach(struct directory *dir, const char *domain,
+    int (*fn)(const char *addr, void *ctx), void *ctx);
+
+/*
+ * Access entries.  scope: "" (global), a domain, or an address (per user).
+ * pattern: an IP address, a CIDR network, an address (user@domain), a
+ * domain ("example.org", matching the sender's domain), or "@example.org"
+ * with the same meaning.  Adding an existing (scope, pattern) replaces
+ * its action.
+ */
+int directory_access_add(struct directory *dir, const char *scope, const char *pattern,
+    enum dir_access action, const char **error_r);
+int directory_access_del(struct directory *dir, const char *scope, const char *pattern,
+    const char **error_r);
+int directory_access_foreach(struct directory *dir,
+    int (*fn)(const char *scope, const char *pattern, enum dir_access action, void *ctx),
+    void *ctx);
+
+/* Text of a kind/verify/access value, and back (-1 if unknown). */
+const char *dir_domain_kind_str(enum dir_domain_kind kind);
+int dir_domain_kind_parse(const char *s);
+const char *dir_verify_str(enum dir_verify verify);
+int dir_verify_parse(const char *s);
+
+#endif
