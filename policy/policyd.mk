@@ -1,1 +1,14 @@
 # SPDX-License-Identifier: MIT
+# policy/policyd.mk: see policy/local.mk.  The policy delegation protocol
+# (policy_proto), the recipient probes of relay domains' next hops
+# (verify), and policyd, the Postfix policy service on the policy engine.
+policy_libpolicy_a_SOURCES += policy/policy_proto.c policy/policy_proto.h \
+	policy/verify.c policy/verify.h
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_policy_proto
+TESTS += tests/unit/test_policy_proto
+tests_unit_test_policy_proto_SOURCES = tests/unit/test_policy_proto.c
+tests_unit_test_policy_proto_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_policy_proto_LDADD = $(POLICY_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS)
+endif

@@ -23,6 +23,11 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_milter_proto/changes \
 	tests/fuzz/corpus/fuzz_milter_proto/dkim-sign \
 	tests/fuzz/corpus/fuzz_milter_proto/reject \
+	tests/fuzz/fuzz_policy_proto.c \
+	tests/fuzz/corpus/fuzz_policy_proto/bad-line \
+	tests/fuzz/corpus/fuzz_policy_proto/crlf-pipelined \
+	tests/fuzz/corpus/fuzz_policy_proto/empty-name \
+	tests/fuzz/corpus/fuzz_policy_proto/rcpt \
 	tests/fuzz/corpus/fuzz_mime/alternative \
 	tests/fuzz/corpus/fuzz_mime/broken \
 	tests/fuzz/corpus/fuzz_mime/plain-crlf \

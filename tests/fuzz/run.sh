@@ -38,6 +38,7 @@ sources() {
 	    lib/mem.c lib/log.c ;;
 	fuzz_milter_proto) echo mta/milter_proto.c mta/milter_client.c lib/config.c lib/net.c \
 	    lib/proc.c lib/stats.c lib/mem.c lib/log.c ;;
+	fuzz_policy_proto) echo policy/policy_proto.c lib/mem.c lib/log.c ;;
 	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
 	esac
 }
@@ -59,18 +60,21 @@ cflags() {
 
 # Inputs long enough to reach the parsers' length limits
 # (SMTP_REPLY_LINE_MAX is 4096, smtpd's line limit 2048; fuzz_mime cuts
-# lines at 1024 and header blocks at 2048).
+# lines at 1024 and header blocks at 2048; policy requests have lines of
+# up to 2048 and at most 64 of them).
 options() {
 	case $1 in
 	fuzz_smtp_reply) echo -max_len=12288 ;;
 	fuzz_queue_file) echo -max_len=8192 ;;
 	fuzz_mime) echo -max_len=16384 ;;
 	fuzz_milter_proto) echo -max_len=16384 ;;
+	fuzz_policy_proto) echo -max_len=8192 ;;
 	*) echo -max_len=4096 ;;
 	esac
 }
 
-targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_mime_header fuzz_sa_rules fuzz_milter_proto}
+targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_mime_header fuzz_sa_rules fuzz_milter_proto
+    fuzz_policy_proto}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=
