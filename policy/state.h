@@ -12,7 +12,13 @@
  * the call (SQLite answers on the next loop turn; Redis through hiredis'
  * libevent adapter).  Keys are short text; values are 64-bit integers.
  * An unreachable Redis gives status -1 (callers fail open, with a log
- * line); the connection is re-established on the next operation.
+ * line); the connection is re-established on the next operation, at
+ * most once a second, and a server that does not answer within 5 seconds
+ * is treated as down.  Keys live under "facteur:" in Redis.
+ *
+ * A ttl <= 0 means no expiry.  A NULL callback makes the op fire and
+ * forget (the op pointer returned must then not be kept).  An op is gone
+ * once its callback runs: cancelling it from there does nothing.
  */
 #ifndef FACTEUR_POLICY_STATE_H
 #define FACTEUR_POLICY_STATE_H
@@ -36,9 +42,12 @@ typedef void pstate_done_cb(void *ctx, int status);
  * created; a Redis server that is down is not an error here.
  */
 struct pstate *pstate_open(struct event_base *base, const char *spec, const char **error_r);
+/* Ops still pending are dropped: their callbacks never run. */
 void pstate_close(struct pstate **st);
 /* "sqlite" or "redis". */
 const char *pstate_backend(const struct pstate *st);
+/* The event base the pstate answers from. */
+struct event_base *pstate_event_base(const struct pstate *st);
 
 /*
  * Add delta to key and answer the new value.  A key that did not exist
@@ -57,13 +66,14 @@ struct pstate_op *pstate_set(struct pstate *st, const char *key, long long value
  */
 struct pstate_op *pstate_add(struct pstate *st, const char *key, long long value, long ttl,
     pstate_get_cb *cb, void *ctx);
-/* Cancel: the callback will not run; *op becomes NULL. */
+/* Cancel: the callback will not run; *op becomes NULL (NULL *op: nothing). */
 void pstate_cancel(struct pstate_op **op);
 
 /*
  * The network of client_ip kept in keys: the address with the host bits
- * cleared, "/bits" appended ("192.0.2.0/24", "2001:db8::/64").  -1 if
- * client_ip is not an address.
+ * cleared, "/bits" appended ("192.0.2.0/24", "2001:db8::/64"); an
+ * IPv4-mapped IPv6 address (::ffff:192.0.2.1) counts as IPv4.  -1 if
+ * client_ip is not an address, bits is out of range or out is too small.
  */
 int pstate_client_net(const char *client_ip, int v4bits, int v6bits, char *out, size_t size);
 
