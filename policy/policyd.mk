@@ -12,3 +12,11 @@ tests_unit_test_policy_proto_SOURCES = tests/unit/test_policy_proto.c
 tests_unit_test_policy_proto_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_policy_proto_LDADD = $(POLICY_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS)
 endif
+
+# Probes recipients with policy/verify and prints the answers
+# (tests/integration/test_verify.py).
+noinst_PROGRAMS += policy/verify_test
+policy_verify_test_SOURCES = policy/verify_test_main.c
+policy_verify_test_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+policy_verify_test_LDADD = $(POLICY_LIBS) $(PTHREAD_LIBS)
+EXTRA_DIST += tests/integration/test_verify.py

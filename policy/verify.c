@@ -382,7 +382,10 @@ try_connect(struct verify_op *op)
 	else
 		((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)op->port);
 	net_addr_str((struct sockaddr *)&a->ss, ip, sizeof(ip));
-	snprintf(op->peer, sizeof(op->peer), "%s[%s]:%d", op->target, ip, op->port);
+	if (strcmp(op->target, ip) == 0)
+		snprintf(op->peer, sizeof(op->peer), "[%s]:%d", ip, op->port);
+	else
+		snprintf(op->peer, sizeof(op->peer), "%s[%s]:%d", op->target, ip, op->port);
 	op->step = V_CONNECT;
 	op->code = 0;
 	op->nlines = 0;
