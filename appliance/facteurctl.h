@@ -28,5 +28,11 @@ int ctl_dkim(int argc, char **argv);
 int ctl_learn(int argc, char **argv);
 int ctl_quarantine(int argc, char **argv);
 int ctl_rules(int argc, char **argv);
+/* The directory (facteurctl_directory.c): domain, account, alias, recipient, access. */
+int ctl_domain(int argc, char **argv);
+int ctl_account(int argc, char **argv);
+int ctl_alias(int argc, char **argv);
+int ctl_recipient(int argc, char **argv);
+int ctl_access(int argc, char **argv);
 
 #endif

@@ -12,6 +12,8 @@ appliance_facteurctl_LDADD = $(MTA_LIBS) $(FILTER_LIBS) $(LIBEVENT_LIBS) $(OPENS
 appliance_facteurctl_SOURCES += appliance/facteurctl_dkim.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_learn.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_rules.c
+appliance_facteurctl_SOURCES += appliance/facteurctl_directory.c
+appliance_facteurctl_LDADD += $(STORE_LIBS)
 
 EXTRA_DIST += appliance/systemd/facteur.service.in appliance/facteur.conf.sample
 CLEANFILES += appliance/systemd/facteur.service

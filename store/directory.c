@@ -1,4 +1,1606 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * directory - domains, accounts, aliases, relay recipients and access
+ * lists in one SQLite file (see directory.h).
+ *
+ * Readers keep one prepared statement per lookup and reset it before
+ * returning, so no read transaction outlives a lookup and a writer's
+ * change is seen at the next one.  Writers check and change inside one
+ * BEGIN IMMEDIATE transaction, so two facteurctl runs cannot both add an
+ * account to a domain the other is deleting.  Everything is normalized
+ * (lower case, a domain's trailing dot dropped, a network's host bits
+ * cleared) before it is stored or looked up, so lookups are exact
+ * matches on primary keys.
+ */
 #include "facteur-config.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "lib/net.h"
 #include "store/directory.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 5000
+#define ALIAS_DEPTH_MAX 10
+#define RCPT_DELIMITER '+'
+
+/* An address: 64 for the local part, 1 for '@', 253 for the domain, NUL, and room. */
+#define ADDR_SIZE 320
+
+/*
+ * Version 1.  kind, verify and action are words, so the file reads well in
+ * sqlite3(1).  accounts.password, profile and quota are for the
+ * authentication, profiles and quotas to come: NULL until then.  The
+ * domain columns of aliases and relay_recipients repeat the address's
+ * domain for the per-domain listings.  access.type is what the pattern is
+ * (ip, net, address, domain, subdomain), so a lookup reads exact patterns
+ * by key and scans only the networks and subdomain patterns of a scope.
+ */
+static const char schema_sql[] =
+	"CREATE TABLE domains ("
+	" name TEXT PRIMARY KEY NOT NULL,"
+	" kind TEXT NOT NULL CHECK (kind IN ('local', 'relay', 'backup')),"
+	" verify TEXT NOT NULL DEFAULT 'none' CHECK (verify IN ('none', 'list', 'probe')),"
+	" nexthop TEXT NOT NULL DEFAULT '',"
+	" catchall TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+	"CREATE TABLE accounts ("
+	" address TEXT PRIMARY KEY NOT NULL,"
+	" domain TEXT NOT NULL,"
+	" enabled INTEGER NOT NULL DEFAULT 1,"
+	" created INTEGER NOT NULL,"
+	" password TEXT,"
+	" profile TEXT,"
+	" quota INTEGER);"
+	"CREATE INDEX accounts_domain ON accounts (domain, address);"
+	"CREATE TABLE aliases ("
+	" address TEXT NOT NULL,"
+	" target TEXT NOT NULL,"
+	" domain TEXT NOT NULL,"
+	" PRIMARY KEY (address, target)) WITHOUT ROWID;"
+	"CREATE INDEX aliases_domain ON aliases (domain, address);"
+	"CREATE TABLE relay_recipients ("
+	" address TEXT PRIMARY KEY NOT NULL,"
+	" domain TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX relay_recipients_domain ON relay_recipients (domain, address);"
+	"CREATE TABLE access ("
+	" scope TEXT NOT NULL,"
+	" pattern TEXT NOT NULL,"
+	" type TEXT NOT NULL,"
+	" action TEXT NOT NULL CHECK (action IN ('allow', 'deny')),"
+	" PRIMARY KEY (scope, pattern)) WITHOUT ROWID;"
+	"CREATE INDEX access_type ON access (scope, type);";
+
+/* The readers' statements, prepared once. */
+enum {
+	ST_DOMAIN,
+	ST_ACCOUNT,
+	ST_ALIAS_TARGETS,
+	ST_RELAY_RCPT,
+	ST_ACCESS_EXACT,
+	ST_ACCESS_SCAN,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_DOMAIN] = "SELECT name, kind, verify, nexthop, catchall FROM domains WHERE name = ?1",
+	[ST_ACCOUNT] = "SELECT enabled FROM accounts WHERE address = ?1",
+	[ST_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE address = ?1 ORDER BY target",
+	[ST_RELAY_RCPT] = "SELECT 1 FROM relay_recipients WHERE address = ?1",
+	[ST_ACCESS_EXACT] = "SELECT pattern, action FROM access WHERE scope = ?1 "
+	    "AND pattern IN (?2, ?3, ?4, ?5)",
+	[ST_ACCESS_SCAN] = "SELECT pattern, action, type FROM access WHERE scope = ?1 "
+	    "AND type IN ('net', 'subdomain')",
+};
+
+struct directory {
+	sqlite3 *db;
+	int readonly;
+	sqlite3_stmt *st[ST_COUNT];
+};
+
+/* The text behind every *error_r (writers are single-threaded tools). */
+static char dir_error[768];
+
+static const char *set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static const char *
+set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dir_error, sizeof(dir_error), fmt, ap);
+	va_end(ap);
+	return dir_error;
+}
+
+#define FAIL(...) do { *error_r = set_error(__VA_ARGS__); goto fail; } while (0)
+
+/* ---- names ---- */
+
+static const char *const kind_names[] = {
+	[DIR_DOMAIN_LOCAL] = "local", [DIR_DOMAIN_RELAY] = "relay", [DIR_DOMAIN_BACKUP] = "backup",
+};
+static const char *const verify_names[] = {
+	[DIR_VERIFY_NONE] = "none", [DIR_VERIFY_LIST] = "list", [DIR_VERIFY_PROBE] = "probe",
+};
+
+const char *
+dir_domain_kind_str(enum dir_domain_kind kind)
+{
+	return kind >= DIR_DOMAIN_LOCAL && kind <= DIR_DOMAIN_BACKUP ? kind_names[kind] : "unknown";
+}
+
+int
+dir_domain_kind_parse(const char *s)
+{
+	for (int k = DIR_DOMAIN_LOCAL; k <= DIR_DOMAIN_BACKUP; k++)
+		if (s != NULL && str_casecmp(s, kind_names[k]) == 0)
+			return k;
+	return -1;
+}
+
+const char *
+dir_verify_str(enum dir_verify verify)
+{
+	return verify <= DIR_VERIFY_PROBE ? verify_names[verify] : "unknown";
+}
+
+int
+dir_verify_parse(const char *s)
+{
+	for (int v = DIR_VERIFY_NONE; v <= DIR_VERIFY_PROBE; v++)
+		if (s != NULL && str_casecmp(s, verify_names[v]) == 0)
+			return v;
+	return -1;
+}
+
+const char *
+dir_access_str(enum dir_access action)
+{
+	return action == DIR_ACCESS_ALLOW ? "allow" : action == DIR_ACCESS_DENY ? "deny" : "none";
+}
+
+/* ---- syntax ---- */
+
+/*
+ * Copy s to out lower-cased, without one trailing dot; -1 if it does not
+ * fit.  Lookups use this alone: a malformed name is simply not found.
+ */
+static int
+name_norm(const char *s, char *out, size_t size)
+{
+	size_t n = strlen(s);
+
+	if (n > 0 && s[n - 1] == '.')
+		n--;
+	if (n >= size)
+		return -1;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	str_lower(out);
+	return 0;
+}
+
+/*
+ * A host name of the DNS (RFC 1123 labels, ASCII: xn-- for IDN), at
+ * least two labels, the last not all digits (that would be an address).
+ * d is lower case.
+ */
+static int
+domain_valid(const char *d)
+{
+	size_t len = strlen(d), label = 0;
+	int labels = 0, letter = 0;
+
+	if (len == 0 || len > 253)
+		return 0;
+	for (const char *p = d;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (label == 0 || label > 63 || p[-1] == '-')
+				return 0;
+			labels++;
+			if (*p == '\0')
+				break;
+			label = 0;
+			letter = 0;
+			continue;
+		}
+		if (*p >= 'a' && *p <= 'z')
+			letter = 1;
+		else if (*p == '-')
+			letter = 1;
+		else if (*p < '0' || *p > '9')
+			return 0;
+		if (label == 0 && *p == '-')
+			return 0;
+		label++;
+	}
+	return labels >= 2 && letter;
+}
+
+/* RFC 5321 dot-atom local part (no quoted strings), at most 64 characters. */
+static int
+local_valid(const char *s, size_t n)
+{
+	static const char atext[] = "!#$%&'*+-/=?^_`{|}~";
+
+	if (n == 0 || n > 64 || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (s[i + 1] == '.')
+				return 0;
+		} else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || (c != '\0' && strchr(atext, c) != NULL))) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Normalize an address for a lookup: lower case, no trailing dot; *domain_r
+ * points into out after the '@'.  -1 if it has no '@' or does not fit.
+ */
+static int
+addr_norm(const char *s, char *out, size_t size, const char **domain_r)
+{
+	char *at;
+
+	if (name_norm(s, out, size) < 0 || (at = strrchr(out, '@')) == NULL)
+		return -1;
+	*domain_r = at + 1;
+	return 0;
+}
+
+/* addr_norm and a syntax check, for what is stored. */
+static int
+addr_norm_valid(const char *s, char *out, size_t size, const char **domain_r)
+{
+	return addr_norm(s, out, size, domain_r) == 0 &&
+	    local_valid(out, (size_t)(*domain_r - 1 - out)) && domain_valid(*domain_r) ? 0 : -1;
+}
+
+/*
+ * "user+tag@domain" -> "user@domain" in out; 0 if addr has no extension
+ * (RCPT_DELIMITER in its local part, not first).
+ */
+static int
+addr_strip_extension(const char *addr, char *out, size_t size)
+{
+	const char *at = strrchr(addr, '@'), *plus = strchr(addr, RCPT_DELIMITER);
+
+	if (at == NULL || plus == NULL || plus > at || plus == addr)
+		return 0;
+	snprintf(out, size, "%.*s%s", (int)(plus - addr), addr, at);
+	return 1;
+}
+
+/*
+ * Normalize an IP address (ip_r) or network (net_r: host bits cleared,
+ * "/bits" kept): 1 and the text in out, 0 if s is neither.
+ */
+static int
+ip_norm(const char *s, char *out, size_t size, int *is_net_r)
+{
+	unsigned char a[16];
+	char host[64], text[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t n = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	int family, maxbits;
+	long bits;
+
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, a) == 1) {
+		family = AF_INET;
+		maxbits = 32;
+	} else if (inet_pton(AF_INET6, host, a) == 1) {
+		family = AF_INET6;
+		maxbits = 128;
+	} else {
+		return 0;
+	}
+	bits = maxbits;
+	if (slash != NULL) {
+		char *end;
+		if (slash[1] < '0' || slash[1] > '9')
+			return 0;
+		errno = 0;
+		bits = strtol(slash + 1, &end, 10);
+		if (errno != 0 || *end != '\0' || bits > maxbits)
+			return 0;
+		for (int i = 0; i < maxbits / 8; i++) {
+			int keep = (int)bits - i * 8;
+			a[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
+		}
+	}
+	/* An IPv4-mapped IPv6 address is the IPv4 address smtpd reports. */
+	if (family == AF_INET6 && slash == NULL &&
+	    memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+		memmove(a, a + 12, 4);
+		family = AF_INET;
+	}
+	inet_ntop(family, a, text, sizeof(text));
+	if (slash != NULL)
+		snprintf(out, size, "%s/%ld", text, bits);
+	else
+		str_copy(out, text, size);
+	*is_net_r = slash != NULL;
+	return 1;
+}
+
+/* ---- opening ---- */
+
+static int
+user_version(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int version = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return version;
+}
+
+/* Create or upgrade the schema (writers, inside BEGIN IMMEDIATE). */
+static int
+schema_upgrade(sqlite3 *db, int version, const char *path, const char **error_r)
+{
+	char *msg = NULL, sql[64];
+
+	if (version > SCHEMA_VERSION) {
+		*error_r = set_error("%s: directory database of a newer facteur (version %d, this one "
+		    "knows %d)", path, version, SCHEMA_VERSION);
+		return -1;
+	}
+	if (version == SCHEMA_VERSION)
+		return 0;
+	/* Version 0: a new (or empty) file.  Later versions add their ALTER TABLEs here. */
+	if (sqlite3_exec(db, schema_sql, NULL, NULL, &msg) != SQLITE_OK)
+		goto fail;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	*error_r = set_error("%s: cannot create the directory schema: %s", path,
+	    msg != NULL ? msg : sqlite3_errmsg(db));
+	sqlite3_free(msg);
+	return -1;
+}
+
+struct directory *
+directory_open(const char *path, int readonly, const char **error_r)
+{
+	struct directory *dir = xcalloc(1, sizeof(*dir));
+	int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+	    SQLITE_OPEN_NOMUTEX;
+	char *msg = NULL;
+	int version, persist = 1;
+
+	dir->readonly = readonly;
+	if (readonly && access(path, F_OK) < 0) {
+		if (errno == ENOENT)
+			FAIL("%s: no directory database (facteurctl domain add creates it)", path);
+		FAIL("%s: %s", path, strerror(errno));
+	}
+	if (sqlite3_open_v2(path, &dir->db, flags, NULL) != SQLITE_OK) {
+		if (!readonly && access(path, F_OK) < 0 && errno == ENOENT) {
+			/* SQLite says "unable to open database file": say which part is missing. */
+			char *parent = xstrdup(path), *slash = strrchr(parent, '/');
+			if (slash != NULL && slash != parent)
+				*slash = '\0';
+			if (slash != NULL && access(parent, F_OK) < 0) {
+				set_error("%s: cannot create: %s: %s", path, parent, strerror(errno));
+				free(parent);
+				*error_r = dir_error;
+				goto fail;
+			}
+			free(parent);
+		}
+		FAIL("%s: %s", path, dir->db != NULL ? sqlite3_errmsg(dir->db) : "cannot open");
+	}
+	sqlite3_extended_result_codes(dir->db, 1);
+	/* Writers hold the lock for one small transaction: wait for them. */
+	sqlite3_busy_timeout(dir->db, BUSY_TIMEOUT_MS);
+	if (!readonly) {
+		/*
+		 * Keep the -wal and -shm files when the last writer closes: the
+		 * daemons open read-only, and a read-only connection cannot create
+		 * them in a directory it may not write to.
+		 */
+		sqlite3_file_control(dir->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+		if (sqlite3_exec(dir->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+		    "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
+			set_error("%s: %s", path, msg != NULL ? msg : sqlite3_errmsg(dir->db));
+			sqlite3_free(msg);
+			*error_r = dir_error;
+			goto fail;
+		}
+		version = user_version(dir->db);
+		if (version < 0 || schema_upgrade(dir->db, version, path, error_r) < 0) {
+			if (version < 0)
+				*error_r = set_error("%s: %s", path, sqlite3_errmsg(dir->db));
+			sqlite3_exec(dir->db, "ROLLBACK", NULL, NULL, NULL);
+			goto fail;
+		}
+		if (sqlite3_exec(dir->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+			set_error("%s: %s", path, msg != NULL ? msg : sqlite3_errmsg(dir->db));
+			sqlite3_free(msg);
+			*error_r = dir_error;
+			goto fail;
+		}
+	} else {
+		version = user_version(dir->db);
+		if (version < 0)
+			FAIL("%s: %s", path, sqlite3_errmsg(dir->db));
+		if (version == 0)
+			FAIL("%s: not a directory database (no schema)", path);
+		if (version > SCHEMA_VERSION)
+			FAIL("%s: directory database of a newer facteur (version %d, this one knows %d)",
+			    path, version, SCHEMA_VERSION);
+	}
+	for (int i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(dir->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		    &dir->st[i], NULL) != SQLITE_OK)
+			FAIL("%s: %s", path, sqlite3_errmsg(dir->db));
+	return dir;
+fail:
+	directory_close(&dir);
+	return NULL;
+}
+
+void
+directory_close(struct directory **dirp)
+{
+	struct directory *dir = *dirp;
+
+	if (dir == NULL)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(dir->st[i]);
+	sqlite3_close(dir->db);
+	free(dir);
+	*dirp = NULL;
+}
+
+const char *
+directory_default_path(void)
+{
+	static char path[4096];
+
+	if (var_directory_database != NULL && var_directory_database[0] != '\0')
+		str_copy(path, var_directory_database, sizeof(path));
+	else
+		snprintf(path, sizeof(path), "%s/directory.db", var_spool_directory);
+	return path;
+}
+
+/* ---- lookups ---- */
+
+static void
+db_warn(struct directory *dir, const char *what)
+{
+	log_warnx("directory: %s: %s", what, sqlite3_errmsg(dir->db));
+}
+
+/* Step a reader statement once: 1 row, 0 none, -1 error.  The caller resets. */
+static int
+st_row(struct directory *dir, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	db_warn(dir, what);
+	return -1;
+}
+
+static const char *
+col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s != NULL ? (const char *)s : "";
+}
+
+static void
+domain_from_row(sqlite3_stmt *st, struct dir_domain *out)
+{
+	int kind = dir_domain_kind_parse(col_text(st, 1)), verify = dir_verify_parse(col_text(st, 2));
+
+	memset(out, 0, sizeof(*out));
+	str_copy(out->name, col_text(st, 0), sizeof(out->name));
+	out->kind = kind > 0 ? (enum dir_domain_kind)kind : DIR_DOMAIN_LOCAL;
+	out->verify = verify >= 0 ? (enum dir_verify)verify : DIR_VERIFY_NONE;
+	str_copy(out->nexthop, col_text(st, 3), sizeof(out->nexthop));
+	str_copy(out->catchall, col_text(st, 4), sizeof(out->catchall));
+}
+
+/* domain already normalized. */
+static int
+domain_get(struct directory *dir, const char *domain, struct dir_domain *out)
+{
+	sqlite3_stmt *st = dir->st[ST_DOMAIN];
+	int rc;
+
+	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+	if ((rc = st_row(dir, st, "domain lookup")) == 1 && out != NULL)
+		domain_from_row(st, out);
+	sqlite3_reset(st);
+	return rc;
+}
+
+int
+directory_domain_get(struct directory *dir, const char *domain, struct dir_domain *out)
+{
+	char name[256];
+	struct dir_domain unused;
+
+	if (name_norm(domain, name, sizeof(name)) < 0)
+		return 0;
+	return domain_get(dir, name, out != NULL ? out : &unused);
+}
+
+/* 1 enabled account, 2 disabled account, 0 none, -1 error.  addr normalized. */
+static int
+account_get(struct directory *dir, const char *addr)
+{
+	sqlite3_stmt *st = dir->st[ST_ACCOUNT];
+	int rc;
+
+	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
+	if ((rc = st_row(dir, st, "account lookup")) == 1 && sqlite3_column_int(st, 0) == 0)
+		rc = 2;
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* 1 if addr is an alias, 0 if not, -1 error. */
+static int
+alias_exists(struct directory *dir, const char *addr)
+{
+	sqlite3_stmt *st = dir->st[ST_ALIAS_TARGETS];
+	int rc;
+
+	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
+	rc = st_row(dir, st, "alias lookup");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int
+relay_rcpt_exists(struct directory *dir, const char *addr)
+{
+	sqlite3_stmt *st = dir->st[ST_RELAY_RCPT];
+	int rc;
+
+	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
+	rc = st_row(dir, st, "relay recipient lookup");
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* A local domain's account or alias at exactly addr: the dir_rcpt, 0 if none, -1 error. */
+static int
+local_rcpt(struct directory *dir, const char *addr)
+{
+	int rc = account_get(dir, addr);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : rc == 1 ? DIR_RCPT_ACCOUNT : DIR_RCPT_DISABLED;
+	if ((rc = alias_exists(dir, addr)) != 0)
+		return rc < 0 ? -1 : DIR_RCPT_ALIAS;
+	return 0;
+}
+
+int
+directory_recipient(struct directory *dir, const char *addr, enum dir_rcpt *out,
+    char *target, size_t target_size)
+{
+	char a[ADDR_SIZE], base[ADDR_SIZE];
+	const char *domain, *found = "";
+	struct dir_domain d;
+	int rc, has_base;
+
+	*out = DIR_RCPT_NOT_OURS;
+	if (target != NULL && target_size > 0)
+		target[0] = '\0';
+	if (addr_norm(addr, a, sizeof(a), &domain) < 0 || domain == a + 1)
+		return 0;
+	if ((rc = domain_get(dir, domain, &d)) <= 0)
+		return rc;
+	has_base = addr_strip_extension(a, base, sizeof(base));
+	switch (d.kind) {
+	case DIR_DOMAIN_LOCAL:
+		if ((rc = local_rcpt(dir, a)) > 0) {
+			found = a;
+		} else if (rc == 0 && has_base && (rc = local_rcpt(dir, base)) > 0) {
+			found = base;
+		} else if (rc == 0 && d.catchall[0] != '\0') {
+			rc = DIR_RCPT_CATCHALL;
+			found = d.catchall;
+		} else if (rc == 0) {
+			rc = DIR_RCPT_UNKNOWN;
+		}
+		if (rc < 0)
+			return -1;
+		*out = (enum dir_rcpt)rc;
+		break;
+	case DIR_DOMAIN_RELAY:
+		if (d.verify == DIR_VERIFY_PROBE) {
+			*out = DIR_RCPT_PROBE;
+		} else if (d.verify == DIR_VERIFY_LIST) {
+			if ((rc = relay_rcpt_exists(dir, a)) == 0 && has_base)
+				rc = relay_rcpt_exists(dir, base);
+			if (rc < 0)
+				return -1;
+			*out = rc > 0 ? DIR_RCPT_RELAY : DIR_RCPT_UNKNOWN;
+		} else {
+			*out = DIR_RCPT_RELAY;
+		}
+		break;
+	case DIR_DOMAIN_BACKUP:
+		*out = DIR_RCPT_RELAY;
+		break;
+	}
+	if (target != NULL && target_size > 0)
+		str_copy(target, found, target_size);
+	return 0;
+}
+
+/* ---- alias expansion ---- */
+
+struct expansion {
+	struct directory *dir;
+	char **targets;
+	size_t max, n;
+	const char *path[ALIAS_DEPTH_MAX + 1];	/* the aliases being expanded, outermost first */
+	const char *top;
+};
+
+static void
+expansion_add(struct expansion *x, const char *addr)
+{
+	for (size_t i = 0; i < x->n; i++)
+		if (strcmp(x->targets[i], addr) == 0)
+			return;
+	if (x->n < x->max)
+		x->targets[x->n++] = xstrdup(addr);
+	else
+		log_warnx("directory: alias %s: more than %zu addresses, %s left out", x->top, x->max,
+		    addr);
+}
+
+/* The targets of alias addr (malloc'd vector, *n_r entries); NULL with -1 in *n_r on error. */
+static char **
+alias_targets(struct directory *dir, const char *addr, size_t *n_r)
+{
+	sqlite3_stmt *st = dir->st[ST_ALIAS_TARGETS];
+	char **v = NULL;
+	size_t n = 0;
+	int rc;
+
+	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
+	while ((rc = st_row(dir, st, "alias expansion")) == 1) {
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n++] = xstrdup(col_text(st, 0));
+	}
+	sqlite3_reset(st);
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		*n_r = (size_t)-1;
+		return NULL;
+	}
+	*n_r = n;
+	return v;
+}
+
+static int
+in_path(const struct expansion *x, int depth, const char *addr)
+{
+	for (int i = 0; i < depth; i++) {
+		if (strcmp(x->path[i], addr) == 0) {
+			log_warnx("directory: alias %s: loop through %s cut", x->top, addr);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+expand(struct expansion *x, const char *addr, int depth)
+{
+	char base[ADDR_SIZE];
+	const char *key = addr;
+	char **v;
+	size_t n;
+	int rc;
+
+	if (in_path(x, depth, addr))
+		return 0;
+	/* An account is where mail stops, whatever an alias of the same name says. */
+	if ((rc = account_get(x->dir, addr)) != 0) {
+		if (rc > 0)
+			expansion_add(x, addr);
+		return rc < 0 ? -1 : 0;
+	}
+	if ((v = alias_targets(x->dir, addr, &n)) == NULL && n == (size_t)-1)
+		return -1;
+	if (n == 0 && addr_strip_extension(addr, base, sizeof(base))) {
+		/* user+tag@domain: the account or alias user@domain. */
+		if (in_path(x, depth, base))
+			return 0;
+		if ((rc = account_get(x->dir, base)) != 0) {
+			if (rc > 0)
+				expansion_add(x, addr);
+			return rc < 0 ? -1 : 0;
+		}
+		key = base;
+		if ((v = alias_targets(x->dir, base, &n)) == NULL && n == (size_t)-1)
+			return -1;
+	}
+	if (n == 0) {
+		expansion_add(x, addr);
+		return 0;
+	}
+	if (depth >= ALIAS_DEPTH_MAX) {
+		/* Kept as it is: delivering to it fails visibly rather than losing the mail. */
+		log_warnx("directory: alias %s: deeper than %d levels at %s", x->top, ALIAS_DEPTH_MAX,
+		    addr);
+		expansion_add(x, addr);
+	} else {
+		x->path[depth] = key;
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = expand(x, v[i], depth + 1);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return rc;
+}
+
+int
+directory_alias_expand(struct directory *dir, const char *addr, char **targets, size_t max)
+{
+	struct expansion x = { .dir = dir, .targets = targets, .max = max };
+	char a[ADDR_SIZE];
+	const char *domain;
+
+	if (max == 0)
+		return 0;
+	if (addr_norm(addr, a, sizeof(a), &domain) < 0) {
+		/* Not an address of ours: it is its own expansion. */
+		targets[0] = xstrdup(addr);
+		return 1;
+	}
+	x.top = a;
+	if (expand(&x, a, 0) < 0) {
+		for (size_t i = 0; i < x.n; i++) {
+			free(targets[i]);
+			targets[i] = NULL;
+		}
+		return -1;
+	}
+	return (int)x.n;
+}
+
+/* ---- access lists ---- */
+
+/* What patterns are compared with; "" when unknown (no pattern is empty). */
+struct access_key {
+	char ip[INET6_ADDRSTRLEN];
+	char sender[ADDR_SIZE];
+	char sender_base[ADDR_SIZE];	/* without its extension */
+	const char *sender_domain;
+};
+
+struct access_hit {
+	int allow, deny;
+	char allow_pattern[ADDR_SIZE], deny_pattern[ADDR_SIZE];
+};
+
+static void
+access_note(struct access_hit *h, const char *pattern, const char *action)
+{
+	if (strcmp(action, "deny") == 0 && !h->deny) {
+		h->deny = 1;
+		str_copy(h->deny_pattern, pattern, sizeof(h->deny_pattern));
+	} else if (strcmp(action, "allow") == 0 && !h->allow) {
+		h->allow = 1;
+		str_copy(h->allow_pattern, pattern, sizeof(h->allow_pattern));
+	}
+}
+
+/* The entries of one scope matching the client and sender; -1 on error. */
+static int
+access_scope(struct directory *dir, const char *scope, const struct access_key *k,
+    struct access_hit *h)
+{
+	sqlite3_stmt *st = dir->st[ST_ACCESS_EXACT];
+	const char *sender_domain = k->sender_domain;
+	int rc;
+
+	sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, k->ip, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, k->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, k->sender_base, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, sender_domain, -1, SQLITE_STATIC);
+	while ((rc = st_row(dir, st, "access lookup")) == 1)
+		access_note(h, col_text(st, 0), col_text(st, 1));
+	sqlite3_reset(st);
+	if (rc < 0)
+		return -1;
+
+	st = dir->st[ST_ACCESS_SCAN];
+	sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC);
+	while ((rc = st_row(dir, st, "access lookup")) == 1) {
+		const char *pattern = col_text(st, 0), *type = col_text(st, 2);
+		int match;
+
+		if (strcmp(type, "net") == 0) {
+			match = k->ip[0] != '\0' && net_cidr_list_match(pattern, k->ip);
+		} else {
+			/* ".example.org": the subdomains of example.org, not itself. */
+			size_t pl = strlen(pattern), dl = strlen(sender_domain);
+			match = dl > pl && strcmp(sender_domain + dl - pl, pattern) == 0;
+		}
+		if (match)
+			access_note(h, pattern, col_text(st, 1));
+	}
+	sqlite3_reset(st);
+	return rc < 0 ? -1 : 0;
+}
+
+int
+directory_access(struct directory *dir, const char *client_ip, const char *sender,
+    const char *rcpt, enum dir_access *out, char *matched, size_t matched_size)
+{
+	char r[ADDR_SIZE], base[ADDR_SIZE];
+	const char *scopes[4], *rcpt_domain;
+	struct access_key k;
+	size_t nscopes = 0;
+	int is_net;
+
+	*out = DIR_ACCESS_NONE;
+	if (matched != NULL && matched_size > 0)
+		matched[0] = '\0';
+	memset(&k, 0, sizeof(k));
+	k.sender_domain = "";
+	if (client_ip == NULL || !ip_norm(client_ip, k.ip, sizeof(k.ip), &is_net) || is_net)
+		k.ip[0] = '\0';
+	if (sender == NULL || addr_norm(sender, k.sender, sizeof(k.sender), &k.sender_domain) < 0) {
+		k.sender[0] = '\0';
+		k.sender_domain = "";
+	} else if (!addr_strip_extension(k.sender, k.sender_base, sizeof(k.sender_base))) {
+		k.sender_base[0] = '\0';
+	}
+	if (rcpt != NULL && addr_norm(rcpt, r, sizeof(r), &rcpt_domain) == 0 &&
+	    rcpt_domain[0] != '\0') {
+		/* Most specific first: the address, without its extension, its domain. */
+		scopes[nscopes++] = r;
+		if (addr_strip_extension(r, base, sizeof(base)))
+			scopes[nscopes++] = base;
+		scopes[nscopes++] = rcpt_domain;
+	}
+	scopes[nscopes++] = "";
+	for (size_t i = 0; i < nscopes; i++) {
+		struct access_hit h;
+		const char *pattern;
+
+		memset(&h, 0, sizeof(h));
+		if (access_scope(dir, scopes[i], &k, &h) < 0)
+			return -1;
+		if (!h.deny && !h.allow)
+			continue;
+		*out = h.deny ? DIR_ACCESS_DENY : DIR_ACCESS_ALLOW;
+		pattern = h.deny ? h.deny_pattern : h.allow_pattern;
+		if (matched != NULL && matched_size > 0) {
+			if (scopes[i][0] != '\0')
+				snprintf(matched, matched_size, "%s %s (scope %s)", dir_access_str(*out),
+				    pattern, scopes[i]);
+			else
+				snprintf(matched, matched_size, "%s %s (global)", dir_access_str(*out),
+				    pattern);
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* ---- writers ---- */
+
+static int
+writable(struct directory *dir, const char **error_r)
+{
+	if (dir->readonly) {
+		*error_r = set_error("the directory is open read-only");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+begin(struct directory *dir, const char **error_r)
+{
+	if (writable(dir, error_r) < 0)
+		return -1;
+	if (sqlite3_exec(dir->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+commit(struct directory *dir, const char **error_r)
+{
+	if (sqlite3_exec(dir->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
+		sqlite3_exec(dir->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+rollback(struct directory *dir)
+{
+	if (!sqlite3_get_autocommit(dir->db))
+		sqlite3_exec(dir->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/*
+ * Run sql with n text parameters; for a SELECT, the first column of its
+ * first row as an integer (0 if no row); otherwise the rows changed.  -1
+ * with *error_r on error.
+ */
+static long long
+run(struct directory *dir, const char **error_r, const char *sql, int n, ...)
+{
+	sqlite3_stmt *st;
+	long long result = 0;
+	va_list ap;
+	int rc;
+
+	if (sqlite3_prepare_v2(dir->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
+		return -1;
+	}
+	va_start(ap, n);
+	for (int i = 1; i <= n; i++)
+		sqlite3_bind_text(st, i, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+	va_end(ap);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		result = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		result = sqlite3_stmt_readonly(st) ? 0 : sqlite3_changes(dir->db);
+	else {
+		*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
+		result = -1;
+	}
+	sqlite3_finalize(st);
+	return result;
+}
+
+/* Validate what a domain's settings say; the name is normalized into name. */
+static int
+domain_check(const struct dir_domain *d, char *name, size_t size, char *catchall,
+    const char **error_r)
+{
+	const char *cd;
+
+	if (name_norm(d->name, name, size) < 0 || !domain_valid(name))
+		FAIL("bad domain name %s", d->name);
+	if (d->kind < DIR_DOMAIN_LOCAL || d->kind > DIR_DOMAIN_BACKUP)
+		FAIL("domain %s: bad kind %d", name, (int)d->kind);
+	if (d->verify > DIR_VERIFY_PROBE)
+		FAIL("domain %s: bad verify %d", name, (int)d->verify);
+	if (d->kind != DIR_DOMAIN_RELAY && d->verify != DIR_VERIFY_NONE)
+		FAIL("domain %s: recipient verification is for relay domains", name);
+	if (d->kind == DIR_DOMAIN_LOCAL && d->nexthop[0] != '\0')
+		FAIL("domain %s: a next hop is for relay and backup domains", name);
+	for (const char *p = d->nexthop; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == ',')
+			FAIL("domain %s: bad next hop %s", name, d->nexthop);
+	catchall[0] = '\0';
+	if (d->catchall[0] != '\0') {
+		if (d->kind != DIR_DOMAIN_LOCAL)
+			FAIL("domain %s: a catch-all is for local domains", name);
+		if (addr_norm_valid(d->catchall, catchall, ADDR_SIZE, &cd) < 0)
+			FAIL("domain %s: bad catch-all address %s", name, d->catchall);
+	}
+	return 0;
+fail:
+	return -1;
+}
+
+/* What would be left behind by deleting domain or changing its kind: "" if nothing. */
+static int
+domain_contents(struct directory *dir, const char *name, int accounts, int aliases, int relay,
+    char *out, size_t size, const char **error_r)
+{
+	static const struct {
+		const char *sql, *one, *many;
+	} what[] = {
+		{ "SELECT count(*) FROM accounts WHERE domain = ?1", "account", "accounts" },
+		{ "SELECT count(DISTINCT address) FROM aliases WHERE domain = ?1", "alias", "aliases" },
+		{ "SELECT count(*) FROM relay_recipients WHERE domain = ?1", "relay recipient",
+		  "relay recipients" },
+		{ "SELECT count(*) FROM access WHERE scope = ?1 OR scope LIKE '%@' || ?1",
+		  "access entry", "access entries" },
+	};
+	int want[] = { accounts, aliases, relay, accounts && aliases && relay };
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+		long long n;
+		if (!want[i])
+			continue;
+		if ((n = run(dir, error_r, what[i].sql, 1, name)) < 0)
+			return -1;
+		if (n > 0 && len < size)
+			len += (size_t)snprintf(out + len, size - len, "%s%lld %s", len > 0 ? ", " : "", n,
+			    n == 1 ? what[i].one : what[i].many);
+	}
+	return 0;
+}
+
+int
+directory_domain_add(struct directory *dir, const struct dir_domain *d, const char **error_r)
+{
+	char name[256], catchall[ADDR_SIZE];
+
+	if (domain_check(d, name, sizeof(name), catchall, error_r) < 0 || begin(dir, error_r) < 0)
+		return -1;
+	switch (domain_get(dir, name, NULL)) {
+	case 1:
+		FAIL("domain %s exists", name);
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
+	if (run(dir, error_r, "INSERT INTO domains (name, kind, verify, nexthop, catchall) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)", 5, name, dir_domain_kind_str(d->kind),
+	    dir_verify_str(d->verify), d->nexthop, catchall) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_domain_update(struct directory *dir, const struct dir_domain *d, const char **error_r)
+{
+	char name[256], catchall[ADDR_SIZE], left[256];
+	struct dir_domain old;
+
+	if (domain_check(d, name, sizeof(name), catchall, error_r) < 0 || begin(dir, error_r) < 0)
+		return -1;
+	switch (domain_get(dir, name, &old)) {
+	case 0:
+		FAIL("unknown domain %s", name);
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
+	if (old.kind != d->kind || (old.verify == DIR_VERIFY_LIST && d->verify != DIR_VERIFY_LIST)) {
+		if (domain_contents(dir, name, old.kind == DIR_DOMAIN_LOCAL,
+		    old.kind == DIR_DOMAIN_LOCAL, old.kind == DIR_DOMAIN_RELAY, left, sizeof(left),
+		    error_r) < 0)
+			goto fail;
+		if (left[0] != '\0')
+			FAIL("domain %s has %s: cannot make it %s%s%s", name, left,
+			    dir_domain_kind_str(d->kind), d->kind == DIR_DOMAIN_RELAY ? " with verify " : "",
+			    d->kind == DIR_DOMAIN_RELAY ? dir_verify_str(d->verify) : "");
+	}
+	if (run(dir, error_r, "UPDATE domains SET kind = ?2, verify = ?3, nexthop = ?4, "
+	    "catchall = ?5 WHERE name = ?1", 5, name, dir_domain_kind_str(d->kind),
+	    dir_verify_str(d->verify), d->nexthop, catchall) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_domain_del(struct directory *dir, const char *domain, const char **error_r)
+{
+	char name[256], left[256];
+
+	if (name_norm(domain, name, sizeof(name)) < 0 || !domain_valid(name)) {
+		*error_r = set_error("bad domain name %s", domain);
+		return -1;
+	}
+	if (begin(dir, error_r) < 0)
+		return -1;
+	switch (domain_get(dir, name, NULL)) {
+	case 0:
+		FAIL("unknown domain %s", name);
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
+	if (domain_contents(dir, name, 1, 1, 1, left, sizeof(left), error_r) < 0)
+		goto fail;
+	if (left[0] != '\0')
+		FAIL("domain %s is not empty: %s", name, left);
+	if (run(dir, error_r, "DELETE FROM domains WHERE name = ?1", 1, name) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_domain_foreach(struct directory *dir,
+    int (*fn)(const struct dir_domain *d, void *ctx), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc, stop = 0;
+
+	if (sqlite3_prepare_v2(dir->db, "SELECT name, kind, verify, nexthop, catchall FROM domains "
+	    "ORDER BY name", -1, &st, NULL) != SQLITE_OK) {
+		db_warn(dir, "domain list");
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct dir_domain d;
+		domain_from_row(st, &d);
+		if ((stop = fn(&d, ctx)) != 0)
+			break;
+	}
+	if (stop == 0 && rc != SQLITE_DONE) {
+		db_warn(dir, "domain list");
+		stop = -1;
+	}
+	sqlite3_finalize(st);
+	return stop;
+}
+
+/*
+ * Normalize and check addr for an account, alias or relay recipient: its
+ * domain must be in the directory, of kind.  0, or -1 with *error_r.
+ */
+static int
+addr_in_domain(struct directory *dir, const char *addr, enum dir_domain_kind kind, char *out,
+    const char **domain_r, const char **error_r)
+{
+	struct dir_domain d;
+
+	if (addr_norm_valid(addr, out, ADDR_SIZE, domain_r) < 0) {
+		*error_r = set_error("bad address %s", addr);
+		return -1;
+	}
+	switch (domain_get(dir, *domain_r, &d)) {
+	case 0:
+		*error_r = set_error("unknown domain %s", *domain_r);
+		return -1;
+	case -1:
+		*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
+		return -1;
+	}
+	if (d.kind != kind) {
+		*error_r = set_error("%s is a %s domain, not a %s domain", *domain_r,
+		    dir_domain_kind_str(d.kind), dir_domain_kind_str(kind));
+		return -1;
+	}
+	return 0;
+}
+
+int
+directory_account_add(struct directory *dir, const char *addr, const char **error_r)
+{
+	char a[ADDR_SIZE], now[32];
+	const char *domain;
+
+	if (begin(dir, error_r) < 0)
+		return -1;
+	if (addr_in_domain(dir, addr, DIR_DOMAIN_LOCAL, a, &domain, error_r) < 0)
+		goto fail;
+	switch (local_rcpt(dir, a)) {
+	case DIR_RCPT_ACCOUNT:
+	case DIR_RCPT_DISABLED:
+		FAIL("account %s exists", a);
+	case DIR_RCPT_ALIAS:
+		FAIL("%s is an alias", a);
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	if (run(dir, error_r, "INSERT INTO accounts (address, domain, enabled, created) "
+	    "VALUES (?1, ?2, 1, CAST(?3 AS INTEGER))", 3, a, domain, now) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+/* Run one change whose only failure is that addr is not there. */
+static int
+change_one(struct directory *dir, const char *addr, const char *sql, const char *extra,
+    const char *missing, const char **error_r)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+	long long n;
+
+	if (addr_norm_valid(addr, a, sizeof(a), &domain) < 0) {
+		*error_r = set_error("bad address %s", addr);
+		return -1;
+	}
+	if (writable(dir, error_r) < 0)
+		return -1;
+	n = extra != NULL ? run(dir, error_r, sql, 2, a, extra) : run(dir, error_r, sql, 1, a);
+	if (n < 0)
+		return -1;
+	if (n == 0) {
+		*error_r = set_error("%s %s", missing, a);
+		return -1;
+	}
+	return 0;
+}
+
+int
+directory_account_del(struct directory *dir, const char *addr, const char **error_r)
+{
+	return change_one(dir, addr, "DELETE FROM accounts WHERE address = ?1", NULL,
+	    "no such account", error_r);
+}
+
+int
+directory_account_set_enabled(struct directory *dir, const char *addr, int enabled,
+    const char **error_r)
+{
+	return change_one(dir, addr, "UPDATE accounts SET enabled = CAST(?2 AS INTEGER) "
+	    "WHERE address = ?1", enabled ? "1" : "0", "no such account", error_r);
+}
+
+/* A listing's callback, and how a row is handed to it. */
+struct row_cb {
+	int (*row)(sqlite3_stmt *st, const struct row_cb *cb, void *ctx);
+	union {
+		int (*account)(const char *addr, int enabled, void *ctx);
+		int (*alias)(const char *addr, const char *target, void *ctx);
+		int (*relay)(const char *addr, void *ctx);
+		int (*access)(const char *scope, const char *pattern, enum dir_access action,
+		    void *ctx);
+	} fn;
+};
+
+/* The rows of sql_domain for domain, or of sql_all when domain is NULL. */
+static int
+foreach_rows(struct directory *dir, const char *sql_all, const char *sql_domain,
+    const char *domain, const struct row_cb *cb, void *ctx)
+{
+	char name[256];
+	sqlite3_stmt *st;
+	int rc, stop = 0;
+
+	if (sqlite3_prepare_v2(dir->db, domain != NULL ? sql_domain : sql_all, -1, &st,
+	    NULL) != SQLITE_OK) {
+		db_warn(dir, "list");
+		return -1;
+	}
+	if (domain != NULL) {
+		if (name_norm(domain, name, sizeof(name)) < 0)
+			name[0] = '\0';
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((stop = cb->row(st, cb, ctx)) != 0)
+			break;
+	if (stop == 0 && rc != SQLITE_DONE) {
+		db_warn(dir, "list");
+		stop = -1;
+	}
+	sqlite3_finalize(st);
+	return stop;
+}
+
+static int
+account_row(sqlite3_stmt *st, const struct row_cb *cb, void *ctx)
+{
+	return cb->fn.account(col_text(st, 0), sqlite3_column_int(st, 1), ctx);
+}
+
+int
+directory_account_foreach(struct directory *dir, const char *domain,
+    int (*fn)(const char *addr, int enabled, void *ctx), void *ctx)
+{
+	return foreach_rows(dir, "SELECT address, enabled FROM accounts ORDER BY address",
+	    "SELECT address, enabled FROM accounts WHERE domain = ?1 ORDER BY address", domain,
+	    &(struct row_cb){ .row = account_row, .fn.account = fn }, ctx);
+}
+
+int
+directory_alias_add(struct directory *dir, const char *addr, const char *target,
+    const char **error_r)
+{
+	char a[ADDR_SIZE], t[ADDR_SIZE];
+	const char *domain, *td;
+
+	if (addr_norm_valid(target, t, sizeof(t), &td) < 0) {
+		*error_r = set_error("bad target address %s", target);
+		return -1;
+	}
+	if (begin(dir, error_r) < 0)
+		return -1;
+	if (addr_in_domain(dir, addr, DIR_DOMAIN_LOCAL, a, &domain, error_r) < 0)
+		goto fail;
+	if (strcmp(a, t) == 0)
+		FAIL("alias %s cannot point to itself", a);
+	switch (account_get(dir, a)) {
+	case 1:
+	case 2:
+		FAIL("%s is an account", a);
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
+	switch (run(dir, error_r, "SELECT 1 FROM aliases WHERE address = ?1 AND target = ?2", 2, a,
+	    t)) {
+	case 1:
+		FAIL("alias %s -> %s exists", a, t);
+	case -1:
+		goto fail;
+	}
+	if (run(dir, error_r, "INSERT INTO aliases (address, target, domain) VALUES (?1, ?2, ?3)",
+	    3, a, t, domain) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_alias_del(struct directory *dir, const char *addr, const char *target,
+    const char **error_r)
+{
+	char t[ADDR_SIZE], a[ADDR_SIZE];
+	const char *td;
+
+	if (target == NULL)
+		return change_one(dir, addr, "DELETE FROM aliases WHERE address = ?1", NULL,
+		    "no such alias", error_r);
+	if (addr_norm_valid(target, t, sizeof(t), &td) < 0) {
+		*error_r = set_error("bad target address %s", target);
+		return -1;
+	}
+	if (change_one(dir, addr, "DELETE FROM aliases WHERE address = ?1 AND target = ?2", t,
+	    "no such alias", error_r) == 0)
+		return 0;
+	/* Say which part was not found. */
+	if (addr_norm(addr, a, sizeof(a), &td) == 0 && strncmp(*error_r, "no such alias", 13) == 0 &&
+	    alias_exists(dir, a) == 1)
+		*error_r = set_error("alias %s has no target %s", a, t);
+	return -1;
+}
+
+static int
+alias_row(sqlite3_stmt *st, const struct row_cb *cb, void *ctx)
+{
+	return cb->fn.alias(col_text(st, 0), col_text(st, 1), ctx);
+}
+
+int
+directory_alias_foreach(struct directory *dir, const char *domain,
+    int (*fn)(const char *addr, const char *target, void *ctx), void *ctx)
+{
+	return foreach_rows(dir, "SELECT address, target FROM aliases ORDER BY address, target",
+	    "SELECT address, target FROM aliases WHERE domain = ?1 ORDER BY address, target", domain,
+	    &(struct row_cb){ .row = alias_row, .fn.alias = fn }, ctx);
+}
+
+int
+directory_relay_rcpt_add(struct directory *dir, const char *addr, const char **error_r)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+
+	if (begin(dir, error_r) < 0)
+		return -1;
+	if (addr_in_domain(dir, addr, DIR_DOMAIN_RELAY, a, &domain, error_r) < 0)
+		goto fail;
+	switch (relay_rcpt_exists(dir, a)) {
+	case 1:
+		FAIL("relay recipient %s exists", a);
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
+	if (run(dir, error_r, "INSERT INTO relay_recipients (address, domain) VALUES (?1, ?2)", 2,
+	    a, domain) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_relay_rcpt_del(struct directory *dir, const char *addr, const char **error_r)
+{
+	return change_one(dir, addr, "DELETE FROM relay_recipients WHERE address = ?1", NULL,
+	    "no such relay recipient", error_r);
+}
+
+static int
+relay_row(sqlite3_stmt *st, const struct row_cb *cb, void *ctx)
+{
+	return cb->fn.relay(col_text(st, 0), ctx);
+}
+
+int
+directory_relay_rcpt_foreach(struct directory *dir, const char *domain,
+    int (*fn)(const char *addr, void *ctx), void *ctx)
+{
+	return foreach_rows(dir, "SELECT address FROM relay_recipients ORDER BY address",
+	    "SELECT address FROM relay_recipients WHERE domain = ?1 ORDER BY address", domain,
+	    &(struct row_cb){ .row = relay_row, .fn.relay = fn }, ctx);
+}
+
+/*
+ * Normalize an access scope ("" global, a domain, an address) into out;
+ * *domain_r is its domain (NULL for global).
+ */
+static int
+scope_norm(const char *scope, char *out, const char **domain_r, const char **error_r)
+{
+	if (scope == NULL || scope[0] == '\0') {
+		out[0] = '\0';
+		*domain_r = NULL;
+		return 0;
+	}
+	if (strchr(scope, '@') != NULL) {
+		if (addr_norm_valid(scope, out, ADDR_SIZE, domain_r) == 0)
+			return 0;
+	} else if (name_norm(scope, out, ADDR_SIZE) == 0 && domain_valid(out)) {
+		*domain_r = out;
+		return 0;
+	}
+	*error_r = set_error("bad access scope %s: not a domain or an address", scope);
+	return -1;
+}
+
+/* Normalize an access pattern into out and say what it is (the type column). */
+static int
+access_pattern_norm(const char *pattern, char *out, size_t size, const char **type_r,
+    const char **error_r)
+{
+	const char *domain;
+	char tmp[ADDR_SIZE];
+	int is_net;
+
+	if (ip_norm(pattern, out, size, &is_net)) {
+		*type_r = is_net ? "net" : "ip";
+		return 0;
+	}
+	if (pattern[0] == '@') {
+		if (name_norm(pattern + 1, out, size) == 0 && domain_valid(out)) {
+			*type_r = "domain";
+			return 0;
+		}
+	} else if (pattern[0] == '.') {
+		if (name_norm(pattern + 1, tmp, sizeof(tmp)) == 0 && domain_valid(tmp) &&
+		    strlen(tmp) + 1 < size) {
+			snprintf(out, size, ".%s", tmp);
+			*type_r = "subdomain";
+			return 0;
+		}
+	} else if (strchr(pattern, '@') != NULL) {
+		if (size >= ADDR_SIZE && addr_norm_valid(pattern, out, size, &domain) == 0) {
+			*type_r = "address";
+			return 0;
+		}
+	} else if (name_norm(pattern, out, size) == 0 && domain_valid(out)) {
+		*type_r = "domain";
+		return 0;
+	}
+	*error_r = set_error("bad access pattern %s: not an IP address, a network, an address or "
+	    "a domain", pattern);
+	return -1;
+}
+
+int
+directory_access_add(struct directory *dir, const char *scope, const char *pattern,
+    enum dir_access action, const char **error_r)
+{
+	char s[ADDR_SIZE], p[ADDR_SIZE];
+	const char *domain, *type;
+	struct dir_domain d;
+
+	if (action != DIR_ACCESS_ALLOW && action != DIR_ACCESS_DENY) {
+		*error_r = set_error("access entry %s: the action is allow or deny", pattern);
+		return -1;
+	}
+	if (scope_norm(scope, s, &domain, error_r) < 0 ||
+	    access_pattern_norm(pattern, p, sizeof(p), &type, error_r) < 0 ||
+	    begin(dir, error_r) < 0)
+		return -1;
+	/* A scope is a recipient of ours: a typo would make an entry that never applies. */
+	if (domain != NULL) {
+		switch (domain_get(dir, domain, &d)) {
+		case 0:
+			FAIL("unknown domain %s", domain);
+		case -1:
+			FAIL("directory: %s", sqlite3_errmsg(dir->db));
+		}
+	}
+	if (run(dir, error_r, "INSERT OR REPLACE INTO access (scope, pattern, type, action) "
+	    "VALUES (?1, ?2, ?3, ?4)", 4, s, p, type, dir_access_str(action)) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_access_del(struct directory *dir, const char *scope, const char *pattern,
+    const char **error_r)
+{
+	char s[ADDR_SIZE], p[ADDR_SIZE];
+	const char *domain, *type;
+	long long n;
+
+	if (scope_norm(scope, s, &domain, error_r) < 0 ||
+	    access_pattern_norm(pattern, p, sizeof(p), &type, error_r) < 0 ||
+	    writable(dir, error_r) < 0)
+		return -1;
+	if ((n = run(dir, error_r, "DELETE FROM access WHERE scope = ?1 AND pattern = ?2", 2, s,
+	    p)) < 0)
+		return -1;
+	if (n == 0) {
+		*error_r = s[0] != '\0' ? set_error("no access entry %s for %s", p, s) :
+		    set_error("no global access entry %s", p);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+access_row(sqlite3_stmt *st, const struct row_cb *cb, void *ctx)
+{
+	return cb->fn.access(col_text(st, 0), col_text(st, 1),
+	    strcmp(col_text(st, 2), "deny") == 0 ? DIR_ACCESS_DENY : DIR_ACCESS_ALLOW, ctx);
+}
+
+int
+directory_access_foreach(struct directory *dir,
+    int (*fn)(const char *scope, const char *pattern, enum dir_access action, void *ctx),
+    void *ctx)
+{
+	static const char sql[] = "SELECT scope, pattern, action FROM access ORDER BY scope, pattern";
+
+	return foreach_rows(dir, sql, sql, NULL,
+	    &(struct row_cb){ .row = access_row, .fn.access = fn }, ctx);
+}

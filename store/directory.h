@@ -11,7 +11,18 @@
  * lookup without a reload.
  *
  * Names are stored and compared in lower case (domains wholly; the local
- * part of addresses too, as every mail system in practice does).
+ * part of addresses too, as every mail system in practice does), a
+ * domain's trailing dot dropped.  Sub-addresses: "user+tag@domain" that
+ * is not itself an account, alias or relay recipient resolves as
+ * "user@domain" (the delimiter is '+', fixed).
+ *
+ * A handle is used by one thread at a time (SQLITE_OPEN_NOMUTEX): a
+ * process with several threads looking up opens one per thread.
+ *
+ * The file: one table per kind of entry (domains, accounts, aliases,
+ * relay_recipients, access), its version in PRAGMA user_version.  Writers
+ * keep the -wal and -shm files when they close, so that daemons opening
+ * it read-only never need to create them.
  */
 #ifndef FACTEUR_DIRECTORY_H
 #define FACTEUR_DIRECTORY_H
@@ -60,9 +71,10 @@ enum dir_access {
 };
 
 /*
- * Open path.  readonly: lookups only (the file must exist); otherwise the
- * file and schema are created if missing and the schema upgraded.  NULL
- * and *error_r set (static text) on failure.
+ * Open path.  readonly: lookups only (the file must exist: otherwise NULL
+ * with "PATH: no directory database ..."); otherwise the file and schema
+ * are created if missing and the schema upgraded.  NULL and *error_r set
+ * (static text) on failure.
  */
 struct directory *directory_open(const char *path, int readonly, const char **error_r);
 void directory_close(struct directory **dir);
@@ -74,37 +86,72 @@ const char *directory_default_path(void);
 /* 1 and *out filled if domain is ours, 0 if not, -1 on a database error. */
 int directory_domain_get(struct directory *dir, const char *domain, struct dir_domain *out);
 /*
- * Resolve addr (local@domain).  For DIR_RCPT_CATCHALL target (if not NULL)
- * receives the catch-all address.  -1 on a database error.
+ * Resolve addr (local@domain) into *out, 0; -1 on a database error.  A
+ * malformed address is DIR_RCPT_NOT_OURS.  target (if not NULL) receives
+ * the directory entry that answered: the catch-all address for
+ * DIR_RCPT_CATCHALL, the account or alias ("user@domain" for
+ * "user+tag@domain") for ACCOUNT, DISABLED and ALIAS, "" otherwise.
+ * Order in a local domain: account, alias, the same without the
+ * extension, catch-all.
  */
 int directory_recipient(struct directory *dir, const char *addr, enum dir_rcpt *out,
     char *target, size_t target_size);
 /*
  * Expand aliases recursively (at most 10 levels, at most max results,
  * loops cut): fills targets (each malloc'd, caller frees) with the final
- * addresses and returns their count, or -1 on a database error.  An
- * address that is not an alias expands to itself.
+ * addresses, without duplicates, and returns their count, or -1 on a
+ * database error (nothing left to free).  An address that is not an alias
+ * expands to itself, as does an account (final even if an alias of the
+ * same name existed) and an external address.  A target leading back to
+ * an alias being expanded is dropped (logged), so 0 means every target
+ * looped: treat the recipient as unknown.  An alias still expanding at
+ * the 11th level is kept as it is (logged).  Targets beyond max are
+ * dropped (logged).  "user+tag@domain" with no entry of its own expands
+ * as "user@domain" (an account there: to "user+tag@domain" itself).
  */
 int directory_alias_expand(struct directory *dir, const char *addr, char **targets, size_t max);
 /*
- * The allow/deny lists for a message from client_ip (text) with envelope
- * sender (may be "") to rcpt (may be NULL: only global entries).  Entries
- * are looked up most specific scope first (the recipient address, its
- * domain, then global); in one scope a deny wins over an allow.  matched
- * (if not NULL) receives the entry that decided ("deny 192.0.2.0/24 for
- * example.org").  -1 on a database error.
+ * The allow/deny lists for a message from client_ip (text; NULL or ""
+ * if unknown) with envelope sender (may be "" or NULL) to rcpt (may be
+ * NULL: only global entries).  Entries are looked up most specific scope
+ * first (the recipient address, the same without its +extension, its
+ * domain, then global); the first scope with a matching entry decides,
+ * and in one scope a deny wins over an allow.  A scope's entries match
+ * the client address (exact or in a network), the sender address (or the
+ * same without its +extension), the sender's domain ("example.org"
+ * exactly) or its parent domains (".example.org" matches
+ * "mail.example.org", not "example.org").  matched (if not NULL) receives
+ * the entry that decided: "deny 192.0.2.0/24 (scope example.org)",
+ * "allow 2001:db8::/32 (global)"; "" for none.  -1 on a database error.
  */
 int directory_access(struct directory *dir, const char *client_ip, const char *sender,
     const char *rcpt, enum dir_access *out, char *matched, size_t matched_size);
 
 /* ---- administration (writers); 0 ok, -1 with *error_r (static text) ---- */
 
+/*
+ * Fields that do not fit the kind are refused: verify other than NONE
+ * except for RELAY, a next hop for LOCAL, a catch-all except for LOCAL.
+ */
 int directory_domain_add(struct directory *dir, const struct dir_domain *d, const char **error_r);
+/*
+ * Replace the settings of domain d->name.  Refused when entries would be
+ * orphaned: a LOCAL domain with accounts or aliases changing kind, a
+ * relay domain with listed recipients changing kind or verify.
+ */
+int directory_domain_update(struct directory *dir, const struct dir_domain *d,
+    const char **error_r);
+/* Refused, listing what is left, while accounts, aliases, relay recipients or access entries use it. */
 int directory_domain_del(struct directory *dir, const char *name, const char **error_r);
-/* Calls fn for each domain in name order; stops when fn returns non-zero. */
+/*
+ * Listings: fn for each entry in name order (domain NULL: of every
+ * domain); each stops when fn returns non-zero and returns that value, 0
+ * when all were seen, -1 on a database error.
+ */
 int directory_domain_foreach(struct directory *dir,
     int (*fn)(const struct dir_domain *d, void *ctx), void *ctx);
 
+/* An account in a LOCAL domain, enabled; refused if addr is an alias. */
 int directory_account_add(struct directory *dir, const char *addr, const char **error_r);
 int directory_account_del(struct directory *dir, const char *addr, const char **error_r);
 int directory_account_set_enabled(struct directory *dir, const char *addr, int enabled,
@@ -112,7 +159,10 @@ int directory_account_set_enabled(struct directory *dir, const char *addr, int e
 int directory_account_foreach(struct directory *dir, const char *domain,
     int (*fn)(const char *addr, int enabled, void *ctx), void *ctx);
 
-/* One alias address may have many targets: each add adds one. */
+/*
+ * One alias address (in a LOCAL domain, not an account) may have many
+ * targets (any address, here or elsewhere, not itself): each add adds one.
+ */
 int directory_alias_add(struct directory *dir, const char *addr, const char *target,
     const char **error_r);
 /* target NULL: every target of addr. */
@@ -121,18 +171,20 @@ int directory_alias_del(struct directory *dir, const char *addr, const char *tar
 int directory_alias_foreach(struct directory *dir, const char *domain,
     int (*fn)(const char *addr, const char *target, void *ctx), void *ctx);
 
-/* Recipients of a relay domain with verify LIST. */
+/* Recipients of a RELAY domain with verify LIST. */
 int directory_relay_rcpt_add(struct directory *dir, const char *addr, const char **error_r);
 int directory_relay_rcpt_del(struct directory *dir, const char *addr, const char **error_r);
 int directory_relay_rcpt_foreach(struct directory *dir, const char *domain,
     int (*fn)(const char *addr, void *ctx), void *ctx);
 
 /*
- * Access entries.  scope: "" (global), a domain, or an address (per user).
- * pattern: an IP address, a CIDR network, an address (user@domain), a
- * domain ("example.org", matching the sender's domain), or "@example.org"
- * with the same meaning.  Adding an existing (scope, pattern) replaces
- * its action.
+ * Access entries.  scope: "" or NULL (global), a domain of the directory,
+ * or an address in one (per user).  pattern: an IP address, a CIDR network
+ * (IPv4 or IPv6; stored with its host bits cleared), an address
+ * (user@domain), a domain ("example.org", matching the sender's domain),
+ * "@example.org" with the same meaning (stored as "example.org"), or
+ * ".example.org" matching the sender domain's subdomains.  action ALLOW
+ * or DENY.  Adding an existing (scope, pattern) replaces its action.
  */
 int directory_access_add(struct directory *dir, const char *scope, const char *pattern,
     enum dir_access action, const char **error_r);
@@ -147,5 +199,7 @@ const char *dir_domain_kind_str(enum dir_domain_kind kind);
 int dir_domain_kind_parse(const char *s);
 const char *dir_verify_str(enum dir_verify verify);
 int dir_verify_parse(const char *s);
+/* "allow", "deny", "none". */
+const char *dir_access_str(enum dir_access action);
 
 #endif

@@ -14,7 +14,8 @@ UNIT_TESTS = \
 	tests/unit/test_sa_rules \
 	tests/unit/test_rules_compile \
 	tests/unit/test_pipeline \
-	tests/unit/test_milter_proto
+	tests/unit/test_milter_proto \
+	tests/unit/test_directory
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -73,5 +74,10 @@ tests_unit_test_milter_proto_LDADD = $(UNIT_LDADD)
 tests_unit_test_pipeline_SOURCES = tests/unit/test_pipeline.c
 tests_unit_test_pipeline_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_pipeline_LDADD = $(FILTER_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS)
+
+# The directory: the store library and SQLite.
+tests_unit_test_directory_SOURCES = tests/unit/test_directory.c
+tests_unit_test_directory_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_directory_LDADD = $(STORE_LIBS) $(CMOCKA_LIBS)
 
 endif

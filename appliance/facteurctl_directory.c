@@ -1,0 +1,783 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * facteurctl domain|account|alias|recipient|access - the directory
+ * (store/directory.h): the domains facteur accepts mail for, their
+ * accounts, aliases and relay recipients, and the allow/deny lists.
+ *
+ *   domain add|set NAME [--kind local|relay|backup] [--nexthop HOP]
+ *                       [--verify none|list|probe] [--catchall ADDR]
+ *   domain del NAME | domain list | domain show NAME
+ *   account add|del|disable|enable ADDR | account list [DOMAIN]
+ *   alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]
+ *   recipient add|del ADDR | recipient list DOMAIN
+ *   access allow|deny|del PATTERN [--for SCOPE] | access list
+ *   access check --client IP [--sender ADDR] [--rcpt ADDR]
+ *
+ * The database is directory_database ($spool_directory/directory.db by
+ * default).  Listings open it read-only, as the daemons do, and fail when
+ * it does not exist; changes create it.  Run as root, a change leaves the
+ * file (and its -wal and -shm) owned by mail_owner, whose daemons read it.
+ * Changes print nothing; listings print text, or JSON with -j (before
+ * the command or anywhere after it).  Exit 1 with a message on standard
+ * error when the directory refuses, 2 on a usage error.
+ */
+#include "facteur-config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "facteurctl.h"
+#include "lib/mem.h"
+#include "lib/params.h"
+#include "lib/proc.h"
+#include "store/directory.h"
+
+/* Positional arguments and the --options given after a group's verb. */
+struct args {
+	char *pos[64];
+	int npos;
+	const char *kind, *nexthop, *verify, *catchall, *scope, *client, *sender, *rcpt;
+};
+
+static const char *const usage_text[] = {
+	"  domain add|set NAME [--kind local|relay|backup] [--nexthop HOP]\n"
+	"                      [--verify none|list|probe] [--catchall ADDR]\n"
+	"  domain del NAME | domain list | domain show NAME\n",
+	"  account add|del|disable|enable ADDR | account list [DOMAIN]\n",
+	"  alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]\n",
+	"  recipient add|del ADDR | recipient list DOMAIN\n",
+	"  access allow|deny|del PATTERN [--for SCOPE] | access list\n"
+	"  access check --client IP [--sender ADDR] [--rcpt ADDR]\n",
+};
+
+enum group { G_DOMAIN, G_ACCOUNT, G_ALIAS, G_RECIPIENT, G_ACCESS };
+
+static int
+usage(enum group g)
+{
+	fprintf(stderr, "usage: facteurctl [-c facteur.conf] [-j] COMMAND\n%s", usage_text[g]);
+	return 2;
+}
+
+/* Is word one of the blank-separated words of list? */
+static int
+word_in(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)) != NULL; p++)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
+/*
+ * Split argv into positional arguments and the options named in allowed
+ * ("kind nexthop ..."); -j anywhere.  -1 on an unknown option, a missing
+ * value or too many arguments.
+ */
+static int
+parse_args(int argc, char **argv, const char *allowed, struct args *a)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+	} opts[] = {
+		{ "kind", offsetof(struct args, kind) },
+		{ "nexthop", offsetof(struct args, nexthop) },
+		{ "verify", offsetof(struct args, verify) },
+		{ "catchall", offsetof(struct args, catchall) },
+		{ "for", offsetof(struct args, scope) },
+		{ "client", offsetof(struct args, client) },
+		{ "sender", offsetof(struct args, sender) },
+		{ "rcpt", offsetof(struct args, rcpt) },
+	};
+	int only_pos = 0;
+
+	memset(a, 0, sizeof(*a));
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i], *value = NULL, *eq;
+		size_t k, n;
+
+		if (only_pos || arg[0] != '-' || arg[1] == '\0') {
+			if (a->npos >= (int)(sizeof(a->pos) / sizeof(a->pos[0])))
+				return -1;
+			a->pos[a->npos++] = argv[i];
+			continue;
+		}
+		if (strcmp(arg, "-j") == 0) {
+			ctl_json = 1;
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			only_pos = 1;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0)
+			return -1;
+		arg += 2;
+		eq = strchr(arg, '=');
+		n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+		for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++)
+			if (strlen(opts[k].name) == n && strncmp(opts[k].name, arg, n) == 0)
+				break;
+		if (k == sizeof(opts) / sizeof(opts[0]))
+			return -1;
+		if (!word_in(allowed, opts[k].name))
+			return -1;
+		if (eq != NULL)
+			value = eq + 1;
+		else if (i + 1 < argc)
+			value = argv[++i];
+		else
+			return -1;
+		*(const char **)((char *)a + opts[k].offset) = value;
+	}
+	return 0;
+}
+
+/* ---- opening, ownership ---- */
+
+static struct directory *
+open_dir(int readonly)
+{
+	const char *error;
+	struct directory *dir = directory_open(directory_default_path(), readonly, &error);
+
+	if (dir == NULL)
+		fprintf(stderr, "facteurctl: %s\n", error);
+	return dir;
+}
+
+/*
+ * The daemons open the directory as mail_owner (and a WAL reader writes
+ * the -shm file): a change made by root must leave the files theirs.
+ */
+static int
+owner_check(uid_t *uid, gid_t *gid)
+{
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (geteuid() == 0 && proc_user_ids(var_mail_owner, uid, gid) < 0) {
+		fprintf(stderr, "facteurctl: mail_owner %s: no such user\n", var_mail_owner);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+owner_fix(uid_t uid, gid_t gid)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	const char *path = directory_default_path();
+
+	if (uid == (uid_t)-1)
+		return;
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		char *p = xasprintf("%s%s", path, suffix[i]);
+		if (chown(p, uid, gid) < 0 && errno != ENOENT)
+			fprintf(stderr, "facteurctl: chown %s: %s\n", p, strerror(errno));
+		free(p);
+	}
+}
+
+/* A change: open for writing, run it, give the files to mail_owner.  Exit status. */
+static int
+change(int (*run)(struct directory *dir, const struct args *a), const struct args *a)
+{
+	struct directory *dir;
+	uid_t uid;
+	gid_t gid;
+	int rc;
+
+	if (owner_check(&uid, &gid) < 0 || (dir = open_dir(0)) == NULL)
+		return 1;
+	rc = run(dir, a);
+	directory_close(&dir);
+	owner_fix(uid, gid);
+	return rc;
+}
+
+static int refused(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print facteurctl's message; 1. */
+static int
+refused(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "facteurctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	return 1;
+}
+
+static void
+json_field(const char *name, const char *value, int first)
+{
+	printf("%s\"%s\":", first ? "" : ",", name);
+	ctl_json_string(stdout, value);
+}
+
+/* ---- domain ---- */
+
+static int
+domain_fill(struct dir_domain *d, const struct args *a)
+{
+	int v;
+
+	if (a->kind != NULL) {
+		if ((v = dir_domain_kind_parse(a->kind)) < 0)
+			return refused("bad kind %s: local, relay or backup", a->kind);
+		d->kind = (enum dir_domain_kind)v;
+	}
+	if (a->verify != NULL) {
+		if ((v = dir_verify_parse(a->verify)) < 0)
+			return refused("bad verify %s: none, list or probe", a->verify);
+		d->verify = (enum dir_verify)v;
+	}
+	if (a->nexthop != NULL && str_copy(d->nexthop, a->nexthop, sizeof(d->nexthop)) >=
+	    sizeof(d->nexthop))
+		return refused("next hop too long: %s", a->nexthop);
+	if (a->catchall != NULL && str_copy(d->catchall, a->catchall, sizeof(d->catchall)) >=
+	    sizeof(d->catchall))
+		return refused("catch-all address too long: %s", a->catchall);
+	return 0;
+}
+
+static int
+run_domain_add(struct directory *dir, const struct args *a)
+{
+	struct dir_domain d;
+	const char *error;
+
+	memset(&d, 0, sizeof(d));
+	d.kind = DIR_DOMAIN_LOCAL;
+	if (str_copy(d.name, a->pos[1], sizeof(d.name)) >= sizeof(d.name))
+		return refused("bad domain name %s", a->pos[1]);
+	if (domain_fill(&d, a) != 0)
+		return 1;
+	if (directory_domain_add(dir, &d, &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+run_domain_set(struct directory *dir, const struct args *a)
+{
+	struct dir_domain d;
+	const char *error;
+	int rc;
+
+	if ((rc = directory_domain_get(dir, a->pos[1], &d)) <= 0)
+		return rc < 0 ? refused("directory: cannot read the domain") :
+		    refused("unknown domain %s", a->pos[1]);
+	if (a->kind != NULL && a->verify == NULL)
+		d.verify = DIR_VERIFY_NONE;
+	if (a->kind != NULL && dir_domain_kind_parse(a->kind) != DIR_DOMAIN_LOCAL)
+		d.catchall[0] = '\0';
+	if (a->kind != NULL && dir_domain_kind_parse(a->kind) == DIR_DOMAIN_LOCAL)
+		d.nexthop[0] = '\0';
+	if (domain_fill(&d, a) != 0)
+		return 1;
+	if (directory_domain_update(dir, &d, &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+run_domain_del(struct directory *dir, const struct args *a)
+{
+	const char *error;
+
+	if (directory_domain_del(dir, a->pos[1], &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+count_account(const char *addr, int enabled, void *ctx)
+{
+	(*(long *)ctx)++;
+	return 0;
+}
+
+/* Alias rows are (address, target) pairs, ordered: count the addresses. */
+struct alias_count {
+	char last[320];
+	long n;
+};
+
+static int
+count_alias(const char *addr, const char *target, void *ctx)
+{
+	struct alias_count *c = ctx;
+
+	if (strcmp(c->last, addr) != 0) {
+		str_copy(c->last, addr, sizeof(c->last));
+		c->n++;
+	}
+	return 0;
+}
+
+static int
+count_relay(const char *addr, void *ctx)
+{
+	(*(long *)ctx)++;
+	return 0;
+}
+
+static void
+domain_json(const struct dir_domain *d)
+{
+	json_field("name", d->name, 1);
+	json_field("kind", dir_domain_kind_str(d->kind), 0);
+	json_field("verify", dir_verify_str(d->verify), 0);
+	json_field("nexthop", d->nexthop, 0);
+	json_field("catchall", d->catchall, 0);
+}
+
+static int
+print_domain(const struct dir_domain *d, void *ctx)
+{
+	int *n = ctx;
+
+	if (ctl_json) {
+		printf("%s{", *n > 0 ? "," : "");
+		domain_json(d);
+		printf("}");
+	} else {
+		printf("%-30s %s", d->name, dir_domain_kind_str(d->kind));
+		if (d->kind == DIR_DOMAIN_RELAY)
+			printf("  verify=%s", dir_verify_str(d->verify));
+		if (d->nexthop[0] != '\0')
+			printf(" nexthop=%s", d->nexthop);
+		if (d->catchall[0] != '\0')
+			printf(" catchall=%s", d->catchall);
+		printf("\n");
+	}
+	(*n)++;
+	return 0;
+}
+
+static int
+domain_list(struct directory *dir)
+{
+	int n = 0;
+
+	if (ctl_json)
+		printf("[");
+	if (directory_domain_foreach(dir, print_domain, &n) < 0)
+		return refused("directory: cannot list the domains");
+	if (ctl_json)
+		printf("]\n");
+	return 0;
+}
+
+static int
+domain_show(struct directory *dir, const char *name)
+{
+	struct dir_domain d;
+	long accounts = 0, relay = 0;
+	struct alias_count aliases;
+	int rc = directory_domain_get(dir, name, &d);
+
+	if (rc <= 0)
+		return rc < 0 ? refused("directory: cannot read the domain") :
+		    refused("unknown domain %s", name);
+	memset(&aliases, 0, sizeof(aliases));
+	if (directory_account_foreach(dir, d.name, count_account, &accounts) < 0 ||
+	    directory_alias_foreach(dir, d.name, count_alias, &aliases) < 0 ||
+	    directory_relay_rcpt_foreach(dir, d.name, count_relay, &relay) < 0)
+		return refused("directory: cannot count the domain's entries");
+	if (ctl_json) {
+		printf("{");
+		domain_json(&d);
+		printf(",\"accounts\":%ld,\"aliases\":%ld,\"relay_recipients\":%ld}\n",
+		    accounts, aliases.n, relay);
+	} else {
+		printf("name: %s\nkind: %s\n", d.name, dir_domain_kind_str(d.kind));
+		if (d.kind == DIR_DOMAIN_RELAY)
+			printf("verify: %s\n", dir_verify_str(d.verify));
+		if (d.kind != DIR_DOMAIN_LOCAL)
+			printf("nexthop: %s\n", d.nexthop[0] != '\0' ? d.nexthop : "(MX lookup)");
+		if (d.kind == DIR_DOMAIN_LOCAL)
+			printf("catchall: %s\naccounts: %ld\naliases: %ld\n",
+			    d.catchall[0] != '\0' ? d.catchall : "(none)", accounts, aliases.n);
+		if (d.kind == DIR_DOMAIN_RELAY)
+			printf("relay recipients: %ld\n", relay);
+	}
+	return 0;
+}
+
+/* Run a read-only command. */
+static int
+lookup(int (*fn)(struct directory *dir, const struct args *a), const struct args *a)
+{
+	struct directory *dir = open_dir(1);
+	int rc;
+
+	if (dir == NULL)
+		return 1;
+	rc = fn(dir, a);
+	directory_close(&dir);
+	return rc;
+}
+
+static int
+run_domain_list(struct directory *dir, const struct args *a)
+{
+	return domain_list(dir);
+}
+
+static int
+run_domain_show(struct directory *dir, const struct args *a)
+{
+	return domain_show(dir, a->pos[1]);
+}
+
+int
+ctl_domain(int argc, char **argv)
+{
+	struct args a;
+	const char *verb;
+
+	if (parse_args(argc, argv, "kind nexthop verify catchall", &a) < 0 || a.npos < 1)
+		return usage(G_DOMAIN);
+	verb = a.pos[0];
+	if ((strcmp(verb, "add") == 0 || strcmp(verb, "set") == 0) && a.npos == 2)
+		return change(verb[0] == 'a' ? run_domain_add : run_domain_set, &a);
+	if (a.kind != NULL || a.nexthop != NULL || a.verify != NULL || a.catchall != NULL)
+		return usage(G_DOMAIN);
+	if (strcmp(verb, "del") == 0 && a.npos == 2)
+		return change(run_domain_del, &a);
+	if (strcmp(verb, "list") == 0 && a.npos == 1)
+		return lookup(run_domain_list, &a);
+	if (strcmp(verb, "show") == 0 && a.npos == 2)
+		return lookup(run_domain_show, &a);
+	return usage(G_DOMAIN);
+}
+
+/* ---- account ---- */
+
+static int
+run_account(struct directory *dir, const struct args *a)
+{
+	const char *verb = a->pos[0], *error;
+	int rc;
+
+	if (strcmp(verb, "add") == 0)
+		rc = directory_account_add(dir, a->pos[1], &error);
+	else if (strcmp(verb, "del") == 0)
+		rc = directory_account_del(dir, a->pos[1], &error);
+	else
+		rc = directory_account_set_enabled(dir, a->pos[1], strcmp(verb, "enable") == 0,
+		    &error);
+	return rc < 0 ? refused("%s", error) : 0;
+}
+
+static int
+print_account(const char *addr, int enabled, void *ctx)
+{
+	int *n = ctx;
+
+	if (ctl_json) {
+		printf("%s{", *n > 0 ? "," : "");
+		json_field("address", addr, 1);
+		printf(",\"enabled\":%s}", enabled ? "true" : "false");
+	} else {
+		printf("%s%s\n", addr, enabled ? "" : " disabled");
+	}
+	(*n)++;
+	return 0;
+}
+
+static int
+run_account_list(struct directory *dir, const struct args *a)
+{
+	int n = 0;
+
+	if (ctl_json)
+		printf("[");
+	if (directory_account_foreach(dir, a->npos > 1 ? a->pos[1] : NULL, print_account, &n) < 0)
+		return refused("directory: cannot list the accounts");
+	if (ctl_json)
+		printf("]\n");
+	return 0;
+}
+
+int
+ctl_account(int argc, char **argv)
+{
+	static const char *const verbs[] = { "add", "del", "disable", "enable" };
+	struct args a;
+
+	if (parse_args(argc, argv, "", &a) < 0 || a.npos < 1)
+		return usage(G_ACCOUNT);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(a.pos[0], verbs[i]) == 0 && a.npos == 2)
+			return change(run_account, &a);
+	if (strcmp(a.pos[0], "list") == 0 && a.npos <= 2)
+		return lookup(run_account_list, &a);
+	return usage(G_ACCOUNT);
+}
+
+/* ---- alias ---- */
+
+static int
+run_alias_add(struct directory *dir, const struct args *a)
+{
+	const char *error;
+	int rc = 0;
+
+	for (int i = 2; i < a->npos; i++)
+		if (directory_alias_add(dir, a->pos[1], a->pos[i], &error) < 0)
+			rc = refused("%s", error);
+	return rc;
+}
+
+static int
+run_alias_del(struct directory *dir, const struct args *a)
+{
+	const char *error;
+
+	if (directory_alias_del(dir, a->pos[1], a->npos > 2 ? a->pos[2] : NULL, &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+/* Rows come ordered by address: one line (object) per alias with its targets. */
+struct alias_print {
+	char addr[320];
+	int n;
+};
+
+static void
+alias_end(struct alias_print *p)
+{
+	if (p->addr[0] == '\0')
+		return;
+	printf(ctl_json ? "]}" : "\n");
+}
+
+static int
+print_alias(const char *addr, const char *target, void *ctx)
+{
+	struct alias_print *p = ctx;
+
+	if (strcmp(p->addr, addr) != 0) {
+		alias_end(p);
+		if (ctl_json) {
+			printf("%s{", p->n > 0 ? "," : "");
+			json_field("address", addr, 1);
+			printf(",\"targets\":[");
+		} else {
+			printf("%s ->", addr);
+		}
+		str_copy(p->addr, addr, sizeof(p->addr));
+		p->n++;
+	} else if (ctl_json) {
+		printf(",");
+	}
+	if (ctl_json)
+		ctl_json_string(stdout, target);
+	else
+		printf(" %s", target);
+	return 0;
+}
+
+static int
+run_alias_list(struct directory *dir, const struct args *a)
+{
+	struct alias_print p;
+
+	memset(&p, 0, sizeof(p));
+	if (ctl_json)
+		printf("[");
+	if (directory_alias_foreach(dir, a->npos > 1 ? a->pos[1] : NULL, print_alias, &p) < 0)
+		return refused("directory: cannot list the aliases");
+	alias_end(&p);
+	if (ctl_json)
+		printf("]\n");
+	return 0;
+}
+
+int
+ctl_alias(int argc, char **argv)
+{
+	struct args a;
+
+	if (parse_args(argc, argv, "", &a) < 0 || a.npos < 1)
+		return usage(G_ALIAS);
+	if (strcmp(a.pos[0], "add") == 0 && a.npos >= 3)
+		return change(run_alias_add, &a);
+	if (strcmp(a.pos[0], "del") == 0 && (a.npos == 2 || a.npos == 3))
+		return change(run_alias_del, &a);
+	if (strcmp(a.pos[0], "list") == 0 && a.npos <= 2)
+		return lookup(run_alias_list, &a);
+	return usage(G_ALIAS);
+}
+
+/* ---- recipient (of relay domains) ---- */
+
+static int
+run_recipient(struct directory *dir, const struct args *a)
+{
+	const char *error;
+	int rc = strcmp(a->pos[0], "add") == 0 ? directory_relay_rcpt_add(dir, a->pos[1], &error) :
+	    directory_relay_rcpt_del(dir, a->pos[1], &error);
+
+	return rc < 0 ? refused("%s", error) : 0;
+}
+
+static int
+print_recipient(const char *addr, void *ctx)
+{
+	int *n = ctx;
+
+	if (ctl_json) {
+		printf("%s", *n > 0 ? "," : "");
+		ctl_json_string(stdout, addr);
+	} else {
+		printf("%s\n", addr);
+	}
+	(*n)++;
+	return 0;
+}
+
+static int
+run_recipient_list(struct directory *dir, const struct args *a)
+{
+	struct dir_domain d;
+	int n = 0, rc = directory_domain_get(dir, a->pos[1], &d);
+
+	if (rc <= 0)
+		return rc < 0 ? refused("directory: cannot read the domain") :
+		    refused("unknown domain %s", a->pos[1]);
+	if (ctl_json)
+		printf("[");
+	if (directory_relay_rcpt_foreach(dir, d.name, print_recipient, &n) < 0)
+		return refused("directory: cannot list the recipients");
+	if (ctl_json)
+		printf("]\n");
+	return 0;
+}
+
+int
+ctl_recipient(int argc, char **argv)
+{
+	struct args a;
+
+	if (parse_args(argc, argv, "", &a) < 0 || a.npos != 2)
+		return usage(G_RECIPIENT);
+	if (strcmp(a.pos[0], "add") == 0 || strcmp(a.pos[0], "del") == 0)
+		return change(run_recipient, &a);
+	if (strcmp(a.pos[0], "list") == 0)
+		return lookup(run_recipient_list, &a);
+	return usage(G_RECIPIENT);
+}
+
+/* ---- access ---- */
+
+static int
+run_access_change(struct directory *dir, const struct args *a)
+{
+	const char *verb = a->pos[0], *error;
+	int rc;
+
+	if (strcmp(verb, "del") == 0)
+		rc = directory_access_del(dir, a->scope, a->pos[1], &error);
+	else
+		rc = directory_access_add(dir, a->scope, a->pos[1],
+		    strcmp(verb, "allow") == 0 ? DIR_ACCESS_ALLOW : DIR_ACCESS_DENY, &error);
+	return rc < 0 ? refused("%s", error) : 0;
+}
+
+static int
+print_access(const char *scope, const char *pattern, enum dir_access action, void *ctx)
+{
+	int *n = ctx;
+
+	if (ctl_json) {
+		printf("%s{", *n > 0 ? "," : "");
+		json_field("scope", scope, 1);
+		json_field("pattern", pattern, 0);
+		json_field("action", dir_access_str(action), 0);
+		printf("}");
+	} else if (scope[0] != '\0') {
+		printf("%-5s %s --for %s\n", dir_access_str(action), pattern, scope);
+	} else {
+		printf("%-5s %s\n", dir_access_str(action), pattern);
+	}
+	(*n)++;
+	return 0;
+}
+
+static int
+run_access_list(struct directory *dir, const struct args *a)
+{
+	int n = 0;
+
+	if (ctl_json)
+		printf("[");
+	if (directory_access_foreach(dir, print_access, &n) < 0)
+		return refused("directory: cannot list the access entries");
+	if (ctl_json)
+		printf("]\n");
+	return 0;
+}
+
+static int
+run_access_check(struct directory *dir, const struct args *a)
+{
+	enum dir_access action;
+	char matched[1024];
+
+	if (directory_access(dir, a->client, a->sender != NULL ? a->sender : "", a->rcpt, &action,
+	    matched, sizeof(matched)) < 0)
+		return refused("directory: cannot read the access entries");
+	if (ctl_json) {
+		printf("{");
+		json_field("action", dir_access_str(action), 1);
+		json_field("matched", matched, 0);
+		printf("}\n");
+	} else {
+		printf("%s\n", action == DIR_ACCESS_NONE ? "none" : matched);
+	}
+	return 0;
+}
+
+int
+ctl_access(int argc, char **argv)
+{
+	struct args a;
+	const char *verb;
+
+	if (parse_args(argc, argv, "for client sender rcpt", &a) < 0 || a.npos < 1)
+		return usage(G_ACCESS);
+	verb = a.pos[0];
+	if (strcmp(verb, "check") == 0) {
+		unsigned char buf[16];
+		if (a.npos != 1 || a.client == NULL || a.scope != NULL)
+			return usage(G_ACCESS);
+		if (inet_pton(AF_INET, a.client, buf) != 1 && inet_pton(AF_INET6, a.client, buf) != 1)
+			return refused("bad client address %s", a.client);
+		return lookup(run_access_check, &a);
+	}
+	if (a.client != NULL || a.sender != NULL || a.rcpt != NULL)
+		return usage(G_ACCESS);
+	if ((strcmp(verb, "allow") == 0 || strcmp(verb, "deny") == 0 || strcmp(verb, "del") == 0) &&
+	    a.npos == 2)
+		return change(run_access_change, &a);
+	if (strcmp(verb, "list") == 0 && a.npos == 1 && a.scope == NULL)
+		return lookup(run_access_list, &a);
+	return usage(G_ACCESS);
+}
