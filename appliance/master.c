@@ -33,15 +33,31 @@ struct listener {
 
 struct daemon {
 	const char *name;
+	/* NULL: always runs; else whether the configuration asks for it. */
+	int (*wanted)(void);
 	pid_t pid;
 	time_t started;
 	int backoff;
 	struct event *restart;
+	int replace;		/* stopped by a reload to start anew at once */
 };
 
 static struct listener listeners[MAX_LISTENERS];
 static int nlisteners;
-static struct daemon daemons[] = { { "qmgr", 0, 0, 0, NULL }, { "smtpd", 0, 0, 0, NULL } };
+/* policyd binds policy_listen itself: the socket it serves, to notice a change. */
+static char policyd_listen[1024];
+
+static int
+policyd_wanted(void)
+{
+	return var_policy_listen[0] != '\0';
+}
+
+static struct daemon daemons[] = {
+	{ "qmgr", NULL, 0, 0, 0, NULL, 0 },
+	{ "smtpd", NULL, 0, 0, 0, NULL, 0 },
+	{ "policyd", policyd_wanted, 0, 0, 0, NULL, 0 },
+};
 #define NDAEMONS (int)(sizeof(daemons) / sizeof(daemons[0]))
 static struct event_base *master_base;
 static const char *master_conf;
@@ -126,10 +142,20 @@ daemon_exec(struct daemon *d)
 	fatal("exec %s", path);
 }
 
+static int
+daemon_wanted(const struct daemon *d)
+{
+	return d->wanted == NULL || d->wanted();
+}
+
 static void
 daemon_start(struct daemon *d)
 {
-	pid_t pid = fork();
+	pid_t pid;
+
+	if (strcmp(d->name, "policyd") == 0)
+		str_copy(policyd_listen, var_policy_listen, sizeof(policyd_listen));
+	pid = fork();
 
 	if (pid < 0) {
 		log_warn("fork %s", d->name);
@@ -150,7 +176,7 @@ daemon_start(struct daemon *d)
 static void
 daemon_restart_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (!stopping)
+	if (!stopping && daemon_wanted(arg))
 		daemon_start(arg);
 }
 
@@ -170,6 +196,17 @@ on_sigchld(evutil_socket_t sig, short what, void *arg)
 			d->pid = 0;
 			if (stopping)
 				break;
+			if (d->replace) {
+				d->replace = 0;
+				if (daemon_wanted(d))
+					daemon_start(d);
+				break;
+			}
+			if (!daemon_wanted(d)) {
+				log_info("%s pid=%ld exited; not restarted: the configuration no longer "
+				    "asks for it", d->name, (long)pid);
+				break;
+			}
 			if (WIFSIGNALED(status))
 				log_warnx("%s pid=%ld killed by signal %d", d->name, (long)pid,
 				    WTERMSIG(status));
@@ -201,16 +238,39 @@ master_start(struct event_base *base, const char *conf_file, int foreground)
 	event_add(evsignal_new(base, SIGCHLD, on_sigchld, NULL), NULL);
 	for (int i = 0; i < NDAEMONS; i++) {
 		daemons[i].restart = evtimer_new(base, daemon_restart_cb, &daemons[i]);
-		daemon_start(&daemons[i]);
+		if (daemon_wanted(&daemons[i]))
+			daemon_start(&daemons[i]);
 	}
 }
 
+/*
+ * Daemons the configuration may switch on and off (policyd) start or stop
+ * here; policyd is started anew when policy_listen changed, since it
+ * binds its socket itself.
+ */
 void
 master_reload(void)
 {
-	for (int i = 0; i < NDAEMONS; i++)
-		if (daemons[i].pid > 0)
-			kill(daemons[i].pid, SIGHUP);
+	for (int i = 0; i < NDAEMONS; i++) {
+		struct daemon *d = &daemons[i];
+
+		if (d->pid <= 0) {
+			if (daemon_wanted(d) && !evtimer_pending(d->restart, NULL))
+				daemon_start(d);
+			continue;
+		}
+		if (!daemon_wanted(d)) {
+			log_info("stopping %s pid=%ld: no longer configured", d->name, (long)d->pid);
+			kill(d->pid, SIGTERM);
+		} else if (strcmp(d->name, "policyd") == 0 &&
+		    strcmp(policyd_listen, var_policy_listen) != 0) {
+			log_info("restarting %s pid=%ld: policy_listen changed", d->name, (long)d->pid);
+			d->replace = 1;
+			kill(d->pid, SIGTERM);
+		} else {
+			kill(d->pid, SIGHUP);
+		}
+	}
 }
 
 void
