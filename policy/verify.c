@@ -324,10 +324,13 @@ on_read(struct bufferevent *bev, void *arg)
 
 		free(line);
 		if (rc < 0) {
-			if (op->step == V_QUIT)
-				return op_free(op);
-			return fail(op, "%s sent a malformed reply to %s", op->peer,
+			if (op->step == V_QUIT) {
+				op_free(op);
+				return;
+			}
+			fail(op, "%s sent a malformed reply to %s", op->peer,
 			    step_name(op->step));
+			return;
 		}
 		if (rc == 1) {
 			op->nlines = 0;
@@ -337,8 +340,10 @@ on_read(struct bufferevent *bev, void *arg)
 		}
 	}
 	if (evbuffer_get_length(in) > REPLY_LINE_MAX) {
-		if (op->step == V_QUIT)
-			return op_free(op);
+		if (op->step == V_QUIT) {
+			op_free(op);
+			return;
+		}
 		fail(op, "%s sent a reply line longer than %d bytes", op->peer, REPLY_LINE_MAX);
 	}
 }
@@ -353,8 +358,10 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			op->step = V_BANNER;
 		return;
 	}
-	if (op->step == V_QUIT)
-		return op_free(op);
+	if (op->step == V_QUIT) {
+		op_free(op);
+		return;
+	}
 	if (op->step == V_CONNECT) {
 		/* Set by libevent's connect check (callbacks are not deferred). */
 		int e = errno;
@@ -363,9 +370,12 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		log_debug("verify: rcpt=<%s> connect to %s: %s", op->addr, op->peer, why);
 		bufferevent_free(op->bev);
 		op->bev = NULL;
-		if (op->next < op->naddrs)
-			return try_connect(op);
-		return fail(op, "cannot connect to %s: %s", op->peer, why);
+		if (op->next < op->naddrs) {
+			try_connect(op);
+			return;
+		}
+		fail(op, "cannot connect to %s: %s", op->peer, why);
+		return;
 	}
 	fail(op, "%s closed the connection at %s", op->peer, step_name(op->step));
 }
@@ -395,15 +405,19 @@ try_connect(struct verify_op *op)
 	 * inside bufferevent_socket_connect.
 	 */
 	op->bev = bufferevent_socket_new(op->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (op->bev == NULL)
-		return fail(op, "cannot create a socket for %s", op->peer);
+	if (op->bev == NULL) {
+		fail(op, "cannot create a socket for %s", op->peer);
+		return;
+	}
 	bufferevent_setcb(op->bev, on_read, NULL, on_event, op);
 	bufferevent_enable(op->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(op->bev, (struct sockaddr *)&a->ss, (int)a->len) < 0) {
 		bufferevent_free(op->bev);
 		op->bev = NULL;
-		if (op->next < op->naddrs)
-			return try_connect(op);
+		if (op->next < op->naddrs) {
+			try_connect(op);
+			return;
+		}
 		fail(op, "cannot connect to %s", op->peer);
 	}
 }
@@ -417,9 +431,11 @@ on_addrs(void *ctx, enum dns_status status, const struct dns_addr *addrs, size_t
 	struct verify_op *op = ctx;
 
 	op->q = NULL;
-	if (status != DNS_OK || n == 0)
-		return fail(op, "address lookup of %s: %s%s%s", op->target, dns_status_str(status),
+	if (status != DNS_OK || n == 0) {
+		fail(op, "address lookup of %s: %s%s%s", op->target, dns_status_str(status),
 		    error != NULL ? ": " : "", error != NULL ? error : "");
+		return;
+	}
 	op->naddrs = n < ADDRS_MAX ? n : ADDRS_MAX;
 	memcpy(op->addrs, addrs, op->naddrs * sizeof(*addrs));
 	op->next = 0;
@@ -446,16 +462,21 @@ on_mx(void *ctx, enum dns_status status, const struct dns_mx *mx, size_t n, cons
 		break;
 	case DNS_NODATA:
 		/* No MX: the host itself (RFC 5321, 5.1). */
-		return lookup_target(op, op->host);
+		lookup_target(op, op->host);
+		return;
 	case DNS_NULLMX:
-		return fail(op, "%s accepts no mail (null MX)", op->host);
+		fail(op, "%s accepts no mail (null MX)", op->host);
+		return;
 	default:
-		return fail(op, "MX lookup of %s: %s%s%s", op->host, dns_status_str(status),
+		fail(op, "MX lookup of %s: %s%s%s", op->host, dns_status_str(status),
 		    error != NULL ? ": " : "", error != NULL ? error : "");
+		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (str_casecmp(mx[i].host, me) != 0)
-			return lookup_target(op, mx[i].host);
+		if (str_casecmp(mx[i].host, me) != 0) {
+			lookup_target(op, mx[i].host);
+			return;
+		}
 	fail(op, "the MX hosts of %s are this host (%s): give the domain a next hop", op->host, me);
 }
 
@@ -516,10 +537,13 @@ start_probe(struct verify_op *op)
 {
 	if (parse_nexthop(op, op->nexthop) < 0) {
 		log_warnx("verify: rcpt=<%s> bad next hop \"%s\"", op->addr, op->nexthop);
-		return finish_later(op, VERIFY_TEMPFAIL, "bad next hop");
+		finish_later(op, VERIFY_TEMPFAIL, "bad next hop");
+		return;
 	}
-	if (!op->mx)
-		return lookup_target(op, op->host);
+	if (!op->mx) {
+		lookup_target(op, op->host);
+		return;
+	}
 	op->step = V_MX;
 	op->q = dns_lookup_mx(op->host, on_mx, op);
 }
@@ -535,9 +559,10 @@ on_cache(void *ctx, int status, int found, long long value)
 	if (status == 0 && found && (value == CACHE_ACCEPTED || value == CACHE_REFUSED)) {
 		log_debug("verify: rcpt=<%s> %s (cached)", op->addr,
 		    value == CACHE_ACCEPTED ? "accepted" : "refused");
-		return finish(op, value == CACHE_ACCEPTED ? VERIFY_ACCEPTED : VERIFY_REFUSED,
+		finish(op, value == CACHE_ACCEPTED ? VERIFY_ACCEPTED : VERIFY_REFUSED,
 		    value == CACHE_ACCEPTED ? "accepted by the next hop (cached)" :
 		    "refused by the next hop (cached)", 1);
+		return;
 	}
 	if (status < 0)
 		log_warnx("verify: rcpt=<%s> state backend error: probing", op->addr);
