@@ -16,15 +16,20 @@
 #include "params.h"
 
 #define RR_A 1
+#define RR_PTR 12
 #define RR_MX 15
+#define RR_TXT 16
 #define RR_AAAA 28
 #define RR_CLASS_IN 1
 #define RCODE_SERVFAIL 2
 
 struct dns_query {
-	enum { Q_MX, Q_ADDR } kind;
+	enum { Q_MX, Q_ADDR, Q_TEXT } kind;
 	dns_mx_cb *mx_cb;
 	dns_addr_cb *addr_cb;
+	dns_text_cb *text_cb;
+	int rrtype;		/* Q_TEXT: RR_A, RR_PTR or RR_TXT */
+	enum dns_status text_status;	/* Q_TEXT answered from the loop */
 	void *ctx;
 	int ids[2];		/* unbound async ids, 0 when answered */
 	int outstanding;
@@ -53,7 +58,7 @@ ub_readable(evutil_socket_t fd, short what, void *arg)
 void
 dns_init(struct event_base *base)
 {
-	int rc;
+	int rc, forwarding = 0;
 
 	dns_base = base;
 	if ((ub = ub_ctx_create()) == NULL)
@@ -65,9 +70,20 @@ dns_init(struct event_base *base)
 		if ((rc = ub_ctx_set_fwd(ub, var_dns_forwarder)) != 0)
 			fatalx("dns_forwarder \"%s\": %s (expected ip or ip@port)", var_dns_forwarder,
 			    ub_strerror(rc));
+		forwarding = 1;
 	} else if ((rc = ub_ctx_resolvconf(ub, NULL)) != 0) {
 		log_warnx("dns: /etc/resolv.conf: %s; resolving from the root servers", ub_strerror(rc));
+	} else {
+		forwarding = 1;
 	}
+	/*
+	 * The site's resolvers know the reverse zones of its private networks
+	 * (FCrDNS of internal clients): libunbound would otherwise answer
+	 * NXDOMAIN for them itself (RFC 6303) without asking.
+	 */
+	if (forwarding && ((rc = ub_ctx_set_option(ub, "unblock-lan-zones:", "yes")) != 0 ||
+	    (rc = ub_ctx_set_option(ub, "insecure-lan-zones:", "yes")) != 0))
+		fatalx("dns: unblock-lan-zones: %s", ub_strerror(rc));
 	if ((rc = ub_ctx_async(ub, 1)) != 0)
 		fatalx("dns: ub_ctx_async: %s", ub_strerror(rc));
 	if ((rc = ub_ctx_hosts(ub, NULL)) != 0)
@@ -82,6 +98,12 @@ dns_init(struct event_base *base)
 	ub_event = event_new(base, ub_fd(ub), EV_READ | EV_PERSIST, ub_readable, NULL);
 	if (ub_event == NULL || event_add(ub_event, NULL) < 0)
 		fatalx("dns: cannot watch the resolver's descriptor");
+}
+
+struct event_base *
+dns_event_base(void)
+{
+	return dns_base;
 }
 
 const char *
@@ -382,6 +404,160 @@ dns_lookup_addr(const char *host, dns_addr_cb *cb, void *ctx)
 		event_active(q->literal, 0, 0);
 	}
 	return q;
+}
+
+int
+dns_reverse_name(const char *addr, const char *zone, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[16];
+	size_t o = 0;
+	int n;
+
+	if (inet_pton(AF_INET, addr, b) == 1) {
+		n = snprintf(out, size, "%u.%u.%u.%u.%s", b[3], b[2], b[1], b[0],
+		    zone != NULL ? zone : "in-addr.arpa");
+		return n < 0 || (size_t)n >= size ? -1 : 0;
+	}
+	if (inet_pton(AF_INET6, addr, b) != 1)
+		return -1;
+	if (size < 64)
+		return -1;
+	for (int i = 15; i >= 0; i--) {
+		out[o++] = hex[b[i] & 0xf];
+		out[o++] = '.';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = '.';
+	}
+	n = snprintf(out + o, size - o, "%s", zone != NULL ? zone : "ip6.arpa");
+	return n < 0 || (size_t)n >= size - o ? -1 : 0;
+}
+
+static void
+text_free_answers(char **answers, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(answers[i]);
+	free(answers);
+}
+
+/* One TXT record: its character-strings concatenated, printable ASCII only. */
+static char *
+txt_string(const unsigned char *d, size_t len)
+{
+	char *s = xmalloc(len + 1);
+	size_t i = 0, o = 0;
+
+	while (i < len) {
+		size_t l = d[i++];
+		if (l > len - i)
+			l = len - i;
+		for (size_t k = 0; k < l; k++) {
+			unsigned char c = d[i + k];
+			s[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+		}
+		i += l;
+	}
+	s[o] = '\0';
+	return s;
+}
+
+static void
+text_answer(void *arg, int err, struct ub_result *result)
+{
+	struct dns_query *q = arg;
+	enum dns_status status = result_status(err, result, q->error, sizeof(q->error));
+	char **answers = NULL;
+	size_t n = 0, count;
+
+	q->ids[0] = 0;
+	if (status == DNS_OK) {
+		for (count = 0; result->data[count] != NULL; count++)
+			;
+		answers = xcalloc(count + 1, sizeof(*answers));
+		for (size_t i = 0; i < count; i++) {
+			const unsigned char *d = (const unsigned char *)result->data[i];
+			size_t len = (size_t)result->len[i];
+			char buf[256];
+
+			if (q->rrtype == RR_A) {
+				if (len != 4 || inet_ntop(AF_INET, d, buf, sizeof(buf)) == NULL)
+					continue;
+				answers[n++] = xstrdup(buf);
+			} else if (q->rrtype == RR_PTR) {
+				if (wire_name(d, len, buf, sizeof(buf)) < 0 || buf[0] == '\0')
+					continue;
+				answers[n++] = xstrdup(buf);
+			} else {
+				answers[n++] = txt_string(d, len);
+			}
+		}
+		if (n == 0)
+			status = DNS_NODATA;
+	}
+	ub_resolve_free(result);
+	q->text_cb(q->ctx, status, (const char *const *)answers, n,
+	    status == DNS_TEMPFAIL ? q->error : NULL);
+	text_free_answers(answers, n);
+	free(q);
+}
+
+/* Answers that need no query (errors), delivered from the loop. */
+static void
+text_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_query *q = arg;
+
+	event_free(q->literal);
+	q->text_cb(q->ctx, q->text_status, NULL, 0, q->text_status == DNS_TEMPFAIL ? q->error : NULL);
+	free(q);
+}
+
+static struct dns_query *
+text_lookup(const char *name, int rrtype, dns_text_cb *cb, void *ctx)
+{
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+	int rc;
+
+	q->kind = Q_TEXT;
+	q->text_cb = cb;
+	q->ctx = ctx;
+	q->rrtype = rrtype;
+	q->outstanding = 1;
+	if (name == NULL) {
+		q->text_status = DNS_NXDOMAIN;
+	} else if ((rc = ub_resolve_async(ub, name, rrtype, RR_CLASS_IN, q, text_answer,
+	    &q->ids[0])) != 0) {
+		q->ids[0] = 0;
+		q->text_status = DNS_TEMPFAIL;
+		snprintf(q->error, sizeof(q->error), "%s", ub_strerror(rc));
+	} else {
+		return q;
+	}
+	q->literal = event_new(dns_base, -1, 0, text_later, q);
+	event_active(q->literal, 0, 0);
+	return q;
+}
+
+struct dns_query *
+dns_lookup_a(const char *name, dns_text_cb *cb, void *ctx)
+{
+	return text_lookup(name, RR_A, cb, ctx);
+}
+
+struct dns_query *
+dns_lookup_ptr(const char *addr, dns_text_cb *cb, void *ctx)
+{
+	char name[80];
+
+	return text_lookup(dns_reverse_name(addr, NULL, name, sizeof(name)) == 0 ? name : NULL,
+	    RR_PTR, cb, ctx);
+}
+
+struct dns_query *
+dns_lookup_txt(const char *name, dns_text_cb *cb, void *ctx)
+{
+	return text_lookup(name, RR_TXT, cb, ctx);
 }
 
 void

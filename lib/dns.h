@@ -6,6 +6,8 @@
  * loop: lookups never block.  The resolver forwards to dns_forwarder when
  * it is set (tests point it at a local unbound with their own zones),
  * otherwise to the servers of /etc/resolv.conf; /etc/hosts is honoured.
+ * When it forwards, the reverse zones of private networks (RFC 6303) are
+ * asked of the forwarder too: a site's resolver knows its own.
  */
 #ifndef FACTEUR_DNS_H
 #define FACTEUR_DNS_H
@@ -60,9 +62,23 @@ struct dns_query *dns_lookup_addr(const char *host, dns_addr_cb *cb, void *ctx);
 typedef void dns_text_cb(void *ctx, enum dns_status status, const char *const *answers,
     size_t n, const char *error);
 struct dns_query *dns_lookup_a(const char *name, dns_text_cb *cb, void *ctx);
-/* addr: an IPv4 or IPv6 address as text; the in-addr.arpa/ip6.arpa name is built. */
+/*
+ * addr: an IPv4 or IPv6 address as text; the in-addr.arpa/ip6.arpa name is
+ * built.  Text that is not an address answers DNS_NXDOMAIN (from the loop).
+ * Names that are not host names (odd characters) are left out.
+ */
 struct dns_query *dns_lookup_ptr(const char *addr, dns_text_cb *cb, void *ctx);
+/* Bytes outside printable ASCII become '?': answers go to logs and replies. */
 struct dns_query *dns_lookup_txt(const char *name, dns_text_cb *cb, void *ctx);
+/*
+ * The reverse name of addr (text) under zone, without a trailing dot:
+ * "d.c.b.a.zone" for IPv4, 32 nibbles "b.a.9.8...zone" for IPv6 (RFC 5782);
+ * zone NULL: in-addr.arpa or ip6.arpa.  0, or -1 if addr is not an address
+ * or the name does not fit size.
+ */
+int dns_reverse_name(const char *addr, const char *zone, char *out, size_t size);
+/* The event base given to dns_init (NULL before). */
+struct event_base *dns_event_base(void);
 /* Cancel a pending query (its callback will not run); *q becomes NULL. */
 void dns_cancel(struct dns_query **q);
 /* Text for a status ("NXDOMAIN" ...). */
