@@ -43,13 +43,25 @@ typedef void dnsbl_cb(void *ctx, const struct dnsbl_result *result);
  * check its reverse DNS (PTR, then A/AAAA of each name, at most 10
  * names).  cb runs once, later, from the event loop, when every answer
  * is in.  NULL never: with no sites and no fcrdns, cb runs on the next
- * loop turn with a zero result.
+ * loop turn with a zero result.  client_ip that is not an address gives
+ * a zero result too (fcrdns 0, "unknown").  IPv4-mapped IPv6 addresses
+ * are checked as IPv4.  A part (score or FCrDNS) that saw a temporary
+ * failure is not cached.  The operation is freed after cb returns: cancel
+ * it only before.  One event loop thread per process uses this module.
  */
 struct dnsbl_op *dnsbl_check_client(const char *client_ip, int fcrdns, dnsbl_cb *cb, void *ctx);
 
-/* zone: the first zone of sites that listed domain, or NULL. */
+/*
+ * zone: the first zone of sites (in list order) that listed domain, or
+ * NULL; valid during the call.  tempfail: some lookup failed.
+ */
 typedef void rhsbl_cb(void *ctx, const char *zone, int tempfail);
-/* Look domain up in each "zone[=filter]" of the LIST sites (as DOMAIN.zone). */
+/*
+ * Look domain up in each "zone[=filter]" of the LIST sites (as DOMAIN.zone).
+ * domain is a peer's text (HELO name, sender's domain): one that is not a
+ * host name (an address literal, odd characters) is not looked up and
+ * lists nowhere.  Not cached.
+ */
 struct dnsbl_op *rhsbl_check(const char *sites, const char *domain, rhsbl_cb *cb, void *ctx);
 
 /* The callback will not run; *op becomes NULL. */
@@ -63,5 +75,26 @@ int dnsbl_sites_check(const char *sites, int weights_allowed, const char **error
 
 /* Forget cached results (tests, reload). */
 void dnsbl_cache_clear(void);
+
+/*
+ * One parsed site, for the checks above and for tests.  A filter is kept
+ * as four 256-bit sets, one per octet of the answer.
+ */
+#define DNSBL_ZONE_MAX 189	/* leaves room for 64 octets of IPv6 nibbles */
+struct dnsbl_site {
+	char zone[DNSBL_ZONE_MAX + 1];	/* lower case, without a trailing dot */
+	int has_filter;
+	unsigned char filter[4][32];
+	int weight;
+};
+
+/*
+ * Parse one item "zone[=filter][*weight]": 0, or -1 with *error_r (a
+ * static text naming the item).  weights_allowed 0 refuses "*weight".
+ */
+int dnsbl_site_parse(const char *item, int weights_allowed, struct dnsbl_site *site_r,
+    const char **error_r);
+/* 1 if the A record answer (a dotted quad) lists the client for site. */
+int dnsbl_site_match(const struct dnsbl_site *site, const char *answer);
 
 #endif
