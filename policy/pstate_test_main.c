@@ -23,6 +23,7 @@
 #include "facteur-config.h"
 
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,7 @@ main(int argc, char **argv)
 	int ch;
 
 	log_init("pstate_test", 1);
+	signal(SIGPIPE, SIG_IGN);
 	while ((ch = getopt(argc, argv, "c:v")) != -1) {
 		switch (ch) {
 		case 'c':

@@ -43,7 +43,7 @@
 /* Expired rows are swept every this many SQLite ops. */
 #define EXPIRE_EVERY 1000
 /* Redis: how long a connect or a reply may take before the connection is dropped. */
-#define REDIS_TIMEOUT_SEC 5
+#define REDIS_TIMEOUT_SEC 5	/* the messages of redis_timeout() say 5 */
 #define REDIS_PREFIX "facteur:"
 
 /*
@@ -108,7 +108,7 @@ struct pstate {
 	char *unix_path;
 	redisAsyncContext *ac;
 	int connected;
-	int down;		/* last attempt failed: log the next failure quietly */
+	int down;		/* failed since its last answer: further failures logged quietly */
 	struct timespec last_attempt;
 	struct event *timer;
 	struct op_list flight;
@@ -236,12 +236,10 @@ sql_step_done(struct pstate *st, sqlite3_stmt *s, const char *what)
 {
 	int rc = sqlite3_step(s);
 
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		sql_warn(st, what);
-		return -1;
-	}
-	return 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* 1 and *value_r if key is there and alive, 0 if not, -1 on error. */
@@ -365,6 +363,7 @@ sql_open(struct pstate *st, const char *path, const char **error_r)
 		{ &st->s_expire, "DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?1" },
 	};
 	char *msg = NULL;
+	int rc;
 
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -373,12 +372,31 @@ sql_open(struct pstate *st, const char *path, const char **error_r)
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
-	if (sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-	    NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(st->db, sql_schema, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(error, sizeof(error), "%s: %s", path, msg != NULL ? msg : "cannot set up");
-		sqlite3_free(msg);
+	if (sqlite3_db_readonly(st->db, "main") == 1) {
+		snprintf(error, sizeof(error), "%s: read-only (it must be writable by the daemons)",
+		    path);
 		goto fail;
+	}
+	/*
+	 * Processes starting together race to create the file and switch it
+	 * to WAL; SQLite answers BUSY to some of that without calling the
+	 * busy handler, so the set-up is retried for as long.
+	 */
+	for (int waited = 0;; waited += 20) {
+		rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+		    NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(st->db, sql_schema, NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			break;
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= BUSY_TIMEOUT_MS) {
+			snprintf(error, sizeof(error), "%s: %s", path, msg != NULL ? msg : "cannot set up");
+			sqlite3_free(msg);
+			goto fail;
+		}
+		sqlite3_free(msg);
+		msg = NULL;
+		usleep(20000);
 	}
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
 		if (sqlite3_prepare_v3(st->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
@@ -426,7 +444,8 @@ redis_timeout(evutil_socket_t fd, short what, void *arg)
 	struct pstate *st = arg;
 
 	if (st->ac != NULL && (!st->connected || st->npending > 0))
-		redis_drop(st, st->connected ? "no reply" : "connect timed out");
+		redis_drop(st, st->connected ? "no reply within 5 s, connection dropped" :
+		    "connect timed out after 5 s");
 }
 
 /* A failure: loud when the server was up, quiet while it stays down. */
@@ -472,9 +491,7 @@ redis_on_connect(const redisAsyncContext *ac, int status)
 		evtimer_del(st->timer);
 		return;
 	}
-	if (st->down)
-		log_info("policy state redis %s: connected", st->where);
-	st->down = 0;
+	/* st->down stays until the server answers: a stopped one accepts connections too. */
 	st->connected = 1;
 	if (st->npending == 0)
 		evtimer_del(st->timer);
@@ -576,6 +593,10 @@ redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		op->status = -1;
 	} else {
 		op->status = 0;
+	}
+	if (r != NULL && st->down) {
+		log_info("policy state redis %s: answering again", st->where);
+		st->down = 0;
 	}
 	if (r != NULL && st->ac == ac) {
 		if (st->npending > 0)

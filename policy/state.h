@@ -8,13 +8,17 @@
  *                         of this host shares (WAL, busy timeout)
  *   redis:HOST:PORT       a Redis server, so several facteur relays behind
  *   redis:unix:PATH       one MX record share greylisting and rate limits
+ *                         (HOST is best an address: a name is resolved,
+ *                         blocking, at each connect; [IPV6]:PORT works)
  * Every operation's callback runs later from the event loop, never inside
  * the call (SQLite answers on the next loop turn; Redis through hiredis'
  * libevent adapter).  Keys are short text; values are 64-bit integers.
  * An unreachable Redis gives status -1 (callers fail open, with a log
  * line); the connection is re-established on the next operation, at
  * most once a second, and a server that does not answer within 5 seconds
- * is treated as down.  Keys live under "facteur:" in Redis.
+ * is treated as down.  Keys live under "facteur:" in Redis.  hiredis
+ * writes with write(2): a process using Redis must ignore SIGPIPE, as
+ * facteur's daemons do.
  *
  * A ttl <= 0 means no expiry.  A NULL callback makes the op fire and
  * forget (the op pointer returned must then not be kept).  An op is gone

@@ -7,12 +7,14 @@ wants a password."""
 import os
 import select
 import signal
+import socket
 import subprocess
 import time
 
 import pytest
 
-from facteur_it import BUILDDIR, DEADLINE, free_port, stop_process, wait_for
+from facteur_it import (BUILDDIR, DEADLINE, SANITIZER_MARKERS, free_port, stop_process,
+                        wait_for)
 
 PSTATE_TEST = os.path.join(BUILDDIR, "policy", "pstate_test")
 
@@ -29,7 +31,8 @@ class Redis:
         self.start()
 
     def start(self):
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+        # "-::1": IPv6 loopback when the host has it.
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "-::1",
                 "--unixsocket", self.socket, "--save", "", "--appendonly", "no",
                 "--dir", self.dir, "--logfile", os.path.join(self.dir, "redis.log")]
         if self.password:
@@ -50,23 +53,39 @@ class Redis:
 
 
 class Driver:
-    """One pstate_test process: a command in, its answer out."""
+    """One pstate_test process: commands in, one answer a line out."""
 
     def __init__(self, spec, conf, name="driver"):
         self.stderr_path = os.path.join(os.path.dirname(conf), name + ".stderr")
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(["timeout", "600", PSTATE_TEST, "-c", conf, spec],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.stderr, text=True, bufsize=1)
+                                     stderr=self.stderr)
+        self.buf = b""
+
+    def send(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def answers(self, n):
+        """The next n answers."""
+        out = []
+        fd = self.proc.stdout.fileno()
+        while len(out) < n:
+            if b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                out.append(line.decode())
+                continue
+            ready, _, _ = select.select([fd], [], [], DEADLINE)
+            assert ready, f"no answer after {out!r}"
+            data = os.read(fd, 65536)
+            assert data, f"pstate_test exited after {out!r}: {self.log()}"
+            self.buf += data
+        return out
 
     def cmd(self, line):
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        ready, _, _ = select.select([self.proc.stdout], [], [], DEADLINE)
-        assert ready, f"no answer to {line!r}"
-        out = self.proc.stdout.readline()
-        assert out, f"pstate_test exited on {line!r}: {self.log()}"
-        return out.rstrip("\n")
+        self.send(line + "\n")
+        return self.answers(1)[0]
 
     def log(self):
         if not self.stderr.closed:
@@ -75,9 +94,12 @@ class Driver:
             return f.read()
 
     def close(self):
+        """Close its input; its exit status (a sanitizer report fails the test)."""
         self.proc.stdin.close()
         rc = self.proc.wait(60)
         self.stderr.close()
+        log = self.log()
+        assert not any(m in log for m in SANITIZER_MARKERS), log
         return rc
 
 
@@ -203,6 +225,42 @@ def test_two_processes_share_counts(spec, workdir):
     assert b.cmd("rate user_rcpt alice 3/1h 2").startswith("ok over=1 value=4 ")
     assert a.close() == 0
     assert b.close() == 0
+
+
+def test_concurrent_increments(spec, workdir):
+    """Processes started together on one state: every increment is atomic."""
+    conf = write_conf(workdir)
+    drivers = [Driver(spec, conf, f"p{i}") for i in range(4)]
+    for d in drivers:
+        d.send("incr race 1 100\n" * 150)
+    seen = []
+    for d in drivers:
+        answers = d.answers(150)
+        values = [int(a.split()[1]) for a in answers if a.startswith("ok ")]
+        assert len(values) == 150, answers
+        assert values == sorted(values)
+        seen += values
+    assert sorted(seen) == list(range(1, 601))
+    assert drivers[0].cmd("get race") == "ok 600"
+    for d in drivers:
+        assert d.close() == 0
+
+
+def have_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not have_ipv6_loopback(), reason="no IPv6 loopback")
+def test_redis_ipv6_address(redis, workdir):
+    d = Driver(f"redis:[::1]:{redis.port}", write_conf(workdir))
+    assert d.cmd("incr v6 3 100") == "ok 3"
+    assert d.close() == 0
+    assert redis.cli("GET", "facteur:v6") == "3"
 
 
 def retry_until_ok(d, line):
