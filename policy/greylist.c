@@ -152,7 +152,7 @@ greylist_check(struct pstate *st, const char *client_ip, const char *sender, con
 		return finish_later(op, GREYLIST_ERROR, 0);
 	}
 	greylist_normalize_sender(sender, from, sizeof(from));
-	str_copy(to, rcpt, sizeof(to));
+	str_copy(to, rcpt != NULL ? rcpt : "", sizeof(to));
 	str_lower(to);
 	op->okkey = xasprintf("gl:ok:%s", net);
 	op->tkey = xasprintf("gl:t:%s:%s:%s", net, from, to);
