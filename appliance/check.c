@@ -21,6 +21,7 @@
 #include "lib/net.h"
 #include "lib/proc.h"
 #include "lib/tls.h"
+#include "policy/dnsbl.h"
 
 struct check_ctx {
 	void (*report)(const char *problem);
@@ -100,6 +101,20 @@ check_config(void (*report)(const char *problem))
 		problem(&c, "smtpd_data_line_length_limit must be at least 1000 (RFC 5321)");
 	if (var_minimal_backoff_time > var_maximal_backoff_time)
 		problem(&c, "minimal_backoff_time is larger than maximal_backoff_time");
+	{
+		static const struct { const char *name; char **value; int weights; } lists[] = {
+			{ "dnsbl_sites", &var_dnsbl_sites, 1 },
+			{ "rhsbl_sender_sites", &var_rhsbl_sender_sites, 0 },
+			{ "rhsbl_helo_sites", &var_rhsbl_helo_sites, 0 },
+		};
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+			if (dnsbl_sites_check(*lists[i].value, lists[i].weights, &error) < 0)
+				problem(&c, "%s: %s", lists[i].name, error);
+	}
+	if (var_greylist_ipv4_prefix > 32 || var_rate_limit_ipv4_prefix > 32)
+		problem(&c, "greylist_ipv4_prefix and rate_limit_ipv4_prefix are at most 32");
+	if (var_greylist_ipv6_prefix > 128 || var_rate_limit_ipv6_prefix > 128)
+		problem(&c, "greylist_ipv6_prefix and rate_limit_ipv6_prefix are at most 128");
 	for (size_t i = 0; i < 2; i++) {
 		static const char *const daemons[] = { "smtpd", "qmgr" };
 		snprintf(path, sizeof(path), "%s/%s", var_daemon_directory, daemons[i]);

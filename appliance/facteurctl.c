@@ -58,6 +58,13 @@ static const struct ctl_command ctl_commands[] = {
 	{ "dkim", ctl_dkim, "  dkim keygen DOMAIN SELECTOR [BITS]\n" },
 	{ "rules", ctl_rules, "  rules check [-v]\n" },
 	{ "learn", ctl_learn, "  learn spam|ham|forget|classify [-r] FILE|DIR...\n  learn stats\n" },
+	{ "domain", ctl_domain, "  domain add|set NAME [--kind K] [--nexthop HOP] [--verify V] [--catchall ADDR]\n"
+	  "  domain del NAME | domain list | domain show NAME\n" },
+	{ "account", ctl_account, "  account add|del|disable|enable ADDR | account list [DOMAIN]\n" },
+	{ "alias", ctl_alias, "  alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]\n" },
+	{ "recipient", ctl_recipient, "  recipient add|del ADDR | recipient list DOMAIN\n" },
+	{ "access", ctl_access, "  access allow|deny|del PATTERN [--for SCOPE] | access list\n"
+	  "  access check --client IP [--sender ADDR] [--rcpt ADDR]\n" },
 	{ NULL, NULL, NULL }
 };
 

@@ -3,12 +3,12 @@ sbin_PROGRAMS += appliance/facteur appliance/facteurctl
 appliance_facteur_SOURCES = appliance/master_main.c appliance/master.c appliance/master.h \
 	appliance/check.c appliance/check.h
 appliance_facteur_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
-appliance_facteur_LDADD = $(MTA_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
+appliance_facteur_LDADD = $(MTA_LIBS) $(POLICY_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
 
 appliance_facteurctl_SOURCES = appliance/facteurctl.c appliance/facteurctl.h appliance/check.c appliance/check.h \
 	appliance/facteurctl_quarantine.c
 appliance_facteurctl_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(HYPERSCAN_CFLAGS) $(CLAMAV_CFLAGS) $(OPENDKIM_CFLAGS) $(SQLITE_CFLAGS)
-appliance_facteurctl_LDADD = $(MTA_LIBS) $(FILTER_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
+appliance_facteurctl_LDADD = $(MTA_LIBS) $(POLICY_LIBS) $(FILTER_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
 appliance_facteurctl_SOURCES += appliance/facteurctl_dkim.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_learn.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_rules.c

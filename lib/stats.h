@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#define STATS_MAGIC 0x46535432u /* "FST2" */
+#define STATS_MAGIC 0x46535433u /* "FST3" */
 
 #define FACTEUR_STATS(X) \
 	X(smtpd_connections, "SMTP connections accepted") \
@@ -69,7 +69,18 @@
 	X(bayes_classified, "messages scored by the learned classifier") \
 	X(milter_calls, "messages passed to milters") \
 	X(milter_rejects, "messages refused by a milter") \
-	X(milter_errors, "milter failures (default action applied)")
+	X(milter_errors, "milter failures (default action applied)") \
+	X(policy_rejects, "commands refused by the policy (every reason)") \
+	X(policy_unknown_recipient, "recipients refused: unknown, disabled or undeliverable") \
+	X(policy_access_denied, "commands refused by a deny list") \
+	X(policy_greylisted, "recipients deferred by greylisting") \
+	X(policy_rate_limited, "connections, messages or recipients over a rate limit") \
+	X(policy_dnsbl, "clients refused: DNSBL score over the threshold") \
+	X(policy_rhsbl, "recipients refused: sender or HELO domain on an RHSBL") \
+	X(policy_fcrdns, "recipients deferred: no forward-confirmed reverse DNS") \
+	X(policy_helo, "recipients refused: invalid or non-FQDN HELO") \
+	X(policy_pregreet, "clients that talked before the banner") \
+	X(policy_pipelining, "clients that pipelined without PIPELINING")
 
 struct stats {
 	uint32_t magic;

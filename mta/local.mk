@@ -20,14 +20,14 @@ mta_qmgr_SOURCES = mta/qmgr_main.c \
 	mta/bounce.c mta/bounce.h \
 	mta/deliver_file.c mta/deliver_file.h
 mta_qmgr_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(UNBOUND_CFLAGS)
-mta_qmgr_LDADD = $(MTA_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(UNBOUND_LIBS) $(PTHREAD_LIBS)
+mta_qmgr_LDADD = $(MTA_LIBS) $(STORE_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(UNBOUND_LIBS) $(PTHREAD_LIBS)
 
 # smtpd: the SMTP server.
 pkglibexec_PROGRAMS += mta/smtpd
 mta_smtpd_SOURCES = mta/smtpd_main.c mta/smtpd.c mta/smtpd.h mta/smtpd_data.c mta/smtpd_auth.c \
-	mta/smtpd_milter.c
+	mta/smtpd_milter.c mta/smtpd_policy.c
 mta_smtpd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
-mta_smtpd_LDADD = $(MTA_LIBS) $(FILTER_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(UNBOUND_LIBS) \
+mta_smtpd_LDADD = $(MTA_LIBS) $(POLICY_LIBS) $(FILTER_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(UNBOUND_LIBS) \
 	$(CRYPT_LIBS) $(PTHREAD_LIBS)
 
 # The milter client (mta/milter.mk).

@@ -106,8 +106,6 @@ smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void smtpd_close(struct smtpd_session *s);
-
 /* A reply that counts against smtpd_error_limit. */
 void
 smtpd_error(struct smtpd_session *s, const char *fmt, ...)
@@ -155,6 +153,7 @@ smtpd_session_free(struct smtpd_session *s)
 	smtpd_nsessions--;
 	STATS_DEC(smtpd_connections_active);
 	smtpd_transaction_reset(s);
+	smtpd_policy_free(s);
 	if (s->milter != NULL)
 		milter_session_free(&s->milter);
 	if (s->bev != NULL)
@@ -181,7 +180,7 @@ smtpd_free_deferred(evutil_socket_t fd, short what, void *arg)
  * Stop reading; free the session once the queued replies are written.
  * Never frees synchronously: the caller may be deep in the read loop.
  */
-static void
+void
 smtpd_close(struct smtpd_session *s)
 {
 	static const struct timeval now = { 0, 0 };
@@ -269,7 +268,7 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 	smtpd_session_free(s);
 }
 
-static void
+void
 smtpd_banner(struct smtpd_session *s)
 {
 	if (var_smtpd_banner[0] != '\0')
@@ -332,8 +331,7 @@ smtpd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, 
 		smtpd_close(s);
 		return;
 	}
-	smtpd_banner(s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	smtpd_policy_connect(s);
 }
 
 /* ---- commands ---- */
@@ -581,22 +579,10 @@ smtpd_mail(struct smtpd_session *s, const char *arg)
 	s->env.ret = ret;
 	s->env.envid = envid;
 	addr = envid = NULL;
-	if (milter_enabled()) {
-		smtpd_milter_mail(s);
-		goto out;
-	}
-	smtpd_reply(s, "250 2.1.0 Ok");
+	smtpd_policy_mail(s);
 out:
 	free(addr);
 	free(envid);
-}
-
-/* Local or relay domain: mail to it is accepted from anyone. */
-static int
-domain_is_ours(const char *domain)
-{
-	return config_list_has_domain(var_local_domains, domain) ||
-	    config_list_has_domain(var_relay_domains, domain);
 }
 
 static void
@@ -651,7 +637,7 @@ smtpd_rcpt(struct smtpd_session *s, const char *arg)
 		log_info("reject RCPT from [%s]: <%s>: sender-specified routing", s->addr, addr);
 		smtpd_error(s, "554 5.7.1 <%s>: Relay access denied", addr);
 		goto out;
-	} else if (!domain_is_ours(domain) && !s->trusted) {
+	} else if (!s->trusted && !smtpd_domain_is_ours(domain)) {
 		STATS_INC(smtpd_reject_relay);
 		log_info("reject RCPT from [%s]: from=<%s> to=<%s>: relay access denied", s->addr,
 		    s->env.sender, addr);
@@ -668,12 +654,7 @@ smtpd_rcpt(struct smtpd_session *s, const char *arg)
 			goto out;
 		}
 	}
-	if (s->milter != NULL) {
-		smtpd_milter_rcpt(s, addr, orcpt, notify);
-		goto out;
-	}
-	queue_envelope_add_rcpt(&s->env, addr, orcpt, notify);
-	smtpd_reply(s, "250 2.1.5 Ok");
+	smtpd_policy_rcpt(s, addr, orcpt, notify);
 out:
 	free(addr);
 	free(orcpt);
@@ -850,6 +831,24 @@ smtpd_read_line(struct smtpd_session *s, struct evbuffer *in)
 	evbuffer_remove(in, line, len);
 	line[len] = '\0';
 	evbuffer_drain(in, eol_len);
+	/*
+	 * More input already here after a command that must end a pipelined
+	 * group (RFC 2920: EHLO, DATA, and anything before EHLO or after
+	 * HELO): the client did not wait for our reply.
+	 */
+	if (s->state == SMTPD_ST_CMD && evbuffer_get_length(in) > 0 && !s->pipelining &&
+	    (s->helo == NULL || !s->esmtp || (len == 4 && str_ncasecmp(line, "DATA", 4) == 0))) {
+		char verb[5];
+
+		snprintf(verb, sizeof(verb), "%.*s", (int)strcspn(line, " "), line);
+		for (char *v = verb; *v != '\0'; v++)
+			*v = (*v >= 'a' && *v <= 'z') ? (char)(*v - 32) : (*v < 0x20 || *v > 0x7e) ? '?' : *v;
+		smtpd_policy_pipelining(s, verb);
+	}
+	if (s->state == SMTPD_ST_CLOSING) {
+		free(line);
+		return 0;
+	}
 	if (s->state == SMTPD_ST_AUTH)
 		smtpd_auth_response(s, line);
 	else
@@ -867,6 +866,10 @@ smtpd_read_cb(struct bufferevent *bev, void *arg)
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 
 		switch (s->state) {
+		case SMTPD_ST_GREET:
+			if (evbuffer_get_length(in) > 0)
+				smtpd_policy_pregreet(s);
+			return;
 		case SMTPD_ST_CMD:
 		case SMTPD_ST_AUTH:
 			if (!smtpd_read_line(s, in))

@@ -17,10 +17,14 @@
 #include <stdint.h>
 
 #include "queue_file.h"
+#include "store/directory.h"
 
 struct filter;
 struct filter_msg;
 struct milter_session;
+struct policy;
+struct policy_client;
+struct policy_op;
 struct workpool;
 
 enum smtpd_mode {
@@ -30,6 +34,7 @@ enum smtpd_mode {
 };
 
 enum smtpd_state {
+	SMTPD_ST_GREET,		/* before the banner: input is a pregreet, not read as commands */
 	SMTPD_ST_CMD,		/* reading command lines */
 	SMTPD_ST_AUTH,		/* reading a SASL response line */
 	SMTPD_ST_DATA,		/* reading DATA lines up to <CRLF>.<CRLF> */
@@ -73,6 +78,13 @@ struct smtpd_session {
 	unsigned int commands;
 	int discarding_line;	/* command line over the limit: skip to its end */
 	int dead;		/* peer gone while a commit was pending */
+	/* Policy (smtpd_policy.c). */
+	struct policy_client *pclient;
+	struct policy_op *policy_op;	/* the check in progress */
+	struct event *greet_timer;	/* smtpd_greet_pause running */
+	int policy_connected;	/* the connect check passed */
+	int pregreet;		/* talked before the banner */
+	int pipelining;		/* pipelined where it may not */
 	/* Current transaction. */
 	int in_mail;
 	int smtputf8;
@@ -101,6 +113,9 @@ void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 void smtpd_error(struct smtpd_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void smtpd_transaction_reset(struct smtpd_session *s);
+void smtpd_banner(struct smtpd_session *s);
+/* Stop reading; free the session once the queued replies are written. */
+void smtpd_close(struct smtpd_session *s);
 /* Free a session (the peer is gone). */
 void smtpd_session_free(struct smtpd_session *s);
 /* Back to reading commands after a commit, handling input already buffered. */
@@ -113,11 +128,35 @@ const char *smtpd_proto(const struct smtpd_session *s);
 void smtpd_milter_mail(struct smtpd_session *s);
 /* After RCPT's checks: ask, then add the recipient and reply, or refuse it. */
 void smtpd_milter_rcpt(struct smtpd_session *s, const char *addr, const char *orcpt,
-    unsigned int notify);
+    unsigned int notify, enum dir_rcpt kind, const char *target);
 /* The message is written and flushed: ask, apply changes, then next(s). */
 void smtpd_milter_message(struct smtpd_session *s, void (*next)(struct smtpd_session *));
 /* Input paused while a milter or the filter works; back to commands. */
 void smtpd_pause(struct smtpd_session *s);
+
+/* smtpd_policy.c: policy/ at connect, MAIL and RCPT (p NULL: no policy). */
+void smtpd_set_policy(struct policy *p);
+/* Local or relay domain (directory or parameters): mail to it is accepted from anyone. */
+int smtpd_domain_is_ours(const char *domain);
+/* A new session: the connect check and the greeting pause, then the banner. */
+void smtpd_policy_connect(struct smtpd_session *s);
+/* Input arrived before the banner. */
+void smtpd_policy_pregreet(struct smtpd_session *s);
+/* The client sent more after a command that must end a pipelined group. */
+void smtpd_policy_pipelining(struct smtpd_session *s, const char *after);
+void smtpd_policy_authenticated(struct smtpd_session *s);
+/* After MAIL's own checks: the policy, then milters or 250. */
+void smtpd_policy_mail(struct smtpd_session *s);
+/* After RCPT's own checks: the policy, then milters or the recipient added and 250. */
+void smtpd_policy_rcpt(struct smtpd_session *s, const char *addr, const char *orcpt,
+    unsigned int notify);
+/*
+ * Add a recipient to the envelope, expanding a directory alias or
+ * catch-all; target is the policy verdict's rcpt_target.
+ */
+void smtpd_add_rcpt(struct smtpd_session *s, const char *addr, const char *orcpt,
+    unsigned int notify, enum dir_rcpt kind, const char *target);
+void smtpd_policy_free(struct smtpd_session *s);
 
 /* smtpd_data.c */
 /* Filter messages with f, finishing them in pool's threads (f NULL: no filter). */

@@ -146,6 +146,7 @@ auth_finish(struct smtpd_session *s, const char *user, const char *password)
 		    s->auth_mech == AUTH_MECH_PLAIN ? "PLAIN" : "LOGIN");
 		s->auth_user = xstrdup(user);
 		s->trusted = 1;
+		smtpd_policy_authenticated(s);
 		smtpd_reply(s, "235 2.7.0 Authentication successful");
 	} else {
 		STATS_INC(smtpd_auth_failure);

@@ -19,6 +19,7 @@
 
 #include "filter/pipeline.h"
 #include "lib/config.h"
+#include "lib/dns.h"
 #include "lib/event_util.h"
 #include "lib/log.h"
 #include "lib/mem.h"
@@ -28,6 +29,7 @@
 #include "lib/tls.h"
 #include "lib/workpool.h"
 #include "milter_client.h"
+#include "policy/policy.h"
 #include "queue_commit.h"
 #include "smtpd.h"
 
@@ -129,6 +131,7 @@ int
 main(int argc, char **argv)
 {
 	struct event_base *base;
+	struct policy *policy;
 	const char *error, *inherited;
 	char path[4096];
 	int ch, foreground = 0;
@@ -170,6 +173,10 @@ main(int argc, char **argv)
 	if (milter_config_check(&error) < 0)
 		fatalx("%s", error);
 	setup_filter(base);
+	dns_init(base);
+	if ((policy = policy_new(base, &error)) == NULL)
+		fatalx("%s", error);
+	smtpd_set_policy(policy);
 	event_add(evsignal_new(base, SIGHUP, on_sighup, base), NULL);
 	event_add(evsignal_new(base, SIGTERM, on_sigterm, base), NULL);
 	event_add(evsignal_new(base, SIGINT, on_sigterm, base), NULL);

@@ -122,6 +122,8 @@ struct rcpt_job {
 	struct smtpd_session *s;
 	char *addr, *orcpt;
 	unsigned int notify;
+	enum dir_rcpt kind;
+	char *catchall;
 };
 
 static void
@@ -140,7 +142,7 @@ rcpt_done(void *ctx, const struct milter_reply *r)
 			s->milter_discard = 1;
 			/* FALLTHROUGH */
 		default:
-			queue_envelope_add_rcpt(&s->env, j->addr, j->orcpt, j->notify);
+			smtpd_add_rcpt(s, j->addr, j->orcpt, j->notify, j->kind, j->catchall);
 			smtpd_reply(s, "250 2.1.5 Ok");
 			break;
 		}
@@ -148,15 +150,18 @@ rcpt_done(void *ctx, const struct milter_reply *r)
 	}
 	free(j->addr);
 	free(j->orcpt);
+	free(j->catchall);
 	free(j);
 }
 
 void
 smtpd_milter_rcpt(struct smtpd_session *s, const char *addr, const char *orcpt,
-    unsigned int notify)
+    unsigned int notify, enum dir_rcpt kind, const char *catchall)
 {
 	struct rcpt_job *j = xcalloc(1, sizeof(*j));
 
+	j->kind = kind;
+	j->catchall = catchall != NULL ? xstrdup(catchall) : NULL;
 	j->s = s;
 	j->addr = xstrdup(addr);
 	j->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;

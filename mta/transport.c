@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "smtp_addr.h"
+#include "store/directory_shared.h"
 #include "transport.h"
 
 static const char *const tls_names[] = { "none", "may", "encrypt", "verify" };
@@ -179,7 +180,12 @@ transport_route(const char *rcpt, struct transport_route *r, const char **error_
 	const char *domain = smtp_addr_domain(rcpt);
 	const char *nexthop = NULL;
 
-	if (domain == NULL || domain[0] == '\0' || config_list_has_domain(var_local_domains, domain)) {
+	struct directory *dir = domain != NULL ? directory_shared() : NULL;
+	struct dir_domain d;
+	int in_dir = dir != NULL && domain[0] != '\0' && directory_domain_get(dir, domain, &d) == 1;
+
+	if (domain == NULL || domain[0] == '\0' || config_list_has_domain(var_local_domains, domain) ||
+	    (in_dir && d.kind == DIR_DOMAIN_LOCAL && config_map_lookup("transport", domain) == NULL)) {
 		nexthop = var_local_transport;
 		if (nexthop[0] == '\0') {
 			snprintf(local_default, sizeof(local_default), "file:%s/mailbox",
@@ -188,6 +194,9 @@ transport_route(const char *rcpt, struct transport_route *r, const char **error_
 		}
 	} else if ((nexthop = config_map_lookup("transport", domain)) != NULL) {
 		/* explicit route */
+	} else if (in_dir) {
+		/* A relay or backup domain: its next hop, or its MX hosts. */
+		nexthop = d.nexthop;
 	} else if (var_relayhost[0] != '\0' && !config_list_has_domain(var_relay_domains, domain)) {
 		nexthop = var_relayhost;
 	} else {

@@ -53,7 +53,7 @@ struct policy_verdict {
 	const char *reason;	/* short word for logs and counters: "greylist", "dnsbl", ... */
 	/* RCPT with code 0: how the recipient resolved, for alias expansion. */
 	enum dir_rcpt rcpt;
-	char rcpt_target[320];	/* DIR_RCPT_CATCHALL: the catch-all address */
+	char rcpt_target[320];	/* the directory entry that answered (catch-all, alias sans +ext) */
 };
 
 typedef void policy_cb(void *ctx, const struct policy_verdict *verdict);

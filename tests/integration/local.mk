@@ -24,6 +24,7 @@ EXTRA_DIST += \
 	tests/integration/test_facteurctl.py \
 	tests/integration/test_limits.py \
 	tests/integration/test_nexthop.py \
+	tests/integration/test_policy.py \
 	tests/integration/test_relay.py \
 	tests/integration/test_smuggling.py \
 	tests/integration/test_tools.py
