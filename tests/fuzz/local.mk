@@ -24,6 +24,9 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_milter_proto/dkim-sign \
 	tests/fuzz/corpus/fuzz_milter_proto/reject \
 	tests/fuzz/fuzz_policy_proto.c \
+	tests/fuzz/fuzz_dnsbl_sites.c \
+	tests/fuzz/corpus/fuzz_dnsbl_sites/weighted \
+	tests/fuzz/corpus/fuzz_dnsbl_sites/bad \
 	tests/fuzz/corpus/fuzz_policy_proto/bad-line \
 	tests/fuzz/corpus/fuzz_policy_proto/crlf-pipelined \
 	tests/fuzz/corpus/fuzz_policy_proto/empty-name \

@@ -39,6 +39,7 @@ sources() {
 	fuzz_milter_proto) echo mta/milter_proto.c mta/milter_client.c lib/config.c lib/net.c \
 	    lib/proc.c lib/stats.c lib/mem.c lib/log.c ;;
 	fuzz_policy_proto) echo policy/policy_proto.c lib/mem.c lib/log.c ;;
+	fuzz_dnsbl_sites) echo policy/dnsbl.c lib/dns.c lib/config.c lib/mem.c lib/log.c ;;
 	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
 	esac
 }
@@ -48,6 +49,7 @@ libs() {
 	fuzz_queue_file) pkg-config --libs inih ;;
 	fuzz_sa_rules) pkg-config --libs libcrypto ;;
 	fuzz_milter_proto) pkg-config --libs inih libevent ;;
+	fuzz_dnsbl_sites) pkg-config --libs inih libevent libunbound ;;
 	esac
 }
 
@@ -55,6 +57,7 @@ cflags() {
 	case $1 in
 	fuzz_queue_file) pkg-config --cflags inih ;;
 	fuzz_milter_proto) pkg-config --cflags inih libevent ;;
+	fuzz_dnsbl_sites) pkg-config --cflags inih libevent libunbound ;;
 	esac
 }
 
@@ -74,7 +77,7 @@ options() {
 }
 
 targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_mime_header fuzz_sa_rules fuzz_milter_proto
-    fuzz_policy_proto}
+    fuzz_policy_proto fuzz_dnsbl_sites}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=
