@@ -487,3 +487,72 @@ def test_redis_down_lets_mail_through(make_facteur):
         assert c.cmd("RCPT TO:<alice@example.net>")[0] == 250
         assert c.cmd("RCPT TO:<bob@example.net>")[0] == 250
     assert "greylist state unavailable" in f.log_text()
+
+
+# ---------------------------------------------------------------- more recipients and limits
+
+
+def test_relay_domain_verified_by_probing_the_next_hop(make_facteur, sink):
+    sink.rcpt_replies["ghost@probe.example"] = "550 5.1.1 <ghost@probe.example>: no such user"
+    f = make_facteur(start=False, **OUTSIDER)
+    os.makedirs(f.spool, exist_ok=True)
+    f.ctl("domain", "add", "probe.example", "--kind", "relay", "--verify", "probe",
+          "--nexthop", f"[127.0.0.1]:{sink.port}")
+    f.start()
+    with session(f) as c:
+        code, text = c.cmd("RCPT TO:<ghost@probe.example>")
+        assert code == 550, text
+        assert text[0].startswith("5.1.1 <ghost@probe.example>: Recipient address rejected: undeliverable address")
+        assert "no such user" in text[0]
+        assert c.cmd("RCPT TO:<real@probe.example>")[0] == 250
+    probes = sink.sessions
+    assert probes == 2
+    # Both answers are cached: no new probe.
+    with session(f) as c:
+        assert c.cmd("RCPT TO:<ghost@probe.example>")[0] == 550
+        assert c.cmd("RCPT TO:<real@probe.example>")[0] == 250
+    assert sink.sessions == probes
+    assert sink.received() == []
+
+
+def test_backup_mx_domain_accepts_every_recipient(make_facteur):
+    f = make_facteur(start=False, **OUTSIDER)
+    os.makedirs(f.spool, exist_ok=True)
+    f.ctl("domain", "add", "backup.example", "--kind", "backup", "--nexthop", "[127.0.0.1]:9")
+    f.start()
+    with session(f) as c:
+        assert c.cmd("RCPT TO:<anyone@backup.example>")[0] == 250
+
+
+def test_sender_and_recipient_domain_rate_limits(make_facteur):
+    f = make_facteur(sender_message_rate_limit="1/1h", domain_recipient_rate_limit="2/1h",
+                     **OUTSIDER)
+    with session(f, sender="bulk@sender.example") as c:
+        assert c.cmd("RCPT TO:<a@example.org>")[0] == 250
+        assert c.cmd("RCPT TO:<b@example.org>")[0] == 250
+        code, text = c.cmd("RCPT TO:<c@example.org>")
+        assert code == 450 and "too many recipients for example.org" in text[0], text
+        assert c.cmd("RCPT TO:<c@relay.test>")[0] == 250
+        assert c.cmd("RSET")[0] == 250
+        code, text = c.cmd("MAIL FROM:<bulk@sender.example>")
+        assert code == 450 and "too many messages from this sender" in text[0], text
+        assert c.cmd("MAIL FROM:<other@sender.example>")[0] == 250
+
+
+def test_fcrdns_required(make_facteur, lists_dns):
+    f = make_facteur(**dns_params(lists_dns, require_fcrdns="yes"))
+    # 127.0.0.1 is localhost both ways; 127.0.0.2 has no PTR.
+    with session(f) as c:
+        assert c.cmd("RCPT TO:<x@example.org>")[0] == 250
+    sock = socket.create_connection(("127.0.0.1", f.smtp_port), timeout=30,
+                                    source_address=("127.0.0.2", 0))
+    c = RawSMTP.__new__(RawSMTP)
+    c.sock, c.buf = sock, b""
+    assert c.reply()[0] == 220
+    assert c.ehlo()[0] == 250
+    assert c.cmd("MAIL FROM:<a@sender.example>")[0] == 250
+    code, text = c.cmd("RCPT TO:<x@example.org>")
+    assert code == 450, text
+    assert text[0] == "4.7.25 Client host rejected: cannot find your hostname, [127.0.0.2]"
+    c.close()
+    assert f.stats()["policy_fcrdns"] == 1
