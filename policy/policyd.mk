@@ -20,3 +20,11 @@ policy_verify_test_SOURCES = policy/verify_test_main.c
 policy_verify_test_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 policy_verify_test_LDADD = $(POLICY_LIBS) $(PTHREAD_LIBS)
 EXTRA_DIST += tests/integration/test_verify.py
+
+# policyd: the policy engine as a Postfix policy service (check_policy_service).
+pkglibexec_PROGRAMS += policy/policyd
+policy_policyd_SOURCES = policy/policyd_main.c policy/policyd.c policy/policyd.h
+policy_policyd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+policy_policyd_LDADD = $(POLICY_LIBS) $(PTHREAD_LIBS)
+man_MANS += doc/man/policyd.8
+EXTRA_DIST += doc/man/policyd.8 tests/integration/test_policyd.py
