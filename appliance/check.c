@@ -115,6 +115,19 @@ check_config(void (*report)(const char *problem))
 		problem(&c, "greylist_ipv4_prefix and rate_limit_ipv4_prefix are at most 32");
 	if (var_greylist_ipv6_prefix > 128 || var_rate_limit_ipv6_prefix > 128)
 		problem(&c, "greylist_ipv6_prefix and rate_limit_ipv6_prefix are at most 128");
+	if (var_policy_listen[0] != '\0') {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (strncmp(var_policy_listen, "unix:/", 6) != 0 &&
+		    (strncmp(var_policy_listen, "inet:", 5) != 0 ||
+		    net_parse_hostport(var_policy_listen + 5, &ss, &len) < 0))
+			problem(&c, "policy_listen: \"%s\" is neither unix:/absolute/path nor "
+			    "inet:host:port", var_policy_listen);
+		snprintf(path, sizeof(path), "%s/policyd", var_daemon_directory);
+		if (access(path, X_OK) < 0)
+			problem(&c, "daemon_directory: %s is missing or not executable", path);
+	}
 	for (size_t i = 0; i < 2; i++) {
 		static const char *const daemons[] = { "smtpd", "qmgr" };
 		snprintf(path, sizeof(path), "%s/%s", var_daemon_directory, daemons[i]);

@@ -17,7 +17,10 @@
 void master_bind(void);
 /* Start the daemons and supervise them on base. */
 void master_start(struct event_base *base, const char *conf_file, int foreground);
-/* Forward SIGHUP to every daemon. */
+/*
+ * Forward SIGHUP to every daemon; start, stop or restart policyd when
+ * policy_listen was set, emptied or changed.
+ */
 void master_reload(void);
 /* SIGTERM every daemon and wait for them (SIGKILL after 10 s). */
 void master_stop(void);

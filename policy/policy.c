@@ -792,7 +792,9 @@ op_run_rcpt(struct policy_op *op)
 		/* FALLTHROUGH */
 	case 12:
 		op->step = 13;
-		if (var_greylist_enable && stranger(op)) {
+		/* A stranger's mail for a domain not ours is the relay check's business. */
+		if (var_greylist_enable && stranger(op) && (dom = addr_domain(op->rcpt)) != NULL &&
+		    policy_domain_is_ours(c->p, dom)) {
 			op->gl = greylist_check(c->p->st, c->ip, op->sender != NULL ? op->sender : "",
 			    op->rcpt, greylist_done, op);
 			return;
