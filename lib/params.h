@@ -151,6 +151,17 @@
 	X(STR, smtpd_pipelining_action, "enforce", "client pipelining without PIPELINING: enforce, drop or ignore") \
 	X(BOOL, reject_invalid_helo, "yes", "refuse (501 5.5.2 at RCPT) a HELO name that is not a host name or address literal") \
 	X(BOOL, reject_non_fqdn_helo, "no", "refuse (504 5.5.2 at RCPT) a HELO name without a dot") \
+	/* mailbox store */ \
+	X(STR, mail_store_directory, "", "message blobs and per-account indexes (default: $spool_directory/store)") \
+	X(STR, lmtp_listen, "", "LMTP server of the store (unix:/path or inet:host:port; empty: lmtpd not started)") \
+	X(STR, lmtp_quota_status, "permanent", "over quota at delivery: permanent (552 5.2.2) or temporary (452 4.2.2)") \
+	X(SIZE, default_quota, "0", "mailbox quota of accounts without a profile (0: none)") \
+	X(LIST, imap_listen, "", "IMAP listeners, STARTTLS (host:port list; empty disables)") \
+	X(LIST, imaps_listen, "", "IMAP listeners with implicit TLS (host:port list; empty disables)") \
+	X(TIME, imap_idle_timeout, "30m", "idle time allowed before an IMAP session is closed (IDLE included)") \
+	X(LIST, managesieve_listen, "", "ManageSieve listeners (host:port list; empty disables)") \
+	X(INT, auth_failure_limit, "10", "failed logins per client address within auth_failure_window before logins are refused") \
+	X(TIME, auth_failure_window, "10m", "window of auth_failure_limit") \
 	/* policy delegation service */ \
 	X(STR, policy_listen, "", "Postfix policy service socket (unix:/path or inet:host:port; empty: not started)") \
 	/* milter */ \
