@@ -25,6 +25,10 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_milter_proto/reject \
 	tests/fuzz/fuzz_policy_proto.c \
 	tests/fuzz/fuzz_dnsbl_sites.c \
+	tests/fuzz/fuzz_imap_command.c \
+	tests/fuzz/corpus/fuzz_imap_command/login-fetch \
+	tests/fuzz/corpus/fuzz_imap_command/append-search \
+	tests/fuzz/corpus/fuzz_imap_command/bad \
 	tests/fuzz/corpus/fuzz_dnsbl_sites/weighted \
 	tests/fuzz/corpus/fuzz_dnsbl_sites/bad \
 	tests/fuzz/corpus/fuzz_policy_proto/bad-line \

@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: MIT
+# store/imap.mk: see store/local.mk.  imapd, the IMAP server of the
+# mailbox store: its command parser (a library of its own, so the unit
+# tests and the fuzz target use it without the daemon).
+noinst_LIBRARIES += store/libimap.a
+store_libimap_a_SOURCES = store/imap_parser.c store/imap_parser.h
+IMAP_LIBS = store/libimap.a $(FACTEUR_LIBS)
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_imap_parser
+TESTS += tests/unit/test_imap_parser
+tests_unit_test_imap_parser_SOURCES = tests/unit/test_imap_parser.c
+tests_unit_test_imap_parser_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_imap_parser_LDADD = $(IMAP_LIBS) $(CMOCKA_LIBS)
+endif
