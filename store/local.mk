@@ -7,3 +7,4 @@ store_libstore_a_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 STORE_LIBS = store/libstore.a $(FACTEUR_LIBS) $(SQLITE_LIBS)
 EXTRA_DIST += store/README.md
 include store/imap.mk
+include store/store.mk

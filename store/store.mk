@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: MIT
+# store/store.mk: see store/local.mk.  The mailbox store (mstore: blobs
+# and per-account SQLite indexes) and lmtpd, the LMTP server delivering
+# into it.  mstore hashes blobs with OpenSSL's SHA-256.
+store_libstore_a_SOURCES += store/mstore.c store/mstore.h
+store_libstore_a_CFLAGS += $(OPENSSL_CFLAGS)
+STORE_LIBS += $(OPENSSL_LIBS)
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_mstore
+TESTS += tests/unit/test_mstore
+tests_unit_test_mstore_SOURCES = tests/unit/test_mstore.c
+tests_unit_test_mstore_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_mstore_LDADD = $(STORE_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS)
+endif
