@@ -2230,3 +2230,15 @@ mstore_changes(struct mstore_account *a, int64_t mbox, uint64_t since,
 	}
 	return 0;
 }
+
+/*
+ * ACCOUNT QUOTA: default_quota for every account until the directory's
+ * profiles (quota_bytes) are wired in here.
+ */
+uint64_t
+account_quota(struct directory *dir, const char *account)
+{
+	(void)dir;
+	(void)account;
+	return var_default_quota > 0 ? (uint64_t)var_default_quota : 0;
+}

@@ -299,4 +299,13 @@ int mstore_changes(struct mstore_account *acct, int64_t mbox, uint64_t since,
 /* The blob store behind an account (to open blobs while serving it). */
 struct mstore *mstore_account_store(struct mstore_account *acct);
 
+/*
+ * ACCOUNT QUOTA -- the one place that says how many bytes account may
+ * hold (0: no limit), for lmtpd, imapd's APPEND and COPY, and facteurctl.
+ * For now: default_quota for everyone.  To be wired to the directory's
+ * profiles (quota_bytes) when they exist; dir may be NULL.
+ */
+struct directory;
+uint64_t account_quota(struct directory *dir, const char *account);
+
 #endif

@@ -13,3 +13,12 @@ tests_unit_test_mstore_SOURCES = tests/unit/test_mstore.c
 tests_unit_test_mstore_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_mstore_LDADD = $(STORE_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS)
 endif
+
+# lmtpd: the LMTP server delivering into the store.  Its command lines go
+# through smtpd's parser (mta/smtp_proto.c, smtp_addr.c): no new parser.
+pkglibexec_PROGRAMS += store/lmtpd
+store_lmtpd_SOURCES = store/lmtpd_main.c store/lmtpd.c store/lmtpd.h
+store_lmtpd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+store_lmtpd_LDADD = $(MTA_LIBS) $(STORE_LIBS) $(LIBEVENT_LIBS) $(PTHREAD_LIBS)
+man_MANS += doc/man/lmtpd.8
+EXTRA_DIST += doc/man/lmtpd.8 tests/integration/test_lmtp.py

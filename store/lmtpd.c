@@ -1,0 +1,864 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmtpd - LMTP sessions delivering into the mailbox store.  See lmtpd.h.
+ *
+ * A session reads commands while it is not in DATA, answering each at
+ * once (replies to pipelined commands go out in order because they are
+ * written in order).  In DATA, lines go to the blob writer as they come;
+ * the final dot runs the whole delivery (commit the blob, append for each
+ * recipient) before the next byte of input is looked at.
+ */
+#include "facteur-config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "lib/net.h"
+#include "lib/proc.h"
+#include "mta/smtp_addr.h"
+#include "mta/smtp_proto.h"
+#include "store/directory.h"
+#include "store/directory_shared.h"
+#include "store/lmtpd.h"
+#include "store/mstore.h"
+
+/* Content lines longer than this are written in pieces (no limit on their length). */
+#define DATA_CHUNK 65536
+#define XQID_MAX 64
+#define ADDR_SIZE 320
+
+enum state { S_GREET, S_READY, S_MAIL, S_DATA, S_CLOSING };
+
+struct rcpt {
+	char *addr;		/* as given in RCPT TO */
+	char account[ADDR_SIZE];/* the directory's account */
+};
+
+struct sess {
+	TAILQ_ENTRY(sess) link;
+	unsigned long id;
+	struct bufferevent *bev;
+	enum state state;
+	int errors;
+	/* the transaction */
+	char *sender;
+	char xqid[XQID_MAX + 1];
+	long long size_hint;	/* MAIL SIZE=, -1 if not given */
+	struct rcpt *rcpts;
+	size_t nrcpts;
+	/* DATA */
+	struct mstore_blob_writer *w;
+	int bol;		/* at the start of a line */
+	uint64_t bytes;
+	int too_big, write_failed;
+};
+
+static TAILQ_HEAD(, sess) sessions = TAILQ_HEAD_INITIALIZER(sessions);
+static struct evconnlistener *listener;
+static struct mstore *store;
+static unsigned long next_id;
+
+static void sess_process(struct sess *s);
+
+static const char *
+qid_of(const struct sess *s)
+{
+	return s->xqid[0] != '\0' ? s->xqid : "-";
+}
+
+static void
+reply(struct sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+reply(struct sess *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* An error reply; too many of them end the session. */
+static void
+error_reply(struct sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+error_reply(struct sess *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+	if (var_smtpd_error_limit > 0 && ++s->errors >= var_smtpd_error_limit) {
+		reply(s, "421 4.7.0 %s Error: too many errors", proc_hostname());
+		log_info("lmtpd: session=%lu: too many errors: closing", s->id);
+		s->state = S_CLOSING;
+	}
+}
+
+static void
+txn_reset(struct sess *s)
+{
+	for (size_t i = 0; i < s->nrcpts; i++)
+		free(s->rcpts[i].addr);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpts = 0;
+	free(s->sender);
+	s->sender = NULL;
+	s->xqid[0] = '\0';
+	s->size_hint = -1;
+	mstore_blob_abort(&s->w);
+	if (s->state == S_MAIL || s->state == S_DATA)
+		s->state = S_READY;
+}
+
+static void
+sess_free(struct sess *s)
+{
+	TAILQ_REMOVE(&sessions, s, link);
+	txn_reset(s);
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	log_debug("lmtpd: session=%lu: closed", s->id);
+	free(s);
+}
+
+static void
+set_timeout(struct sess *s, long seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+static int
+quota_temporary(void)
+{
+	return strcmp(var_lmtp_quota_status, "temporary") == 0;
+}
+
+static void
+over_quota_reply(struct sess *s, const char *addr)
+{
+	if (quota_temporary())
+		reply(s, "452 4.2.2 <%s>: Mailbox full: over quota", addr);
+	else
+		reply(s, "552 5.2.2 <%s>: Mailbox full: over quota", addr);
+}
+
+/* ---- commands ---- */
+
+static void
+cmd_lhlo(struct sess *s, const char *arg)
+{
+	if (arg[0] == '\0') {
+		error_reply(s, "501 5.5.4 Syntax: LHLO hostname");
+		return;
+	}
+	txn_reset(s);
+	s->state = S_READY;
+	reply(s, "250-%s", proc_hostname());
+	reply(s, "250-PIPELINING");
+	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250-8BITMIME");
+	reply(s, "250-SMTPUTF8");
+	reply(s, "250-SIZE %ld", var_message_size_limit);
+	/* Duplicate detection: qmgr names its deliveries (see lmtpd.h). */
+	reply(s, "250 XQID");
+}
+
+static int
+xqid_valid(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > XQID_MAX)
+		return 0;
+	for (; *v != '\0'; v++)
+		if (!((*v >= 'A' && *v <= 'Z') || (*v >= 'a' && *v <= 'z') || (*v >= '0' && *v <= '9') ||
+		    *v == '.' || *v == '-' || *v == '_'))
+			return 0;
+	return 1;
+}
+
+static void
+cmd_mail(struct sess *s, const char *arg)
+{
+	char key[32], value[512], *addr = NULL;
+	const char *params, *error;
+	long long size = -1;
+	int routed, rc;
+
+	if (s->state == S_GREET) {
+		error_reply(s, "503 5.5.1 Error: send LHLO first");
+		return;
+	}
+	if (s->state != S_READY) {
+		error_reply(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (smtp_addr_parse(arg, "FROM:", 1, 1, &addr, &params, &routed, &error) < 0) {
+		error_reply(s, "%s", error);
+		return;
+	}
+	s->xqid[0] = '\0';
+	while ((rc = smtp_param_next(&params, key, sizeof(key), value, sizeof(value))) > 0) {
+		if (strcmp(key, "SIZE") == 0) {
+			char *end;
+			errno = 0;
+			size = strtoll(value, &end, 10);
+			if (value[0] == '\0' || *end != '\0' || errno != 0 || size < 0) {
+				error_reply(s, "501 5.5.4 Bad SIZE parameter");
+				goto out;
+			}
+		} else if (strcmp(key, "BODY") == 0) {
+			if (str_casecmp(value, "7BIT") != 0 && str_casecmp(value, "8BITMIME") != 0) {
+				error_reply(s, "501 5.5.4 Bad BODY parameter");
+				goto out;
+			}
+		} else if (strcmp(key, "SMTPUTF8") == 0 && value[0] == '\0') {
+			/* UTF-8 addresses are taken anyway. */
+		} else if (strcmp(key, "XQID") == 0) {
+			if (!xqid_valid(value)) {
+				error_reply(s, "501 5.5.4 Bad XQID parameter (1 to %d letters, digits, "
+				    "'.', '-', '_')", XQID_MAX);
+				goto out;
+			}
+			str_copy(s->xqid, value, sizeof(s->xqid));
+		} else {
+			error_reply(s, "555 5.5.4 Unsupported option: %s", key);
+			goto out;
+		}
+	}
+	if (rc < 0) {
+		error_reply(s, "501 5.5.4 Bad MAIL parameter syntax");
+		goto out;
+	}
+	if (var_message_size_limit > 0 && size > var_message_size_limit) {
+		error_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		goto out;
+	}
+	s->sender = addr;
+	addr = NULL;
+	s->size_hint = size;
+	s->state = S_MAIL;
+	reply(s, "250 2.1.0 Ok");
+out:
+	free(addr);
+	if (s->state != S_MAIL)
+		s->xqid[0] = '\0';
+}
+
+/* 1 if account could not take size more bytes, 0 if it could, -1 if unknown. */
+static int
+rcpt_over_quota(struct directory *dir, const char *account, long long size)
+{
+	struct mstore_account *a;
+	uint64_t quota = account_quota(dir, account), used, msgs;
+	const char *error;
+	int status, over;
+
+	if (quota == 0 || size < 0)
+		return 0;
+	a = mstore_account_open(store, account, 0, &status, &error);
+	if (a == NULL)
+		return status == MSTORE_ENOTFOUND ? (uint64_t)size > quota : -1;
+	over = mstore_usage(a, &used, &msgs) < 0 ? -1 : used + (uint64_t)size > quota;
+	mstore_account_close(&a);
+	return over;
+}
+
+static void
+cmd_rcpt(struct sess *s, const char *arg)
+{
+	char key[32], value[512], target[ADDR_SIZE], *addr = NULL;
+	const char *params, *error;
+	struct directory *dir;
+	enum dir_rcpt res;
+	int routed, rc;
+
+	if (s->state != S_MAIL) {
+		error_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (smtp_addr_parse(arg, "TO:", 0, 1, &addr, &params, &routed, &error) < 0) {
+		error_reply(s, "%s", error);
+		return;
+	}
+	if ((rc = smtp_param_next(&params, key, sizeof(key), value, sizeof(value))) != 0) {
+		if (rc < 0)
+			error_reply(s, "501 5.5.4 Bad RCPT parameter syntax");
+		else
+			error_reply(s, "555 5.5.4 Unsupported option: %s", key);
+		goto out;
+	}
+	if (var_smtpd_recipient_limit > 0 && s->nrcpts >= (size_t)var_smtpd_recipient_limit) {
+		reply(s, "452 4.5.3 Error: too many recipients");
+		goto out;
+	}
+	if ((dir = directory_shared()) == NULL) {
+		log_warnx("lmtpd: qid=%s to=<%s>: no directory: deferred", qid_of(s), addr);
+		reply(s, "451 4.3.0 <%s>: Temporary lookup failure", addr);
+		goto out;
+	}
+	if (directory_recipient(dir, addr, &res, target, sizeof(target)) < 0) {
+		reply(s, "451 4.3.0 <%s>: Temporary lookup failure", addr);
+		goto out;
+	}
+	if (res == DIR_RCPT_DISABLED) {
+		error_reply(s, "550 5.2.1 <%s>: Mailbox disabled", addr);
+		goto out;
+	}
+	if (res != DIR_RCPT_ACCOUNT || target[0] == '\0') {
+		error_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
+		    "recipient table", addr);
+		goto out;
+	}
+	switch (rcpt_over_quota(dir, target, s->size_hint)) {
+	case 1:
+		log_info("lmtpd: qid=%s to=<%s> account=%s size=%lld: over quota at RCPT", qid_of(s),
+		    addr, target, s->size_hint);
+		over_quota_reply(s, addr);
+		goto out;
+	case -1:
+		reply(s, "451 4.3.0 <%s>: Temporary failure reading the mailbox", addr);
+		goto out;
+	default:
+		break;
+	}
+	s->rcpts = xrealloc(s->rcpts, (s->nrcpts + 1) * sizeof(*s->rcpts));
+	s->rcpts[s->nrcpts].addr = addr;
+	str_copy(s->rcpts[s->nrcpts].account, target, ADDR_SIZE);
+	s->nrcpts++;
+	addr = NULL;
+	reply(s, "250 2.1.5 Ok");
+out:
+	free(addr);
+}
+
+static void
+cmd_data(struct sess *s, const char *arg)
+{
+	const char *error;
+	char *head;
+
+	if (s->state != S_MAIL) {
+		error_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (arg[0] != '\0') {
+		error_reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (s->nrcpts == 0) {
+		/* RFC 2033 4.2: DATA without an accepted recipient fails with 503. */
+		error_reply(s, "503 5.5.1 Error: no valid recipients");
+		return;
+	}
+	if ((s->w = mstore_blob_begin(store, &error)) == NULL) {
+		log_warnx("lmtpd: qid=%s: %s", qid_of(s), error);
+		reply(s, "451 4.3.0 Error: cannot store the message now");
+		txn_reset(s);
+		return;
+	}
+	/* The only header lmtpd adds: the same for every recipient. */
+	head = xasprintf("Return-Path: <%s>\r\n", s->sender);
+	s->bytes = 0;
+	s->too_big = s->write_failed = 0;
+	if (mstore_blob_write(s->w, head, strlen(head)) < 0)
+		s->write_failed = 1;
+	free(head);
+	s->bol = 1;
+	s->state = S_DATA;
+	set_timeout(s, var_smtpd_data_timeout);
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+command(struct sess *s, char *line, size_t len)
+{
+	struct smtp_command cmd;
+	const char *error;
+
+	if (smtp_command_parse(line, len, &cmd, &error) < 0) {
+		error_reply(s, "%s", error);
+		return;
+	}
+	log_debug("lmtpd: session=%lu < %.*s", s->id, (int)(len > 200 ? 200 : len), line);
+	if (cmd.cmd == SMTP_CMD_UNKNOWN && len >= 4 && str_ncasecmp(line, "LHLO", 4) == 0 &&
+	    (len == 4 || line[4] == ' ')) {
+		cmd_lhlo(s, cmd.arg);
+		return;
+	}
+	switch (cmd.cmd) {
+	case SMTP_CMD_HELO:
+	case SMTP_CMD_EHLO:
+		error_reply(s, "500 5.5.1 Error: this is LMTP: say LHLO");
+		return;
+	case SMTP_CMD_MAIL:
+		cmd_mail(s, cmd.arg);
+		return;
+	case SMTP_CMD_RCPT:
+		cmd_rcpt(s, cmd.arg);
+		return;
+	case SMTP_CMD_DATA:
+		cmd_data(s, cmd.arg);
+		return;
+	case SMTP_CMD_RSET:
+		txn_reset(s);
+		reply(s, "250 2.0.0 Ok");
+		return;
+	case SMTP_CMD_NOOP:
+		reply(s, "250 2.0.0 Ok");
+		return;
+	case SMTP_CMD_VRFY:
+		reply(s, "252 2.0.0 Send some mail, I'll try my best");
+		return;
+	case SMTP_CMD_QUIT:
+		reply(s, "221 2.0.0 Bye");
+		s->state = S_CLOSING;
+		return;
+	case SMTP_CMD_HTTP:
+		reply(s, "421 4.7.0 %s Error: this is not HTTP", proc_hostname());
+		s->state = S_CLOSING;
+		return;
+	default:
+		error_reply(s, "502 5.5.2 Error: command not recognized");
+		return;
+	}
+}
+
+/* ---- the end of DATA: deliver ---- */
+
+static void
+deliver(struct sess *s)
+{
+	char blob[MSTORE_BLOB_ID_SIZE];
+	struct directory *dir = directory_shared();
+	const char *error;
+	uint64_t size;
+	size_t i;
+
+	if (s->too_big) {
+		mstore_blob_abort(&s->w);
+		for (i = 0; i < s->nrcpts; i++)
+			reply(s, "552 5.3.4 <%s>: Message size exceeds fixed limit", s->rcpts[i].addr);
+		log_info("lmtpd: qid=%s from=<%s>: message too big (over %ld bytes): refused",
+		    qid_of(s), s->sender, var_message_size_limit);
+		return;
+	}
+	if (s->write_failed) {
+		mstore_blob_abort(&s->w);
+		for (i = 0; i < s->nrcpts; i++)
+			reply(s, "451 4.3.0 <%s>: Error: cannot store the message now",
+			    s->rcpts[i].addr);
+		log_warnx("lmtpd: qid=%s: writing the message failed: deferred", qid_of(s));
+		return;
+	}
+	/* One blob, counted once per recipient; each append uses one count. */
+	if (mstore_blob_commit(&s->w, (unsigned int)s->nrcpts, blob, &size, &error) < 0) {
+		log_warnx("lmtpd: qid=%s: %s: deferred", qid_of(s), error);
+		for (i = 0; i < s->nrcpts; i++)
+			reply(s, "451 4.3.0 <%s>: Error: cannot store the message now",
+			    s->rcpts[i].addr);
+		return;
+	}
+	for (i = 0; i < s->nrcpts; i++) {
+		const struct rcpt *r = &s->rcpts[i];
+		struct mstore_account *a;
+		struct mstore_mailbox inbox;
+		struct mstore_append in;
+		char id[XQID_MAX + ADDR_SIZE + 2], lower[ADDR_SIZE];
+		uint32_t uid = 0;
+		int rc;
+
+		if ((a = mstore_account_open(store, r->account, 1, NULL, &error)) == NULL ||
+		    mstore_mailbox_get(a, "INBOX", 0, &inbox, &error) < 0) {
+			log_warnx("lmtpd: qid=%s to=<%s> account=%s: %s: deferred", qid_of(s), r->addr,
+			    r->account, error);
+			reply(s, "451 4.3.0 <%s>: Error: cannot open the mailbox now", r->addr);
+			mstore_account_close(&a);
+			(void)mstore_blob_unref(store, blob, 1, &error);
+			continue;
+		}
+		memset(&in, 0, sizeof(in));
+		in.blob = blob;
+		in.size = size;
+		in.delivered_to = r->addr;
+		in.quota = account_quota(dir, r->account);
+		if (s->xqid[0] != '\0') {
+			str_copy(lower, r->addr, sizeof(lower));
+			str_lower(lower);
+			snprintf(id, sizeof(id), "%s %s", s->xqid, lower);
+			in.delivery_id = id;
+		}
+		rc = mstore_append(a, inbox.id, &in, &uid, NULL, &error);
+		switch (rc) {
+		case 0:
+			log_info("lmtpd: qid=%s from=<%s> to=<%s> account=%s uid=%u size=%llu "
+			    "blob=%.16s status=saved", qid_of(s), s->sender, r->addr, r->account, uid,
+			    (unsigned long long)size, blob);
+			reply(s, "250 2.0.0 <%s> Saved (uid %u)", r->addr, uid);
+			break;
+		case MSTORE_DUPLICATE:
+			log_info("lmtpd: qid=%s to=<%s> account=%s uid=%u status=duplicate (saved "
+			    "before: not saved again)", qid_of(s), r->addr, r->account, uid);
+			reply(s, "250 2.0.0 <%s> Already saved (uid %u)", r->addr, uid);
+			break;
+		case MSTORE_EQUOTA:
+			log_info("lmtpd: qid=%s from=<%s> to=<%s> account=%s size=%llu status=%s "
+			    "(over quota)", qid_of(s), s->sender, r->addr, r->account,
+			    (unsigned long long)size, quota_temporary() ? "deferred" : "refused");
+			over_quota_reply(s, r->addr);
+			break;
+		default:
+			log_warnx("lmtpd: qid=%s to=<%s> account=%s: %s: deferred", qid_of(s), r->addr,
+			    r->account, error);
+			reply(s, "451 4.3.0 <%s>: Error: cannot save the message now", r->addr);
+			break;
+		}
+		mstore_account_close(&a);
+	}
+}
+
+/* ---- DATA ---- */
+
+static void
+data_bytes(struct sess *s, const char *p, size_t n)
+{
+	if (s->too_big || s->write_failed)
+		return;
+	s->bytes += n;
+	if (var_message_size_limit > 0 && s->bytes > (uint64_t)var_message_size_limit) {
+		s->too_big = 1;
+		return;
+	}
+	if (mstore_blob_write(s->w, p, n) < 0)
+		s->write_failed = 1;
+}
+
+/* Consume message lines; 1 when the final dot was seen. */
+static int
+data_read(struct sess *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	char buf[DATA_CHUNK];
+
+	for (;;) {
+		size_t eol_len = 0, avail = evbuffer_get_length(in), n;
+		struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+		size_t len = p.pos >= 0 ? (size_t)p.pos : avail;
+
+		if (p.pos < 0 && avail < sizeof(buf))
+			return 0;
+		if (len >= sizeof(buf)) {
+			/* A very long line: a piece of it, never cutting a CR from its LF. */
+			n = sizeof(buf) - 1;
+			evbuffer_copyout(in, buf, n);
+			if (buf[n - 1] == '\r')
+				n--;
+			evbuffer_drain(in, n);
+			if (s->bol && buf[0] == '.')
+				data_bytes(s, buf + 1, n - 1);
+			else
+				data_bytes(s, buf, n);
+			s->bol = 0;
+			continue;
+		}
+		evbuffer_remove(in, buf, len);
+		evbuffer_drain(in, eol_len);
+		if (s->bol && len == 1 && buf[0] == '.')
+			return 1;
+		if (s->bol && len > 0 && buf[0] == '.')
+			data_bytes(s, buf + 1, len - 1);
+		else
+			data_bytes(s, buf, len);
+		data_bytes(s, "\r\n", 2);
+		s->bol = 1;
+	}
+}
+
+/* ---- the session ---- */
+
+static void
+sess_process(struct sess *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+
+	while (s->state != S_CLOSING) {
+		if (s->state == S_DATA) {
+			if (!data_read(s))
+				return;
+			deliver(s);
+			txn_reset(s);
+			set_timeout(s, var_smtpd_timeout);
+			continue;
+		}
+		{
+			size_t eol_len = 0, limit = (size_t)var_smtpd_line_length_limit;
+			struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len,
+			    EVBUFFER_EOL_CRLF);
+			char *line;
+
+			if (limit < 512)
+				limit = 512;
+			if (p.pos < 0) {
+				if (evbuffer_get_length(in) > limit) {
+					reply(s, "500 5.5.2 Error: line too long");
+					log_info("lmtpd: session=%lu: command line longer than %zu bytes: "
+					    "closing", s->id, limit);
+					s->state = S_CLOSING;
+				}
+				return;
+			}
+			if ((size_t)p.pos + eol_len > limit) {
+				evbuffer_drain(in, (size_t)p.pos + eol_len);
+				error_reply(s, "500 5.5.2 Error: line too long");
+				continue;
+			}
+			line = xmalloc((size_t)p.pos + 1);
+			evbuffer_remove(in, line, (size_t)p.pos);
+			line[p.pos] = '\0';
+			evbuffer_drain(in, eol_len);
+			command(s, line, (size_t)p.pos);
+			free(line);
+		}
+	}
+	/* Closing: stop reading; on_write frees the session once the replies are out. */
+	bufferevent_disable(s->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		sess_free(s);
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	sess_process(arg);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct sess *s = arg;
+
+	if (s->state == S_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		sess_free(s);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct sess *s = arg;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		log_info("lmtpd: session=%lu qid=%s: timeout%s: closing", s->id, qid_of(s),
+		    s->state == S_DATA ? " in DATA (nothing saved)" : "");
+		if (s->state != S_CLOSING) {
+			reply(s, "421 4.4.2 %s Error: timeout exceeded", proc_hostname());
+			s->state = S_CLOSING;
+			bufferevent_set_timeouts(bev, NULL, NULL);
+			bufferevent_disable(bev, EV_READ);
+			bufferevent_enable(bev, EV_WRITE);
+			return;
+		}
+	} else if (s->state == S_DATA) {
+		log_info("lmtpd: session=%lu qid=%s: connection lost in DATA: nothing saved", s->id,
+		    qid_of(s));
+	} else if ((what & BEV_EVENT_ERROR) && errno != ECONNRESET && errno != EPIPE) {
+		log_warn("lmtpd: session=%lu", s->id);
+	}
+	sess_free(s);
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
+{
+	struct sess *s = xcalloc(1, sizeof(*s));
+
+	s->id = ++next_id;
+	s->size_hint = -1;
+	s->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		log_warnx("lmtpd: cannot serve a new connection");
+		evutil_closesocket(fd);
+		free(s);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&sessions, s, link);
+	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+	set_timeout(s, var_smtpd_timeout);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	log_debug("lmtpd: session=%lu: connected", s->id);
+	reply(s, "220 %s LMTP facteur", proc_hostname());
+}
+
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	log_warn("lmtpd: accept");
+}
+
+/* ---- the socket ---- */
+
+/* $spool_directory and ${spool_directory} expanded. */
+static void
+expand(const char *spec, char *out, size_t size)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	while (*spec != '\0' && n + 1 < size) {
+		size_t skip = strncmp(spec, "$spool_directory", 16) == 0 ? 16 :
+		    strncmp(spec, "${spool_directory}", 18) == 0 ? 18 : 0;
+		if (skip > 0) {
+			n += str_copy(out + n, var_spool_directory, size - n);
+			spec += skip;
+		} else {
+			out[n++] = *spec++;
+		}
+		if (n >= size)
+			n = size - 1;
+		out[n] = '\0';
+	}
+}
+
+static int
+bind_unix(const char *path, const char **error_r)
+{
+	static char error[600];
+	struct sockaddr_un sun;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	struct stat sb;
+	char *dir;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (path[0] != '/' || strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(error, sizeof(error), "lmtp_listen: \"%s\": the socket needs an absolute "
+		    "path shorter than %zu bytes", path, sizeof(sun.sun_path));
+		goto fail;
+	}
+	str_copy(sun.sun_path, path, sizeof(sun.sun_path));
+	if (geteuid() == 0 && proc_user_ids(var_mail_owner, &uid, &gid) < 0) {
+		snprintf(error, sizeof(error), "mail_owner: unknown user \"%s\"", var_mail_owner);
+		goto fail;
+	}
+	dir = xstrdup(path);
+	if (stat(dirname(dir), &sb) < 0 && proc_mkdir(dir, 0755, uid, gid) < 0) {
+		snprintf(error, sizeof(error), "lmtp_listen: cannot create %s: %s", dir,
+		    strerror(errno));
+		free(dir);
+		goto fail;
+	}
+	free(dir);
+	/* What is there must be a socket nobody serves any more. */
+	if (lstat(path, &sb) == 0) {
+		if (!S_ISSOCK(sb.st_mode)) {
+			snprintf(error, sizeof(error), "lmtp_listen: %s exists and is not a socket", path);
+			goto fail;
+		}
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+			int live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+			close(fd);
+			if (live) {
+				snprintf(error, sizeof(error), "lmtp_listen: %s is served by another "
+				    "process", path);
+				goto fail;
+			}
+		}
+		if (unlink(path) < 0) {
+			snprintf(error, sizeof(error), "lmtp_listen: cannot remove the stale socket "
+			    "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		log_info("lmtpd: removed the stale socket %s", path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1024) < 0) {
+		snprintf(error, sizeof(error), "lmtp_listen: %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	/* Only mail_owner (qmgr) and its group may deliver into the store. */
+	if (chmod(path, 0660) < 0 || (uid != (uid_t)-1 && chown(path, uid, gid) < 0)) {
+		snprintf(error, sizeof(error), "lmtp_listen: %s: %s", path, strerror(errno));
+		close(fd);
+		goto fail;
+	}
+	return fd;
+fail:
+	*error_r = error;
+	return -1;
+}
+
+int
+lmtpd_bind(const char *spec, char *path_r, size_t size, const char **error_r)
+{
+	static char error[600];
+	char v[1024];
+
+	expand(spec, v, sizeof(v));
+	path_r[0] = '\0';
+	if (v[0] == '/' || strncmp(v, "unix:", 5) == 0) {
+		const char *path = v[0] == '/' ? v : v + 5;
+		int fd = bind_unix(path, error_r);
+		if (fd >= 0)
+			str_copy(path_r, path, size);
+		return fd;
+	}
+	if (strncmp(v, "inet:", 5) == 0)
+		return net_listen(v + 5, error_r);
+	snprintf(error, sizeof(error), "lmtp_listen: \"%s\": use unix:/path or inet:host:port", spec);
+	*error_r = error;
+	return -1;
+}
+
+void
+lmtpd_start(struct event_base *base, int fd, struct mstore *ms)
+{
+	store = ms;
+	listener = evconnlistener_new(base, on_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (listener == NULL)
+		fatal("lmtpd: cannot serve the listening socket");
+	evconnlistener_set_error_cb(listener, on_accept_error);
+}
+
+void
+lmtpd_stop(void)
+{
+	while (!TAILQ_EMPTY(&sessions))
+		sess_free(TAILQ_FIRST(&sessions));
+	if (listener != NULL)
+		evconnlistener_free(listener);
+	listener = NULL;
+	mstore_close(&store);
+}

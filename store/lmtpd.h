@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmtpd - the LMTP server (RFC 2033) of the mailbox store: qmgr hands it
+ * the mail of local accounts, and it saves each message once as a blob
+ * and once per recipient as a row in the recipient's INBOX (mstore.h).
+ *
+ * One process, one event loop.  Commands: LHLO (HELO and EHLO are
+ * refused: this is LMTP), MAIL (SIZE, BODY, SMTPUTF8, XQID), RCPT, DATA,
+ * RSET, NOOP, VRFY (252), QUIT; the lines go through smtpd's parser
+ * (mta/smtp_proto.c and smtp_addr.c), so no parser is new here.
+ *
+ *   RCPT   the recipient must be an enabled account of the directory
+ *          (directory_recipient() == DIR_RCPT_ACCOUNT, "user+tag@domain"
+ *          resolving to "user@domain"): else 550 5.1.1 (5.2.1 disabled,
+ *          451 4.3.0 when the directory cannot be read).  With MAIL's
+ *          SIZE=, an account that could not take that much more is
+ *          refused now: 552 5.2.2, or 452 4.2.2 when lmtp_quota_status is
+ *          temporary.
+ *   DATA   the content streams into one blob: "Return-Path: <sender>"
+ *          and the message, dot-unstuffed, line ends made CRLF.  No
+ *          Delivered-To header is added: it differs per recipient and
+ *          would defeat the sharing; the recipient is kept in the index
+ *          row (messages.delivered_to) instead.  The blob is fsync'd and
+ *          counted once per recipient, then each recipient gets one append
+ *          into INBOX, committed (synchronous = FULL), and only then its
+ *          reply: 250 2.0.0 saved, 552 5.2.2 / 452 4.2.2 over quota,
+ *          451 4.3.0 when the index could not be written.  The replies
+ *          come in RCPT order, one per accepted recipient.
+ *
+ * Duplicates.  When lmtpd dies after committing some recipients but
+ * before their replies, qmgr retries them.  LHLO offers XQID; qmgr then
+ * sends "MAIL FROM:<...> XQID=<queue id>", and "<queue id> <recipient>"
+ * is the delivery id stored with the row (mstore_append's delivery_id):
+ * a retry finds it and answers 250 without saving a second copy.  The
+ * ids are kept 30 days, longer than a message stays in the queue.
+ *
+ * The index work is synchronous SQLite on the event loop: one short
+ * transaction per recipient.  A busy index (an imapd session writing)
+ * makes everyone wait up to the 5 s busy timeout; then the recipient
+ * gets 451 and qmgr retries.
+ */
+#ifndef FACTEUR_LMTPD_H
+#define FACTEUR_LMTPD_H
+
+#include <stddef.h>
+
+#include <event2/event.h>
+
+struct mstore;
+
+/*
+ * Bind spec: "unix:/path" (a stale socket is removed; the socket is mode
+ * 0660, owned by mail_owner, whose qmgr connects) or "inet:host:port";
+ * "$spool_directory" is expanded.  Returns the listening descriptor, or
+ * -1 with *error_r (static text).  *path_r (size bytes) receives the
+ * socket's path, "" for inet.
+ */
+int lmtpd_bind(const char *spec, char *path_r, size_t size, const char **error_r);
+/* Serve the listening socket fd on base, delivering into ms (lmtpd keeps it). */
+void lmtpd_start(struct event_base *base, int fd, struct mstore *ms);
+/* Close the listener and every session (a message being received is dropped). */
+void lmtpd_stop(void);
+
+#endif
