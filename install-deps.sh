@@ -21,7 +21,7 @@ PKGS="
  python3 python3-pytest openssl swaks libnet-ssleay-perl libauthen-sasl-perl
  postfix unbound iproute2 procps
  libspf2-dev libopendkim-dev libopendmarc-dev libclamav-dev libmilter-dev
- libsqlite3-dev sqlite3 publicsuffix opendkim opendkim-tools clamav clamav-testfiles
+ libsqlite3-dev sqlite3 libargon2-dev publicsuffix opendkim opendkim-tools clamav clamav-testfiles
  spamd spamc python3-dkim python3-authres
  libhiredis-dev redis-server postfwd
 "

@@ -11,6 +11,11 @@
  * (lower case, a domain's trailing dot dropped, a network's host bits
  * cleared) before it is stored or looked up, so lookups are exact
  * matches on primary keys.
+ *
+ * The schema grows by numbered migrations: a new file is made at version
+ * 1 and climbs them like an old one, so both end up with the same tables.
+ * Readers accept an older file (a daemon may be upgraded before anyone
+ * runs facteurctl) and see the tables it lacks as empty.
  */
 #include "facteur-config.h"
 
@@ -33,13 +38,13 @@
 #include "lib/net.h"
 #include "store/directory.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 #define ALIAS_DEPTH_MAX 10
 #define RCPT_DELIMITER '+'
 
 /* An address: 64 for the local part, 1 for '@', 253 for the domain, NUL, and room. */
-#define ADDR_SIZE 320
+#define ADDR_SIZE DIR_ADDR_SIZE
 
 /*
  * Version 1.  kind, verify and action are words, so the file reads well in
@@ -84,6 +89,32 @@ static const char schema_sql[] =
 	" PRIMARY KEY (scope, pattern)) WITHOUT ROWID;"
 	"CREATE INDEX access_type ON access (scope, type);";
 
+/*
+ * The migrations: migrations[v] takes a file from version v to v + 1.
+ *
+ * Version 2: authentication and profiles.  accounts.password holds a hash
+ * (argon2id or crypt(3): store/auth.c), accounts.profile a profiles.name
+ * or NULL.  An app password belongs to one account (its rows go with
+ * it); last_used is NULL until its first login.  A profile's quota and
+ * retention are 0 for none; services is a normalized list.
+ */
+static const char *const migrations[SCHEMA_VERSION] = {
+	[1] =
+	"CREATE TABLE app_passwords ("
+	" account TEXT NOT NULL,"
+	" name TEXT NOT NULL,"
+	" hash TEXT NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" last_used INTEGER,"
+	" PRIMARY KEY (account, name)) WITHOUT ROWID;"
+	"CREATE TABLE profiles ("
+	" name TEXT PRIMARY KEY NOT NULL,"
+	" quota_bytes INTEGER NOT NULL DEFAULT 0,"
+	" retention_days INTEGER NOT NULL DEFAULT 0,"
+	" services TEXT NOT NULL DEFAULT '" DIR_SERVICES_ALL "') WITHOUT ROWID;"
+	"CREATE INDEX accounts_profile ON accounts (profile);",
+};
+
 /* The readers' statements, prepared once. */
 enum {
 	ST_DOMAIN,
@@ -92,6 +123,8 @@ enum {
 	ST_RELAY_RCPT,
 	ST_ACCESS_EXACT,
 	ST_ACCESS_SCAN,
+	ST_ACCOUNT_FULL,
+	ST_ANY_ACCOUNT,
 	ST_COUNT
 };
 
@@ -104,16 +137,25 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "AND pattern IN (?2, ?3, ?4, ?5)",
 	[ST_ACCESS_SCAN] = "SELECT pattern, action, type FROM access WHERE scope = ?1 "
 	    "AND type IN ('net', 'subdomain')",
+	/* Columns of version 1: prepared at open whatever the file's version. */
+	[ST_ACCOUNT_FULL] = "SELECT address, enabled, created, password, profile FROM accounts "
+	    "WHERE address = ?1",
+	[ST_ANY_ACCOUNT] = "SELECT 1 FROM accounts LIMIT 1",
 };
 
 struct directory {
 	sqlite3 *db;
 	int readonly;
+	int mode;		/* DIRECTORY_READWRITE, _READONLY, _UPDATE */
+	char *path;
 	sqlite3_stmt *st[ST_COUNT];
 };
 
-/* The text behind every *error_r (writers are single-threaded tools). */
-static char dir_error[768];
+/*
+ * The text behind every *error_r: one per thread, as a daemon's worker
+ * thread may record an app password's use while its loop looks up.
+ */
+static _Thread_local char dir_error[768];
 
 static const char *set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -377,37 +419,52 @@ schema_upgrade(sqlite3 *db, int version, const char *path, const char **error_r)
 	}
 	if (version == SCHEMA_VERSION)
 		return 0;
-	/* Version 0: a new (or empty) file.  Later versions add their ALTER TABLEs here. */
-	if (sqlite3_exec(db, schema_sql, NULL, NULL, &msg) != SQLITE_OK)
+	/* Version 0: a new (or empty) file, made at version 1 and migrated as an old one. */
+	if (version == 0 && sqlite3_exec(db, schema_sql, NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
+	for (int v = version > 0 ? version : 1; v < SCHEMA_VERSION; v++)
+		if (sqlite3_exec(db, migrations[v], NULL, NULL, &msg) != SQLITE_OK)
+			goto fail;
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
 	return 0;
 fail:
-	*error_r = set_error("%s: cannot create the directory schema: %s", path,
-	    msg != NULL ? msg : sqlite3_errmsg(db));
+	if (version == 0)
+		*error_r = set_error("%s: cannot create the directory schema: %s", path,
+		    msg != NULL ? msg : sqlite3_errmsg(db));
+	else
+		*error_r = set_error("%s: cannot upgrade the directory schema from version %d: %s",
+		    path, version, msg != NULL ? msg : sqlite3_errmsg(db));
 	sqlite3_free(msg);
 	return -1;
 }
 
 struct directory *
-directory_open(const char *path, int readonly, const char **error_r)
+directory_open(const char *path, int mode, const char **error_r)
 {
 	struct directory *dir = xcalloc(1, sizeof(*dir));
-	int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-	    SQLITE_OPEN_NOMUTEX;
+	int readonly = mode == DIRECTORY_READONLY, create = mode == DIRECTORY_READWRITE;
+	int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+	    (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
 	char *msg = NULL;
 	int version, persist = 1;
 
+	if (mode != DIRECTORY_READWRITE && mode != DIRECTORY_READONLY && mode != DIRECTORY_UPDATE) {
+		*error_r = set_error("%s: bad directory open mode %d", path, mode);
+		free(dir);
+		return NULL;
+	}
 	dir->readonly = readonly;
-	if (readonly && access(path, F_OK) < 0) {
+	dir->mode = mode;
+	dir->path = xstrdup(path);
+	if (!create && access(path, F_OK) < 0) {
 		if (errno == ENOENT)
 			FAIL("%s: no directory database (facteurctl domain add creates it)", path);
 		FAIL("%s: %s", path, strerror(errno));
 	}
 	if (sqlite3_open_v2(path, &dir->db, flags, NULL) != SQLITE_OK) {
-		if (!readonly && access(path, F_OK) < 0 && errno == ENOENT) {
+		if (create && access(path, F_OK) < 0 && errno == ENOENT) {
 			/* SQLite says "unable to open database file": say which part is missing. */
 			char *parent = xstrdup(path), *slash = strrchr(parent, '/');
 			if (slash != NULL && slash != parent)
@@ -425,13 +482,14 @@ directory_open(const char *path, int readonly, const char **error_r)
 	sqlite3_extended_result_codes(dir->db, 1);
 	/* Writers hold the lock for one small transaction: wait for them. */
 	sqlite3_busy_timeout(dir->db, BUSY_TIMEOUT_MS);
-	if (!readonly) {
-		/*
-		 * Keep the -wal and -shm files when the last writer closes: the
-		 * daemons open read-only, and a read-only connection cannot create
-		 * them in a directory it may not write to.
-		 */
+	/*
+	 * Keep the -wal and -shm files when the last writer closes: the
+	 * daemons open read-only, and a read-only connection cannot create
+	 * them in a directory it may not write to.
+	 */
+	if (!readonly)
 		sqlite3_file_control(dir->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+	if (create) {
 		if (sqlite3_exec(dir->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
 		    "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
 			set_error("%s: %s", path, msg != NULL ? msg : sqlite3_errmsg(dir->db));
@@ -461,6 +519,13 @@ directory_open(const char *path, int readonly, const char **error_r)
 		if (version > SCHEMA_VERSION)
 			FAIL("%s: directory database of a newer facteur (version %d, this one knows %d)",
 			    path, version, SCHEMA_VERSION);
+		/* A daemon's small writes go to the tables of the current version. */
+		if (mode == DIRECTORY_UPDATE && version < SCHEMA_VERSION)
+			FAIL("%s: directory database of version %d: facteurctl upgrades it to %d", path,
+			    version, SCHEMA_VERSION);
+		if (mode == DIRECTORY_UPDATE && sqlite3_exec(dir->db, "PRAGMA synchronous = FULL",
+		    NULL, NULL, NULL) != SQLITE_OK)
+			FAIL("%s: %s", path, sqlite3_errmsg(dir->db));
 	}
 	for (int i = 0; i < ST_COUNT; i++)
 		if (sqlite3_prepare_v3(dir->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -482,8 +547,15 @@ directory_close(struct directory **dirp)
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(dir->st[i]);
 	sqlite3_close(dir->db);
+	free(dir->path);
 	free(dir);
 	*dirp = NULL;
+}
+
+const char *
+directory_path(const struct directory *dir)
+{
+	return dir->path;
 }
 
 const char *
@@ -943,6 +1015,10 @@ writable(struct directory *dir, const char **error_r)
 		*error_r = set_error("the directory is open read-only");
 		return -1;
 	}
+	if (dir->mode != DIRECTORY_READWRITE) {
+		*error_r = set_error("the directory is open for a daemon's updates only");
+		return -1;
+	}
 	return 0;
 }
 
@@ -1273,8 +1349,22 @@ change_one(struct directory *dir, const char *addr, const char *sql, const char 
 int
 directory_account_del(struct directory *dir, const char *addr, const char **error_r)
 {
-	return change_one(dir, addr, "DELETE FROM accounts WHERE address = ?1", NULL,
-	    "no such account", error_r);
+	char a[ADDR_SIZE];
+	const char *domain;
+
+	if (begin(dir, error_r) < 0)
+		return -1;
+	if (change_one(dir, addr, "DELETE FROM accounts WHERE address = ?1", NULL,
+	    "no such account", error_r) < 0)
+		goto fail;
+	/* Its app passwords go with it (change_one checked the address). */
+	addr_norm(addr, a, sizeof(a), &domain);
+	if (run(dir, error_r, "DELETE FROM app_passwords WHERE account = ?1", 1, a) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
 }
 
 int
@@ -1603,4 +1693,479 @@ directory_access_foreach(struct directory *dir,
 
 	return foreach_rows(dir, sql, sql, NULL,
 	    &(struct row_cb){ .row = access_row, .fn.access = fn }, ctx);
+}
+
+/* ---- authentication data, profiles ---- */
+
+/* The services a profile may name, in DIR_SERVICES_ALL's order. */
+static const char *const service_names[] = { "smtp", "imap", "sieve", "dav", "xmpp" };
+#define N_SERVICES (sizeof(service_names) / sizeof(service_names[0]))
+
+int
+dir_services_norm(const char *list, char *out, const char **error_r)
+{
+	int want[N_SERVICES] = { 0 };
+	char buf[512], *save = NULL;
+	size_t len = 0;
+
+	if (str_copy(buf, list, sizeof(buf)) >= sizeof(buf)) {
+		*error_r = set_error("services list too long");
+		return -1;
+	}
+	for (char *w = strtok_r(buf, ", \t", &save); w != NULL; w = strtok_r(NULL, ", \t", &save)) {
+		size_t k;
+		for (k = 0; k < N_SERVICES; k++)
+			if (str_casecmp(w, service_names[k]) == 0)
+				break;
+		if (k == N_SERVICES) {
+			*error_r = set_error("unknown service %s (known: %s)", w, DIR_SERVICES_ALL);
+			return -1;
+		}
+		want[k] = 1;
+	}
+	out[0] = '\0';
+	for (size_t k = 0; k < N_SERVICES; k++)
+		if (want[k])
+			len += (size_t)snprintf(out + len, DIR_SERVICES_SIZE - len, "%s%s",
+			    len > 0 ? "," : "", service_names[k]);
+	return 0;
+}
+
+int
+dir_services_has(const char *list, const char *service)
+{
+	size_t n = strlen(service);
+
+	if (n == 0)
+		return 0;
+	for (const char *p = list; *p != '\0';) {
+		size_t w = strcspn(p, ",");
+		if (w == n && strncmp(p, service, n) == 0)
+			return 1;
+		p += w;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* A profile's or an app password's name: 1 to 63 of A-Z, a-z, 0-9, '.', '_', '-'. */
+static int
+name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= DIR_NAME_SIZE)
+		return 0;
+	for (const char *p = s; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '.' || *p == '_' || *p == '-'))
+			return 0;
+	return 1;
+}
+
+/* A profile's name, lower-cased into out (DIR_NAME_SIZE); -1 if it is not one. */
+static int
+profile_name_norm(const char *s, char *out)
+{
+	if (strlen(s) >= DIR_NAME_SIZE)
+		return -1;
+	str_copy(out, s, DIR_NAME_SIZE);
+	str_lower(out);
+	return name_valid(out) ? 0 : -1;
+}
+
+/* What a hash column may hold: printable ASCII without blanks, that fits. */
+static int
+hash_storable(const char *hash)
+{
+	size_t n = strlen(hash);
+
+	if (n == 0 || n >= DIR_HASH_SIZE)
+		return 0;
+	for (const char *p = hash; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/*
+ * Prepare a statement reading a table of version 2: 1 done, 0 when the
+ * file is still of version 1 (a reader's: the table is not there, so it
+ * has no rows), -1 on error (logged).
+ */
+static int
+prepare_v2_table(struct directory *dir, const char *sql, sqlite3_stmt **st, const char *what)
+{
+	char msg[256];
+
+	if (sqlite3_prepare_v2(dir->db, sql, -1, st, NULL) == SQLITE_OK)
+		return 1;
+	str_copy(msg, sqlite3_errmsg(dir->db), sizeof(msg));
+	if (user_version(dir->db) == 1)
+		return 0;
+	log_warnx("directory: %s: %s", what, msg);
+	return -1;
+}
+
+int
+directory_account_get(struct directory *dir, const char *addr, struct dir_account *out)
+{
+	sqlite3_stmt *st = dir->st[ST_ACCOUNT_FULL];
+	char a[ADDR_SIZE];
+	const char *domain;
+	int rc;
+
+	if (addr_norm(addr, a, sizeof(a), &domain) < 0)
+		return 0;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if ((rc = st_row(dir, st, "account lookup")) == 1 && out != NULL) {
+		memset(out, 0, sizeof(*out));
+		str_copy(out->address, col_text(st, 0), sizeof(out->address));
+		out->enabled = sqlite3_column_int(st, 1) != 0;
+		out->created = sqlite3_column_int64(st, 2);
+		str_copy(out->password, col_text(st, 3), sizeof(out->password));
+		str_copy(out->profile, col_text(st, 4), sizeof(out->profile));
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int
+directory_has_accounts(struct directory *dir)
+{
+	sqlite3_stmt *st = dir->st[ST_ANY_ACCOUNT];
+	int rc = st_row(dir, st, "account lookup");
+
+	sqlite3_reset(st);
+	return rc;
+}
+
+static void
+profile_from_row(sqlite3_stmt *st, struct dir_profile *out)
+{
+	memset(out, 0, sizeof(*out));
+	str_copy(out->name, col_text(st, 0), sizeof(out->name));
+	out->quota_bytes = sqlite3_column_int64(st, 1);
+	out->retention_days = sqlite3_column_int(st, 2);
+	str_copy(out->services, col_text(st, 3), sizeof(out->services));
+}
+
+int
+directory_profile_get(struct directory *dir, const char *name, struct dir_profile *out)
+{
+	char n[DIR_NAME_SIZE];
+	sqlite3_stmt *st;
+	int rc;
+
+	if (profile_name_norm(name, n) < 0)
+		return 0;
+	if ((rc = prepare_v2_table(dir, "SELECT name, quota_bytes, retention_days, services "
+	    "FROM profiles WHERE name = ?1", &st, "profile lookup")) <= 0)
+		return rc;
+	sqlite3_bind_text(st, 1, n, -1, SQLITE_STATIC);
+	if ((rc = st_row(dir, st, "profile lookup")) == 1 && out != NULL)
+		profile_from_row(st, out);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+directory_app_password_foreach(struct directory *dir, const char *addr,
+    int (*fn)(const struct dir_app_password *ap, void *ctx), void *ctx)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+	sqlite3_stmt *st;
+	int rc, stop = 0;
+
+	if (addr_norm(addr, a, sizeof(a), &domain) < 0)
+		return 0;
+	if ((rc = prepare_v2_table(dir, "SELECT name, hash, created, coalesce(last_used, 0) "
+	    "FROM app_passwords WHERE account = ?1 ORDER BY name", &st, "app password list")) <= 0)
+		return rc;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct dir_app_password ap;
+		memset(&ap, 0, sizeof(ap));
+		str_copy(ap.name, col_text(st, 0), sizeof(ap.name));
+		str_copy(ap.hash, col_text(st, 1), sizeof(ap.hash));
+		ap.created = sqlite3_column_int64(st, 2);
+		ap.last_used = sqlite3_column_int64(st, 3);
+		if ((stop = fn(&ap, ctx)) != 0)
+			break;
+	}
+	if (stop == 0 && rc != SQLITE_DONE) {
+		db_warn(dir, "app password list");
+		stop = -1;
+	}
+	sqlite3_finalize(st);
+	return stop;
+}
+
+int
+directory_account_set_password(struct directory *dir, const char *addr, const char *hash,
+    const char **error_r)
+{
+	if (hash == NULL || hash[0] == '\0')
+		return change_one(dir, addr, "UPDATE accounts SET password = NULL WHERE address = ?1",
+		    NULL, "no such account", error_r);
+	if (!hash_storable(hash)) {
+		*error_r = set_error("bad password hash: printable characters without blanks, at "
+		    "most %d", DIR_HASH_SIZE - 1);
+		return -1;
+	}
+	return change_one(dir, addr, "UPDATE accounts SET password = ?2 WHERE address = ?1", hash,
+	    "no such account", error_r);
+}
+
+int
+directory_account_set_profile(struct directory *dir, const char *addr, const char *profile,
+    const char **error_r)
+{
+	char n[DIR_NAME_SIZE];
+	int set = profile != NULL && profile[0] != '\0';
+
+	if (set && profile_name_norm(profile, n) < 0) {
+		*error_r = set_error("bad profile name %s", profile);
+		return -1;
+	}
+	if (begin(dir, error_r) < 0)
+		return -1;
+	if (set) {
+		switch (run(dir, error_r, "SELECT count(*) FROM profiles WHERE name = ?1", 1, n)) {
+		case 0:
+			FAIL("unknown profile %s", n);
+		case -1:
+			goto fail;
+		}
+	}
+	if (change_one(dir, addr, set ? "UPDATE accounts SET profile = ?2 WHERE address = ?1" :
+	    "UPDATE accounts SET profile = NULL WHERE address = ?1", set ? n : NULL,
+	    "no such account", error_r) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_app_password_add(struct directory *dir, const char *addr, const char *name,
+    const char *hash, const char **error_r)
+{
+	char a[ADDR_SIZE], now[32];
+	const char *domain;
+	long long n;
+
+	if (!name_valid(name)) {
+		*error_r = set_error("bad app password name %s: 1 to %d letters, digits, '.', '_' or "
+		    "'-'", name, DIR_NAME_SIZE - 1);
+		return -1;
+	}
+	if (!hash_storable(hash)) {
+		*error_r = set_error("bad app password hash");
+		return -1;
+	}
+	if (addr_norm_valid(addr, a, sizeof(a), &domain) < 0) {
+		*error_r = set_error("bad address %s", addr);
+		return -1;
+	}
+	if (begin(dir, error_r) < 0)
+		return -1;
+	switch (account_get(dir, a)) {
+	case 0:
+		FAIL("no such account %s", a);
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
+	switch (run(dir, error_r, "SELECT 1 FROM app_passwords WHERE account = ?1 AND name = ?2", 2,
+	    a, name)) {
+	case 1:
+		FAIL("account %s has an app password %s", a, name);
+	case -1:
+		goto fail;
+	}
+	if ((n = run(dir, error_r, "SELECT count(*) FROM app_passwords WHERE account = ?1", 1,
+	    a)) < 0)
+		goto fail;
+	if (n >= DIR_APP_PASSWORDS_MAX)
+		FAIL("account %s has %lld app passwords, the most it may have: revoke one first", a, n);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	if (run(dir, error_r, "INSERT INTO app_passwords (account, name, hash, created) "
+	    "VALUES (?1, ?2, ?3, CAST(?4 AS INTEGER))", 4, a, name, hash, now) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_app_password_del(struct directory *dir, const char *addr, const char *name,
+    const char **error_r)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+	long long n;
+
+	if (addr_norm_valid(addr, a, sizeof(a), &domain) < 0) {
+		*error_r = set_error("bad address %s", addr);
+		return -1;
+	}
+	if (writable(dir, error_r) < 0)
+		return -1;
+	if ((n = run(dir, error_r, "DELETE FROM app_passwords WHERE account = ?1 AND name = ?2", 2,
+	    a, name)) < 0)
+		return -1;
+	if (n == 0) {
+		*error_r = account_get(dir, a) == 0 ? set_error("no such account %s", a) :
+		    set_error("account %s has no app password %s", a, name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+directory_app_password_used(struct directory *dir, const char *addr, const char *name,
+    long long when, const char **error_r)
+{
+	char a[ADDR_SIZE], w[32];
+	const char *domain;
+	long long n;
+
+	if (dir->readonly) {
+		*error_r = set_error("the directory is open read-only");
+		return -1;
+	}
+	if (addr_norm(addr, a, sizeof(a), &domain) < 0) {
+		*error_r = set_error("bad address %s", addr);
+		return -1;
+	}
+	snprintf(w, sizeof(w), "%lld", when);
+	if ((n = run(dir, error_r, "UPDATE app_passwords SET last_used = CAST(?3 AS INTEGER) "
+	    "WHERE account = ?1 AND name = ?2", 3, a, name, w)) < 0)
+		return -1;
+	if (n == 0) {
+		*error_r = set_error("account %s has no app password %s", a, name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Validate a profile; its name and services normalized into name and services. */
+static int
+profile_check(const struct dir_profile *p, char *name, char *services, const char **error_r)
+{
+	if (profile_name_norm(p->name, name) < 0)
+		FAIL("bad profile name %s: 1 to %d letters, digits, '.', '_' or '-'", p->name,
+		    DIR_NAME_SIZE - 1);
+	if (p->quota_bytes < 0)
+		FAIL("profile %s: the quota cannot be negative", name);
+	if (p->retention_days < 0)
+		FAIL("profile %s: the retention cannot be negative", name);
+	if (dir_services_norm(p->services, services, error_r) < 0)
+		goto fail;
+	return 0;
+fail:
+	return -1;
+}
+
+/* Write p (checked); insert: a new profile, else an existing one. */
+static int
+profile_write(struct directory *dir, const struct dir_profile *p, int insert,
+    const char **error_r)
+{
+	char name[DIR_NAME_SIZE], services[DIR_SERVICES_SIZE], quota[32], retention[32];
+	long long n;
+
+	if (profile_check(p, name, services, error_r) < 0 || begin(dir, error_r) < 0)
+		return -1;
+	if ((n = run(dir, error_r, "SELECT count(*) FROM profiles WHERE name = ?1", 1, name)) < 0)
+		goto fail;
+	if (insert && n > 0)
+		FAIL("profile %s exists", name);
+	if (!insert && n == 0)
+		FAIL("unknown profile %s", name);
+	snprintf(quota, sizeof(quota), "%lld", p->quota_bytes);
+	snprintf(retention, sizeof(retention), "%d", p->retention_days);
+	if (run(dir, error_r, insert ?
+	    "INSERT INTO profiles (name, quota_bytes, retention_days, services) "
+	    "VALUES (?1, CAST(?2 AS INTEGER), CAST(?3 AS INTEGER), ?4)" :
+	    "UPDATE profiles SET quota_bytes = CAST(?2 AS INTEGER), "
+	    "retention_days = CAST(?3 AS INTEGER), services = ?4 WHERE name = ?1", 4, name, quota,
+	    retention, services) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_profile_add(struct directory *dir, const struct dir_profile *p, const char **error_r)
+{
+	return profile_write(dir, p, 1, error_r);
+}
+
+int
+directory_profile_update(struct directory *dir, const struct dir_profile *p,
+    const char **error_r)
+{
+	return profile_write(dir, p, 0, error_r);
+}
+
+int
+directory_profile_del(struct directory *dir, const char *name, const char **error_r)
+{
+	char n[DIR_NAME_SIZE];
+	long long users;
+
+	if (profile_name_norm(name, n) < 0) {
+		*error_r = set_error("bad profile name %s", name);
+		return -1;
+	}
+	if (begin(dir, error_r) < 0)
+		return -1;
+	switch (run(dir, error_r, "SELECT count(*) FROM profiles WHERE name = ?1", 1, n)) {
+	case 0:
+		FAIL("unknown profile %s", n);
+	case -1:
+		goto fail;
+	}
+	if ((users = run(dir, error_r, "SELECT count(*) FROM accounts WHERE profile = ?1", 1,
+	    n)) < 0)
+		goto fail;
+	if (users > 0)
+		FAIL("profile %s is used by %lld account%s", n, users, users == 1 ? "" : "s");
+	if (run(dir, error_r, "DELETE FROM profiles WHERE name = ?1", 1, n) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_profile_foreach(struct directory *dir,
+    int (*fn)(const struct dir_profile *p, void *ctx), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc, stop = 0;
+
+	if ((rc = prepare_v2_table(dir, "SELECT name, quota_bytes, retention_days, services "
+	    "FROM profiles ORDER BY name", &st, "profile list")) <= 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct dir_profile p;
+		profile_from_row(st, &p);
+		if ((stop = fn(&p, ctx)) != 0)
+			break;
+	}
+	if (stop == 0 && rc != SQLITE_DONE) {
+		db_warn(dir, "profile list");
+		stop = -1;
+	}
+	sqlite3_finalize(st);
+	return stop;
 }

@@ -20,9 +20,15 @@
  * process with several threads looking up opens one per thread.
  *
  * The file: one table per kind of entry (domains, accounts, aliases,
- * relay_recipients, access), its version in PRAGMA user_version.  Writers
- * keep the -wal and -shm files when they close, so that daemons opening
- * it read-only never need to create them.
+ * relay_recipients, access, app_passwords, profiles), its version in
+ * PRAGMA user_version (2; a writer upgrades a version 1 file when it opens
+ * it).  Writers keep the -wal and -shm files when they close, so that
+ * daemons opening it read-only never need to create them.
+ *
+ * Accounts carry what authentication needs (store/auth.h reads it): a
+ * password hash, app passwords (one hash each, with their last use) and a
+ * profile naming the services the account may use, its quota and its
+ * retention.
  */
 #ifndef FACTEUR_DIRECTORY_H
 #define FACTEUR_DIRECTORY_H
@@ -70,16 +76,26 @@ enum dir_access {
 	DIR_ACCESS_DENY,	/* refuse with 554 5.7.1 */
 };
 
+/* directory_open's modes. */
+#define DIRECTORY_READWRITE	0	/* writers: create and upgrade */
+#define DIRECTORY_READONLY	1	/* lookups only */
+#define DIRECTORY_UPDATE	2	/* lookups, and a daemon's small writes (an app password's use) */
+
 /*
- * Open path.  readonly: lookups only (the file must exist: otherwise NULL
- * with "PATH: no directory database ..."); otherwise the file and schema
- * are created if missing and the schema upgraded.  NULL and *error_r set
- * (static text) on failure.
+ * Open path.  DIRECTORY_READONLY: lookups only (the file must exist:
+ * otherwise NULL with "PATH: no directory database ...").
+ * DIRECTORY_READWRITE: the file and schema are created if missing and the
+ * schema upgraded.  DIRECTORY_UPDATE: read-write, but the file must exist
+ * with the current schema (a daemon never creates nor upgrades it).  NULL
+ * and *error_r set (text owned by the calling thread, valid until its
+ * next directory call) on failure.
  */
 struct directory *directory_open(const char *path, int readonly, const char **error_r);
 void directory_close(struct directory **dir);
 /* The path of var_directory_database, with its default applied (static). */
 const char *directory_default_path(void);
+/* The path dir was opened with. */
+const char *directory_path(const struct directory *dir);
 
 /* ---- lookups (readers) ---- */
 
@@ -193,6 +209,92 @@ int directory_access_del(struct directory *dir, const char *scope, const char *p
 int directory_access_foreach(struct directory *dir,
     int (*fn)(const char *scope, const char *pattern, enum dir_access action, void *ctx),
     void *ctx);
+
+/* ---- accounts' authentication data, profiles ---- */
+
+/* Sizes of the fields below, NUL included. */
+#define DIR_ADDR_SIZE		320
+#define DIR_HASH_SIZE		256
+#define DIR_NAME_SIZE		64
+#define DIR_SERVICES_SIZE	128
+/* App passwords an account may have (each is tried at every login). */
+#define DIR_APP_PASSWORDS_MAX	20
+/* The services a profile may name, and those of an account without one. */
+#define DIR_SERVICES_ALL	"smtp,imap,sieve,dav,xmpp"
+
+struct dir_account {
+	char address[DIR_ADDR_SIZE];
+	int enabled;
+	long long created;		/* Unix time */
+	char password[DIR_HASH_SIZE];	/* its hash, "" if none */
+	char profile[DIR_NAME_SIZE];	/* "" if none: every service, no quota */
+};
+
+struct dir_app_password {
+	char name[DIR_NAME_SIZE];
+	char hash[DIR_HASH_SIZE];
+	long long created;
+	long long last_used;		/* 0: never */
+};
+
+struct dir_profile {
+	char name[DIR_NAME_SIZE];
+	long long quota_bytes;		/* 0: no quota */
+	int retention_days;		/* 0: kept for ever */
+	char services[DIR_SERVICES_SIZE];	/* "smtp,imap", normalized; "" none */
+};
+
+/* Lookups: 1 and *out filled, 0 if there is none, -1 on a database error. */
+int directory_account_get(struct directory *dir, const char *addr, struct dir_account *out);
+int directory_profile_get(struct directory *dir, const char *name, struct dir_profile *out);
+/* 1 if the directory has at least one account, 0 if none, -1 on a database error. */
+int directory_has_accounts(struct directory *dir);
+/*
+ * The app passwords of addr in name order; as the other listings (fn's
+ * non-zero stops; -1 on a database error).  An unknown account has none.
+ */
+int directory_app_password_foreach(struct directory *dir, const char *addr,
+    int (*fn)(const struct dir_app_password *ap, void *ctx), void *ctx);
+
+/*
+ * Writers; 0, or -1 with *error_r.  Hashes are stored as given: the
+ * caller (store/auth.h) makes and checks them; NULL or "" removes the
+ * account's password.
+ */
+int directory_account_set_password(struct directory *dir, const char *addr, const char *hash,
+    const char **error_r);
+/* profile NULL or "": none. */
+int directory_account_set_profile(struct directory *dir, const char *addr, const char *profile,
+    const char **error_r);
+/*
+ * An app password: name is 1 to 63 letters, digits, '.', '_', '-' (kept
+ * as given, compared exactly); refused if the account has one of that name
+ * or DIR_APP_PASSWORDS_MAX already.
+ */
+int directory_app_password_add(struct directory *dir, const char *addr, const char *name,
+    const char *hash, const char **error_r);
+int directory_app_password_del(struct directory *dir, const char *addr, const char *name,
+    const char **error_r);
+/* Record a successful login with it at when (Unix time); works on a DIRECTORY_UPDATE handle. */
+int directory_app_password_used(struct directory *dir, const char *addr, const char *name,
+    long long when, const char **error_r);
+/*
+ * Profiles: name is 1 to 63 of a-z, 0-9, '.', '_', '-' (lower-cased);
+ * services a list of DIR_SERVICES_ALL's names separated by commas or
+ * blanks (normalized: known order, no duplicates).
+ */
+int directory_profile_add(struct directory *dir, const struct dir_profile *p,
+    const char **error_r);
+int directory_profile_update(struct directory *dir, const struct dir_profile *p,
+    const char **error_r);
+/* Refused, with their count, while accounts use it. */
+int directory_profile_del(struct directory *dir, const char *name, const char **error_r);
+int directory_profile_foreach(struct directory *dir,
+    int (*fn)(const struct dir_profile *p, void *ctx), void *ctx);
+/* Normalize a services list into out (DIR_SERVICES_SIZE); -1 with *error_r if a name is unknown. */
+int dir_services_norm(const char *list, char *out, const char **error_r);
+/* Is service in the normalized list? */
+int dir_services_has(const char *list, const char *service);
 
 /* Text of a kind/verify/access value, and back (-1 if unknown). */
 const char *dir_domain_kind_str(enum dir_domain_kind kind);

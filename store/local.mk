@@ -1,10 +1,21 @@
 # SPDX-License-Identifier: MIT
-# store/: the directory (and later the mailbox store).
+# store/: the directory, accounts' authentication (and later the mailbox store).
 noinst_LIBRARIES += store/libstore.a
 store_libstore_a_SOURCES = store/directory.c store/directory.h \
-	store/directory_shared.c store/directory_shared.h
-store_libstore_a_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
-STORE_LIBS = store/libstore.a $(FACTEUR_LIBS) $(SQLITE_LIBS)
+	store/directory_shared.c store/directory_shared.h \
+	store/auth.c store/auth.h
+store_libstore_a_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(ARGON2_CFLAGS)
+STORE_LIBS = store/libstore.a $(FACTEUR_LIBS) $(SQLITE_LIBS) $(ARGON2_LIBS) $(CRYPT_LIBS) \
+	$(PTHREAD_LIBS)
 EXTRA_DIST += store/README.md
+
+# Logins against the directory: hashes, app passwords, profiles, throttling, the schema migration.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_auth_store
+TESTS += tests/unit/test_auth_store
+tests_unit_test_auth_store_SOURCES = tests/unit/test_auth_store.c
+tests_unit_test_auth_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_auth_store_LDADD = $(STORE_LIBS) $(CMOCKA_LIBS)
+endif
 include store/imap.mk
 include store/store.mk
