@@ -2,14 +2,23 @@
 /*
  * smtpd_auth - SMTP AUTH (RFC 4954) with PLAIN and LOGIN, over TLS only.
  *
- * Users come from smtpd_auth_file: "user:hash" lines where hash is any
- * crypt(3) hash the system knows (yescrypt "$y$", SHA-512 "$6$" ...).
- * This is the relay core's source; the directory of store/ replaces it.
- * Passwords are never logged; a failure costs the client an error.
+ * Users are the directory's accounts (store/auth.h: their password or an
+ * app password, service "smtp"), then the users of smtpd_auth_file:
+ * "user:hash" lines where hash is any crypt(3) hash the system knows
+ * (yescrypt "$y$", SHA-512 "$6$" ...).  An account of the directory is
+ * decided by the directory alone, so a line left in the file cannot
+ * reopen a disabled account; the file serves the other names, as it did
+ * for the relay core.  AUTH is offered when either has a user.
+ *
+ * Hashes cost tens of milliseconds: the session pauses while a thread of
+ * the auth pool verifies, the lookup having been made on the loop's
+ * directory handle.  Failures from one address are counted by
+ * store/auth, whatever the source: past auth_failure_limit the client
+ * gets 454 until auth_failure_window passes.  Passwords are never logged;
+ * a failure costs the client an error.
  */
 #include "facteur-config.h"
 
-#include <crypt.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -20,10 +29,15 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/stats.h"
+#include "lib/workpool.h"
 #include "smtpd.h"
+#include "store/auth.h"
+#include "store/directory_shared.h"
 
 #define AUTH_MECH_PLAIN 1
 #define AUTH_MECH_LOGIN 2
+/* Threads verifying hashes: argon2 at 19 MiB each; a login is one hash or two. */
+#define AUTH_WORKERS 2
 
 struct auth_user {
 	char *name;
@@ -90,7 +104,11 @@ smtpd_auth_load(const char *path, const char **error_r)
 int
 smtpd_auth_enabled(void)
 {
-	return auth_configured;
+	struct directory *dir;
+
+	if (auth_configured)
+		return 1;
+	return (dir = directory_shared()) != NULL && directory_has_accounts(dir) == 1;
 }
 
 /* Decode base64 text into a NUL-terminated buffer; -1 if malformed. */
@@ -119,40 +137,122 @@ b64_decode(const char *in, char **out_r, size_t *len_r)
 	return 0;
 }
 
-static int
-auth_check(const char *user, const char *password)
+/* The hash of user in smtpd_auth_file, or NULL. */
+static const char *
+auth_file_hash(const char *user)
 {
-	struct crypt_data cd;
 	const char *hash = NULL;
-	char *result;
 
 	for (size_t i = 0; i < auth_nusers; i++)
 		if (strcmp(auth_users[i].name, user) == 0)
 			hash = auth_users[i].hash;
-	memset(&cd, 0, sizeof(cd));
-	/* Hash even for an unknown user so timing does not tell which users exist. */
-	result = crypt_r(password, hash != NULL ? hash : "$6$facteur$unknownuserxxxxxxxxx", &cd);
-	return hash != NULL && result != NULL && result[0] != '*' &&
-	    strlen(result) == strlen(hash) && CRYPTO_memcmp(result, hash, strlen(hash)) == 0;
+	return hash;
 }
 
+/* The user name as the log shows it: printable, at most 127 characters. */
 static void
-auth_finish(struct smtpd_session *s, const char *user, const char *password)
+user_for_log(const char *user, char *out, size_t size)
 {
-	s->state = SMTPD_ST_CMD;
-	if (user[0] != '\0' && auth_check(user, password)) {
+	size_t n = 0;
+
+	for (; *user != '\0' && n + 1 < size; user++)
+		out[n++] = (unsigned char)*user > ' ' && (unsigned char)*user < 0x7f ? *user : '?';
+	out[n] = '\0';
+}
+
+/* Answer the AUTH: account is the authenticated name on AUTH_OK. */
+static void
+auth_reply(struct smtpd_session *s, const char *user, const char *account, enum auth_result r)
+{
+	char logged[128];
+
+	user_for_log(r == AUTH_OK ? account : user, logged, sizeof(logged));
+	if (r == AUTH_OK) {
 		STATS_INC(smtpd_auth_success);
-		log_info("AUTH success from [%s] user=%s mechanism=%s", s->addr, user,
+		log_info("AUTH success from [%s] user=%s mechanism=%s", s->addr, logged,
 		    s->auth_mech == AUTH_MECH_PLAIN ? "PLAIN" : "LOGIN");
-		s->auth_user = xstrdup(user);
+		s->auth_user = xstrdup(account);
 		s->trusted = 1;
 		smtpd_policy_authenticated(s);
 		smtpd_reply(s, "235 2.7.0 Authentication successful");
-	} else {
-		STATS_INC(smtpd_auth_failure);
-		log_info("AUTH failure from [%s] user=%s", s->addr, user);
-		smtpd_error(s, "535 5.7.8 Error: authentication failed");
+		return;
 	}
+	STATS_INC(smtpd_auth_failure);
+	log_info("AUTH failure from [%s] user=%s", s->addr, logged);
+	/* RFC 4954: 454 for a temporary failure; the same 535 for every other. */
+	if (r == AUTH_THROTTLED || r == AUTH_TEMPFAIL)
+		smtpd_error(s, "454 4.7.0 Temporary authentication failure");
+	else
+		smtpd_error(s, "535 5.7.8 Error: authentication failed");
+}
+
+struct auth_job {
+	struct smtpd_session *s;
+	struct auth_request *req;
+	char *user;
+};
+
+static struct workpool *auth_pool;
+
+static void
+auth_work(void *arg)
+{
+	struct auth_job *j = arg;
+
+	auth_login_verify(j->req);
+}
+
+static void
+auth_done(void *arg)
+{
+	struct auth_job *j = arg;
+	struct smtpd_session *s = j->s;
+	char account[DIR_ADDR_SIZE];
+	enum auth_result r;
+
+	/* Counted and logged even when the client left: hanging up is no way around the limit. */
+	r = auth_login_end(&j->req, account, sizeof(account));
+	if (s->dead) {
+		smtpd_session_free(s);
+	} else {
+		auth_reply(s, j->user, account, r);
+		if (s->state != SMTPD_ST_CLOSING)
+			smtpd_resume(s);
+	}
+	OPENSSL_cleanse(j->user, strlen(j->user));
+	free(j->user);
+	free(j);
+}
+
+/* Check user's password: the directory's lookup here, the hash in the pool, the reply after. */
+static void
+auth_finish(struct smtpd_session *s, const char *user, const char *password)
+{
+	struct auth_request *req;
+	struct auth_job *j;
+	const char *hash;
+	enum auth_result r;
+
+	s->state = SMTPD_ST_CMD;
+	if (user[0] == '\0') {
+		auth_reply(s, user, "", AUTH_FAILED);
+		return;
+	}
+	r = auth_login_begin(directory_shared(), user, password, "smtp", s->addr, &req);
+	if (r != AUTH_OK) {
+		auth_reply(s, user, "", r);
+		return;
+	}
+	if (!auth_request_is_account(req) && (hash = auth_file_hash(user)) != NULL)
+		auth_request_set_hash(req, hash);
+	if (auth_pool == NULL)
+		auth_pool = workpool_new(s->base, AUTH_WORKERS);
+	j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->req = req;
+	j->user = xstrdup(user);
+	smtpd_pause(s);
+	workpool_submit(auth_pool, auth_work, auth_done, j);
 }
 
 /* PLAIN: authzid NUL authcid NUL password. */
