@@ -339,7 +339,8 @@ msg_schedule(struct qmsg *m)
 			rcpt_deferred(m, i, "none", "4.3.5", why);
 			continue;
 		}
-		if (routes[i].kind != TRANSPORT_SMTP) {
+		/* SMTP and LMTP go through the SMTP client; the others are done here. */
+		if (routes[i].kind != TRANSPORT_SMTP && routes[i].kind != TRANSPORT_LMTP) {
 			route_local(m, i, &routes[i]);
 			continue;
 		}

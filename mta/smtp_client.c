@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -64,6 +65,7 @@ struct smtp_conn {
 	struct dns_addr *addrs;
 	size_t naddrs, addr_idx, addrs_tried;
 
+	int lmtp;		/* LHLO, and one reply per recipient after the dot (RFC 2033) */
 	struct bufferevent *bev;
 	SSL *ssl;		/* owned by bev once the filter exists */
 	int tls_active, tls_skip;
@@ -321,12 +323,16 @@ conn_next_addr(struct smtp_conn *c)
 	}
 	c->addrs_tried++;
 	ss = c->addrs[c->addr_idx].ss;
-	if (ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)c->route.port);
-	else
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)c->route.port);
-	net_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
-	snprintf(c->peer, sizeof(c->peer), "%s[%s]:%d", c->host, addr, c->route.port);
+	if (ss.ss_family == AF_UNIX) {
+		snprintf(c->peer, sizeof(c->peer), "%s[%s]", c->host, c->route.path);
+	} else {
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)c->route.port);
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)c->route.port);
+		net_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
+		snprintf(c->peer, sizeof(c->peer), "%s[%s]:%d", c->host, addr, c->route.port);
+	}
 	c->state = S_CONNECT;
 	c->ext = 0;
 	c->size_limit = 0;
@@ -364,7 +370,21 @@ smtp_conn_new(struct event_base *base, const struct transport_route *route, smtp
 	c->cb = cb;
 	c->ctx = ctx;
 	c->notify_ev = event_new(base, -1, 0, notify_run, c);
-	if (route->mx) {
+	c->lmtp = route->kind == TRANSPORT_LMTP;
+	if (c->lmtp && route->path[0] != '\0') {
+		/* LMTP over a UNIX socket: one "host", one address, no DNS. */
+		struct sockaddr_un *sun;
+		c->hosts[c->nhosts++] = xstrdup(route->host);
+		str_copy(c->host, route->host, sizeof(c->host));
+		c->addrs = xcalloc(1, sizeof(*c->addrs));
+		sun = (struct sockaddr_un *)&c->addrs[0].ss;
+		sun->sun_family = AF_UNIX;
+		str_copy(sun->sun_path, route->path, sizeof(sun->sun_path));
+		c->addrs[0].len = (socklen_t)sizeof(*sun);
+		c->naddrs = 1;
+		c->addr_idx = 0;
+		conn_next_addr(c);
+	} else if (route->mx) {
 		c->state = S_RESOLVE_MX;
 		c->query = dns_lookup_mx(route->host, mx_answer, c);
 	} else {
@@ -519,23 +539,30 @@ setup_reply(struct smtp_conn *c)
 		}
 		c->state = S_EHLO;
 		set_timeout(c, var_smtp_timeout, var_smtp_timeout);
-		conn_send(c, "EHLO %s", var_smtp_helo_name[0] != '\0' ? var_smtp_helo_name :
-		    proc_hostname());
+		conn_send(c, "%s %s", c->lmtp ? "LHLO" : "EHLO", var_smtp_helo_name[0] != '\0' ?
+		    var_smtp_helo_name : proc_hostname());
 		return;
 	case S_EHLO:
-		if (code >= 500 && !c->tls_active) {
+		/* An LMTP server has no HELO to fall back to. */
+		if (code >= 500 && !c->tls_active && !c->lmtp) {
 			c->state = S_HELO;
 			conn_send(c, "HELO %s", var_smtp_helo_name[0] != '\0' ? var_smtp_helo_name :
 			    proc_hostname());
 			return;
 		}
 		if (code != 250) {
-			reply_error(c, "EHLO");
+			reply_error(c, c->lmtp ? "LHLO" : "EHLO");
 			conn_send(c, "QUIT");
 			setup_failed(c);
 			return;
 		}
 		c->ext = smtp_reply_ehlo(&c->reply, &c->size_limit);
+		/*
+		 * LMTP: no TLS (a local socket or a private network), and no BDAT,
+		 * whose per-recipient replies this client does not wait for.
+		 */
+		if (c->lmtp)
+			c->ext &= ~(unsigned int)(SMTP_EXT_STARTTLS | SMTP_EXT_CHUNKING);
 		if (!c->tls_active && !c->tls_skip && c->route.tls != TLS_POLICY_NONE &&
 		    (c->ext & SMTP_EXT_STARTTLS)) {
 			c->state = S_STARTTLS;
@@ -674,6 +701,10 @@ smtp_conn_send(struct smtp_conn *c, struct smtp_txn *t)
 	if ((c->ext & SMTP_EXT_DSN) && t->envid != NULL)
 		snprintf(params + strlen(params), sizeof(params) - strlen(params), " ENVID=%s",
 		    t->envid);
+	/* The delivery's name, so an LMTP server can spot our retry of a delivery it saved. */
+	if (c->lmtp && (c->ext & SMTP_EXT_XQID))
+		snprintf(params + strlen(params), sizeof(params) - strlen(params), " XQID=%s",
+		    t->qid);
 	add_step(c, K_MAIL, 0, xasprintf("MAIL FROM:<%s>%s", t->sender, params));
 	for (size_t i = 0; i < t->nrcpts; i++) {
 		char notify[64];
@@ -865,8 +896,24 @@ txn_reply(struct smtp_conn *c)
 		if (code == 354) {
 			if (c->mail_ok && c->naccepted > 0 && !c->aborted) {
 				pump_start(c, 1);
-				add_step(c, K_DOT, 0, NULL);
+				if (!c->lmtp) {
+					add_step(c, K_DOT, 0, NULL);
+				} else {
+					/* RFC 2033: one reply per accepted recipient, in RCPT order. */
+					for (size_t i = 0; i < t->nrcpts; i++)
+						if (t->rcpts[i].accepted && t->rcpts[i].code == 0)
+							add_step(c, K_DOT, i, NULL);
+				}
 				c->next_send = c->nsteps;
+				return;
+			}
+			if (c->lmtp) {
+				/* No recipient to answer for: an LMTP server out of step. */
+				log_warnx("qid=%s %s said 354 to DATA without accepted recipients",
+				    t->qid, c->peer);
+				c->broken = 1;
+				c->aborted = 1;
+				txn_finish(c);
 				return;
 			}
 			/* RFC 2920: DATA accepted with no valid recipient; send an empty message. */
@@ -882,8 +929,22 @@ txn_reply(struct smtp_conn *c)
 					rcpt_result(&t->rcpts[i], code, c->reply.dsn, r, 1, "DATA");
 		c->aborted = 1;
 		break;
-	case K_BDAT:
 	case K_DOT:
+		if (c->lmtp) {
+			/* The reply of one recipient; the transaction ends with the last. */
+			if (c->pumping) {
+				c->broken = 1;
+				txn_finish(c);
+				return;
+			}
+			rcpt_result(&t->rcpts[s->rcpt], code, c->reply.dsn, r, 1, "end of DATA");
+			if (c->next_reply < c->nsteps)
+				return;
+			txn_finish(c);
+			return;
+		}
+		/* FALLTHROUGH */
+	case K_BDAT:
 		/* A final reply before we finished sending: the stream is out of step. */
 		if (c->pumping)
 			c->broken = 1;

@@ -194,6 +194,8 @@ smtp_reply_ehlo(const struct smtp_reply *reply, unsigned long long *size_r)
 			ext |= SMTP_EXT_CHUNKING;
 		else if (keyword_is(p, n, "DSN"))
 			ext |= SMTP_EXT_DSN;
+		else if (keyword_is(p, n, "XQID"))
+			ext |= SMTP_EXT_XQID;
 		else if (keyword_is(p, n, "SIZE")) {
 			unsigned long long v = 0;
 			ext |= SMTP_EXT_SIZE;

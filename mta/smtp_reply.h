@@ -59,6 +59,8 @@ const char *smtp_reply_str(const struct smtp_reply *reply, char *buf, size_t siz
 #define SMTP_EXT_STARTTLS 0x10
 #define SMTP_EXT_CHUNKING 0x20
 #define SMTP_EXT_DSN 0x40
+/* lmtpd's: MAIL FROM takes XQID=<queue id>, naming the delivery (store/lmtpd.h). */
+#define SMTP_EXT_XQID 0x80
 
 /* The extensions of a complete EHLO reply; *size_r is SIZE's limit or 0. */
 unsigned int smtp_reply_ehlo(const struct smtp_reply *reply, unsigned long long *size_r);

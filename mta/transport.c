@@ -68,6 +68,96 @@ host_valid(const char *h, int bracketed)
 	return 1;
 }
 
+/* "lmtp:" next hops: unix:/path, [host]:port, host:port, inet:host:port. */
+static int
+parse_lmtp(const char *p, struct transport_route *r, const char **error_r)
+{
+	const char *port = NULL;
+	size_t hlen;
+
+	r->kind = TRANSPORT_LMTP;
+	r->port = 24;
+	r->mx = 0;
+	r->tls = TLS_POLICY_NONE;
+	if (str_ncasecmp(p, "unix:", 5) == 0) {
+		const char *v = p + 5;
+		size_t n = 0;
+		/* $spool_directory expanded: "lmtp:unix:$spool_directory/run/lmtp". */
+		while (*v != '\0' && n + 1 < sizeof(r->path)) {
+			size_t skip = strncmp(v, "$spool_directory", 16) == 0 ? 16 :
+			    strncmp(v, "${spool_directory}", 18) == 0 ? 18 : 0;
+			if (skip > 0) {
+				n += str_copy(r->path + n, var_spool_directory, sizeof(r->path) - n);
+				if (n >= sizeof(r->path))
+					n = sizeof(r->path) - 1;
+				v += skip;
+			} else {
+				r->path[n++] = *v++;
+			}
+			r->path[n] = '\0';
+		}
+		/* sun_path is 108 bytes. */
+		if (r->path[0] != '/' || *v != '\0' || strlen(r->path) >= 108) {
+			*error_r = "lmtp:unix: next hop needs an absolute socket path shorter than 108 bytes";
+			return -1;
+		}
+		str_copy(r->host, "localhost", sizeof(r->host));
+		snprintf(r->key, sizeof(r->key), "lmtp:unix:%s", r->path);
+		return 0;
+	}
+	if (str_ncasecmp(p, "inet:", 5) == 0)
+		p += 5;
+	if (*p == '[') {
+		const char *close = strchr(p, ']');
+		if (close == NULL || close == p + 1) {
+			*error_r = "lmtp: next hop has '[' without ']' or an empty host";
+			return -1;
+		}
+		hlen = (size_t)(close - p - 1);
+		if (hlen >= sizeof(r->host)) {
+			*error_r = "next hop host too long";
+			return -1;
+		}
+		memcpy(r->host, p + 1, hlen);
+		r->host[hlen] = '\0';
+		p = close + 1;
+		if (*p == ':')
+			port = p + 1;
+		else if (*p != '\0') {
+			*error_r = "junk after ']' in next hop";
+			return -1;
+		}
+	} else {
+		/* host:port, or an IPv6 address without brackets and without a port. */
+		const char *colon = strrchr(p, ':');
+		hlen = colon != NULL && strchr(p, ':') == colon ? (size_t)(colon - p) : strlen(p);
+		if (hlen >= sizeof(r->host)) {
+			*error_r = "next hop host too long";
+			return -1;
+		}
+		memcpy(r->host, p, hlen);
+		r->host[hlen] = '\0';
+		if (p[hlen] == ':')
+			port = p + hlen + 1;
+	}
+	if (port != NULL) {
+		char *end;
+		long v = strtol(port, &end, 10);
+		if (*port == '\0' || *end != '\0' || v < 1 || v > 65535) {
+			*error_r = "bad port in next hop";
+			return -1;
+		}
+		r->port = (int)v;
+	}
+	if (!host_valid(r->host, 1)) {
+		*error_r = "lmtp: next hop needs unix:/path or a host";
+		return -1;
+	}
+	str_lower(r->host);
+	snprintf(r->key, sizeof(r->key), "lmtp:[%s]:%d", r->host, r->port);
+	return 0;
+}
+
 int
 transport_parse(const char *nexthop, const char *domain, struct transport_route *r,
     const char **error_r)
@@ -93,11 +183,13 @@ transport_parse(const char *nexthop, const char *domain, struct transport_route 
 		str_copy(r->key, "discard:", sizeof(r->key));
 		return 0;
 	}
+	if (str_ncasecmp(p, "lmtp:", 5) == 0)
+		return parse_lmtp(p + 5, r, error_r);
 	if (str_ncasecmp(p, "smtp:", 5) == 0)
 		p += 5;
 	else if (strchr(p, ':') != NULL && p[0] != '[' && strspn(p, "abcdefghijklmnopqrstuvwxyz") ==
 	    strcspn(p, ":") && strspn(strchr(p, ':') + 1, "0123456789") != strlen(strchr(p, ':') + 1)) {
-		*error_r = "unsupported transport in next hop (use smtp:, file: or discard:)";
+		*error_r = "unsupported transport in next hop (use smtp:, lmtp:, file: or discard:)";
 		return -1;
 	}
 	r->kind = TRANSPORT_SMTP;

@@ -11,24 +11,29 @@
  *   smtp:<one of those>   the same; "smtp:" alone is the recipient domain
  *   file:/dir             write each message to /dir/<qid>.<n>.eml
  *   discard:              drop the mail (logged as delivered)
+ *   lmtp:unix:/path       LMTP (RFC 2033) over a UNIX socket ("$spool_directory"
+ *                         expanded), e.g. lmtp:unix:$spool_directory/run/lmtp
+ *   lmtp:[host]:port, lmtp:host:port, lmtp:inet:host:port
+ *                         LMTP over TCP (port 24 by default; A/AAAA only, never
+ *                         MX; no TLS)
  * Recipients with the same next hop and TLS policy share a destination:
  * its key (route.key) is the unit of concurrency and connection reuse.
  */
 #ifndef FACTEUR_TRANSPORT_H
 #define FACTEUR_TRANSPORT_H
 
-enum transport_kind { TRANSPORT_SMTP, TRANSPORT_FILE, TRANSPORT_DISCARD };
+enum transport_kind { TRANSPORT_SMTP, TRANSPORT_FILE, TRANSPORT_DISCARD, TRANSPORT_LMTP };
 
 enum tls_policy { TLS_POLICY_NONE, TLS_POLICY_MAY, TLS_POLICY_ENCRYPT, TLS_POLICY_VERIFY };
 
 struct transport_route {
 	enum transport_kind kind;
 	char key[600];		/* destination key, e.g. "smtp:[mx.example.org]:25 tls=may" */
-	char host[256];		/* SMTP: the host, or the domain whose MX to look up */
+	char host[256];		/* SMTP: the host, or the domain whose MX to look up; LMTP: the host */
 	int port;
 	int mx;			/* SMTP: 1 to look up MX records of host */
 	enum tls_policy tls;
-	char path[512];		/* FILE: the directory */
+	char path[512];		/* FILE: the directory; LMTP: the UNIX socket ("" for TCP) */
 };
 
 /*
