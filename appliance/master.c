@@ -44,8 +44,6 @@ struct daemon {
 
 static struct listener listeners[MAX_LISTENERS];
 static int nlisteners;
-/* policyd binds policy_listen itself: the socket it serves, to notice a change. */
-static char policyd_listen[1024];
 
 static int
 policyd_wanted(void)
@@ -53,12 +51,36 @@ policyd_wanted(void)
 	return var_policy_listen[0] != '\0';
 }
 
+static int
+lmtpd_wanted(void)
+{
+	return var_lmtp_listen[0] != '\0';
+}
+
 static struct daemon daemons[] = {
 	{ "qmgr", NULL, 0, 0, 0, NULL, 0 },
 	{ "smtpd", NULL, 0, 0, 0, NULL, 0 },
 	{ "policyd", policyd_wanted, 0, 0, 0, NULL, 0 },
+	{ "lmtpd", lmtpd_wanted, 0, 0, 0, NULL, 0 },
 };
 #define NDAEMONS (int)(sizeof(daemons) / sizeof(daemons[0]))
+
+/*
+ * policyd and lmtpd bind their socket themselves (policy_listen,
+ * lmtp_listen): the address each was started with, to notice a change.
+ */
+static char served_listen[NDAEMONS][1024];
+
+/* The parameter naming the socket d binds itself, or NULL. */
+static const char *
+own_listen(const struct daemon *d)
+{
+	if (strcmp(d->name, "policyd") == 0)
+		return var_policy_listen;
+	if (strcmp(d->name, "lmtpd") == 0)
+		return var_lmtp_listen;
+	return NULL;
+}
 static struct event_base *master_base;
 static const char *master_conf;
 static int master_foreground;
@@ -153,8 +175,8 @@ daemon_start(struct daemon *d)
 {
 	pid_t pid;
 
-	if (strcmp(d->name, "policyd") == 0)
-		str_copy(policyd_listen, var_policy_listen, sizeof(policyd_listen));
+	if (own_listen(d) != NULL)
+		str_copy(served_listen[d - daemons], own_listen(d), sizeof(served_listen[0]));
 	pid = fork();
 
 	if (pid < 0) {
@@ -244,9 +266,9 @@ master_start(struct event_base *base, const char *conf_file, int foreground)
 }
 
 /*
- * Daemons the configuration may switch on and off (policyd) start or stop
- * here; policyd is started anew when policy_listen changed, since it
- * binds its socket itself.
+ * Daemons the configuration may switch on and off (policyd, lmtpd) start
+ * or stop here; they are started anew when their address changed, since
+ * they bind their socket themselves.
  */
 void
 master_reload(void)
@@ -262,9 +284,10 @@ master_reload(void)
 		if (!daemon_wanted(d)) {
 			log_info("stopping %s pid=%ld: no longer configured", d->name, (long)d->pid);
 			kill(d->pid, SIGTERM);
-		} else if (strcmp(d->name, "policyd") == 0 &&
-		    strcmp(policyd_listen, var_policy_listen) != 0) {
-			log_info("restarting %s pid=%ld: policy_listen changed", d->name, (long)d->pid);
+		} else if (own_listen(d) != NULL &&
+		    strcmp(served_listen[d - daemons], own_listen(d)) != 0) {
+			log_info("restarting %s pid=%ld: %s changed", d->name, (long)d->pid,
+			    strcmp(d->name, "lmtpd") == 0 ? "lmtp_listen" : "policy_listen");
 			d->replace = 1;
 			kill(d->pid, SIGTERM);
 		} else {
