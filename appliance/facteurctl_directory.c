@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * facteurctl domain|account|alias|recipient|access - the directory
+ * facteurctl domain|account|profile|alias|recipient|access - the directory
  * (store/directory.h): the domains facteur accepts mail for, their
- * accounts, aliases and relay recipients, and the allow/deny lists.
+ * accounts with their passwords and profiles, aliases and relay
+ * recipients, and the allow/deny lists.
  *
  *   domain add|set NAME [--kind local|relay|backup] [--nexthop HOP]
  *                       [--verify none|list|probe] [--catchall ADDR]
  *   domain del NAME | domain list | domain show NAME
- *   account add|del|disable|enable ADDR | account list [DOMAIN]
+ *   account add|del|disable|enable ADDR | account list [DOMAIN] | account show ADDR
+ *   account passwd ADDR [--hash HASH] | account set ADDR --profile NAME
+ *   account app-password add ADDR NAME | list ADDR | revoke ADDR NAME
+ *   profile add|set NAME [--quota SIZE] [--retention DAYS] [--services LIST]
+ *   profile del NAME | profile list
  *   alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]
  *   recipient add|del ADDR | recipient list DOMAIN
  *   access allow|deny|del PATTERN [--for SCOPE] | access list
@@ -20,6 +25,11 @@
  * Changes print nothing; listings print text, or JSON with -j (before
  * the command or anywhere after it).  Exit 1 with a message on standard
  * error when the directory refuses, 2 on a usage error.
+ *
+ * Passwords are read from standard input (one line), or asked for twice
+ * without echo when it is a terminal, and hashed here (store/auth.h): only
+ * hashes reach the directory, whose files are kept from other users
+ * (mode 0640) since they hold them.  A new app password is printed once.
  */
 #include "facteur-config.h"
 
@@ -30,12 +40,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "facteurctl.h"
+#include "lib/config.h"
 #include "lib/mem.h"
 #include "lib/params.h"
 #include "lib/proc.h"
+#include "store/auth.h"
 #include "store/directory.h"
 
 /* Positional arguments and the --options given after a group's verb. */
@@ -43,20 +58,25 @@ struct args {
 	char *pos[64];
 	int npos;
 	const char *kind, *nexthop, *verify, *catchall, *scope, *client, *sender, *rcpt;
+	const char *hash, *profile, *quota, *retention, *services;
 };
 
 static const char *const usage_text[] = {
 	"  domain add|set NAME [--kind local|relay|backup] [--nexthop HOP]\n"
 	"                      [--verify none|list|probe] [--catchall ADDR]\n"
 	"  domain del NAME | domain list | domain show NAME\n",
-	"  account add|del|disable|enable ADDR | account list [DOMAIN]\n",
+	"  account add|del|disable|enable ADDR | account list [DOMAIN] | account show ADDR\n"
+	"  account passwd ADDR [--hash HASH] | account set ADDR --profile NAME\n"
+	"  account app-password add ADDR NAME | list ADDR | revoke ADDR NAME\n",
 	"  alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]\n",
 	"  recipient add|del ADDR | recipient list DOMAIN\n",
 	"  access allow|deny|del PATTERN [--for SCOPE] | access list\n"
 	"  access check --client IP [--sender ADDR] [--rcpt ADDR]\n",
+	"  profile add|set NAME [--quota SIZE] [--retention DAYS] [--services LIST]\n"
+	"  profile del NAME | profile list\n",
 };
 
-enum group { G_DOMAIN, G_ACCOUNT, G_ALIAS, G_RECIPIENT, G_ACCESS };
+enum group { G_DOMAIN, G_ACCOUNT, G_ALIAS, G_RECIPIENT, G_ACCESS, G_PROFILE };
 
 static int
 usage(enum group g)
@@ -97,6 +117,11 @@ parse_args(int argc, char **argv, const char *allowed, struct args *a)
 		{ "client", offsetof(struct args, client) },
 		{ "sender", offsetof(struct args, sender) },
 		{ "rcpt", offsetof(struct args, rcpt) },
+		{ "hash", offsetof(struct args, hash) },
+		{ "profile", offsetof(struct args, profile) },
+		{ "quota", offsetof(struct args, quota) },
+		{ "retention", offsetof(struct args, retention) },
+		{ "services", offsetof(struct args, services) },
 	};
 	int only_pos = 0;
 
@@ -171,6 +196,7 @@ owner_check(uid_t *uid, gid_t *gid)
 	return 0;
 }
 
+/* The files hold password hashes: mail_owner's, readable by its group, no one else's. */
 static void
 owner_fix(uid_t uid, gid_t gid)
 {
@@ -183,6 +209,8 @@ owner_fix(uid_t uid, gid_t gid)
 		char *p = xasprintf("%s%s", path, suffix[i]);
 		if (chown(p, uid, gid) < 0 && errno != ENOENT)
 			fprintf(stderr, "facteurctl: chown %s: %s\n", p, strerror(errno));
+		else if (chmod(p, 0640) < 0 && errno != ENOENT)
+			fprintf(stderr, "facteurctl: chmod %s: %s\n", p, strerror(errno));
 		free(p);
 	}
 }
@@ -514,20 +542,460 @@ run_account_list(struct directory *dir, const struct args *a)
 	return 0;
 }
 
+/* The account addr, read or refused: 1 and *out, else the exit status printed. */
+static int
+account_need(struct directory *dir, const char *addr, struct dir_account *out)
+{
+	switch (directory_account_get(dir, addr, out)) {
+	case 1:
+		return 0;
+	case 0:
+		return refused("no such account %s", addr);
+	default:
+		return refused("directory: cannot read the account");
+	}
+}
+
+static void
+time_text(long long t, char *out, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL)
+		str_copy(out, "never", size);
+	else
+		strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int
+count_app_password(const struct dir_app_password *ap, void *ctx)
+{
+	(*(long *)ctx)++;
+	return 0;
+}
+
+static int
+run_account_show(struct directory *dir, const struct args *a)
+{
+	struct dir_account acc;
+	char created[32];
+	long apps = 0;
+	int rc;
+
+	if ((rc = account_need(dir, a->pos[1], &acc)) != 0)
+		return rc;
+	if (directory_app_password_foreach(dir, acc.address, count_app_password, &apps) < 0)
+		return refused("directory: cannot list the app passwords");
+	if (ctl_json) {
+		printf("{");
+		json_field("address", acc.address, 1);
+		printf(",\"enabled\":%s,\"created\":%lld,\"password\":%s,", acc.enabled ? "true" : "false",
+		    acc.created, acc.password[0] != '\0' ? "true" : "false");
+		json_field("profile", acc.profile, 1);
+		printf(",\"app_passwords\":%ld}\n", apps);
+	} else {
+		time_text(acc.created, created, sizeof(created));
+		printf("address: %s\nenabled: %s\ncreated: %s\npassword: %s\nprofile: %s\n"
+		    "app passwords: %ld\n", acc.address, acc.enabled ? "yes" : "no", created,
+		    acc.password[0] != '\0' ? "set" : "none",
+		    acc.profile[0] != '\0' ? acc.profile : "(none: every service)", apps);
+	}
+	return 0;
+}
+
+/* A line of at most size - 1 characters from fp, without its end; -1 if none or too long. */
+static int
+read_line(FILE *fp, char *buf, size_t size)
+{
+	size_t n;
+
+	if (fgets(buf, (int)size, fp) == NULL)
+		return -1;
+	n = strlen(buf);
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	else if (!feof(fp))
+		return -1;
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	return 0;
+}
+
+/* Ask on the terminal without echo. */
+static int
+ask_password(const char *prompt, char *buf, size_t size)
+{
+	struct termios old, quiet;
+	int rc, restore;
+
+	fprintf(stderr, "%s", prompt);
+	fflush(stderr);
+	restore = tcgetattr(STDIN_FILENO, &old) == 0;
+	if (restore) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+		quiet.c_lflag |= ICANON;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	rc = read_line(stdin, buf, size);
+	if (restore)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	fprintf(stderr, "\n");
+	return rc;
+}
+
+#define PASSWORD_BUF 1100	/* auth refuses more than 1024 */
+
+/* The new password, from standard input or the terminal: 0, or the exit status printed. */
+static int
+get_password(const char *addr, char *pw, size_t size)
+{
+	char again[PASSWORD_BUF], prompt[400];
+	int rc = 0;
+
+	if (isatty(STDIN_FILENO)) {
+		snprintf(prompt, sizeof(prompt), "New password for %s: ", addr);
+		if (ask_password(prompt, pw, size) < 0)
+			return refused("no password read");
+		if (ask_password("Again: ", again, sizeof(again)) < 0 || strcmp(pw, again) != 0)
+			rc = refused("the passwords differ: nothing changed");
+		explicit_bzero(again, sizeof(again));
+	} else if (read_line(stdin, pw, size) < 0) {
+		rc = refused("no password on standard input (one line, at most 1024 characters)");
+	}
+	if (rc == 0 && pw[0] == '\0')
+		rc = refused("empty password: nothing changed");
+	return rc;
+}
+
+static int
+run_account_passwd(struct directory *dir, const struct args *a)
+{
+	char pw[PASSWORD_BUF], hash[AUTH_HASH_SIZE];
+	struct dir_account acc;
+	const char *error;
+	int rc;
+
+	if ((rc = account_need(dir, a->pos[1], &acc)) != 0)
+		return rc;
+	if (a->hash != NULL) {
+		if (auth_hash_check(a->hash, &error) < 0)
+			return refused("%s", error);
+		if (directory_account_set_password(dir, acc.address, a->hash, &error) < 0)
+			return refused("%s", error);
+		return 0;
+	}
+	if ((rc = get_password(acc.address, pw, sizeof(pw))) == 0) {
+		if (auth_hash_password(pw, 0, hash, sizeof(hash), &error) < 0)
+			rc = refused("cannot hash the password: %s", error);
+		else if (directory_account_set_password(dir, acc.address, hash, &error) < 0)
+			rc = refused("%s", error);
+	}
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
+}
+
+static int
+run_account_set(struct directory *dir, const struct args *a)
+{
+	const char *error;
+
+	if (directory_account_set_profile(dir, a->pos[1], a->profile, &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+run_app_password_add(struct directory *dir, const struct args *a)
+{
+	char pw[AUTH_APP_PASSWORD_LEN + 1], hash[AUTH_HASH_SIZE];
+	const char *error;
+	int rc = 0;
+
+	if (auth_app_password_new(pw, sizeof(pw)) < 0)
+		return refused("no random bytes for the password");
+	if (auth_hash_password(pw, 1, hash, sizeof(hash), &error) < 0)
+		rc = refused("cannot hash the password: %s", error);
+	else if (directory_app_password_add(dir, a->pos[2], a->pos[3], hash, &error) < 0)
+		rc = refused("%s", error);
+	else if (ctl_json) {
+		printf("{");
+		json_field("name", a->pos[3], 1);
+		json_field("password", pw, 0);
+		printf("}\n");
+	} else {
+		printf("%s\n", pw);
+	}
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
+}
+
+static int
+run_app_password_revoke(struct directory *dir, const struct args *a)
+{
+	const char *error;
+
+	if (directory_app_password_del(dir, a->pos[2], a->pos[3], &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+print_app_password(const struct dir_app_password *ap, void *ctx)
+{
+	int *n = ctx;
+	char created[32], used[32];
+
+	if (ctl_json) {
+		printf("%s{", *n > 0 ? "," : "");
+		json_field("name", ap->name, 1);
+		printf(",\"created\":%lld,\"last_used\":", ap->created);
+		if (ap->last_used > 0)
+			printf("%lld}", ap->last_used);
+		else
+			printf("null}");
+	} else {
+		time_text(ap->created, created, sizeof(created));
+		time_text(ap->last_used, used, sizeof(used));
+		printf("%-24s created %s  last used %s\n", ap->name, created, used);
+	}
+	(*n)++;
+	return 0;
+}
+
+static int
+run_app_password_list(struct directory *dir, const struct args *a)
+{
+	struct dir_account acc;
+	int n = 0, rc;
+
+	if ((rc = account_need(dir, a->pos[2], &acc)) != 0)
+		return rc;
+	if (ctl_json)
+		printf("[");
+	if (directory_app_password_foreach(dir, acc.address, print_app_password, &n) < 0)
+		return refused("directory: cannot list the app passwords");
+	if (ctl_json)
+		printf("]\n");
+	return 0;
+}
+
+static int
+ctl_app_password(const struct args *a)
+{
+	const char *verb = a->npos > 1 ? a->pos[1] : "";
+
+	if (strcmp(verb, "add") == 0 && a->npos == 4)
+		return change(run_app_password_add, a);
+	if (strcmp(verb, "revoke") == 0 && a->npos == 4)
+		return change(run_app_password_revoke, a);
+	if (strcmp(verb, "list") == 0 && a->npos == 3)
+		return lookup(run_app_password_list, a);
+	return usage(G_ACCOUNT);
+}
+
 int
 ctl_account(int argc, char **argv)
 {
 	static const char *const verbs[] = { "add", "del", "disable", "enable" };
 	struct args a;
+	const char *verb;
 
-	if (parse_args(argc, argv, "", &a) < 0 || a.npos < 1)
+	if (parse_args(argc, argv, "hash profile", &a) < 0 || a.npos < 1)
 		return usage(G_ACCOUNT);
+	verb = a.pos[0];
+	if (strcmp(verb, "passwd") == 0 && a.npos == 2 && a.profile == NULL)
+		return change(run_account_passwd, &a);
+	if (strcmp(verb, "set") == 0 && a.npos == 2 && a.profile != NULL && a.hash == NULL)
+		return change(run_account_set, &a);
+	if (a.hash != NULL || a.profile != NULL)
+		return usage(G_ACCOUNT);
+	if (strcmp(verb, "app-password") == 0)
+		return ctl_app_password(&a);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strcmp(a.pos[0], verbs[i]) == 0 && a.npos == 2)
+		if (strcmp(verb, verbs[i]) == 0 && a.npos == 2)
 			return change(run_account, &a);
-	if (strcmp(a.pos[0], "list") == 0 && a.npos <= 2)
+	if (strcmp(verb, "list") == 0 && a.npos <= 2)
 		return lookup(run_account_list, &a);
+	if (strcmp(verb, "show") == 0 && a.npos == 2)
+		return lookup(run_account_show, &a);
 	return usage(G_ACCOUNT);
+}
+
+/* ---- profile ---- */
+
+/* The profile group (to be declared in facteurctl.h with the others). */
+int ctl_profile(int argc, char **argv);
+
+/* "10G", "512M", "1000", "none" for 0. */
+static void
+size_text(long long n, char *out, size_t size)
+{
+	static const struct {
+		long long unit;
+		char suffix;
+	} units[] = { { 1LL << 30, 'G' }, { 1LL << 20, 'M' }, { 1LL << 10, 'K' } };
+
+	if (n == 0) {
+		str_copy(out, "none", size);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (n % units[i].unit == 0) {
+			snprintf(out, size, "%lld%c", n / units[i].unit, units[i].suffix);
+			return;
+		}
+	}
+	snprintf(out, size, "%lld", n);
+}
+
+/* Apply the options to p: 0, or the exit status printed. */
+static int
+profile_fill(struct dir_profile *p, const struct args *a)
+{
+	long v;
+	char *end;
+
+	if (a->quota != NULL) {
+		if (strcmp(a->quota, "none") == 0)
+			v = 0;
+		else if (config_parse_size(a->quota, &v) < 0 || v < 0)
+			return refused("bad quota %s: a size such as 500M or 10G, 0 or none for no quota",
+			    a->quota);
+		p->quota_bytes = v;
+	}
+	if (a->retention != NULL) {
+		errno = 0;
+		v = strtol(a->retention, &end, 10);
+		if (strcmp(a->retention, "none") == 0)
+			v = 0;
+		else if (errno != 0 || end == a->retention || (*end != '\0' && strcmp(end, "d") != 0) ||
+		    v < 0 || v > 36500)
+			return refused("bad retention %s: days, from 0 (mail kept for ever) to 36500",
+			    a->retention);
+		p->retention_days = (int)v;
+	}
+	if (a->services != NULL &&
+	    str_copy(p->services, a->services, sizeof(p->services)) >= sizeof(p->services))
+		return refused("services list too long");
+	return 0;
+}
+
+static int
+run_profile_add(struct directory *dir, const struct args *a)
+{
+	struct dir_profile p;
+	const char *error;
+
+	memset(&p, 0, sizeof(p));
+	if (str_copy(p.name, a->pos[1], sizeof(p.name)) >= sizeof(p.name))
+		return refused("bad profile name %s", a->pos[1]);
+	str_copy(p.services, DIR_SERVICES_ALL, sizeof(p.services));
+	if (profile_fill(&p, a) != 0)
+		return 1;
+	if (directory_profile_add(dir, &p, &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+run_profile_set(struct directory *dir, const struct args *a)
+{
+	struct dir_profile p;
+	const char *error;
+	int rc;
+
+	if ((rc = directory_profile_get(dir, a->pos[1], &p)) <= 0)
+		return rc < 0 ? refused("directory: cannot read the profile") :
+		    refused("unknown profile %s", a->pos[1]);
+	if (profile_fill(&p, a) != 0)
+		return 1;
+	if (directory_profile_update(dir, &p, &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+run_profile_del(struct directory *dir, const struct args *a)
+{
+	const char *error;
+
+	if (directory_profile_del(dir, a->pos[1], &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+print_profile(const struct dir_profile *p, void *ctx)
+{
+	int *n = ctx;
+	char quota[32];
+
+	if (ctl_json) {
+		char buf[DIR_SERVICES_SIZE], *save = NULL;
+		int first = 1;
+		printf("%s{", *n > 0 ? "," : "");
+		json_field("name", p->name, 1);
+		printf(",\"quota_bytes\":%lld,\"retention_days\":%d,\"services\":[", p->quota_bytes,
+		    p->retention_days);
+		str_copy(buf, p->services, sizeof(buf));
+		for (char *w = strtok_r(buf, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save)) {
+			printf("%s", first ? "" : ",");
+			ctl_json_string(stdout, w);
+			first = 0;
+		}
+		printf("]}");
+	} else {
+		size_text(p->quota_bytes, quota, sizeof(quota));
+		printf("%-20s quota=%s retention=", p->name, quota);
+		if (p->retention_days > 0)
+			printf("%dd", p->retention_days);
+		else
+			printf("none");
+		printf(" services=%s\n", p->services[0] != '\0' ? p->services : "none");
+	}
+	(*n)++;
+	return 0;
+}
+
+static int
+run_profile_list(struct directory *dir, const struct args *a)
+{
+	int n = 0;
+
+	if (ctl_json)
+		printf("[");
+	if (directory_profile_foreach(dir, print_profile, &n) < 0)
+		return refused("directory: cannot list the profiles");
+	if (ctl_json)
+		printf("]\n");
+	return 0;
+}
+
+int
+ctl_profile(int argc, char **argv)
+{
+	struct args a;
+	const char *verb;
+
+	if (parse_args(argc, argv, "quota retention services", &a) < 0 || a.npos < 1)
+		return usage(G_PROFILE);
+	verb = a.pos[0];
+	if (strcmp(verb, "add") == 0 && a.npos == 2)
+		return change(run_profile_add, &a);
+	if (strcmp(verb, "set") == 0 && a.npos == 2) {
+		if (a.quota == NULL && a.retention == NULL && a.services == NULL)
+			return usage(G_PROFILE);
+		return change(run_profile_set, &a);
+	}
+	if (a.quota != NULL || a.retention != NULL || a.services != NULL)
+		return usage(G_PROFILE);
+	if (strcmp(verb, "del") == 0 && a.npos == 2)
+		return change(run_profile_del, &a);
+	if (strcmp(verb, "list") == 0 && a.npos == 1)
+		return lookup(run_profile_list, &a);
+	return usage(G_PROFILE);
 }
 
 /* ---- alias ---- */
