@@ -15,7 +15,7 @@
  * password.  An unknown user costs a verification of a dummy hash, so he
  * is not refused faster than a known one.
  *
- * An event loop cannot wait ~30 ms for argon2: it splits a login in three.
+ * An event loop cannot wait ~20 ms for argon2: it splits a login in three.
  * auth_login_begin (the thread owning the directory handle: lookups) copies
  * what the login needs into a request; auth_login_verify (any thread: no
  * directory handle, no shared state) checks the password and, when an app
