@@ -7,7 +7,7 @@ store_libstore_a_SOURCES = store/directory.c store/directory.h \
 store_libstore_a_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(ARGON2_CFLAGS)
 STORE_LIBS = store/libstore.a $(FACTEUR_LIBS) $(SQLITE_LIBS) $(ARGON2_LIBS) $(CRYPT_LIBS) \
 	$(PTHREAD_LIBS)
-EXTRA_DIST += store/README.md
+EXTRA_DIST += store/README.md tests/integration/test_accounts_auth.py
 
 # Logins against the directory: hashes, app passwords, profiles, throttling, the schema migration.
 if HAVE_CMOCKA
