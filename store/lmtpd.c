@@ -259,7 +259,7 @@ cmd_mail(struct sess *s, const char *arg)
 		goto out;
 	}
 	if (var_message_size_limit > 0 && size > var_message_size_limit) {
-		error_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		goto out;
 	}
 	s->sender = addr;
@@ -329,12 +329,13 @@ cmd_rcpt(struct sess *s, const char *arg)
 		reply(s, "451 4.3.0 <%s>: Temporary lookup failure", addr);
 		goto out;
 	}
+	/* Refused recipients are not protocol errors: a queue may hold many. */
 	if (res == DIR_RCPT_DISABLED) {
-		error_reply(s, "550 5.2.1 <%s>: Mailbox disabled", addr);
+		reply(s, "550 5.2.1 <%s>: Mailbox disabled", addr);
 		goto out;
 	}
 	if (res != DIR_RCPT_ACCOUNT || target[0] == '\0') {
-		error_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
+		reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
 		    "recipient table", addr);
 		goto out;
 	}
