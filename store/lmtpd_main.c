@@ -73,7 +73,7 @@ main(int argc, char **argv)
 	struct mstore *ms;
 	const char *error;
 	char path[4096], stats_path[4096];
-	int ch, fd, foreground = 0;
+	int ch, fd, n, foreground = 0;
 
 	while ((ch = getopt(argc, argv, "c:d")) != -1) {
 		switch (ch) {
@@ -105,6 +105,9 @@ main(int argc, char **argv)
 	proc_tune_malloc();
 	if ((ms = mstore_open(NULL, &error)) == NULL)
 		fatalx("%s", error);
+	/* Blobs a killed lmtpd or imapd was writing. */
+	if ((n = mstore_tmp_clean(ms, 3600)) > 0)
+		log_info("removed %d stale temporary files of the store", n);
 	if (stats_open(spool_path("run/stats", stats_path, sizeof(stats_path)), 1, &error) < 0)
 		log_info("no shared stats: %s", error);
 	if ((base = event_base_new()) == NULL)

@@ -12,6 +12,7 @@
  */
 #include "facteur-config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -698,6 +699,31 @@ mstore_blob_refs(struct mstore *ms, const char *blob)
 	refs = rc == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);
 	return refs;
+}
+
+int
+mstore_tmp_clean(struct mstore *ms, long max_age)
+{
+	char dir[4096], path[4352];
+	time_t now = time(NULL);
+	struct dirent *de;
+	struct stat sb;
+	int n = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/tmp", ms->dir);
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && now - sb.st_mtime > max_age &&
+		    unlink(path) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 /* ---- accounts ---- */

@@ -178,6 +178,12 @@ int mstore_blob_unref(struct mstore *ms, const char *blob, unsigned int n, const
 int mstore_blob_open(struct mstore *ms, const char *blob, uint64_t *size_r, const char **error_r);
 /* Its reference count, 0 if unknown, -1 on error (tests, facteurctl). */
 long mstore_blob_refs(struct mstore *ms, const char *blob);
+/*
+ * Remove the temporary files of blob writers that died (older than
+ * max_age seconds; a writer never takes that long); how many, -1 on error.
+ * lmtpd calls it when it starts.
+ */
+int mstore_tmp_clean(struct mstore *ms, long max_age);
 
 /* ---- accounts ---- */
 

@@ -852,6 +852,23 @@ test_two_handles(void **state)
 	mstore_close(&ms);
 }
 
+/* Files in the store's tmp/. */
+static int
+tmp_count(const char *dir)
+{
+	char cmd[512];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s/tmp' | wc -l", dir);
+	if ((p = popen(cmd, "r")) != NULL) {
+		if (fscanf(p, "%d", &n) != 1)
+			n = -1;
+		pclose(p);
+	}
+	return n;
+}
+
 static void
 test_lost_blob_restored(void **state)
 {
@@ -885,6 +902,14 @@ test_lost_blob_restored(void **state)
 		assert_int_equal(mstore_blob_write(w, "junk", 4), 0);
 		mstore_blob_abort(&w);
 		assert_null(w);
+		/* A writer that died leaves its file; the cleaning takes only old ones. */
+		w = mstore_blob_begin(ms, &error);
+		assert_non_null(w);
+		assert_int_equal(tmp_count(dir), 1);
+		assert_int_equal(mstore_tmp_clean(ms, 3600), 0);
+		assert_int_equal(mstore_tmp_clean(ms, -1), 1);
+		assert_int_equal(tmp_count(dir), 0);
+		mstore_blob_abort(&w);
 		snprintf(tmp, sizeof(tmp), "rmdir '%s/tmp'", dir);
 		assert_int_equal(system(tmp), 0);
 	}
