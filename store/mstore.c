@@ -565,9 +565,11 @@ mstore_blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, char *blo
 	if (st == NULL || run(st) != SQLITE_DONE || commit(&ms->h) < 0) {
 		rc = seterr(ms->err, error_r, MSTORE_ERR, "store.db: %s", sqlite3_errmsg(ms->h.db));
 		rollback(&ms->h);
-		/* We still hold no lock, but the row never said the file was there: nobody uses it. */
-		if (placed)
-			unlink(path);
+		/*
+		 * A file we put in place stays: whether a failed COMMIT counted it
+		 * is not certain, and a file counted by nobody is only a leak (the
+		 * next writer of these bytes counts it).
+		 */
 		writer_free(wp, !placed);
 		return rc;
 	}
