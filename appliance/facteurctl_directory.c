@@ -622,25 +622,29 @@ read_line(FILE *fp, char *buf, size_t size)
 	return 0;
 }
 
-/* Ask on the terminal without echo. */
+/*
+ * Ask on the terminal without echo.  Echo goes off before the prompt is
+ * shown, so nothing typed after the prompt is echoed, and no type-ahead
+ * is thrown away (no TCSAFLUSH).
+ */
 static int
 ask_password(const char *prompt, char *buf, size_t size)
 {
 	struct termios old, quiet;
 	int rc, restore;
 
-	fprintf(stderr, "%s", prompt);
-	fflush(stderr);
 	restore = tcgetattr(STDIN_FILENO, &old) == 0;
 	if (restore) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 		quiet.c_lflag |= ICANON;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
 	}
+	fprintf(stderr, "%s", prompt);
+	fflush(stderr);
 	rc = read_line(stdin, buf, size);
 	if (restore)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &old);
 	fprintf(stderr, "\n");
 	return rc;
 }

@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import select
+import signal
 import smtplib
 import ssl
 import subprocess
@@ -262,11 +263,18 @@ def test_passwd_on_a_terminal(make):
                         break
                     out += chunk
             return marker in out
-        assert read_until(b"New password for dave@example.org: "), out
-        os.write(fd, first.encode() + b"\n")
-        assert read_until(b"Again: "), out
-        os.write(fd, second.encode() + b"\n")
-        read_until(b"\0")  # to the end
+        try:
+            assert read_until(b"New password for dave@example.org: "), out
+            os.write(fd, first.encode() + b"\n")
+            assert read_until(b"Again: "), out
+            os.write(fd, second.encode() + b"\n")
+            read_until(b"\0")  # to the end
+        except BaseException:
+            # Still waiting for input: the assertion tells why.
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(fd)
+            raise
         _, status = os.waitpid(pid, 0)
         os.close(fd)
         return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
