@@ -57,11 +57,29 @@ lmtpd_wanted(void)
 	return var_lmtp_listen[0] != '\0';
 }
 
+/* The daemon serving a listener of mode: imapd the IMAP ones, smtpd the rest. */
+static const char *
+listener_daemon(const char *mode)
+{
+	return strncmp(mode, "imap", 4) == 0 ? "imapd" : "smtpd";
+}
+
+/* imapd runs when imap_listen or imaps_listen gave it sockets at start-up. */
+static int
+imapd_wanted(void)
+{
+	for (int i = 0; i < nlisteners; i++)
+		if (strcmp(listener_daemon(listeners[i].mode), "imapd") == 0)
+			return 1;
+	return 0;
+}
+
 static struct daemon daemons[] = {
 	{ "qmgr", NULL, 0, 0, 0, NULL, 0 },
 	{ "smtpd", NULL, 0, 0, 0, NULL, 0 },
 	{ "policyd", policyd_wanted, 0, 0, 0, NULL, 0 },
 	{ "lmtpd", lmtpd_wanted, 0, 0, 0, NULL, 0 },
+	{ "imapd", imapd_wanted, 0, 0, 0, NULL, 0 },
 };
 #define NDAEMONS (int)(sizeof(daemons) / sizeof(daemons[0]))
 
@@ -112,6 +130,8 @@ master_bind(void)
 	config_list_foreach(var_smtp_listen, bind_item, "smtp");
 	config_list_foreach(var_submission_listen, bind_item, "submission");
 	config_list_foreach(var_smtps_listen, bind_item, "smtps");
+	config_list_foreach(var_imap_listen, bind_item, "imap");
+	config_list_foreach(var_imaps_listen, bind_item, "imaps");
 }
 
 static void
@@ -122,9 +142,9 @@ daemon_exec(struct daemon *d)
 	int argc = 0;
 
 	/*
-	 * smtpd gets the listening sockets at 3, 4, ... in the order bound:
-	 * first moved clear of those numbers, then put in place.  Other
-	 * daemons get none.
+	 * smtpd and imapd get their listening sockets at 3, 4, ... in the
+	 * order bound: first moved clear of those numbers, then put in place.
+	 * Other daemons get none.
 	 */
 	for (int i = 0; i < nlisteners; i++) {
 		int high = fcntl(listeners[i].fd, F_DUPFD_CLOEXEC, 3 + MAX_LISTENERS);
@@ -133,13 +153,17 @@ daemon_exec(struct daemon *d)
 		close(listeners[i].fd);
 		listeners[i].fd = high;
 	}
-	if (strcmp(d->name, "smtpd") == 0) {
+	if (strcmp(d->name, "smtpd") == 0 || strcmp(d->name, "imapd") == 0) {
+		int n = 0;
 		for (int i = 0; i < nlisteners; i++) {
 			size_t len = strlen(spec);
-			if (dup2(listeners[i].fd, 3 + i) < 0)
+			if (strcmp(listener_daemon(listeners[i].mode), d->name) != 0)
+				continue;
+			if (dup2(listeners[i].fd, 3 + n) < 0)
 				fatal("dup2 listener");
-			snprintf(spec + len, sizeof(spec) - len, "%s%d:%s", i > 0 ? "," : "", 3 + i,
+			snprintf(spec + len, sizeof(spec) - len, "%s%d:%s", n > 0 ? "," : "", 3 + n,
 			    listeners[i].mode);
+			n++;
 		}
 		setenv("FACTEUR_LISTEN", spec, 1);
 	}

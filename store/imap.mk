@@ -13,3 +13,13 @@ tests_unit_test_imap_parser_SOURCES = tests/unit/test_imap_parser.c
 tests_unit_test_imap_parser_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_imap_parser_LDADD = $(IMAP_LIBS) $(CMOCKA_LIBS)
 endif
+
+# imapd: the IMAP server (IMAP4rev1 and IMAP4rev2) of the mailbox store.
+pkglibexec_PROGRAMS += store/imapd
+store_imapd_SOURCES = store/imapd_main.c store/imapd.c store/imapd.h \
+	store/imapd_mailbox.c store/imap_fetch.c store/imap_fetch.h \
+	store/imap_search.c store/imap_search.h
+store_imapd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
+store_imapd_LDADD = $(IMAP_LIBS) $(STORE_LIBS) $(FILTER_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) \
+	$(PTHREAD_LIBS)
+EXTRA_DIST += tests/integration/test_imap.py

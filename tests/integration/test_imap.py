@@ -1,0 +1,692 @@
+# SPDX-License-Identifier: MIT
+"""imapd, the IMAP server of the mailbox store, started by the facteur
+master with imap_listen and imaps_listen set, accounts made with
+facteurctl, spoken to with Python's imaplib and with a byte-exact client:
+LOGINDISABLED and STARTTLS, LOGIN and AUTHENTICATE PLAIN, implicit TLS,
+mailboxes (LIST, CREATE, RENAME, DELETE, SPECIAL-USE, LIST-STATUS),
+APPEND then FETCH (bodies, sections, BODYSTRUCTURE, BINARY, flags),
+STORE and SEARCH, ESEARCH and SEARCHRES, UID COPY/MOVE with COPYUID,
+EXPUNGE, two sessions on one mailbox (IDLE seeing the other's APPEND,
+flag change and EXPUNGE), CONDSTORE and QRESYNC, quotas, mail delivered
+by lmtpd showing in INBOX, and error paths (BAD with the tag, BYE after
+too many, oversized lines and literals)."""
+import base64
+import imaplib
+import os
+import re
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+from facteur_it import BUILDDIR, FACTEURCTL, simple_message, wait_for
+
+IMAPD = os.path.join(BUILDDIR, "store", "imapd")
+LMTPD = os.path.join(BUILDDIR, "store", "lmtpd")
+
+pytestmark = pytest.mark.skipif(not os.access(IMAPD, os.X_OK), reason="store/imapd is not built")
+
+ALICE = "alice@example.org"
+BOB = "bob@example.org"
+PASSWORDS = {ALICE: "alice-imap-pw", BOB: "bob-imap-pw"}
+
+
+def tls_context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+@pytest.fixture
+def daemon_dir(workdir):
+    """A daemon_directory holding the build's smtpd, qmgr, imapd and lmtpd."""
+    d = os.path.join(workdir, "daemons")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    for path in ("mta/smtpd", "mta/qmgr", "store/imapd", "store/lmtpd"):
+        if os.access(os.path.join(BUILDDIR, path), os.X_OK):
+            os.symlink(os.path.join(BUILDDIR, path), os.path.join(d, os.path.basename(path)))
+    return d
+
+
+class ImapFacteur:
+    """A facteur with imapd: its ports and a way to make clients."""
+
+    def __init__(self, f, imap_port, imaps_port):
+        self.f = f
+        self.imap_port = imap_port
+        self.imaps_port = imaps_port
+
+    def plain(self):
+        return imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=30)
+
+    def login(self, user=ALICE):
+        c = self.plain()
+        c.starttls(ssl_context=tls_context())
+        typ, _ = c.login(user, PASSWORDS[user])
+        assert typ == "OK"
+        return c
+
+    def raw(self, tls=True):
+        c = RawIMAP(self.imaps_port if tls else self.imap_port, implicit_tls=tls)
+        return c
+
+
+@pytest.fixture
+def imap_facteur(make_facteur, daemon_dir):
+    """Factory: a facteur serving IMAP, with alice and bob in its directory."""
+    from facteur_it import free_port
+
+    def factory(start=True, **params):
+        imap_port, imaps_port = free_port(), free_port()
+        extra = {}
+        if os.access(LMTPD, os.X_OK):
+            extra = {"lmtp_listen": "unix:$spool_directory/run/lmtp",
+                     "local_transport": "lmtp:unix:$spool_directory/run/lmtp"}
+        extra.update(params)
+        f = make_facteur(start=False, daemon_directory=daemon_dir,
+                         imap_listen=f"127.0.0.1:{imap_port}",
+                         imaps_listen=f"127.0.0.1:{imaps_port}", **extra)
+        os.makedirs(f.spool, exist_ok=True)
+        shutil.chown(f.spool, "nobody")
+        f.ctl("domain", "add", "example.org")
+        for user, pw in PASSWORDS.items():
+            f.ctl("account", "add", user)
+            r = subprocess.run([FACTEURCTL, "-c", f.conf, "account", "passwd", user],
+                               input=pw + "\n", capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stdout + r.stderr
+        if start:
+            f.start()
+            assert wait_for(lambda: "imapd" in f.daemons()), f.log_tail()
+            assert wait_for(lambda: _answers(imap_port)), f.log_tail()
+        return ImapFacteur(f, imap_port, imaps_port)
+    return factory
+
+
+def _answers(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            return s.recv(100).startswith(b"* OK")
+    except OSError:
+        return False
+
+
+class RawIMAP:
+    """A byte-exact IMAP client: send lines, read responses up to the tagged one."""
+
+    def __init__(self, port, implicit_tls=False, timeout=30):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if implicit_tls:
+            self.sock = tls_context().wrap_socket(self.sock)
+        self.buf = b""
+        self.greeting = self.line()
+        self.n = 0
+
+    def starttls(self):
+        self.send(b"S STARTTLS\r\n")
+        lines = self.until(b"S")
+        assert lines[-1].startswith(b"S OK"), lines
+        self.sock = tls_context().wrap_socket(self.sock)
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def line(self):
+        """One line, with any literal it announces folded in."""
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed by the server; read so far: %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        m = re.search(rb"~?\{(\d+)\}$", line)
+        if m:
+            n = int(m.group(1))
+            while len(self.buf) < n:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed inside a literal")
+                self.buf += chunk
+            line += b"\r\n" + self.buf[:n]
+            self.buf = self.buf[n:]
+            line += self.line()
+        return line
+
+    def until(self, tag):
+        lines = []
+        while True:
+            line = self.line()
+            lines.append(line)
+            if line.startswith(tag + b" "):
+                return lines
+
+    def cmd(self, text):
+        """Send 'tag text' and return (tagged line, untagged lines) as str."""
+        self.n += 1
+        tag = f"T{self.n}"
+        self.send(f"{tag} {text}\r\n")
+        lines = self.until(tag.encode())
+        return (lines[-1].decode("utf-8", "replace"),
+                [x.decode("utf-8", "replace") for x in lines[:-1]])
+
+    def login(self, user=ALICE):
+        tagged, _ = self.cmd(f'LOGIN "{user}" "{PASSWORDS[user]}"')
+        assert " OK " in tagged, tagged
+        return tagged
+
+    def closed(self, timeout=30):
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def message(subject="test", body="Hello.\r\n", sender="bob@example.com", to=ALICE, extra=""):
+    return (f"From: Bob <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+            f"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <{subject}@test>\r\n"
+            f"{extra}\r\n{body}").encode()
+
+
+MULTIPART = (b"From: a@example.com\r\nTo: alice@example.org\r\nSubject: parts\r\n"
+             b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n"
+             b"preamble\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+             b"first part\r\n--XX\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\n"
+             b"Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; "
+             b"filename=\"a.bin\"\r\n\r\nAAECAwQ=\r\n--XX--\r\nepilogue\r\n")
+
+
+# ---------------------------------------------------------------- login
+
+
+def test_login_refused_before_starttls_then_accepted(imap_facteur):
+    srv = imap_facteur()
+    c = srv.plain()
+    caps = c.capabilities
+    assert "LOGINDISABLED" in caps and "STARTTLS" in caps and "AUTH=PLAIN" not in caps
+    with pytest.raises(imaplib.IMAP4.error) as e:
+        c.login(ALICE, PASSWORDS[ALICE])
+    assert "PRIVACYREQUIRED" in str(e.value)
+    c.starttls(ssl_context=tls_context())
+    typ, caps = c.capability()
+    assert "AUTH=PLAIN" in caps[0].decode() and "LOGINDISABLED" not in caps[0].decode()
+    typ, data = c.login(ALICE, PASSWORDS[ALICE])
+    assert typ == "OK" and b"CAPABILITY" in data[0] and b"IDLE" in data[0]
+    c.logout()
+    assert f"imap: login user={ALICE}" in srv.f.log_text()
+    assert PASSWORDS[ALICE] not in srv.f.log_text()
+
+
+def test_wrong_password_and_authenticate_plain(imap_facteur):
+    srv = imap_facteur()
+    with srv.raw() as c:
+        tagged, _ = c.cmd(f'LOGIN "{ALICE}" "wrong"')
+        assert tagged.startswith("T1 NO [AUTHENTICATIONFAILED]"), tagged
+        # SASL-IR and the continuation form.
+        tok = base64.b64encode(f"\0{ALICE}\0{PASSWORDS[ALICE]}".encode()).decode()
+        tagged, _ = c.cmd("AUTHENTICATE PLAIN " + tok)
+        assert tagged.startswith("T2 OK [CAPABILITY "), tagged
+    with srv.raw() as c:
+        c.send("A AUTHENTICATE PLAIN\r\n")
+        assert c.line() == b"+ "
+        c.send(base64.b64encode(f"\0{BOB}\0{PASSWORDS[BOB]}".encode()) + b"\r\n")
+        assert c.until(b"A")[-1].startswith(b"A OK")
+        tagged, _ = c.cmd("AUTHENTICATE PLAIN")
+        assert tagged.startswith("T1 BAD"), tagged
+    with srv.raw() as c:
+        c.send("A AUTHENTICATE PLAIN\r\n")
+        assert c.line() == b"+ "
+        c.send("*\r\n")
+        assert c.until(b"A")[-1].startswith(b"A BAD")
+
+
+def test_implicit_tls_and_states(imap_facteur):
+    srv = imap_facteur()
+    with srv.raw(tls=True) as c:
+        assert b"AUTH=PLAIN" in c.greeting and b"STARTTLS" not in c.greeting
+        tagged, _ = c.cmd("SELECT INBOX")
+        assert tagged.startswith("T1 BAD"), tagged
+        tagged, _ = c.cmd("STARTTLS")
+        assert tagged.startswith("T2 BAD"), tagged
+        c.login()
+        tagged, _ = c.cmd("FETCH 1 FLAGS")
+        assert tagged.startswith("T4 BAD") and "No mailbox selected" in tagged, tagged
+        tagged, untagged = c.cmd("ID (\"name\" \"pytest\")")
+        assert tagged.startswith("T5 OK") and untagged[0].startswith("* ID ("), untagged
+        tagged, untagged = c.cmd("NAMESPACE")
+        assert untagged == ['* NAMESPACE (("" "/")) NIL NIL']
+        tagged, untagged = c.cmd("LOGOUT")
+        assert untagged[0].startswith("* BYE") and tagged.startswith("T7 OK")
+        assert c.closed()
+
+
+# ---------------------------------------------------------------- mailboxes
+
+
+def test_mailboxes(imap_facteur):
+    srv = imap_facteur()
+    c = srv.login()
+    typ, data = c.list()
+    names = [d.decode() for d in data]
+    assert any(n.endswith('"INBOX"') for n in names)
+    assert any("\\Sent" in n and n.endswith('"Sent"') for n in names), names
+    assert c.create("Work/Projects")[0] == "OK"
+    typ, data = c.create("Work/Projects")
+    assert typ == "NO" and b"ALREADYEXISTS" in data[0]
+    typ, data = c.list('""', "Work/%")
+    assert data == [b'(\\HasNoChildren) "/" "Work/Projects"']
+    typ, data = c.list('""', "%")
+    assert b'(\\HasChildren) "/" "Work"' in data
+    assert c.rename("Work/Projects", "Archive2024")[0] == "OK"
+    typ, data = c.select("Work/Projects")
+    assert typ == "NO" and b"NONEXISTENT" in data[0]
+    typ, data = c.delete("Nope")
+    assert typ == "NO" and b"NONEXISTENT" in data[0]
+    typ, data = c.delete("INBOX")
+    assert typ == "NO"
+    assert c.delete("Archive2024")[0] == "OK"
+    # Non-ASCII names in modified UTF-7 (IMAP4rev1) and UTF-8 (after ENABLE).
+    assert c.create("Entw&APw-rfe")[0] == "OK"
+    typ, data = c.list('""', "Entw*")
+    assert data == [b'(\\HasNoChildren) "/" "Entw&APw-rfe"']
+    typ, data = c.status("Entw&APw-rfe", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN)")
+    assert typ == "OK" and b"MESSAGES 0" in data[0]
+    assert c.subscribe("Entw&APw-rfe")[0] == "OK"
+    typ, data = c.lsub('""', "*")
+    assert b'() "/" "Entw&APw-rfe"' in data, data
+    assert c.unsubscribe("Entw&APw-rfe")[0] == "OK"
+    typ, data = c.lsub('""', "Entw*")
+    assert data == [None], data
+    c.logout()
+    with srv.raw() as r:
+        r.login()
+        tagged, untagged = r.cmd("ENABLE UTF8=ACCEPT")
+        assert untagged == ["* ENABLED UTF8=ACCEPT"]
+        tagged, untagged = r.cmd('LIST "" "Entw*"')
+        assert untagged == ['* LIST (\\HasNoChildren) "/" "Entwürfe"'], untagged
+        # LIST-EXTENDED: selection and return options, LIST-STATUS.
+        tagged, untagged = r.cmd('LIST (SPECIAL-USE) "" "*" RETURN (STATUS (MESSAGES))')
+        assert tagged.split()[1] == "OK", tagged
+        assert any("\\Trash" in u for u in untagged)
+        assert not any('"INBOX"' in u for u in untagged)
+        assert any(u.startswith('* STATUS "Trash" (MESSAGES 0)') for u in untagged), untagged
+        tagged, untagged = r.cmd('CREATE "Old mail" (USE (\\Archive))')
+        assert tagged.split()[1] == "OK", tagged
+        tagged, untagged = r.cmd('LIST "" "Old mail"')
+        assert untagged == ['* LIST (\\HasNoChildren \\Archive) "/" "Old mail"']
+        tagged, untagged = r.cmd('LIST "" ""')
+        assert untagged == ['* LIST (\\Noselect) "/" ""']
+
+
+# ---------------------------------------------------------------- messages
+
+
+def test_append_then_fetch(imap_facteur):
+    srv = imap_facteur()
+    c = srv.login()
+    typ, data = c.append("INBOX", "(\\Flagged $Work)", '"01-Feb-2024 10:00:00 +0100"',
+                         message("hello", "Hello Alice,\r\nthe body.\r\n"))
+    assert typ == "OK", data
+    m = re.match(rb"\[APPENDUID (\d+) (\d+)\]", data[0])
+    assert m and int(m.group(2)) == 1
+    typ, data = c.append("INBOX", None, None, MULTIPART)
+    assert typ == "OK"
+    typ, data = c.select("INBOX")
+    assert data == [b"2"]
+    typ, data = c.fetch("1", "(FLAGS INTERNALDATE RFC822.SIZE UID)")
+    assert b"FLAGS (\\Flagged $Work)" in data[0]
+    assert b'INTERNALDATE "01-Feb-2024 09:00:00 +0000"' in data[0]
+    assert b"RFC822.SIZE %d" % len(message("hello", "Hello Alice,\r\nthe body.\r\n")) in data[0]
+    typ, data = c.fetch("1", "(BODY.PEEK[HEADER.FIELDS (Subject From)] BODY.PEEK[TEXT]<4.5>)")
+    assert data[0][1] == b"From: Bob <bob@example.com>\r\nSubject: hello\r\n\r\n"
+    assert data[1][0].endswith(b"BODY[TEXT]<4> {5}") and data[1][1] == b"o Ali"
+    # PEEK left \Seen alone; BODY[] sets it and says so.
+    typ, data = c.fetch("1", "FLAGS")
+    assert b"\\Seen" not in data[0]
+    typ, data = c.fetch("1", "BODY[]")
+    assert data[0][1].endswith(b"the body.\r\n")
+    assert b"\\Seen" in data[1], data
+    typ, data = c.fetch("1", "FLAGS")
+    assert b"\\Seen" in data[0]
+    typ, data = c.fetch("1", "ENVELOPE")
+    assert b'"hello" (("Bob" NIL "bob" "example.com"))' in data[0], data
+    typ, data = c.fetch("2", "BODYSTRUCTURE")
+    bs = data[0]
+    assert b'("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 10 1' in bs, bs
+    assert b'("application" "octet-stream" ("name" "a.bin") NIL NIL "base64" 8' in bs, bs
+    assert b'"mixed" ("boundary" "XX")' in bs
+    assert b'("attachment" ("filename" "a.bin"))' in bs
+    typ, data = c.fetch("2", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BINARY.PEEK[2] BINARY.SIZE[2])")
+    assert data[0] == (b"2 (BODY[1] {10}", b"first part"), data
+    assert data[1][0] == b" BODY[2.MIME] {142}" and b"base64\r\n" in data[1][1]
+    assert data[2] == (b" BINARY[2] ~{5}", b"\x00\x01\x02\x03\x04")
+    assert data[3] == b" BINARY.SIZE[2] 5)"
+
+    with pytest.raises(imaplib.IMAP4.error, match="invalid message sequence number"):
+        c.fetch("3", "FLAGS")
+    c.logout()
+
+
+def test_store_and_search(imap_facteur):
+    srv = imap_facteur()
+    c = srv.login()
+    for i, (subj, body) in enumerate((("alpha", "first\r\n"), ("beta", "Second MESSAGE\r\n"),
+                                      ("gamma", "third\r\n"))):
+        assert c.append("INBOX", None, None, message(subj, body, extra=f"X-N: {i}\r\n"))[0] == "OK"
+    c.select("INBOX")
+    typ, data = c.store("1:2", "+FLAGS", "(\\Seen)")
+    assert typ == "OK" and len(data) == 2 and b"\\Seen" in data[0]
+    typ, data = c.store("2", "+FLAGS.SILENT", "(\\Flagged Important)")
+    assert typ == "OK" and data == [None]
+    typ, data = c.store("2", "-FLAGS", "(\\Seen)")
+    assert data == [b"2 (FLAGS (\\Flagged Important))"]
+    assert c.search(None, "SEEN") == ("OK", [b"1"])
+    assert c.search(None, "UNSEEN") == ("OK", [b"2 3"])
+    assert c.search(None, "FLAGGED", "KEYWORD", "Important") == ("OK", [b"2"])
+    assert c.search(None, "SUBJECT", "GAMMA") == ("OK", [b"3"])
+    assert c.search(None, "BODY", "message") == ("OK", [b"2"])
+    assert c.search(None, "TEXT", '"x-n: 2"') == ("OK", [b"3"])
+    assert c.search(None, "HEADER", "X-N", "1") == ("OK", [b"2"])
+    assert c.search(None, "OR", "SUBJECT", "alpha", "SUBJECT", "gamma") == ("OK", [b"1 3"])
+    assert c.search(None, "NOT", "SUBJECT", "alpha") == ("OK", [b"2 3"])
+    assert c.search(None, "2:*", "UNFLAGGED") == ("OK", [b"3"])
+    assert c.search(None, "SENTON", "1-Jan-2024") == ("OK", [b"1 2 3"])
+    assert c.search(None, "SENTBEFORE", "1-Jan-2024") == ("OK", [b""])
+    assert c.search(None, "LARGER", "10", "SMALLER", "1") == ("OK", [b""])
+    typ, data = c.uid("SEARCH", "UID", "2:3")
+    assert data == [b"2 3"]
+    with pytest.raises(imaplib.IMAP4.error, match="unknown search key"):
+        c.search(None, "FOO")
+    typ, data = c.search("KOI8-R", "ALL")
+    assert typ == "NO" and b"BADCHARSET" in data[0]
+    c.logout()
+
+
+def test_esearch_and_searchres(imap_facteur):
+    srv = imap_facteur()
+    c = srv.login()
+    for subj in ("a1", "b2", "a3", "b4"):
+        c.append("INBOX", None, None, message(subj))
+    with srv.raw() as r:
+        r.login()
+        r.cmd("SELECT INBOX")
+        tagged, untagged = r.cmd('SEARCH RETURN (MIN MAX COUNT ALL) SUBJECT "b"')
+        assert untagged == ['* ESEARCH (TAG "T3") MIN 2 MAX 4 COUNT 2 ALL 2,4'], untagged
+        tagged, untagged = r.cmd("UID SEARCH RETURN (COUNT) ALL")
+        assert untagged == ['* ESEARCH (TAG "T4") UID COUNT 4']
+        tagged, untagged = r.cmd('SEARCH RETURN (SAVE) SUBJECT "a"')
+        assert untagged == [] and tagged.startswith("T5 OK")
+        tagged, untagged = r.cmd("FETCH $ (UID)")
+        assert untagged == ["* 1 FETCH (UID 1)", "* 3 FETCH (UID 3)"], untagged
+        tagged, untagged = r.cmd("UID SEARCH UID $")
+        assert untagged == ["* SEARCH 1 3"]
+        tagged, untagged = r.cmd("SORT (REVERSE SUBJECT) UTF-8 ALL")
+        assert untagged == ["* SORT 4 2 3 1"], untagged
+
+
+def test_copy_move_expunge(imap_facteur):
+    srv = imap_facteur()
+    c = srv.login()
+    for subj in ("one", "two", "three"):
+        c.append("INBOX", None, None, message(subj))
+    assert c.create("Keep")[0] == "OK"
+    c.select("INBOX")
+    with srv.raw() as r:
+        r.login()
+        r.cmd("SELECT INBOX")
+        tagged, untagged = r.cmd("UID COPY 1:2 Keep")
+        m = re.search(r"\[COPYUID (\d+) 1:2 1:2\]", tagged)
+        assert m, tagged
+        tagged, untagged = r.cmd("UID COPY 1 Nowhere")
+        assert "[TRYCREATE]" in tagged
+        tagged, untagged = r.cmd("UID MOVE 3 Keep")
+        assert untagged[0].startswith("* OK [COPYUID %s 3 3]" % m.group(1)), untagged
+        assert "* 3 EXPUNGE" in untagged and tagged.split()[1] == "OK", untagged
+        tagged, untagged = r.cmd("STATUS Keep (MESSAGES)")
+        assert untagged == ['* STATUS "Keep" (MESSAGES 3)']
+        tagged, untagged = r.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+        tagged, untagged = r.cmd("EXPUNGE")
+        assert untagged == ["* 1 EXPUNGE"], untagged
+        tagged, untagged = r.cmd("FETCH 1:* (UID)")
+        assert untagged == ["* 1 FETCH (UID 2)"], untagged
+        tagged, untagged = r.cmd("EXAMINE Keep")
+        assert "[READ-ONLY]" in tagged and "* 3 EXISTS" in untagged
+        tagged, untagged = r.cmd("STORE 1 +FLAGS (\\Deleted)")
+        assert tagged.split()[1] == "NO", tagged
+    # The other session learns of the move and the expunge at its next command,
+    # with sequence numbers as they are at each EXPUNGE.
+    assert c.noop()[0] == "OK"
+    assert c.response("EXPUNGE") == ("EXPUNGE", [b"1", b"2"])
+    typ, data = c.fetch("1:*", "UID")
+    assert data == [b"1 (UID 2)"], data
+
+
+# ---------------------------------------------------------------- two sessions
+
+
+def test_idle_sees_other_sessions(imap_facteur):
+    srv = imap_facteur()
+    c = srv.login()
+    c.append("INBOX", None, None, message("first"))
+    with srv.raw() as watcher:
+        watcher.login()
+        tagged, untagged = watcher.cmd("SELECT INBOX")
+        assert "* 1 EXISTS" in untagged
+        watcher.send("I IDLE\r\n")
+        assert watcher.line() == b"+ idling"
+        # Another session delivers: the idler hears EXISTS.
+        c.append("INBOX", None, None, message("second"))
+        assert watcher.line() == b"* 2 EXISTS"
+        # ... changes a flag: FETCH FLAGS.
+        c.select("INBOX")
+        c.store("1", "+FLAGS.SILENT", "(\\Flagged)")
+        line = watcher.line()
+        assert line.startswith(b"* 1 FETCH (UID 1 FLAGS (\\Flagged)"), line
+        # ... expunges: EXPUNGE with the right sequence number.
+        c.store("1", "+FLAGS.SILENT", "(\\Deleted)")
+        assert watcher.line().startswith(b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Deleted)")
+        c.expunge()
+        assert watcher.line() == b"* 1 EXPUNGE"
+        watcher.send("DONE\r\n")
+        assert watcher.until(b"I")[-1].startswith(b"I OK")
+        tagged, untagged = watcher.cmd("FETCH 1 (UID)")
+        assert untagged == ["* 1 FETCH (UID 2)"], untagged
+    c.logout()
+
+
+def test_expunge_not_announced_during_fetch(imap_facteur):
+    srv = imap_facteur()
+    c = srv.login()
+    for subj in ("a", "b", "c"):
+        c.append("INBOX", None, None, message(subj))
+    with srv.raw() as r:
+        r.login()
+        r.cmd("SELECT INBOX")
+        c.select("INBOX")
+        c.store("1", "+FLAGS.SILENT", "(\\Deleted)")
+        c.expunge()
+        # FETCH by sequence number: no EXPUNGE in its responses (RFC 3501 7.4.1).
+        tagged, untagged = r.cmd("FETCH 1:* (UID)")
+        assert not any("EXPUNGE" in u for u in untagged), untagged
+        assert "* 2 FETCH (UID 2)" in untagged
+        tagged, untagged = r.cmd("NOOP")
+        assert "* 1 EXPUNGE" in untagged, untagged
+        tagged, untagged = r.cmd("FETCH 1:* (UID)")
+        assert untagged == ["* 1 FETCH (UID 2)", "* 2 FETCH (UID 3)"], untagged
+    c.logout()
+
+
+# ---------------------------------------------------------------- CONDSTORE, QRESYNC
+
+
+def test_condstore_and_qresync(imap_facteur):
+    srv = imap_facteur()
+    c = srv.login()
+    for subj in ("a", "b", "c"):
+        c.append("INBOX", None, None, message(subj))
+    with srv.raw() as r:
+        r.login()
+        tagged, untagged = r.cmd("SELECT INBOX (CONDSTORE)")
+        hms = [int(re.search(r"HIGHESTMODSEQ (\d+)", u).group(1)) for u in untagged
+               if "HIGHESTMODSEQ" in u]
+        assert hms and hms[0] > 0, untagged
+        uidvalidity = [re.search(r"UIDVALIDITY (\d+)", u).group(1) for u in untagged
+                       if "UIDVALIDITY" in u][0]
+        tagged, untagged = r.cmd("FETCH 1:* (MODSEQ)")
+        assert len(untagged) == 3 and all("MODSEQ (" in u for u in untagged)
+        tagged, untagged = r.cmd("STORE 2 +FLAGS (\\Seen)")
+        new = int(re.search(r"MODSEQ \((\d+)\)", untagged[0]).group(1))
+        assert new > hms[0]
+        # UNCHANGEDSINCE older than the message's modseq: refused, MODIFIED.
+        tagged, untagged = r.cmd(f"STORE 2 (UNCHANGEDSINCE {hms[0]}) +FLAGS (\\Answered)")
+        assert "[MODIFIED 2]" in tagged, tagged
+        tagged, untagged = r.cmd(f"STORE 2 (UNCHANGEDSINCE {new}) +FLAGS (\\Answered)")
+        assert tagged.split()[1] == "OK" and "\\Answered" in untagged[0], (tagged, untagged)
+        tagged, untagged = r.cmd(f"FETCH 1:* (FLAGS) (CHANGEDSINCE {hms[0]})")
+        assert len(untagged) == 1 and untagged[0].startswith("* 2 FETCH"), untagged
+        tagged, untagged = r.cmd("STATUS INBOX (HIGHESTMODSEQ)")
+        assert "HIGHESTMODSEQ" in untagged[0]
+        tagged, untagged = r.cmd(f"SEARCH MODSEQ {new}")
+        assert untagged[0].startswith("* SEARCH 2 (MODSEQ "), untagged
+        r.cmd("STORE 3 +FLAGS.SILENT (\\Deleted)")
+        r.cmd("EXPUNGE")
+    with srv.raw() as r:
+        r.login()
+        tagged, untagged = r.cmd("ENABLE QRESYNC")
+        assert untagged == ["* ENABLED QRESYNC"]
+        tagged, untagged = r.cmd(f"SELECT INBOX (QRESYNC ({uidvalidity} {hms[0]} 1:3))")
+        assert "* VANISHED (EARLIER) 3" in untagged, untagged
+        assert any(u.startswith("* 2 FETCH (UID 2 FLAGS (") and "MODSEQ" in u
+                   for u in untagged), untagged
+        tagged, untagged = r.cmd(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {hms[0]} VANISHED)")
+        assert untagged[0] == "* VANISHED (EARLIER) 3", untagged
+    c.logout()
+
+
+# ---------------------------------------------------------------- quotas, delivery
+
+
+def test_quota(imap_facteur):
+    srv = imap_facteur(default_quota="2k")
+    c = srv.login()
+    typ, data = c.getquotaroot("INBOX")
+    assert typ == "OK"
+    assert c.append("INBOX", None, None, message("small"))[0] == "OK"
+    typ, data = c.getquotaroot("INBOX")
+    assert data[1] == [b'"" (STORAGE 1 2)'], data
+    typ, data = c.append("INBOX", None, None, message("big", "x" * 3000 + "\r\n"))
+    assert typ == "NO" and b"OVERQUOTA" in data[0], data
+    c.logout()
+
+
+@pytest.mark.skipif(not os.access(LMTPD, os.X_OK), reason="store/lmtpd is not built")
+def test_mail_delivered_by_lmtpd_is_in_inbox(imap_facteur):
+    srv = imap_facteur()
+    f = srv.f
+    assert wait_for(lambda: "lmtpd" in f.daemons()), f.log_tail()
+    with smtplib.SMTP("127.0.0.1", f.smtp_port, timeout=30) as s:
+        s.sendmail("sender@example.com", [ALICE],
+                   simple_message("delivered", to=ALICE, body="From the outside.\r\n"))
+    c = srv.login()
+
+    def arrived():
+        typ, data = c.status("INBOX", "(MESSAGES)")
+        return b"MESSAGES 1" in data[0]
+    assert wait_for(arrived), f.log_tail()
+    c.select("INBOX")
+    typ, data = c.fetch("1", "(BODY.PEEK[TEXT] BODY.PEEK[HEADER.FIELDS (Subject)])")
+    assert data[0][1] == b"From the outside.\r\n"
+    assert data[1][1] == b"Subject: delivered\r\n\r\n"
+    c.logout()
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_errors(imap_facteur):
+    srv = imap_facteur()
+    with srv.raw() as r:
+        tagged, _ = r.cmd("FROBNICATE")
+        assert tagged == "T1 BAD Unknown command"
+        r.send("x1 LOGIN \"unterminated\r\n")
+        assert r.until(b"x1")[-1].startswith(b"x1 BAD")
+        r.send("\r\n")
+        assert r.line().startswith(b"* BAD")
+        r.login()
+        r.cmd("SELECT INBOX")
+        tagged, _ = r.cmd("FETCH 1:* FLAGS")
+        assert tagged.split()[1] == "BAD", tagged
+        r.cmd("APPEND INBOX {%d+}\r\n%s" % (len(message("x")), message("x").decode()))
+        for bad in ("FETCH x FLAGS", "FETCH 2 FLAGS", "FETCH 1 (FLAGS BODY[HEADER.FIELDS])",
+                    "FETCH 1 (BODY[1.X])", "FETCH 1 BINARY[TEXT]", "STORE 1 +FLAGS (\\Bogus)",
+                    "STORE 1 FLAGS.NOISY (\\Seen)", "SEARCH UNDELETED OR", "SEARCH ((((",
+                    "COPY 1", "UID EXPUNGE", "SELECT", "LIST", "STATUS INBOX (BOGUS)",
+                    "APPEND INBOX", "CREATE", "ENABLE", "ID (\"a\")"):
+            tagged, _ = r.cmd(bad)
+            assert tagged.split()[1] == "BAD", (bad, tagged)
+            r.cmd("NOOP")	# bad commands in a row are what ends a session
+        # A synchronizing literal over the limit is refused before it is sent.
+        r.send("L1 LOGIN {999999999}\r\n")
+        assert r.line().startswith(b"L1 NO [TOOBIG]")
+        tagged, _ = r.cmd("NOOP")
+        assert tagged.split()[1] == "OK"
+    # Garbage again and again: BAD each time, then BYE at the 20th in a row.
+    with srv.raw() as r:
+        for i in range(19):
+            r.send(f"g{i} GARBAGE!\r\n")
+            assert r.until(f"g{i}".encode())[-1].startswith(f"g{i} BAD".encode())
+        r.send("g19 GARBAGE!\r\n")
+        lines = [r.line(), r.line()]
+        assert lines[1].startswith(b"* BYE"), lines
+        assert r.closed()
+    # A line longer than the limit: BAD, BYE, closed.
+    with srv.raw() as r:
+        # No line end: everything sent is read, so the close is clean.
+        r.send(b"a NOOP " + b"x" * 65600)
+        assert r.line().startswith(b"a BAD [TOOBIG]")
+        assert r.line().startswith(b"* BYE")
+        assert r.closed()
+    # The server is still there, and logged nothing alarming.
+    c = srv.login()
+    c.logout()
+
+
+def test_literals_and_pipelining(imap_facteur):
+    srv = imap_facteur()
+    with srv.raw() as r:
+        # A synchronizing literal waits for "+"; LITERAL+ does not.
+        r.send(f"A LOGIN {{{len(ALICE)}}}\r\n")
+        assert r.line().startswith(b"+ ")
+        r.send(f"{ALICE} {{{len(PASSWORDS[ALICE])}+}}\r\n{PASSWORDS[ALICE]}\r\n")
+        assert r.until(b"A")[-1].startswith(b"A OK")
+        msg = message("literal")
+        r.send(b"B APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n"
+               b"C SELECT INBOX\r\nD FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n")
+        assert r.until(b"B")[-1].startswith(b"B OK [APPENDUID ")
+        assert r.until(b"C")[-1].startswith(b"C OK [READ-WRITE]")
+        lines = r.until(b"D")
+        assert b"Subject: literal" in lines[0] and lines[-1].startswith(b"D OK")
