@@ -60,7 +60,11 @@ static const struct ctl_command ctl_commands[] = {
 	{ "learn", ctl_learn, "  learn spam|ham|forget|classify [-r] FILE|DIR...\n  learn stats\n" },
 	{ "domain", ctl_domain, "  domain add|set NAME [--kind K] [--nexthop HOP] [--verify V] [--catchall ADDR]\n"
 	  "  domain del NAME | domain list | domain show NAME\n" },
-	{ "account", ctl_account, "  account add|del|disable|enable ADDR | account list [DOMAIN]\n" },
+	{ "account", ctl_account, "  account add|del|disable|enable ADDR | account list [DOMAIN] | account show ADDR\n"
+	  "  account passwd ADDR [--hash HASH] | account set ADDR --profile NAME\n"
+	  "  account app-password add ADDR NAME | list ADDR | revoke ADDR NAME\n" },
+	{ "profile", ctl_profile, "  profile add|set NAME [--quota SIZE] [--retention DAYS] [--services LIST]\n"
+	  "  profile del NAME | profile list\n" },
 	{ "alias", ctl_alias, "  alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]\n" },
 	{ "recipient", ctl_recipient, "  recipient add|del ADDR | recipient list DOMAIN\n" },
 	{ "access", ctl_access, "  access allow|deny|del PATTERN [--for SCOPE] | access list\n"

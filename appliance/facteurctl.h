@@ -34,6 +34,7 @@ int ctl_account(int argc, char **argv);
 int ctl_alias(int argc, char **argv);
 int ctl_recipient(int argc, char **argv);
 int ctl_access(int argc, char **argv);
+int ctl_profile(int argc, char **argv);
 /* The mailbox store (facteurctl_mailbox.c): mailbox list|quota|recalc. */
 int ctl_mailbox(int argc, char **argv);
 

@@ -50,7 +50,7 @@
 	X(INT, smtpd_hop_limit, "50", "Received headers beyond which a message is a loop") \
 	X(STR, smtpd_tls_cert_file, "", "PEM certificate chain (empty: an in-memory self-signed one)") \
 	X(STR, smtpd_tls_key_file, "", "PEM private key for smtpd_tls_cert_file") \
-	X(STR, smtpd_auth_file, "", "user:crypt-hash lines for AUTH (empty: no AUTH)") \
+	X(STR, smtpd_auth_file, "", "user:crypt-hash lines for AUTH of names that are not directory accounts (AUTH is offered when this or the directory has users)") \
 	X(SIZE, queue_minfree, "0", "free spool space required before MAIL, beyond 1.5 x SIZE") \
 	X(STR, queue_sync, "syncfs", "group commit: syncfs (one flush per batch) or fsync (per file)") \
 	/* qmgr and SMTP client */ \
