@@ -32,6 +32,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/proc.h"
+#include "store/directory.h"
 #include "store/mstore.h"
 
 #define SCHEMA_VERSION 1
@@ -2260,13 +2261,17 @@ mstore_changes(struct mstore_account *a, int64_t mbox, uint64_t since,
 }
 
 /*
- * ACCOUNT QUOTA: default_quota for every account until the directory's
- * profiles (quota_bytes) are wired in here.
+ * The quota of account: its profile's quota_bytes (0: none) when it has a
+ * profile, default_quota otherwise.
  */
 uint64_t
 account_quota(struct directory *dir, const char *account)
 {
-	(void)dir;
-	(void)account;
+	struct dir_account a;
+	struct dir_profile p;
+
+	if (dir != NULL && directory_account_get(dir, account, &a) == 1 && a.profile[0] != '\0' &&
+	    directory_profile_get(dir, a.profile, &p) == 1)
+		return p.quota_bytes > 0 ? (uint64_t)p.quota_bytes : 0;
 	return var_default_quota > 0 ? (uint64_t)var_default_quota : 0;
 }

@@ -308,8 +308,8 @@ struct mstore *mstore_account_store(struct mstore_account *acct);
 /*
  * ACCOUNT QUOTA -- the one place that says how many bytes account may
  * hold (0: no limit), for lmtpd, imapd's APPEND and COPY, and facteurctl.
- * For now: default_quota for everyone.  To be wired to the directory's
- * profiles (quota_bytes) when they exist; dir may be NULL.
+ * The account's profile's quota_bytes when it has a profile (0: none),
+ * else default_quota; dir may be NULL (default_quota).
  */
 struct directory;
 uint64_t account_quota(struct directory *dir, const char *account);

@@ -263,6 +263,25 @@ def test_over_quota_temporary_defers(store_facteur):
     assert "452 4.2.2 <bob@example.org>: Mailbox full" in f.log_text()
 
 
+def test_profile_quota_overrides_the_default(store_facteur):
+    # default_quota would refuse; bob's profile allows 100 KB, alice's 2000 bytes.
+    f = store_facteur(start=False, default_quota="1000", lmtp_quota_status="temporary")
+    f.ctl("profile", "add", "staff", "--quota", "100k")
+    f.ctl("profile", "add", "tiny", "--quota", "2000")
+    f.ctl("account", "set", "bob@example.org", "--profile", "staff")
+    f.ctl("account", "set", "alice@example.org", "--profile", "tiny")
+    f.start()
+    assert wait_for(lambda: "lmtpd" in f.daemons() and os.path.exists(socket_path(f)))
+    with smtplib.SMTP("127.0.0.1", f.smtp_port, timeout=60) as s:
+        s.sendmail("someone@relay.test", ["bob@example.org", "alice@example.org"],
+                   big_message("profiled", 5000).encode())
+    assert wait_rows(f, "bob@example.org", 1), f.log_tail()
+    assert wait_for(lambda: "452 4.2.2 <alice@example.org>: Mailbox full" in f.log_text()), \
+        f.log_tail()
+    assert index_rows(f, "alice@example.org") == []
+    assert "quota 102400 bytes" in f.ctl("mailbox", "quota", "bob@example.org").stdout
+
+
 # ---------------------------------------------------------------- LMTP itself
 
 
