@@ -1118,7 +1118,8 @@ store_report(const struct mstore_msg *m, void *arg)
 
 	if (seq == 0)
 		return 0;
-	changed = bsearch(&m->uid, c->changed.v, c->changed.n, sizeof(uint32_t), uid_cmp) != NULL;
+	changed = c->changed.n > 0 &&
+	    bsearch(&m->uid, c->changed.v, c->changed.n, sizeof(uint32_t), uid_cmp) != NULL;
 	if (c->silent && !changed)
 		return 0;
 	imap_out_printf(&o, "* %u FETCH (", seq);
