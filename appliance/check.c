@@ -128,6 +128,20 @@ check_config(void (*report)(const char *problem))
 		if (access(path, X_OK) < 0)
 			problem(&c, "daemon_directory: %s is missing or not executable", path);
 	}
+	if (var_lmtp_listen[0] != '\0') {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (strncmp(var_lmtp_listen, "unix:/", 6) != 0 &&
+		    strncmp(var_lmtp_listen, "unix:$spool_directory/", 22) != 0 &&
+		    (strncmp(var_lmtp_listen, "inet:", 5) != 0 ||
+		    net_parse_hostport(var_lmtp_listen + 5, &ss, &len) < 0))
+			problem(&c, "lmtp_listen: \"%s\" is neither unix:/absolute/path nor "
+			    "inet:host:port", var_lmtp_listen);
+		snprintf(path, sizeof(path), "%s/lmtpd", var_daemon_directory);
+		if (access(path, X_OK) < 0)
+			problem(&c, "daemon_directory: %s is missing or not executable", path);
+	}
 	for (size_t i = 0; i < 2; i++) {
 		static const char *const daemons[] = { "smtpd", "qmgr" };
 		snprintf(path, sizeof(path), "%s/%s", var_daemon_directory, daemons[i]);

@@ -344,6 +344,7 @@ check_enums(struct staging *st)
 		{ "dnsbl_action", { "enforce", "drop", "ignore" } },
 		{ "smtpd_pregreet_action", { "enforce", "drop", "ignore" } },
 		{ "smtpd_pipelining_action", { "enforce", "drop", "ignore" } },
+		{ "lmtp_quota_status", { "permanent", "temporary" } },
 	};
 	for (size_t e = 0; e < sizeof(enums) / sizeof(enums[0]); e++) {
 		for (size_t i = 0; i < NPARAMS; i++) {

@@ -26,7 +26,7 @@
 	/* general */ \
 	X(STR, myhostname, "", "host name in banners, Received and HELO (default: the system's)") \
 	X(STR, spool_directory, FACTEUR_SPOOL_DIR, "queue, run and delivery directories") \
-	X(STR, daemon_directory, FACTEUR_DAEMON_DIR, "where the master finds smtpd, qmgr and policyd") \
+	X(STR, daemon_directory, FACTEUR_DAEMON_DIR, "where the master finds smtpd, qmgr, policyd, lmtpd and imapd") \
 	X(STR, mail_owner, "facteur", "unprivileged user the daemons run as when started by root") \
 	X(STR, log_level, "info", "error, warn, info or debug") \
 	/* smtpd */ \
@@ -55,7 +55,7 @@
 	X(STR, queue_sync, "syncfs", "group commit: syncfs (one flush per batch) or fsync (per file)") \
 	/* qmgr and SMTP client */ \
 	X(STR, relayhost, "", "next hop for all non-local mail ([host]:port or host)") \
-	X(STR, local_transport, "", "next hop for local domains (default: file:$spool_directory/mailbox)") \
+	X(STR, local_transport, "", "next hop for local domains (default: file:$spool_directory/mailbox; lmtp:unix:PATH for the mail store)") \
 	X(INT, smtp_default_port, "25", "port of MX hosts and of next hops without one") \
 	X(INT, destination_concurrency_limit, "20", "parallel connections per destination") \
 	X(INT, destination_recipient_limit, "50", "recipients per SMTP transaction") \
