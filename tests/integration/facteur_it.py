@@ -63,20 +63,35 @@ def wait_for(cond, timeout=DEADLINE, interval=0.05):
 _used_ports = set()
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(udp_too=False):
-    """A loopback port nobody listens on now (TCP, and UDP if asked)."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+    """A loopback port nobody listens on now (TCP, and UDP if asked).
+
+    Chosen below the kernel's ephemeral range: a port from that range can
+    be taken by any outgoing connection (a load generator's, qmgr's) while
+    its daemon is down, and the restarted daemon could not bind it again."""
+    lo, hi = _ephemeral_range()
+    top = lo - 1 if lo > 12000 else 32767
+    for _ in range(500):
+        port = random.randint(10000, top)
         if port in _used_ports:
             continue
-        if udp_too:
-            try:
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", port))
+            if udp_too:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                     u.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        except OSError:
+            continue
         _used_ports.add(port)
         return port
     raise RuntimeError("no free port")
