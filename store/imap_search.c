@@ -15,7 +15,7 @@
 #include "filter/strbuf.h"
 #include "lib/log.h"
 #include "lib/mem.h"
-#include "store/imap_fetch.h"
+#include "store/imap_message.h"
 #include "store/imap_search.h"
 #include "store/imapd.h"
 
@@ -408,7 +408,7 @@ message_needed(struct smatch *c)
 	const char *error;
 
 	if (c->m == NULL && !c->open_failed) {
-		c->m = imap_message_open(imapd_store(), c->msg->blob, &error);
+		c->m = imapd_message_open(c->msg->blob, &error);
 		if (c->m == NULL) {
 			log_warnx("imap: user=%s uid=%u: %s", imapd_user(c->s), c->msg->uid, error);
 			c->open_failed = 1;
@@ -1104,7 +1104,7 @@ sort_common(struct imapd_session *s, const struct imap_command *cmd, int uid)
 		char *v;
 
 		it->date = (time_t)it->arrival;
-		if ((m = imap_message_open(imapd_store(), it->blob, &error)) == NULL) {
+		if ((m = imapd_message_open(it->blob, &error)) == NULL) {
 			log_warnx("imap: user=%s uid=%u: %s", imapd_user(s), it->uid, error);
 			continue;
 		}

@@ -33,6 +33,7 @@
 #include "lib/workpool.h"
 #include "store/auth.h"
 #include "store/directory_shared.h"
+#include "store/imap_message.h"
 #include "store/imapd.h"
 
 /* BAD replies a session may earn before it is closed. */
@@ -536,6 +537,20 @@ struct mstore *
 imapd_store(void)
 {
 	return imapd_ms;
+}
+
+struct imap_message *
+imapd_message_open(const char *blob, const char **error_r)
+{
+	struct imap_message *m;
+	uint64_t size;
+	int fd = mstore_blob_open(imapd_ms, blob, &size, error_r);
+
+	if (fd < 0)
+		return NULL;
+	m = imap_message_map(fd, size, error_r);
+	close(fd);
+	return m;
 }
 
 unsigned int

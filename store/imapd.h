@@ -100,6 +100,8 @@ void imapd_suspend(struct imapd_session *s, void (*resume)(struct imapd_session 
 struct imapd_selected *imapd_selected(struct imapd_session *s);
 struct mstore_account *imapd_account(struct imapd_session *s);
 struct mstore *imapd_store(void);
+/* A message of the store, mapped and parsed (store/imap_message.h); NULL with *error_r. */
+struct imap_message *imapd_message_open(const char *blob, const char **error_r);
 unsigned int imapd_enabled(const struct imapd_session *s);
 const char *imapd_client(const struct imapd_session *s);
 /* The tag of the command running. */

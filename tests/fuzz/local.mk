@@ -29,6 +29,12 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_imap_command/login-fetch \
 	tests/fuzz/corpus/fuzz_imap_command/append-search \
 	tests/fuzz/corpus/fuzz_imap_command/bad \
+	tests/fuzz/fuzz_imap_message.c \
+	tests/fuzz/corpus/fuzz_imap_message/alternative \
+	tests/fuzz/corpus/fuzz_imap_message/broken \
+	tests/fuzz/corpus/fuzz_imap_message/plain-crlf \
+	tests/fuzz/corpus/fuzz_imap_message/qp-bare-lf \
+	tests/fuzz/corpus/fuzz_imap_message/rfc822-nested \
 	tests/fuzz/corpus/fuzz_dnsbl_sites/weighted \
 	tests/fuzz/corpus/fuzz_dnsbl_sites/bad \
 	tests/fuzz/corpus/fuzz_policy_proto/bad-line \

@@ -41,6 +41,8 @@ sources() {
 	fuzz_policy_proto) echo policy/policy_proto.c lib/mem.c lib/log.c ;;
 	fuzz_dnsbl_sites) echo policy/dnsbl.c lib/dns.c lib/config.c lib/mem.c lib/log.c ;;
 	fuzz_imap_command) echo store/imap_parser.c lib/mem.c lib/log.c ;;
+	fuzz_imap_message) echo store/imap_message.c store/imap_parser.c filter/charset.c \
+	    filter/mime_decode.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
 	esac
 }
@@ -74,12 +76,13 @@ options() {
 	fuzz_milter_proto) echo -max_len=16384 ;;
 	fuzz_policy_proto) echo -max_len=8192 ;;
 	fuzz_imap_command) echo -max_len=8192 ;;
+	fuzz_imap_message) echo -max_len=16384 ;;
 	*) echo -max_len=4096 ;;
 	esac
 }
 
 targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_mime_header fuzz_sa_rules fuzz_milter_proto
-    fuzz_policy_proto fuzz_dnsbl_sites fuzz_imap_command}
+    fuzz_policy_proto fuzz_dnsbl_sites fuzz_imap_command fuzz_imap_message}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=

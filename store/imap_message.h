@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imap_fetch - FETCH and UID FETCH, and the message structure they serve.
+ * imap_message - a message's structure as IMAP serves it: what FETCH
+ * sends and what SEARCH and SORT read.
  *
  * A message is read whole from its blob (mapped) and parsed into a tree
  * of parts with byte offsets: header block, body, line count, the MIME
@@ -8,30 +9,27 @@
  * a message/rfc822 part.  Sections (BODY[1.2.HEADER.FIELDS (From)]<0.100>)
  * are slices of the blob; BINARY[] decodes base64 and quoted-printable
  * (filter/mime_decode.h).  Depth and part counts are bounded; malformed
- * MIME gives a structure, never an error.
- *
- * The message API is also what SEARCH and SORT read headers and text
- * with.
+ * MIME gives a structure, never an error (fuzzed in
+ * tests/fuzz/fuzz_imap_message.c).
  */
-#ifndef FACTEUR_IMAP_FETCH_H
-#define FACTEUR_IMAP_FETCH_H
+#ifndef FACTEUR_IMAP_MESSAGE_H
+#define FACTEUR_IMAP_MESSAGE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "store/imap_parser.h"
-#include "store/mstore.h"
 
 struct imap_message;
 
-/* Map blob and parse it.  NULL with *error_r when it cannot be read. */
-struct imap_message *imap_message_open(struct mstore *ms, const char *blob,
-    const char **error_r);
+/* Map size bytes of fd (the caller closes it) and parse them.  NULL with *error_r. */
+struct imap_message *imap_message_map(int fd, uint64_t size, const char **error_r);
 /* Parse bytes already in memory (tests, fuzzing); data must outlive the message. */
 struct imap_message *imap_message_parse(const char *data, size_t len);
 void imap_message_free(struct imap_message **m);
 
-/* The top-level header block (blank line included) and the body. */
+/* The whole message; its top-level header block (blank line included); its body. */
+void imap_message_data(const struct imap_message *m, const char **data_r, size_t *len_r);
 void imap_message_header_block(const struct imap_message *m, const char **data_r,
     size_t *len_r);
 void imap_message_body(const struct imap_message *m, const char **data_r, size_t *len_r);
