@@ -28,4 +28,5 @@ store_imapd_SOURCES = store/imapd_main.c store/imapd.c store/imapd.h \
 	store/imap_search.c store/imap_search.h
 store_imapd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
 store_imapd_LDADD = $(IMAP_LIBS) $(STORE_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
-EXTRA_DIST += tests/integration/test_imap.py
+man_MANS += doc/man/imapd.8
+EXTRA_DIST += doc/man/imapd.8 tests/integration/test_imap.py

@@ -68,7 +68,6 @@ struct imapd_session {
 	/* After login. */
 	char account[DIR_ADDR_SIZE];
 	struct mstore_account *acct;
-	uint64_t quota;
 	unsigned int enabled;
 	struct imapd_selected *sel;
 	int expunge_ok;
@@ -583,10 +582,11 @@ imapd_enable_condstore(struct imapd_session *s)
 	s->enabled |= IMAPD_EN_CONDSTORE;
 }
 
+/* Asked each time: a profile changed by the administrator applies at once. */
 uint64_t
 imapd_quota(const struct imapd_session *s)
 {
-	return s->quota;
+	return account_quota(directory_shared(), s->account);
 }
 
 void
@@ -1218,21 +1218,6 @@ cmd_starttls(struct imapd_session *s, const struct imap_command *cmd)
 
 /* ---- login ---- */
 
-static int
-quota_of(const char *account, uint64_t *quota_r)
-{
-	struct directory *dir = directory_shared();
-	struct dir_account a;
-	struct dir_profile p;
-
-	*quota_r = (uint64_t)var_default_quota;
-	if (dir == NULL || directory_account_get(dir, account, &a) != 1)
-		return 0;
-	if (a.profile[0] != '\0' && directory_profile_get(dir, a.profile, &p) == 1)
-		*quota_r = p.quota_bytes > 0 ? (uint64_t)p.quota_bytes : 0;
-	return 0;
-}
-
 static void
 login_result(struct imapd_session *s, enum auth_result r, const char *user, const char *account,
     const char *mech)
@@ -1256,7 +1241,6 @@ login_result(struct imapd_session *s, enum auth_result r, const char *user, cons
 		return;
 	}
 	str_copy(s->account, account, sizeof(s->account));
-	quota_of(account, &s->quota);
 	s->state = IMAPD_AUTH;
 	reader_limits(s);
 	set_timeout(s);

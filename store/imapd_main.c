@@ -26,6 +26,10 @@
 #include "lib/tls.h"
 #include "store/imapd.h"
 
+#ifndef FACTEUR_SYSCONF_DIR
+#define FACTEUR_SYSCONF_DIR "/etc/facteur"
+#endif
+
 static const char *conf_file;
 
 static SSL_CTX *
@@ -108,6 +112,13 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind != argc) {
+		fprintf(stderr, "usage: imapd -c facteur.conf [-d]\n");
+		return 2;
+	}
+	if (conf_file == NULL)
+		conf_file = getenv("FACTEUR_CONF") != NULL ? getenv("FACTEUR_CONF") :
+		    FACTEUR_SYSCONF_DIR "/facteur.conf";
 	proc_tune_malloc();
 	log_init("facteur/imapd", foreground);
 	if (config_load(conf_file, &error) < 0)
