@@ -311,8 +311,14 @@ session_close(struct imapd_session *s)
 static void
 set_timeout(struct imapd_session *s)
 {
-	struct timeval tv = { s->state == IMAPD_NOAUTH ? IMAPD_PREAUTH_TIMEOUT :
-		var_imap_idle_timeout, 0 };
+	long t = var_imap_idle_timeout;
+	struct timeval tv;
+
+	/* Before login, a few minutes (or less if imap_idle_timeout says so). */
+	if (s->state == IMAPD_NOAUTH && t > IMAPD_PREAUTH_TIMEOUT)
+		t = IMAPD_PREAUTH_TIMEOUT;
+	tv.tv_sec = t > 0 ? t : 1;
+	tv.tv_usec = 0;
 
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 }

@@ -1408,11 +1408,23 @@ cmd_append(struct imapd_session *s, const struct imap_command *cmd)
 		}
 		i++;
 	}
-	if (i + 1 != n || args[i].type != IMAP_ARG_LITERAL) {
+	if (i + 2 == n && imap_arg_atom(&args[i], &date) && str_casecmp(date, "UTF8") == 0 &&
+	    (imapd_enabled(s) & (IMAPD_EN_UTF8 | IMAPD_EN_REV2))) {
+		/* RFC 6855: UTF8 (~{n}...), a message with UTF-8 headers. */
+		const struct imap_arg *list;
+		unsigned int nlist;
+		if (!imap_arg_list(&args[i + 1], &list, &nlist) || nlist != 1 ||
+		    list[0].type != IMAP_ARG_LITERAL) {
+			free(keywords);
+			goto bad;
+		}
+		msg = &list[0];
+	} else if (i + 1 != n || args[i].type != IMAP_ARG_LITERAL) {
 		free(keywords);
 		goto bad;
+	} else {
+		msg = &args[i];
 	}
-	msg = &args[i];
 	if (imapd_mailbox_in(s, &args[0], name, sizeof(name), &error) < 0) {
 		free(keywords);
 		imapd_tagged(s, "NO", "[CANNOT] %s", error);

@@ -690,3 +690,35 @@ def test_literals_and_pipelining(imap_facteur):
         assert r.until(b"C")[-1].startswith(b"C OK [READ-WRITE]")
         lines = r.until(b"D")
         assert b"Subject: literal" in lines[0] and lines[-1].startswith(b"D OK")
+
+
+def test_utf8_append(imap_facteur):
+    srv = imap_facteur()
+    with srv.raw() as r:
+        r.login()
+        tagged, untagged = r.cmd("ENABLE UTF8=ACCEPT")
+        msg = "From: zoë@example.com\r\nSubject: café\r\n\r\nthé\r\n".encode()
+        r.send(b"A APPEND INBOX UTF8 (~{%d+}\r\n" % len(msg) + msg + b")\r\n")
+        assert r.until(b"A")[-1].startswith(b"A OK [APPENDUID ")
+        r.cmd("SELECT INBOX")
+        tagged, untagged = r.cmd("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert "Subject: café" in untagged[0], untagged
+        tagged, untagged = r.cmd('SEARCH SUBJECT "caf"')
+        assert untagged == ["* SEARCH 1"]
+
+
+def test_idle_timeout_and_shutdown(imap_facteur):
+    srv = imap_facteur(imap_idle_timeout="2s")
+    with srv.raw() as r:
+        r.login()
+        r.send("I IDLE\r\n")
+        assert r.line() == b"+ idling"
+        # Nothing from the client for imap_idle_timeout: BYE, closed.
+        assert r.line().startswith(b"* BYE")
+        assert r.closed()
+    with srv.raw() as r:
+        r.login()
+        srv.f.stop()
+        assert r.line().startswith(b"* BYE")
+        assert r.closed()
+    assert "imapd stopped" in srv.f.log_text()
