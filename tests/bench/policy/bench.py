@@ -158,6 +158,10 @@ def memory_kb(pids):
     return rss, pss
 
 
+def loadavg():
+    return open("/proc/loadavg").read().split()[0]
+
+
 def machine_busy():
     """Busy CPU seconds of the whole machine so far."""
     f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
@@ -523,8 +527,9 @@ def measure(server, loadgen, w, files, warmup, requests):
 
 def log_round(r, name, res):
     log("  round %d %-16s %9.1f decisions/s  %6.3f CPU s/1000  (load generator %.0f%%, "
-        "others %.0f%% of a core)" % (r + 1, name, res["rate"], res["cpu"], res["gen"] * 100,
-                                      res["other"] * 100))
+        "others %.0f%% of a core; load average %s)" % (r + 1, name, res["rate"], res["cpu"],
+                                                       res["gen"] * 100, res["other"] * 100,
+                                                       loadavg()))
 
 
 def part1(root, w, directory, loadgen):
@@ -670,7 +675,7 @@ def part2(root, ctl, directory):
             for mta in ((off, on) if r % 2 == 0 else (on, off)):
                 res[mta.name].append(relay_cell(mta, sink))
                 log("  round %d %-10s %8.1f accepted/s %8.1f delivered/s %6.3f CPU ms/message"
-                    % ((r + 1, mta.name) + res[mta.name][-1]))
+                    "  (load average %s)" % ((r + 1, mta.name) + res[mta.name][-1] + (loadavg(),)))
         # Did the policy run?  The directory's recipient and the rate counters.
         refused = subprocess.run(["smtp-source", "-s", "1", "-m", "1", "-f",
                                   "bench@example.org", "-t", "nobody@example.net",
@@ -710,7 +715,7 @@ def main():
     root = tempfile.mkdtemp(prefix="facteur-pbench-")
     os.chmod(root, 0o755)
     log("machine: %d CPUs, load average %s at start" % (os.cpu_count(),
-                                                        open("/proc/loadavg").read().split()[0]))
+                                                        loadavg()))
     try:
         total = max(WARMUP + REQUESTS, FILE_WARMUP + FILE_REQUESTS)
         w = Workload(root, total)
@@ -734,7 +739,7 @@ def main():
             ratio = part1(root, w, directory, loadgen)
         if "2" in PARTS:
             cost = part2(root, ctl, directory)
-        log("machine: load average %s at the end" % open("/proc/loadavg").read().split()[0])
+        log("machine: load average %s at the end" % loadavg())
         if cost is not None:
             log("relay policy cost on/off: %.2f" % cost)
         if ratio is not None:
