@@ -3,3 +3,4 @@ include tests/unit/local.mk
 include tests/fuzz/local.mk
 include tests/integration/local.mk
 include tests/bench/filter/local.mk
+include tests/bench/policy/local.mk
