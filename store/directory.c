@@ -490,8 +490,26 @@ directory_open(const char *path, int mode, const char **error_r)
 	if (!readonly)
 		sqlite3_file_control(dir->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	if (create) {
-		if (sqlite3_exec(dir->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-		    "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
+		int rc;
+
+		/*
+		 * Two writers making a new file at once: switching it to WAL
+		 * answers SQLITE_BUSY at once, without the busy handler.  Try
+		 * again for as long as the busy timeout.
+		 */
+		for (int tries = 0;; tries++) {
+			rc = sqlite3_exec(dir->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+			    "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE", NULL, NULL, &msg);
+			if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+				break;
+			if (tries * 20 >= BUSY_TIMEOUT_MS)
+				break;
+			sqlite3_free(msg);
+			msg = NULL;
+			sqlite3_exec(dir->db, "ROLLBACK", NULL, NULL, NULL);
+			usleep(20000);
+		}
+		if (rc != SQLITE_OK) {
 			set_error("%s: %s", path, msg != NULL ? msg : sqlite3_errmsg(dir->db));
 			sqlite3_free(msg);
 			*error_r = dir_error;

@@ -304,3 +304,15 @@ def test_files_belong_to_mail_owner(admin):
         "facteurctl: mail_owner no-such-user-facteur: no such user\n")
     admin.set(mail_owner=OWNER)
     assert admin.json("account", "list") == [{"address": "alice@example.org", "enabled": True}]
+
+
+def test_concurrent_writers_on_a_new_file(admin):
+    # Eight facteurctl at once, the first of them creating the file: none
+    # may fail with "database is locked".
+    procs = [subprocess.Popen([FACTEURCTL, "-c", admin.conf, "domain", "add", f"d{i}.example"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(8)]
+    results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
+    assert all(rc == 0 for rc, _ in results), results
+    names = {d["name"] for d in admin.json("domain", "list")}
+    assert names == {f"d{i}.example" for i in range(8)}
