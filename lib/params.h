@@ -55,7 +55,7 @@
 	X(STR, queue_sync, "syncfs", "group commit: syncfs (one flush per batch) or fsync (per file)") \
 	/* qmgr and SMTP client */ \
 	X(STR, relayhost, "", "next hop for all non-local mail ([host]:port or host)") \
-	X(STR, local_transport, "", "next hop for local domains (default: file:$spool_directory/mailbox; lmtp:unix:PATH for the mail store)") \
+	X(STR, local_transport, "", "next hop for local domains (default: lmtpd's lmtp_listen when set, else file:$spool_directory/mailbox)") \
 	X(INT, smtp_default_port, "25", "port of MX hosts and of next hops without one") \
 	X(INT, destination_concurrency_limit, "20", "parallel connections per destination") \
 	X(INT, destination_recipient_limit, "50", "recipients per SMTP transaction") \

@@ -279,7 +279,18 @@ transport_route(const char *rcpt, struct transport_route *r, const char **error_
 	if (domain == NULL || domain[0] == '\0' || config_list_has_domain(var_local_domains, domain) ||
 	    (in_dir && d.kind == DIR_DOMAIN_LOCAL && config_map_lookup("transport", domain) == NULL)) {
 		nexthop = var_local_transport;
-		if (nexthop[0] == '\0') {
+		if (nexthop[0] == '\0' && strncmp(var_lmtp_listen, "unix:", 5) == 0) {
+			/* The mail store's lmtpd runs here: local mail goes there. */
+			snprintf(local_default, sizeof(local_default), "lmtp:%s", var_lmtp_listen);
+			nexthop = local_default;
+		} else if (nexthop[0] == '\0' && strncmp(var_lmtp_listen, "inet:", 5) == 0) {
+			const char *hp = var_lmtp_listen + 5, *colon = strrchr(hp, ':');
+
+			snprintf(local_default, sizeof(local_default), "lmtp:[%.*s]:%s",
+			    colon != NULL ? (int)(colon - hp) : (int)strlen(hp), hp,
+			    colon != NULL ? colon + 1 : "24");
+			nexthop = local_default;
+		} else if (nexthop[0] == '\0') {
 			snprintf(local_default, sizeof(local_default), "file:%s/mailbox",
 			    var_spool_directory);
 			nexthop = local_default;

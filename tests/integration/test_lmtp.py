@@ -132,6 +132,18 @@ def lmtp(f):
 # ---------------------------------------------------------------- delivery
 
 
+def test_local_mail_goes_to_lmtpd_by_default(store_facteur):
+    # No local_transport: lmtp_listen alone sends local mail into the store.
+    f = store_facteur(start=False)
+    del f.params["local_transport"]
+    f.start()
+    assert wait_for(lambda: "lmtpd" in f.daemons() and os.path.exists(socket_path(f)))
+    with smtplib.SMTP("127.0.0.1", f.smtp_port, timeout=60) as s:
+        s.sendmail("someone@relay.test", [ACCOUNTS[0]], simple_message(to=ACCOUNTS[0]).encode())
+    assert wait_rows(f, ACCOUNTS[0], 1), f.log_tail()
+    assert f.mailbox() == {}
+
+
 def test_one_blob_for_every_recipient(store_facteur):
     f = store_facteur()
     body = simple_message(subject="to three", test_id="shared", sender="someone@relay.test",
