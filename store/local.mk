@@ -19,3 +19,4 @@ tests_unit_test_auth_store_LDADD = $(STORE_LIBS) $(CMOCKA_LIBS)
 endif
 include store/imap.mk
 include store/store.mk
+include store/sieve.mk
