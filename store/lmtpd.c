@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,12 +33,16 @@
 #include "lib/mem.h"
 #include "lib/net.h"
 #include "lib/proc.h"
+#include "mta/queue.h"
 #include "mta/smtp_addr.h"
 #include "mta/smtp_proto.h"
 #include "store/directory.h"
 #include "store/directory_shared.h"
 #include "store/lmtpd.h"
+#include "store/lmtpd_sieve.h"
 #include "store/mstore.h"
+#include "store/sieve.h"
+#include "store/sieve_store.h"
 
 /* Content lines longer than this are written in pieces (no limit on their length). */
 #define DATA_CHUNK 65536
@@ -455,11 +460,368 @@ command(struct sess *s, char *line, size_t len)
 
 /* ---- the end of DATA: deliver ---- */
 
+/* The message as stored, mapped once for the recipients' Sieve scripts. */
+struct mapped {
+	void *p;
+	size_t len;
+};
+
+static void
+map_blob(struct sess *s, const char *blob, struct mapped *m)
+{
+	const char *error;
+	uint64_t size;
+	void *p;
+	int fd = mstore_blob_open(store, blob, &size, &error);
+
+	if (fd < 0) {
+		log_warnx("lmtpd: qid=%s: %s: no Sieve filtering", qid_of(s), error);
+		return;
+	}
+	p = size > 0 ? mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+	if (p == MAP_FAILED)
+		log_warn("lmtpd: qid=%s: mmap of the message: no Sieve filtering", qid_of(s));
+	else {
+		m->p = p;
+		m->len = (size_t)size;
+	}
+	close(fd);
+}
+
+/* mailboxexists (RFC 5490) asks the recipient's index. */
+static int
+sieve_mailbox_exists(void *ctx, const char *name)
+{
+	struct mstore_mailbox mb;
+	char norm[MSTORE_NAME_MAX];
+	const char *error;
+
+	if (mstore_mailbox_name_check(name, norm, sizeof(norm)) < 0)
+		return 0;
+	return mstore_mailbox_get(ctx, norm, 0, &mb, &error) == 0;
+}
+
+/*
+ * Where a keep or fileinto goes: its mailbox (made with :create), or
+ * INBOX when it has none.  The mailbox's id, or -1 when the index cannot
+ * be read (deferred).
+ */
+static int64_t
+target_mailbox(struct sess *s, const struct rcpt *r, struct mstore_account *a,
+    const struct sieve_action *act, char *name_r, size_t size)
+{
+	struct mstore_mailbox mb;
+	char norm[MSTORE_NAME_MAX];
+	const char *error;
+	int rc;
+
+	if (act->kind == SIEVE_FILEINTO) {
+		if (mstore_mailbox_name_check(act->mailbox, norm, sizeof(norm)) < 0) {
+			log_info("lmtpd: qid=%s to=<%s> account=%s sieve: fileinto \"%s\": not a mailbox "
+			    "name: into INBOX", qid_of(s), r->addr, r->account, act->mailbox);
+			goto inbox;
+		}
+		rc = mstore_mailbox_get(a, norm, 0, &mb, &error);
+		if (rc == MSTORE_ENOTFOUND && act->create) {
+			rc = mstore_mailbox_create(a, norm, MSTORE_SPECIAL_NONE, &error);
+			if (rc == 0)
+				log_info("lmtpd: qid=%s account=%s sieve: fileinto :create made mailbox "
+				    "\"%s\"", qid_of(s), r->account, norm);
+			if (rc == 0 || rc == MSTORE_EEXISTS)
+				rc = mstore_mailbox_get(a, norm, 0, &mb, &error);
+		}
+		if (rc == 0) {
+			str_copy(name_r, mb.name, size);
+			return mb.id;
+		}
+		if (rc == MSTORE_ENOTFOUND || rc == MSTORE_EINVAL) {
+			log_info("lmtpd: qid=%s to=<%s> account=%s sieve: fileinto \"%s\": no such "
+			    "mailbox%s: into INBOX", qid_of(s), r->addr, r->account, norm,
+			    act->create ? "" : " (no :create)");
+			goto inbox;
+		}
+		log_warnx("lmtpd: qid=%s account=%s: %s", qid_of(s), r->account, error);
+		return -1;
+	}
+inbox:
+	if (mstore_mailbox_get(a, "INBOX", 0, &mb, &error) < 0) {
+		log_warnx("lmtpd: qid=%s account=%s: %s", qid_of(s), r->account, error);
+		return -1;
+	}
+	str_copy(name_r, mb.name, size);
+	return mb.id;
+}
+
+/* A reject's reason as one line of an LMTP reply: printable ASCII, bounded. */
+static void
+reply_text(const char *reason, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; *reason != '\0' && n + 1 < size && n < 200; reason++) {
+		unsigned char ch = (unsigned char)*reason;
+		if (ch == '\r' || ch == '\n' || ch == '\t')
+			ch = ' ';
+		if (ch < 0x20 || ch >= 0x7f)
+			ch = '?';
+		if (ch == ' ' && (n == 0 || out[n - 1] == ' '))
+			continue;
+		out[n++] = (char)ch;
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	if (n == 0)
+		str_copy(out, "Refused by the recipient's mail filter", size);
+}
+
+struct outcome {
+	int saved, dup, quota, failed, tempfail;
+	uint32_t uid;		/* of the first message saved (or found saved) */
+	char box[MSTORE_NAME_MAX];
+	int redirected, discarded;
+	char redirect_qid[QUEUE_ID_SIZE];
+};
+
+/* Append the message for r into mailbox mbox with act's flags. */
+static void
+save(struct sess *s, const struct rcpt *r, struct mstore_account *a, int64_t mbox,
+    const char *boxname, const struct sieve_action *act, const char *blob, uint64_t size,
+    const char *id, uint64_t quota, const char *script, struct outcome *o)
+{
+	struct mstore_append in;
+	const char *error;
+	uint32_t uid = 0;
+	int rc;
+
+	memset(&in, 0, sizeof(in));
+	in.blob = blob;
+	in.size = size;
+	in.delivered_to = r->addr;
+	in.quota = quota;
+	in.delivery_id = id;
+	if (act != NULL) {
+		in.flags = act->flags;
+		in.keywords = act->keywords;
+	}
+	rc = mstore_append(a, mbox, &in, &uid, NULL, &error);
+	switch (rc) {
+	case 0:
+		log_info("lmtpd: qid=%s from=<%s> to=<%s> account=%s%s%s%s%s uid=%u size=%llu "
+		    "blob=%.16s status=saved", qid_of(s), s->sender, r->addr, r->account,
+		    script[0] != '\0' ? " sieve=" : "", script, strcmp(boxname, "INBOX") != 0 ?
+		    " mailbox=" : "", strcmp(boxname, "INBOX") != 0 ? boxname : "", uid,
+		    (unsigned long long)size, blob);
+		if (o->saved++ == 0 && o->dup == 0) {
+			o->uid = uid;
+			str_copy(o->box, boxname, sizeof(o->box));
+		}
+		break;
+	case MSTORE_DUPLICATE:
+		log_info("lmtpd: qid=%s to=<%s> account=%s uid=%u status=duplicate (saved "
+		    "before: not saved again)", qid_of(s), r->addr, r->account, uid);
+		if (o->dup++ == 0 && o->saved == 0) {
+			o->uid = uid;
+			str_copy(o->box, boxname, sizeof(o->box));
+		}
+		break;
+	case MSTORE_EQUOTA:
+		log_info("lmtpd: qid=%s from=<%s> to=<%s> account=%s size=%llu status=%s "
+		    "(over quota)", qid_of(s), s->sender, r->addr, r->account,
+		    (unsigned long long)size, quota_temporary() ? "deferred" : "refused");
+		o->quota++;
+		break;
+	default:
+		log_warnx("lmtpd: qid=%s to=<%s> account=%s: %s: deferred", qid_of(s), r->addr,
+		    r->account, error);
+		o->failed++;
+		break;
+	}
+}
+
+/*
+ * One recipient: its Sieve script's actions (or the keep alone), each
+ * mailbox append holding one reference of the blob, then its reply.
+ */
+static void
+deliver_rcpt(struct sess *s, const struct rcpt *r, const char *blob, uint64_t size,
+    struct directory *dir, const struct mapped *map)
+{
+	static const struct sieve_action keep = { .kind = SIEVE_KEEP, .keywords = (char *)"" };
+	struct mstore_account *a;
+	struct sieve_result res;
+	struct sieve_message msg;
+	struct sieve_env env;
+	const struct sieve_action *acts = &keep, *reject = NULL, **stores = NULL;
+	struct outcome o;
+	char id[XQID_MAX + ADDR_SIZE + MSTORE_NAME_MAX + 3], lower[ADDR_SIZE];
+	char script[SIEVE_NAME_MAX + 1] = "", box[MSTORE_NAME_MAX];
+	int64_t *done;
+	size_t nacts = 1, nstores = 0, ndone = 0;
+	int kept = 0, loops = 0;
+	uint64_t quota = account_quota(dir, r->account);
+	const char *error;
+
+	memset(&o, 0, sizeof(o));
+	memset(&res, 0, sizeof(res));
+	if ((a = mstore_account_open(store, r->account, 1, NULL, &error)) == NULL) {
+		log_warnx("lmtpd: qid=%s to=<%s> account=%s: %s: deferred", qid_of(s), r->addr,
+		    r->account, error);
+		reply(s, "451 4.3.0 <%s>: Error: cannot open the mailbox now", r->addr);
+		(void)mstore_blob_unref(store, blob, 1, &error);
+		return;
+	}
+	msg.data = map->p;
+	msg.len = map->len;
+	msg.env_from = s->sender;
+	msg.env_to = r->addr;
+	env.ctx = a;
+	env.mailbox_exists = sieve_mailbox_exists;
+	if (map->p != NULL && lmtpd_sieve_run(store, qid_of(s), r->account, &msg, &env, &res,
+	    script, sizeof(script)) == 1) {
+		acts = res.actions;
+		nacts = res.n;
+	} else {
+		script[0] = '\0';
+	}
+	/*
+	 * What goes into mailboxes: keep and fileinto, and a keep for a
+	 * redirect that would loop (RFC 5228 4.2: the message stays here).
+	 */
+	stores = xcalloc(nacts + 1, sizeof(*stores));
+	for (size_t k = 0; k < nacts; k++) {
+		if (acts[k].kind == SIEVE_KEEP || acts[k].kind == SIEVE_FILEINTO)
+			stores[nstores++] = &acts[k];
+		if (acts[k].kind == SIEVE_KEEP)
+			kept = 1;
+	}
+	for (size_t k = 0; k < nacts; k++) {
+		const char *why;
+		if (acts[k].kind != SIEVE_REDIRECT ||
+		    (why = lmtpd_sieve_redirect_loop(&msg, r->account)) == NULL)
+			continue;
+		log_warnx("lmtpd: qid=%s account=%s sieve=%s redirect=<%s>: mail loop (%s): kept",
+		    qid_of(s), r->account, script, acts[k].address, why);
+		loops = 1;
+		if (!kept) {
+			stores[nstores++] = &keep;
+			kept = 1;
+		}
+	}
+	/* The blob holds one reference for this recipient: one per append. */
+	if (nstores == 0)
+		(void)mstore_blob_unref(store, blob, 1, &error);
+	else if (nstores > 1 && mstore_blob_ref(store, blob, (unsigned int)(nstores - 1),
+	    &error) < 0) {
+		log_warnx("lmtpd: qid=%s account=%s: %s: deferred", qid_of(s), r->account, error);
+		reply(s, "451 4.3.0 <%s>: Error: cannot save the message now", r->addr);
+		(void)mstore_blob_unref(store, blob, 1, &error);
+		goto out;
+	}
+	str_copy(lower, r->addr, sizeof(lower));
+	str_lower(lower);
+	done = xcalloc(nstores + 1, sizeof(*done));
+	for (size_t k = 0; k < nstores; k++) {
+		const struct sieve_action *act = stores[k];
+		int64_t mbox;
+		size_t j;
+
+		mbox = target_mailbox(s, r, a, act, box, sizeof(box));
+		for (j = 0; mbox >= 0 && j < ndone; j++)
+			if (done[j] == mbox)
+				break;
+		if (mbox < 0 || j < ndone) {
+			/* Deferred, or a second copy into one mailbox: its reference goes back. */
+			(void)mstore_blob_unref(store, blob, 1, &error);
+			if (mbox < 0)
+				o.failed++;
+			continue;
+		}
+		done[ndone++] = mbox;
+		/* INBOX keeps the id of a delivery without Sieve; others add the mailbox. */
+		if (s->xqid[0] != '\0') {
+			if (strcmp(box, "INBOX") == 0)
+				snprintf(id, sizeof(id), "%s %s", s->xqid, lower);
+			else
+				snprintf(id, sizeof(id), "%s %s %s", s->xqid, lower, box);
+		}
+		save(s, r, a, mbox, box, act, blob, size, s->xqid[0] != '\0' ? id : NULL, quota,
+		    script, &o);
+	}
+	free(done);
+	/* The actions that send mail, and the rest. */
+	for (size_t k = 0; k < nacts; k++) {
+		const struct sieve_action *act = &acts[k];
+		char qid[QUEUE_ID_SIZE];
+
+		switch (act->kind) {
+		case SIEVE_REDIRECT:
+			if (loops)
+				break;
+			if (lmtpd_sieve_redirect(&msg, r->account, act->address, qid, &error) < 0) {
+				log_warnx("lmtpd: qid=%s account=%s sieve=%s redirect=<%s>: %s: deferred",
+				    qid_of(s), r->account, script, act->address, error);
+				o.tempfail = 1;
+				break;
+			}
+			log_info("lmtpd: qid=%s from=<%s> to=<%s> account=%s sieve=%s redirect=<%s> "
+			    "status=redirected (qid=%s)", qid_of(s), s->sender, r->addr, r->account,
+			    script, act->address, qid);
+			if (o.redirected++ == 0)
+				str_copy(o.redirect_qid, qid, sizeof(o.redirect_qid));
+			break;
+		case SIEVE_VACATION:
+			lmtpd_sieve_vacation(store, qid_of(s), r->account, &msg, act);
+			break;
+		case SIEVE_REJECT:
+			reject = act;
+			break;
+		case SIEVE_DISCARD:
+			o.discarded = 1;
+			break;
+		default:
+			break;
+		}
+	}
+	if (o.failed > 0 || o.tempfail) {
+		reply(s, "451 4.3.0 <%s>: Error: cannot %s the message now", r->addr,
+		    o.failed > 0 ? "save" : "forward");
+	} else if (reject != NULL) {
+		char why[256];
+		reply_text(reject->reason, why, sizeof(why));
+		log_info("lmtpd: qid=%s from=<%s> to=<%s> account=%s sieve=%s status=rejected (%s)",
+		    qid_of(s), s->sender, r->addr, r->account, script, why);
+		/* RFC 5429 2.1: at LMTP time a refusal is the rejection. */
+		reply(s, "550 5.7.1 <%s>: %s", r->addr, why);
+	} else if (o.quota > 0 && o.saved == 0 && o.dup == 0) {
+		over_quota_reply(s, r->addr);
+	} else if (o.saved > 0) {
+		if (strcmp(o.box, "INBOX") == 0)
+			reply(s, "250 2.0.0 <%s> Saved (uid %u)", r->addr, o.uid);
+		else
+			reply(s, "250 2.0.0 <%s> Saved in %s (uid %u)", r->addr, o.box, o.uid);
+	} else if (o.dup > 0) {
+		reply(s, "250 2.0.0 <%s> Already saved (uid %u)", r->addr, o.uid);
+	} else if (o.redirected > 0) {
+		reply(s, "250 2.0.0 <%s> Redirected by Sieve (queued as %s)", r->addr,
+		    o.redirect_qid);
+	} else {
+		log_info("lmtpd: qid=%s from=<%s> to=<%s> account=%s sieve=%s status=discarded",
+		    qid_of(s), s->sender, r->addr, r->account, script);
+		reply(s, "250 2.0.0 <%s> Discarded by Sieve", r->addr);
+	}
+out:
+	free(stores);
+	sieve_result_free(&res);
+	mstore_account_close(&a);
+}
+
 static void
 deliver(struct sess *s)
 {
 	char blob[MSTORE_BLOB_ID_SIZE];
 	struct directory *dir = directory_shared();
+	struct mapped map = { NULL, 0 };
 	const char *error;
 	uint64_t size;
 	size_t i;
@@ -488,62 +850,11 @@ deliver(struct sess *s)
 			    s->rcpts[i].addr);
 		return;
 	}
-	for (i = 0; i < s->nrcpts; i++) {
-		const struct rcpt *r = &s->rcpts[i];
-		struct mstore_account *a;
-		struct mstore_mailbox inbox;
-		struct mstore_append in;
-		char id[XQID_MAX + ADDR_SIZE + 2], lower[ADDR_SIZE];
-		uint32_t uid = 0;
-		int rc;
-
-		if ((a = mstore_account_open(store, r->account, 1, NULL, &error)) == NULL ||
-		    mstore_mailbox_get(a, "INBOX", 0, &inbox, &error) < 0) {
-			log_warnx("lmtpd: qid=%s to=<%s> account=%s: %s: deferred", qid_of(s), r->addr,
-			    r->account, error);
-			reply(s, "451 4.3.0 <%s>: Error: cannot open the mailbox now", r->addr);
-			mstore_account_close(&a);
-			(void)mstore_blob_unref(store, blob, 1, &error);
-			continue;
-		}
-		memset(&in, 0, sizeof(in));
-		in.blob = blob;
-		in.size = size;
-		in.delivered_to = r->addr;
-		in.quota = account_quota(dir, r->account);
-		if (s->xqid[0] != '\0') {
-			str_copy(lower, r->addr, sizeof(lower));
-			str_lower(lower);
-			snprintf(id, sizeof(id), "%s %s", s->xqid, lower);
-			in.delivery_id = id;
-		}
-		rc = mstore_append(a, inbox.id, &in, &uid, NULL, &error);
-		switch (rc) {
-		case 0:
-			log_info("lmtpd: qid=%s from=<%s> to=<%s> account=%s uid=%u size=%llu "
-			    "blob=%.16s status=saved", qid_of(s), s->sender, r->addr, r->account, uid,
-			    (unsigned long long)size, blob);
-			reply(s, "250 2.0.0 <%s> Saved (uid %u)", r->addr, uid);
-			break;
-		case MSTORE_DUPLICATE:
-			log_info("lmtpd: qid=%s to=<%s> account=%s uid=%u status=duplicate (saved "
-			    "before: not saved again)", qid_of(s), r->addr, r->account, uid);
-			reply(s, "250 2.0.0 <%s> Already saved (uid %u)", r->addr, uid);
-			break;
-		case MSTORE_EQUOTA:
-			log_info("lmtpd: qid=%s from=<%s> to=<%s> account=%s size=%llu status=%s "
-			    "(over quota)", qid_of(s), s->sender, r->addr, r->account,
-			    (unsigned long long)size, quota_temporary() ? "deferred" : "refused");
-			over_quota_reply(s, r->addr);
-			break;
-		default:
-			log_warnx("lmtpd: qid=%s to=<%s> account=%s: %s: deferred", qid_of(s), r->addr,
-			    r->account, error);
-			reply(s, "451 4.3.0 <%s>: Error: cannot save the message now", r->addr);
-			break;
-		}
-		mstore_account_close(&a);
-	}
+	map_blob(s, blob, &map);
+	for (i = 0; i < s->nrcpts; i++)
+		deliver_rcpt(s, &s->rcpts[i], blob, size, dir, &map);
+	if (map.p != NULL)
+		munmap(map.p, map.len);
 }
 
 /* ---- DATA ---- */

@@ -27,6 +27,18 @@
  *          451 4.3.0 when the index could not be written.  The replies
  *          come in RCPT order, one per accepted recipient.
  *
+ * Sieve.  A recipient with an active script (managesieved stores them:
+ * sieve_store.h) has it run on the message, mapped from its blob, before
+ * anything is saved (lmtpd_sieve.h).  keep and fileinto are appends, each
+ * holding one reference of the blob (fileinto into a missing mailbox
+ * makes it with :create, else goes to INBOX, logged); discard saves
+ * nothing; reject and ereject make the recipient's reply 550 5.7.1 with
+ * the reason (RFC 5429: at LMTP time the refusal is the rejection, and
+ * qmgr's bounce tells the sender); redirect and vacation queue new
+ * messages.  A script that does not compile or fails at run time keeps
+ * the message in INBOX.  The delivery id of INBOX is the one without
+ * Sieve; other mailboxes add their name, so a retry saves nothing twice.
+ *
  * Duplicates.  When lmtpd dies after committing some recipients but
  * before their replies, qmgr retries them.  LHLO offers XQID; qmgr then
  * sends "MAIL FROM:<...> XQID=<queue id>", and "<queue id> <recipient>"
