@@ -57,6 +57,12 @@ lmtpd_wanted(void)
 	return var_lmtp_listen[0] != '\0';
 }
 
+static int
+managesieved_wanted(void)
+{
+	return var_managesieve_listen[0] != '\0';
+}
+
 /* The daemon serving a listener of mode: imapd the IMAP ones, smtpd the rest. */
 static const char *
 listener_daemon(const char *mode)
@@ -79,13 +85,15 @@ static struct daemon daemons[] = {
 	{ "smtpd", NULL, 0, 0, 0, NULL, 0 },
 	{ "policyd", policyd_wanted, 0, 0, 0, NULL, 0 },
 	{ "lmtpd", lmtpd_wanted, 0, 0, 0, NULL, 0 },
+	{ "managesieved", managesieved_wanted, 0, 0, 0, NULL, 0 },
 	{ "imapd", imapd_wanted, 0, 0, 0, NULL, 0 },
 };
 #define NDAEMONS (int)(sizeof(daemons) / sizeof(daemons[0]))
 
 /*
- * policyd and lmtpd bind their socket themselves (policy_listen,
- * lmtp_listen): the address each was started with, to notice a change.
+ * policyd, lmtpd and managesieved bind their sockets themselves
+ * (policy_listen, lmtp_listen, managesieve_listen: none is a privileged
+ * port): the address each was started with, to notice a change.
  */
 static char served_listen[NDAEMONS][1024];
 
@@ -97,8 +105,22 @@ own_listen(const struct daemon *d)
 		return var_policy_listen;
 	if (strcmp(d->name, "lmtpd") == 0)
 		return var_lmtp_listen;
+	if (strcmp(d->name, "managesieved") == 0)
+		return var_managesieve_listen;
 	return NULL;
 }
+
+/* The name of that parameter, for the log. */
+static const char *
+own_listen_name(const struct daemon *d)
+{
+	if (strcmp(d->name, "lmtpd") == 0)
+		return "lmtp_listen";
+	if (strcmp(d->name, "managesieved") == 0)
+		return "managesieve_listen";
+	return "policy_listen";
+}
+
 static struct event_base *master_base;
 static const char *master_conf;
 static int master_foreground;
@@ -290,9 +312,9 @@ master_start(struct event_base *base, const char *conf_file, int foreground)
 }
 
 /*
- * Daemons the configuration may switch on and off (policyd, lmtpd) start
- * or stop here; they are started anew when their address changed, since
- * they bind their socket themselves.
+ * Daemons the configuration may switch on and off (policyd, lmtpd,
+ * managesieved) start or stop here; they are started anew when their
+ * address changed, since they bind their socket themselves.
  */
 void
 master_reload(void)
@@ -311,7 +333,7 @@ master_reload(void)
 		} else if (own_listen(d) != NULL &&
 		    strcmp(served_listen[d - daemons], own_listen(d)) != 0) {
 			log_info("restarting %s pid=%ld: %s changed", d->name, (long)d->pid,
-			    strcmp(d->name, "lmtpd") == 0 ? "lmtp_listen" : "policy_listen");
+			    own_listen_name(d));
 			d->replace = 1;
 			kill(d->pid, SIGTERM);
 		} else {
