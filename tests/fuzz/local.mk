@@ -35,6 +35,11 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_imap_message/plain-crlf \
 	tests/fuzz/corpus/fuzz_imap_message/qp-bare-lf \
 	tests/fuzz/corpus/fuzz_imap_message/rfc822-nested \
+	tests/fuzz/fuzz_sieve.c \
+	tests/fuzz/corpus/fuzz_sieve/bad \
+	tests/fuzz/corpus/fuzz_sieve/body-vacation \
+	tests/fuzz/corpus/fuzz_sieve/rfc5228-example \
+	tests/fuzz/corpus/fuzz_sieve/variables-flags \
 	tests/fuzz/corpus/fuzz_dnsbl_sites/weighted \
 	tests/fuzz/corpus/fuzz_dnsbl_sites/bad \
 	tests/fuzz/corpus/fuzz_policy_proto/bad-line \
