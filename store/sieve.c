@@ -855,6 +855,7 @@ build_test(struct compiler *c, const char *name, int line, struct gargs *g, stru
 					    "\"to\")", shown(t->a.v[k].s, (char[64]){ 0 }, 64));
 		}
 		if (is_flag && t->has_a) {
+			need_ext(c, line, SV_EXT_VARIABLES, "hasflag with variables", "variables");
 			for (size_t k = 0; k < t->a.n; k++)
 				if (!t->a.v[k].vars && !variable_name_ok(t->a.v[k].s))
 					fail(c, g->v[i].line, "hasflag: \"%s\" is not a variable name",
@@ -964,21 +965,24 @@ flags_tag(struct compiler *c, const struct gargs *g, size_t *i, struct sv_cmd *c
 	return 1;
 }
 
+/* 1 if s is one address (local@domain, maybe with a display name). */
+static int
+one_address(const char *s)
+{
+	char *addrs[2] = { NULL, NULL };
+	size_t n = sv_address_list(s, addrs, 2);
+	int ok = n == 1 && strchr(addrs[0], '@') != NULL && addrs[0][0] != '@' &&
+	    addrs[0][strlen(addrs[0]) - 1] != '@';
+
+	for (size_t i = 0; i < n; i++)
+		free(addrs[i]);
+	return ok;
+}
+
 static void
 check_redirect_address(struct compiler *c, int line, const struct sv_str *s)
 {
-	char *addrs[2] = { NULL, NULL };
-	size_t n;
-	int ok;
-
-	if (s->vars)
-		return;
-	n = sv_address_list(s->s, addrs, 2);
-	ok = n == 1 && strchr(addrs[0], '@') != NULL && addrs[0][0] != '@' &&
-	    addrs[0][strlen(addrs[0]) - 1] != '@';
-	for (size_t i = 0; i < n; i++)
-		free(addrs[i]);
-	if (!ok)
+	if (!s->vars && !one_address(s->s))
 		fail(c, line, "redirect: \"%s\" is not an address", shown(s->s, (char[64]){ 0 }, 64));
 }
 
@@ -1086,6 +1090,9 @@ build_command(struct compiler *c, const char *name, int line, struct gargs *g,
 		positional(c, g, i, 1, name, "vacation [:days n] [:subject s] [:from f] "
 		    "[:addresses list] [:mime] [:handle h] <reason>", line);
 		cmd->arg = one_string(c, &g->v[i], name, "the reason");
+		if (cmd->has_from && !cmd->from.vars && !one_address(cmd->from.s))
+			fail(c, line, "vacation: :from \"%s\" is not an address",
+			    shown(cmd->from.s, (char[64]){ 0 }, 64));
 		return;
 	}
 	if (strcmp(name, "set") == 0) {

@@ -1288,8 +1288,16 @@ do_vacation(struct run *r, const struct sv_cmd *c)
 	a->mime = c->mime;
 	if (c->has_subject)
 		a->subject = xstrdup(expand0(r, &c->subject));
-	if (c->has_from)
-		a->from = xstrdup(expand0(r, &c->from));
+	if (c->has_from) {
+		/* An expanded :from that is no address is dropped: the recipient answers. */
+		const char *from = expand0(r, &c->from);
+		char *addrs[2] = { NULL, NULL };
+		size_t n = sv_address_list(from, addrs, 2);
+		if (n == 1 && strchr(addrs[0], '@') != NULL)
+			a->from = xstrdup(from);
+		for (size_t i = 0; i < n; i++)
+			free(addrs[i]);
+	}
 	if (c->has_handle)
 		a->handle = xstrdup(expand0(r, &c->handle));
 	else

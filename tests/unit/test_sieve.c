@@ -194,6 +194,11 @@ test_compile_errors(void **state)
 		{ "require \"vacation\";\nvacation :days \"x\" \"away\";", ":days takes a number" },
 		{ "require \"reject\";\nreject [\"a\", \"b\"];", "the reason must be a string" },
 		{ "keep;\n\xff;", "line 2: invalid UTF-8" },
+		{ "require \"vacation\";\nvacation :from \"nobody\" \"away\";",
+		    "line 2: vacation: :from \"nobody\" is not an address" },
+		{ "require \"imap4flags\";\nif hasflag \"v\" \"x\" { keep; }",
+		    "line 2: hasflag with variables needs require \"variables\"" },
+		{ "keep\nfileinto \"x\";", "line 2: \"fileinto\" is a command, not a test" },
 	};
 	char error[SIEVE_ERROR_SIZE];
 
