@@ -142,6 +142,22 @@ check_config(void (*report)(const char *problem))
 		if (access(path, X_OK) < 0)
 			problem(&c, "daemon_directory: %s is missing or not executable", path);
 	}
+	{
+		static const struct { const char *param; char **value; const char *daemon; } listeners[] = {
+			{ "managesieve_listen", &var_managesieve_listen, "managesieved" },
+			{ "imap_listen", &var_imap_listen, "imapd" },
+			{ "imaps_listen", &var_imaps_listen, "imapd" },
+		};
+		for (size_t i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
+			if ((*listeners[i].value)[0] == '\0')
+				continue;
+			c.param = listeners[i].param;
+			config_list_foreach(*listeners[i].value, check_listen_item, &c);
+			snprintf(path, sizeof(path), "%s/%s", var_daemon_directory, listeners[i].daemon);
+			if (access(path, X_OK) < 0)
+				problem(&c, "daemon_directory: %s is missing or not executable", path);
+		}
+	}
 	for (size_t i = 0; i < 2; i++) {
 		static const char *const daemons[] = { "smtpd", "qmgr" };
 		snprintf(path, sizeof(path), "%s/%s", var_daemon_directory, daemons[i]);

@@ -26,7 +26,7 @@
 	/* general */ \
 	X(STR, myhostname, "", "host name in banners, Received and HELO (default: the system's)") \
 	X(STR, spool_directory, FACTEUR_SPOOL_DIR, "queue, run and delivery directories") \
-	X(STR, daemon_directory, FACTEUR_DAEMON_DIR, "where the master finds smtpd, qmgr, policyd, lmtpd and imapd") \
+	X(STR, daemon_directory, FACTEUR_DAEMON_DIR, "where the master finds smtpd, qmgr and the optional daemons (policyd, lmtpd, imapd, managesieved)") \
 	X(STR, mail_owner, "facteur", "unprivileged user the daemons run as when started by root") \
 	X(STR, log_level, "info", "error, warn, info or debug") \
 	/* smtpd */ \
