@@ -243,7 +243,7 @@ add_one(struct smtpd_session *s, const char *addr, const char *orcpt, unsigned i
 	queue_envelope_add_rcpt(&s->env, addr, orcpt, notify);
 }
 
-#define ALIAS_TARGETS_MAX 1000
+#define ALIAS_TARGETS_MAX 10000	/* beyond, a list manager's job */
 
 /* "rfc822;" and addr as xtext (RFC 3461): '+', '=' and non-graphic bytes as +XX. */
 static char *
@@ -295,11 +295,17 @@ smtpd_add_rcpt(struct smtpd_session *s, const char *addr, const char *orcpt,
 		    "expands to nothing (a loop)");
 		add_one(s, alias, orcpt, notify);
 	}
+	/*
+	 * smtpd_recipient_limit bounds what a client asks for, not what our
+	 * own aliases expand to: every target is kept.
+	 */
 	for (int i = 0; i < n; i++) {
-		if (s->env.nrcpts < (size_t)var_smtpd_recipient_limit)
-			add_one(s, targets[i], orcpt, notify);
+		add_one(s, targets[i], orcpt, notify);
 		free(targets[i]);
 	}
+	if (n == ALIAS_TARGETS_MAX)
+		log_warnx("alias %s: more than %d targets: the rest are not delivered", alias,
+		    ALIAS_TARGETS_MAX);
 	if (n >= 1)
 		log_info("%s %s expanded to %d recipient%s", kind == DIR_RCPT_CATCHALL ?
 		    "catch-all for" : "alias", addr, n, n == 1 ? "" : "s");
