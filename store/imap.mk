@@ -5,7 +5,8 @@
 # daemon.
 noinst_LIBRARIES += store/libimap.a
 store_libimap_a_SOURCES = store/imap_parser.c store/imap_parser.h \
-	store/imap_message.c store/imap_message.h
+	store/imap_message.c store/imap_message.h \
+	store/imap_thread.c store/imap_thread.h
 IMAP_LIBS = store/libimap.a $(FILTER_LIBS) $(FACTEUR_LIBS)
 
 if HAVE_CMOCKA
@@ -19,6 +20,11 @@ TESTS += tests/unit/test_imap_message
 tests_unit_test_imap_message_SOURCES = tests/unit/test_imap_message.c
 tests_unit_test_imap_message_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_imap_message_LDADD = $(IMAP_LIBS) $(CMOCKA_LIBS)
+check_PROGRAMS += tests/unit/test_imap_thread
+TESTS += tests/unit/test_imap_thread
+tests_unit_test_imap_thread_SOURCES = tests/unit/test_imap_thread.c
+tests_unit_test_imap_thread_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_imap_thread_LDADD = $(IMAP_LIBS) $(CMOCKA_LIBS)
 endif
 
 # imapd: the IMAP server (IMAP4rev1 and IMAP4rev2) of the mailbox store.

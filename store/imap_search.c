@@ -17,6 +17,7 @@
 #include "lib/mem.h"
 #include "store/imap_message.h"
 #include "store/imap_search.h"
+#include "store/imap_thread.h"
 #include "store/imapd.h"
 
 enum skey_type {
@@ -333,20 +334,21 @@ imap_search_parse(const struct imap_arg *args, unsigned int n, int *uses_modseq_
 /* ---- dates of headers ---- */
 
 time_t
-imap_search_rfc5322_day(const char *v)
+imap_search_rfc5322_date(const char *v, int day_only)
 {
 	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
 	struct tm tm;
-	int day = 0, year = 0, mon = -1, digits = 0;
+	int day = 0, year = 0, mon = -1, digits = 0, h = 0, m = 0, sec = 0, zone = 0;
 	const char *p = v;
+	time_t t;
 
 	if (v == NULL)
 		return -1;
-	/* [day-name ","] day month year ... */
+	/* [day-name ","] day month year [hh:mm[:ss] [zone]] */
 	while (*p == ' ' || *p == '\t')
 		p++;
 	if (isalpha((unsigned char)*p)) {
-		while (*p != '\0' && *p != ',')
+		while (*p != '\0' && *p != ',' && *p != ' ')
 			p++;
 		if (*p == ',')
 			p++;
@@ -384,11 +386,39 @@ imap_search_rfc5322_day(const char *v)
 		return -1;
 	if (day < 1 || day > 31)
 		return -1;
+	/* The time and zone, when they are readable; else midnight UTC. */
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!day_only && isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1]) && p[2] == ':' &&
+	    isdigit((unsigned char)p[3]) && isdigit((unsigned char)p[4])) {
+		h = (p[0] - '0') * 10 + (p[1] - '0');
+		m = (p[3] - '0') * 10 + (p[4] - '0');
+		p += 5;
+		if (p[0] == ':' && isdigit((unsigned char)p[1]) && isdigit((unsigned char)p[2])) {
+			sec = (p[1] - '0') * 10 + (p[2] - '0');
+			p += 3;
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
+		    isdigit((unsigned char)p[2]) && isdigit((unsigned char)p[3]) &&
+		    isdigit((unsigned char)p[4])) {
+			zone = ((p[1] - '0') * 10 + (p[2] - '0')) * 60 + (p[3] - '0') * 10 + (p[4] - '0');
+			if (*p == '-')
+				zone = -zone;
+		}
+		if (h > 23 || m > 59 || sec > 60)
+			h = m = sec = zone = 0;
+	}
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_mday = day;
 	tm.tm_mon = mon;
 	tm.tm_year = year - 1900;
-	return timegm(&tm);
+	tm.tm_hour = h;
+	tm.tm_min = m;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	return t == (time_t)-1 ? -1 : t - (time_t)zone * 60;
 }
 
 /* ---- evaluation ---- */
@@ -576,7 +606,8 @@ match(const struct imap_search_key *k, struct smatch *c)
 		if (!message_needed(c))
 			return 0;
 		date = imap_message_header(c->m, "Date");
-		day = imap_search_rfc5322_day(date);
+		/* The day as the sender wrote it, time and zone disregarded (RFC 3501 6.4.4). */
+		day = imap_search_rfc5322_date(date, 1);
 		free(date);
 		/* No readable Date: the internal date stands in (as Dovecot does). */
 		if (day == (time_t)-1)
@@ -653,6 +684,8 @@ struct sort_item {
 	time_t date;
 	char blob[MSTORE_BLOB_ID_SIZE];
 	char *from, *to, *cc, *subject, *dfrom, *dto;
+	char *message_id, *references, *in_reply_to;
+	int reply;
 };
 
 static int
@@ -744,6 +777,9 @@ run_free(struct search_run *r)
 		free(r->items[i].subject);
 		free(r->items[i].dfrom);
 		free(r->items[i].dto);
+		free(r->items[i].message_id);
+		free(r->items[i].references);
+		free(r->items[i].in_reply_to);
 	}
 	free(r->items);
 	free(r->uids);
@@ -865,71 +901,21 @@ cmd_uid_search(struct imapd_session *s, const struct imap_command *cmd)
 
 /* ---- SORT (RFC 5256, RFC 5957) ---- */
 
-/* RFC 5256 base subject, simplified: leading Re:/Fwd:/Fw:/[tag], trailing (fwd), blanks. */
+/* The RFC 5256 base subject of a raw Subject value (encoded-words decoded first). */
 static char *
-base_subject(const char *raw)
+base_subject(const char *raw, int *reply_r)
 {
 	struct strbuf dec = { NULL, 0, 0 };
 	struct charset_conv *conv = NULL;
-	char *s, *p;
-	int changed;
+	char *s;
 
+	*reply_r = 0;
 	if (raw == NULL)
 		return xstrdup("");
 	mime_header_decode(raw, strlen(raw), &dec, &conv);
 	charset_conv_free(&conv);
-	s = xstrdup(dec.data != NULL ? dec.data : "");
+	s = imap_thread_base_subject(dec.data != NULL ? dec.data : "", reply_r);
 	strbuf_free(&dec);
-	/* Blanks collapsed, lower-cased for comparison. */
-	for (p = s; *p != '\0'; p++) {
-		if (*p == '\t')
-			*p = ' ';
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p + 32);
-	}
-	do {
-		size_t len;
-		changed = 0;
-		p = s;
-		while (*p == ' ')
-			p++;
-		len = strlen(p);
-		while (len > 0 && p[len - 1] == ' ')
-			p[--len] = '\0';
-		if (len >= 5 && strcmp(p + len - 5, "(fwd)") == 0) {
-			p[len - 5] = '\0';
-			changed = 1;
-		}
-		if (*p == '[') {
-			char *close = strchr(p, ']');
-			if (close != NULL && close[1] != '\0') {
-				p = close + 1;
-				changed = 1;
-			}
-		}
-		while (*p == ' ')
-			p++;
-		for (size_t k = 0; k < 3; k++) {
-			static const char *const prefixes[] = { "re", "fwd", "fw" };
-			size_t pl = strlen(prefixes[k]);
-			if (strncmp(p, prefixes[k], pl) == 0) {
-				char *q = p + pl;
-				while (*q == ' ')
-					q++;
-				if (*q == '[') {
-					char *close = strchr(q, ']');
-					if (close != NULL)
-						q = close + 1;
-				}
-				if (*q == ':') {
-					p = q + 1;
-					changed = 1;
-					break;
-				}
-			}
-		}
-		memmove(s, p, strlen(p) + 1);
-	} while (changed);
 	return s;
 }
 
@@ -978,6 +964,48 @@ done:
 			*p = (char)(*p + 32);
 	strbuf_free(&dec);
 	return out;
+}
+
+/* Read what SORT (and THREAD, with thread) needs of a matched message. */
+static void
+item_fill(struct imapd_session *s, struct sort_item *it, int thread)
+{
+	struct imap_message *m;
+	const char *error;
+	char *v;
+
+	it->date = (time_t)it->arrival;
+	if ((m = imapd_message_open(it->blob, &error)) == NULL) {
+		log_warnx("imap: user=%s uid=%u: %s", imapd_user(s), it->uid, error);
+		it->subject = xstrdup("");
+		return;
+	}
+	v = imap_message_header(m, "Date");
+	it->date = imap_search_rfc5322_date(v, 0);
+	if (it->date == (time_t)-1)
+		it->date = (time_t)it->arrival;
+	free(v);
+	v = imap_message_header(m, "Subject");
+	it->subject = base_subject(v, &it->reply);
+	free(v);
+	if (thread) {
+		it->message_id = imap_message_header(m, "Message-ID");
+		it->references = imap_message_header(m, "References");
+		it->in_reply_to = imap_message_header(m, "In-Reply-To");
+	} else {
+		v = imap_message_header(m, "From");
+		it->from = first_address(v, 0);
+		it->dfrom = first_address(v, 1);
+		free(v);
+		v = imap_message_header(m, "To");
+		it->to = first_address(v, 0);
+		it->dto = first_address(v, 1);
+		free(v);
+		v = imap_message_header(m, "Cc");
+		it->cc = first_address(v, 0);
+		free(v);
+	}
+	imap_message_free(&m);
 }
 
 enum sort_key { SO_ARRIVAL, SO_CC, SO_DATE, SO_FROM, SO_SIZE, SO_SUBJECT, SO_TO, SO_DFROM,
@@ -1045,7 +1073,7 @@ sort_common(struct imapd_session *s, const struct imap_command *cmd, int uid)
 {
 	const struct imap_arg *crit;
 	unsigned int ncrit;
-	const char *a, *cs, *error;
+	const char *a, *cs;
 	struct search_run r;
 	int uses_modseq = 0, reverse = 0, need_msg = 0;
 
@@ -1098,37 +1126,8 @@ sort_common(struct imapd_session *s, const struct imap_command *cmd, int uid)
 		run_free(&r);
 		return;
 	}
-	for (size_t i = 0; i < r.n && need_msg; i++) {
-		struct sort_item *it = &r.items[i];
-		struct imap_message *m;
-		char *v;
-
-		it->date = (time_t)it->arrival;
-		if ((m = imapd_message_open(it->blob, &error)) == NULL) {
-			log_warnx("imap: user=%s uid=%u: %s", imapd_user(s), it->uid, error);
-			continue;
-		}
-		v = imap_message_header(m, "Date");
-		it->date = imap_search_rfc5322_day(v);
-		if (it->date == (time_t)-1)
-			it->date = (time_t)it->arrival;
-		free(v);
-		v = imap_message_header(m, "From");
-		it->from = first_address(v, 0);
-		it->dfrom = first_address(v, 1);
-		free(v);
-		v = imap_message_header(m, "To");
-		it->to = first_address(v, 0);
-		it->dto = first_address(v, 1);
-		free(v);
-		v = imap_message_header(m, "Cc");
-		it->cc = first_address(v, 0);
-		free(v);
-		v = imap_message_header(m, "Subject");
-		it->subject = base_subject(v);
-		free(v);
-		imap_message_free(&m);
-	}
+	for (size_t i = 0; i < r.n && need_msg; i++)
+		item_fill(s, &r.items[i], 0);
 	if (r.n > 1)
 		qsort(r.items, r.n, sizeof(r.items[0]), sort_cmp);
 	{
@@ -1158,10 +1157,83 @@ cmd_uid_sort(struct imapd_session *s, const struct imap_command *cmd)
 	sort_common(s, cmd, 1);
 }
 
+/* ---- THREAD (RFC 5256) ---- */
+
+static void
+thread_common(struct imapd_session *s, const struct imap_command *cmd, int uid)
+{
+	const char *algo_name, *cs;
+	enum imap_thread_algo algo;
+	struct search_run r;
+	struct imap_thread_msg *msgs;
+	struct imap_out o = { NULL, 0, 0 };
+	int uses_modseq = 0;
+
+	memset(&r, 0, sizeof(r));
+	if (cmd->count < 3 || !imap_arg_atom(&cmd->args[0], &algo_name) ||
+	    !imap_arg_astring(&cmd->args[1], &cs)) {
+		imapd_bad(s, "THREAD algorithm charset keys");
+		return;
+	}
+	if (str_casecmp(algo_name, "REFERENCES") == 0)
+		algo = IMAP_THREAD_REFERENCES;
+	else if (str_casecmp(algo_name, "ORDEREDSUBJECT") == 0)
+		algo = IMAP_THREAD_ORDEREDSUBJECT;
+	else {
+		imapd_bad(s, "Unknown threading algorithm");
+		return;
+	}
+	if (str_casecmp(cs, "UTF-8") != 0 && str_casecmp(cs, "US-ASCII") != 0) {
+		imapd_tagged(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		return;
+	}
+	if (search_keys(s, cmd->args + 2, cmd->count - 2, &r, &uses_modseq) < 0) {
+		run_free(&r);
+		return;
+	}
+	msgs = xcalloc(r.n + 1, sizeof(*msgs));
+	for (size_t i = 0; i < r.n; i++) {
+		struct sort_item *it = &r.items[i];
+		item_fill(s, it, 1);
+		msgs[i].n = uid ? it->uid : it->seq;
+		msgs[i].message_id = it->message_id;
+		msgs[i].references = it->references;
+		msgs[i].in_reply_to = it->in_reply_to;
+		msgs[i].base_subject = it->subject;
+		msgs[i].reply = it->reply;
+		msgs[i].date = it->date;
+	}
+	imap_out_printf(&o, "* THREAD ");
+	imap_thread(msgs, r.n, algo, &o);
+	/* "* THREAD " with nothing after it: no trailing blank. */
+	if (r.n == 0)
+		o.len--;
+	imap_out_add(&o, "\r\n", 2);
+	imapd_send_raw(s, o.data, o.len);
+	imap_out_free(&o);
+	free(msgs);
+	run_free(&r);
+	imapd_tagged(s, "OK", "%s completed", uid ? "UID THREAD" : "THREAD");
+}
+
+static void
+cmd_thread(struct imapd_session *s, const struct imap_command *cmd)
+{
+	thread_common(s, cmd, 0);
+}
+
+static void
+cmd_uid_thread(struct imapd_session *s, const struct imap_command *cmd)
+{
+	thread_common(s, cmd, 1);
+}
+
 const struct imapd_command imap_search_commands[] = {
 	{ "SEARCH", IMAPD_S_SELECTED, cmd_search },
 	{ "UID SEARCH", IMAPD_S_SELECTED, cmd_uid_search },
 	{ "SORT", IMAPD_S_SELECTED, cmd_sort },
 	{ "UID SORT", IMAPD_S_SELECTED, cmd_uid_sort },
+	{ "THREAD", IMAPD_S_SELECTED, cmd_thread },
+	{ "UID THREAD", IMAPD_S_SELECTED, cmd_uid_thread },
 	{ NULL, 0, NULL },
 };

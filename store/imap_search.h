@@ -31,7 +31,10 @@ struct imap_search_key *imap_search_parse(const struct imap_arg *args, unsigned 
     int *uses_modseq_r, const char **error_r);
 void imap_search_free(struct imap_search_key **key);
 
-/* The day (00:00 UTC) of an RFC 5322 Date value, -1 if it cannot be read. */
-time_t imap_search_rfc5322_day(const char *value);
+/*
+ * An RFC 5322 Date value as a time, -1 if it cannot be read; with day_only
+ * the day as written (00:00 UTC of it), time and zone disregarded.
+ */
+time_t imap_search_rfc5322_date(const char *value, int day_only);
 
 #endif

@@ -4,7 +4,9 @@
  * serves (store/imap_message.h): a message is parsed, then its ENVELOPE,
  * BODYSTRUCTURE, text and a set of sections and BINARY parts are made,
  * and their syntax is checked where it is cheap to (balanced
- * parentheses outside strings).
+ * parentheses outside strings).  The same bytes, read as one message per
+ * line ("<id> <references...>"), are threaded both ways
+ * (store/imap_thread.h).
  */
 #include "facteur-config.h"
 
@@ -15,6 +17,7 @@
 #include "lib/mem.h"
 #include "store/imap_message.h"
 #include "store/imap_parser.h"
+#include "store/imap_thread.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -58,6 +61,40 @@ text_cb(void *ctx, const char *utf8, size_t len)
 	*(size_t *)ctx += len;
 }
 
+/* One message per line: its first word is its Message-ID, the rest its References. */
+static void
+threads(char *text)
+{
+	struct imap_thread_msg msgs[64];
+	char *subjects[64], *save = NULL;
+	size_t n = 0;
+
+	memset(msgs, 0, sizeof(msgs));
+	for (char *line = strtok_r(text, "\n", &save); line != NULL && n < 64;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(line, ' ');
+		if (sp != NULL)
+			*sp++ = '\0';
+		msgs[n].n = (uint32_t)n + 1;
+		msgs[n].message_id = line;
+		msgs[n].references = n % 3 == 0 ? sp : NULL;
+		msgs[n].in_reply_to = n % 3 == 1 ? sp : NULL;
+		subjects[n] = imap_thread_base_subject(sp, &msgs[n].reply);
+		msgs[n].base_subject = subjects[n];
+		msgs[n].date = (time_t)(n % 4);
+		n++;
+	}
+	for (int algo = 0; algo < 2; algo++) {
+		struct imap_out o = { NULL, 0, 0 };
+		imap_thread(msgs, n, algo == 0 ? IMAP_THREAD_REFERENCES : IMAP_THREAD_ORDEREDSUBJECT,
+		    &o);
+		check_balanced(&o);
+		imap_out_free(&o);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(subjects[i]);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -94,6 +131,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v = imap_message_header(m, "Subject");
 	free(v);
 	imap_message_free(&m);
+	threads(copy);
 	free(copy);
 	return 0;
 }

@@ -35,6 +35,7 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_imap_message/plain-crlf \
 	tests/fuzz/corpus/fuzz_imap_message/qp-bare-lf \
 	tests/fuzz/corpus/fuzz_imap_message/rfc822-nested \
+	tests/fuzz/corpus/fuzz_imap_message/threads \
 	tests/fuzz/fuzz_sieve.c \
 	tests/fuzz/corpus/fuzz_sieve/bad \
 	tests/fuzz/corpus/fuzz_sieve/body-vacation \

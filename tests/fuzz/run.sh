@@ -41,7 +41,7 @@ sources() {
 	fuzz_policy_proto) echo policy/policy_proto.c lib/mem.c lib/log.c ;;
 	fuzz_dnsbl_sites) echo policy/dnsbl.c lib/dns.c lib/config.c lib/mem.c lib/log.c ;;
 	fuzz_imap_command) echo store/imap_parser.c lib/mem.c lib/log.c ;;
-	fuzz_imap_message) echo store/imap_message.c store/imap_parser.c filter/charset.c \
+	fuzz_imap_message) echo store/imap_message.c store/imap_thread.c store/imap_parser.c filter/charset.c \
 	    filter/mime_decode.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_sieve) echo store/sieve.c store/sieve_run.c store/sieve_vacation.c filter/mime.c \
 	    filter/mime_header.c filter/mime_decode.c filter/charset.c filter/html_text.c \

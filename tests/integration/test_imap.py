@@ -722,3 +722,36 @@ def test_idle_timeout_and_shutdown(imap_facteur):
         assert r.line().startswith(b"* BYE")
         assert r.closed()
     assert "imapd stopped" in srv.f.log_text()
+
+
+def test_thread_and_sort(imap_facteur):
+    srv = imap_facteur()
+    c = srv.login()
+    msgs = [("root", "", "Mon, 1 Jan 2024 10:00:00 +0000"),
+            ("other", "", "Mon, 1 Jan 2024 11:00:00 +0000"),
+            ("Re: root", "References: <root@test>\r\n", "Mon, 1 Jan 2024 12:00:00 +0000"),
+            ("Re: Re: root", "References: <root@test> <Re: root@test>\r\n",
+             "Mon, 1 Jan 2024 09:00:00 -0500"),
+            ("Re: other", "", "Tue, 2 Jan 2024 08:00:00 +0000")]
+    for subj, refs, date in msgs:
+        m = (f"From: x@example.com\r\nSubject: {subj}\r\nDate: {date}\r\n"
+             f"Message-ID: <{subj}@test>\r\n{refs}\r\nbody\r\n").encode()
+        assert c.append("INBOX", None, None, m)[0] == "OK"
+    with srv.raw() as r:
+        r.login()
+        r.cmd("SELECT INBOX")
+        tagged, untagged = r.cmd("THREAD REFERENCES UTF-8 ALL")
+        assert untagged == ["* THREAD (1 3 4)(2 5)"], untagged
+        tagged, untagged = r.cmd("THREAD ORDEREDSUBJECT UTF-8 ALL")
+        assert untagged == ["* THREAD (1 (3)(4))(2 5)"], untagged
+        tagged, untagged = r.cmd("UID THREAD REFERENCES UTF-8 SUBJECT other")
+        assert untagged == ["* THREAD (2 5)"], untagged
+        tagged, untagged = r.cmd("THREAD REFERENCES UTF-8 SUBJECT nothing")
+        assert untagged == ["* THREAD"], untagged
+        # 09:00 -0500 is 14:00 UTC: after 12:00 UTC.
+        tagged, untagged = r.cmd("SORT (DATE) UTF-8 ALL")
+        assert untagged == ["* SORT 1 2 3 4 5"], untagged
+        tagged, untagged = r.cmd("SORT (SUBJECT REVERSE DATE) UTF-8 ALL")
+        assert untagged == ["* SORT 5 2 4 3 1"], untagged
+        tagged, untagged = r.cmd("THREAD BOGUS UTF-8 ALL")
+        assert tagged.split()[1] == "BAD"
