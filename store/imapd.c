@@ -24,6 +24,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef HAVE_ZLIB
+#include <zlib.h>
+#endif
 
 #include "lib/config.h"
 #include "lib/log.h"
@@ -47,6 +50,8 @@
 #define IMAPD_MAX_READ 65536
 /* Lines of IDLE's DONE and AUTHENTICATE's response. */
 #define IMAPD_SHORT_LINE 8192
+/* COMPRESS: inflated input kept ahead of the parser (a small bomb stays small). */
+#define IMAPD_ZPLAIN_MAX (256 * 1024)
 
 struct imapd_session {
 	struct event_base *base;
@@ -83,6 +88,12 @@ struct imapd_session {
 	void (*resume)(struct imapd_session *s, void *state);
 	void *resume_state;
 	void (*resume_free)(void *state);
+#ifdef HAVE_ZLIB
+	/* COMPRESS=DEFLATE (RFC 4978): raw deflate both ways. */
+	z_stream *zin, *zout;
+	struct evbuffer *zplain;	/* inflated input, for the reader */
+	int zerror;
+#endif
 };
 
 struct imapd_auth_job {
@@ -106,22 +117,82 @@ static void imapd_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* ---- output ---- */
 
+/* Every byte for the client goes through here: compressed once COMPRESS is on. */
+static void
+out_add(struct imapd_session *s, const void *data, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+#ifdef HAVE_ZLIB
+	if (s->zout != NULL) {
+		z_stream *z = s->zout;
+		const unsigned char *p = data;
+
+		/* Z_SYNC_FLUSH: each response reaches the client now, not with the next. */
+		do {
+			size_t n = len > (1u << 30) ? (1u << 30) : len;
+			z->next_in = (Bytef *)(uintptr_t)p;
+			z->avail_in = (uInt)n;
+			p += n;
+			len -= n;
+			do {
+				struct evbuffer_iovec v;
+				if (evbuffer_reserve_space(out, (ev_ssize_t)(n / 2 + 16384), &v, 1) < 1)
+					panic("imapd: cannot grow the output buffer");
+				z->next_out = v.iov_base;
+				z->avail_out = v.iov_len > (1u << 30) ? (1u << 30) : (uInt)v.iov_len;
+				size_t room = z->avail_out;
+				(void)deflate(z, len > 0 ? Z_NO_FLUSH : Z_SYNC_FLUSH);
+				v.iov_len = room - z->avail_out;
+				evbuffer_commit_space(out, &v, 1);
+			} while (z->avail_out == 0 || z->avail_in > 0);
+		} while (len > 0);
+		return;
+	}
+#endif
+	evbuffer_add(out, data, len);
+}
+
+static void
+out_vprintf(struct imapd_session *s, const char *prefix, const char *fmt, va_list ap)
+{
+	struct imap_out o = { NULL, 0, 0 };
+	char small[512];
+	va_list copy;
+	int n;
+
+	if (prefix != NULL)
+		imap_out_add(&o, prefix, strlen(prefix));
+	va_copy(copy, ap);
+	n = vsnprintf(small, sizeof(small), fmt, copy);
+	va_end(copy);
+	if (n >= 0 && (size_t)n < sizeof(small)) {
+		imap_out_add(&o, small, (size_t)n);
+	} else if (n >= 0) {
+		char *big = xmalloc((size_t)n + 1);
+		vsnprintf(big, (size_t)n + 1, fmt, ap);
+		imap_out_add(&o, big, (size_t)n);
+		free(big);
+	}
+	imap_out_add(&o, "\r\n", 2);
+	out_add(s, o.data, o.len);
+	imap_out_free(&o);
+}
+
 void
 imapd_send(struct imapd_session *s, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
 	va_list ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	out_vprintf(s, NULL, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
 }
 
 void
 imapd_send_raw(struct imapd_session *s, const void *data, size_t len)
 {
-	evbuffer_add(bufferevent_get_output(s->bev), data, len);
+	out_add(s, data, len);
 }
 
 size_t
@@ -150,7 +221,7 @@ command_end(struct imapd_session *s)
 void
 imapd_tagged(struct imapd_session *s, const char *status, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	char *prefix;
 	va_list ap;
 
 	if (!s->running)
@@ -161,11 +232,11 @@ imapd_tagged(struct imapd_session *s, const char *status, const char *fmt, ...)
 	/* Bad commands in a row end the session; a good one starts the count again. */
 	if (strcmp(status, "OK") == 0)
 		s->bad = 0;
-	evbuffer_add_printf(out, "%s %s ", s->tag, status);
+	prefix = xasprintf("%s %s ", s->tag, status);
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	out_vprintf(s, prefix, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
+	free(prefix);
 	command_end(s);
 }
 
@@ -201,6 +272,9 @@ capabilities(struct imapd_session *s, struct imap_out *o)
 			imap_out_printf(o, " LOGINDISABLED");
 		return;
 	}
+#ifdef HAVE_ZLIB
+	imap_out_printf(o, " COMPRESS=DEFLATE");
+#endif
 	imap_out_printf(o, " IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN CONDSTORE QRESYNC"
 	    " ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT"
 	    " THREAD=REFERENCES SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY UTF8=ACCEPT"
@@ -264,6 +338,18 @@ session_free(struct imapd_session *s)
 	if (s->kick != NULL)
 		event_free(s->kick);
 	imap_reader_free(&s->reader);
+#ifdef HAVE_ZLIB
+	if (s->zin != NULL) {
+		inflateEnd(s->zin);
+		free(s->zin);
+	}
+	if (s->zout != NULL) {
+		deflateEnd(s->zout);
+		free(s->zout);
+	}
+	if (s->zplain != NULL)
+		evbuffer_free(s->zplain);
+#endif
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	free(s->tag);
@@ -1402,6 +1488,41 @@ cmd_authenticate(struct imapd_session *s, const struct imap_command *cmd)
 	s->sasl_wait = 1;
 }
 
+/* ---- COMPRESS (RFC 4978) ---- */
+
+static void
+cmd_compress(struct imapd_session *s, const struct imap_command *cmd)
+{
+	const char *mech;
+
+	if (cmd->count != 1 || !imap_arg_atom(&cmd->args[0], &mech)) {
+		imapd_bad(s, "COMPRESS takes a mechanism");
+		return;
+	}
+#ifdef HAVE_ZLIB
+	if (str_casecmp(mech, "DEFLATE") != 0) {
+		imapd_tagged(s, "NO", "[CANNOT] Unknown compression mechanism");
+		return;
+	}
+	if (s->zout != NULL) {
+		imapd_tagged(s, "NO", "[COMPRESSIONACTIVE] DEFLATE is active already");
+		return;
+	}
+	/* The OK is the last thing sent as it is; then both ways are raw deflate. */
+	imapd_tagged(s, "OK", "DEFLATE active");
+	s->zin = xcalloc(1, sizeof(*s->zin));
+	s->zout = xcalloc(1, sizeof(*s->zout));
+	if (inflateInit2(s->zin, -15) != Z_OK ||
+	    deflateInit2(s->zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK)
+		panic("imapd: zlib initialization failed");
+	s->zplain = evbuffer_new();
+	log_info("imap: user=%s compression on", s->account);
+#else
+	imapd_tagged(s, "NO", "[CANNOT] Compression is not available");
+#endif
+}
+
 /* ---- IDLE ---- */
 
 static void
@@ -1456,6 +1577,7 @@ static const struct imapd_command core_commands[] = {
 	{ "LOGIN", IMAPD_S_NOAUTH, cmd_login },
 	{ "AUTHENTICATE", IMAPD_S_NOAUTH, cmd_authenticate },
 	{ "IDLE", IMAPD_S_AUTH | IMAPD_S_SELECTED, cmd_idle },
+	{ "COMPRESS", IMAPD_S_AUTH | IMAPD_S_SELECTED, cmd_compress },
 	{ NULL, 0, NULL },
 };
 
@@ -1517,11 +1639,61 @@ run_command(struct imapd_session *s, const char *data, size_t len)
 	imap_command_free(&cmd);
 }
 
+/*
+ * The client's bytes as the reader wants them: the socket's, or under
+ * COMPRESS what they inflate to, at most IMAPD_ZPLAIN_MAX ahead.
+ */
+static struct evbuffer *
+input_buffer(struct imapd_session *s)
+{
+	struct evbuffer *raw = bufferevent_get_input(s->bev);
+
+#ifdef HAVE_ZLIB
+	if (s->zin != NULL) {
+		z_stream *z = s->zin;
+
+		while (!s->zerror && evbuffer_get_length(raw) > 0 &&
+		    evbuffer_get_length(s->zplain) < IMAPD_ZPLAIN_MAX) {
+			struct evbuffer_iovec in;
+			int rc;
+
+			if (evbuffer_peek(raw, -1, NULL, &in, 1) < 1)
+				break;
+			z->next_in = in.iov_base;
+			z->avail_in = in.iov_len > (1u << 30) ? (1u << 30) : (uInt)in.iov_len;
+			size_t given = z->avail_in;
+			do {
+				struct evbuffer_iovec v;
+				if (evbuffer_reserve_space(s->zplain, 16384, &v, 1) < 1)
+					panic("imapd: cannot grow the input buffer");
+				z->next_out = v.iov_base;
+				z->avail_out = v.iov_len > (1u << 30) ? (1u << 30) : (uInt)v.iov_len;
+				size_t room = z->avail_out;
+				rc = inflate(z, Z_SYNC_FLUSH);
+				v.iov_len = room - z->avail_out;
+				evbuffer_commit_space(s->zplain, &v, 1);
+				if (rc != Z_OK && rc != Z_BUF_ERROR) {
+					/* Corrupt data, or a stream the client ended: nothing more to read. */
+					s->zerror = 1;
+					break;
+				}
+			} while (z->avail_out == 0 &&
+			    evbuffer_get_length(s->zplain) < IMAPD_ZPLAIN_MAX);
+			evbuffer_drain(raw, given - z->avail_in);
+			if (given == z->avail_in && rc == Z_BUF_ERROR)
+				break;
+		}
+		return s->zplain;
+	}
+#endif
+	return raw;
+}
+
 /* A line for IDLE or AUTHENTICATE: 1 with it, 0 for more input, -1 when too long. */
 static int
 short_line(struct imapd_session *s, char **line_r)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer *in = input_buffer(s);
 	size_t n;
 
 	*line_r = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
@@ -1534,8 +1706,16 @@ static void
 process_input(struct imapd_session *s)
 {
 	while (!s->closing && !s->waiting) {
-		/* Fetched anew each turn: STARTTLS replaces the bufferevent. */
-		struct evbuffer *in = bufferevent_get_input(s->bev);
+		/* Fetched anew each turn: STARTTLS replaces the bufferevent, COMPRESS the buffer. */
+		struct evbuffer *in = input_buffer(s);
+#ifdef HAVE_ZLIB
+		if (s->zerror) {
+			log_info("imap: bad compressed data from [%s]", s->addr);
+			imapd_send(s, "* BYE Bad compressed data.");
+			session_close(s);
+			return;
+		}
+#endif
 
 		if (s->idling || s->sasl_wait) {
 			char *line;

@@ -19,6 +19,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import zlib
 
 import pytest
 
@@ -123,8 +124,24 @@ class RawIMAP:
         if implicit_tls:
             self.sock = tls_context().wrap_socket(self.sock)
         self.buf = b""
+        self.zc = self.zd = None
         self.greeting = self.line()
         self.n = 0
+
+    def compress(self):
+        """COMPRESS DEFLATE: after its OK, raw deflate both ways (RFC 4978)."""
+        tagged, untagged = self.cmd("COMPRESS DEFLATE")
+        if tagged.split()[1] == "OK":
+            self.zc = zlib.compressobj(6, zlib.DEFLATED, -15)
+            self.zd = zlib.decompressobj(-15)
+            self.buf = self.zd.decompress(self.buf)
+        return tagged
+
+    def _recv(self):
+        chunk = self.sock.recv(65536)
+        if chunk and self.zd is not None:
+            return self.zd.decompress(chunk)
+        return chunk
 
     def starttls(self):
         self.send(b"S STARTTLS\r\n")
@@ -135,12 +152,14 @@ class RawIMAP:
     def send(self, data):
         if isinstance(data, str):
             data = data.encode()
+        if self.zc is not None:
+            data = self.zc.compress(data) + self.zc.flush(zlib.Z_SYNC_FLUSH)
         self.sock.sendall(data)
 
     def line(self):
         """One line, with any literal it announces folded in."""
         while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
+            chunk = self._recv()
             if not chunk:
                 raise ConnectionError("closed by the server; read so far: %r" % self.buf)
             self.buf += chunk
@@ -149,7 +168,7 @@ class RawIMAP:
         if m:
             n = int(m.group(1))
             while len(self.buf) < n:
-                chunk = self.sock.recv(65536)
+                chunk = self._recv()
                 if not chunk:
                     raise ConnectionError("closed inside a literal")
                 self.buf += chunk
@@ -755,3 +774,32 @@ def test_thread_and_sort(imap_facteur):
         assert untagged == ["* SORT 5 2 4 3 1"], untagged
         tagged, untagged = r.cmd("THREAD BOGUS UTF-8 ALL")
         assert tagged.split()[1] == "BAD"
+
+
+def test_compress_deflate(imap_facteur):
+    srv = imap_facteur()
+    with srv.raw() as r:
+        tagged, untagged = r.cmd("COMPRESS DEFLATE")
+        assert tagged.split()[1] == "BAD", tagged   # not before login
+        r.login()
+        tagged, untagged = r.cmd("CAPABILITY")
+        if "COMPRESS=DEFLATE" not in untagged[0]:
+            pytest.skip("imapd built without zlib")
+        assert r.compress().split()[1] == "OK"
+        tagged, untagged = r.cmd("COMPRESS DEFLATE")
+        assert "[COMPRESSIONACTIVE]" in tagged, tagged
+        body = "compressible line\r\n" * 2000
+        msg = message("zipped", body)
+        r.send(b"A APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        assert r.until(b"A")[-1].startswith(b"A OK [APPENDUID ")
+        r.cmd("SELECT INBOX")
+        tagged, untagged = r.cmd("FETCH 1 BODY.PEEK[TEXT]")
+        assert untagged[0].endswith(body + ")"), untagged[0][-80:]
+        r.send("I IDLE\r\n")
+        assert r.line() == b"+ idling"
+        r.send("DONE\r\n")
+        assert r.until(b"I")[-1].startswith(b"I OK")
+        # Bytes that do not inflate: BYE.
+        r.zc = None
+        r.send(b"\xff\xff\xff\xff garbage\r\n")
+        assert r.line().startswith(b"* BYE")
