@@ -32,7 +32,9 @@ pkglibexec_PROGRAMS += store/imapd
 store_imapd_SOURCES = store/imapd_main.c store/imapd.c store/imapd.h \
 	store/imapd_mailbox.c store/imap_fetch.c \
 	store/imap_search.c store/imap_search.h
-store_imapd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
-store_imapd_LDADD = $(IMAP_LIBS) $(STORE_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
+# COMPRESS=DEFLATE needs zlib: ZLIB_CFLAGS, ZLIB_LIBS and HAVE_ZLIB from configure.
+store_imapd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS)
+store_imapd_LDADD = $(IMAP_LIBS) $(STORE_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS) \
+	$(PTHREAD_LIBS)
 man_MANS += doc/man/imapd.8
 EXTRA_DIST += doc/man/imapd.8 tests/integration/test_imap.py
