@@ -803,3 +803,107 @@ def test_compress_deflate(imap_facteur):
         r.zc = None
         r.send(b"\xff\xff\xff\xff garbage\r\n")
         assert r.line().startswith(b"* BYE")
+
+
+def test_curl_as_a_client(imap_facteur):
+    """curl's IMAP client: STARTTLS on the plain port, implicit TLS, LIST and FETCH by UID."""
+    srv = imap_facteur()
+    c = srv.login()
+    c.append("INBOX", None, None, message("for curl", "Fetched by curl.\r\n"))
+    c.logout()
+    user = f"{ALICE}:{PASSWORDS[ALICE]}"
+    r = subprocess.run(["curl", "-s", "-k", "--ssl-reqd", "-u", user,
+                        f"imap://127.0.0.1:{srv.imap_port}/"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert '"/" INBOX' in r.stdout or '"/" "INBOX"' in r.stdout, r.stdout
+    r = subprocess.run(["curl", "-s", "-k", "-u", user,
+                        f"imaps://127.0.0.1:{srv.imaps_port}/INBOX;UID=1"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith(b"Subject: for curl\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+                             b"Message-ID: <for curl@test>\r\n\r\nFetched by curl.\r\n"), r.stdout
+    # Without TLS curl's LOGIN is refused: LOGINDISABLED is honoured.
+    r = subprocess.run(["curl", "-s", "-u", user, f"imap://127.0.0.1:{srv.imap_port}/"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+
+
+@pytest.mark.skipif(shutil.which("mbsync") is None, reason="isync's mbsync is not installed")
+def test_mbsync_both_ways(imap_facteur, workdir):
+    """isync's mbsync: the account mirrored into a Maildir, then a local message and a
+    local flag change pushed back (APPEND with UIDPLUS, STORE, CONDSTORE-less sync)."""
+    srv = imap_facteur()
+    c = srv.login()
+    c.append("INBOX", None, None, message("from the server", "One.\r\n"))
+    c.logout()
+    maildir = os.path.join(workdir, "Mail")
+    os.makedirs(maildir)
+    # The server's own (self-signed) certificate is the one mbsync trusts.
+    cert = os.path.join(workdir, "imapd.pem")
+    with open(cert, "w") as f:
+        f.write(ssl.get_server_certificate(("127.0.0.1", srv.imaps_port)))
+    rc = os.path.join(workdir, "mbsyncrc")
+    with open(rc, "w") as f:
+        f.write(f"""IMAPAccount facteur
+Host 127.0.0.1
+Port {srv.imaps_port}
+User {ALICE}
+Pass {PASSWORDS[ALICE]}
+SSLType IMAPS
+CertificateFile {cert}
+SystemCertificates no
+
+IMAPStore remote
+Account facteur
+
+MaildirStore local
+Path {maildir}/
+Inbox {maildir}/INBOX
+SubFolders Verbatim
+
+Channel all
+Far :remote:
+Near :local:
+Patterns *
+Create Both
+Expunge Both
+SyncState *
+""")
+
+    def sync():
+        r = subprocess.run(["mbsync", "-c", rc, "-a"], capture_output=True, text=True,
+                           timeout=120)
+        return r.returncode, r.stdout + r.stderr
+
+    code, out = sync()
+    if code != 0 and "certificate" in out.lower():
+        pytest.skip("mbsync refuses the self-signed certificate: " + out[-300:])
+    assert code == 0, out
+    new = os.listdir(os.path.join(maildir, "INBOX", "new")) + \
+        os.listdir(os.path.join(maildir, "INBOX", "cur"))
+    assert len(new) == 1, new
+    assert os.path.isdir(os.path.join(maildir, "Sent")), os.listdir(maildir)
+    # A message written locally goes up; a local \Seen goes up too.
+    local = message("from the client", "Two.\r\n").replace(b"\r\n", b"\n")
+    with open(os.path.join(maildir, "INBOX", "new", "1.local"), "wb") as f:
+        f.write(local)
+    code, out = sync()
+    assert code == 0, out
+    c = srv.login()
+    c.select("INBOX")
+    typ, data = c.search(None, "SUBJECT", '"from the client"')
+    assert data == [b"2"], data
+    cur = os.path.join(maildir, "INBOX", "cur")
+    for name in os.listdir(os.path.join(maildir, "INBOX", "new")):
+        os.rename(os.path.join(maildir, "INBOX", "new", name), os.path.join(cur, name))
+    for name in os.listdir(cur):
+        if "from the server" in open(os.path.join(cur, name), "rb").read().decode():
+            base = name.split(":2,")[0]
+            os.rename(os.path.join(cur, name), os.path.join(cur, base + ":2,S"))
+    code, out = sync()
+    assert code == 0, out
+    c.noop()
+    typ, data = c.search(None, "SEEN")
+    assert data == [b"1"], data
+    c.logout()
