@@ -23,7 +23,7 @@ PKGS="
  libspf2-dev libopendkim-dev libopendmarc-dev libclamav-dev libmilter-dev
  libsqlite3-dev sqlite3 libargon2-dev publicsuffix opendkim opendkim-tools clamav clamav-testfiles
  spamd spamc python3-dkim python3-authres
- libhiredis-dev redis-server postfwd
+ libhiredis-dev redis-server postfwd zlib1g-dev isync
 "
 if [ -z "${FACTEUR_SKIP_APT_UPDATE:-}" ]; then
 	$SUDO apt-get update -qq

@@ -3,8 +3,10 @@
  * master - binds the listening sockets, starts and supervises the daemons.
  *
  * Each daemon is a program of daemon_directory started with
- * "-c facteur.conf [-d]"; smtpd gets the listening sockets as file
- * descriptors 3.. named in FACTEUR_LISTEN.  When the master runs as root
+ * "-c facteur.conf [-d]"; smtpd and imapd get their listening sockets
+ * (bound by the master, so privileged ports work) as file descriptors 3..
+ * named in FACTEUR_LISTEN; policyd, lmtpd and managesieved bind their own
+ * and run only when their listen parameter is set.  When the master runs as root
  * the daemons run as mail_owner.  A daemon that exits is restarted after
  * a back-off (1 s, doubling to 60 s; reset once it has run for a minute).
  */
