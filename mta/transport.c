@@ -11,6 +11,7 @@
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "lib/net.h"
 #include "smtp_addr.h"
 #include "store/directory_shared.h"
 #include "transport.h"
@@ -80,24 +81,10 @@ parse_lmtp(const char *p, struct transport_route *r, const char **error_r)
 	r->mx = 0;
 	r->tls = TLS_POLICY_NONE;
 	if (str_ncasecmp(p, "unix:", 5) == 0) {
-		const char *v = p + 5;
-		size_t n = 0;
 		/* $spool_directory expanded: "lmtp:unix:$spool_directory/run/lmtp". */
-		while (*v != '\0' && n + 1 < sizeof(r->path)) {
-			size_t skip = strncmp(v, "$spool_directory", 16) == 0 ? 16 :
-			    strncmp(v, "${spool_directory}", 18) == 0 ? 18 : 0;
-			if (skip > 0) {
-				n += str_copy(r->path + n, var_spool_directory, sizeof(r->path) - n);
-				if (n >= sizeof(r->path))
-					n = sizeof(r->path) - 1;
-				v += skip;
-			} else {
-				r->path[n++] = *v++;
-			}
-			r->path[n] = '\0';
-		}
-		/* sun_path is 108 bytes. */
-		if (r->path[0] != '/' || *v != '\0' || strlen(r->path) >= 108) {
+		net_expand_spool(p + 5, r->path, sizeof(r->path));
+		/* sun_path is 108 bytes (a truncated expansion is longer still). */
+		if (r->path[0] != '/' || strlen(r->path) >= 108) {
 			*error_r = "lmtp:unix: next hop needs an absolute socket path shorter than 108 bytes";
 			return -1;
 		}

@@ -11,14 +11,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -313,125 +311,14 @@ on_accept_error(struct evconnlistener *l, void *arg)
 
 /* ---- the socket ---- */
 
-/* $spool_directory and ${spool_directory} expanded. */
-static void
-expand(const char *spec, char *out, size_t size)
-{
-	size_t n = 0;
-
-	out[0] = '\0';
-	while (*spec != '\0' && n + 1 < size) {
-		size_t skip = strncmp(spec, "$spool_directory", 16) == 0 ? 16 :
-		    strncmp(spec, "${spool_directory}", 18) == 0 ? 18 : 0;
-		if (skip > 0) {
-			n += str_copy(out + n, var_spool_directory, size - n);
-			spec += skip;
-		} else {
-			out[n++] = *spec++;
-		}
-		if (n >= size)
-			n = size - 1;
-		out[n] = '\0';
-	}
-}
-
-static int
-bind_unix(const char *path, const char **error_r)
-{
-	static char error[600];
-	struct sockaddr_un sun;
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	struct stat sb;
-	char *dir;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (path[0] != '/' || strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(error, sizeof(error), "policy_listen: \"%s\": the socket needs an absolute "
-		    "path shorter than %zu bytes", path, sizeof(sun.sun_path));
-		goto fail;
-	}
-	str_copy(sun.sun_path, path, sizeof(sun.sun_path));
-	if (geteuid() == 0 && proc_user_ids(var_mail_owner, &uid, &gid) < 0) {
-		snprintf(error, sizeof(error), "mail_owner: unknown user \"%s\"", var_mail_owner);
-		goto fail;
-	}
-	dir = xstrdup(path);
-	if (stat(dirname(dir), &sb) < 0 && proc_mkdir(dir, 0755, uid, gid) < 0) {
-		snprintf(error, sizeof(error), "policy_listen: cannot create %s: %s", dir,
-		    strerror(errno));
-		free(dir);
-		goto fail;
-	}
-	free(dir);
-	/* What is there must be a socket nobody serves any more. */
-	if (lstat(path, &sb) == 0) {
-		if (!S_ISSOCK(sb.st_mode)) {
-			snprintf(error, sizeof(error), "policy_listen: %s exists and is not a socket",
-			    path);
-			goto fail;
-		}
-		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
-			int live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
-			close(fd);
-			if (live) {
-				snprintf(error, sizeof(error), "policy_listen: %s is served by another "
-				    "process", path);
-				goto fail;
-			}
-		}
-		if (unlink(path) < 0) {
-			snprintf(error, sizeof(error), "policy_listen: cannot remove the stale socket "
-			    "%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		log_info("policyd: removed the stale socket %s", path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1024) < 0) {
-		snprintf(error, sizeof(error), "policy_listen: %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto fail;
-	}
-	/*
-	 * Postfix's smtpd connects as its own user: the socket is open to
-	 * every local user; its directory decides who reaches it.
-	 */
-	if (chmod(path, 0666) < 0 || (uid != (uid_t)-1 && chown(path, uid, gid) < 0)) {
-		snprintf(error, sizeof(error), "policy_listen: %s: %s", path, strerror(errno));
-		close(fd);
-		goto fail;
-	}
-	return fd;
-fail:
-	*error_r = error;
-	return -1;
-}
-
+/*
+ * Postfix's smtpd connects as its own user: the socket is open to every
+ * local user; its directory decides who reaches it.
+ */
 int
 policyd_bind(const char *spec, char *path_r, size_t size, const char **error_r)
 {
-	static char error[600];
-	char v[1024];
-
-	expand(spec, v, sizeof(v));
-	path_r[0] = '\0';
-	if (v[0] == '/' || strncmp(v, "unix:", 5) == 0) {
-		const char *path = v[0] == '/' ? v : v + 5;
-		int fd = bind_unix(path, error_r);
-		if (fd >= 0)
-			str_copy(path_r, path, size);
-		return fd;
-	}
-	if (strncmp(v, "inet:", 5) == 0)
-		return net_listen(v + 5, error_r);
-	snprintf(error, sizeof(error), "policy_listen: \"%s\": use unix:/path or inet:host:port",
-	    spec);
-	*error_r = error;
-	return -1;
+	return net_listen_spec("policy_listen", spec, 0666, path_r, size, error_r);
 }
 
 void
