@@ -9,7 +9,8 @@
  *                       [--verify none|list|probe] [--catchall ADDR]
  *   domain del NAME | domain list | domain show NAME
  *   account add|del|disable|enable ADDR | account list [DOMAIN] | account show ADDR
- *   account passwd ADDR [--hash HASH] | account set ADDR --profile NAME
+ *   account passwd ADDR [--hash HASH]
+ *   account set ADDR [--profile NAME] [--password-source ldap|local]
  *   account app-password add ADDR NAME | list ADDR | revoke ADDR NAME
  *   profile add|set NAME [--quota SIZE] [--retention DAYS] [--services LIST]
  *   profile del NAME | profile list
@@ -30,6 +31,8 @@
  * without echo when it is a terminal, and hashed here (store/auth.h): only
  * hashes reach the directory, whose files are kept from other users
  * (mode 0640) since they hold them.  A new app password is printed once.
+ * An account whose password source is ldap holds AUTH_LDAP_MARK instead
+ * of a hash: the LDAP server of ldap_uri checks its password.
  */
 #include "facteur-config.h"
 
@@ -58,7 +61,7 @@ struct args {
 	char *pos[64];
 	int npos;
 	const char *kind, *nexthop, *verify, *catchall, *scope, *client, *sender, *rcpt;
-	const char *hash, *profile, *quota, *retention, *services;
+	const char *hash, *profile, *password_source, *quota, *retention, *services;
 };
 
 static const char *const usage_text[] = {
@@ -66,7 +69,8 @@ static const char *const usage_text[] = {
 	"                      [--verify none|list|probe] [--catchall ADDR]\n"
 	"  domain del NAME | domain list | domain show NAME\n",
 	"  account add|del|disable|enable ADDR | account list [DOMAIN] | account show ADDR\n"
-	"  account passwd ADDR [--hash HASH] | account set ADDR --profile NAME\n"
+	"  account passwd ADDR [--hash HASH]\n"
+	"  account set ADDR [--profile NAME] [--password-source ldap|local]\n"
 	"  account app-password add ADDR NAME | list ADDR | revoke ADDR NAME\n",
 	"  alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]\n",
 	"  recipient add|del ADDR | recipient list DOMAIN\n",
@@ -119,6 +123,7 @@ parse_args(int argc, char **argv, const char *allowed, struct args *a)
 		{ "rcpt", offsetof(struct args, rcpt) },
 		{ "hash", offsetof(struct args, hash) },
 		{ "profile", offsetof(struct args, profile) },
+		{ "password-source", offsetof(struct args, password_source) },
 		{ "quota", offsetof(struct args, quota) },
 		{ "retention", offsetof(struct args, retention) },
 		{ "services", offsetof(struct args, services) },
@@ -581,10 +586,11 @@ run_account_show(struct directory *dir, const struct args *a)
 	struct dir_account acc;
 	char created[32];
 	long apps = 0;
-	int rc;
+	int rc, ldap;
 
 	if ((rc = account_need(dir, a->pos[1], &acc)) != 0)
 		return rc;
+	ldap = strcmp(acc.password, AUTH_LDAP_MARK) == 0;
 	if (directory_app_password_foreach(dir, acc.address, count_app_password, &apps) < 0)
 		return refused("directory: cannot list the app passwords");
 	if (ctl_json) {
@@ -592,13 +598,15 @@ run_account_show(struct directory *dir, const struct args *a)
 		json_field("address", acc.address, 1);
 		printf(",\"enabled\":%s,\"created\":%lld,\"password\":%s,", acc.enabled ? "true" : "false",
 		    acc.created, acc.password[0] != '\0' ? "true" : "false");
-		json_field("profile", acc.profile, 1);
+		json_field("password_source", ldap ? "ldap" : acc.password[0] != '\0' ? "local" : "none",
+		    1);
+		json_field("profile", acc.profile, 0);
 		printf(",\"app_passwords\":%ld}\n", apps);
 	} else {
 		time_text(acc.created, created, sizeof(created));
 		printf("address: %s\nenabled: %s\ncreated: %s\npassword: %s\nprofile: %s\n"
 		    "app passwords: %ld\n", acc.address, acc.enabled ? "yes" : "no", created,
-		    acc.password[0] != '\0' ? "set" : "none",
+		    ldap ? "ldap" : acc.password[0] != '\0' ? "set" : "none",
 		    acc.profile[0] != '\0' ? acc.profile : "(none: every service)", apps);
 	}
 	return 0;
@@ -700,13 +708,48 @@ run_account_passwd(struct directory *dir, const struct args *a)
 	return rc;
 }
 
+/*
+ * The password source: ldap marks the account (its local password, if
+ * any, is dropped); local drops the mark, leaving no password until
+ * account passwd sets one, and leaves a local password as it is.
+ */
+static int
+set_password_source(struct directory *dir, const char *addr, const char *source)
+{
+	struct dir_account acc;
+	const char *error;
+	int rc;
+
+	if ((rc = account_need(dir, addr, &acc)) != 0)
+		return rc;
+	if (strcmp(source, "ldap") == 0) {
+		if (directory_account_set_password(dir, acc.address, AUTH_LDAP_MARK, &error) < 0)
+			return refused("%s", error);
+		if (var_ldap_uri[0] == '\0')
+			fprintf(stderr, "facteurctl: warning: ldap_uri is empty: %s cannot log in until "
+			    "it is set\n", acc.address);
+	} else if (strcmp(acc.password, AUTH_LDAP_MARK) == 0) {
+		if (directory_account_set_password(dir, acc.address, NULL, &error) < 0)
+			return refused("%s", error);
+	}
+	return 0;
+}
+
 static int
 run_account_set(struct directory *dir, const struct args *a)
 {
 	const char *error;
+	int rc;
 
-	if (directory_account_set_profile(dir, a->pos[1], a->profile, &error) < 0)
+	if (a->password_source != NULL && strcmp(a->password_source, "ldap") != 0 &&
+	    strcmp(a->password_source, "local") != 0)
+		return refused("bad password source %s: ldap or local", a->password_source);
+	if (a->profile != NULL &&
+	    directory_account_set_profile(dir, a->pos[1], a->profile, &error) < 0)
 		return refused("%s", error);
+	if (a->password_source != NULL &&
+	    (rc = set_password_source(dir, a->pos[1], a->password_source)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -806,14 +849,16 @@ ctl_account(int argc, char **argv)
 	struct args a;
 	const char *verb;
 
-	if (parse_args(argc, argv, "hash profile", &a) < 0 || a.npos < 1)
+	if (parse_args(argc, argv, "hash profile password-source", &a) < 0 || a.npos < 1)
 		return usage(G_ACCOUNT);
 	verb = a.pos[0];
-	if (strcmp(verb, "passwd") == 0 && a.npos == 2 && a.profile == NULL)
+	if (strcmp(verb, "passwd") == 0 && a.npos == 2 && a.profile == NULL &&
+	    a.password_source == NULL)
 		return change(run_account_passwd, &a);
-	if (strcmp(verb, "set") == 0 && a.npos == 2 && a.profile != NULL && a.hash == NULL)
+	if (strcmp(verb, "set") == 0 && a.npos == 2 && a.hash == NULL &&
+	    (a.profile != NULL || a.password_source != NULL))
 		return change(run_account_set, &a);
-	if (a.hash != NULL || a.profile != NULL)
+	if (a.hash != NULL || a.profile != NULL || a.password_source != NULL)
 		return usage(G_ACCOUNT);
 	if (strcmp(verb, "app-password") == 0)
 		return ctl_app_password(&a);

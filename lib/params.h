@@ -162,6 +162,16 @@
 	X(LIST, managesieve_listen, "", "ManageSieve listeners (host:port list; empty disables)") \
 	X(INT, auth_failure_limit, "10", "failed logins per client address within auth_failure_window before logins are refused") \
 	X(TIME, auth_failure_window, "10m", "window of auth_failure_limit") \
+	X(STR, ldap_uri, "", "LDAP server(s) checking the passwords of accounts whose password source is ldap (ldap:// or ldaps:// URIs, space separated, tried in order; empty: LDAP off)") \
+	X(BOOL, ldap_starttls, "no", "STARTTLS on ldap:// connections; a failure is a temporary authentication failure") \
+	X(STR, ldap_tls_ca_file, "", "CA bundle verifying the LDAP server's certificate (empty: the system's)") \
+	X(STR, ldap_bind_dn, "", "DN the search of the user's entry binds as (empty: anonymous)") \
+	X(STR, ldap_bind_password, "", "password of ldap_bind_dn") \
+	X(STR, ldap_base, "", "base DN of the search of the user's entry") \
+	X(STR, ldap_scope, "sub", "scope of that search: sub, one or base") \
+	X(STR, ldap_user_filter, "(&(objectClass=inetOrgPerson)(mail=%s))", "filter finding the user's entry: %s the login address, %u its local part, %d its domain (RFC 4515-escaped), %% a percent sign") \
+	X(TIME, ldap_timeout, "5", "time limit of each LDAP step: connection, search, bind") \
+	X(STR, ldap_accounts, "directory-only", "which logins LDAP checks: directory-only (accounts whose password source is ldap) or any-local-domain (also addresses of local domains that are no account)") \
 	/* policy delegation service */ \
 	X(STR, policy_listen, "", "Postfix policy service socket (unix:/path or inet:host:port; empty: not started)") \
 	/* milter */ \

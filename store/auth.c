@@ -11,6 +11,13 @@
  * after a right password, so "reason=disabled" in the log means its owner
  * tried.  The failure counts live in a small table per process, behind a
  * mutex as several threads of a future daemon may log in at once.
+ *
+ * A login LDAP checks (auth_ldap.h) tries the account's app passwords
+ * first, here, then binds to the server: an app password never travels
+ * to the LDAP server (nor counts there against a lockout policy), and
+ * keeps working while the server is down.  The LDAP answer costs what a
+ * network round trip costs, not an argon2 verification: the timing tells
+ * which users LDAP checks, as the directory itself says to its readers.
  */
 #include "facteur-config.h"
 
@@ -32,6 +39,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "store/auth.h"
+#include "store/auth_ldap.h"
 
 /* Account passwords: OWASP's argon2id choice (t=2, m=19 MiB, p=1): ~20 ms of a core. */
 #define ACCOUNT_T_COST 2
@@ -70,8 +78,13 @@ struct auth_request {
 		char hash[DIR_HASH_SIZE];
 	} app[DIR_APP_PASSWORDS_MAX];
 	char *path;			/* the directory's, to record an app password's use */
+	int ldap;			/* the password is the LDAP server's to check */
+	char ldap_addr[DIR_ADDR_SIZE];	/* the address it looks up */
+	struct auth_ldap_config *ldap_cfg;	/* NULL: LDAP off */
 	/* auth_login_verify's outcome. */
 	int verified;
+	int tempfail;			/* the LDAP server could not be asked */
+	const char *reason;		/* why LDAP refused or could not say (static) */
 	int matched;			/* 0 none, 1 the password, 2 app[app_index] */
 	size_t app_index;
 };
@@ -491,6 +504,50 @@ request_account(struct auth_request *req, struct directory *dir)
 	return 0;
 }
 
+/*
+ * Is req's password LDAP's to check: an account marked AUTH_LDAP_MARK, or
+ * with ldap_accounts = any-local-domain an address of a local domain that
+ * is no account?  0, or -1 on a database error.
+ */
+static int
+request_ldap(struct auth_request *req, struct directory *dir)
+{
+	struct dir_domain d;
+	const char *at;
+	int rc;
+
+	req->ldap_cfg = auth_ldap_config_get();
+	if (req->is_account) {
+		if (strcmp(req->hash, AUTH_LDAP_MARK) != 0)
+			goto local;
+		req->ldap = 1;
+		req->hash[0] = '\0';
+		str_copy(req->ldap_addr, req->account, sizeof(req->ldap_addr));
+		if (req->ldap_cfg == NULL)
+			log_warnx("auth: %s: its password source is LDAP, and ldap_uri is empty",
+			    req->account);
+		return 0;
+	}
+	if (dir == NULL || !auth_ldap_any_local_domain(req->ldap_cfg) ||
+	    (at = strrchr(req->login, '@')) == NULL || at == req->login || at[1] == '\0' ||
+	    strlen(req->login) >= sizeof(req->ldap_addr))
+		goto local;
+	if ((rc = directory_domain_get(dir, at + 1, &d)) < 0)
+		return -1;
+	if (rc == 0 || d.kind != DIR_DOMAIN_LOCAL)
+		goto local;
+	/* No account, no profile: every service, as an account without a profile. */
+	req->ldap = 1;
+	req->enabled = 1;
+	req->service_ok = 1;
+	str_copy(req->ldap_addr, req->login, sizeof(req->ldap_addr));
+	str_lower(req->ldap_addr);
+	return 0;
+local:
+	auth_ldap_config_unref(&req->ldap_cfg);
+	return 0;
+}
+
 enum auth_result
 auth_login_begin(struct directory *dir, const char *user, const char *password, const char *service,
     const char *client_ip, struct auth_request **req_r)
@@ -513,6 +570,11 @@ auth_login_begin(struct directory *dir, const char *user, const char *password, 
 		auth_request_free(&req);
 		return AUTH_TEMPFAIL;
 	}
+	if (request_ldap(req, dir) < 0) {
+		log_failure(req, "tempfail");
+		auth_request_free(&req);
+		return AUTH_TEMPFAIL;
+	}
 	req->password_len = password != NULL ? strlen(password) : 0;
 	req->password = xstrndup(password != NULL ? password : "", req->password_len);
 	*req_r = req;
@@ -528,7 +590,7 @@ auth_request_is_account(const struct auth_request *req)
 void
 auth_request_set_hash(struct auth_request *req, const char *hash)
 {
-	if (req->is_account || hash == NULL)
+	if (req->is_account || req->ldap || hash == NULL)
 		return;
 	req->external = 1;
 	req->enabled = 1;
@@ -553,6 +615,36 @@ app_password_record(const struct auth_request *req)
 	directory_close(&dir);
 }
 
+/* The app passwords of req, then the LDAP server. */
+static void
+verify_ldap(struct auth_request *req)
+{
+	const char *pw = req->password;
+
+	for (size_t i = 0; i < req->n_app; i++) {
+		if (auth_hash_verify(req->app[i].hash, pw)) {
+			req->matched = 2;
+			req->app_index = i;
+			return;
+		}
+	}
+	if (req->ldap_cfg == NULL) {
+		req->tempfail = 1;
+		req->reason = "ldap-off";
+		return;
+	}
+	switch (auth_ldap_verify(req->ldap_cfg, req->ldap_addr, pw, &req->reason)) {
+	case AUTH_LDAP_OK:
+		req->matched = 1;
+		break;
+	case AUTH_LDAP_FAILED:
+		break;
+	case AUTH_LDAP_TEMPFAIL:
+		req->tempfail = 1;
+		break;
+	}
+}
+
 void
 auth_login_verify(struct auth_request *req)
 {
@@ -560,7 +652,10 @@ auth_login_verify(struct auth_request *req)
 
 	req->verified = 1;
 	req->matched = 0;
-	if (req->password_len == 0 || req->password_len > PASSWORD_MAX) {
+	if (req->ldap && req->password_len > 0 && req->password_len <= PASSWORD_MAX) {
+		/* An empty password never reaches the server: it would be an anonymous bind. */
+		verify_ldap(req);
+	} else if (req->password_len == 0 || req->password_len > PASSWORD_MAX) {
 		/* Refused whatever the user: do the same work all the same. */
 		dummy_verify("");
 	} else if (req->hash[0] != '\0') {
@@ -569,7 +664,8 @@ auth_login_verify(struct auth_request *req)
 	} else {
 		dummy_verify(pw);
 	}
-	if (req->matched == 0 && req->password_len > 0 && req->password_len <= PASSWORD_MAX) {
+	if (req->matched == 0 && !req->ldap && req->password_len > 0 &&
+	    req->password_len <= PASSWORD_MAX) {
 		for (size_t i = 0; i < req->n_app; i++) {
 			if (auth_hash_verify(req->app[i].hash, pw)) {
 				req->matched = 2;
@@ -590,7 +686,17 @@ auth_login_end(struct auth_request **reqp, char *account_r, size_t size)
 
 	if (!req->verified)
 		auth_login_verify(req);
-	if (req->matched == 0) {
+	if (req->matched == 0 && req->tempfail) {
+		/* The server's trouble, not the client's failure: not counted. */
+		log_failure(req, req->reason != NULL ? req->reason : "ldap-unavailable");
+		auth_request_free(reqp);
+		return AUTH_TEMPFAIL;
+	}
+	if (req->matched == 0 && req->ldap && req->reason != NULL &&
+	    req->password_len > 0 && req->password_len <= PASSWORD_MAX) {
+		r = AUTH_FAILED;
+		log_failure(req, req->reason);
+	} else if (req->matched == 0) {
 		r = AUTH_FAILED;
 		log_failure(req, req->password_len == 0 ? "empty-password" :
 		    req->password_len > PASSWORD_MAX ? "password-too-long" :
@@ -615,7 +721,8 @@ auth_login_end(struct auth_request **reqp, char *account_r, size_t size)
 			log_info("auth ok user=%s client=%s service=%s", req->user, req->client_log,
 			    req->service);
 		if (account_r != NULL && size > 0)
-			str_copy(account_r, req->is_account ? req->account : req->login, size);
+			str_copy(account_r, req->is_account ? req->account :
+			    req->ldap ? req->ldap_addr : req->login, size);
 	}
 	if (r != AUTH_OK)
 		failure_note(req->client);
@@ -634,6 +741,7 @@ auth_request_free(struct auth_request **reqp)
 		explicit_bzero(req->password, req->password_len);
 		free(req->password);
 	}
+	auth_ldap_config_unref(&req->ldap_cfg);
 	free(req->path);
 	free(req->login);
 	explicit_bzero(req, sizeof(*req));

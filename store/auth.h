@@ -22,6 +22,15 @@
  * password matched, records its use through a short-lived DIRECTORY_UPDATE
  * handle of its own; auth_login_end (the owning thread again) counts, logs and
  * says the result.  auth_login does the three in a row.
+ *
+ * An account whose password is AUTH_LDAP_MARK has it checked by an LDAP
+ * server (store/auth_ldap.h) in auth_login_verify, after its app passwords
+ * (checked here first, so that they never reach the server); with
+ * ldap_accounts = any-local-domain, so is an address of a local domain
+ * that is no account (no profile: every service).  A server that cannot
+ * be asked makes the login AUTH_TEMPFAIL (logged, not counted as the
+ * client's failure); the server refusing the password is AUTH_FAILED,
+ * counted as any other.
  */
 #ifndef FACTEUR_AUTH_H
 #define FACTEUR_AUTH_H
@@ -36,9 +45,11 @@ enum auth_result {
 	AUTH_DISABLED,		/* right password, disabled account */
 	AUTH_NO_SERVICE,	/* right password, the profile does not allow the service */
 	AUTH_THROTTLED,		/* too many failures from the client's address: try later */
-	AUTH_TEMPFAIL,		/* the directory could not be read */
+	AUTH_TEMPFAIL,		/* the directory could not be read, the LDAP server not asked */
 };
 
+/* The password "hash" of an account whose password the LDAP server checks. */
+#define AUTH_LDAP_MARK "{LDAP}"
 /* The argon2id hash of an account password: a string of at most AUTH_HASH_SIZE - 1. */
 #define AUTH_HASH_SIZE DIR_HASH_SIZE
 /* The length of a generated app password. */
@@ -69,7 +80,8 @@ int auth_request_is_account(const struct auth_request *req);
 /*
  * For a user who is not an account: check the password against hash
  * instead (a user of another source, as smtpd_auth_file); the account
- * rules (app passwords, profile) do not apply.
+ * rules (app passwords, profile) do not apply.  Ignored for a user LDAP
+ * checks (ldap_accounts = any-local-domain): LDAP decides for its domains.
  */
 void auth_request_set_hash(struct auth_request *req, const char *hash);
 /* Step 2, in any thread. */
