@@ -12,7 +12,8 @@
  *   account passwd ADDR [--hash HASH]
  *   account set ADDR [--profile NAME] [--password-source ldap|local]
  *   account app-password add ADDR NAME | list ADDR | revoke ADDR NAME
- *   profile add|set NAME [--quota SIZE] [--retention DAYS] [--services LIST]
+ *   profile add|set NAME [--quota SIZE] [--retention DAYS]
+ *                        [--retention-scope trash|all] [--services LIST]
  *   profile del NAME | profile list
  *   alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]
  *   recipient add|del ADDR | recipient list DOMAIN
@@ -61,7 +62,7 @@ struct args {
 	char *pos[64];
 	int npos;
 	const char *kind, *nexthop, *verify, *catchall, *scope, *client, *sender, *rcpt;
-	const char *hash, *profile, *password_source, *quota, *retention, *services;
+	const char *hash, *profile, *password_source, *quota, *retention, *retention_scope, *services;
 };
 
 static const char *const usage_text[] = {
@@ -76,7 +77,8 @@ static const char *const usage_text[] = {
 	"  recipient add|del ADDR | recipient list DOMAIN\n",
 	"  access allow|deny|del PATTERN [--for SCOPE] | access list\n"
 	"  access check --client IP [--sender ADDR] [--rcpt ADDR]\n",
-	"  profile add|set NAME [--quota SIZE] [--retention DAYS] [--services LIST]\n"
+	"  profile add|set NAME [--quota SIZE] [--retention DAYS] [--retention-scope trash|all]\n"
+	"                       [--services LIST]\n"
 	"  profile del NAME | profile list\n",
 };
 
@@ -126,6 +128,7 @@ parse_args(int argc, char **argv, const char *allowed, struct args *a)
 		{ "password-source", offsetof(struct args, password_source) },
 		{ "quota", offsetof(struct args, quota) },
 		{ "retention", offsetof(struct args, retention) },
+		{ "retention-scope", offsetof(struct args, retention_scope) },
 		{ "services", offsetof(struct args, services) },
 	};
 	int only_pos = 0;
@@ -925,6 +928,13 @@ profile_fill(struct dir_profile *p, const struct args *a)
 			    a->retention);
 		p->retention_days = (int)v;
 	}
+	if (a->retention_scope != NULL) {
+		int scope = dir_retention_scope_parse(a->retention_scope);
+		if (scope < 0)
+			return refused("bad retention scope %s: trash (the Trash and Junk mailboxes) "
+			    "or all (every mailbox)", a->retention_scope);
+		p->retention_scope = (enum dir_retention_scope)scope;
+	}
 	if (a->services != NULL &&
 	    str_copy(p->services, a->services, sizeof(p->services)) >= sizeof(p->services))
 		return refused("services list too long");
@@ -986,8 +996,9 @@ print_profile(const struct dir_profile *p, void *ctx)
 		int first = 1;
 		printf("%s{", *n > 0 ? "," : "");
 		json_field("name", p->name, 1);
-		printf(",\"quota_bytes\":%lld,\"retention_days\":%d,\"services\":[", p->quota_bytes,
-		    p->retention_days);
+		printf(",\"quota_bytes\":%lld,\"retention_days\":%d,\"retention_scope\":\"%s\","
+		    "\"services\":[", p->quota_bytes, p->retention_days,
+		    dir_retention_scope_str(p->retention_scope));
 		str_copy(buf, p->services, sizeof(buf));
 		for (char *w = strtok_r(buf, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save)) {
 			printf("%s", first ? "" : ",");
@@ -999,7 +1010,8 @@ print_profile(const struct dir_profile *p, void *ctx)
 		size_text(p->quota_bytes, quota, sizeof(quota));
 		printf("%-20s quota=%s retention=", p->name, quota);
 		if (p->retention_days > 0)
-			printf("%dd", p->retention_days);
+			printf("%dd scope=%s", p->retention_days,
+			    dir_retention_scope_str(p->retention_scope));
 		else
 			printf("none");
 		printf(" services=%s\n", p->services[0] != '\0' ? p->services : "none");
@@ -1028,17 +1040,20 @@ ctl_profile(int argc, char **argv)
 	struct args a;
 	const char *verb;
 
-	if (parse_args(argc, argv, "quota retention services", &a) < 0 || a.npos < 1)
+	if (parse_args(argc, argv, "quota retention retention-scope services", &a) < 0 ||
+	    a.npos < 1)
 		return usage(G_PROFILE);
 	verb = a.pos[0];
 	if (strcmp(verb, "add") == 0 && a.npos == 2)
 		return change(run_profile_add, &a);
 	if (strcmp(verb, "set") == 0 && a.npos == 2) {
-		if (a.quota == NULL && a.retention == NULL && a.services == NULL)
+		if (a.quota == NULL && a.retention == NULL && a.retention_scope == NULL &&
+		    a.services == NULL)
 			return usage(G_PROFILE);
 		return change(run_profile_set, &a);
 	}
-	if (a.quota != NULL || a.retention != NULL || a.services != NULL)
+	if (a.quota != NULL || a.retention != NULL || a.retention_scope != NULL ||
+	    a.services != NULL)
 		return usage(G_PROFILE);
 	if (strcmp(verb, "del") == 0 && a.npos == 2)
 		return change(run_profile_del, &a);

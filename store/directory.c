@@ -38,7 +38,7 @@
 #include "lib/net.h"
 #include "store/directory.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 5000
 #define ALIAS_DEPTH_MAX 10
 #define RCPT_DELIMITER '+'
@@ -97,6 +97,9 @@ static const char schema_sql[] =
  * or NULL.  An app password belongs to one account (its rows go with
  * it); last_used is NULL until its first login.  A profile's quota and
  * retention are 0 for none; services is a normalized list.
+ *
+ * Version 3: a profile's retention has a scope: 'trash' (the Trash and
+ * Junk mailboxes, what every profile of version 2 meant) or 'all'.
  */
 static const char *const migrations[SCHEMA_VERSION] = {
 	[1] =
@@ -113,6 +116,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	" retention_days INTEGER NOT NULL DEFAULT 0,"
 	" services TEXT NOT NULL DEFAULT '" DIR_SERVICES_ALL "') WITHOUT ROWID;"
 	"CREATE INDEX accounts_profile ON accounts (profile);",
+	[2] =
+	"ALTER TABLE profiles ADD COLUMN retention_scope TEXT NOT NULL DEFAULT 'trash'"
+	" CHECK (retention_scope IN ('trash', 'all'));",
 };
 
 /* The readers' statements, prepared once. */
@@ -215,6 +221,22 @@ const char *
 dir_access_str(enum dir_access action)
 {
 	return action == DIR_ACCESS_ALLOW ? "allow" : action == DIR_ACCESS_DENY ? "deny" : "none";
+}
+
+const char *
+dir_retention_scope_str(enum dir_retention_scope scope)
+{
+	return scope == DIR_RETENTION_ALL ? "all" : "trash";
+}
+
+int
+dir_retention_scope_parse(const char *s)
+{
+	if (strcmp(s, "trash") == 0)
+		return DIR_RETENTION_TRASH;
+	if (strcmp(s, "all") == 0)
+		return DIR_RETENTION_ALL;
+	return -1;
 }
 
 /* ---- syntax ---- */
@@ -537,8 +559,8 @@ directory_open(const char *path, int mode, const char **error_r)
 		if (version > SCHEMA_VERSION)
 			FAIL("%s: directory database of a newer facteur (version %d, this one knows %d)",
 			    path, version, SCHEMA_VERSION);
-		/* A daemon's small writes go to the tables of the current version. */
-		if (mode == DIRECTORY_UPDATE && version < SCHEMA_VERSION)
+		/* A daemon's small writes (app_passwords.last_used) go to tables of version 2. */
+		if (mode == DIRECTORY_UPDATE && version < 2)
 			FAIL("%s: directory database of version %d: facteurctl upgrades it to %d", path,
 			    version, SCHEMA_VERSION);
 		if (mode == DIRECTORY_UPDATE && sqlite3_exec(dir->db, "PRAGMA synchronous = FULL",
@@ -1862,11 +1884,35 @@ directory_has_accounts(struct directory *dir)
 static void
 profile_from_row(sqlite3_stmt *st, struct dir_profile *out)
 {
+	int scope = dir_retention_scope_parse(col_text(st, 4));
+
 	memset(out, 0, sizeof(*out));
 	str_copy(out->name, col_text(st, 0), sizeof(out->name));
 	out->quota_bytes = sqlite3_column_int64(st, 1);
 	out->retention_days = sqlite3_column_int(st, 2);
 	str_copy(out->services, col_text(st, 3), sizeof(out->services));
+	out->retention_scope = scope > 0 ? (enum dir_retention_scope)scope : DIR_RETENTION_TRASH;
+}
+
+/*
+ * Prepare "SELECT <the profile's columns> FROM profiles <tail>": 1 done,
+ * 0 for a file of version 1 (no profiles), -1 on error (logged).  A
+ * reader's file of version 2 has no retention_scope: every retention
+ * there is of the Trash and Junk.
+ */
+static int
+prepare_profiles(struct directory *dir, const char *tail, sqlite3_stmt **st, const char *what)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT name, quota_bytes, retention_days, services, "
+	    "retention_scope FROM profiles %s", tail);
+	if (sqlite3_prepare_v2(dir->db, sql, -1, st, NULL) == SQLITE_OK)
+		return 1;
+	if (user_version(dir->db) == 2)
+		snprintf(sql, sizeof(sql), "SELECT name, quota_bytes, retention_days, services, "
+		    "'trash' FROM profiles %s", tail);
+	return prepare_v2_table(dir, sql, st, what);
 }
 
 int
@@ -1878,8 +1924,7 @@ directory_profile_get(struct directory *dir, const char *name, struct dir_profil
 
 	if (profile_name_norm(name, n) < 0)
 		return 0;
-	if ((rc = prepare_v2_table(dir, "SELECT name, quota_bytes, retention_days, services "
-	    "FROM profiles WHERE name = ?1", &st, "profile lookup")) <= 0)
+	if ((rc = prepare_profiles(dir, "WHERE name = ?1", &st, "profile lookup")) <= 0)
 		return rc;
 	sqlite3_bind_text(st, 1, n, -1, SQLITE_STATIC);
 	if ((rc = st_row(dir, st, "profile lookup")) == 1 && out != NULL)
@@ -2082,6 +2127,8 @@ profile_check(const struct dir_profile *p, char *name, char *services, const cha
 		FAIL("profile %s: the quota cannot be negative", name);
 	if (p->retention_days < 0)
 		FAIL("profile %s: the retention cannot be negative", name);
+	if (p->retention_scope != DIR_RETENTION_TRASH && p->retention_scope != DIR_RETENTION_ALL)
+		FAIL("profile %s: bad retention scope", name);
 	if (dir_services_norm(p->services, services, error_r) < 0)
 		goto fail;
 	return 0;
@@ -2108,11 +2155,12 @@ profile_write(struct directory *dir, const struct dir_profile *p, int insert,
 	snprintf(quota, sizeof(quota), "%lld", p->quota_bytes);
 	snprintf(retention, sizeof(retention), "%d", p->retention_days);
 	if (run(dir, error_r, insert ?
-	    "INSERT INTO profiles (name, quota_bytes, retention_days, services) "
-	    "VALUES (?1, CAST(?2 AS INTEGER), CAST(?3 AS INTEGER), ?4)" :
+	    "INSERT INTO profiles (name, quota_bytes, retention_days, services, retention_scope) "
+	    "VALUES (?1, CAST(?2 AS INTEGER), CAST(?3 AS INTEGER), ?4, ?5)" :
 	    "UPDATE profiles SET quota_bytes = CAST(?2 AS INTEGER), "
-	    "retention_days = CAST(?3 AS INTEGER), services = ?4 WHERE name = ?1", 4, name, quota,
-	    retention, services) < 0)
+	    "retention_days = CAST(?3 AS INTEGER), services = ?4, retention_scope = ?5 "
+	    "WHERE name = ?1", 5, name, quota, retention, services,
+	    dir_retention_scope_str(p->retention_scope)) < 0)
 		goto fail;
 	return commit(dir, error_r);
 fail:
@@ -2171,8 +2219,7 @@ directory_profile_foreach(struct directory *dir,
 	sqlite3_stmt *st;
 	int rc, stop = 0;
 
-	if ((rc = prepare_v2_table(dir, "SELECT name, quota_bytes, retention_days, services "
-	    "FROM profiles ORDER BY name", &st, "profile list")) <= 0)
+	if ((rc = prepare_profiles(dir, "ORDER BY name", &st, "profile list")) <= 0)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct dir_profile p;

@@ -21,7 +21,7 @@
  *
  * The file: one table per kind of entry (domains, accounts, aliases,
  * relay_recipients, access, app_passwords, profiles), its version in
- * PRAGMA user_version (2; a writer upgrades a version 1 file when it opens
+ * PRAGMA user_version (3; a writer upgrades an older file when it opens
  * it).  Writers keep the -wal and -shm files when they close, so that
  * daemons opening it read-only never need to create them.
  *
@@ -237,10 +237,20 @@ struct dir_app_password {
 	long long last_used;		/* 0: never */
 };
 
+/*
+ * Where a profile's retention applies: the Trash and Junk mailboxes
+ * (their SPECIAL-USE), or every mailbox.
+ */
+enum dir_retention_scope {
+	DIR_RETENTION_TRASH = 0,	/* the default */
+	DIR_RETENTION_ALL,
+};
+
 struct dir_profile {
 	char name[DIR_NAME_SIZE];
 	long long quota_bytes;		/* 0: no quota */
 	int retention_days;		/* 0: kept for ever */
+	enum dir_retention_scope retention_scope;
 	char services[DIR_SERVICES_SIZE];	/* "smtp,imap", normalized; "" none */
 };
 
@@ -303,5 +313,8 @@ const char *dir_verify_str(enum dir_verify verify);
 int dir_verify_parse(const char *s);
 /* "allow", "deny", "none". */
 const char *dir_access_str(enum dir_access action);
+/* "trash", "all"; back: -1 if unknown. */
+const char *dir_retention_scope_str(enum dir_retention_scope scope);
+int dir_retention_scope_parse(const char *s);
 
 #endif
