@@ -14,6 +14,7 @@ appliance_facteurctl_SOURCES += appliance/facteurctl_learn.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_rules.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_directory.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_mailbox.c
+appliance_facteurctl_SOURCES += appliance/facteurctl_acl.c
 appliance_facteurctl_LDADD += $(STORE_LIBS)
 
 EXTRA_DIST += appliance/systemd/facteur.service.in appliance/facteur.conf.sample

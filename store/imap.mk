@@ -30,11 +30,11 @@ endif
 # imapd: the IMAP server (IMAP4rev1 and IMAP4rev2) of the mailbox store.
 pkglibexec_PROGRAMS += store/imapd
 store_imapd_SOURCES = store/imapd_main.c store/imapd.c store/imapd.h \
-	store/imapd_mailbox.c store/imap_fetch.c \
+	store/imapd_mailbox.c store/imapd_acl.c store/imapd_learn.c store/imap_fetch.c \
 	store/imap_search.c store/imap_search.h
 # COMPRESS=DEFLATE needs zlib: ZLIB_CFLAGS, ZLIB_LIBS and HAVE_ZLIB from configure.
 store_imapd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS)
 store_imapd_LDADD = $(IMAP_LIBS) $(STORE_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS) \
 	$(PTHREAD_LIBS)
 man_MANS += doc/man/imapd.8
-EXTRA_DIST += doc/man/imapd.8 tests/integration/test_imap.py
+EXTRA_DIST += doc/man/imapd.8 tests/integration/test_imap.py tests/integration/test_imap_acl.py

@@ -414,13 +414,13 @@ fetch_run(struct imapd_session *s, void *arg)
 				nr++;
 			}
 		}
-		if (f->set_seen && !sel->readonly) {
+		if (f->set_seen && !sel->readonly && imapd_right(sel->rights, 's')) {
 			/* BODY[] without PEEK marks the messages \Seen first. */
 			uint64_t modseq;
-			(void)mstore_flags_store(imapd_account(s), sel->id, r, nr, MSTORE_FLAGS_ADD,
+			(void)mstore_flags_store(imapd_sel_account(s), sel->id, r, nr, MSTORE_FLAGS_ADD,
 			    MSTORE_F_SEEN, NULL, 0, seen_cb, NULL, &modseq, &error);
 		}
-		if (mstore_messages(imapd_account(s), sel->id, r, nr, fetch_one, &fm, &error) < 0) {
+		if (mstore_messages(imapd_sel_account(s), sel->id, r, nr, fetch_one, &fm, &error) < 0) {
 			fetch_free(f);
 			imapd_tagged(s, "NO", "[SERVERBUG] Cannot read the messages");
 			return;
@@ -518,7 +518,7 @@ fetch_common(struct imapd_session *s, const struct imap_command *cmd, int uid)
 		if (f->items[i].kind == F_FLAGS)
 			f->has_flags = 1;
 	}
-	if (f->set_seen && !sel->readonly && !f->has_flags) {
+	if (f->set_seen && !sel->readonly && imapd_right(sel->rights, 's') && !f->has_flags) {
 		/* \Seen is being set: the responses say the flags (RFC 3501 6.4.5). */
 		item_push(f)->kind = F_FLAGS;
 		f->has_flags = 1;
@@ -545,7 +545,7 @@ fetch_common(struct imapd_session *s, const struct imap_command *cmd, int uid)
 		imap_seqset_free(&vset);
 		struct vanished_ctx vc = { vr != NULL ? vr : ranges, vr != NULL ? nvr : nranges,
 		    NULL, 0, 0 };
-		if (mstore_changes(imapd_account(s), sel->id, f->changedsince, NULL, vanished_collect,
+		if (mstore_changes(imapd_sel_account(s), sel->id, f->changedsince, NULL, vanished_collect,
 		    &vc, &error) == 0 && vc.n > 0) {
 			char *buf = NULL;
 			size_t size = 0;

@@ -757,7 +757,7 @@ search_keys(struct imapd_session *s, const struct imap_arg *args, unsigned int n
 	r->s = s;
 	r->key = key;
 	r->now = time(NULL);
-	if (sel->count > 0 && mstore_messages(imapd_account(s), sel->id, NULL, 0, search_one, r,
+	if (sel->count > 0 && mstore_messages(imapd_sel_account(s), sel->id, NULL, 0, search_one, r,
 	    &error) < 0) {
 		imap_search_free(&key);
 		imapd_tagged(s, "NO", "[SERVERBUG] Search failed");

@@ -73,6 +73,9 @@ struct imapd_session {
 	/* After login. */
 	char account[DIR_ADDR_SIZE];
 	struct mstore_account *acct;
+	/* Other accounts' indexes opened for shared mailboxes (kept until logout). */
+	struct mstore_account **others;
+	size_t nothers;
 	unsigned int enabled;
 	struct imapd_selected *sel;
 	int expunge_ok;
@@ -278,7 +281,7 @@ capabilities(struct imapd_session *s, struct imap_out *o)
 	imap_out_printf(o, " IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN CONDSTORE QRESYNC"
 	    " ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT"
 	    " THREAD=REFERENCES SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY UTF8=ACCEPT"
-	    " QUOTA QUOTA=RES-STORAGE APPENDLIMIT=%ld", var_message_size_limit);
+	    " QUOTA QUOTA=RES-STORAGE ACL RIGHTS=texk APPENDLIMIT=%ld", var_message_size_limit);
 }
 
 static void
@@ -333,6 +336,9 @@ session_free(struct imapd_session *s)
 	selected_free(&s->sel);
 	if (s->acct != NULL)
 		mstore_account_close(&s->acct);
+	for (size_t i = 0; i < s->nothers; i++)
+		mstore_account_close(&s->others[i]);
+	free(s->others);
 	if (s->idle_timer != NULL)
 		event_free(s->idle_timer);
 	if (s->kick != NULL)
@@ -586,6 +592,7 @@ imapd_init(struct event_base *base, SSL_CTX *tls)
 	if (imapd_ms == NULL)
 		fatalx("imapd: mail store: %s", error);
 	auth_pool = workpool_new(base, IMAPD_AUTH_WORKERS);
+	imapd_learn_init(base);
 }
 
 void
@@ -623,6 +630,45 @@ struct mstore_account *
 imapd_account(struct imapd_session *s)
 {
 	return s->acct;
+}
+
+struct mstore_account *
+imapd_sel_account(struct imapd_session *s)
+{
+	return s->sel != NULL && s->sel->acct != NULL ? s->sel->acct : s->acct;
+}
+
+/* A session may hold this many other accounts' indexes open. */
+#define OTHERS_MAX 256
+
+struct mstore_account *
+imapd_account_of(struct imapd_session *s, const char *owner, int *status_r, const char **error_r)
+{
+	struct mstore_account *a;
+
+	if (str_casecmp(owner, s->account) == 0)
+		return s->acct;
+	for (size_t i = 0; i < s->nothers; i++)
+		if (str_casecmp(mstore_account_name(s->others[i]), owner) == 0)
+			return s->others[i];
+	if (s->nothers >= OTHERS_MAX) {
+		*status_r = MSTORE_ERR;
+		*error_r = "too many shared accounts open in one session";
+		return NULL;
+	}
+	if ((a = mstore_account_open(imapd_ms, owner, 0, status_r, error_r)) == NULL)
+		return NULL;
+	s->others = xrealloc(s->others, (s->nothers + 1) * sizeof(*s->others));
+	s->others[s->nothers++] = a;
+	return a;
+}
+
+uint64_t
+imapd_quota_of(struct imapd_session *s, struct mstore_account *acct)
+{
+	if (acct == s->acct)
+		return imapd_quota(s);
+	return account_quota(directory_shared(), mstore_account_name(acct));
 }
 
 struct mstore *
@@ -973,10 +1019,10 @@ imapd_sync(struct imapd_session *s, int force)
 
 	if (sel == NULL || s->acct == NULL)
 		return;
-	changed = mstore_account_changed(s->acct);
+	changed = mstore_account_changed(imapd_sel_account(s));
 	if (!force && !s->sync_needed && changed == 0)
 		return;
-	if (mstore_mailbox_get(s->acct, NULL, sel->id, &mb, &error) != 0) {
+	if (mstore_mailbox_get(imapd_sel_account(s), NULL, sel->id, &mb, &error) != 0) {
 		/* Deleted under us (another session): nothing can be done with it. */
 		imapd_send(s, "* BYE The selected mailbox was deleted.");
 		session_close(s);
@@ -990,8 +1036,8 @@ imapd_sync(struct imapd_session *s, int force)
 	c.last_uid = sel->count > 0 ? sel->msgs[sel->count - 1].uid : 0;
 	c.max_modseq = mb.highestmodseq;
 	oldkw = sel->keywords != NULL ? xstrdup(sel->keywords) : NULL;
-	if (mstore_changes(s->acct, sel->id, sel->highestmodseq, sync_changed, sync_vanished, &c,
-	    &error) != 0) {
+	if (mstore_changes(imapd_sel_account(s), sel->id, sel->highestmodseq, sync_changed,
+	    sync_vanished, &c, &error) != 0) {
 		log_warnx("imap: user=%s changes of mailbox %s: %s", s->account, sel->name, error);
 		free(oldkw);
 		free(c.expunged);
@@ -1586,6 +1632,7 @@ command_find(const char *name)
 {
 	const struct imapd_command *tables[] = {
 		core_commands, imapd_mailbox_commands, imap_fetch_commands, imap_search_commands,
+		imapd_acl_commands,
 	};
 
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)

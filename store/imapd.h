@@ -68,6 +68,9 @@ struct imapd_selected {
 	char *keywords;		/* keywords announced in FLAGS, blank-separated */
 	uint32_t *saved;	/* SEARCHRES's $, as UIDs */
 	size_t nsaved;
+	/* The account holding it (the session's, or a shared one) and the user's rights. */
+	struct mstore_account *acct;
+	char rights[MSTORE_ACL_SIZE];
 };
 
 enum imapd_state { IMAPD_NOAUTH, IMAPD_AUTH, IMAPD_SELECTED, IMAPD_LOGOUT };
@@ -98,7 +101,19 @@ void imapd_suspend(struct imapd_session *s, void (*resume)(struct imapd_session 
     void *state, void (*state_free)(void *state));
 
 struct imapd_selected *imapd_selected(struct imapd_session *s);
+/* The logged-in account's index. */
 struct mstore_account *imapd_account(struct imapd_session *s);
+/* The index holding the selected mailbox (a shared mailbox's owner's, or the session's). */
+struct mstore_account *imapd_sel_account(struct imapd_session *s);
+/*
+ * Another account's index for shared mailboxes, opened once per session
+ * (owner's own address gives imapd_account()); NULL with *error_r and
+ * *status_r (MSTORE_ENOTFOUND when it has no index).
+ */
+struct mstore_account *imapd_account_of(struct imapd_session *s, const char *owner,
+    int *status_r, const char **error_r);
+/* Quota in bytes of the account of an index (0: none). */
+uint64_t imapd_quota_of(struct imapd_session *s, struct mstore_account *acct);
 struct mstore *imapd_store(void);
 /* A message of the store, mapped and parsed (store/imap_message.h); NULL with *error_r. */
 struct imap_message *imapd_message_open(const char *blob, const char **error_r);
@@ -148,6 +163,48 @@ uint64_t imapd_quota(const struct imapd_session *s);
 /* The view of a newly selected mailbox (NULL: unselect). */
 void imapd_select_view(struct imapd_session *s, struct imapd_selected *sel);
 
+/*
+ * ---- shared mailboxes (store/imapd_acl.c) ----
+ * Other accounts' mailboxes that the user may see (ACL right "l") appear
+ * under IMAPD_SHARED/owner@domain/ (the "other users" namespace).
+ */
+#define IMAPD_SHARED "Shared"
+
+/* A mailbox as the client names it, resolved. */
+struct imapd_mbox {
+	struct mstore_account *acct;	/* the session's or a shared one (the session keeps it) */
+	char name[MSTORE_NAME_MAX];	/* its name in acct */
+	char full[MSTORE_NAME_MAX];	/* its name for the client */
+	int shared;			/* acct is another account's */
+	int exists;			/* mb is filled */
+	struct mstore_mailbox mb;
+	char rights[MSTORE_ACL_SIZE];	/* the user's (all on its own mailboxes) */
+};
+
+/*
+ * Resolve a store name (imapd_mailbox_in's) to its account and mailbox.
+ * 0 with m filled (m->exists 0 for a name that does not exist yet, its
+ * rights those of its parent, for CREATE); MSTORE_ENOTFOUND for a
+ * mailbox the user may not see; MSTORE_EINVAL for names in the shared
+ * namespace that name no mailbox ("Shared", "Shared/owner").
+ */
+int imapd_mbox_resolve(struct imapd_session *s, const char *name, struct imapd_mbox *m,
+    const char **error_r);
+/* Parse and resolve a mailbox argument; on failure the tagged NO is sent and -1 returned. */
+int imapd_mbox_arg(struct imapd_session *s, const struct imap_arg *arg, struct imapd_mbox *m);
+/* 1 if rights (a MSTORE_ACL_RIGHTS text) hold right. */
+int imapd_right(const char *rights, char right);
+/* The shared mailboxes the user may see, for LIST: fn gets each (m->exists set). */
+int imapd_shared_list(struct imapd_session *s, int (*fn)(const struct imapd_mbox *m, void *ctx),
+    void *ctx, const char **error_r);
+
+/* ---- the classifier taught by moves into and out of Junk (store/imapd_learn.c) ---- */
+
+void imapd_learn_init(struct event_base *base);
+/* After a COPY or MOVE from mailbox src of from into dst, as map says. */
+void imapd_junk_learn(struct imapd_session *s, struct mstore_account *from, int64_t src,
+    const struct imapd_mbox *dst, const struct mstore_uidmap *map);
+
 /* Commands: a name, the states it is valid in, its handler. */
 #define IMAPD_S_NOAUTH 0x1
 #define IMAPD_S_AUTH 0x2
@@ -164,5 +221,6 @@ struct imapd_command {
 extern const struct imapd_command imapd_mailbox_commands[];
 extern const struct imapd_command imap_fetch_commands[];
 extern const struct imapd_command imap_search_commands[];
+extern const struct imapd_command imapd_acl_commands[];
 
 #endif

@@ -5,7 +5,10 @@
  * LIST-STATUS), STATUS, CREATE, DELETE, RENAME, (UN)SUBSCRIBE,
  * SELECT/EXAMINE (CONDSTORE, QRESYNC), CLOSE, UNSELECT, EXPUNGE, STORE
  * (UNCHANGEDSINCE), COPY/MOVE (COPYUID), APPEND (APPENDUID) and QUOTA.
- * Each is a thin layer over store/mstore.h.
+ * Each is a thin layer over store/mstore.h.  Names go through
+ * imapd_mbox_resolve() (store/imapd_acl.c): a name under "Shared/" is
+ * another account's mailbox, worked on with that account's index within
+ * the rights its ACL gives the user.
  */
 #include "facteur-config.h"
 
@@ -48,7 +51,7 @@ store_error(struct imapd_session *s, int rc, const char *error)
 static void
 cmd_namespace(struct imapd_session *s, const struct imap_command *cmd)
 {
-	imapd_send(s, "* NAMESPACE ((\"\" \"/\")) NIL NIL");
+	imapd_send(s, "* NAMESPACE ((\"\" \"/\")) ((\"%s/\" \"/\")) NIL", IMAPD_SHARED);
 	imapd_tagged(s, "OK", "NAMESPACE completed");
 }
 
@@ -57,6 +60,8 @@ struct list_entry {
 	struct mstore_mailbox mb;
 	int exists;
 	int children;
+	struct mstore_account *acct;	/* holding it */
+	int readable;			/* STATUS allowed (right "r") */
 };
 
 struct list_all {
@@ -83,6 +88,29 @@ list_collect(const struct mstore_mailbox *mb, void *arg)
 	e->name = xstrdup(mb->name);
 	e->mb = *mb;
 	e->exists = 1;
+	e->readable = 1;
+	return 0;
+}
+
+struct shared_collect {
+	struct imapd_session *s;
+	struct list_all *l;
+};
+
+/* A shared mailbox: its full name, no special use (it is not the user's Junk). */
+static int
+list_collect_shared(const struct imapd_mbox *m, void *arg)
+{
+	struct shared_collect *c = arg;
+	struct list_entry *e = list_push(c->l);
+
+	e->name = xstrdup(m->full);
+	e->mb = m->mb;
+	e->mb.special_use = MSTORE_SPECIAL_NONE;
+	e->mb.subscribed = mstore_shared_subscribed(imapd_account(c->s), m->full);
+	e->exists = 1;
+	e->acct = m->acct;
+	e->readable = imapd_right(m->rights, 'r');
 	return 0;
 }
 
@@ -101,6 +129,14 @@ list_find(struct list_all *l, const char *name)
 	return bsearch(&key, l->v, l->n, sizeof(l->v[0]), entry_cmp);
 }
 
+static void
+list_free(struct list_all *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+}
+
 /* Every mailbox, with the parents that do not exist, sorted, children counted. */
 static int
 list_load(struct imapd_session *s, struct list_all *l, const char **error_r)
@@ -110,6 +146,15 @@ list_load(struct imapd_session *s, struct list_all *l, const char **error_r)
 	memset(l, 0, sizeof(*l));
 	if (mstore_mailbox_list(imapd_account(s), list_collect, l, error_r) < 0)
 		return -1;
+	for (size_t i = 0; i < l->n; i++)
+		l->v[i].acct = imapd_account(s);
+	{
+		struct shared_collect c = { s, l };
+		if (imapd_shared_list(s, list_collect_shared, &c, error_r) < 0) {
+			list_free(l);
+			return -1;
+		}
+	}
 	real = l->n;
 	qsort(l->v, l->n, sizeof(l->v[0]), entry_cmp);
 	for (size_t i = 0; i < real; i++) {
@@ -140,13 +185,6 @@ list_load(struct imapd_session *s, struct list_all *l, const char **error_r)
 	return 0;
 }
 
-static void
-list_free(struct list_all *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].name);
-	free(l->v);
-}
 
 /* "*" matches anything, "%" anything but the separator. */
 static int
@@ -244,14 +282,15 @@ count_deleted(const struct mstore_msg *m, void *arg)
 }
 
 static void
-status_send(struct imapd_session *s, const struct mstore_mailbox *mb, unsigned int items)
+status_send(struct imapd_session *s, struct mstore_account *acct, const char *name,
+    const struct mstore_mailbox *mb, unsigned int items)
 {
 	struct imap_out o = { NULL, 0, 0 };
 	const char *sp = "";
 	const char *error;
 
 	imap_out_printf(&o, "* STATUS ");
-	imapd_mailbox_out(s, &o, mb->name);
+	imapd_mailbox_out(s, &o, name);
 	imap_out_printf(&o, " (");
 	if (items & STATUS_MESSAGES) {
 		imap_out_printf(&o, "%sMESSAGES %u", sp, mb->messages);
@@ -283,8 +322,7 @@ status_send(struct imapd_session *s, const struct mstore_mailbox *mb, unsigned i
 	}
 	if (items & STATUS_DELETED) {
 		uint32_t deleted = 0;
-		if (mstore_messages(imapd_account(s), mb->id, NULL, 0, count_deleted, &deleted,
-		    &error) < 0)
+		if (mstore_messages(acct, mb->id, NULL, 0, count_deleted, &deleted, &error) < 0)
 			deleted = 0;
 		imap_out_printf(&o, "%sDELETED %u", sp, deleted);
 	}
@@ -434,8 +472,8 @@ list_common(struct imapd_session *s, const struct imap_command *cmd, int lsub)
 				continue;
 		}
 		list_send(s, e, lsub, opts);
-		if ((opts & LIST_RET_STATUS) && e->exists)
-			status_send(s, &e->mb, status);
+		if ((opts & LIST_RET_STATUS) && e->exists && e->readable)
+			status_send(s, e->acct, e->name, &e->mb, status);
 	}
 	list_free(&all);
 done:
@@ -467,28 +505,34 @@ cmd_lsub(struct imapd_session *s, const struct imap_command *cmd)
 	list_common(s, cmd, 1);
 }
 
+/* A resolved mailbox that must exist, and on which the user needs right. */
+static int
+need(struct imapd_session *s, const struct imapd_mbox *m, char right)
+{
+	if (!m->exists) {
+		imapd_tagged(s, "NO", "[NONEXISTENT] No such mailbox");
+		return -1;
+	}
+	if (right != 0 && !imapd_right(m->rights, right)) {
+		imapd_tagged(s, "NO", "[NOPERM] Permission denied (right \"%c\" needed)", right);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 cmd_status(struct imapd_session *s, const struct imap_command *cmd)
 {
-	char name[MSTORE_NAME_MAX];
-	struct mstore_mailbox mb;
+	struct imapd_mbox m;
 	unsigned int items;
-	const char *error;
-	int rc;
 
 	if (cmd->count != 2 || status_items(&cmd->args[1], &items) < 0) {
 		imapd_bad(s, "STATUS takes a mailbox and a list of items");
 		return;
 	}
-	if (imapd_mailbox_in(s, &cmd->args[0], name, sizeof(name), &error) < 0) {
-		imapd_tagged(s, "NO", "[CANNOT] %s", error);
+	if (imapd_mbox_arg(s, &cmd->args[0], &m) < 0 || need(s, &m, 'r') < 0)
 		return;
-	}
-	if ((rc = mstore_mailbox_get(imapd_account(s), name, 0, &mb, &error)) != 0) {
-		store_error(s, rc, error);
-		return;
-	}
-	status_send(s, &mb, items);
+	status_send(s, m.acct, m.full, &m.mb, items);
 	imapd_tagged(s, "OK", "STATUS completed");
 }
 
@@ -499,6 +543,7 @@ cmd_create(struct imapd_session *s, const struct imap_command *cmd)
 {
 	char name[MSTORE_NAME_MAX], *wire, *sep;
 	const char *arg, *error, *a;
+	struct imapd_mbox m;
 	const struct imap_arg *list, *uses;
 	unsigned int n, nuse;
 	int special = MSTORE_SPECIAL_NONE, rc;
@@ -533,8 +578,30 @@ cmd_create(struct imapd_session *s, const struct imap_command *cmd)
 		imapd_tagged(s, "NO", "[CANNOT] %s", error);
 		return;
 	}
-	if (strcmp(name, "INBOX") == 0) {
-		imapd_tagged(s, "NO", "[ALREADYEXISTS] INBOX exists always");
+	if ((rc = imapd_mbox_resolve(s, name, &m, &error)) != 0) {
+		if (rc == MSTORE_ENOTFOUND)
+			imapd_tagged(s, "NO", "[NOPERM] Cannot create mailboxes there");
+		else
+			store_error(s, rc, error);
+		return;
+	}
+	if (m.exists || strcmp(m.name, "INBOX") == 0) {
+		imapd_tagged(s, "NO", "[ALREADYEXISTS] Mailbox exists");
+		return;
+	}
+	if (m.shared) {
+		/* In another account: below a mailbox the user may create in ("k"). */
+		if (!imapd_right(m.rights, 'k') || special != MSTORE_SPECIAL_NONE) {
+			imapd_tagged(s, "NO", "[NOPERM] Permission denied (right \"k\" on the parent "
+			    "needed)");
+			return;
+		}
+		if ((rc = mstore_mailbox_create(m.acct, m.name, MSTORE_SPECIAL_NONE, &error)) != 0) {
+			store_error(s, rc, error);
+			return;
+		}
+		log_info("imap: user=%s created %s", imapd_user(s), m.full);
+		imapd_tagged(s, "OK", "CREATE completed");
 		return;
 	}
 	/* The missing superiors first (RFC 3501 6.3.3). */
@@ -559,32 +626,26 @@ cmd_create(struct imapd_session *s, const struct imap_command *cmd)
 static void
 cmd_delete(struct imapd_session *s, const struct imap_command *cmd)
 {
-	char name[MSTORE_NAME_MAX];
 	const char *error;
 	struct imapd_selected *sel = imapd_selected(s);
-	struct mstore_mailbox mb;
+	struct imapd_mbox m;
 	int rc;
 
 	if (cmd->count != 1) {
 		imapd_bad(s, "DELETE takes a mailbox name");
 		return;
 	}
-	if (imapd_mailbox_in(s, &cmd->args[0], name, sizeof(name), &error) < 0) {
-		imapd_tagged(s, "NO", "[CANNOT] %s", error);
+	if (imapd_mbox_arg(s, &cmd->args[0], &m) < 0 || need(s, &m, 'x') < 0)
 		return;
-	}
-	if (strcmp(name, "INBOX") == 0) {
+	if (strcmp(m.name, "INBOX") == 0) {
 		imapd_tagged(s, "NO", "[CANNOT] INBOX cannot be deleted");
 		return;
 	}
-	rc = mstore_mailbox_get(imapd_account(s), name, 0, &mb, &error);
-	if (rc == 0)
-		rc = mstore_mailbox_delete(imapd_account(s), name, &error);
-	if (rc != 0) {
+	if ((rc = mstore_mailbox_delete(m.acct, m.name, &error)) != 0) {
 		store_error(s, rc, error);
 		return;
 	}
-	if (sel != NULL && sel->id == mb.id) {
+	if (sel != NULL && sel->id == m.mb.id && imapd_sel_account(s) == m.acct) {
 		imapd_select_view(s, NULL);
 		imapd_send(s, "* OK [CLOSED] The selected mailbox was deleted.");
 	}
@@ -594,29 +655,44 @@ cmd_delete(struct imapd_session *s, const struct imap_command *cmd)
 static void
 cmd_rename(struct imapd_session *s, const struct imap_command *cmd)
 {
-	char from[MSTORE_NAME_MAX], to[MSTORE_NAME_MAX];
 	const char *error;
 	struct imapd_selected *sel;
+	struct imapd_mbox from, to;
 	int rc;
 
 	if (cmd->count != 2) {
 		imapd_bad(s, "RENAME takes two mailbox names");
 		return;
 	}
-	if (imapd_mailbox_in(s, &cmd->args[0], from, sizeof(from), &error) < 0 ||
-	    imapd_mailbox_in(s, &cmd->args[1], to, sizeof(to), &error) < 0) {
-		imapd_tagged(s, "NO", "[CANNOT] %s", error);
+	if (imapd_mbox_arg(s, &cmd->args[0], &from) < 0 || need(s, &from, 'x') < 0 ||
+	    imapd_mbox_arg(s, &cmd->args[1], &to) < 0)
+		return;
+	if (to.exists) {
+		imapd_tagged(s, "NO", "[ALREADYEXISTS] Mailbox exists");
 		return;
 	}
-	if ((rc = mstore_mailbox_rename(imapd_account(s), from, to, &error)) != 0) {
+	if (from.acct != to.acct) {
+		imapd_tagged(s, "NO", "[CANNOT] A mailbox cannot be renamed into another account");
+		return;
+	}
+	if (to.shared && !imapd_right(to.rights, 'k')) {
+		imapd_tagged(s, "NO", "[NOPERM] Permission denied (right \"k\" on the parent needed)");
+		return;
+	}
+	if ((rc = mstore_mailbox_rename(from.acct, from.name, to.name, &error)) != 0) {
 		store_error(s, rc, error);
 		return;
 	}
 	sel = imapd_selected(s);
-	if (sel != NULL) {
+	if (sel != NULL && imapd_sel_account(s) == from.acct) {
 		struct mstore_mailbox mb;
-		if (mstore_mailbox_get(imapd_account(s), NULL, sel->id, &mb, &error) == 0)
-			str_copy(sel->name, mb.name, sizeof(sel->name));
+		if (mstore_mailbox_get(from.acct, NULL, sel->id, &mb, &error) == 0) {
+			if (from.shared)
+				snprintf(sel->name, sizeof(sel->name), "%s/%s/%s", IMAPD_SHARED,
+				    mstore_account_name(from.acct), mb.name);
+			else
+				str_copy(sel->name, mb.name, sizeof(sel->name));
+		}
 	}
 	imapd_tagged(s, "OK", "RENAME completed");
 }
@@ -636,7 +712,20 @@ subscribe(struct imapd_session *s, const struct imap_command *cmd, int on)
 		imapd_tagged(s, "NO", "[CANNOT] %s", error);
 		return;
 	}
-	if ((rc = mstore_mailbox_subscribe(imapd_account(s), name, on, &error)) != 0) {
+	if (strncmp(name, IMAPD_SHARED "/", strlen(IMAPD_SHARED) + 1) == 0) {
+		/* Another account's mailbox: the subscription is the user's. */
+		struct imapd_mbox m;
+		if (on && imapd_mbox_resolve(s, name, &m, &error) != 0) {
+			imapd_tagged(s, "NO", "[NONEXISTENT] No such mailbox");
+			return;
+		}
+		if (on)
+			str_copy(name, m.full, sizeof(name));
+		rc = mstore_shared_subscribe(imapd_account(s), name, on, &error);
+	} else {
+		rc = mstore_mailbox_subscribe(imapd_account(s), name, on, &error);
+	}
+	if (rc != 0) {
 		store_error(s, rc, error);
 		return;
 	}
@@ -745,7 +834,7 @@ qresync_changed(const struct mstore_msg *m, void *arg)
 static void
 select_common(struct imapd_session *s, const struct imap_command *cmd, int readonly)
 {
-	char name[MSTORE_NAME_MAX];
+	struct imapd_mbox m;
 	const char *error, *a;
 	struct mstore_mailbox mb;
 	struct imapd_selected *sel;
@@ -754,7 +843,7 @@ select_common(struct imapd_session *s, const struct imap_command *cmd, int reado
 	uint32_t qr_uidvalidity = 0, first_unseen = 0;
 	uint64_t qr_modseq = 0;
 	struct qresync q;
-	int condstore = 0, rc;
+	int condstore = 0;
 
 	memset(&q, 0, sizeof(q));
 	if (cmd->count < 1 || cmd->count > 2 ||
@@ -793,25 +882,25 @@ select_common(struct imapd_session *s, const struct imap_command *cmd, int reado
 		imapd_select_view(s, NULL);
 		imapd_send(s, "* OK [CLOSED] Previous mailbox closed.");
 	}
-	if (imapd_mailbox_in(s, &cmd->args[0], name, sizeof(name), &error) < 0) {
+	if (imapd_mbox_arg(s, &cmd->args[0], &m) < 0 || need(s, &m, 'r') < 0) {
 		imap_seqset_free(&q.known);
-		imapd_tagged(s, "NO", "[CANNOT] %s", error);
 		return;
 	}
-	if ((rc = mstore_mailbox_get(imapd_account(s), name, 0, &mb, &error)) != 0) {
-		imap_seqset_free(&q.known);
-		store_error(s, rc, error);
-		return;
-	}
-	(void)mstore_account_changed(imapd_account(s));
+	mb = m.mb;
+	(void)mstore_account_changed(m.acct);
 	sel = xcalloc(1, sizeof(*sel));
 	sel->id = mb.id;
-	str_copy(sel->name, mb.name, sizeof(sel->name));
+	str_copy(sel->name, m.full, sizeof(sel->name));
 	sel->uidvalidity = mb.uidvalidity;
 	sel->uidnext = mb.uidnext;
 	sel->highestmodseq = mb.highestmodseq;
+	sel->acct = m.acct;
+	str_copy(sel->rights, m.rights, sizeof(sel->rights));
+	/* Read-only when none of the rights that change it is given. */
+	if (strpbrk(m.rights, "swte") == NULL)
+		readonly = 1;
 	sel->readonly = readonly;
-	if (mstore_messages(imapd_account(s), mb.id, NULL, 0, load_msg, sel, &error) < 0) {
+	if (mstore_messages(m.acct, mb.id, NULL, 0, load_msg, sel, &error) < 0) {
 		free(sel->msgs);
 		free(sel->keywords);
 		free(sel);
@@ -839,11 +928,17 @@ select_common(struct imapd_session *s, const struct imap_command *cmd, int reado
 			if (first_unseen > 0)
 				imapd_send(s, "* OK [UNSEEN %u] First unseen.", first_unseen);
 		}
-		if (readonly)
+		if (readonly) {
 			imapd_send(s, "* OK [PERMANENTFLAGS ()] Read-only mailbox.");
-		else
-			imapd_send(s, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen "
-			    "\\Draft%s%s \\*)] Flags permitted.", kw[0] != '\0' ? " " : "", kw);
+		} else {
+			/* What the rights let the user change: s \Seen, t \Deleted, w the rest. */
+			int w = imapd_right(m.rights, 'w');
+			imapd_send(s, "* OK [PERMANENTFLAGS (%s%s%s%s%s%s)] Flags permitted.",
+			    w ? "\\Answered \\Flagged \\Draft " : "",
+			    imapd_right(m.rights, 't') ? "\\Deleted " : "",
+			    imapd_right(m.rights, 's') ? "\\Seen " : "",
+			    w ? kw : "", w && kw[0] != '\0' ? " " : "", w ? "\\*" : "");
+		}
 	}
 	imapd_send(s, "* OK [UIDVALIDITY %u] UIDs valid", sel->uidvalidity);
 	imapd_send(s, "* OK [UIDNEXT %u] Predicted next UID", sel->uidnext);
@@ -858,7 +953,7 @@ select_common(struct imapd_session *s, const struct imap_command *cmd, int reado
 	}
 	if (qr_uidvalidity != 0 && qr_uidvalidity == sel->uidvalidity) {
 		q.s = s;
-		if (mstore_changes(imapd_account(s), sel->id, qr_modseq, NULL, qresync_vanished, &q,
+		if (mstore_changes(m.acct, sel->id, qr_modseq, NULL, qresync_vanished, &q,
 		    &error) == 0 && q.nvanished > 0) {
 			char *buf = NULL;
 			size_t size = 0;
@@ -866,8 +961,7 @@ select_common(struct imapd_session *s, const struct imap_command *cmd, int reado
 			imapd_send(s, "* VANISHED (EARLIER) %s", buf);
 			free(buf);
 		}
-		(void)mstore_changes(imapd_account(s), sel->id, qr_modseq, qresync_changed, NULL, &q,
-		    &error);
+		(void)mstore_changes(m.acct, sel->id, qr_modseq, qresync_changed, NULL, &q, &error);
 	}
 	free(q.vanished);
 	imap_seqset_free(&q.known);
@@ -897,8 +991,8 @@ cmd_close(struct imapd_session *s, const struct imap_command *cmd)
 	struct imapd_selected *sel = imapd_selected(s);
 	const char *error;
 
-	if (!sel->readonly &&
-	    mstore_expunge(imapd_account(s), sel->id, NULL, 0, NULL, NULL, &error) != 0)
+	if (!sel->readonly && imapd_right(sel->rights, 'e') &&
+	    mstore_expunge(imapd_sel_account(s), sel->id, NULL, 0, NULL, NULL, &error) != 0)
 		log_warnx("imap: client [%s]: CLOSE expunge: %s", imapd_client(s), error);
 	imapd_select_view(s, NULL);
 	imapd_tagged(s, "OK", "CLOSE completed");
@@ -983,6 +1077,10 @@ expunge_common(struct imapd_session *s, const struct imap_command *cmd, int uid)
 		imapd_tagged(s, "NO", "[READ-ONLY] The mailbox is read-only");
 		return;
 	}
+	if (!imapd_right(sel->rights, 'e')) {
+		imapd_tagged(s, "NO", "[NOPERM] Permission denied (right \"e\" needed)");
+		return;
+	}
 	if (uid && imapd_set_to_uids(s, set, 1, &ranges, &nranges, &error) < 0) {
 		imapd_bad(s, error);
 		return;
@@ -992,8 +1090,8 @@ expunge_common(struct imapd_session *s, const struct imap_command *cmd, int uid)
 		imapd_tagged(s, "OK", "UID EXPUNGE completed");
 		return;
 	}
-	rc = mstore_expunge(imapd_account(s), sel->id, uid ? ranges : NULL, nranges, expunged_cb,
-	    &l, &error);
+	rc = mstore_expunge(imapd_sel_account(s), sel->id, uid ? ranges : NULL, nranges,
+	    expunged_cb, &l, &error);
 	free(ranges);
 	if (rc != 0) {
 		free(l.v);
@@ -1187,6 +1285,24 @@ store_common(struct imapd_session *s, const struct imap_command *cmd, int uid)
 		imapd_tagged(s, "NO", "[READ-ONLY] The mailbox is read-only");
 		return;
 	}
+	{
+		/* \Seen needs "s", \Deleted "t", the others "w"; replacing touches them all. */
+		int set_all = op == MSTORE_FLAGS_SET;
+		char missing = 0;
+		if ((set_all || (flags & MSTORE_F_SEEN)) && !imapd_right(sel->rights, 's'))
+			missing = 's';
+		else if ((set_all || (flags & MSTORE_F_DELETED)) && !imapd_right(sel->rights, 't'))
+			missing = 't';
+		else if ((set_all || (flags & ~(MSTORE_F_SEEN | MSTORE_F_DELETED)) ||
+		    keywords[0] != '\0') && !imapd_right(sel->rights, 'w'))
+			missing = 'w';
+		if (missing != 0) {
+			free(keywords);
+			imapd_tagged(s, "NO", "[NOPERM] Permission denied (right \"%c\" needed)",
+			    missing);
+			return;
+		}
+	}
 	if (imapd_set_to_uids(s, set, uid, &ranges, &nranges, &error) < 0) {
 		free(keywords);
 		imapd_bad(s, error);
@@ -1195,8 +1311,8 @@ store_common(struct imapd_session *s, const struct imap_command *cmd, int uid)
 	c.s = s;
 	c.uid = uid;
 	if (nranges > 0) {
-		rc = mstore_flags_store(imapd_account(s), sel->id, ranges, nranges, op, flags, keywords,
-		    unchangedsince, store_cb, &c, &modseq, &error);
+		rc = mstore_flags_store(imapd_sel_account(s), sel->id, ranges, nranges, op, flags,
+		    keywords, unchangedsince, store_cb, &c, &modseq, &error);
 		if (rc != 0) {
 			free(keywords);
 			free(ranges);
@@ -1207,8 +1323,8 @@ store_common(struct imapd_session *s, const struct imap_command *cmd, int uid)
 		}
 		if (c.changed.n > 0)
 			qsort(c.changed.v, c.changed.n, sizeof(uint32_t), uid_cmp);
-		(void)mstore_messages(imapd_account(s), sel->id, ranges, nranges, store_report, &c,
-		    &error);
+		(void)mstore_messages(imapd_sel_account(s), sel->id, ranges, nranges, store_report,
+		    &c, &error);
 	}
 	free(keywords);
 	free(ranges);
@@ -1250,6 +1366,8 @@ copy_common(struct imapd_session *s, const struct imap_command *cmd, int uid, in
 	char name[MSTORE_NAME_MAX], *srcbuf = NULL, *dstbuf = NULL;
 	struct mstore_range *ranges = NULL;
 	struct mstore_mailbox dst;
+	struct mstore_account *from = imapd_sel_account(s);
+	struct imapd_mbox m;
 	struct mstore_uidmap map;
 	size_t nranges = 0, size1 = 0, size2 = 0;
 	const char *set, *error, *what = move ? (uid ? "UID MOVE" : "MOVE") :
@@ -1268,16 +1386,24 @@ copy_common(struct imapd_session *s, const struct imap_command *cmd, int uid, in
 		imapd_tagged(s, "NO", "[READ-ONLY] The mailbox is read-only");
 		return;
 	}
-	if (imapd_set_to_uids(s, set, uid, &ranges, &nranges, &error) < 0) {
-		imapd_bad(s, error);
+	if (move && (!imapd_right(sel->rights, 't') || !imapd_right(sel->rights, 'e'))) {
+		imapd_tagged(s, "NO", "[NOPERM] Permission denied (rights \"t\" and \"e\" needed)");
 		return;
 	}
-	if ((rc = mstore_mailbox_get(imapd_account(s), name, 0, &dst, &error)) != 0) {
-		free(ranges);
-		if (rc == MSTORE_ENOTFOUND)
+	if ((rc = imapd_mbox_resolve(s, name, &m, &error)) != 0 || !m.exists) {
+		if (rc == 0 || rc == MSTORE_ENOTFOUND)
 			imapd_tagged(s, "NO", "[TRYCREATE] No such mailbox");
 		else
 			store_error(s, rc, error);
+		return;
+	}
+	if (!imapd_right(m.rights, 'i')) {
+		imapd_tagged(s, "NO", "[NOPERM] Permission denied (right \"i\" needed)");
+		return;
+	}
+	dst = m.mb;
+	if (imapd_set_to_uids(s, set, uid, &ranges, &nranges, &error) < 0) {
+		imapd_bad(s, error);
 		return;
 	}
 	if (nranges == 0) {
@@ -1286,17 +1412,15 @@ copy_common(struct imapd_session *s, const struct imap_command *cmd, int uid, in
 		return;
 	}
 	memset(&map, 0, sizeof(map));
-	if (move)
-		rc = mstore_move(imapd_account(s), sel->id, ranges, nranges, dst.id, &map, &error);
-	else
-		rc = mstore_copy(imapd_account(s), sel->id, ranges, nranges, dst.id, imapd_quota(s),
-		    &map, &error);
+	rc = mstore_copy_across(from, sel->id, ranges, nranges, m.acct, dst.id,
+	    move && from == m.acct ? 0 : imapd_quota_of(s, m.acct), move, &map, &error);
 	free(ranges);
 	if (rc != 0) {
 		store_error(s, rc, error);
 		return;
 	}
-	if (dst.id == sel->id)
+	imapd_junk_learn(s, from, sel->id, &m, &map);
+	if (dst.id == sel->id && from == m.acct)
 		imapd_sync(s, 1);
 	if (map.n == 0) {
 		mstore_uidmap_free(&map);
@@ -1384,6 +1508,7 @@ cmd_append(struct imapd_session *s, const struct imap_command *cmd)
 	char name[MSTORE_NAME_MAX], *keywords = NULL, blob[MSTORE_BLOB_ID_SIZE];
 	const char *error, *date;
 	struct mstore_mailbox mb;
+	struct imapd_mbox m;
 	struct mstore_blob_writer *w;
 	struct mstore_append a;
 	time_t when = 0;
@@ -1430,14 +1555,20 @@ cmd_append(struct imapd_session *s, const struct imap_command *cmd)
 		imapd_tagged(s, "NO", "[CANNOT] %s", error);
 		return;
 	}
-	if ((rc = mstore_mailbox_get(imapd_account(s), name, 0, &mb, &error)) != 0) {
+	if ((rc = imapd_mbox_resolve(s, name, &m, &error)) != 0 || !m.exists) {
 		free(keywords);
-		if (rc == MSTORE_ENOTFOUND)
+		if (rc == 0 || rc == MSTORE_ENOTFOUND)
 			imapd_tagged(s, "NO", "[TRYCREATE] No such mailbox");
 		else
 			store_error(s, rc, error);
 		return;
 	}
+	if (!imapd_right(m.rights, 'i')) {
+		free(keywords);
+		imapd_tagged(s, "NO", "[NOPERM] Permission denied (right \"i\" needed)");
+		return;
+	}
+	mb = m.mb;
 	if (msg->len == 0) {
 		free(keywords);
 		imapd_tagged(s, "NO", "[CANNOT] Empty message");
@@ -1466,16 +1597,17 @@ cmd_append(struct imapd_session *s, const struct imap_command *cmd)
 	a.internaldate = (int64_t)when;
 	a.flags = flags;
 	a.keywords = keywords;
-	a.quota = imapd_quota(s);
-	rc = mstore_append(imapd_account(s), mb.id, &a, &uid, &modseq, &error);
+	a.quota = imapd_quota_of(s, m.acct);
+	rc = mstore_append(m.acct, mb.id, &a, &uid, &modseq, &error);
 	free(keywords);
 	if (rc != 0) {
 		store_error(s, rc, error);
 		return;
 	}
-	log_info("imap: user=%s appended uid=%u to %s size=%llu", imapd_user(s), uid, mb.name,
+	log_info("imap: user=%s appended uid=%u to %s size=%llu", imapd_user(s), uid, m.full,
 	    (unsigned long long)size);
-	if (imapd_selected(s) != NULL && imapd_selected(s)->id == mb.id)
+	if (imapd_selected(s) != NULL && imapd_selected(s)->id == mb.id &&
+	    imapd_sel_account(s) == m.acct)
 		imapd_sync(s, 1);
 	imapd_tagged(s, "OK", "[APPENDUID %u %u] APPEND completed", mb.uidvalidity, uid);
 	return;
@@ -1498,32 +1630,24 @@ send_quota(struct imapd_session *s)
 static void
 cmd_getquotaroot(struct imapd_session *s, const struct imap_command *cmd)
 {
-	char name[MSTORE_NAME_MAX];
-	struct mstore_mailbox mb;
+	struct imapd_mbox m;
 	struct imap_out o = { NULL, 0, 0 };
-	const char *error;
-	int rc;
 
 	if (cmd->count != 1) {
 		imapd_bad(s, "GETQUOTAROOT takes a mailbox name");
 		return;
 	}
-	if (imapd_mailbox_in(s, &cmd->args[0], name, sizeof(name), &error) < 0) {
-		imapd_tagged(s, "NO", "[CANNOT] %s", error);
+	if (imapd_mbox_arg(s, &cmd->args[0], &m) < 0 || need(s, &m, 0) < 0)
 		return;
-	}
-	if ((rc = mstore_mailbox_get(imapd_account(s), name, 0, &mb, &error)) != 0) {
-		store_error(s, rc, error);
-		return;
-	}
+	/* The user's quota root is its own account: a shared mailbox has none of its roots. */
 	imap_out_printf(&o, "* QUOTAROOT ");
-	imapd_mailbox_out(s, &o, mb.name);
-	if (imapd_quota(s) > 0)
+	imapd_mailbox_out(s, &o, m.full);
+	if (!m.shared && imapd_quota(s) > 0)
 		imap_out_printf(&o, " \"\"");
 	imap_out_add(&o, "\r\n", 2);
 	imapd_send_raw(s, o.data, o.len);
 	imap_out_free(&o);
-	if (imapd_quota(s) > 0)
+	if (!m.shared && imapd_quota(s) > 0)
 		send_quota(s);
 	imapd_tagged(s, "OK", "GETQUOTAROOT completed");
 }

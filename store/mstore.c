@@ -35,7 +35,8 @@
 #include "store/directory.h"
 #include "store/mstore.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 #define STMT_MAX 48
 #define WBUF_SIZE 65536
@@ -135,11 +136,34 @@ static const char schema_sql[] =
 	" at INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX deliveries_at ON deliveries (at);";
 
+/*
+ * Version 2: access control lists (RFC 4314) keyed by mailbox id, and the
+ * account's subscriptions to other accounts' mailboxes.
+ */
+static const char schema_v2_sql[] =
+	"CREATE TABLE acl ("
+	" mailbox_id INTEGER NOT NULL,"
+	" identifier TEXT NOT NULL,"
+	" rights TEXT NOT NULL,"
+	" PRIMARY KEY (mailbox_id, identifier)) WITHOUT ROWID;"
+	"CREATE TABLE shared_subscriptions ("
+	" name TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;"
+	"PRAGMA user_version = 2;";
+
 static const char store_schema_sql[] =
 	"CREATE TABLE blobs ("
 	" id TEXT PRIMARY KEY NOT NULL,"
 	" size INTEGER NOT NULL,"
-	" refs INTEGER NOT NULL) WITHOUT ROWID;";
+	" refs INTEGER NOT NULL) WITHOUT ROWID;"
+	"PRAGMA user_version = 1;";
+
+/* Version 2: who has shared mailboxes with whom (grantee: an address, anyone, authenticated). */
+static const char store_schema_v2_sql[] =
+	"CREATE TABLE shares ("
+	" grantee TEXT NOT NULL,"
+	" owner TEXT NOT NULL,"
+	" PRIMARY KEY (grantee, owner)) WITHOUT ROWID;"
+	"PRAGMA user_version = 2;";
 
 static const struct {
 	const char *name;
@@ -378,14 +402,17 @@ mstore_open(const char *dir, const char **error_r)
 		snprintf(err, sizeof(err), "%s: %s", path, sqlite3_errmsg(ms->h.db));
 		goto fail;
 	}
-	if (version == 0) {
+	if (version < STORE_SCHEMA_VERSION) {
+		/* Create or upgrade; the version is read again under the write lock. */
 		if (begin(&ms->h) < 0) {
 			snprintf(err, sizeof(err), "%s: %s", path, sqlite3_errmsg(ms->h.db));
 			goto fail;
 		}
-		if (user_version(ms->h.db) == 0 &&
-		    (sqlite3_exec(ms->h.db, store_schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(ms->h.db, "PRAGMA user_version = 1", NULL, NULL, NULL) != SQLITE_OK)) {
+		version = user_version(ms->h.db);
+		if ((version == 0 &&
+		    sqlite3_exec(ms->h.db, store_schema_sql, NULL, NULL, NULL) != SQLITE_OK) ||
+		    (version < 2 &&
+		    sqlite3_exec(ms->h.db, store_schema_v2_sql, NULL, NULL, NULL) != SQLITE_OK)) {
 			snprintf(err, sizeof(err), "%s: cannot create the schema: %s", path,
 			    sqlite3_errmsg(ms->h.db));
 			rollback(&ms->h);
@@ -396,7 +423,7 @@ mstore_open(const char *dir, const char **error_r)
 			rollback(&ms->h);
 			goto fail;
 		}
-	} else if (version > SCHEMA_VERSION) {
+	} else if (version > STORE_SCHEMA_VERSION) {
 		snprintf(err, sizeof(err), "%s: store of a newer facteur (version %d)", path, version);
 		goto fail;
 	}
@@ -853,11 +880,11 @@ account_create_schema(struct mstore_account *a, const char **error_r)
 		for (size_t i = 0; i < sizeof(default_mailboxes) / sizeof(default_mailboxes[0]); i++)
 			if (mailbox_insert(a, default_mailboxes[i].name, default_mailboxes[i].use, 1) < 0)
 				goto dberr;
-		if (sqlite3_exec(a->h.db, "PRAGMA user_version = 1", NULL, NULL, NULL) != SQLITE_OK)
-			goto dberr;
 	} else if (version < 0) {
 		goto dberr;
 	}
+	if (version < 2 && sqlite3_exec(a->h.db, schema_v2_sql, NULL, NULL, NULL) != SQLITE_OK)
+		goto dberr;
 	if (commit(&a->h) < 0)
 		goto dberr;
 	return 0;
@@ -907,7 +934,7 @@ mstore_account_open(struct mstore *ms, const char *account, int create, int *sta
 		    "%d)", a->path, version);
 		goto fail;
 	}
-	if (version == 0 && account_create_schema(a, error_r) < 0) {
+	if (version < SCHEMA_VERSION && account_create_schema(a, error_r) < 0) {
 		str_copy(ms->err, a->err, sizeof(ms->err));
 		*error_r = ms->err;
 		goto fail;
@@ -1279,6 +1306,7 @@ mstore_mailbox_delete(struct mstore_account *a, const char *name, const char **e
 			"DELETE FROM messages WHERE mailbox_id = ?1",
 			"DELETE FROM expunged WHERE mailbox_id = ?1",
 			"DELETE FROM deliveries WHERE mailbox_id = ?1",
+			"DELETE FROM acl WHERE mailbox_id = ?1",
 			"DELETE FROM mailboxes WHERE id = ?1",
 		};
 		for (size_t i = 0; i < sizeof(del) / sizeof(del[0]); i++) {
@@ -1995,9 +2023,21 @@ rows_expunge(struct mstore_account *a, int64_t mbox, const struct mrow *rows, si
 	return 0;
 }
 
+static int expunge_common(struct mstore_account *a, int64_t mbox, const struct mstore_range *set,
+    size_t nset, int deleted_only, void (*fn)(uint32_t uid, void *ctx), void *ctx,
+    const char **error_r);
+
 int
 mstore_expunge(struct mstore_account *a, int64_t mbox, const struct mstore_range *set,
     size_t nset, void (*fn)(uint32_t uid, void *ctx), void *ctx, const char **error_r)
+{
+	return expunge_common(a, mbox, set, nset, 1, fn, ctx, error_r);
+}
+
+static int
+expunge_common(struct mstore_account *a, int64_t mbox, const struct mstore_range *set,
+    size_t nset, int deleted_only, void (*fn)(uint32_t uid, void *ctx), void *ctx,
+    const char **error_r)
 {
 	struct mstore_mailbox mb;
 	struct mrow *rows = NULL;
@@ -2015,7 +2055,7 @@ mstore_expunge(struct mstore_account *a, int64_t mbox, const struct mstore_range
 		rollback(&a->h);
 		return AERR(a, MSTORE_ENOTFOUND, "no such mailbox");
 	}
-	if (mrows_read(a, mbox, set, set != NULL ? nset : 0, 1, &rows, &n) < 0)
+	if (mrows_read(a, mbox, set, set != NULL ? nset : 0, deleted_only, &rows, &n) < 0)
 		goto dberr;
 	if (set != NULL && nset == 0)
 		n = 0;
@@ -2258,6 +2298,302 @@ mstore_changes(struct mstore_account *a, int64_t mbox, uint64_t since,
 			return DBERR(a);
 	}
 	return 0;
+}
+
+/* ---- copies between accounts ---- */
+
+int
+mstore_copy_across(struct mstore_account *from, int64_t src, const struct mstore_range *set,
+    size_t nset, struct mstore_account *a, int64_t dst, uint64_t quota, int move,
+    struct mstore_uidmap *map, const char **error_r)
+{
+	struct mstore_mailbox s, d;
+	struct mrow *rows = NULL;
+	struct bref *refs = NULL;
+	size_t n = 0, nrefs = 0, taken = 0;
+	uint64_t bytes = 0;
+	int rc;
+
+	memset(map, 0, sizeof(*map));
+	if (from == a)
+		return move ? mstore_move(a, src, set, nset, dst, map, error_r) :
+		    mstore_copy(a, src, set, nset, dst, quota, map, error_r);
+	if ((rc = mailbox_find(from, NULL, src, &s)) <= 0) {
+		if (rc < 0) {
+			DBERR(from);
+			return seterr(a->err, error_r, MSTORE_ERR, "%s", from->err);
+		}
+		return AERR(a, MSTORE_ENOTFOUND, "no such mailbox");
+	}
+	if (mrows_read(from, src, set, nset, 0, &rows, &n) < 0) {
+		DBERR(from);
+		return seterr(a->err, error_r, MSTORE_ERR, "%s", from->err);
+	}
+	if (set != NULL && nset == 0)
+		n = 0;
+	if (begin(&a->h) < 0) {
+		mrows_free(rows, n);
+		return DBERR(a);
+	}
+	if ((rc = mailbox_find(a, NULL, dst, &d)) <= 0) {
+		if (rc < 0)
+			goto dberr;
+		rollback(&a->h);
+		mrows_free(rows, n);
+		return AERR(a, MSTORE_ENOTFOUND, "no such mailbox");
+	}
+	for (size_t i = 0; i < n; i++) {
+		bytes += rows[i].m.size;
+		brefs_add(&refs, &nrefs, rows[i].m.blob);
+		/* The LMTP recipient was the source account's, not this one's. */
+		rows[i].m.delivered_to = NULL;
+	}
+	brefs_group(refs, &nrefs);
+	if ((rc = over_quota(a, quota, bytes)) != 0) {
+		if (rc < 0)
+			goto dberr;
+		rollback(&a->h);
+		mrows_free(rows, n);
+		free(refs);
+		return AERR(a, MSTORE_EQUOTA, "over quota");
+	}
+	for (taken = 0; taken < nrefs; taken++) {
+		const char *e;
+		if (mstore_blob_ref(a->ms, refs[taken].blob, refs[taken].n, &e) < 0) {
+			AERR(a, MSTORE_ERR, "%s", e);
+			goto fail;
+		}
+	}
+	if (rows_insert(a, rows, n, &d, 1, map) < 0 || commit(&a->h) < 0)
+		goto dberr;
+	free(refs);
+	refs = NULL;
+	if (move && n > 0) {
+		struct mstore_range *r = xcalloc(n, sizeof(*r));
+		for (size_t i = 0; i < n; i++)
+			r[i].lo = r[i].hi = rows[i].m.uid;
+		rc = expunge_common(from, src, r, n, 0, NULL, NULL, error_r);
+		free(r);
+		if (rc < 0) {
+			mrows_free(rows, n);
+			return rc;
+		}
+	}
+	mrows_free(rows, n);
+	return 0;
+dberr:
+	DBERR(a);
+fail:
+	rollback(&a->h);
+	mrows_free(rows, n);
+	mstore_uidmap_free(map);
+	brefs_release(a->ms, refs, taken);
+	return MSTORE_ERR;
+}
+
+/* ---- access control lists ---- */
+
+int
+mstore_acl_norm(const char *in, char *out)
+{
+	static const char all[] = MSTORE_ACL_RIGHTS;
+	char have[sizeof(all)] = { 0 };
+	size_t n = 0;
+
+	for (const char *p = in; *p != '\0'; p++) {
+		const char *add = NULL, *at;
+		char one[2] = { *p, '\0' };
+		if (*p == 'c')
+			add = "k";
+		else if (*p == 'd')
+			add = "xte";
+		else if ((at = strchr(all, *p)) != NULL && *p != '\0')
+			add = one;
+		else
+			return -1;
+		for (; *add != '\0'; add++)
+			have[strchr(all, *add) - all] = 1;
+	}
+	for (size_t i = 0; i < sizeof(all) - 1; i++)
+		if (have[i])
+			out[n++] = all[i];
+	out[n] = '\0';
+	return 0;
+}
+
+int
+mstore_acl_list(struct mstore_account *a, int64_t mbox,
+    int (*fn)(const char *identifier, const char *rights, void *ctx), void *ctx,
+    const char **error_r)
+{
+	sqlite3_stmt *st = prep(&a->h, "SELECT identifier, rights FROM acl WHERE mailbox_id = ?1 "
+	    "ORDER BY identifier");
+	int rc, stop = 0;
+
+	if (st == NULL)
+		return DBERR(a);
+	sqlite3_bind_int64(st, 1, mbox);
+	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		stop = fn((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1), ctx);
+	sqlite3_reset(st);
+	if (!stop && rc != SQLITE_DONE)
+		return DBERR(a);
+	return 0;
+}
+
+int
+mstore_acl_rights(struct mstore_account *a, int64_t mbox, const char *user, char *rights_r,
+    const char **error_r)
+{
+	sqlite3_stmt *st;
+	char all[256] = "";
+	int rc;
+
+	if (str_casecmp(user, a->name) == 0) {
+		strcpy(rights_r, MSTORE_ACL_RIGHTS);
+		return 0;
+	}
+	if ((st = prep(&a->h, "SELECT rights FROM acl WHERE mailbox_id = ?1 AND identifier IN "
+	    "(lower(?2), 'anyone', 'authenticated')")) == NULL)
+		return DBERR(a);
+	sqlite3_bind_int64(st, 1, mbox);
+	sqlite3_bind_text(st, 2, user, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		strncat(all, (const char *)sqlite3_column_text(st, 0), sizeof(all) - strlen(all) - 1);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return DBERR(a);
+	if (mstore_acl_norm(all, rights_r) < 0)
+		rights_r[0] = '\0';
+	return 0;
+}
+
+/* Keep store.db's shares row (grantee, owner) true to the owner's index. */
+static int
+shares_update(struct mstore_account *a, const char *grantee, const char **error_r)
+{
+	struct mstore *ms = a->ms;
+	sqlite3_stmt *st;
+	int rc, shared;
+
+	if ((st = prep(&a->h, "SELECT 1 FROM acl WHERE identifier = ?1 AND instr(rights, 'l') > 0 "
+	    "LIMIT 1")) == NULL)
+		return DBERR(a);
+	sqlite3_bind_text(st, 1, grantee, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return DBERR(a);
+	shared = rc == SQLITE_ROW;
+	st = prep(&ms->h, shared ? "INSERT OR IGNORE INTO shares (grantee, owner) VALUES (?1, ?2)" :
+	    "DELETE FROM shares WHERE grantee = ?1 AND owner = ?2");
+	if (st == NULL)
+		return AERR(a, MSTORE_ERR, "store.db: %s", sqlite3_errmsg(ms->h.db));
+	sqlite3_bind_text(st, 1, grantee, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, a->name, -1, SQLITE_TRANSIENT);
+	if (run(st) != SQLITE_DONE)
+		return AERR(a, MSTORE_ERR, "store.db: %s", sqlite3_errmsg(ms->h.db));
+	return 0;
+}
+
+int
+mstore_acl_set(struct mstore_account *a, int64_t mbox, const char *identifier,
+    const char *rights, const char **error_r)
+{
+	char norm[MSTORE_ACL_SIZE], id[320];
+	struct mstore_mailbox mb;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (mstore_acl_norm(rights, norm) < 0)
+		return AERR(a, MSTORE_EINVAL, "unknown right in \"%s\"", rights);
+	if (identifier[0] == '\0' || strlen(identifier) >= sizeof(id))
+		return AERR(a, MSTORE_EINVAL, "bad identifier");
+	str_copy(id, identifier, sizeof(id));
+	str_lower(id);
+	if (strcmp(id, a->name) == 0)
+		return AERR(a, MSTORE_EINVAL, "the owner's rights cannot be changed");
+	if (begin(&a->h) < 0)
+		return DBERR(a);
+	if ((rc = mailbox_find(a, NULL, mbox, &mb)) <= 0) {
+		rollback(&a->h);
+		return rc < 0 ? DBERR(a) : AERR(a, MSTORE_ENOTFOUND, "no such mailbox");
+	}
+	st = prep(&a->h, norm[0] == '\0' ? "DELETE FROM acl WHERE mailbox_id = ?1 AND identifier = ?2" :
+	    "INSERT OR REPLACE INTO acl (mailbox_id, identifier, rights) VALUES (?1, ?2, ?3)");
+	if (st == NULL)
+		goto dberr;
+	sqlite3_bind_int64(st, 1, mbox);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+	if (norm[0] != '\0')
+		sqlite3_bind_text(st, 3, norm, -1, SQLITE_TRANSIENT);
+	if (run(st) != SQLITE_DONE)
+		goto dberr;
+	/*
+	 * The share is recorded while the index is locked: a grant is never
+	 * committed without it, a revoked one at worst leaves a row that
+	 * LIST ignores after reading the owner's ACL.
+	 */
+	if (shares_update(a, id, error_r) < 0) {
+		rollback(&a->h);
+		return MSTORE_ERR;
+	}
+	if (commit(&a->h) < 0)
+		goto dberr;
+	return 0;
+dberr:
+	DBERR(a);
+	rollback(&a->h);
+	return MSTORE_ERR;
+}
+
+int
+mstore_shared_owners(struct mstore *ms, const char *user,
+    int (*fn)(const char *owner, void *ctx), void *ctx, const char **error_r)
+{
+	sqlite3_stmt *st = prep(&ms->h, "SELECT DISTINCT owner FROM shares WHERE grantee IN "
+	    "(lower(?1), 'anyone', 'authenticated') AND owner <> lower(?1) ORDER BY owner");
+	int rc, stop = 0;
+
+	if (st == NULL)
+		return seterr(ms->err, error_r, MSTORE_ERR, "store.db: %s", sqlite3_errmsg(ms->h.db));
+	sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		stop = fn((const char *)sqlite3_column_text(st, 0), ctx);
+	sqlite3_reset(st);
+	if (!stop && rc != SQLITE_DONE)
+		return seterr(ms->err, error_r, MSTORE_ERR, "store.db: %s", sqlite3_errmsg(ms->h.db));
+	return 0;
+}
+
+int
+mstore_shared_subscribe(struct mstore_account *a, const char *name, int on, const char **error_r)
+{
+	sqlite3_stmt *st = prep(&a->h, on ?
+	    "INSERT OR IGNORE INTO shared_subscriptions (name) VALUES (?1)" :
+	    "DELETE FROM shared_subscriptions WHERE name = ?1");
+
+	if (st == NULL)
+		return DBERR(a);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	if (run(st) != SQLITE_DONE)
+		return DBERR(a);
+	return 0;
+}
+
+int
+mstore_shared_subscribed(struct mstore_account *a, const char *name)
+{
+	sqlite3_stmt *st = prep(&a->h, "SELECT 1 FROM shared_subscriptions WHERE name = ?1");
+	int rc;
+
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW;
 }
 
 /*

@@ -302,6 +302,52 @@ int mstore_changes(struct mstore_account *acct, int64_t mbox, uint64_t since,
     int (*changed)(const struct mstore_msg *m, void *ctx),
     int (*vanished)(uint32_t uid, uint64_t modseq, void *ctx), void *ctx, const char **error_r);
 
+/*
+ * Copy (or move) messages of set from mailbox src of one account into
+ * mailbox dst of another (shared mailboxes).  The copy is one transaction
+ * of dst (quota of dst's owner checked); a move then expunges the sources
+ * in a transaction of src: a crash in between leaves the message in both
+ * places, never in neither.
+ */
+int mstore_copy_across(struct mstore_account *from, int64_t src, const struct mstore_range *set,
+    size_t nset, struct mstore_account *to, int64_t dst, uint64_t quota, int move,
+    struct mstore_uidmap *map_r, const char **error_r);
+
+/* ---- access control lists (RFC 4314) ---- */
+
+/*
+ * Rights are letters of MSTORE_ACL_RIGHTS (lookup, read, keep seen,
+ * write, insert, post, create mailboxes, delete mailbox, delete messages,
+ * expunge, administer), kept in that order.  An identifier is an account
+ * address, "anyone" or "authenticated" (every logged-in user; there are
+ * no anonymous logins).  The owner of an account has every right on its
+ * mailboxes, implicitly.  Entries live in the owner's index, keyed by the
+ * mailbox id: they follow a RENAME and go with a DELETE.  store.db keeps
+ * which owners have granted "l" on something to whom, so that a user's
+ * LIST finds the mailboxes shared with it without opening every index.
+ */
+#define MSTORE_ACL_RIGHTS "lrswipkxtea"
+#define MSTORE_ACL_SIZE 16
+/* Normalize rights text ("c" = "k", "d" = "xte"); -1 on an unknown letter. */
+int mstore_acl_norm(const char *in, char *out);
+/* The entries of a mailbox, in identifier order (fn's non-zero stops). */
+int mstore_acl_list(struct mstore_account *acct, int64_t mbox,
+    int (*fn)(const char *identifier, const char *rights, void *ctx), void *ctx,
+    const char **error_r);
+/* The rights of user on a mailbox (its entry, "authenticated" and "anyone" together). */
+int mstore_acl_rights(struct mstore_account *acct, int64_t mbox, const char *user, char *rights_r,
+    const char **error_r);
+/* Set an identifier's rights (normalized; "" removes the entry). */
+int mstore_acl_set(struct mstore_account *acct, int64_t mbox, const char *identifier,
+    const char *rights, const char **error_r);
+/* The accounts that have shared something with user (fn's non-zero stops). */
+int mstore_shared_owners(struct mstore *ms, const char *user,
+    int (*fn)(const char *owner, void *ctx), void *ctx, const char **error_r);
+/* Subscriptions of an account to other accounts' mailboxes ("Shared/owner/name"). */
+int mstore_shared_subscribe(struct mstore_account *acct, const char *name, int on,
+    const char **error_r);
+int mstore_shared_subscribed(struct mstore_account *acct, const char *name);
+
 /* The blob store behind an account (to open blobs while serving it). */
 struct mstore *mstore_account_store(struct mstore_account *acct);
 

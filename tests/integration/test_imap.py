@@ -297,7 +297,7 @@ def test_implicit_tls_and_states(imap_facteur):
         tagged, untagged = c.cmd("ID (\"name\" \"pytest\")")
         assert tagged.startswith("T5 OK") and untagged[0].startswith("* ID ("), untagged
         tagged, untagged = c.cmd("NAMESPACE")
-        assert untagged == ['* NAMESPACE (("" "/")) NIL NIL']
+        assert untagged == ['* NAMESPACE (("" "/")) (("Shared/" "/")) NIL']
         tagged, untagged = c.cmd("LOGOUT")
         assert untagged[0].startswith("* BYE") and tagged.startswith("T7 OK")
         assert c.closed()

@@ -925,6 +925,156 @@ remove_tmpdir(void)
 	return system(cmd);
 }
 
+static int
+owner_seen(const char *owner, void *ctx)
+{
+	str_copy(ctx, owner, 320);
+	return 0;
+}
+
+static int
+count_entry(const char *identifier, const char *rights, void *ctx)
+{
+	(void)identifier;
+	(void)rights;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* ACL entries, rights of the owner, of "anyone", and store.db's shares following them. */
+static void
+test_acl(void **state)
+{
+	char dir[256], rights[MSTORE_ACL_SIZE], norm[MSTORE_ACL_SIZE], owner[320];
+	struct mstore *ms = fresh_store(dir, sizeof(dir));
+	struct mstore_account *a = account(ms, "alice@example.org");
+	const char *error = NULL;
+	int64_t inbox = mbox_id(a, "INBOX"), sent = mbox_id(a, "Sent");
+	int n = 0;
+
+	assert_int_equal(mstore_acl_norm("rlc", norm), 0);
+	assert_string_equal(norm, "lrk");
+	assert_int_equal(mstore_acl_norm("d", norm), 0);
+	assert_string_equal(norm, "xte");
+	assert_int_equal(mstore_acl_norm("lrZ", norm), -1);
+	assert_int_equal(mstore_acl_rights(a, inbox, "Alice@Example.org", rights, &error), 0);
+	assert_string_equal(rights, MSTORE_ACL_RIGHTS);
+	assert_int_equal(mstore_acl_rights(a, inbox, "bob@example.org", rights, &error), 0);
+	assert_string_equal(rights, "");
+
+	assert_int_equal(mstore_acl_set(a, inbox, "Bob@Example.org", "rl", &error), 0);
+	assert_int_equal(mstore_acl_set(a, sent, "anyone", "lrs", &error), 0);
+	assert_int_equal(mstore_acl_set(a, inbox, "alice@example.org", "l", &error), MSTORE_EINVAL);
+	assert_int_equal(mstore_acl_set(a, inbox, "bob@example.org", "lq", &error), MSTORE_EINVAL);
+	assert_int_equal(mstore_acl_set(a, 999, "bob@example.org", "l", &error), MSTORE_ENOTFOUND);
+	assert_int_equal(mstore_acl_rights(a, inbox, "bob@example.org", rights, &error), 0);
+	assert_string_equal(rights, "lr");
+	assert_int_equal(mstore_acl_rights(a, sent, "carol@example.org", rights, &error), 0);
+	assert_string_equal(rights, "lrs");
+	owner[0] = '\0';
+	assert_int_equal(mstore_shared_owners(ms, "bob@example.org", owner_seen, owner, &error), 0);
+	assert_string_equal(owner, "alice@example.org");
+	owner[0] = '\0';
+	assert_int_equal(mstore_shared_owners(ms, "alice@example.org", owner_seen, owner, &error), 0);
+	assert_string_equal(owner, "");
+
+	/* RENAME keeps the entries, DELETE drops them; revoking drops the share. */
+	assert_int_equal(mstore_mailbox_rename(a, "Sent", "Sent Items", &error), 0);
+	assert_int_equal(mstore_acl_rights(a, sent, "carol@example.org", rights, &error), 0);
+	assert_string_equal(rights, "lrs");
+	assert_int_equal(mstore_mailbox_delete(a, "Sent Items", &error), 0);
+	assert_int_equal(mstore_acl_list(a, sent, count_entry, &n, &error), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(mstore_acl_set(a, inbox, "bob@example.org", "", &error), 0);
+	assert_int_equal(mstore_acl_set(a, inbox, "anyone", "", &error), 0);
+	owner[0] = '\0';
+	assert_int_equal(mstore_shared_owners(ms, "bob@example.org", owner_seen, owner, &error), 0);
+	assert_string_equal(owner, "");
+	mstore_account_close(&a);
+	mstore_close(&ms);
+}
+
+/* COPY and MOVE between two accounts: blobs shared, quota of the target, sources expunged. */
+static void
+test_copy_across(void **state)
+{
+	char dir[256];
+	struct mstore *ms = fresh_store(dir, sizeof(dir));
+	struct mstore_account *a = account(ms, "alice@example.org");
+	struct mstore_account *b = account(ms, "bob@example.org");
+	struct mstore_range set[] = { { 1, 2 } };
+	struct mstore_uidmap map;
+	struct collected c;
+	const char *error = NULL;
+	uint64_t bytes, count;
+
+	deliver(ms, a, "INBOX", "one\r\n", MSTORE_F_SEEN | MSTORE_F_DELETED, NULL);
+	deliver(ms, a, "INBOX", "two\r\n", 0, "kw");
+	assert_int_equal(mstore_copy_across(a, mbox_id(a, "INBOX"), set, 1, b, mbox_id(b, "INBOX"),
+	    3, 0, &map, &error), MSTORE_EQUOTA);
+	assert_int_equal(mstore_copy_across(a, mbox_id(a, "INBOX"), set, 1, b, mbox_id(b, "INBOX"),
+	    0, 0, &map, &error), 0);
+	assert_int_equal(map.n, 2);
+	mstore_uidmap_free(&map);
+	c = messages(b, "INBOX");
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.keywords[1], "kw");
+	assert_int_equal(mstore_blob_refs(ms, c.blobs[0]), 2);
+	assert_int_equal(mstore_usage(b, &bytes, &count), 0);
+	assert_int_equal(count, 2);
+	/* Move: every message of the set goes, \Deleted or not. */
+	assert_int_equal(mstore_copy_across(a, mbox_id(a, "INBOX"), set, 1, b, mbox_id(b, "Trash"),
+	    0, 1, &map, &error), 0);
+	assert_int_equal(map.n, 2);
+	mstore_uidmap_free(&map);
+	assert_int_equal(mbox(a, "INBOX").messages, 0);
+	assert_int_equal(mbox(b, "Trash").messages, 2);
+	assert_int_equal(mstore_usage(a, &bytes, &count), 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(mstore_blob_refs(ms, c.blobs[0]), 2);
+	mstore_account_close(&a);
+	mstore_account_close(&b);
+	mstore_close(&ms);
+}
+
+/* An index and a store.db of version 1 get the version 2 tables when opened. */
+static void
+test_schema_upgrade(void **state)
+{
+	char dir[256], path[512], rights[MSTORE_ACL_SIZE];
+	struct mstore *ms = fresh_store(dir, sizeof(dir));
+	struct mstore_account *a = account(ms, "alice@example.org");
+	const char *error = NULL;
+	sqlite3 *db;
+
+	deliver(ms, a, "INBOX", "kept\r\n", 0, NULL);
+	str_copy(path, mstore_account_path(ms, "alice@example.org"), sizeof(path));
+	mstore_account_close(&a);
+	mstore_close(&ms);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE acl; DROP TABLE shared_subscriptions; "
+	    "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	snprintf(path, sizeof(path), "%s/store.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE shares; PRAGMA user_version = 1", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	if ((ms = mstore_open(dir, &error)) == NULL)
+		fail_msg("reopen: %s", error);
+	a = account(ms, "alice@example.org");
+	assert_int_equal(mbox(a, "INBOX").messages, 1);
+	assert_int_equal(mstore_acl_set(a, mbox_id(a, "INBOX"), "bob@example.org", "lr", &error), 0);
+	assert_int_equal(mstore_acl_rights(a, mbox_id(a, "INBOX"), "bob@example.org", rights, &error),
+	    0);
+	assert_string_equal(rights, "lr");
+	assert_int_equal(mstore_shared_subscribe(a, "Shared/bob@example.org/INBOX", 1, &error), 0);
+	assert_int_equal(mstore_shared_subscribed(a, "Shared/bob@example.org/INBOX"), 1);
+	mstore_account_close(&a);
+	mstore_close(&ms);
+}
+
 int
 main(void)
 {
@@ -940,6 +1090,9 @@ main(void)
 		cmocka_unit_test(test_duplicate_delivery),
 		cmocka_unit_test(test_two_handles),
 		cmocka_unit_test(test_lost_blob_restored),
+		cmocka_unit_test(test_acl),
+		cmocka_unit_test(test_copy_across),
+		cmocka_unit_test(test_schema_upgrade),
 	};
 	int rc;
 
