@@ -25,6 +25,7 @@ PKGS="
  spamd spamc python3-dkim python3-authres
  libhiredis-dev redis-server postfwd zlib1g-dev isync
  mutt tmux sieve-connect dovecot-imapd dovecot-lmtpd slapd ldap-utils libldap-dev
+ libsnmp-dev snmpd snmp snmptrapd smitools libncurses-dev
 "
 if [ -z "${FACTEUR_SKIP_APT_UPDATE:-}" ]; then
 	$SUDO apt-get update -qq
@@ -34,6 +35,6 @@ $SUDO apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
 # The distribution's unbound must not hold port 53 during tests; facteur's
 # tests start their own instance on a private port.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-	$SUDO systemctl disable --now unbound postfix redis-server postfwd dovecot slapd >/dev/null 2>&1 || true
+	$SUDO systemctl disable --now unbound postfix redis-server postfwd dovecot slapd snmpd snmptrapd >/dev/null 2>&1 || true
 fi
 echo "install-deps: done"
