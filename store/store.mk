@@ -22,3 +22,14 @@ store_lmtpd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 store_lmtpd_LDADD = $(MTA_LIBS) $(STORE_LIBS) $(LIBEVENT_LIBS) $(PTHREAD_LIBS)
 man_MANS += doc/man/lmtpd.8
 EXTRA_DIST += doc/man/lmtpd.8 tests/integration/test_lmtp.py
+
+# Administration of the store: retention, mbox export and import, check.
+store_libstore_a_SOURCES += store/mstore_admin.c store/mstore_admin.h store/mbox.c store/mbox.h
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_mstore_admin
+TESTS += tests/unit/test_mstore_admin
+tests_unit_test_mstore_admin_SOURCES = tests/unit/test_mstore_admin.c
+tests_unit_test_mstore_admin_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_mstore_admin_LDADD = $(STORE_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS)
+endif
