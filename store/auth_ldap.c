@@ -51,8 +51,9 @@ struct ldap_thread {
 	LDAP *bind;			/* the users' binds */
 };
 
-/* The snapshot of the parameters, owned by the thread loading the configuration. */
+/* The snapshot of the parameters as last read (a lock: two loops may log in at once). */
 static struct auth_ldap_config *current;
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_key_t thread_key;
 static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
@@ -246,6 +247,7 @@ auth_ldap_config_get(void)
 
 	if (var_ldap_uri == NULL || var_ldap_uri[0] == '\0')
 		return NULL;	/* NULL: no configuration loaded (a test) */
+	pthread_mutex_lock(&current_lock);
 	if (current == NULL || !config_current(current)) {
 		c = xcalloc(1, sizeof(*c));
 		c->refs = 1;
@@ -266,8 +268,10 @@ auth_ldap_config_get(void)
 		auth_ldap_config_unref(&current);
 		current = c;
 	}
-	__atomic_add_fetch(&current->refs, 1, __ATOMIC_RELAXED);
-	return current;
+	c = current;
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&current_lock);
+	return c;
 }
 
 void

@@ -2,16 +2,18 @@
 """LDAP as the password source of accounts (store/auth_ldap.c): a private
 slapd (mdb, the core, cosine and inetorgperson schemas, users' passwords
 as {SSHA}, searches allowed to a service account only) started by the test
-on a free loopback port, and a facteur with imapd and submission whose
-account lena@example.org has its password source set to ldap with
-facteurctl.  Real clients (imaplib, smtplib with STARTTLS) log in with the
-LDAP password; a wrong password, an empty one and filter injections are
-refused; slapd stopped gives temporary failures (IMAP NO [UNAVAILABLE],
-SMTP 454 4.7.0) that do not count against the client, and logins work
-again once it is back; the server's refusals count in auth_failure_limit;
-STARTTLS to slapd with the CA that signed its certificate, and a
-temporary failure with another CA; ldap_accounts = any-local-domain; and
-no password anywhere in facteur's log."""
+on a free loopback port, and a facteur with imapd, managesieved and
+submission whose account lena@example.org has its password source set to
+ldap with facteurctl.  Real clients (imaplib, smtplib with STARTTLS, a
+raw ManageSieve client) log in with the LDAP password; a wrong password,
+an empty one and filter injections are refused; slapd stopped gives
+temporary failures (IMAP NO [UNAVAILABLE], SMTP 454 4.7.0, ManageSieve NO
+(TRYLATER)) that do not count against the client, and logins work again
+once it is back; a hanging slapd times out; the server's refusals count
+in auth_failure_limit; STARTTLS to slapd with the CA that signed its
+certificate, and a temporary failure with another CA; a refused service
+account; ldap_accounts = any-local-domain; and no password anywhere in
+facteur's log."""
 import base64
 import imaplib
 import os
@@ -214,11 +216,11 @@ def tls_slapd(workdir):
 
 @pytest.fixture
 def daemon_dir(workdir):
-    """A daemon_directory holding the build's smtpd, qmgr and imapd."""
+    """A daemon_directory holding the build's smtpd, qmgr, imapd and managesieved."""
     d = os.path.join(workdir, "daemons")
     os.makedirs(d)
     os.chmod(d, 0o755)
-    for path in ("mta/smtpd", "mta/qmgr", "store/imapd"):
+    for path in ("mta/smtpd", "mta/qmgr", "store/imapd", "store/managesieved"):
         os.symlink(os.path.join(BUILDDIR, path), os.path.join(d, os.path.basename(path)))
     return d
 
@@ -232,11 +234,12 @@ def _imap_answers(port):
 
 
 class Server:
-    """A facteur with imapd and submission, lena's password in LDAP."""
+    """A facteur with imapd, managesieved and submission, lena's password in LDAP."""
 
-    def __init__(self, f, imap_port):
+    def __init__(self, f, imap_port, sieve_port=0):
         self.f = f
         self.imap_port = imap_port
+        self.sieve_port = sieve_port
 
     def imap(self, user, password):
         """('OK', text) or ('NO', text) of LOGIN after STARTTLS."""
@@ -255,6 +258,27 @@ class Server:
                 c.logout()
             except (imaplib.IMAP4.abort, imaplib.IMAP4.error, OSError):
                 pass
+
+    def sieve(self, user, password):
+        """The response line of AUTHENTICATE "PLAIN" after STARTTLS (ManageSieve)."""
+        def until_status(f):
+            while True:
+                line = f.readline().decode("utf-8", "replace")
+                if not line:
+                    raise ConnectionError("managesieved closed the connection")
+                if line.split(" ", 1)[0] in ("OK", "NO", "BYE"):
+                    return line.rstrip("\r\n")
+        with socket.create_connection(("127.0.0.1", self.sieve_port), timeout=60) as sock:
+            f = sock.makefile("rb")
+            until_status(f)
+            sock.sendall(b"STARTTLS\r\n")
+            assert until_status(f).startswith("OK")
+            with tls_ctx().wrap_socket(sock) as tls:
+                f = tls.makefile("rb")
+                until_status(f)
+                tok = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+                tls.sendall(f'AUTHENTICATE "PLAIN" "{tok}"\r\n'.encode())
+                return until_status(f)
 
     def smtp(self, user, password):
         """(code, text) of AUTH PLAIN on the submission port after STARTTLS."""
@@ -279,15 +303,16 @@ class Server:
 def server(make_facteur, daemon_dir):
     """Factory: server(slapd, **params) -> Server, started."""
     def factory(ldap, start=True, **params):
-        imap_port = free_port()
+        imap_port, sieve_port = free_port(), free_port()
         conf = {"ldap_uri": ldap.uri, "ldap_base": BASE, "ldap_bind_dn": SERVICE_DN,
                 "ldap_bind_password": SERVICE_PW, "ldap_timeout": "5"}
         conf.update(params)
         f = make_facteur(name=f"facteur-{imap_port}", start=False, daemon_directory=daemon_dir,
-                         imap_listen=f"127.0.0.1:{imap_port}", **conf)
+                         imap_listen=f"127.0.0.1:{imap_port}",
+                         managesieve_listen=f"127.0.0.1:{sieve_port}", **conf)
         os.makedirs(f.spool, exist_ok=True)
         shutil.chown(f.spool, "nobody")
-        srv = Server(f, imap_port)
+        srv = Server(f, imap_port, sieve_port)
         f.ctl("domain", "add", "example.org")
         for addr in (LENA, DUP):
             f.ctl("account", "add", addr)
@@ -297,6 +322,7 @@ def server(make_facteur, daemon_dir):
             f.start()
             assert wait_for(lambda: "imapd" in f.daemons()), f.log_tail()
             assert wait_for(lambda: _imap_answers(imap_port)), f.log_tail()
+            assert wait_for(lambda: "managesieved" in f.daemons()), f.log_tail()
         return srv
     return factory
 
@@ -354,6 +380,8 @@ def test_imap_and_submission_with_the_ldap_password(slapd, server):
     assert srv.imap("Lena@Example.ORG", LENA_PW)[0] == "OK"
     code, text = srv.smtp(LENA, LENA_PW)
     assert code == 235, (code, text)
+    assert srv.sieve(LENA, LENA_PW).startswith("OK"), srv.f.log_tail()
+    assert srv.sieve(LENA, WRONG_PW).startswith("NO")
 
     typ, text = srv.imap(LENA, WRONG_PW)
     assert typ == "NO" and "AUTHENTICATIONFAILED" in text, text
@@ -420,6 +448,7 @@ def test_slapd_down_is_a_temporary_failure(slapd, server):
         assert typ == "NO" and "[UNAVAILABLE]" in text, text
         code, text = srv.smtp(LENA, LENA_PW)
         assert code == 454 and "4.7.0" in text, (code, text)
+        assert srv.sieve(LENA, LENA_PW).startswith("NO (TRYLATER)")
     log = srv.log()
     assert "reason=ldap-unavailable" in log
     assert f"auth: LDAP {slapd.uri}" in log and "Can't contact LDAP server" in log
@@ -427,6 +456,7 @@ def test_slapd_down_is_a_temporary_failure(slapd, server):
     # The workers' connections died with the server: made again.
     assert srv.imap(LENA, LENA_PW)[0] == "OK"
     assert srv.smtp(LENA, LENA_PW)[0] == 235
+    assert srv.sieve(LENA, LENA_PW).startswith("OK")
     assert_no_secret(srv)
 
 

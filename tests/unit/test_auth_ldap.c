@@ -2,7 +2,7 @@
 /*
  * test_auth_ldap - what of LDAP authentication runs without a server:
  * the RFC 4515 escaping of logins into ldap_user_filter (table-driven,
- * injections included), the checks of the ldap_* parameters, an empty
+ * injections included, and every byte value round-tripping), the checks of the ldap_* parameters, an empty
  * password refused before any connection, and logins of an account whose
  * password source is LDAP while the server cannot be reached: a temporary
  * failure, logged, not counted against the client, and an app password
@@ -56,6 +56,59 @@ setup(void **state)
 }
 
 /* ---- escaping ---- */
+
+static int
+hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/*
+ * Every byte string escapes into printable text without a bare '*', '('
+ * or ')', whose every '\' starts two hex digits, and that decodes back
+ * into the bytes: random strings over all 256 byte values, then every
+ * byte alone.
+ */
+static void
+check_escape_roundtrip(const unsigned char *in, size_t len)
+{
+	char out[3 * 64 + 1];
+	unsigned char back[64];
+	size_t n = auth_ldap_escape((const char *)in, len, out, sizeof(out)), m = 0;
+
+	assert_int_equal(n, strlen(out));
+	for (size_t i = 0; i < n; i++) {
+		assert_true(out[i] >= 0x20 && out[i] < 0x7f);
+		assert_true(out[i] != '*' && out[i] != '(' && out[i] != ')');
+		if (out[i] == '\\') {
+			assert_true(i + 2 < n && hexval(out[i + 1]) >= 0 && hexval(out[i + 2]) >= 0);
+			back[m++] = (unsigned char)(hexval(out[i + 1]) * 16 + hexval(out[i + 2]));
+			i += 2;
+		} else {
+			back[m++] = (unsigned char)out[i];
+		}
+	}
+	assert_int_equal(m, len);
+	assert_memory_equal(back, in, len);
+}
+
+static void
+test_escape_all_bytes(void **state)
+{
+	unsigned char in[64];
+	unsigned int seed = 4711;
+
+	for (int c = 0; c < 256; c++) {
+		in[0] = (unsigned char)c;
+		check_escape_roundtrip(in, 1);
+	}
+	for (int round = 0; round < 20000; round++) {
+		size_t len = (size_t)(rand_r(&seed) % 64);
+		for (size_t i = 0; i < len; i++)
+			in[i] = (unsigned char)rand_r(&seed);
+		check_escape_roundtrip(in, len);
+	}
+}
 
 static void
 test_escape(void **state)
@@ -366,6 +419,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_escape, setup),
+		cmocka_unit_test_setup(test_escape_all_bytes, setup),
 		cmocka_unit_test_setup(test_filter, setup),
 		cmocka_unit_test_setup(test_config_check, setup),
 		cmocka_unit_test_setup(test_server_unreachable, setup),
