@@ -60,22 +60,6 @@ print_entry(const char *identifier, const char *rights, void *arg)
 	return 0;
 }
 
-struct entry_find {
-	char id[DIR_ADDR_SIZE];
-	char rights[MSTORE_ACL_SIZE];
-};
-
-static int
-find_entry(const char *identifier, const char *rights, void *arg)
-{
-	struct entry_find *f = arg;
-
-	if (strcmp(identifier, f->id) != 0)
-		return 0;
-	str_copy(f->rights, rights, sizeof(f->rights));
-	return 1;
-}
-
 /* An identifier: anyone, authenticated, or an account of the directory. */
 static int
 identifier_check(struct directory *dir, const char *id)
@@ -100,7 +84,7 @@ int
 ctl_acl(int argc, char **argv)
 {
 	const char *pos[6], *verb, *error;
-	char name[MSTORE_NAME_MAX], want[MSTORE_ACL_SIZE], merged[64];
+	char name[MSTORE_NAME_MAX], want[MSTORE_ACL_SIZE];
 	struct directory *dir;
 	struct dir_account owner;
 	struct mstore *ms;
@@ -173,43 +157,14 @@ ctl_acl(int argc, char **argv)
 			printf("]\n");
 		goto out;
 	}
-	if (set) {
-		const char *r = pos[4];
-		int mode = 0;
-		if (r[0] == '+' || r[0] == '-')
-			mode = *r++;
-		if (mstore_acl_norm(r, want) < 0) {
-			fprintf(stderr, "facteurctl: acl: \"%s\": rights are letters of %s (and c, d)\n",
-			    pos[4], MSTORE_ACL_RIGHTS);
-			rc = 2;
-			goto out;
-		}
-		if (mode != 0) {
-			struct entry_find f;
-			str_copy(f.id, pos[3], sizeof(f.id));
-			str_lower(f.id);
-			f.rights[0] = '\0';
-			if (mstore_acl_list(a, mb.id, find_entry, &f, &error) < 0) {
-				fprintf(stderr, "facteurctl: %s\n", error);
-				rc = 1;
-				goto out;
-			}
-			if (mode == '+') {
-				snprintf(merged, sizeof(merged), "%s%s", f.rights, want);
-			} else {
-				size_t n = 0;
-				for (const char *p = f.rights; *p != '\0'; p++)
-					if (strchr(want, *p) == NULL)
-						merged[n++] = *p;
-				merged[n] = '\0';
-			}
-		} else {
-			str_copy(merged, want, sizeof(merged));
-		}
-	} else {
-		merged[0] = '\0';
+	if (set && mstore_acl_norm(pos[4][0] == '+' || pos[4][0] == '-' ? pos[4] + 1 : pos[4],
+	    want) < 0) {
+		fprintf(stderr, "facteurctl: acl: \"%s\": rights are letters of %s (and c, d)\n",
+		    pos[4], MSTORE_ACL_RIGHTS);
+		rc = 2;
+		goto out;
 	}
-	if (mstore_acl_set(a, mb.id, pos[3], merged, &error) != 0) {
+	if (mstore_acl_set(a, mb.id, pos[3], set ? pos[4] : "", &error) != 0) {
 		fprintf(stderr, "facteurctl: acl %s: %s\n", verb, error);
 		rc = 1;
 	}

@@ -37,4 +37,5 @@ store_imapd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CF
 store_imapd_LDADD = $(IMAP_LIBS) $(STORE_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS) \
 	$(PTHREAD_LIBS)
 man_MANS += doc/man/imapd.8
-EXTRA_DIST += doc/man/imapd.8 tests/integration/test_imap.py tests/integration/test_imap_acl.py
+EXTRA_DIST += doc/man/imapd.8 tests/integration/test_imap.py tests/integration/test_imap_acl.py \
+	tests/integration/test_store_clients.py

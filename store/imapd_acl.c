@@ -327,43 +327,13 @@ identifier_ok(const char *id, const char **why_r)
 	return 1;
 }
 
-struct entry_find {
-	char id[DIR_ADDR_SIZE];
-	char *out;
-};
-
-static int
-entry_match(const char *identifier, const char *rights, void *arg)
-{
-	struct entry_find *f = arg;
-
-	if (strcmp(identifier, f->id) != 0)
-		return 0;
-	str_copy(f->out, rights, MSTORE_ACL_SIZE);
-	return 1;
-}
-
-/* The rights of identifier's own entry ("" if none), for SETACL's + and -. */
-static int
-entry_of(struct mstore_account *acct, int64_t mbox, const char *id, char *out,
-    const char **error_r)
-{
-	struct entry_find f;
-
-	str_copy(f.id, id, sizeof(f.id));
-	str_lower(f.id);
-	f.out = out;
-	out[0] = '\0';
-	return mstore_acl_list(acct, mbox, entry_match, &f, error_r);
-}
-
 static void
 setacl_common(struct imapd_session *s, const struct imap_command *cmd, int del)
 {
 	struct imapd_mbox m;
 	const char *id, *rights = "", *error, *why = NULL;
-	char have[MSTORE_ACL_SIZE] = "", want[MSTORE_ACL_SIZE], merged[64];
-	int mode = 0, rc;
+	char want[MSTORE_ACL_SIZE];
+	int rc;
 
 	if (cmd->count != (del ? 2u : 3u) || !imap_arg_astring(&cmd->args[1], &id) ||
 	    (!del && !imap_arg_astring(&cmd->args[2], &rights))) {
@@ -380,26 +350,11 @@ setacl_common(struct imapd_session *s, const struct imap_command *cmd, int del)
 		imapd_tagged(s, "NO", "[CANNOT] The owner always has every right");
 		return;
 	}
-	if (rights[0] == '+' || rights[0] == '-')
-		mode = *rights++;
-	if (mstore_acl_norm(rights, want) < 0) {
+	if (mstore_acl_norm(rights[0] == '+' || rights[0] == '-' ? rights + 1 : rights, want) < 0) {
 		imapd_bad(s, "Unknown right (RFC 4314: lrswipkxtea, and c, d)");
 		return;
 	}
-	if (mode != 0 && entry_of(m.acct, m.mb.id, id, have, &error) < 0)
-		goto storeerr;
-	if (mode == '+') {
-		snprintf(merged, sizeof(merged), "%s%s", have, want);
-	} else if (mode == '-') {
-		size_t n = 0;
-		for (const char *p = have; *p != '\0'; p++)
-			if (strchr(want, *p) == NULL)
-				merged[n++] = *p;
-		merged[n] = '\0';
-	} else {
-		str_copy(merged, del ? "" : want, sizeof(merged));
-	}
-	if ((rc = mstore_acl_set(m.acct, m.mb.id, id, merged, &error)) != 0) {
+	if ((rc = mstore_acl_set(m.acct, m.mb.id, id, del ? "" : rights, &error)) != 0) {
 		if (rc == MSTORE_EINVAL) {
 			imapd_tagged(s, "NO", "[CANNOT] %s", error);
 			return;
@@ -407,7 +362,7 @@ setacl_common(struct imapd_session *s, const struct imap_command *cmd, int del)
 		goto storeerr;
 	}
 	log_info("imap: user=%s %s %s on %s rights=%s", imapd_user(s), del ? "DELETEACL" : "SETACL",
-	    id, m.full, merged);
+	    id, m.full, del ? "" : rights);
 	imapd_tagged(s, "OK", "%s completed", del ? "DELETEACL" : "SETACL");
 	return;
 storeerr:

@@ -2501,11 +2501,13 @@ int
 mstore_acl_set(struct mstore_account *a, int64_t mbox, const char *identifier,
     const char *rights, const char **error_r)
 {
-	char norm[MSTORE_ACL_SIZE], id[320];
+	char norm[MSTORE_ACL_SIZE], id[320], have[MSTORE_ACL_SIZE] = "", merged[64];
 	struct mstore_mailbox mb;
 	sqlite3_stmt *st;
-	int rc;
+	int rc, mode = 0;
 
+	if (rights[0] == '+' || rights[0] == '-')
+		mode = *rights++;
 	if (mstore_acl_norm(rights, norm) < 0)
 		return AERR(a, MSTORE_EINVAL, "unknown right in \"%s\"", rights);
 	if (identifier[0] == '\0' || strlen(identifier) >= sizeof(id))
@@ -2519,6 +2521,30 @@ mstore_acl_set(struct mstore_account *a, int64_t mbox, const char *identifier,
 	if ((rc = mailbox_find(a, NULL, mbox, &mb)) <= 0) {
 		rollback(&a->h);
 		return rc < 0 ? DBERR(a) : AERR(a, MSTORE_ENOTFOUND, "no such mailbox");
+	}
+	if (mode != 0) {
+		/* + and -: from the identifier's own entry, read under the lock. */
+		if ((st = prep(&a->h, "SELECT rights FROM acl WHERE mailbox_id = ?1 AND "
+		    "identifier = ?2")) == NULL)
+			goto dberr;
+		sqlite3_bind_int64(st, 1, mbox);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			str_copy(have, (const char *)sqlite3_column_text(st, 0), sizeof(have));
+		sqlite3_reset(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			goto dberr;
+		if (mode == '+') {
+			snprintf(merged, sizeof(merged), "%s%s", have, norm);
+			(void)mstore_acl_norm(merged, norm);
+		} else {
+			size_t n = 0;
+			for (const char *p = have; *p != '\0'; p++)
+				if (strchr(norm, *p) == NULL)
+					merged[n++] = *p;
+			merged[n] = '\0';
+			str_copy(norm, merged, sizeof(norm));
+		}
 	}
 	st = prep(&a->h, norm[0] == '\0' ? "DELETE FROM acl WHERE mailbox_id = ?1 AND identifier = ?2" :
 	    "INSERT OR REPLACE INTO acl (mailbox_id, identifier, rights) VALUES (?1, ?2, ?3)");

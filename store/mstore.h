@@ -337,7 +337,10 @@ int mstore_acl_list(struct mstore_account *acct, int64_t mbox,
 /* The rights of user on a mailbox (its entry, "authenticated" and "anyone" together). */
 int mstore_acl_rights(struct mstore_account *acct, int64_t mbox, const char *user, char *rights_r,
     const char **error_r);
-/* Set an identifier's rights (normalized; "" removes the entry). */
+/*
+ * Set an identifier's rights ("" removes the entry); "+rights" adds to
+ * its entry and "-rights" removes from it (SETACL's forms).
+ */
 int mstore_acl_set(struct mstore_account *acct, int64_t mbox, const char *identifier,
     const char *rights, const char **error_r);
 /* The accounts that have shared something with user (fn's non-zero stops). */

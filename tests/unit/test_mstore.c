@@ -969,6 +969,13 @@ test_acl(void **state)
 	assert_int_equal(mstore_acl_set(a, 999, "bob@example.org", "l", &error), MSTORE_ENOTFOUND);
 	assert_int_equal(mstore_acl_rights(a, inbox, "bob@example.org", rights, &error), 0);
 	assert_string_equal(rights, "lr");
+	/* + and - change the entry. */
+	assert_int_equal(mstore_acl_set(a, inbox, "bob@example.org", "+ic", &error), 0);
+	assert_int_equal(mstore_acl_rights(a, inbox, "bob@example.org", rights, &error), 0);
+	assert_string_equal(rights, "lrik");
+	assert_int_equal(mstore_acl_set(a, inbox, "bob@example.org", "-ik", &error), 0);
+	assert_int_equal(mstore_acl_rights(a, inbox, "bob@example.org", rights, &error), 0);
+	assert_string_equal(rights, "lr");
 	assert_int_equal(mstore_acl_rights(a, sent, "carol@example.org", rights, &error), 0);
 	assert_string_equal(rights, "lrs");
 	owner[0] = '\0';
