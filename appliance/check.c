@@ -22,6 +22,7 @@
 #include "lib/proc.h"
 #include "lib/tls.h"
 #include "policy/dnsbl.h"
+#include "store/auth_ldap.h"
 
 struct check_ctx {
 	void (*report)(const char *problem);
@@ -164,5 +165,7 @@ check_config(void (*report)(const char *problem))
 		if (access(path, X_OK) < 0)
 			problem(&c, "daemon_directory: %s is missing or not executable", path);
 	}
+	if (auth_ldap_config_check(&error) < 0)
+		problem(&c, "%s", error);
 	return c.problems;
 }

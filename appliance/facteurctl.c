@@ -61,7 +61,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "domain", ctl_domain, "  domain add|set NAME [--kind K] [--nexthop HOP] [--verify V] [--catchall ADDR]\n"
 	  "  domain del NAME | domain list | domain show NAME\n" },
 	{ "account", ctl_account, "  account add|del|disable|enable ADDR | account list [DOMAIN] | account show ADDR\n"
-	  "  account passwd ADDR [--hash HASH] | account set ADDR --profile NAME\n"
+	  "  account passwd ADDR [--hash HASH] | account set ADDR [--profile NAME] [--password-source ldap|local]\n"
 	  "  account app-password add ADDR NAME | list ADDR | revoke ADDR NAME\n" },
 	{ "profile", ctl_profile, "  profile add|set NAME [--quota SIZE] [--retention DAYS] [--services LIST]\n"
 	  "  profile del NAME | profile list\n" },

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/stats.h"
@@ -107,6 +108,9 @@ smtpd_auth_enabled(void)
 	struct directory *dir;
 
 	if (auth_configured)
+		return 1;
+	/* LDAP may vouch for addresses of local domains that have no account. */
+	if (var_ldap_uri[0] != '\0' && strcmp(var_ldap_accounts, "any-local-domain") == 0)
 		return 1;
 	return (dir = directory_shared()) != NULL && directory_has_accounts(dir) == 1;
 }
