@@ -199,12 +199,13 @@ def test_ctl_profiles(make):
     ok(f, "profile", "add", "default")
     assert js(f, "profile", "list") == [
         {"name": "default", "quota_bytes": 0, "retention_days": 0,
-         "services": ["smtp", "imap", "sieve", "dav", "xmpp"]},
-        {"name": "locked", "quota_bytes": 0, "retention_days": 0, "services": []},
+         "retention_scope": "trash", "services": ["smtp", "imap", "sieve", "dav", "xmpp"]},
+        {"name": "locked", "quota_bytes": 0, "retention_days": 0, "retention_scope": "trash",
+         "services": []},
         {"name": "mailonly", "quota_bytes": 500 << 20, "retention_days": 0,
-         "services": ["smtp", "imap"]},
+         "retention_scope": "trash", "services": ["smtp", "imap"]},
         {"name": "staff", "quota_bytes": 10 << 30, "retention_days": 365,
-         "services": ["smtp", "imap", "sieve", "dav", "xmpp"]},
+         "retention_scope": "trash", "services": ["smtp", "imap", "sieve", "dav", "xmpp"]},
     ]
     assert ok(f, "profile", "list").splitlines()[2].split() == [
         "mailonly", "quota=500M", "retention=none", "services=smtp,imap"]

@@ -740,7 +740,8 @@ test_migration(void **state)
 
 	/* A writer upgrades it, keeping every entry. */
 	assert_non_null(dir = directory_open(path, DIRECTORY_READWRITE, &error));
-	assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
+	/* To the current version (2 brought these tables; later ones add their own). */
+	assert_true(sql_int(path, "PRAGMA user_version") >= 2);
 	assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
 	    "('app_passwords', 'profiles', 'accounts_profile')"), 3);
 	assert_int_equal(directory_recipient(dir, "team@example.org", &r, NULL, 0), 0);
@@ -777,7 +778,8 @@ test_migration(void **state)
 	snprintf(path, sizeof(path), "%s/new.db", tmpdir);
 	assert_non_null(dir = directory_open(path, DIRECTORY_READWRITE, &error));
 	directory_close(&dir);
-	assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
+	/* To the current version (2 brought these tables; later ones add their own). */
+	assert_true(sql_int(path, "PRAGMA user_version") >= 2);
 	assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
 	    "('app_passwords', 'profiles')"), 2);
 	/* An unknown mode is refused; so is a file of a newer facteur. */
