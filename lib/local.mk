@@ -2,6 +2,7 @@
 noinst_LIBRARIES += lib/libfacteur.a
 lib_libfacteur_a_SOURCES = \
 	lib/config.c lib/config.h lib/params.h \
+	lib/csv.c lib/csv.h \
 	lib/dns.c lib/dns.h \
 	lib/event_util.c lib/event_util.h \
 	lib/fd.c lib/fd.h \
@@ -14,3 +15,12 @@ lib_libfacteur_a_SOURCES = \
 	lib/workpool.c lib/workpool.h
 lib_libfacteur_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(INIH_CFLAGS) $(UNBOUND_CFLAGS)
 FACTEUR_LIBS = lib/libfacteur.a $(INIH_LIBS) $(OPENSSL_LIBS)
+
+# The CSV reader's table of cases (cmocka).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_csv
+TESTS += tests/unit/test_csv
+tests_unit_test_csv_SOURCES = tests/unit/test_csv.c
+tests_unit_test_csv_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_csv_LDADD = lib/libfacteur.a $(CMOCKA_LIBS)
+endif
