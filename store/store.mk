@@ -33,3 +33,4 @@ tests_unit_test_mstore_admin_SOURCES = tests/unit/test_mstore_admin.c
 tests_unit_test_mstore_admin_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_mstore_admin_LDADD = $(STORE_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS)
 endif
+EXTRA_DIST += tests/integration/test_mailbox_admin.py
