@@ -10,7 +10,9 @@
  * ^>+From  (an mboxo file's own ">From " lines lose theirs: that format
  * cannot tell them apart).  The file has LF line endings; the store's
  * messages have CRLF ones (RFC 5322): the writer turns CRLF into LF, the
- * reader turns LF or CRLF into CRLF.
+ * reader LF into CRLF.  A file whose first line ends in CRLF is read as
+ * one with CRLF lines (one CR taken off each line); in any other, CRs
+ * stay as they are, so a stray CR at a line's end comes back too.
  *
  * Flags travel as Dovecot and mutt write them, at the end of the header:
  * "Status: RO" (R: \Seen), "X-Status: AFTD" (\Answered, \Flagged, \Draft,
