@@ -63,15 +63,17 @@ static const struct ctl_command ctl_commands[] = {
 	{ "account", ctl_account, "  account add|del|disable|enable ADDR | account list [DOMAIN] | account show ADDR\n"
 	  "  account passwd ADDR [--hash HASH] | account set ADDR [--profile NAME] [--password-source ldap|local]\n"
 	  "  account app-password add ADDR NAME | list ADDR | revoke ADDR NAME\n" },
-	{ "profile", ctl_profile, "  profile add|set NAME [--quota SIZE] [--retention DAYS] [--services LIST]\n"
-	  "  profile del NAME | profile list\n" },
+	{ "profile", ctl_profile, "  profile add|set NAME [--quota SIZE] [--retention DAYS] [--retention-scope trash|all]\n"
+	  "                       [--services LIST]\n  profile del NAME | profile list\n" },
 	{ "alias", ctl_alias, "  alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]\n" },
 	{ "recipient", ctl_recipient, "  recipient add|del ADDR | recipient list DOMAIN\n" },
 	{ "access", ctl_access, "  access allow|deny|del PATTERN [--for SCOPE] | access list\n"
 	  "  access check --client IP [--sender ADDR] [--rcpt ADDR]\n" },
 	{ "acl", ctl_acl, "  acl get ACCOUNT MAILBOX | acl set ACCOUNT MAILBOX IDENTIFIER [+|-]RIGHTS\n"
 	  "  acl delete ACCOUNT MAILBOX IDENTIFIER\n" },
-	{ "mailbox", ctl_mailbox, "  mailbox list|quota|recalc ACCOUNT\n" },
+	{ "mailbox", ctl_mailbox, "  mailbox list|quota|recalc ACCOUNT\n  mailbox purge ACCOUNT|--all [--dry-run]\n"
+	  "  mailbox export ACCOUNT [MAILBOX...] [-o FILE|-]\n  mailbox import ACCOUNT MAILBOX FILE|- [--create]\n"
+	  "  mailbox check [--repair] [--settle SECONDS]\n" },
 	{ NULL, NULL, NULL }
 };
 

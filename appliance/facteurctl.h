@@ -35,7 +35,7 @@ int ctl_alias(int argc, char **argv);
 int ctl_recipient(int argc, char **argv);
 int ctl_access(int argc, char **argv);
 int ctl_profile(int argc, char **argv);
-/* The mailbox store (facteurctl_mailbox.c): mailbox list|quota|recalc. */
+/* The mailbox store (facteurctl_mailbox.c): mailbox list|quota|recalc|purge|export|import|check. */
 int ctl_mailbox(int argc, char **argv);
 /* Mailboxes' access control lists (facteurctl_acl.c). */
 int ctl_acl(int argc, char **argv);

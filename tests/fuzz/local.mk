@@ -36,6 +36,10 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_imap_message/qp-bare-lf \
 	tests/fuzz/corpus/fuzz_imap_message/rfc822-nested \
 	tests/fuzz/corpus/fuzz_imap_message/threads \
+	tests/fuzz/fuzz_mbox.c \
+	tests/fuzz/corpus/fuzz_mbox/rd \
+	tests/fuzz/corpus/fuzz_mbox/crlf-truncated \
+	tests/fuzz/corpus/fuzz_mbox/bad \
 	tests/fuzz/fuzz_sieve.c \
 	tests/fuzz/corpus/fuzz_sieve/bad \
 	tests/fuzz/corpus/fuzz_sieve/body-vacation \

@@ -43,6 +43,7 @@ sources() {
 	fuzz_imap_command) echo store/imap_parser.c lib/mem.c lib/log.c ;;
 	fuzz_imap_message) echo store/imap_message.c store/imap_thread.c store/imap_parser.c filter/charset.c \
 	    filter/mime_decode.c filter/strbuf.c lib/mem.c lib/log.c ;;
+	fuzz_mbox) echo store/mbox.c lib/mem.c lib/log.c ;;
 	fuzz_sieve) echo store/sieve.c store/sieve_run.c store/sieve_vacation.c filter/mime.c \
 	    filter/mime_header.c filter/mime_decode.c filter/charset.c filter/html_text.c \
 	    filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
@@ -82,12 +83,13 @@ options() {
 	fuzz_imap_command) echo -max_len=8192 ;;
 	fuzz_imap_message) echo -max_len=16384 ;;
 	fuzz_sieve) echo -max_len=8192 ;;
+	fuzz_mbox) echo -max_len=16384 ;;
 	*) echo -max_len=4096 ;;
 	esac
 }
 
 targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_mime_header fuzz_sa_rules fuzz_milter_proto
-    fuzz_policy_proto fuzz_dnsbl_sites fuzz_imap_command fuzz_imap_message fuzz_sieve}
+    fuzz_policy_proto fuzz_dnsbl_sites fuzz_imap_command fuzz_imap_message fuzz_sieve fuzz_mbox}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=
