@@ -17,10 +17,17 @@ appliance_facteurctl_SOURCES += appliance/facteurctl_mailbox.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_acl.c
 appliance_facteurctl_LDADD += $(STORE_LIBS)
 
-EXTRA_DIST += appliance/systemd/facteur.service.in appliance/facteur.conf.sample
-CLEANFILES += appliance/systemd/facteur.service
-noinst_DATA = appliance/systemd/facteur.service
-appliance/systemd/facteur.service: appliance/systemd/facteur.service.in Makefile
+# systemd units.  Distributions put them where their systemd looks:
+# make install systemdsystemunitdir=/lib/systemd/system (Debian 12).
+systemdsystemunitdir = $(prefix)/lib/systemd/system
+systemdsystemunit_DATA = appliance/systemd/facteur.service \
+	appliance/systemd/facteur-purge.service appliance/systemd/facteur-purge.timer
+EXTRA_DIST += appliance/systemd/facteur.service.in appliance/systemd/facteur-purge.service.in \
+	appliance/systemd/facteur-purge.timer appliance/facteur.conf.sample
+CLEANFILES += appliance/systemd/facteur.service appliance/systemd/facteur-purge.service
+appliance/systemd/facteur.service appliance/systemd/facteur-purge.service: Makefile
 	$(AM_V_GEN)mkdir -p appliance/systemd && \
 	sed -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
-	    $(srcdir)/appliance/systemd/facteur.service.in > $@
+	    $(srcdir)/$@.in > $@
+appliance/systemd/facteur.service: appliance/systemd/facteur.service.in
+appliance/systemd/facteur-purge.service: appliance/systemd/facteur-purge.service.in
