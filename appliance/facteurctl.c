@@ -66,6 +66,17 @@ static const struct ctl_command ctl_commands[] = {
 	{ "profile", ctl_profile, "  profile add|set NAME [--quota SIZE] [--retention DAYS] [--retention-scope trash|all]\n"
 	  "                       [--services LIST]\n  profile del NAME | profile list\n" },
 	{ "alias", ctl_alias, "  alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]\n" },
+	{ "group", ctl_group, "  group add ADDR [MEMBER...] [--kind list|alias] [--name TEXT] [--description TEXT]\n"
+	  "  group set ADDR [options] | group del ADDR | group list [DOMAIN] | group show ADDR\n"
+	  "  group member add|del GROUP MEMBER...\n" },
+	{ "resource", ctl_resource, "  resource add|set ADDR [--kind room|equipment] [--name TEXT] [--capacity N]\n"
+	  "                        [--category TEXT] [--description TEXT]\n"
+	  "  resource del ADDR | resource list [DOMAIN] | resource show ADDR\n" },
+	{ "admin", ctl_admin, "  admin add|set NAME --domains D1,D2|--global | admin passwd NAME [--hash HASH]\n"
+	  "  admin del NAME | admin list\n" },
+	{ "import", ctl_import, "  import accounts|aliases|groups|resources FILE [--dry-run] [--continue]\n"
+	  "         [--disable-missing|--delete-missing] [--separator ,|;] [--threads N]\n" },
+	{ "export", ctl_export, "  export accounts|aliases|groups|resources [DOMAIN] [-o FILE] [--separator ,|;]\n" },
 	{ "recipient", ctl_recipient, "  recipient add|del ADDR | recipient list DOMAIN\n" },
 	{ "access", ctl_access, "  access allow|deny|del PATTERN [--for SCOPE] | access list\n"
 	  "  access check --client IP [--sender ADDR] [--rcpt ADDR]\n" },

@@ -35,6 +35,21 @@ int ctl_alias(int argc, char **argv);
 int ctl_recipient(int argc, char **argv);
 int ctl_access(int argc, char **argv);
 int ctl_profile(int argc, char **argv);
+int ctl_group(int argc, char **argv);
+int ctl_resource(int argc, char **argv);
+int ctl_admin(int argc, char **argv);
+/*
+ * For other groups' changes to the directory (facteurctl_directory.c):
+ * open it for writing, run fn, leave its files to mail_owner; fn's exit
+ * status, 1 when it cannot be opened (said).  A lookup's handle: NULL
+ * (said) if the directory cannot be opened read-only.
+ */
+struct directory;
+int ctl_directory_change(int (*fn)(struct directory *dir, void *ctx), void *ctx);
+struct directory *ctl_directory_open_readonly(void);
+/* Batch import and export of the directory in CSV (facteurctl_csv.c). */
+int ctl_import(int argc, char **argv);
+int ctl_export(int argc, char **argv);
 /* The mailbox store (facteurctl_mailbox.c): mailbox list|quota|recalc|purge|export|import|check. */
 int ctl_mailbox(int argc, char **argv);
 /* Mailboxes' access control lists (facteurctl_acl.c). */

@@ -1,21 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * facteurctl domain|account|profile|alias|recipient|access - the directory
- * (store/directory.h): the domains facteur accepts mail for, their
- * accounts with their passwords and profiles, aliases and relay
- * recipients, and the allow/deny lists.
+ * facteurctl domain|account|profile|alias|group|resource|recipient|access|admin
+ * - the directory (store/directory.h): the domains facteur accepts mail
+ * for, their accounts with their passwords and profiles, aliases, groups,
+ * resources and relay recipients, the allow/deny lists, and the domain
+ * admins.
  *
  *   domain add|set NAME [--kind local|relay|backup] [--nexthop HOP]
  *                       [--verify none|list|probe] [--catchall ADDR]
  *   domain del NAME | domain list | domain show NAME
  *   account add|del|disable|enable ADDR | account list [DOMAIN] | account show ADDR
  *   account passwd ADDR [--hash HASH]
- *   account set ADDR [--profile NAME] [--password-source ldap|local]
+ *   account set ADDR [--profile NAME] [--password-source ldap|local] [--name TEXT]
  *   account app-password add ADDR NAME | list ADDR | revoke ADDR NAME
  *   profile add|set NAME [--quota SIZE] [--retention DAYS]
  *                        [--retention-scope trash|all] [--services LIST]
  *   profile del NAME | profile list
  *   alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]
+ *   group add ADDR [MEMBER...] [--kind list|alias] [--name TEXT] [--description TEXT]
+ *   group set ADDR [--kind list|alias] [--name TEXT] [--description TEXT]
+ *   group del ADDR | group list [DOMAIN] | group show ADDR
+ *   group member add|del GROUP MEMBER...
+ *   resource add|set ADDR [--kind room|equipment] [--name TEXT] [--capacity N]
+ *                         [--category TEXT] [--description TEXT]
+ *   resource del ADDR | resource list [DOMAIN] | resource show ADDR
+ *   admin add NAME --domains D1,D2|--global [--hash HASH]
+ *   admin set NAME --domains D1,D2|--global | admin passwd NAME [--hash HASH]
+ *   admin del NAME | admin list
  *   recipient add|del ADDR | recipient list DOMAIN
  *   access allow|deny|del PATTERN [--for SCOPE] | access list
  *   access check --client IP [--sender ADDR] [--rcpt ADDR]
@@ -63,6 +74,7 @@ struct args {
 	int npos;
 	const char *kind, *nexthop, *verify, *catchall, *scope, *client, *sender, *rcpt;
 	const char *hash, *profile, *password_source, *quota, *retention, *retention_scope, *services;
+	const char *name, *description, *category, *capacity, *domains, *global;
 };
 
 static const char *const usage_text[] = {
@@ -71,7 +83,7 @@ static const char *const usage_text[] = {
 	"  domain del NAME | domain list | domain show NAME\n",
 	"  account add|del|disable|enable ADDR | account list [DOMAIN] | account show ADDR\n"
 	"  account passwd ADDR [--hash HASH]\n"
-	"  account set ADDR [--profile NAME] [--password-source ldap|local]\n"
+	"  account set ADDR [--profile NAME] [--password-source ldap|local] [--name TEXT]\n"
 	"  account app-password add ADDR NAME | list ADDR | revoke ADDR NAME\n",
 	"  alias add ADDR TARGET... | alias del ADDR [TARGET] | alias list [DOMAIN]\n",
 	"  recipient add|del ADDR | recipient list DOMAIN\n",
@@ -80,9 +92,20 @@ static const char *const usage_text[] = {
 	"  profile add|set NAME [--quota SIZE] [--retention DAYS] [--retention-scope trash|all]\n"
 	"                       [--services LIST]\n"
 	"  profile del NAME | profile list\n",
+	"  group add ADDR [MEMBER...] [--kind list|alias] [--name TEXT] [--description TEXT]\n"
+	"  group set ADDR [--kind list|alias] [--name TEXT] [--description TEXT]\n"
+	"  group del ADDR | group list [DOMAIN] | group show ADDR\n"
+	"  group member add|del GROUP MEMBER...\n",
+	"  resource add|set ADDR [--kind room|equipment] [--name TEXT] [--capacity N]\n"
+	"                        [--category TEXT] [--description TEXT]\n"
+	"  resource del ADDR | resource list [DOMAIN] | resource show ADDR\n",
+	"  admin add NAME --domains D1,D2|--global [--hash HASH]\n"
+	"  admin set NAME --domains D1,D2|--global | admin passwd NAME [--hash HASH]\n"
+	"  admin del NAME | admin list\n",
 };
 
-enum group { G_DOMAIN, G_ACCOUNT, G_ALIAS, G_RECIPIENT, G_ACCESS, G_PROFILE };
+enum group { G_DOMAIN, G_ACCOUNT, G_ALIAS, G_RECIPIENT, G_ACCESS, G_PROFILE, G_GROUP,
+	G_RESOURCE, G_ADMIN };
 
 static int
 usage(enum group g)
@@ -114,22 +137,29 @@ parse_args(int argc, char **argv, const char *allowed, struct args *a)
 	static const struct {
 		const char *name;
 		size_t offset;
+		int flag;	/* takes no value */
 	} opts[] = {
-		{ "kind", offsetof(struct args, kind) },
-		{ "nexthop", offsetof(struct args, nexthop) },
-		{ "verify", offsetof(struct args, verify) },
-		{ "catchall", offsetof(struct args, catchall) },
-		{ "for", offsetof(struct args, scope) },
-		{ "client", offsetof(struct args, client) },
-		{ "sender", offsetof(struct args, sender) },
-		{ "rcpt", offsetof(struct args, rcpt) },
-		{ "hash", offsetof(struct args, hash) },
-		{ "profile", offsetof(struct args, profile) },
-		{ "password-source", offsetof(struct args, password_source) },
-		{ "quota", offsetof(struct args, quota) },
-		{ "retention", offsetof(struct args, retention) },
-		{ "retention-scope", offsetof(struct args, retention_scope) },
-		{ "services", offsetof(struct args, services) },
+		{ "kind", offsetof(struct args, kind), 0 },
+		{ "nexthop", offsetof(struct args, nexthop), 0 },
+		{ "verify", offsetof(struct args, verify), 0 },
+		{ "catchall", offsetof(struct args, catchall), 0 },
+		{ "for", offsetof(struct args, scope), 0 },
+		{ "client", offsetof(struct args, client), 0 },
+		{ "sender", offsetof(struct args, sender), 0 },
+		{ "rcpt", offsetof(struct args, rcpt), 0 },
+		{ "hash", offsetof(struct args, hash), 0 },
+		{ "profile", offsetof(struct args, profile), 0 },
+		{ "password-source", offsetof(struct args, password_source), 0 },
+		{ "quota", offsetof(struct args, quota), 0 },
+		{ "retention", offsetof(struct args, retention), 0 },
+		{ "retention-scope", offsetof(struct args, retention_scope), 0 },
+		{ "services", offsetof(struct args, services), 0 },
+		{ "name", offsetof(struct args, name), 0 },
+		{ "description", offsetof(struct args, description), 0 },
+		{ "category", offsetof(struct args, category), 0 },
+		{ "capacity", offsetof(struct args, capacity), 0 },
+		{ "domains", offsetof(struct args, domains), 0 },
+		{ "global", offsetof(struct args, global), 1 },
 	};
 	int only_pos = 0;
 
@@ -164,7 +194,11 @@ parse_args(int argc, char **argv, const char *allowed, struct args *a)
 			return -1;
 		if (!word_in(allowed, opts[k].name))
 			return -1;
-		if (eq != NULL)
+		if (opts[k].flag) {
+			if (eq != NULL)
+				return -1;
+			value = "";
+		} else if (eq != NULL)
 			value = eq + 1;
 		else if (i + 1 < argc)
 			value = argv[++i];
@@ -238,6 +272,28 @@ change(int (*run)(struct directory *dir, const struct args *a), const struct arg
 	directory_close(&dir);
 	owner_fix(uid, gid);
 	return rc;
+}
+
+int
+ctl_directory_change(int (*fn)(struct directory *dir, void *ctx), void *ctx)
+{
+	struct directory *dir;
+	uid_t uid;
+	gid_t gid;
+	int rc;
+
+	if (owner_check(&uid, &gid) < 0 || (dir = open_dir(0)) == NULL)
+		return 1;
+	rc = fn(dir, ctx);
+	directory_close(&dir);
+	owner_fix(uid, gid);
+	return rc;
+}
+
+struct directory *
+ctl_directory_open_readonly(void)
+{
+	return open_dir(1);
 }
 
 static int refused(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -604,11 +660,18 @@ run_account_show(struct directory *dir, const struct args *a)
 		json_field("password_source", ldap ? "ldap" : acc.password[0] != '\0' ? "local" : "none",
 		    1);
 		json_field("profile", acc.profile, 0);
-		printf(",\"app_passwords\":%ld}\n", apps);
+		printf(",\"app_passwords\":%ld,", apps);
+		json_field("name", acc.name, 1);
+		printf(",\"resource\":%s}\n", acc.resource ? "true" : "false");
 	} else {
 		time_text(acc.created, created, sizeof(created));
-		printf("address: %s\nenabled: %s\ncreated: %s\npassword: %s\nprofile: %s\n"
-		    "app passwords: %ld\n", acc.address, acc.enabled ? "yes" : "no", created,
+		printf("address: %s\n", acc.address);
+		if (acc.name[0] != '\0')
+			printf("name: %s\n", acc.name);
+		if (acc.resource)
+			printf("resource: yes (facteurctl resource show)\n");
+		printf("enabled: %s\ncreated: %s\npassword: %s\nprofile: %s\n"
+		    "app passwords: %ld\n", acc.enabled ? "yes" : "no", created,
 		    ldap ? "ldap" : acc.password[0] != '\0' ? "set" : "none",
 		    acc.profile[0] != '\0' ? acc.profile : "(none: every service)", apps);
 	}
@@ -750,6 +813,8 @@ run_account_set(struct directory *dir, const struct args *a)
 	if (a->profile != NULL &&
 	    directory_account_set_profile(dir, a->pos[1], a->profile, &error) < 0)
 		return refused("%s", error);
+	if (a->name != NULL && directory_account_set_name(dir, a->pos[1], a->name, &error) < 0)
+		return refused("%s", error);
 	if (a->password_source != NULL &&
 	    (rc = set_password_source(dir, a->pos[1], a->password_source)) != 0)
 		return rc;
@@ -852,16 +917,16 @@ ctl_account(int argc, char **argv)
 	struct args a;
 	const char *verb;
 
-	if (parse_args(argc, argv, "hash profile password-source", &a) < 0 || a.npos < 1)
+	if (parse_args(argc, argv, "hash profile password-source name", &a) < 0 || a.npos < 1)
 		return usage(G_ACCOUNT);
 	verb = a.pos[0];
 	if (strcmp(verb, "passwd") == 0 && a.npos == 2 && a.profile == NULL &&
-	    a.password_source == NULL)
+	    a.password_source == NULL && a.name == NULL)
 		return change(run_account_passwd, &a);
 	if (strcmp(verb, "set") == 0 && a.npos == 2 && a.hash == NULL &&
-	    (a.profile != NULL || a.password_source != NULL))
+	    (a.profile != NULL || a.password_source != NULL || a.name != NULL))
 		return change(run_account_set, &a);
-	if (a.hash != NULL || a.profile != NULL || a.password_source != NULL)
+	if (a.hash != NULL || a.profile != NULL || a.password_source != NULL || a.name != NULL)
 		return usage(G_ACCOUNT);
 	if (strcmp(verb, "app-password") == 0)
 		return ctl_app_password(&a);
@@ -1312,4 +1377,601 @@ ctl_access(int argc, char **argv)
 	if (strcmp(verb, "list") == 0 && a.npos == 1 && a.scope == NULL)
 		return lookup(run_access_list, &a);
 	return usage(G_ACCESS);
+}
+
+/* ---- group ---- */
+
+/* Apply --kind, --name, --description to g: 0, or the exit status printed. */
+static int
+group_fill(struct dir_group *g, const struct args *a)
+{
+	int kind;
+
+	if (a->kind != NULL) {
+		if ((kind = dir_group_kind_parse(a->kind)) < 0)
+			return refused("bad group kind %s: list or alias", a->kind);
+		g->kind = (enum dir_group_kind)kind;
+	}
+	if (a->name != NULL && str_copy(g->name, a->name, sizeof(g->name)) >= sizeof(g->name))
+		return refused("group name too long");
+	if (a->description != NULL &&
+	    str_copy(g->description, a->description, sizeof(g->description)) >=
+	    sizeof(g->description))
+		return refused("group description too long");
+	return 0;
+}
+
+/* Add the members in pos[first..]: each refusal is said, the others are added. */
+static int
+group_members_change(struct directory *dir, const char *group, const struct args *a, int first,
+    int add)
+{
+	const char *error;
+	int rc = 0;
+
+	for (int i = first; i < a->npos; i++)
+		if ((add ? directory_group_member_add(dir, group, a->pos[i], &error) :
+		    directory_group_member_del(dir, group, a->pos[i], &error)) < 0)
+			rc = refused("%s", error);
+	return rc;
+}
+
+static int
+run_group_add(struct directory *dir, const struct args *a)
+{
+	struct dir_group g;
+	const char *error;
+
+	memset(&g, 0, sizeof(g));
+	if (str_copy(g.address, a->pos[1], sizeof(g.address)) >= sizeof(g.address))
+		return refused("bad address %s", a->pos[1]);
+	if (group_fill(&g, a) != 0)
+		return 1;
+	if (directory_group_add(dir, &g, &error) < 0)
+		return refused("%s", error);
+	return group_members_change(dir, g.address, a, 2, 1);
+}
+
+static int
+run_group_set(struct directory *dir, const struct args *a)
+{
+	struct dir_group g;
+	const char *error;
+	int rc;
+
+	if ((rc = directory_group_get(dir, a->pos[1], &g)) <= 0)
+		return rc < 0 ? refused("directory: cannot read the group") :
+		    refused("no such group %s", a->pos[1]);
+	if (group_fill(&g, a) != 0)
+		return 1;
+	if (directory_group_update(dir, &g, &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+run_group_del(struct directory *dir, const struct args *a)
+{
+	const char *error;
+
+	if (directory_group_del(dir, a->pos[1], &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+run_group_member(struct directory *dir, const struct args *a)
+{
+	return group_members_change(dir, a->pos[2], a, 3, strcmp(a->pos[1], "add") == 0);
+}
+
+static int
+count_member(const char *member, void *ctx)
+{
+	(*(long *)ctx)++;
+	return 0;
+}
+
+static int
+print_member(const char *member, void *ctx)
+{
+	int *n = ctx;
+
+	if (ctl_json) {
+		printf("%s", *n > 0 ? "," : "");
+		ctl_json_string(stdout, member);
+	} else {
+		printf("  %s\n", member);
+	}
+	(*n)++;
+	return 0;
+}
+
+struct group_print {
+	struct directory *dir;
+	int n;
+};
+
+static int
+print_group(const struct dir_group *g, void *ctx)
+{
+	struct group_print *p = ctx;
+	long members = 0;
+
+	if (directory_group_member_foreach(p->dir, g->address, count_member, &members) < 0)
+		return -1;
+	if (ctl_json) {
+		printf("%s{", p->n > 0 ? "," : "");
+		json_field("address", g->address, 1);
+		json_field("kind", dir_group_kind_str(g->kind), 0);
+		json_field("name", g->name, 0);
+		json_field("description", g->description, 0);
+		printf(",\"members\":%ld}", members);
+	} else {
+		printf("%s %s members=%ld", g->address, dir_group_kind_str(g->kind), members);
+		if (g->name[0] != '\0')
+			printf(" name=\"%s\"", g->name);
+		printf("\n");
+	}
+	p->n++;
+	return 0;
+}
+
+static int
+run_group_list(struct directory *dir, const struct args *a)
+{
+	struct group_print p = { .dir = dir };
+
+	if (ctl_json)
+		printf("[");
+	if (directory_group_foreach(dir, a->npos > 1 ? a->pos[1] : NULL, print_group, &p) < 0)
+		return refused("directory: cannot list the groups");
+	if (ctl_json)
+		printf("]\n");
+	return 0;
+}
+
+static int
+run_group_show(struct directory *dir, const struct args *a)
+{
+	struct dir_group g;
+	int n = 0, rc;
+
+	if ((rc = directory_group_get(dir, a->pos[1], &g)) <= 0)
+		return rc < 0 ? refused("directory: cannot read the group") :
+		    refused("no such group %s", a->pos[1]);
+	if (ctl_json) {
+		printf("{");
+		json_field("address", g.address, 1);
+		json_field("kind", dir_group_kind_str(g.kind), 0);
+		json_field("name", g.name, 0);
+		json_field("description", g.description, 0);
+		printf(",\"members\":[");
+	} else {
+		printf("address: %s\nkind: %s\n", g.address, dir_group_kind_str(g.kind));
+		if (g.name[0] != '\0')
+			printf("name: %s\n", g.name);
+		if (g.description[0] != '\0')
+			printf("description: %s\n", g.description);
+		printf("members:\n");
+	}
+	if (directory_group_member_foreach(dir, g.address, print_member, &n) < 0)
+		return refused("directory: cannot list the members");
+	if (ctl_json)
+		printf("]}\n");
+	return 0;
+}
+
+int
+ctl_group(int argc, char **argv)
+{
+	struct args a;
+	const char *verb;
+	int opts;
+
+	if (parse_args(argc, argv, "kind name description", &a) < 0 || a.npos < 1)
+		return usage(G_GROUP);
+	verb = a.pos[0];
+	opts = a.kind != NULL || a.name != NULL || a.description != NULL;
+	if (strcmp(verb, "add") == 0 && a.npos >= 2)
+		return change(run_group_add, &a);
+	if (strcmp(verb, "set") == 0 && a.npos == 2 && opts)
+		return change(run_group_set, &a);
+	if (opts)
+		return usage(G_GROUP);
+	if (strcmp(verb, "del") == 0 && a.npos == 2)
+		return change(run_group_del, &a);
+	if (strcmp(verb, "member") == 0 && a.npos >= 4 &&
+	    (strcmp(a.pos[1], "add") == 0 || strcmp(a.pos[1], "del") == 0))
+		return change(run_group_member, &a);
+	if (strcmp(verb, "list") == 0 && a.npos <= 2)
+		return lookup(run_group_list, &a);
+	if (strcmp(verb, "show") == 0 && a.npos == 2)
+		return lookup(run_group_show, &a);
+	return usage(G_GROUP);
+}
+
+/* ---- resource ---- */
+
+static int
+resource_fill(struct dir_resource *r, const struct args *a)
+{
+	long v;
+	char *end;
+	int kind;
+
+	if (a->kind != NULL) {
+		if ((kind = dir_resource_kind_parse(a->kind)) < 0)
+			return refused("bad resource kind %s: room or equipment", a->kind);
+		r->kind = (enum dir_resource_kind)kind;
+	}
+	if (a->capacity != NULL) {
+		errno = 0;
+		v = strtol(a->capacity, &end, 10);
+		if (errno != 0 || end == a->capacity || *end != '\0' || v < 0 ||
+		    v > DIR_CAPACITY_MAX)
+			return refused("bad capacity %s: a number of people, 0 to %d", a->capacity,
+			    DIR_CAPACITY_MAX);
+		r->capacity = (int)v;
+	}
+	if ((a->name != NULL && str_copy(r->name, a->name, sizeof(r->name)) >= sizeof(r->name)) ||
+	    (a->category != NULL &&
+	    str_copy(r->category, a->category, sizeof(r->category)) >= sizeof(r->category)) ||
+	    (a->description != NULL &&
+	    str_copy(r->description, a->description, sizeof(r->description)) >=
+	    sizeof(r->description)))
+		return refused("text too long: at most %d bytes", DIR_TEXT_SIZE - 1);
+	return 0;
+}
+
+static int
+run_resource_add(struct directory *dir, const struct args *a)
+{
+	struct dir_resource r;
+	const char *error;
+
+	memset(&r, 0, sizeof(r));
+	r.enabled = 1;
+	if (str_copy(r.address, a->pos[1], sizeof(r.address)) >= sizeof(r.address))
+		return refused("bad address %s", a->pos[1]);
+	if (a->kind == NULL)
+		return refused("resource %s: --kind room or equipment is needed", a->pos[1]);
+	if (resource_fill(&r, a) != 0)
+		return 1;
+	if (directory_resource_add(dir, &r, &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+run_resource_set(struct directory *dir, const struct args *a)
+{
+	struct dir_resource r;
+	const char *error;
+	int rc;
+
+	if ((rc = directory_resource_get(dir, a->pos[1], &r)) <= 0)
+		return rc < 0 ? refused("directory: cannot read the resource") :
+		    refused("no such resource %s", a->pos[1]);
+	if (resource_fill(&r, a) != 0)
+		return 1;
+	if (directory_resource_update(dir, &r, &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+run_resource_del(struct directory *dir, const struct args *a)
+{
+	const char *error;
+
+	if (directory_resource_del(dir, a->pos[1], &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static void
+resource_json(const struct dir_resource *r)
+{
+	json_field("address", r->address, 1);
+	json_field("kind", dir_resource_kind_str(r->kind), 0);
+	json_field("name", r->name, 0);
+	printf(",\"capacity\":%d", r->capacity);
+	json_field("category", r->category, 0);
+	json_field("description", r->description, 0);
+	printf(",\"enabled\":%s", r->enabled ? "true" : "false");
+}
+
+static int
+print_resource(const struct dir_resource *r, void *ctx)
+{
+	int *n = ctx;
+
+	if (ctl_json) {
+		printf("%s{", *n > 0 ? "," : "");
+		resource_json(r);
+		printf("}");
+	} else {
+		printf("%s %s", r->address, dir_resource_kind_str(r->kind));
+		if (r->capacity > 0)
+			printf(" capacity=%d", r->capacity);
+		if (r->category[0] != '\0')
+			printf(" category=\"%s\"", r->category);
+		if (r->name[0] != '\0')
+			printf(" name=\"%s\"", r->name);
+		printf("%s\n", r->enabled ? "" : " disabled");
+	}
+	(*n)++;
+	return 0;
+}
+
+static int
+run_resource_list(struct directory *dir, const struct args *a)
+{
+	int n = 0;
+
+	if (ctl_json)
+		printf("[");
+	if (directory_resource_foreach(dir, a->npos > 1 ? a->pos[1] : NULL, print_resource, &n) < 0)
+		return refused("directory: cannot list the resources");
+	if (ctl_json)
+		printf("]\n");
+	return 0;
+}
+
+static int
+run_resource_show(struct directory *dir, const struct args *a)
+{
+	struct dir_resource r;
+	int rc;
+
+	if ((rc = directory_resource_get(dir, a->pos[1], &r)) <= 0)
+		return rc < 0 ? refused("directory: cannot read the resource") :
+		    refused("no such resource %s", a->pos[1]);
+	if (ctl_json) {
+		printf("{");
+		resource_json(&r);
+		printf("}\n");
+	} else {
+		printf("address: %s\nkind: %s\nname: %s\ncapacity: %d\ncategory: %s\n"
+		    "description: %s\nenabled: %s\n", r.address, dir_resource_kind_str(r.kind), r.name,
+		    r.capacity, r.category, r.description, r.enabled ? "yes" : "no");
+	}
+	return 0;
+}
+
+int
+ctl_resource(int argc, char **argv)
+{
+	struct args a;
+	const char *verb;
+	int opts;
+
+	if (parse_args(argc, argv, "kind name capacity category description", &a) < 0 ||
+	    a.npos < 1)
+		return usage(G_RESOURCE);
+	verb = a.pos[0];
+	opts = a.kind != NULL || a.name != NULL || a.capacity != NULL || a.category != NULL ||
+	    a.description != NULL;
+	if (strcmp(verb, "add") == 0 && a.npos == 2)
+		return change(run_resource_add, &a);
+	if (strcmp(verb, "set") == 0 && a.npos == 2 && opts)
+		return change(run_resource_set, &a);
+	if (opts)
+		return usage(G_RESOURCE);
+	if (strcmp(verb, "del") == 0 && a.npos == 2)
+		return change(run_resource_del, &a);
+	if (strcmp(verb, "list") == 0 && a.npos <= 2)
+		return lookup(run_resource_list, &a);
+	if (strcmp(verb, "show") == 0 && a.npos == 2)
+		return lookup(run_resource_show, &a);
+	return usage(G_RESOURCE);
+}
+
+/* ---- admin ---- */
+
+#define ADMIN_DOMAINS_MAX 1000
+
+/* Split --domains into at most ADMIN_DOMAINS_MAX names (in buf): their count, -1 if too many. */
+static int
+split_domains(const char *list, char *buf, size_t size, const char **v)
+{
+	char *save = NULL;
+	int n = 0;
+
+	if (list == NULL)
+		return 0;
+	str_copy(buf, list, size);
+	for (char *w = strtok_r(buf, ", \t", &save); w != NULL; w = strtok_r(NULL, ", \t", &save)) {
+		if (n == ADMIN_DOMAINS_MAX)
+			return -1;
+		v[n++] = w;
+	}
+	return n;
+}
+
+static int
+admin_domains_arg(const struct args *a, char **buf, const char ***v, int *n)
+{
+	size_t size = a->domains != NULL ? strlen(a->domains) + 1 : 1;
+
+	*buf = xmalloc(size);
+	*v = xcalloc(ADMIN_DOMAINS_MAX, sizeof(**v));
+	if ((*n = split_domains(a->domains, *buf, size, *v)) < 0)
+		return refused("more than %d domains: make the admin global", ADMIN_DOMAINS_MAX);
+	if (a->domains != NULL && *n == 0)
+		return refused("--domains names no domain");
+	return 0;
+}
+
+/* The hash to store: --hash checked, or the password read (as account passwd) hashed. */
+static int
+admin_hash(const struct args *a, const char *name, char *hash, size_t size)
+{
+	char pw[PASSWORD_BUF];
+	const char *error;
+	int rc;
+
+	if (a->hash != NULL) {
+		if (auth_hash_check(a->hash, &error) < 0)
+			return refused("%s", error);
+		str_copy(hash, a->hash, size);
+		return 0;
+	}
+	if ((rc = get_password(name, pw, sizeof(pw))) == 0 &&
+	    auth_hash_password(pw, 0, hash, size, &error) < 0)
+		rc = refused("cannot hash the password: %s", error);
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
+}
+
+static int
+run_admin_add(struct directory *dir, const struct args *a)
+{
+	char *buf, hash[AUTH_HASH_SIZE] = "";
+	const char **v, *error;
+	int n, rc;
+
+	if ((rc = admin_domains_arg(a, &buf, &v, &n)) == 0 && a->hash != NULL)
+		rc = admin_hash(a, a->pos[1], hash, sizeof(hash));
+	if (rc == 0 && directory_admin_add(dir, a->pos[1], hash, a->global != NULL, v, (size_t)n,
+	    &error) < 0)
+		rc = refused("%s", error);
+	free(buf);
+	free(v);
+	return rc;
+}
+
+static int
+run_admin_set(struct directory *dir, const struct args *a)
+{
+	char *buf;
+	const char **v, *error;
+	int n, rc;
+
+	if ((rc = admin_domains_arg(a, &buf, &v, &n)) == 0 &&
+	    directory_admin_set_domains(dir, a->pos[1], a->global != NULL, v, (size_t)n,
+	    &error) < 0)
+		rc = refused("%s", error);
+	free(buf);
+	free(v);
+	return rc;
+}
+
+static int
+run_admin_passwd(struct directory *dir, const struct args *a)
+{
+	char hash[AUTH_HASH_SIZE];
+	struct dir_admin ad;
+	const char *error;
+	int rc;
+
+	switch (directory_admin_get(dir, a->pos[1], &ad)) {
+	case 0:
+		return refused("no such admin %s", a->pos[1]);
+	case -1:
+		return refused("directory: cannot read the admin");
+	}
+	if ((rc = admin_hash(a, ad.name, hash, sizeof(hash))) != 0)
+		return rc;
+	if (directory_admin_set_password(dir, ad.name, hash, &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+static int
+run_admin_del(struct directory *dir, const struct args *a)
+{
+	const char *error;
+
+	if (directory_admin_del(dir, a->pos[1], &error) < 0)
+		return refused("%s", error);
+	return 0;
+}
+
+struct admin_print {
+	struct directory *dir;
+	int n, ndomains;
+};
+
+static int
+print_admin_domain(const char *domain, void *ctx)
+{
+	struct admin_print *p = ctx;
+
+	if (ctl_json) {
+		printf("%s", p->ndomains > 0 ? "," : "");
+		ctl_json_string(stdout, domain);
+	} else {
+		printf("%s%s", p->ndomains > 0 ? "," : " domains=", domain);
+	}
+	p->ndomains++;
+	return 0;
+}
+
+static int
+print_admin(const struct dir_admin *ad, void *ctx)
+{
+	struct admin_print *p = ctx;
+
+	p->ndomains = 0;
+	if (ctl_json) {
+		printf("%s{", p->n > 0 ? "," : "");
+		json_field("name", ad->name, 1);
+		printf(",\"global\":%s,\"password\":%s,\"created\":%lld,\"domains\":[",
+		    ad->global ? "true" : "false", ad->password[0] != '\0' ? "true" : "false",
+		    ad->created);
+	} else {
+		printf("%s%s", ad->name, ad->global ? " global" : "");
+	}
+	if (directory_admin_domain_foreach(p->dir, ad->name, print_admin_domain, p) < 0)
+		return -1;
+	if (ctl_json)
+		printf("]}");
+	else
+		printf("%s\n", ad->password[0] != '\0' ? "" : " no-password");
+	p->n++;
+	return 0;
+}
+
+static int
+run_admin_list(struct directory *dir, const struct args *a)
+{
+	struct admin_print p = { .dir = dir };
+
+	if (ctl_json)
+		printf("[");
+	if (directory_admin_foreach(dir, print_admin, &p) < 0)
+		return refused("directory: cannot list the admins");
+	if (ctl_json)
+		printf("]\n");
+	return 0;
+}
+
+int
+ctl_admin(int argc, char **argv)
+{
+	struct args a;
+	const char *verb;
+	int scope;
+
+	if (parse_args(argc, argv, "domains global hash", &a) < 0 || a.npos < 1)
+		return usage(G_ADMIN);
+	verb = a.pos[0];
+	scope = (a.domains != NULL) + (a.global != NULL);
+	if (strcmp(verb, "add") == 0 && a.npos == 2 && scope == 1)
+		return change(run_admin_add, &a);
+	if (strcmp(verb, "set") == 0 && a.npos == 2 && scope == 1 && a.hash == NULL)
+		return change(run_admin_set, &a);
+	if (scope != 0)
+		return usage(G_ADMIN);
+	if (strcmp(verb, "passwd") == 0 && a.npos == 2)
+		return change(run_admin_passwd, &a);
+	if (a.hash != NULL)
+		return usage(G_ADMIN);
+	if (strcmp(verb, "del") == 0 && a.npos == 2)
+		return change(run_admin_del, &a);
+	if (strcmp(verb, "list") == 0 && a.npos == 1)
+		return lookup(run_admin_list, &a);
+	return usage(G_ADMIN);
 }

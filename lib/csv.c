@@ -38,6 +38,7 @@ struct csv_reader {
 	char **fields;
 	size_t nfields, cap_fields;
 	char error[160];
+	size_t error_field;	/* from 1; 0: not about one field */
 };
 
 struct csv_reader *
@@ -85,6 +86,12 @@ unsigned long
 csv_record_line(const struct csv_reader *r)
 {
 	return r->record_line;
+}
+
+size_t
+csv_error_field(const struct csv_reader *r)
+{
+	return r->error_field;
 }
 
 char
@@ -182,6 +189,8 @@ fail(struct csv_reader *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(r->error, sizeof(r->error), fmt, ap);
 	va_end(ap);
+	/* The field being read (none when the record as a whole is at fault). */
+	r->error_field = r->nfields;
 	return -1;
 }
 
@@ -199,9 +208,11 @@ static int
 append(struct csv_reader *r, int c, size_t field_len)
 {
 	if (field_len >= r->field_max)
-		return fail(r, "field %zu longer than %zu bytes", r->nfields, r->field_max);
-	if (r->len + 1 >= r->record_max)
+		return fail(r, "longer than %zu bytes", r->field_max);
+	if (r->len + 1 >= r->record_max) {
+		r->nfields = 0;
 		return fail(r, "record longer than %zu bytes", r->record_max);
+	}
 	if (r->len + 2 > r->cap) {
 		r->cap = r->cap == 0 ? 256 : r->cap * 2;
 		r->buf = xrealloc(r->buf, r->cap);
@@ -214,8 +225,10 @@ append(struct csv_reader *r, int c, size_t field_len)
 static int
 field_open(struct csv_reader *r)
 {
-	if (r->nfields >= r->fields_max)
+	if (r->nfields >= r->fields_max) {
+		r->nfields = 0;
 		return fail(r, "more than %zu fields", r->fields_max);
+	}
 	if (r->nfields == r->cap_fields) {
 		r->cap_fields = r->cap_fields == 0 ? 16 : r->cap_fields * 2;
 		r->starts = xrealloc(r->starts, r->cap_fields * sizeof(*r->starts));
@@ -264,24 +277,23 @@ parse(struct csv_reader *r, int c)
 			unsigned long opened = r->line;
 			for (;;) {
 				if ((c = get(r)) == EOF)
-					return fail(r, "field %zu: the quote opened on line %lu is not closed",
-					    r->nfields, opened);
+					return fail(r, "the quote opened on line %lu is not closed", opened);
 				if (c == '"' && (c = get(r)) != '"')
 					break;
 				if (c == '\0')
-					return fail(r, "field %zu: NUL byte", r->nfields);
+					return fail(r, "NUL byte");
 				if (append(r, c, n++) < 0)
 					return -1;
 			}
 			if (c != r->sep && !record_end(r, c))
-				return fail(r, "field %zu: text after the closing quote", r->nfields);
+				return fail(r, "text after the closing quote");
 		} else {
 			while (c != r->sep && !record_end(r, c)) {
 				if (c == '"')
-					return fail(r, "field %zu: quote in an unquoted field (quote the "
-					    "field and double the quote)", r->nfields);
+					return fail(r, "quote in an unquoted field (quote the field and "
+					    "double the quote)");
 				if (c == '\0')
-					return fail(r, "field %zu: NUL byte", r->nfields);
+					return fail(r, "NUL byte");
 				if (append(r, c, n++) < 0)
 					return -1;
 				c = get(r);
@@ -307,6 +319,7 @@ csv_read(struct csv_reader *r, char ***fields_r, size_t *n_r, const char **error
 		if (c == EOF) {
 			r->record_line = r->line;
 			if (ferror(r->fp)) {
+				r->error_field = 0;
 				*error_r = "read error";
 				return -1;
 			}

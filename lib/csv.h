@@ -52,6 +52,8 @@ void csv_reader_limits(struct csv_reader *r, size_t field_max, size_t record_max
 int csv_read(struct csv_reader *r, char ***fields_r, size_t *n_r, const char **error_r);
 /* The line (from 1) the last record read, or failed, started on. */
 unsigned long csv_record_line(const struct csv_reader *r);
+/* The field (from 1) csv_read's last error is about, 0 for the record as a whole. */
+size_t csv_error_field(const struct csv_reader *r);
 /* The separator in use (',' before the first record when it was chosen automatically). */
 char csv_separator(const struct csv_reader *r);
 

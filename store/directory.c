@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * directory - domains, accounts, aliases, relay recipients and access
- * lists in one SQLite file (see directory.h).
+ * directory - domains, accounts, aliases, groups, resources, relay
+ * recipients, access lists and domain admins in one SQLite file (see
+ * directory.h).
  *
  * Readers keep one prepared statement per lookup and reset it before
  * returning, so no read transaction outlives a lookup and a writer's
@@ -16,6 +17,11 @@
  * 1 and climbs them like an old one, so both end up with the same tables.
  * Readers accept an older file (a daemon may be upgraded before anyone
  * runs facteurctl) and see the tables it lacks as empty.
+ *
+ * A batch is one BEGIN IMMEDIATE around many writers, each of which then
+ * opens a savepoint instead of a transaction; writers' statements are
+ * kept prepared (a small cache keyed by their text), so that a batch of
+ * 100,000 changes spends its time in the B-trees, not in the SQL parser.
  */
 #include "facteur-config.h"
 
@@ -38,7 +44,7 @@
 #include "lib/net.h"
 #include "store/directory.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define BUSY_TIMEOUT_MS 5000
 #define ALIAS_DEPTH_MAX 10
 #define RCPT_DELIMITER '+'
@@ -100,6 +106,12 @@ static const char schema_sql[] =
  *
  * Version 3: a profile's retention has a scope: 'trash' (the Trash and
  * Junk mailboxes, what every profile of version 2 meant) or 'all'.
+ *
+ * Version 4: accounts have a display name ('' for none).  A group is a
+ * row of groups whose members are rows of aliases (so that RCPT expands
+ * it as any alias, with the statements of version 1).  A resource is an
+ * account with a row of resources.  Domain admins: admins, and the
+ * domains of each in admin_domains (none for a global admin).
  */
 static const char *const migrations[SCHEMA_VERSION] = {
 	[1] =
@@ -119,6 +131,33 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	[2] =
 	"ALTER TABLE profiles ADD COLUMN retention_scope TEXT NOT NULL DEFAULT 'trash'"
 	" CHECK (retention_scope IN ('trash', 'all'));",
+	[3] =
+	"ALTER TABLE accounts ADD COLUMN name TEXT NOT NULL DEFAULT '';"
+	"CREATE TABLE groups ("
+	" address TEXT PRIMARY KEY NOT NULL,"
+	" domain TEXT NOT NULL,"
+	" kind TEXT NOT NULL DEFAULT 'list' CHECK (kind IN ('list', 'alias')),"
+	" name TEXT NOT NULL DEFAULT '',"
+	" description TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+	"CREATE INDEX groups_domain ON groups (domain, address);"
+	"CREATE TABLE resources ("
+	" address TEXT PRIMARY KEY NOT NULL,"
+	" domain TEXT NOT NULL,"
+	" kind TEXT NOT NULL CHECK (kind IN ('room', 'equipment')),"
+	" capacity INTEGER NOT NULL DEFAULT 0,"
+	" category TEXT NOT NULL DEFAULT '',"
+	" description TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+	"CREATE INDEX resources_domain ON resources (domain, address);"
+	"CREATE TABLE admins ("
+	" name TEXT PRIMARY KEY NOT NULL,"
+	" password TEXT,"
+	" global INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE admin_domains ("
+	" admin TEXT NOT NULL,"
+	" domain TEXT NOT NULL,"
+	" PRIMARY KEY (admin, domain)) WITHOUT ROWID;"
+	"CREATE INDEX admin_domains_domain ON admin_domains (domain);",
 };
 
 /* The readers' statements, prepared once. */
@@ -143,11 +182,19 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "AND pattern IN (?2, ?3, ?4, ?5)",
 	[ST_ACCESS_SCAN] = "SELECT pattern, action, type FROM access WHERE scope = ?1 "
 	    "AND type IN ('net', 'subdomain')",
-	/* Columns of version 1: prepared at open whatever the file's version. */
-	[ST_ACCOUNT_FULL] = "SELECT address, enabled, created, password, profile FROM accounts "
-	    "WHERE address = ?1",
+	/* Columns of version 1 (account_full_v4 for a file of version 4). */
+	[ST_ACCOUNT_FULL] = "SELECT address, enabled, created, password, profile, '', 0 "
+	    "FROM accounts WHERE address = ?1",
 	[ST_ANY_ACCOUNT] = "SELECT 1 FROM accounts LIMIT 1",
 };
+
+/* The columns of an account (directory_account_get) once a file has version 4. */
+#define ACCOUNT_COLUMNS_V4 "a.address, a.enabled, a.created, a.password, a.profile, a.name, " \
+	"r.address IS NOT NULL FROM accounts a LEFT JOIN resources r ON r.address = a.address"
+static const char account_full_v4[] = "SELECT " ACCOUNT_COLUMNS_V4 " WHERE a.address = ?1";
+
+/* Writers' statements kept prepared (run()). */
+#define STMT_CACHE_SIZE 64
 
 struct directory {
 	sqlite3 *db;
@@ -155,6 +202,13 @@ struct directory {
 	int mode;		/* DIRECTORY_READWRITE, _READONLY, _UPDATE */
 	char *path;
 	sqlite3_stmt *st[ST_COUNT];
+	int batch;		/* in directory_batch_begin's transaction */
+	int savepoint;		/* a writer's savepoint is open in the batch */
+	struct {
+		const char *sql;	/* the text it was run with (compared whole) */
+		sqlite3_stmt *st;
+	} cache[STMT_CACHE_SIZE];
+	int ncache;
 };
 
 /*
@@ -237,6 +291,82 @@ dir_retention_scope_parse(const char *s)
 	if (strcmp(s, "all") == 0)
 		return DIR_RETENTION_ALL;
 	return -1;
+}
+
+const char *
+dir_group_kind_str(enum dir_group_kind kind)
+{
+	return kind == DIR_GROUP_ALIAS ? "alias" : "list";
+}
+
+int
+dir_group_kind_parse(const char *s)
+{
+	if (str_casecmp(s, "list") == 0)
+		return DIR_GROUP_LIST;
+	if (str_casecmp(s, "alias") == 0)
+		return DIR_GROUP_ALIAS;
+	return -1;
+}
+
+const char *
+dir_resource_kind_str(enum dir_resource_kind kind)
+{
+	return kind == DIR_RESOURCE_EQUIPMENT ? "equipment" : "room";
+}
+
+int
+dir_resource_kind_parse(const char *s)
+{
+	if (str_casecmp(s, "room") == 0)
+		return DIR_RESOURCE_ROOM;
+	if (str_casecmp(s, "equipment") == 0)
+		return DIR_RESOURCE_EQUIPMENT;
+	return -1;
+}
+
+/* Well-formed UTF-8 (no overlong forms, no surrogates), no control characters, that fits. */
+int
+dir_text_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (strlen(s) >= DIR_TEXT_SIZE)
+		return 0;
+	while (*p != '\0') {
+		unsigned int c = *p, need, min;
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return 0;
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			min = 0x80;
+			c &= 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			min = 0x800;
+			c &= 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			min = 0x10000;
+			c &= 0x07;
+		} else {
+			return 0;
+		}
+		p++;
+		for (unsigned int i = 0; i < need; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return 0;
+			c = (c << 6) | (*p & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) ||
+		    (c >= 0x80 && c < 0xa0))
+			return 0;
+	}
+	return 1;
 }
 
 /* ---- syntax ---- */
@@ -339,6 +469,14 @@ addr_norm_valid(const char *s, char *out, size_t size, const char **domain_r)
 {
 	return addr_norm(s, out, size, domain_r) == 0 &&
 	    local_valid(out, (size_t)(*domain_r - 1 - out)) && domain_valid(*domain_r) ? 0 : -1;
+}
+
+int
+dir_addr_norm(const char *addr, char *out)
+{
+	const char *domain;
+
+	return addr_norm_valid(addr, out, DIR_ADDR_SIZE, &domain);
 }
 
 /*
@@ -550,6 +688,7 @@ directory_open(const char *path, int mode, const char **error_r)
 			*error_r = dir_error;
 			goto fail;
 		}
+		version = SCHEMA_VERSION;
 	} else {
 		version = user_version(dir->db);
 		if (version < 0)
@@ -568,8 +707,8 @@ directory_open(const char *path, int mode, const char **error_r)
 			FAIL("%s: %s", path, sqlite3_errmsg(dir->db));
 	}
 	for (int i = 0; i < ST_COUNT; i++)
-		if (sqlite3_prepare_v3(dir->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		    &dir->st[i], NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v3(dir->db, i == ST_ACCOUNT_FULL && version >= 4 ? account_full_v4 :
+		    stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &dir->st[i], NULL) != SQLITE_OK)
 			FAIL("%s: %s", path, sqlite3_errmsg(dir->db));
 	return dir;
 fail:
@@ -586,6 +725,10 @@ directory_close(struct directory **dirp)
 		return;
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(dir->st[i]);
+	for (int i = 0; i < dir->ncache; i++)
+		sqlite3_finalize(dir->cache[i].st);
+	if (dir->batch)
+		sqlite3_exec(dir->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(dir->db);
 	free(dir->path);
 	free(dir);
@@ -1062,21 +1205,32 @@ writable(struct directory *dir, const char **error_r)
 	return 0;
 }
 
+/* A writer's transaction, or its savepoint inside a batch. */
 static int
 begin(struct directory *dir, const char **error_r)
 {
 	if (writable(dir, error_r) < 0)
 		return -1;
-	if (sqlite3_exec(dir->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(dir->db, dir->batch ? "SAVEPOINT w" : "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL) != SQLITE_OK) {
 		*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
 		return -1;
 	}
+	dir->savepoint = dir->batch;
 	return 0;
 }
 
 static int
 commit(struct directory *dir, const char **error_r)
 {
+	if (dir->batch) {
+		dir->savepoint = 0;
+		if (sqlite3_exec(dir->db, "RELEASE w", NULL, NULL, NULL) != SQLITE_OK) {
+			*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
+			return -1;
+		}
+		return 0;
+	}
 	if (sqlite3_exec(dir->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
 		sqlite3_exec(dir->db, "ROLLBACK", NULL, NULL, NULL);
@@ -1088,8 +1242,66 @@ commit(struct directory *dir, const char **error_r)
 static void
 rollback(struct directory *dir)
 {
-	if (!sqlite3_get_autocommit(dir->db))
+	if (dir->batch) {
+		if (dir->savepoint)
+			sqlite3_exec(dir->db, "ROLLBACK TO w; RELEASE w", NULL, NULL, NULL);
+		dir->savepoint = 0;
+	} else if (!sqlite3_get_autocommit(dir->db)) {
 		sqlite3_exec(dir->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
+int
+directory_batch_begin(struct directory *dir, const char **error_r)
+{
+	if (dir->batch) {
+		*error_r = set_error("directory: a batch is under way");
+		return -1;
+	}
+	if (begin(dir, error_r) < 0)
+		return -1;
+	dir->batch = 1;
+	return 0;
+}
+
+int
+directory_batch_mark(struct directory *dir, const char **error_r)
+{
+	if (!dir->batch) {
+		*error_r = set_error("directory: no batch under way");
+		return -1;
+	}
+	if (sqlite3_exec(dir->db, "SAVEPOINT mark", NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+directory_batch_mark_end(struct directory *dir, int keep, const char **error_r)
+{
+	if (sqlite3_exec(dir->db, keep ? "RELEASE mark" : "ROLLBACK TO mark; RELEASE mark", NULL,
+	    NULL, NULL) != SQLITE_OK) {
+		*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+directory_batch_end(struct directory *dir, int commit_it, const char **error_r)
+{
+	if (!dir->batch) {
+		*error_r = set_error("directory: no batch under way");
+		return -1;
+	}
+	dir->batch = 0;
+	dir->savepoint = 0;
+	if (commit_it)
+		return commit(dir, error_r);
+	sqlite3_exec(dir->db, "ROLLBACK", NULL, NULL, NULL);
+	return 0;
 }
 
 /*
@@ -1100,12 +1312,27 @@ rollback(struct directory *dir)
 static long long
 run(struct directory *dir, const char **error_r, const char *sql, int n, ...)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	long long result = 0;
 	va_list ap;
-	int rc;
+	int rc, cached = 0;
 
-	if (sqlite3_prepare_v2(dir->db, sql, -1, &st, NULL) != SQLITE_OK) {
+	for (int i = 0; i < dir->ncache && st == NULL; i++)
+		if (dir->cache[i].sql == sql && strcmp(sqlite3_sql(dir->cache[i].st), sql) == 0)
+			st = dir->cache[i].st;
+	if (st != NULL) {
+		cached = 1;
+		sqlite3_clear_bindings(st);
+	} else if (dir->ncache < STMT_CACHE_SIZE) {
+		if (sqlite3_prepare_v3(dir->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+		    NULL) != SQLITE_OK) {
+			*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
+			return -1;
+		}
+		dir->cache[dir->ncache].sql = sql;
+		dir->cache[dir->ncache++].st = st;
+		cached = 1;
+	} else if (sqlite3_prepare_v2(dir->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
 		return -1;
 	}
@@ -1122,7 +1349,10 @@ run(struct directory *dir, const char **error_r, const char *sql, int n, ...)
 		*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
 		result = -1;
 	}
-	sqlite3_finalize(st);
+	if (cached)
+		sqlite3_reset(st);
+	else
+		sqlite3_finalize(st);
 	return result;
 }
 
@@ -1166,14 +1396,18 @@ domain_contents(struct directory *dir, const char *name, int accounts, int alias
 	static const struct {
 		const char *sql, *one, *many;
 	} what[] = {
-		{ "SELECT count(*) FROM accounts WHERE domain = ?1", "account", "accounts" },
-		{ "SELECT count(DISTINCT address) FROM aliases WHERE domain = ?1", "alias", "aliases" },
+		{ "SELECT count(*) FROM accounts WHERE domain = ?1 AND address NOT IN "
+		  "(SELECT address FROM resources)", "account", "accounts" },
+		{ "SELECT count(DISTINCT address) FROM aliases WHERE domain = ?1 AND address NOT IN "
+		  "(SELECT address FROM groups)", "alias", "aliases" },
+		{ "SELECT count(*) FROM groups WHERE domain = ?1", "group", "groups" },
+		{ "SELECT count(*) FROM resources WHERE domain = ?1", "resource", "resources" },
 		{ "SELECT count(*) FROM relay_recipients WHERE domain = ?1", "relay recipient",
 		  "relay recipients" },
 		{ "SELECT count(*) FROM access WHERE scope = ?1 OR scope LIKE '%@' || ?1",
 		  "access entry", "access entries" },
 	};
-	int want[] = { accounts, aliases, relay, accounts && aliases && relay };
+	int want[] = { accounts, aliases, aliases, accounts, relay, accounts && aliases && relay };
 	size_t len = 0;
 
 	out[0] = '\0';
@@ -1268,7 +1502,9 @@ directory_domain_del(struct directory *dir, const char *domain, const char **err
 		goto fail;
 	if (left[0] != '\0')
 		FAIL("domain %s is not empty: %s", name, left);
-	if (run(dir, error_r, "DELETE FROM domains WHERE name = ?1", 1, name) < 0)
+	/* Its admins no longer administer it (a global admin still does). */
+	if (run(dir, error_r, "DELETE FROM domains WHERE name = ?1", 1, name) < 0 ||
+	    run(dir, error_r, "DELETE FROM admin_domains WHERE domain = ?1", 1, name) < 0)
 		goto fail;
 	return commit(dir, error_r);
 fail:
@@ -1332,6 +1568,23 @@ addr_in_domain(struct directory *dir, const char *addr, enum dir_domain_kind kin
 	return 0;
 }
 
+/* 1 if addr (normalized) is a group, 0 if not, -1 on error (writers: version 4). */
+static int
+group_exists(struct directory *dir, const char *addr)
+{
+	const char *error;
+
+	return (int)run(dir, &error, "SELECT count(*) FROM groups WHERE address = ?1", 1, addr);
+}
+
+static int
+resource_exists(struct directory *dir, const char *addr)
+{
+	const char *error;
+
+	return (int)run(dir, &error, "SELECT count(*) FROM resources WHERE address = ?1", 1, addr);
+}
+
 int
 directory_account_add(struct directory *dir, const char *addr, const char **error_r)
 {
@@ -1347,7 +1600,13 @@ directory_account_add(struct directory *dir, const char *addr, const char **erro
 	case DIR_RCPT_DISABLED:
 		FAIL("account %s exists", a);
 	case DIR_RCPT_ALIAS:
-		FAIL("%s is an alias", a);
+		FAIL("%s is %s", a, group_exists(dir, a) == 1 ? "a group" : "an alias");
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
+	switch (group_exists(dir, a)) {
+	case 1:
+		FAIL("%s is a group", a);
 	case -1:
 		FAIL("directory: %s", sqlite3_errmsg(dir->db));
 	}
@@ -1394,11 +1653,12 @@ directory_account_del(struct directory *dir, const char *addr, const char **erro
 
 	if (begin(dir, error_r) < 0)
 		return -1;
+	if (addr_norm(addr, a, sizeof(a), &domain) == 0 && resource_exists(dir, a) == 1)
+		FAIL("%s is a resource (facteurctl resource del)", a);
 	if (change_one(dir, addr, "DELETE FROM accounts WHERE address = ?1", NULL,
 	    "no such account", error_r) < 0)
 		goto fail;
 	/* Its app passwords go with it (change_one checked the address). */
-	addr_norm(addr, a, sizeof(a), &domain);
 	if (run(dir, error_r, "DELETE FROM app_passwords WHERE account = ?1", 1, a) < 0)
 		goto fail;
 	return commit(dir, error_r);
@@ -1496,6 +1756,12 @@ directory_alias_add(struct directory *dir, const char *addr, const char *target,
 	case -1:
 		FAIL("directory: %s", sqlite3_errmsg(dir->db));
 	}
+	switch (group_exists(dir, a)) {
+	case 1:
+		FAIL("%s is a group (facteurctl group member add)", a);
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
 	switch (run(dir, error_r, "SELECT 1 FROM aliases WHERE address = ?1 AND target = ?2", 2, a,
 	    t)) {
 	case 1:
@@ -1519,6 +1785,12 @@ directory_alias_del(struct directory *dir, const char *addr, const char *target,
 	char t[ADDR_SIZE], a[ADDR_SIZE];
 	const char *td;
 
+	if (writable(dir, error_r) < 0)
+		return -1;
+	if (addr_norm(addr, a, sizeof(a), &td) == 0 && group_exists(dir, a) == 1) {
+		*error_r = set_error("%s is a group (facteurctl group del or group member del)", a);
+		return -1;
+	}
 	if (target == NULL)
 		return change_one(dir, addr, "DELETE FROM aliases WHERE address = ?1", NULL,
 		    "no such alias", error_r);
@@ -1546,6 +1818,13 @@ int
 directory_alias_foreach(struct directory *dir, const char *domain,
     int (*fn)(const char *addr, const char *target, void *ctx), void *ctx)
 {
+	/* A group's members are rows of aliases: not listed here. */
+	if (user_version(dir->db) >= 4)
+		return foreach_rows(dir, "SELECT address, target FROM aliases WHERE address NOT IN "
+		    "(SELECT address FROM groups) ORDER BY address, target",
+		    "SELECT address, target FROM aliases WHERE domain = ?1 AND address NOT IN "
+		    "(SELECT address FROM groups) ORDER BY address, target", domain,
+		    &(struct row_cb){ .row = alias_row, .fn.alias = fn }, ctx);
 	return foreach_rows(dir, "SELECT address, target FROM aliases ORDER BY address, target",
 	    "SELECT address, target FROM aliases WHERE domain = ?1 ORDER BY address, target", domain,
 	    &(struct row_cb){ .row = alias_row, .fn.alias = fn }, ctx);
@@ -1848,6 +2127,20 @@ prepare_v2_table(struct directory *dir, const char *sql, sqlite3_stmt **st, cons
 	return -1;
 }
 
+/* The columns of ST_ACCOUNT_FULL (either version). */
+static void
+account_from_row(sqlite3_stmt *st, struct dir_account *out)
+{
+	memset(out, 0, sizeof(*out));
+	str_copy(out->address, col_text(st, 0), sizeof(out->address));
+	out->enabled = sqlite3_column_int(st, 1) != 0;
+	out->created = sqlite3_column_int64(st, 2);
+	str_copy(out->password, col_text(st, 3), sizeof(out->password));
+	str_copy(out->profile, col_text(st, 4), sizeof(out->profile));
+	str_copy(out->name, col_text(st, 5), sizeof(out->name));
+	out->resource = sqlite3_column_int(st, 6) != 0;
+}
+
 int
 directory_account_get(struct directory *dir, const char *addr, struct dir_account *out)
 {
@@ -1859,16 +2152,50 @@ directory_account_get(struct directory *dir, const char *addr, struct dir_accoun
 	if (addr_norm(addr, a, sizeof(a), &domain) < 0)
 		return 0;
 	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-	if ((rc = st_row(dir, st, "account lookup")) == 1 && out != NULL) {
-		memset(out, 0, sizeof(*out));
-		str_copy(out->address, col_text(st, 0), sizeof(out->address));
-		out->enabled = sqlite3_column_int(st, 1) != 0;
-		out->created = sqlite3_column_int64(st, 2);
-		str_copy(out->password, col_text(st, 3), sizeof(out->password));
-		str_copy(out->profile, col_text(st, 4), sizeof(out->profile));
-	}
+	if ((rc = st_row(dir, st, "account lookup")) == 1 && out != NULL)
+		account_from_row(st, out);
 	sqlite3_reset(st);
 	return rc;
+}
+
+int
+directory_account_foreach_full(struct directory *dir, const char *domain,
+    int (*fn)(const struct dir_account *acc, void *ctx), void *ctx)
+{
+	char name[256];
+	sqlite3_stmt *st;
+	int rc, stop = 0, v4 = user_version(dir->db) >= 4;
+	const char *sql;
+
+	if (v4)
+		sql = domain != NULL ? "SELECT " ACCOUNT_COLUMNS_V4 " WHERE a.domain = ?1 "
+		    "ORDER BY a.address" : "SELECT " ACCOUNT_COLUMNS_V4 " ORDER BY a.address";
+	else
+		sql = domain != NULL ? "SELECT address, enabled, created, password, profile, '', 0 "
+		    "FROM accounts WHERE domain = ?1 ORDER BY address" :
+		    "SELECT address, enabled, created, password, profile, '', 0 FROM accounts "
+		    "ORDER BY address";
+	if (sqlite3_prepare_v2(dir->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		db_warn(dir, "account list");
+		return -1;
+	}
+	if (domain != NULL) {
+		if (name_norm(domain, name, sizeof(name)) < 0)
+			name[0] = '\0';
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct dir_account acc;
+		account_from_row(st, &acc);
+		if ((stop = fn(&acc, ctx)) != 0)
+			break;
+	}
+	if (stop == 0 && rc != SQLITE_DONE) {
+		db_warn(dir, "account list");
+		stop = -1;
+	}
+	sqlite3_finalize(st);
+	return stop;
 }
 
 int
@@ -1970,6 +2297,9 @@ int
 directory_account_set_password(struct directory *dir, const char *addr, const char *hash,
     const char **error_r)
 {
+	char a[ADDR_SIZE];
+	const char *domain;
+
 	if (hash == NULL || hash[0] == '\0')
 		return change_one(dir, addr, "UPDATE accounts SET password = NULL WHERE address = ?1",
 		    NULL, "no such account", error_r);
@@ -1978,7 +2308,29 @@ directory_account_set_password(struct directory *dir, const char *addr, const ch
 		    "most %d", DIR_HASH_SIZE - 1);
 		return -1;
 	}
+	/* Resources receive invitations; nobody logs in as them. */
+	if (writable(dir, error_r) < 0)
+		return -1;
+	if (addr_norm(addr, a, sizeof(a), &domain) == 0 && resource_exists(dir, a) == 1) {
+		*error_r = set_error("%s is a resource: it has no password", a);
+		return -1;
+	}
 	return change_one(dir, addr, "UPDATE accounts SET password = ?2 WHERE address = ?1", hash,
+	    "no such account", error_r);
+}
+
+int
+directory_account_set_name(struct directory *dir, const char *addr, const char *name,
+    const char **error_r)
+{
+	if (name == NULL)
+		name = "";
+	if (!dir_text_valid(name)) {
+		*error_r = set_error("bad display name: UTF-8 text of at most %d bytes without control "
+		    "characters", DIR_TEXT_SIZE - 1);
+		return -1;
+	}
+	return change_one(dir, addr, "UPDATE accounts SET name = ?2 WHERE address = ?1", name,
 	    "no such account", error_r);
 }
 
@@ -2233,4 +2585,766 @@ directory_profile_foreach(struct directory *dir,
 	}
 	sqlite3_finalize(st);
 	return stop;
+}
+
+/* ---- groups ---- */
+
+/* Reading a table of version 4: 1 prepared, 0 for an older file (no rows), -1 on error. */
+static int
+prepare_v4(struct directory *dir, const char *sql, sqlite3_stmt **st, const char *what)
+{
+	if (user_version(dir->db) < 4)
+		return 0;
+	if (sqlite3_prepare_v2(dir->db, sql, -1, st, NULL) != SQLITE_OK) {
+		db_warn(dir, what);
+		return -1;
+	}
+	return 1;
+}
+
+static int
+text_check(const char *what, const char *s, const char **error_r)
+{
+	if (dir_text_valid(s))
+		return 0;
+	*error_r = set_error("bad %s: UTF-8 text of at most %d bytes without control characters",
+	    what, DIR_TEXT_SIZE - 1);
+	return -1;
+}
+
+static int
+group_check(const struct dir_group *g, const char **error_r)
+{
+	if (g->kind != DIR_GROUP_LIST && g->kind != DIR_GROUP_ALIAS) {
+		*error_r = set_error("group %s: bad kind", g->address);
+		return -1;
+	}
+	return text_check("group name", g->name, error_r) < 0 ||
+	    text_check("group description", g->description, error_r) < 0 ? -1 : 0;
+}
+
+int
+directory_group_add(struct directory *dir, const struct dir_group *g, const char **error_r)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+
+	if (group_check(g, error_r) < 0 || begin(dir, error_r) < 0)
+		return -1;
+	if (addr_in_domain(dir, g->address, DIR_DOMAIN_LOCAL, a, &domain, error_r) < 0)
+		goto fail;
+	switch (group_exists(dir, a)) {
+	case 1:
+		FAIL("group %s exists", a);
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
+	switch (local_rcpt(dir, a)) {
+	case DIR_RCPT_ACCOUNT:
+	case DIR_RCPT_DISABLED:
+		FAIL("%s is an account", a);
+	case DIR_RCPT_ALIAS:
+		FAIL("%s is an alias", a);
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
+	if (run(dir, error_r, "INSERT INTO groups (address, domain, kind, name, description) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)", 5, a, domain, dir_group_kind_str(g->kind), g->name,
+	    g->description) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_group_update(struct directory *dir, const struct dir_group *g, const char **error_r)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+
+	if (group_check(g, error_r) < 0 || writable(dir, error_r) < 0)
+		return -1;
+	if (addr_norm_valid(g->address, a, sizeof(a), &domain) < 0) {
+		*error_r = set_error("bad address %s", g->address);
+		return -1;
+	}
+	switch (run(dir, error_r, "UPDATE groups SET kind = ?2, name = ?3, description = ?4 "
+	    "WHERE address = ?1", 4, a, dir_group_kind_str(g->kind), g->name, g->description)) {
+	case 0:
+		*error_r = set_error("no such group %s", a);
+		return -1;
+	case -1:
+		return -1;
+	}
+	return 0;
+}
+
+int
+directory_group_del(struct directory *dir, const char *addr, const char **error_r)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+
+	if (addr_norm_valid(addr, a, sizeof(a), &domain) < 0) {
+		*error_r = set_error("bad address %s", addr);
+		return -1;
+	}
+	if (begin(dir, error_r) < 0)
+		return -1;
+	switch (run(dir, error_r, "DELETE FROM groups WHERE address = ?1", 1, a)) {
+	case 0:
+		FAIL("no such group %s", a);
+	case -1:
+		goto fail;
+	}
+	if (run(dir, error_r, "DELETE FROM aliases WHERE address = ?1", 1, a) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+/* Normalize a group's address and a member's; the group must exist. */
+static int
+member_args(struct directory *dir, const char *group, const char *member, char *g, char *m,
+    const char **domain_r, const char **error_r)
+{
+	const char *md;
+
+	if (addr_norm_valid(group, g, ADDR_SIZE, domain_r) < 0)
+		FAIL("bad address %s", group);
+	if (addr_norm_valid(member, m, ADDR_SIZE, &md) < 0)
+		FAIL("bad member address %s", member);
+	switch (group_exists(dir, g)) {
+	case 0:
+		FAIL("no such group %s", g);
+	case -1:
+		FAIL("directory: %s", sqlite3_errmsg(dir->db));
+	}
+	return 0;
+fail:
+	return -1;
+}
+
+int
+directory_group_member_add(struct directory *dir, const char *group, const char *member,
+    const char **error_r)
+{
+	char g[ADDR_SIZE], m[ADDR_SIZE];
+	const char *domain;
+
+	if (begin(dir, error_r) < 0)
+		return -1;
+	if (member_args(dir, group, member, g, m, &domain, error_r) < 0)
+		goto fail;
+	if (strcmp(g, m) == 0)
+		FAIL("group %s cannot be its own member", g);
+	switch (run(dir, error_r, "SELECT 1 FROM aliases WHERE address = ?1 AND target = ?2", 2, g,
+	    m)) {
+	case 1:
+		FAIL("%s is a member of %s", m, g);
+	case -1:
+		goto fail;
+	}
+	if (run(dir, error_r, "INSERT INTO aliases (address, target, domain) VALUES (?1, ?2, ?3)",
+	    3, g, m, domain) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_group_member_del(struct directory *dir, const char *group, const char *member,
+    const char **error_r)
+{
+	char g[ADDR_SIZE], m[ADDR_SIZE];
+	const char *domain;
+
+	if (writable(dir, error_r) < 0 || member_args(dir, group, member, g, m, &domain,
+	    error_r) < 0)
+		return -1;
+	switch (run(dir, error_r, "DELETE FROM aliases WHERE address = ?1 AND target = ?2", 2, g,
+	    m)) {
+	case 0:
+		*error_r = set_error("%s is not a member of %s", m, g);
+		return -1;
+	case -1:
+		return -1;
+	}
+	return 0;
+}
+
+static void
+group_from_row(sqlite3_stmt *st, struct dir_group *out)
+{
+	int kind = dir_group_kind_parse(col_text(st, 1));
+
+	memset(out, 0, sizeof(*out));
+	str_copy(out->address, col_text(st, 0), sizeof(out->address));
+	out->kind = kind >= 0 ? (enum dir_group_kind)kind : DIR_GROUP_LIST;
+	str_copy(out->name, col_text(st, 2), sizeof(out->name));
+	str_copy(out->description, col_text(st, 3), sizeof(out->description));
+}
+
+int
+directory_group_get(struct directory *dir, const char *addr, struct dir_group *out)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (addr_norm(addr, a, sizeof(a), &domain) < 0)
+		return 0;
+	if ((rc = prepare_v4(dir, "SELECT address, kind, name, description FROM groups "
+	    "WHERE address = ?1", &st, "group lookup")) <= 0)
+		return rc;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if ((rc = st_row(dir, st, "group lookup")) == 1 && out != NULL)
+		group_from_row(st, out);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Step st (its parameter bound) through its rows, calling row for each;
+ * as the listings: fn's non-zero stops, -1 on a database error.  st is
+ * finalized.
+ */
+static int
+rows_each(struct directory *dir, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *fn,
+    void *ctx), void *fn, void *ctx, const char *what)
+{
+	int rc, stop = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((stop = row(st, fn, ctx)) != 0)
+			break;
+	if (stop == 0 && rc != SQLITE_DONE) {
+		db_warn(dir, what);
+		stop = -1;
+	}
+	sqlite3_finalize(st);
+	return stop;
+}
+
+/* Prepare sql_all or, with a domain, sql_domain with the domain bound: as prepare_v4. */
+static int
+prepare_v4_domain(struct directory *dir, const char *sql_all, const char *sql_domain,
+    const char *domain, sqlite3_stmt **st, const char *what)
+{
+	char name[256];
+	int rc;
+
+	if ((rc = prepare_v4(dir, domain != NULL ? sql_domain : sql_all, st, what)) <= 0)
+		return rc;
+	if (domain != NULL) {
+		if (name_norm(domain, name, sizeof(name)) < 0)
+			name[0] = '\0';
+		sqlite3_bind_text(*st, 1, name, -1, SQLITE_TRANSIENT);
+	}
+	return 1;
+}
+
+static int
+group_row(sqlite3_stmt *st, void *fn, void *ctx)
+{
+	int (*f)(const struct dir_group *, void *) = (int (*)(const struct dir_group *, void *))fn;
+	struct dir_group g;
+
+	group_from_row(st, &g);
+	return f(&g, ctx);
+}
+
+int
+directory_group_foreach(struct directory *dir, const char *domain,
+    int (*fn)(const struct dir_group *g, void *ctx), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = prepare_v4_domain(dir, "SELECT address, kind, name, description FROM groups "
+	    "ORDER BY address", "SELECT address, kind, name, description FROM groups "
+	    "WHERE domain = ?1 ORDER BY address", domain, &st, "group list")) <= 0)
+		return rc;
+	return rows_each(dir, st, group_row, (void *)fn, ctx, "group list");
+}
+
+static int
+string_row(sqlite3_stmt *st, void *fn, void *ctx)
+{
+	int (*f)(const char *, void *) = (int (*)(const char *, void *))fn;
+
+	return f(col_text(st, 0), ctx);
+}
+
+int
+directory_group_member_foreach(struct directory *dir, const char *group,
+    int (*fn)(const char *member, void *ctx), void *ctx)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (addr_norm(group, a, sizeof(a), &domain) < 0)
+		return 0;
+	if ((rc = prepare_v4(dir, "SELECT target FROM aliases WHERE address = ?1 AND address IN "
+	    "(SELECT address FROM groups) ORDER BY target", &st, "group members")) <= 0)
+		return rc;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	return rows_each(dir, st, string_row, (void *)fn, ctx, "group members");
+}
+
+/* ---- resources ---- */
+
+static int
+resource_check(const struct dir_resource *r, const char **error_r)
+{
+	if (r->kind != DIR_RESOURCE_ROOM && r->kind != DIR_RESOURCE_EQUIPMENT) {
+		*error_r = set_error("resource %s: the kind is room or equipment", r->address);
+		return -1;
+	}
+	if (r->capacity < 0 || r->capacity > DIR_CAPACITY_MAX) {
+		*error_r = set_error("resource %s: the capacity is 0 to %d", r->address,
+		    DIR_CAPACITY_MAX);
+		return -1;
+	}
+	return text_check("resource name", r->name, error_r) < 0 ||
+	    text_check("resource category", r->category, error_r) < 0 ||
+	    text_check("resource description", r->description, error_r) < 0 ? -1 : 0;
+}
+
+/* Write r (checked, a resource that exists: insert 0; a new one: 1). */
+static int
+resource_write(struct directory *dir, const struct dir_resource *r, int insert,
+    const char **error_r)
+{
+	char a[ADDR_SIZE], capacity[16], now[32];
+	const char *domain;
+
+	if (resource_check(r, error_r) < 0 || begin(dir, error_r) < 0)
+		return -1;
+	if (addr_in_domain(dir, r->address, DIR_DOMAIN_LOCAL, a, &domain, error_r) < 0)
+		goto fail;
+	snprintf(capacity, sizeof(capacity), "%d", r->capacity);
+	if (insert) {
+		switch (local_rcpt(dir, a)) {
+		case DIR_RCPT_ACCOUNT:
+		case DIR_RCPT_DISABLED:
+			FAIL("%s is %s", a, resource_exists(dir, a) == 1 ? "a resource already" :
+			    "an account");
+		case DIR_RCPT_ALIAS:
+			FAIL("%s is an alias", a);
+		case -1:
+			FAIL("directory: %s", sqlite3_errmsg(dir->db));
+		}
+		if (group_exists(dir, a) != 0)
+			FAIL("%s is a group", a);
+		snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+		if (run(dir, error_r, "INSERT INTO accounts (address, domain, enabled, created, name) "
+		    "VALUES (?1, ?2, CAST(?3 AS INTEGER), CAST(?4 AS INTEGER), ?5)", 5, a, domain,
+		    r->enabled ? "1" : "0", now, r->name) < 0 ||
+		    run(dir, error_r, "INSERT INTO resources (address, domain, kind, capacity, "
+		    "category, description) VALUES (?1, ?2, ?3, CAST(?4 AS INTEGER), ?5, ?6)", 6, a,
+		    domain, dir_resource_kind_str(r->kind), capacity, r->category, r->description) < 0)
+			goto fail;
+	} else {
+		switch (run(dir, error_r, "UPDATE resources SET kind = ?2, capacity = CAST(?3 AS "
+		    "INTEGER), category = ?4, description = ?5 WHERE address = ?1", 5, a,
+		    dir_resource_kind_str(r->kind), capacity, r->category, r->description)) {
+		case 0:
+			FAIL("no such resource %s", a);
+		case -1:
+			goto fail;
+		}
+		if (run(dir, error_r, "UPDATE accounts SET name = ?2, enabled = CAST(?3 AS INTEGER) "
+		    "WHERE address = ?1", 3, a, r->name, r->enabled ? "1" : "0") < 0)
+			goto fail;
+	}
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_resource_add(struct directory *dir, const struct dir_resource *r,
+    const char **error_r)
+{
+	return resource_write(dir, r, 1, error_r);
+}
+
+int
+directory_resource_update(struct directory *dir, const struct dir_resource *r,
+    const char **error_r)
+{
+	return resource_write(dir, r, 0, error_r);
+}
+
+int
+directory_resource_del(struct directory *dir, const char *addr, const char **error_r)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+
+	if (addr_norm_valid(addr, a, sizeof(a), &domain) < 0) {
+		*error_r = set_error("bad address %s", addr);
+		return -1;
+	}
+	if (begin(dir, error_r) < 0)
+		return -1;
+	switch (run(dir, error_r, "DELETE FROM resources WHERE address = ?1", 1, a)) {
+	case 0:
+		FAIL("no such resource %s", a);
+	case -1:
+		goto fail;
+	}
+	if (run(dir, error_r, "DELETE FROM accounts WHERE address = ?1", 1, a) < 0 ||
+	    run(dir, error_r, "DELETE FROM app_passwords WHERE account = ?1", 1, a) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+#define RESOURCE_COLUMNS "r.address, r.kind, a.name, r.capacity, r.category, r.description, " \
+	"a.enabled FROM resources r JOIN accounts a ON a.address = r.address"
+
+static void
+resource_from_row(sqlite3_stmt *st, struct dir_resource *out)
+{
+	int kind = dir_resource_kind_parse(col_text(st, 1));
+
+	memset(out, 0, sizeof(*out));
+	str_copy(out->address, col_text(st, 0), sizeof(out->address));
+	out->kind = kind > 0 ? (enum dir_resource_kind)kind : DIR_RESOURCE_ROOM;
+	str_copy(out->name, col_text(st, 2), sizeof(out->name));
+	out->capacity = sqlite3_column_int(st, 3);
+	str_copy(out->category, col_text(st, 4), sizeof(out->category));
+	str_copy(out->description, col_text(st, 5), sizeof(out->description));
+	out->enabled = sqlite3_column_int(st, 6) != 0;
+}
+
+int
+directory_resource_get(struct directory *dir, const char *addr, struct dir_resource *out)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (addr_norm(addr, a, sizeof(a), &domain) < 0)
+		return 0;
+	if ((rc = prepare_v4(dir, "SELECT " RESOURCE_COLUMNS " WHERE r.address = ?1", &st,
+	    "resource lookup")) <= 0)
+		return rc;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if ((rc = st_row(dir, st, "resource lookup")) == 1 && out != NULL)
+		resource_from_row(st, out);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+resource_row(sqlite3_stmt *st, void *fn, void *ctx)
+{
+	int (*f)(const struct dir_resource *, void *) =
+	    (int (*)(const struct dir_resource *, void *))fn;
+	struct dir_resource r;
+
+	resource_from_row(st, &r);
+	return f(&r, ctx);
+}
+
+int
+directory_resource_foreach(struct directory *dir, const char *domain,
+    int (*fn)(const struct dir_resource *r, void *ctx), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = prepare_v4_domain(dir, "SELECT " RESOURCE_COLUMNS " ORDER BY r.address",
+	    "SELECT " RESOURCE_COLUMNS " WHERE r.domain = ?1 ORDER BY r.address", domain, &st,
+	    "resource list")) <= 0)
+		return rc;
+	return rows_each(dir, st, resource_row, (void *)fn, ctx, "resource list");
+}
+
+/* ---- domain admins ---- */
+
+/* An admin's name: an address, or a name as a profile's; lower-cased into out (ADDR_SIZE). */
+static int
+admin_name_norm(const char *name, char *out, const char **error_r)
+{
+	const char *domain;
+
+	if (strchr(name, '@') != NULL) {
+		if (addr_norm_valid(name, out, ADDR_SIZE, &domain) == 0)
+			return 0;
+	} else if (profile_name_norm(name, out) == 0) {
+		return 0;
+	}
+	*error_r = set_error("bad admin name %s: an address, or 1 to %d letters, digits, '.', '_' "
+	    "or '-'", name, DIR_NAME_SIZE - 1);
+	return -1;
+}
+
+/* Replace the admin's domains (inside a transaction). */
+static int
+admin_domains_write(struct directory *dir, const char *name, int global,
+    const char *const *domains, size_t n, const char **error_r)
+{
+	char d[256];
+
+	if (global && n > 0) {
+		*error_r = set_error("admin %s: a global admin has no list of domains", name);
+		return -1;
+	}
+	if (!global && n == 0) {
+		*error_r = set_error("admin %s: give its domains, or make it global", name);
+		return -1;
+	}
+	if (run(dir, error_r, "UPDATE admins SET global = CAST(?2 AS INTEGER) WHERE name = ?1", 2,
+	    name, global ? "1" : "0") < 0 ||
+	    run(dir, error_r, "DELETE FROM admin_domains WHERE admin = ?1", 1, name) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (name_norm(domains[i], d, sizeof(d)) < 0 || !domain_valid(d)) {
+			*error_r = set_error("bad domain name %s", domains[i]);
+			return -1;
+		}
+		switch (domain_get(dir, d, NULL)) {
+		case 0:
+			*error_r = set_error("unknown domain %s", d);
+			return -1;
+		case -1:
+			*error_r = set_error("directory: %s", sqlite3_errmsg(dir->db));
+			return -1;
+		}
+		if (run(dir, error_r, "INSERT OR IGNORE INTO admin_domains (admin, domain) "
+		    "VALUES (?1, ?2)", 2, name, d) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+admin_hash_check(const char *hash, const char **error_r)
+{
+	if (hash != NULL && hash[0] != '\0' && !hash_storable(hash)) {
+		*error_r = set_error("bad password hash: printable characters without blanks, at "
+		    "most %d", DIR_HASH_SIZE - 1);
+		return -1;
+	}
+	return 0;
+}
+
+int
+directory_admin_add(struct directory *dir, const char *name, const char *hash, int global,
+    const char *const *domains, size_t n, const char **error_r)
+{
+	char a[ADDR_SIZE], now[32];
+
+	if (admin_name_norm(name, a, error_r) < 0 || admin_hash_check(hash, error_r) < 0 ||
+	    begin(dir, error_r) < 0)
+		return -1;
+	switch (run(dir, error_r, "SELECT count(*) FROM admins WHERE name = ?1", 1, a)) {
+	case 1:
+		FAIL("admin %s exists", a);
+	case -1:
+		goto fail;
+	}
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	if (run(dir, error_r, "INSERT INTO admins (name, password, created) "
+	    "VALUES (?1, nullif(?2, ''), CAST(?3 AS INTEGER))", 3, a, hash != NULL ? hash : "",
+	    now) < 0 || admin_domains_write(dir, a, global, domains, n, error_r) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_admin_set_domains(struct directory *dir, const char *name, int global,
+    const char *const *domains, size_t n, const char **error_r)
+{
+	char a[ADDR_SIZE];
+
+	if (admin_name_norm(name, a, error_r) < 0 || begin(dir, error_r) < 0)
+		return -1;
+	switch (run(dir, error_r, "SELECT count(*) FROM admins WHERE name = ?1", 1, a)) {
+	case 0:
+		FAIL("no such admin %s", a);
+	case -1:
+		goto fail;
+	}
+	if (admin_domains_write(dir, a, global, domains, n, error_r) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+int
+directory_admin_set_password(struct directory *dir, const char *name, const char *hash,
+    const char **error_r)
+{
+	char a[ADDR_SIZE];
+
+	if (admin_name_norm(name, a, error_r) < 0 || admin_hash_check(hash, error_r) < 0 ||
+	    writable(dir, error_r) < 0)
+		return -1;
+	switch (run(dir, error_r, "UPDATE admins SET password = nullif(?2, '') WHERE name = ?1", 2,
+	    a, hash != NULL ? hash : "")) {
+	case 0:
+		*error_r = set_error("no such admin %s", a);
+		return -1;
+	case -1:
+		return -1;
+	}
+	return 0;
+}
+
+int
+directory_admin_del(struct directory *dir, const char *name, const char **error_r)
+{
+	char a[ADDR_SIZE];
+
+	if (admin_name_norm(name, a, error_r) < 0 || begin(dir, error_r) < 0)
+		return -1;
+	switch (run(dir, error_r, "DELETE FROM admins WHERE name = ?1", 1, a)) {
+	case 0:
+		FAIL("no such admin %s", a);
+	case -1:
+		goto fail;
+	}
+	if (run(dir, error_r, "DELETE FROM admin_domains WHERE admin = ?1", 1, a) < 0)
+		goto fail;
+	return commit(dir, error_r);
+fail:
+	rollback(dir);
+	return -1;
+}
+
+static void
+admin_from_row(sqlite3_stmt *st, struct dir_admin *out)
+{
+	memset(out, 0, sizeof(*out));
+	str_copy(out->name, col_text(st, 0), sizeof(out->name));
+	str_copy(out->password, col_text(st, 1), sizeof(out->password));
+	out->global = sqlite3_column_int(st, 2) != 0;
+	out->created = sqlite3_column_int64(st, 3);
+}
+
+int
+directory_admin_get(struct directory *dir, const char *name, struct dir_admin *out)
+{
+	char a[ADDR_SIZE];
+	const char *error;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (admin_name_norm(name, a, &error) < 0)
+		return 0;
+	if ((rc = prepare_v4(dir, "SELECT name, password, global, created FROM admins "
+	    "WHERE name = ?1", &st, "admin lookup")) <= 0)
+		return rc;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if ((rc = st_row(dir, st, "admin lookup")) == 1 && out != NULL)
+		admin_from_row(st, out);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+admin_row(sqlite3_stmt *st, void *fn, void *ctx)
+{
+	int (*f)(const struct dir_admin *, void *) = (int (*)(const struct dir_admin *, void *))fn;
+	struct dir_admin a;
+
+	admin_from_row(st, &a);
+	return f(&a, ctx);
+}
+
+int
+directory_admin_foreach(struct directory *dir, int (*fn)(const struct dir_admin *a, void *ctx),
+    void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = prepare_v4(dir, "SELECT name, password, global, created FROM admins "
+	    "ORDER BY name", &st, "admin list")) <= 0)
+		return rc;
+	return rows_each(dir, st, admin_row, (void *)fn, ctx, "admin list");
+}
+
+int
+directory_admin_domain_foreach(struct directory *dir, const char *name,
+    int (*fn)(const char *domain, void *ctx), void *ctx)
+{
+	char a[ADDR_SIZE];
+	const char *error;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (admin_name_norm(name, a, &error) < 0)
+		return 0;
+	if ((rc = prepare_v4(dir, "SELECT domain FROM admin_domains WHERE admin = ?1 "
+	    "ORDER BY domain", &st, "admin domains")) <= 0)
+		return rc;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
+	return rows_each(dir, st, string_row, (void *)fn, ctx, "admin domains");
+}
+
+int
+directory_admin_may(struct directory *dir, const char *name, const char *domain)
+{
+	char a[ADDR_SIZE], d[256];
+	const char *error;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (admin_name_norm(name, a, &error) < 0 || name_norm(domain, d, sizeof(d)) < 0)
+		return 0;
+	if ((rc = prepare_v4(dir, "SELECT 1 FROM admins WHERE name = ?1 AND (global = 1 OR "
+	    "EXISTS (SELECT 1 FROM admin_domains WHERE admin = ?1 AND domain = ?2) AND "
+	    "EXISTS (SELECT 1 FROM domains WHERE name = ?2))", &st, "admin check")) <= 0)
+		return rc;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, d, -1, SQLITE_STATIC);
+	rc = st_row(dir, st, "admin check");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+directory_alias_target_foreach(struct directory *dir, const char *addr,
+    int (*fn)(const char *target, void *ctx), void *ctx)
+{
+	char a[ADDR_SIZE];
+	const char *domain;
+	sqlite3_stmt *st;
+
+	if (addr_norm(addr, a, sizeof(a), &domain) < 0)
+		return 0;
+	if (sqlite3_prepare_v2(dir->db, user_version(dir->db) >= 4 ?
+	    "SELECT target FROM aliases WHERE address = ?1 AND address NOT IN "
+	    "(SELECT address FROM groups) ORDER BY target" :
+	    "SELECT target FROM aliases WHERE address = ?1 ORDER BY target", -1, &st,
+	    NULL) != SQLITE_OK) {
+		db_warn(dir, "alias targets");
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	return rows_each(dir, st, string_row, (void *)fn, ctx, "alias targets");
 }

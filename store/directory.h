@@ -20,15 +20,27 @@
  * process with several threads looking up opens one per thread.
  *
  * The file: one table per kind of entry (domains, accounts, aliases,
- * relay_recipients, access, app_passwords, profiles), its version in
- * PRAGMA user_version (3; a writer upgrades an older file when it opens
- * it).  Writers keep the -wal and -shm files when they close, so that
+ * relay_recipients, access, app_passwords, profiles, groups, resources,
+ * admins), its version in PRAGMA user_version (4; a writer upgrades an
+ * older file when it opens it; a reader sees the tables an older file
+ * lacks as empty).  Writers keep the -wal and -shm files when they close, so that
  * daemons opening it read-only never need to create them.
  *
  * Accounts carry what authentication needs (store/auth.h reads it): a
  * password hash, app passwords (one hash each, with their last use) and a
  * profile naming the services the account may use, its quota and its
  * retention.
+ *
+ * Groups are aliases with a name: their members are the alias's targets,
+ * so a message to a group is expanded at RCPT exactly as one to an alias.
+ * Resources (rooms, equipment) are accounts without a password that
+ * receive invitations, with what a booking needs to know of them.  Domain
+ * admins are the people who may administer some domains (or all): a name,
+ * a password hash and their domains.
+ *
+ * A batch (directory_batch_begin/end) runs many changes as one
+ * transaction, each change in its own savepoint: the CSV import applies a
+ * whole file, or nothing, in one commit.
  */
 #ifndef FACTEUR_DIRECTORY_H
 #define FACTEUR_DIRECTORY_H
@@ -167,8 +179,9 @@ int directory_domain_del(struct directory *dir, const char *name, const char **e
 int directory_domain_foreach(struct directory *dir,
     int (*fn)(const struct dir_domain *d, void *ctx), void *ctx);
 
-/* An account in a LOCAL domain, enabled; refused if addr is an alias. */
+/* An account in a LOCAL domain, enabled; refused if addr is an alias or a group. */
 int directory_account_add(struct directory *dir, const char *addr, const char **error_r);
+/* Refused for a resource (directory_resource_del). */
 int directory_account_del(struct directory *dir, const char *addr, const char **error_r);
 int directory_account_set_enabled(struct directory *dir, const char *addr, int enabled,
     const char **error_r);
@@ -176,8 +189,10 @@ int directory_account_foreach(struct directory *dir, const char *domain,
     int (*fn)(const char *addr, int enabled, void *ctx), void *ctx);
 
 /*
- * One alias address (in a LOCAL domain, not an account) may have many
- * targets (any address, here or elsewhere, not itself): each add adds one.
+ * One alias address (in a LOCAL domain, not an account nor a group) may
+ * have many targets (any address, here or elsewhere, not itself): each
+ * add adds one.  A group's members are not listed as aliases, and
+ * directory_alias_del refuses a group.
  */
 int directory_alias_add(struct directory *dir, const char *addr, const char *target,
     const char **error_r);
@@ -186,6 +201,9 @@ int directory_alias_del(struct directory *dir, const char *addr, const char *tar
     const char **error_r);
 int directory_alias_foreach(struct directory *dir, const char *domain,
     int (*fn)(const char *addr, const char *target, void *ctx), void *ctx);
+/* The targets of one alias (not a group) in address order; none for an unknown alias. */
+int directory_alias_target_foreach(struct directory *dir, const char *addr,
+    int (*fn)(const char *target, void *ctx), void *ctx);
 
 /* Recipients of a RELAY domain with verify LIST. */
 int directory_relay_rcpt_add(struct directory *dir, const char *addr, const char **error_r);
@@ -217,6 +235,7 @@ int directory_access_foreach(struct directory *dir,
 #define DIR_HASH_SIZE		256
 #define DIR_NAME_SIZE		64
 #define DIR_SERVICES_SIZE	128
+#define DIR_TEXT_SIZE		256	/* display names, categories, descriptions */
 /* App passwords an account may have (each is tried at every login). */
 #define DIR_APP_PASSWORDS_MAX	20
 /* The services a profile may name, and those of an account without one. */
@@ -228,6 +247,8 @@ struct dir_account {
 	long long created;		/* Unix time */
 	char password[DIR_HASH_SIZE];	/* its hash, "" if none */
 	char profile[DIR_NAME_SIZE];	/* "" if none: every service, no quota */
+	char name[DIR_TEXT_SIZE];	/* display name, "" if none */
+	int resource;			/* 1: a resource's account (directory_resource_get) */
 };
 
 struct dir_app_password {
@@ -277,6 +298,19 @@ int directory_account_set_password(struct directory *dir, const char *addr, cons
 int directory_account_set_profile(struct directory *dir, const char *addr, const char *profile,
     const char **error_r);
 /*
+ * The display name ("Alice Martin"; NULL or "": none): UTF-8 text of at
+ * most DIR_TEXT_SIZE - 1 bytes without control characters.
+ */
+int directory_account_set_name(struct directory *dir, const char *addr, const char *name,
+    const char **error_r);
+/*
+ * Every account (resources included: acc->resource says) of domain (NULL:
+ * all) in address order, with what directory_account_get gives; as the
+ * other listings.
+ */
+int directory_account_foreach_full(struct directory *dir, const char *domain,
+    int (*fn)(const struct dir_account *acc, void *ctx), void *ctx);
+/*
  * An app password: name is 1 to 63 letters, digits, '.', '_', '-' (kept
  * as given, compared exactly); refused if the account has one of that name
  * or DIR_APP_PASSWORDS_MAX already.
@@ -306,6 +340,127 @@ int dir_services_norm(const char *list, char *out, const char **error_r);
 /* Is service in the normalized list? */
 int dir_services_has(const char *list, const char *service);
 
+/* ---- groups, resources, domain admins ---- */
+
+/*
+ * A group's kind: both deliver to every member as an alias does; a list's
+ * members are shown to the directory's users (an address book expands
+ * it), an alias-style group is shown as one address.
+ */
+enum dir_group_kind {
+	DIR_GROUP_LIST = 0,
+	DIR_GROUP_ALIAS,
+};
+
+struct dir_group {
+	char address[DIR_ADDR_SIZE];
+	enum dir_group_kind kind;
+	char name[DIR_TEXT_SIZE];		/* "" if none */
+	char description[DIR_TEXT_SIZE];	/* "" if none */
+};
+
+enum dir_resource_kind {
+	DIR_RESOURCE_ROOM = 1,
+	DIR_RESOURCE_EQUIPMENT,
+};
+
+#define DIR_CAPACITY_MAX 100000
+
+struct dir_resource {
+	char address[DIR_ADDR_SIZE];
+	enum dir_resource_kind kind;
+	char name[DIR_TEXT_SIZE];		/* its account's display name */
+	int capacity;				/* people (a room), 0: not said */
+	char category[DIR_TEXT_SIZE];		/* "projector", "building A", "" */
+	char description[DIR_TEXT_SIZE];
+	int enabled;				/* its account's */
+};
+
+struct dir_admin {
+	char name[DIR_ADDR_SIZE];	/* an address, or 1 to 63 of a-z 0-9 . _ - */
+	char password[DIR_HASH_SIZE];	/* its hash, "" if none */
+	int global;			/* every domain, present and future */
+	long long created;
+};
+
+/*
+ * A group at an address of a LOCAL domain that is no account nor alias;
+ * its members are added one by one.  update changes kind, name and
+ * description.  del removes it with its members.
+ */
+int directory_group_add(struct directory *dir, const struct dir_group *g, const char **error_r);
+int directory_group_update(struct directory *dir, const struct dir_group *g,
+    const char **error_r);
+int directory_group_del(struct directory *dir, const char *addr, const char **error_r);
+/* A member is any address but the group's own; refused if it is a member already. */
+int directory_group_member_add(struct directory *dir, const char *group, const char *member,
+    const char **error_r);
+int directory_group_member_del(struct directory *dir, const char *group, const char *member,
+    const char **error_r);
+/* 1 and *out, 0 if addr is no group, -1 on a database error. */
+int directory_group_get(struct directory *dir, const char *addr, struct dir_group *out);
+int directory_group_foreach(struct directory *dir, const char *domain,
+    int (*fn)(const struct dir_group *g, void *ctx), void *ctx);
+/* The members of group in address order (none for an unknown group). */
+int directory_group_member_foreach(struct directory *dir, const char *group,
+    int (*fn)(const char *member, void *ctx), void *ctx);
+
+/*
+ * A resource: an account (enabled, no password, r->name its display name)
+ * and its booking data.  capacity 0 to DIR_CAPACITY_MAX; category and
+ * description text as a display name.  update changes everything but the
+ * address (enabled included); del removes the account too.
+ */
+int directory_resource_add(struct directory *dir, const struct dir_resource *r,
+    const char **error_r);
+int directory_resource_update(struct directory *dir, const struct dir_resource *r,
+    const char **error_r);
+int directory_resource_del(struct directory *dir, const char *addr, const char **error_r);
+int directory_resource_get(struct directory *dir, const char *addr, struct dir_resource *out);
+int directory_resource_foreach(struct directory *dir, const char *domain,
+    int (*fn)(const struct dir_resource *r, void *ctx), void *ctx);
+
+/*
+ * Domain admins.  domains: n names of the directory (any kind); global
+ * admins have none (refused with global).  An admin has a password hash
+ * (store/auth.h makes it), may be added without one, and is global or
+ * has at least one domain.  Deleting a domain takes it from its admins.
+ */
+int directory_admin_add(struct directory *dir, const char *name, const char *hash, int global,
+    const char *const *domains, size_t n, const char **error_r);
+/* Replace the admin's domains (or make it global). */
+int directory_admin_set_domains(struct directory *dir, const char *name, int global,
+    const char *const *domains, size_t n, const char **error_r);
+int directory_admin_set_password(struct directory *dir, const char *name, const char *hash,
+    const char **error_r);
+int directory_admin_del(struct directory *dir, const char *name, const char **error_r);
+int directory_admin_get(struct directory *dir, const char *name, struct dir_admin *out);
+int directory_admin_foreach(struct directory *dir,
+    int (*fn)(const struct dir_admin *a, void *ctx), void *ctx);
+/* The admin's domains in name order (none for a global admin). */
+int directory_admin_domain_foreach(struct directory *dir, const char *name,
+    int (*fn)(const char *domain, void *ctx), void *ctx);
+/* May admin name administer domain? 1 yes, 0 no (or no such admin), -1 database error. */
+int directory_admin_may(struct directory *dir, const char *name, const char *domain);
+
+/* ---- batches ---- */
+
+/*
+ * Begin a batch: every change until directory_batch_end is part of one
+ * transaction (each change in a savepoint of its own, so a refused one
+ * leaves the others).  Lookups inside the batch see its changes.
+ * directory_batch_end commits (commit non-zero) or rolls everything back.
+ */
+int directory_batch_begin(struct directory *dir, const char **error_r);
+int directory_batch_end(struct directory *dir, int commit, const char **error_r);
+/*
+ * Inside a batch, make several changes one: after directory_batch_mark,
+ * directory_batch_mark_end keeps them (keep non-zero) or undoes them all.
+ * Marks do not nest.
+ */
+int directory_batch_mark(struct directory *dir, const char **error_r);
+int directory_batch_mark_end(struct directory *dir, int keep, const char **error_r);
+
 /* Text of a kind/verify/access value, and back (-1 if unknown). */
 const char *dir_domain_kind_str(enum dir_domain_kind kind);
 int dir_domain_kind_parse(const char *s);
@@ -316,5 +471,18 @@ const char *dir_access_str(enum dir_access action);
 /* "trash", "all"; back: -1 if unknown. */
 const char *dir_retention_scope_str(enum dir_retention_scope scope);
 int dir_retention_scope_parse(const char *s);
+/* "list", "alias"; "room", "equipment"; back: -1 if unknown. */
+const char *dir_group_kind_str(enum dir_group_kind kind);
+int dir_group_kind_parse(const char *s);
+const char *dir_resource_kind_str(enum dir_resource_kind kind);
+int dir_resource_kind_parse(const char *s);
+/* Is s storable as a display name, category or description? */
+int dir_text_valid(const char *s);
+/*
+ * Normalize an address as the directory stores it (lower case, a trailing
+ * dot dropped) into out (DIR_ADDR_SIZE); -1 if it is no address (a
+ * dot-atom local part, '@', a DNS domain of two labels at least).
+ */
+int dir_addr_norm(const char *addr, char *out);
 
 #endif

@@ -41,7 +41,11 @@ render(const char *in, size_t len, char sep, size_t field_max, size_t record_max
 	csv_reader_limits(r, field_max, record_max, fields_max);
 	while ((rc = csv_read(r, &fields, &n, &error)) != 0 && guard++ < 100) {
 		if (rc < 0) {
-			fprintf(out, "%lu!%s\n", csv_record_line(r), error);
+			if (csv_error_field(r) > 0)
+				fprintf(out, "%lu!field %zu: %s\n", csv_record_line(r), csv_error_field(r),
+				    error);
+			else
+				fprintf(out, "%lu!%s\n", csv_record_line(r), error);
 			continue;
 		}
 		fprintf(out, "%lu:", csv_record_line(r));
@@ -132,9 +136,9 @@ test_limits(void **state)
 		const char *out;
 	} rows[] = {
 		{ "abcd,ef\nabc,de\n", 3, 0, 0,
-		  "1!field 1 longer than 3 bytes\n2:abc|de\nsep=," },
+		  "1!field 1: longer than 3 bytes\n2:abc|de\nsep=," },
 		{ "\"ab\ncd\",x\nok\n", 3, 0, 0,
-		  "1!field 1 longer than 3 bytes\n3:ok\nsep=," },
+		  "1!field 1: longer than 3 bytes\n3:ok\nsep=," },
 		{ "a,b,c,d\nx,y\n", 0, 0, 3, "1!more than 3 fields\n2:x|y\nsep=," },
 		{ "aaaa,bbbb,cccc\nab,cd\n", 0, 10, 0, "1!record longer than 10 bytes\n2:ab|cd\nsep=," },
 	};
