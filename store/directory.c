@@ -2940,7 +2940,7 @@ resource_write(struct directory *dir, const struct dir_resource *r, int insert,
 			FAIL("%s is %s", a, resource_exists(dir, a) == 1 ? "a resource already" :
 			    "an account");
 		case DIR_RCPT_ALIAS:
-			FAIL("%s is an alias", a);
+			FAIL("%s is %s", a, group_exists(dir, a) == 1 ? "a group" : "an alias");
 		case -1:
 			FAIL("directory: %s", sqlite3_errmsg(dir->db));
 		}
