@@ -40,6 +40,7 @@ struct daemon {
 	int backoff;
 	struct event *restart;
 	int replace;		/* stopped by a reload to start anew at once */
+	struct stats_daemon *row;	/* its row in the stats segment, once started */
 };
 
 static struct listener listeners[MAX_LISTENERS];
@@ -63,6 +64,19 @@ managesieved_wanted(void)
 	return var_managesieve_listen[0] != '\0';
 }
 
+/* The SNMP subagent and the Prometheus endpoint: only when asked for. */
+static int
+agentx_wanted(void)
+{
+	return var_snmp_agentx_socket[0] != '\0';
+}
+
+static int
+metrics_wanted(void)
+{
+	return var_metrics_listen[0] != '\0';
+}
+
 /* The daemon serving a listener of mode: imapd the IMAP ones, smtpd the rest. */
 static const char *
 listener_daemon(const char *mode)
@@ -81,19 +95,23 @@ imapd_wanted(void)
 }
 
 static struct daemon daemons[] = {
-	{ "qmgr", NULL, 0, 0, 0, NULL, 0 },
-	{ "smtpd", NULL, 0, 0, 0, NULL, 0 },
-	{ "policyd", policyd_wanted, 0, 0, 0, NULL, 0 },
-	{ "lmtpd", lmtpd_wanted, 0, 0, 0, NULL, 0 },
-	{ "managesieved", managesieved_wanted, 0, 0, 0, NULL, 0 },
-	{ "imapd", imapd_wanted, 0, 0, 0, NULL, 0 },
+	{ "qmgr", NULL, 0, 0, 0, NULL, 0, NULL },
+	{ "smtpd", NULL, 0, 0, 0, NULL, 0, NULL },
+	{ "policyd", policyd_wanted, 0, 0, 0, NULL, 0, NULL },
+	{ "lmtpd", lmtpd_wanted, 0, 0, 0, NULL, 0, NULL },
+	{ "managesieved", managesieved_wanted, 0, 0, 0, NULL, 0, NULL },
+	{ "imapd", imapd_wanted, 0, 0, 0, NULL, 0, NULL },
+	{ "facteur-agentx", agentx_wanted, 0, 0, 0, NULL, 0, NULL },
+	{ "facteur-metrics", metrics_wanted, 0, 0, 0, NULL, 0, NULL },
 };
 #define NDAEMONS (int)(sizeof(daemons) / sizeof(daemons[0]))
 
 /*
- * policyd, lmtpd and managesieved bind their sockets themselves
- * (policy_listen, lmtp_listen, managesieve_listen: none is a privileged
- * port): the address each was started with, to notice a change.
+ * policyd, lmtpd, managesieved and facteur-metrics bind their sockets
+ * themselves (policy_listen, lmtp_listen, managesieve_listen,
+ * metrics_listen: none is a privileged port), facteur-agentx connects to
+ * snmp_agentx_socket: the address each was started with, to notice a
+ * change.
  */
 static char served_listen[NDAEMONS][1024];
 
@@ -107,6 +125,10 @@ own_listen(const struct daemon *d)
 		return var_lmtp_listen;
 	if (strcmp(d->name, "managesieved") == 0)
 		return var_managesieve_listen;
+	if (strcmp(d->name, "facteur-agentx") == 0)
+		return var_snmp_agentx_socket;
+	if (strcmp(d->name, "facteur-metrics") == 0)
+		return var_metrics_listen;
 	return NULL;
 }
 
@@ -118,6 +140,10 @@ own_listen_name(const struct daemon *d)
 		return "lmtp_listen";
 	if (strcmp(d->name, "managesieved") == 0)
 		return "managesieve_listen";
+	if (strcmp(d->name, "facteur-agentx") == 0)
+		return "snmp_agentx_socket";
+	if (strcmp(d->name, "facteur-metrics") == 0)
+		return "metrics_listen";
 	return "policy_listen";
 }
 
@@ -238,6 +264,12 @@ daemon_start(struct daemon *d)
 	}
 	d->pid = pid;
 	d->started = time(NULL);
+	if (d->row == NULL)
+		d->row = stats_daemon_row(d->name);
+	if (d->row != NULL) {
+		STATS_DAEMON_SET(d->row, started, d->started);
+		STATS_DAEMON_SET(d->row, pid, pid);
+	}
 	log_info("started %s pid=%ld", d->name, (long)pid);
 }
 
@@ -262,6 +294,8 @@ on_sigchld(evutil_socket_t sig, short what, void *arg)
 			if (d->pid != pid)
 				continue;
 			d->pid = 0;
+			if (d->row != NULL)
+				STATS_DAEMON_SET(d->row, pid, 0);
 			if (stopping)
 				break;
 			if (d->replace) {
@@ -282,6 +316,10 @@ on_sigchld(evutil_socket_t sig, short what, void *arg)
 				log_warnx("%s pid=%ld exited with status %d", d->name, (long)pid,
 				    WEXITSTATUS(status));
 			STATS_INC(master_daemon_restarts);
+			if (d->row != NULL) {
+				STATS_DAEMON_SET(d->row, exited, time(NULL));
+				__atomic_add_fetch(&d->row->restarts, 1, __ATOMIC_RELAXED);
+			}
 			if (time(NULL) - d->started >= BACKOFF_MAX)
 				d->backoff = 0;
 			d->backoff = d->backoff == 0 ? 1 : d->backoff * 2;

@@ -5,10 +5,13 @@
  * Each daemon is a program of daemon_directory started with
  * "-c facteur.conf [-d]"; smtpd and imapd get their listening sockets
  * (bound by the master, so privileged ports work) as file descriptors 3..
- * named in FACTEUR_LISTEN; policyd, lmtpd and managesieved bind their own
- * and run only when their listen parameter is set.  When the master runs as root
- * the daemons run as mail_owner.  A daemon that exits is restarted after
- * a back-off (1 s, doubling to 60 s; reset once it has run for a minute).
+ * named in FACTEUR_LISTEN; policyd, lmtpd, managesieved and facteur-metrics
+ * bind their own and run only when their listen parameter is set;
+ * facteur-agentx runs when snmp_agentx_socket is set.  When the master runs
+ * as root the daemons run as mail_owner.  A daemon that exits is restarted
+ * after a back-off (1 s, doubling to 60 s; reset once it has run for a
+ * minute).  Each daemon's pid, last start and restarts are published in
+ * the stats segment's table of daemons (lib/stats.h).
  */
 #ifndef FACTEUR_MASTER_H
 #define FACTEUR_MASTER_H
@@ -20,8 +23,9 @@ void master_bind(void);
 /* Start the daemons and supervise them on base. */
 void master_start(struct event_base *base, const char *conf_file, int foreground);
 /*
- * Forward SIGHUP to every daemon; start, stop or restart policyd when
- * policy_listen was set, emptied or changed.
+ * Forward SIGHUP to every daemon; start, stop or restart an optional
+ * daemon (policyd, lmtpd, managesieved, facteur-agentx, facteur-metrics)
+ * when its parameter was set, emptied or changed.
  */
 void master_reload(void);
 /* SIGTERM every daemon and wait for them (SIGKILL after 10 s). */

@@ -173,6 +173,11 @@
 	X(STR, ldap_user_filter, "(&(objectClass=inetOrgPerson)(mail=%s))", "filter finding the user's entry: %s the login address, %u its local part, %d its domain (RFC 4515-escaped), %% a percent sign") \
 	X(TIME, ldap_timeout, "5", "time limit of each LDAP step: connection, search, bind") \
 	X(STR, ldap_accounts, "directory-only", "which logins LDAP checks: directory-only (accounts whose password source is ldap) or any-local-domain (also addresses of local domains that are no account)") \
+	/* monitoring: SNMP subagent and Prometheus endpoint */ \
+	X(STR, snmp_agentx_socket, "", "AgentX socket of the master SNMP agent (/var/agentx/master, unix:/path or tcp:host:port; empty: facteur-agentx not started)") \
+	X(INT, snmp_queue_threshold, "0", "messages in the queue beyond which facteur-agentx sends facteurQueueOverThreshold (0: never)") \
+	X(INT, snmp_disk_threshold_percent, "90", "use of the spool's file system, in percent, from which facteur-agentx sends facteurDiskNearlyFull (0: never)") \
+	X(LIST, metrics_listen, "", "Prometheus /metrics listeners of facteur-metrics (host:port list; empty: not started)") \
 	/* policy delegation service */ \
 	X(STR, policy_listen, "", "Postfix policy service socket (unix:/path or inet:host:port; empty: not started)") \
 	/* milter */ \

@@ -100,3 +100,47 @@ stats_open(const char *path, int writable, const char **error_r)
 	}
 	return 0;
 }
+
+struct stats_daemon *
+stats_daemon_row(const char *name)
+{
+	unsigned int n = __atomic_load_n(&stats->ndaemons, __ATOMIC_RELAXED);
+	struct stats_daemon *d;
+
+	for (unsigned int i = 0; i < n; i++)
+		if (strcmp(stats->daemons[i].name, name) == 0)
+			return &stats->daemons[i];
+	if (n >= STATS_DAEMONS)
+		return NULL;
+	d = &stats->daemons[n];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	/* Readers see the name before they see the row counted. */
+	__atomic_store_n(&stats->ndaemons, n + 1, __ATOMIC_RELEASE);
+	return d;
+}
+
+unsigned int
+stats_daemon_count(void)
+{
+	unsigned int n = __atomic_load_n(&stats->ndaemons, __ATOMIC_ACQUIRE);
+
+	return n > STATS_DAEMONS ? STATS_DAEMONS : n;
+}
+
+uint64_t
+stats_value(unsigned int i)
+{
+	return __atomic_load_n((const uint64_t *)((const char *)stats + stats_fields[i].offset),
+	    __ATOMIC_RELAXED);
+}
+
+int
+stats_is_gauge(unsigned int i)
+{
+	static const char mark[] = "(gauge)";
+	size_t len = strlen(stats_fields[i].help);
+
+	return len >= sizeof(mark) - 1 &&
+	    strcmp(stats_fields[i].help + len - (sizeof(mark) - 1), mark) == 0;
+}

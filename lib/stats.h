@@ -3,15 +3,18 @@
  * stats - the shared-memory counters every daemon updates with atomics.
  *
  * The master creates $spool_directory/run/stats; daemons map it read-write,
- * facteurctl (and later the SNMP subagent) read-only.  No daemon is asked
- * over a socket for numbers.  Counters only grow; gauges are set.
+ * facteurctl, facteur-agentx (SNMP) and facteur-metrics (Prometheus)
+ * read-only.  No daemon is asked over a socket for numbers.  Counters only
+ * grow; gauges are set (their help text ends in "(gauge)").  After the
+ * counters, the master keeps a small table of its daemons: name, pid,
+ * last start, restarts.
  */
 #ifndef FACTEUR_STATS_H
 #define FACTEUR_STATS_H
 
 #include <stdint.h>
 
-#define STATS_MAGIC 0x46535433u /* "FST3" */
+#define STATS_MAGIC 0x46535434u /* "FST4" */
 
 #define FACTEUR_STATS(X) \
 	X(smtpd_connections, "SMTP connections accepted") \
@@ -82,6 +85,22 @@
 	X(policy_pregreet, "clients that talked before the banner") \
 	X(policy_pipelining, "clients that pipelined without PIPELINING")
 
+#define STATS_DAEMONS 16
+#define STATS_DAEMON_NAME 24
+
+/*
+ * One daemon of the master.  A row is added at the daemon's first start
+ * and kept while the master runs (its order never changes); the master
+ * alone writes it, each number with an atomic store.
+ */
+struct stats_daemon {
+	char name[STATS_DAEMON_NAME];	/* written once, before the row is counted */
+	uint64_t pid;		/* 0 while it is not running */
+	uint64_t started;	/* time of its last start */
+	uint64_t restarts;	/* restarts after it exited unasked */
+	uint64_t exited;	/* time of its last unasked exit, 0 if none */
+};
+
 struct stats {
 	uint32_t magic;
 	uint32_t nfields;
@@ -89,6 +108,9 @@ struct stats {
 #define STATS_FIELD(name, help) uint64_t name;
 	FACTEUR_STATS(STATS_FIELD)
 #undef STATS_FIELD
+	uint32_t ndaemons;	/* rows of daemons in use (release/acquire) */
+	uint32_t unused;
+	struct stats_daemon daemons[STATS_DAEMONS];
 };
 
 /* The mapped segment of this process (a private dummy before stats_open). */
@@ -98,11 +120,27 @@ extern struct stats *stats;
 #define STATS_ADD(field, n) __atomic_add_fetch(&stats->field, (uint64_t)(n), __ATOMIC_RELAXED)
 #define STATS_DEC(field) __atomic_sub_fetch(&stats->field, 1, __ATOMIC_RELAXED)
 #define STATS_SET(field, n) __atomic_store_n(&stats->field, (uint64_t)(n), __ATOMIC_RELAXED)
+/* A number of a daemon's row, read or written whole. */
+#define STATS_DAEMON_GET(d, field) __atomic_load_n(&(d)->field, __ATOMIC_RELAXED)
+#define STATS_DAEMON_SET(d, field, n) __atomic_store_n(&(d)->field, (uint64_t)(n), __ATOMIC_RELAXED)
 
 /* Create (or reset) the segment at path: the master does this.  -1 on error. */
 int stats_create(const char *path, const char **error_r);
 /* Map an existing segment; writable for daemons.  -1 on error. */
 int stats_open(const char *path, int writable, const char **error_r);
+
+/*
+ * The master's row for daemon name: the existing one, or a new one; NULL
+ * when the table is full (the daemon then goes without a row).
+ */
+struct stats_daemon *stats_daemon_row(const char *name);
+/* Rows in use now, for readers: rows 0 .. count-1 have their name. */
+unsigned int stats_daemon_count(void);
+
+/* A counter's value, read whole (i indexes stats_fields). */
+uint64_t stats_value(unsigned int i);
+/* 1 if field i is a gauge (its help ends in "(gauge)"), 0 for a counter. */
+int stats_is_gauge(unsigned int i);
 
 struct stats_field {
 	const char *name;
