@@ -28,3 +28,32 @@ $6])
   LIBS=$facteur_save_LIBS
   AC_SUBST([$1_LIBS])
 ])
+
+# FACTEUR_NETSNMP: the net-snmp agent library (facteur-agentx), from its
+# pkg-config file, else from net-snmp-config.  Only the base flags: the
+# full --cflags carries net-snmp's own build flags (-O2, perl's headers).
+AC_DEFUN([FACTEUR_NETSNMP], [
+  PKG_CHECK_MODULES([NETSNMP], [netsnmp-agent >= 5.7], [], [
+    AC_PATH_PROG([NET_SNMP_CONFIG], [net-snmp-config], [no])
+    AS_IF([test "x$NET_SNMP_CONFIG" = xno],
+      [AC_MSG_ERROR([the net-snmp agent library was not found: install the Debian package libsnmp-dev (or run ./install-deps.sh)])])
+    NETSNMP_CFLAGS=`$NET_SNMP_CONFIG --base-cflags`
+    NETSNMP_LIBS=`$NET_SNMP_CONFIG --agent-libs`
+  ])
+  facteur_save_CFLAGS=$CFLAGS
+  facteur_save_LIBS=$LIBS
+  CFLAGS="$CFLAGS $NETSNMP_CFLAGS"
+  LIBS="$NETSNMP_LIBS $LIBS"
+  AC_MSG_CHECKING([whether the net-snmp agent library links])
+  AC_LINK_IFELSE([AC_LANG_PROGRAM([[#include <net-snmp/net-snmp-config.h>
+#include <net-snmp/net-snmp-includes.h>
+#include <net-snmp/agent/net-snmp-agent-includes.h>]],
+      [[netsnmp_enable_subagent(); return init_agent("facteur");]])],
+    [AC_MSG_RESULT([yes])],
+    [AC_MSG_RESULT([no])
+     AC_MSG_ERROR([the net-snmp agent library does not link: install the Debian package libsnmp-dev (or run ./install-deps.sh)])])
+  CFLAGS=$facteur_save_CFLAGS
+  LIBS=$facteur_save_LIBS
+  AC_SUBST([NETSNMP_CFLAGS])
+  AC_SUBST([NETSNMP_LIBS])
+])
