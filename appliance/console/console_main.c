@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * facteur-console - the appliance's full-screen menu (tty1, serial).
+ *
+ * Usage: facteur-console [-c facteur.conf] [-a actions-dir] [-l log-file]
+ *            [-C facteurctl] [-M facteur] [-S service-command] [-s screen]
+ * See facteur-console(8).  The options point the console at another
+ * facteur (the tests' own); -s opens a screen first (back from it: the
+ * main menu).
+ */
+#include "facteur-config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "ui.h"
+
+#ifndef FACTEUR_SYSCONF_DIR
+#define FACTEUR_SYSCONF_DIR "/etc/facteur"
+#endif
+#ifndef FACTEUR_SBIN_DIR
+#define FACTEUR_SBIN_DIR "/usr/sbin"
+#endif
+#ifndef FACTEUR_CONSOLE_ACTIONS_DIR
+#define FACTEUR_CONSOLE_ACTIONS_DIR FACTEUR_DAEMON_DIR "/console"
+#endif
+#define DEFAULT_LOG_FILE "/var/log/mail.log"
+
+static const struct {
+	int key;
+	const char *name;
+	const char *label;
+	const char *note;
+	void (*run)(struct console *c);
+} screens[] = {
+	{ 'D', "dashboard", "Dashboard", "services, queue, counters, disk, filters", screen_dashboard },
+	{ 'M', "queue", "Mail queue", "list, show, hold, release, delete, flush", screen_queue },
+	{ 'S', "services", "Services", "start, stop, restart, reload facteur", screen_services },
+	{ 'A', "directory", "Domains and accounts", "add, enable, disable, passwords", screen_directory },
+	{ 'L', "log", "Log viewer", "scroll, search, follow", screen_log },
+	{ 'T', "tls", "TLS certificate", "show, self-signed, import", screen_tls },
+	{ 'N', "network", "Network", "addresses, DHCP, host name", screen_network },
+	{ 'P', "snmp", "SNMP", "community, v3 user", screen_snmp },
+	{ 'U', "updates", "Updates", "check and install system updates", screen_updates },
+	{ 'R', "power", "Reboot / shut down", NULL, screen_power },
+};
+#define NSCREENS (sizeof(screens) / sizeof(screens[0]))
+
+static const char main_help[] =
+    "The appliance's console.  Choose a screen with the arrows and Enter or its letter.\n"
+    "\n"
+    "In every screen: the keys are named on the bottom line, F1 or ? shows help, "
+    "q or Esc goes back.  Changes go through facteurctl, systemctl and the appliance's "
+    "scripts, as on the command line; every destructive action asks first.\n"
+    "\n"
+    "q in this menu leaves the console.";
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: facteur-console [-c facteur.conf] [-a actions-dir] [-l log-file]\n"
+	    "           [-C facteurctl] [-M facteur] [-S service-command] [-s screen]\n"
+	    "screens:");
+	for (size_t i = 0; i < NSCREENS; i++)
+		fprintf(stderr, " %s", screens[i].name);
+	fprintf(stderr, "\n");
+	exit(2);
+}
+
+static const char *
+env_or(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : def;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct ui_menu_item items[NSCREENS];
+	struct console c;
+	const char *error, *first = NULL;
+	struct stat st;
+	int ch, sel = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.conf = env_or("FACTEUR_CONF", FACTEUR_SYSCONF_DIR "/facteur.conf");
+	c.facteurctl = FACTEUR_SBIN_DIR "/facteurctl";
+	c.master = FACTEUR_SBIN_DIR "/facteur";
+	c.service = env_or("FACTEUR_CONSOLE_SERVICE", NULL);
+	c.actions = env_or("FACTEUR_CONSOLE_ACTIONS", FACTEUR_CONSOLE_ACTIONS_DIR);
+	c.log_file = env_or("FACTEUR_CONSOLE_LOG", DEFAULT_LOG_FILE);
+	/* systemd's own test (sd_booted): is this directory there? */
+	c.systemd = stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+	while ((ch = getopt(argc, argv, "a:c:C:l:M:s:S:")) != -1) {
+		switch (ch) {
+		case 'a': c.actions = optarg; break;
+		case 'c': c.conf = optarg; break;
+		case 'C': c.facteurctl = optarg; break;
+		case 'l': c.log_file = optarg; break;
+		/* A master named: it is started and signalled directly. */
+		case 'M': c.master = optarg; c.systemd = 0; break;
+		case 's': first = optarg; break;
+		case 'S': c.service = optarg; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (first != NULL) {
+		size_t i;
+		for (i = 0; i < NSCREENS && strcmp(first, screens[i].name) != 0; i++)
+			;
+		if (i == NSCREENS)
+			usage();
+		sel = (int)i;
+	}
+	log_init("facteur/console", 0);
+	log_set_level(LOG_LEVEL_ERROR);
+	if (config_load(c.conf, &error) < 0) {
+		fprintf(stderr, "facteur-console: %s\n", error);
+		return 1;
+	}
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "facteur-console: needs a terminal\n");
+		return 1;
+	}
+	for (size_t i = 0; i < NSCREENS; i++) {
+		items[i].key = screens[i].key;
+		items[i].label = screens[i].label;
+		items[i].note = screens[i].note;
+	}
+	ui_init();
+	if (first != NULL)
+		screens[sel].run(&c);
+	for (;;) {
+		int i = ui_menu("Main menu", main_help, items, NSCREENS, &sel);
+		if (i < 0)
+			break;
+		screens[i].run(&c);
+	}
+	ui_end();
+	return 0;
+}

@@ -1,0 +1,665 @@
+# SPDX-License-Identifier: MIT
+"""facteur-console, the appliance's console menu, driven in tmux.
+
+The console runs in a detached tmux session of 80x24 on a private socket,
+pointed at the test's facteur (-c, -C facteurctl, -M facteur), a log file
+and an actions directory of the test's own (scripts that record how they
+were called).  Keys go in with send-keys; the screen is read back with
+capture-pane and polled for a bounded number of times, the screen in the
+failure message.  Every change made in the console is checked where it
+lands: facteurctl stats, queue list, domain and account list, a login
+with the new password, the files and facteur.conf, the scripts' records.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import smtplib
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from facteur_it import (BUILDDIR, FACTEUR, FACTEURCTL, SANITIZER_MARKERS, RawSMTP, pids_with_arg,
+                        simple_message, wait_for)
+
+CONSOLE = os.path.join(BUILDDIR, "appliance", "console", "facteur-console")
+SCREEN_TRIES = 300
+SCREEN_INTERVAL = 0.1
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Console:
+    """facteur-console in a detached tmux session on a private socket."""
+
+    def __init__(self, workdir, facteur, actions=None, log=None, width=80, height=24):
+        self.dir = workdir
+        self.sock = os.path.join(workdir, "tmux.sock")
+        self.facteur = facteur
+        self.actions = actions or os.path.join(workdir, "no-actions")
+        self.log = log or facteur.log_path
+        self.width, self.height = width, height
+        self.stderr = os.path.join(workdir, "console.stderr")
+        self.env = dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8", TERM="xterm")
+        self.env.pop("TMUX", None)
+        self.session = "console"
+
+    def tmux(self, *args):
+        r = subprocess.run(["tmux", "-S", self.sock, "-f", "/dev/null"] + list(args),
+                           env=self.env, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, f"tmux {' '.join(args)}: {r.stderr}"
+        return r.stdout
+
+    def start(self, screen=None, extra=""):
+        argv = [CONSOLE, "-c", self.facteur.conf, "-C", FACTEURCTL, "-M", FACTEUR,
+                "-a", self.actions, "-l", self.log]
+        if screen:
+            argv += ["-s", screen]
+        command = " ".join(f"'{a}'" for a in argv) + f" {extra} 2>>'{self.stderr}'"
+        # The shell stays after the console so that its exit status and the
+        # terminal's state can be read.
+        self.tmux("new-session", "-d", "-x", str(self.width), "-y", str(self.height),
+                  "-s", self.session,
+                  f"{command}; echo CONSOLE EXITED $?; stty -a | tr ' ;' '\\n\\n' | "
+                  f"grep -xE -- '-?(echo|icanon)'; sleep 600")
+        return self
+
+    def stop(self):
+        """End tmux and wait until its processes are gone (their command lines name the
+        configuration: the facteur fixture would take them for its own strays)."""
+        console = self.pid()
+        subprocess.run(["tmux", "-S", self.sock, "kill-server"], env=self.env,
+                       capture_output=True, timeout=30)
+        wait_for(lambda: not pids_with_arg(self.stderr) and not (console and alive(console)), 30)
+
+    def keys(self, *keys):
+        """tmux key names: Enter, Escape, Up, Down, F1, C-c, a ..."""
+        self.tmux("send-keys", "-t", self.session, *keys)
+
+    def type(self, text):
+        self.tmux("send-keys", "-t", self.session, "-l", text)
+
+    def screen(self):
+        return self.tmux("capture-pane", "-p", "-t", self.session)
+
+    def wait(self, cond, what):
+        """Capture until cond(screen) holds; fail with the screen if it never does."""
+        screen = ""
+        for _ in range(SCREEN_TRIES):
+            screen = self.screen()
+            if cond(screen):
+                return screen
+            time.sleep(SCREEN_INTERVAL)
+        pytest.fail(f"the console never showed {what}; the screen:\n{screen}")
+
+    def wait_text(self, *texts):
+        return self.wait(lambda s: all(t in s for t in texts), " and ".join(map(repr, texts)))
+
+    def wait_re(self, pattern):
+        return self.wait(lambda s: re.search(pattern, s, re.M), repr(pattern))
+
+    def tty_after(self, marker):
+        """The terminal's echo and icanon flags ("-echo" when off) printed after marker."""
+        def flags(screen):
+            if marker not in screen:
+                return None
+            tail = set(screen.split(marker, 1)[1].split())
+            return tail if len(tail) == 2 else None
+        return flags(self.wait(flags, f"{marker} and the terminal's flags"))
+
+    def pid(self):
+        """The console's pid, None if it is not running."""
+        r = subprocess.run(["tmux", "-S", self.sock, "list-panes", "-t", self.session, "-F",
+                            "#{pane_pid}"], env=self.env, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0 or not r.stdout.split():
+            return None
+        shell = int(r.stdout.split()[0])
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/stat") as f:
+                        stat = f.read()
+                except OSError:
+                    continue
+                fields = stat[stat.rindex(")") + 2:].split()
+                if int(fields[1]) == shell and "facteur-console" in stat:
+                    return int(name)
+        return None
+
+    def sanitizer_reports(self):
+        try:
+            with open(self.stderr) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return []
+        return [m for m in SANITIZER_MARKERS if m in text]
+
+
+@pytest.fixture
+def console(workdir):
+    made = []
+
+    def factory(facteur, **kw):
+        c = Console(workdir, facteur, **kw)
+        made.append(c)
+        return c
+
+    yield factory
+    problems = []
+    for c in made:
+        c.stop()
+        problems += c.sanitizer_reports()
+    assert not problems, f"sanitizer reports in {made[0].stderr}: {problems}"
+
+
+@pytest.fixture
+def facteur_dir(make_facteur, workdir):
+    """A running facteur whose directory lives in workdir/state (writable by its daemons)."""
+    state = os.path.join(workdir, "state")
+    os.makedirs(state, exist_ok=True)
+    os.chmod(state, 0o755)
+    return make_facteur(directory_database=os.path.join(state, "directory.db"))
+
+
+@pytest.fixture
+def relay(make_facteur, sink):
+    """facteur relaying relay.test to the Python sink, which defers bad@relay.test."""
+    f = make_facteur(start=False)
+    f.transport["relay.test"] = f"[127.0.0.1]:{sink.port}"
+    sink.rcpt_replies["bad@relay.test"] = "451 4.3.0 try later"
+    f.start()
+    return f
+
+
+def tls_ctx():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def login(f, user, password):
+    """AUTH PLAIN on the submission port after STARTTLS: the reply code."""
+    # smtpd looks for a directory file created after its start at most once a second.
+    def opened():
+        with smtplib.SMTP("127.0.0.1", f.submission_port, timeout=60) as s:
+            s.ehlo("client.test")
+        return re.search(r"directory \S+ opened", f.log_text())
+    assert wait_for(opened, interval=0.3), f.log_tail()
+    with smtplib.SMTP("127.0.0.1", f.submission_port, timeout=60) as s:
+        s.ehlo("client.test")
+        s.starttls(context=tls_ctx())
+        s.ehlo("client.test")
+        s.user, s.password = user, password
+        try:
+            return s.auth("PLAIN", s.auth_plain)[0]
+        except smtplib.SMTPAuthenticationError as e:
+            return e.smtp_code
+
+
+def alive(pid):
+    """pid runs (a zombie does not count: the master started by the console is not ours to reap)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def screen_number(screen, label):
+    m = re.search(r"^ " + re.escape(label) + r" +(\d+)", screen, re.M)
+    if m is None:
+        m = re.search(r"  " + re.escape(label) + r" +(\d+)", screen)
+    return int(m.group(1)) if m else None
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+def test_dashboard_matches_stats(facteur, console):
+    with smtplib.SMTP("127.0.0.1", facteur.smtp_port, timeout=60) as s:
+        s.sendmail("alice@example.org", ["rcpt@example.org"], simple_message(test_id="dash"))
+    assert facteur.wait_mailbox(1)
+    assert wait_for(lambda: facteur.stats()["qmgr_delivered"] == 1)
+    c = console(facteur).start("dashboard")
+    master = facteur.proc.pid
+    c.wait_re(rf"facteur master +running +pid {master}\b")
+    c.wait_re(r"^ smtpd +running +pid \d+")
+    c.wait_re(r"^ qmgr +running +pid \d+")
+    labels = {"accepted": "smtpd_messages_accepted", "recipients": "smtpd_recipients_accepted",
+              "delivered": "qmgr_delivered", "connections": "smtpd_connections",
+              "bounced": "qmgr_bounced", "spam": "filter_spam", "viruses": "av_viruses",
+              "checked": "filter_messages"}
+
+    def same(screen):
+        stats = facteur.stats()
+        return all(screen_number(screen, label) == stats[field] for label, field in labels.items())
+    screen = c.wait(same, "the counters of facteurctl stats")
+    assert screen_number(screen, "accepted") == 1
+    assert screen_number(screen, "delivered") == 1
+    assert re.search(r"incoming +0\b", screen), screen
+    # Nothing that matters is cut at 80x24: every row and the keys are there.
+    for text in ("managesieved", "refused: smtp", "tempfailed", "Antivirus", "Rules", "Spool",
+                 "free of", "q/Esc: back"):
+        assert text in screen, (text, screen)
+    # Another message: the dashboard follows within its refresh.
+    with smtplib.SMTP("127.0.0.1", facteur.smtp_port, timeout=60) as s:
+        s.sendmail("alice@example.org", ["rcpt@example.org"], simple_message(test_id="dash2"))
+    assert wait_for(lambda: facteur.stats()["qmgr_delivered"] == 2)
+    c.wait(lambda s: screen_number(s, "accepted") == 2 and screen_number(s, "delivered") == 2,
+           "accepted 2 and delivered 2")
+    # Back to the menu, out of the console: the terminal is as it was.
+    c.keys("q")
+    c.wait_text("Main menu", "Dashboard", "Mail queue")
+    c.keys("q")
+    assert c.tty_after("CONSOLE EXITED 0") == {"echo", "icanon"}
+
+
+def test_dashboard_larger_terminal_and_resize(facteur, console):
+    c = console(facteur, width=80, height=24).start("dashboard")
+    c.wait_text("Services", "Queue", "Messages", "Filter")
+    c.tmux("resize-window", "-t", c.session, "-x", "132", "-y", "43")
+    screen = c.wait(lambda s: len(s.splitlines()) >= 40 and "q/Esc: back" in s.splitlines()[-1],
+                    "the help line on the last line of 43")
+    # The right column moved to the middle of the wider screen.
+    row = next(line for line in screen.splitlines() if line.startswith("Services"))
+    assert row.index("Queue") == 66, screen
+    c.tmux("resize-window", "-t", c.session, "-x", "80", "-y", "24")
+    screen = c.wait(lambda s: len(s.splitlines()) <= 24 and "q/Esc: back" in s,
+                    "the dashboard redrawn at 80x24")
+    row = next(line for line in screen.splitlines() if line.startswith("Services"))
+    assert row.index("Queue") == 40, screen
+
+
+def test_stopped_facteur_and_terminal_after_sigterm(make_facteur, console):
+    f = make_facteur(start=False)
+    c = console(f).start("dashboard")
+    c.wait_re(r"facteur master +STOPPED")
+    c.wait_text("no counters")
+    pid = c.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    assert c.tty_after("CONSOLE EXITED 143") == {"echo", "icanon"}
+
+
+# ---------------------------------------------------------------- queue
+
+
+def send(f, rcpt, test_id):
+    with RawSMTP(f.smtp_port) as c:
+        assert c.reply()[0] == 220
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<alice@example.org>")[0] == 250
+        assert c.cmd(f"RCPT TO:<{rcpt}>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(simple_message(test_id=test_id, to=rcpt) + ".\r\n")
+        code, text = c.reply()
+        assert code == 250, text
+        return text[0].rsplit(" ", 1)[1]
+
+
+def queue_state(f, qid):
+    for e in f.queue_list():
+        if e["queue_id"] == qid:
+            return e["queue_name"]
+    return None
+
+
+def test_queue_hold_release_delete(relay, console):
+    qid = send(relay, "bad@relay.test", "q1")
+    assert wait_for(lambda: relay.queue_files("deferred") == [qid])
+    c = console(relay).start("queue")
+    c.wait_re(rf"^ ?{qid} +deferred .*alice@example.org -> bad@relay.test")
+    c.wait_text("Mail queue (1 message)")
+
+    c.keys("h")
+    c.wait_re(rf"^ ?{qid} +hold ")
+    assert queue_state(relay, qid) == "hold"
+    assert relay.queue_files("hold") == [qid]
+
+    c.keys("r")
+    c.wait(lambda s: re.search(rf"^ ?{qid} +(incoming|active|deferred) ", s, re.M),
+           "the message released")
+    assert wait_for(lambda: queue_state(relay, qid) in ("incoming", "active", "deferred"))
+    assert relay.queue_files("hold") == []
+
+    # Shown: envelope and content, in the pager.
+    c.keys("Enter")
+    c.wait_text(f"queue_id: {qid}", "X-Test-Id: q1")
+    c.keys("q")
+    c.wait_text("Mail queue (1 message)")
+
+    # Deleting asks; No (the default, with Enter) and n change nothing.
+    c.keys("d")
+    c.wait_text(f"Delete message {qid}", "Are you sure?")
+    c.keys("Enter")
+    c.wait_text("nothing deleted")
+    c.keys("d")
+    c.wait_text(f"Delete message {qid}")
+    c.keys("n")
+    c.wait_text("nothing deleted")
+    assert queue_state(relay, qid) is not None
+    assert relay.all_queue_files()["deferred"] + relay.all_queue_files()["incoming"] + \
+        relay.all_queue_files()["active"] == [qid]
+    # Yes deletes it.
+    c.keys("d")
+    c.wait_text(f"Delete message {qid}")
+    c.keys("y")
+    c.wait_text("The queue is empty", "Mail queue (0 messages)")
+    assert relay.queue_list() == []
+
+
+def test_queue_flush(relay, sink, console):
+    qid = send(relay, "bad@relay.test", "flush")
+    assert wait_for(lambda: relay.queue_files("deferred") == [qid])
+    c = console(relay).start("queue")
+    c.wait_text(qid)
+    del sink.rcpt_replies["bad@relay.test"]
+    c.keys("f")
+    assert sink.wait_count(1), relay.log_tail()
+    c.wait_text("The queue is empty")
+
+
+# ---------------------------------------------------------------- domains and accounts
+
+
+def test_domain_and_account_forms(facteur_dir, console):
+    f = facteur_dir
+    c = console(f).start("directory")
+    c.wait_text("No domain yet")
+
+    # A bad name is refused by the form, then a good one is added.
+    c.keys("a")
+    c.wait_text("Add a domain", "Kind")
+    c.type("not a domain")
+    c.keys("Enter", "Enter", "Enter")
+    c.wait_text("is not a domain name")
+    c.keys("Enter")
+    c.wait_text("Add a domain")
+    c.keys("C-u")
+    c.type("console.test")
+    c.keys("Enter", "Enter", "Enter")
+    c.wait_re(r"console\.test +local +0 accounts")
+    assert "console.test" in f.ctl("domain", "list").stdout
+
+    # Its accounts: one added with its password typed twice (never shown).
+    c.keys("Enter")
+    c.wait_text("Accounts of console.test", "No account yet")
+    c.keys("a")
+    c.wait_text("Add an account", "Password", "Again")
+    c.type("bob")
+    c.keys("Enter")
+    c.type("Console-Pw-4411")
+    c.keys("Enter")
+    c.type("Different-Pw-9")
+    screen = c.screen()
+    assert "Console-Pw-4411" not in screen and "***************" in screen, screen
+    c.keys("Enter")
+    c.wait_text("The two passwords differ")
+    c.keys("Enter")
+    c.wait_text("Add an account")
+    # The passwords were cleared; the address kept.
+    c.keys("Down")
+    c.type("Console-Pw-4411")
+    c.keys("Enter")
+    c.type("Console-Pw-4411")
+    c.keys("Enter")
+    c.wait_re(r"bob@console\.test +enabled +set")
+    assert f.ctl("account", "list", "console.test").stdout.split() == ["bob@console.test"]
+    show = json.loads(f.ctl("account", "show", "bob@console.test", json_out=True).stdout)
+    assert show["password"] is True and show["enabled"] is True
+    # The password is the one typed: smtpd takes it.
+    assert login(f, "bob@console.test", "Console-Pw-4411") == 235
+    assert "Console-Pw-4411" not in f.log_text()
+
+    # Disabled, enabled.
+    c.keys("e")
+    c.wait_re(r"bob@console\.test +DISABLED")
+    assert f.ctl("account", "list", "console.test").stdout.split() == ["bob@console.test",
+                                                                         "disabled"]
+    c.keys("e")
+    c.wait_re(r"bob@console\.test +enabled")
+
+    # A new password.
+    c.keys("p")
+    c.wait_text("Set a password")
+    c.type("Second-Pw-7788")
+    c.keys("Enter")
+    c.type("Second-Pw-7788")
+    c.keys("Enter")
+    c.wait_text("password of bob@console.test set")
+    assert login(f, "bob@console.test", "Second-Pw-7788") == 235
+    assert login(f, "bob@console.test", "Console-Pw-4411") == 535
+
+    # Deleting asks; cancelled changes nothing.
+    c.keys("d")
+    c.wait_text("Delete the account bob@console.test")
+    c.keys("n")
+    c.wait_text("nothing deleted")
+    assert f.ctl("account", "list", "console.test").stdout.split() == ["bob@console.test"]
+
+    # The domain cannot go while it has an account: facteurctl's refusal is shown.
+    c.keys("q")
+    c.wait_re(r"console\.test +local +1 account\b")
+    c.keys("d")
+    c.wait_text("Delete the domain console.test")
+    c.keys("y")
+    c.wait_text("Failed")
+    c.keys("Enter")
+    assert "console.test" in f.ctl("domain", "list").stdout
+
+
+# ---------------------------------------------------------------- log viewer
+
+
+def test_log_viewer_search_and_follow(facteur, console, workdir):
+    log = os.path.join(workdir, "mail.log")
+    with open(log, "w") as fp:
+        for i in range(1, 301):
+            if i == 57:
+                fp.write("Dec  1 10:00:57 mx facteur/smtpd[99]: qid=NEEDLE4242 from=<x@y>\n")
+            else:
+                fp.write(f"Dec  1 10:00:00 mx facteur/qmgr[98]: line {i} of the test log\n")
+    c = console(facteur, log=log).start("log")
+    # It opens at the end.
+    screen = c.wait_text("line 300 of the test log")
+    assert "NEEDLE4242" not in screen
+    c.keys("/")
+    c.type("needle4242")
+    c.keys("Enter")
+    screen = c.wait_text("qid=NEEDLE4242 from=<x@y>", "needle4242: line 57")
+    assert "line 300 of the test log" not in screen
+    # n wraps around to the same single hit.
+    c.keys("n")
+    c.wait_text("(search wrapped)")
+    c.keys("/")
+    c.type("no such text")
+    c.keys("Enter")
+    c.wait_text("not found: no such text")
+    # Follow: a line appended shows at the end.
+    c.keys("G", "f")
+    c.wait_text("[follow]")
+    with open(log, "a") as fp:
+        fp.write("Dec  1 10:01:00 mx facteur/smtpd[99]: appended while following\n")
+    c.wait_text("appended while following")
+
+
+# ---------------------------------------------------------------- services
+
+
+def test_services_stop_start(facteur, console):
+    c = console(facteur).start("services")
+    c.wait_re(rf"facteur master +running +pid {facteur.proc.pid}\b")
+    c.wait_text(f"direct: {FACTEUR}")
+    c.keys("t")
+    c.wait_text("Stop facteur?")
+    c.keys("n")
+    c.wait_text("nothing stopped")
+    assert facteur.proc.poll() is None
+    c.keys("t")
+    c.wait_text("Stop facteur?")
+    c.keys("y")
+    c.wait_re(r"facteur master +STOPPED")
+    assert facteur.proc.wait(30) == 0
+    c.keys("s")
+    screen = c.wait_re(r"facteur started \(pid \d+\)")
+    pid = int(re.search(r"facteur started \(pid (\d+)\)", screen).group(1))
+    try:
+        c.wait_re(rf"facteur master +running +pid {pid}\b")
+        c.wait_re(r"smtpd +running +pid \d+")
+        with RawSMTP(facteur.smtp_port) as s:
+            assert s.reply()[0] == 220
+    finally:
+        # Not the fixture's process: stopped here.
+        os.kill(pid, signal.SIGTERM)
+        assert wait_for(lambda: not alive(pid), 30)
+        c.wait_re(r"facteur master +STOPPED")
+
+
+# ---------------------------------------------------------------- TLS
+
+
+def test_tls_self_signed(facteur, console):
+    cert = os.path.join(facteur.dir, "tls", "facteur.crt")
+    key = os.path.join(facteur.dir, "tls", "facteur.key")
+    c = console(facteur).start("tls")
+    c.wait_text("No certificate configured")
+    # Cancelled at the question: nothing made.
+    c.keys("g")
+    c.wait_text("Self-signed certificate", "Host name")
+    c.keys("Enter", "Enter")
+    c.wait_text("Replace the certificate")
+    c.keys("n")
+    c.wait_text("nothing generated")
+    assert not os.path.exists(cert)
+    c.keys("g")
+    c.wait_text("Host name")
+    c.keys("Enter", "Enter")
+    c.wait_text("Replace the certificate")
+    c.keys("y")
+    c.wait_text("Reload facteur now")
+    c.keys("y")
+    c.wait_text("Subject:    CN = mx.test", "(self-signed)", "matches the certificate",
+                "facteur reloaded")
+    with open(facteur.conf) as fp:
+        conf = fp.read()
+    assert f"smtpd_tls_cert_file = {cert}\n" in conf and f"smtpd_tls_key_file = {key}\n" in conf
+    assert conf.startswith("# written by tests/integration\n")
+    assert oct(os.stat(key).st_mode & 0o777) == "0o640"
+    # smtpd presents it after the reload.
+    def presented():
+        with smtplib.SMTP("127.0.0.1", facteur.submission_port, timeout=60) as s:
+            s.ehlo("client.test")
+            s.starttls(context=tls_ctx())
+            return s.sock.getpeercert(binary_form=True)
+    der = subprocess.run(["openssl", "x509", "-in", cert, "-outform", "DER"], capture_output=True,
+                         check=True).stdout
+    assert wait_for(lambda: presented() == der, 30)
+
+
+# ---------------------------------------------------------------- the system's actions
+
+
+RECORDER = """#!/bin/sh
+echo "$(basename "$0") $*" >> {record}
+while IFS= read -r line; do echo "stdin: $line" >> {record}; done
+echo "fake $(basename "$0") did: $*"
+"""
+
+
+@pytest.fixture
+def actions(workdir):
+    d = os.path.join(workdir, "actions")
+    os.makedirs(d)
+    record = os.path.join(workdir, "actions.record")
+    for name in ("network.sh", "snmp.sh", "update.sh", "power.sh"):
+        path = os.path.join(d, name)
+        with open(path, "w") as fp:
+            fp.write(RECORDER.format(record=record))
+        os.chmod(path, 0o755)
+    return d, record
+
+
+def recorded(record):
+    try:
+        with open(record) as fp:
+            return fp.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def test_power_needs_a_yes(facteur, console, actions):
+    d, record = actions
+    c = console(facteur, actions=d).start("power")
+    c.wait_text("Reboot", "Shut down")
+    c.keys("r")
+    c.wait_text("Reboot the appliance now?", "power.sh reboot")
+    c.keys("n")
+    c.wait_text("nothing done")
+    c.keys("h")
+    c.wait_text("Shut the appliance down now?")
+    c.keys("Escape")
+    c.wait_text("nothing done")
+    assert recorded(record) == []
+    c.keys("r")
+    c.wait_text("Reboot the appliance now?")
+    c.keys("y")
+    c.wait_text("fake power.sh did: reboot", "-- done --")
+    assert recorded(record) == ["power.sh reboot"]
+
+
+def test_network_and_snmp_forms(facteur, console, actions):
+    d, record = actions
+    c = console(facteur, actions=d).start("network")
+    c.keys("s")
+    c.wait_text("fake network.sh did: show")
+    c.keys("q")
+    c.wait_text("Static address")
+    c.keys("a")
+    c.wait_text("Address/prefix", "Gateway", "DNS servers")
+    c.keys("Down")
+    c.type("192.0.2.10")
+    c.keys("Enter", "Enter", "Enter")
+    c.wait_text("Address/prefix: an address and its prefix length")
+    c.keys("Enter")
+    c.wait_text("Address/prefix")
+    c.keys("Down")
+    c.type("/24")
+    c.keys("Down")
+    c.type("192.0.2.1")
+    c.keys("Down")
+    c.type("192.0.2.53 2001:db8::53")
+    c.keys("Enter")
+    c.wait_text("Give this interface this address?", "network.sh static eth0 192.0.2.10/24")
+    c.keys("y")
+    c.wait_text("-- done --")
+    assert recorded(record)[-1] == "network.sh static eth0 192.0.2.10/24 192.0.2.1 192.0.2.53 " \
+                                   "2001:db8::53"
+    c.keys("q", "q")
+    c.wait_text("Main menu")
+    # SNMPv3: the passphrases go on the script's standard input, never on its command line.
+    c.keys("p")
+    c.wait_text("SNMPv3 user")
+    c.keys("u")
+    c.type("monitor")
+    c.keys("Down")
+    c.type("auth-pass-123")
+    c.keys("Down")
+    c.type("priv-pass-456")
+    c.keys("Enter")
+    c.wait_text("Create this SNMPv3 user?", "snmp.sh v3user monitor")
+    assert "auth-pass-123" not in c.screen()
+    c.keys("y")
+    c.wait_text("-- done --")
+    assert recorded(record)[-3:] == ["snmp.sh v3user monitor", "stdin: auth-pass-123",
+                                     "stdin: priv-pass-456"]
+
+
+def test_missing_action_script(facteur, console, workdir):
+    c = console(facteur, actions=os.path.join(workdir, "nowhere")).start("updates")
+    c.keys("c")
+    c.wait_text("update.sh is", "missing or not executable")
