@@ -4,3 +4,5 @@ include tests/fuzz/local.mk
 include tests/integration/local.mk
 include tests/bench/filter/local.mk
 include tests/bench/policy/local.mk
+# tests/bench/admin: CSV import of 100,000 accounts (run by hand).
+EXTRA_DIST += tests/bench/admin/run.sh tests/bench/admin/bench.py

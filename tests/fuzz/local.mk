@@ -36,6 +36,10 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_imap_message/qp-bare-lf \
 	tests/fuzz/corpus/fuzz_imap_message/rfc822-nested \
 	tests/fuzz/corpus/fuzz_imap_message/threads \
+	tests/fuzz/fuzz_csv.c \
+	tests/fuzz/corpus/fuzz_csv/accounts \
+	tests/fuzz/corpus/fuzz_csv/bad \
+	tests/fuzz/corpus/fuzz_csv/semicolon-bom \
 	tests/fuzz/fuzz_mbox.c \
 	tests/fuzz/corpus/fuzz_mbox/rd \
 	tests/fuzz/corpus/fuzz_mbox/crlf-truncated \

@@ -44,6 +44,7 @@ sources() {
 	fuzz_imap_message) echo store/imap_message.c store/imap_thread.c store/imap_parser.c filter/charset.c \
 	    filter/mime_decode.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_mbox) echo store/mbox.c lib/mem.c lib/log.c ;;
+	fuzz_csv) echo lib/csv.c lib/mem.c lib/log.c ;;
 	fuzz_sieve) echo store/sieve.c store/sieve_run.c store/sieve_vacation.c filter/mime.c \
 	    filter/mime_header.c filter/mime_decode.c filter/charset.c filter/html_text.c \
 	    filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
@@ -89,7 +90,7 @@ options() {
 }
 
 targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_mime_header fuzz_sa_rules fuzz_milter_proto
-    fuzz_policy_proto fuzz_dnsbl_sites fuzz_imap_command fuzz_imap_message fuzz_sieve fuzz_mbox}
+    fuzz_policy_proto fuzz_dnsbl_sites fuzz_imap_command fuzz_imap_message fuzz_sieve fuzz_mbox fuzz_csv}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=
