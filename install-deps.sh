@@ -25,7 +25,7 @@ PKGS="
  spamd spamc python3-dkim python3-authres
  libhiredis-dev redis-server postfwd zlib1g-dev isync
  mutt tmux sieve-connect dovecot-imapd dovecot-lmtpd slapd ldap-utils libldap-dev
- libsnmp-dev snmpd snmp snmptrapd smitools libncurses-dev
+ libsnmp-dev snmpd snmp snmptrapd smitools libncurses-dev libjansson-dev
 "
 if [ -z "${FACTEUR_SKIP_APT_UPDATE:-}" ]; then
 	$SUDO apt-get update -qq
