@@ -27,6 +27,7 @@ struct console {
 	int systemd;		/* systemd runs the system: systemctl drives the service */
 	const char *actions;	/* directory of the action scripts */
 	const char *log_file;	/* the log the log viewer shows */
+	int log_default;	/* log_file is the default: the journal may stand in for it */
 };
 
 /*

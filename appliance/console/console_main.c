@@ -97,6 +97,7 @@ main(int argc, char **argv)
 	c.service = env_or("FACTEUR_CONSOLE_SERVICE", NULL);
 	c.actions = env_or("FACTEUR_CONSOLE_ACTIONS", FACTEUR_CONSOLE_ACTIONS_DIR);
 	c.log_file = env_or("FACTEUR_CONSOLE_LOG", DEFAULT_LOG_FILE);
+	c.log_default = strcmp(c.log_file, DEFAULT_LOG_FILE) == 0;
 	/* systemd's own test (sd_booted): is this directory there? */
 	c.systemd = stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
 	while ((ch = getopt(argc, argv, "a:c:C:l:M:s:S:")) != -1) {
@@ -104,7 +105,7 @@ main(int argc, char **argv)
 		case 'a': c.actions = optarg; break;
 		case 'c': c.conf = optarg; break;
 		case 'C': c.facteurctl = optarg; break;
-		case 'l': c.log_file = optarg; break;
+		case 'l': c.log_file = optarg; c.log_default = 0; break;
 		/* A master named: it is started and signalled directly. */
 		case 'M': c.master = optarg; c.systemd = 0; break;
 		case 's': first = optarg; break;

@@ -32,5 +32,15 @@ dist_consoleactions_SCRIPTS = \
 	appliance/console/actions/update.sh \
 	appliance/console/actions/power.sh
 
+# The pieces that need no terminal: output into lines, facteur.conf edited in place.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_console_text
+TESTS += tests/unit/test_console_text
+tests_unit_test_console_text_SOURCES = tests/unit/test_console_text.c \
+	appliance/console/text.c appliance/console/conf_edit.c
+tests_unit_test_console_text_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_console_text_LDADD = lib/libfacteur.a $(CMOCKA_LIBS)
+endif
+
 man_MANS += doc/man/facteur-console.8
 EXTRA_DIST += doc/man/facteur-console.8 tests/integration/test_console.py

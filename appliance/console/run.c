@@ -47,8 +47,12 @@ run_start(char *const argv[], const char *input, const char **error_r)
 		return NULL;
 	}
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-		setpgid(0, 0);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		/*
+		 * A session of its own: no controlling terminal, so nothing it
+		 * runs can read the console's keys or stop on SIGTTIN.
+		 */
+		setsid();
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
@@ -74,8 +78,7 @@ run_start(char *const argv[], const char *input, const char **error_r)
 	if (in[0] >= 0) {
 		size_t len = strlen(input), done = 0;
 		close(in[0]);
-		/* Small (a password, a few lines): fits the pipe, never blocks long. */
-		signal(SIGPIPE, SIG_IGN);
+		/* Small (a password, a few lines): fits the pipe.  SIGPIPE is ignored (ui_init). */
 		while (done < len) {
 			ssize_t n = write(in[1], input + done, len - done);
 			if (n < 0 && errno == EINTR)

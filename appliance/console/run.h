@@ -34,7 +34,7 @@ int run_read(struct run *r, struct text *out);
  * sets it to NULL and returns the exit status, 128 + signal if killed.
  */
 int run_finish(struct run **r, struct text *out);
-/* Send sig to the child's process group. */
+/* Send sig to the child's process group (its session). */
 void run_kill(struct run *r, int sig);
 /* Start, read all, finish: the exit status, or -1 (out says why) if it could not start. */
 int run_capture(char *const argv[], const char *input, struct text *out);

@@ -3,11 +3,14 @@
  * screen_log - the log viewer: the end of the facteur log file (its last
  * LOG_TAIL_MAX bytes), followed as it grows, across a rotation (a new
  * file under the same name, or the file truncated: read from its start).
- * Scrolling, search and follow are the pager's.
+ * Scrolling, search and follow are the pager's.  When the default file
+ * is not there and systemd's journal is, the mail facility's lines come
+ * from journalctl instead (its last 5000, then as they come).
  */
 #include "facteur-config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 
 #include "console.h"
 #include "lib/mem.h"
+#include "run.h"
 #include "ui.h"
 
 #define LOG_TAIL_MAX (16 * 1024 * 1024)
@@ -55,10 +59,12 @@ log_open(struct log_follow *lf, int tail, const char **error_r)
 	int fd = open(lf->path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(error, sizeof(error), "%s: %s", lf->path, strerror(errno));
+		int saved = errno;
+		snprintf(error, sizeof(error), "%s: %s", lf->path, strerror(saved));
 		*error_r = error;
 		if (fd >= 0)
 			close(fd);
+		errno = saved;	/* the caller tells a missing file from others */
 		return -1;
 	}
 	lf->fd = fd;
@@ -106,6 +112,36 @@ log_poll(void *ctx, struct text *t)
 	return 0;
 }
 
+static int
+journal_poll(void *ctx, struct text *t)
+{
+	return run_read(ctx, t);
+}
+
+/* The mail facility from the journal, followed; 0, or -1 if journalctl could not start. */
+static int
+journal(void)
+{
+	char *argv[] = { "journalctl", "--quiet", "--no-pager", "--output=short-iso", "--lines=5000",
+		"--follow", "SYSLOG_FACILITY=2", NULL };
+	struct ui_pager_source src;
+	const char *error;
+	struct text t;
+	struct run *r;
+
+	if ((r = run_start(argv, NULL, &error)) == NULL)
+		return -1;
+	text_init(&t, LOG_LINES_MAX);
+	src.poll = journal_poll;
+	src.ctx = r;
+	src.status = NULL;
+	ui_pager("Log: the journal's mail facility", &t, &src, 1);
+	run_kill(r, SIGTERM);
+	run_finish(&r, NULL);
+	text_free(&t);
+	return 0;
+}
+
 void
 screen_log(struct console *c)
 {
@@ -118,6 +154,8 @@ screen_log(struct console *c)
 	memset(&lf, 0, sizeof(lf));
 	lf.path = c->log_file;
 	if (log_open(&lf, 1, &error) < 0) {
+		if (errno == ENOENT && c->log_default && c->systemd && journal() == 0)
+			return;
 		ui_message("Log viewer", "%s\n\nThe log file is given with -l or FACTEUR_CONSOLE_LOG.",
 		    error);
 		return;

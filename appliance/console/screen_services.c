@@ -76,7 +76,7 @@ direct_start(const struct console *c, struct text *out)
 		return 1;
 	}
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		setsid();
 		if (fork() != 0)
 			_exit(0);
@@ -146,7 +146,7 @@ console_service(const struct console *c, const char *verb, struct text *out)
 		status = run_capture(argv, NULL, out);
 		free(cmd);
 	} else if (c->systemd) {
-		char *argv[] = { "systemctl", (char *)verb, "facteur.service", NULL };
+		char *argv[] = { "systemctl", "--no-ask-password", (char *)verb, "facteur.service", NULL };
 		status = run_capture(argv, NULL, out);
 	} else if (strcmp(verb, "start") == 0) {
 		return direct_start(c, out);

@@ -84,6 +84,7 @@ ui_form(const char *title, const char *intro, struct ui_field *fields, size_t n)
 	size_t cur = 0;
 	int labelw = 0;
 
+	ui_status("%s", "");	/* what the screen said before is answered by now */
 	for (size_t i = 0; i < n; i++) {
 		int lw = ui_width(fields[i].label);
 		if (lw > labelw)

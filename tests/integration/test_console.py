@@ -25,7 +25,8 @@ import pytest
 from facteur_it import (BUILDDIR, FACTEUR, FACTEURCTL, SANITIZER_MARKERS, RawSMTP, pids_with_arg,
                         simple_message, wait_for)
 
-CONSOLE = os.path.join(BUILDDIR, "appliance", "console", "facteur-console")
+CONSOLE = os.environ.get("FACTEUR_CONSOLE") or \
+    os.path.join(BUILDDIR, "appliance", "console", "facteur-console")
 SCREEN_TRIES = 300
 SCREEN_INTERVAL = 0.1
 
@@ -663,3 +664,51 @@ def test_missing_action_script(facteur, console, workdir):
     c = console(facteur, actions=os.path.join(workdir, "nowhere")).start("updates")
     c.keys("c")
     c.wait_text("update.sh is", "missing or not executable")
+
+
+def test_tls_import(facteur, console, sink_cert, workdir):
+    src_cert, src_key = sink_cert
+    other_key = os.path.join(workdir, "other.key")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", other_key], check=True, capture_output=True)
+    locked_key = os.path.join(workdir, "locked.key")
+    subprocess.run(["openssl", "pkey", "-in", src_key, "-aes256", "-passout", "pass:secret",
+                    "-out", locked_key], check=True, capture_output=True)
+    cert = os.path.join(facteur.dir, "tls", "facteur.crt")
+    c = console(facteur).start("tls")
+    c.wait_text("No certificate configured")
+
+    def attempt(key):
+        c.keys("i")
+        c.wait_text("Import a certificate", "Certificate [")
+        c.keys("C-u")
+        c.type(src_cert)
+        c.keys("Down", "C-u")
+        c.type(key)
+        c.keys("Enter")
+
+    # A key of another certificate, an encrypted key: refused, nothing written.
+    attempt(other_key)
+    c.wait_text("The key does not match the certificate.")
+    c.keys("Enter", "Escape")
+    c.wait_text("nothing imported")
+    attempt(locked_key)
+    c.wait_text("locked.key: no private key", "decrypted")
+    c.keys("Enter", "Escape")
+    c.wait_text("nothing imported")
+    assert not os.path.exists(cert)
+    # The right pair: what it is shown before the question.
+    attempt(src_key)
+    c.wait_text("CN = mail.dest.test", "mail.dest.test", "Replace")
+    c.keys("y")
+    c.wait_text("Reload facteur now")
+    c.keys("n")
+    c.wait_text("Certificate imported.", "Subject:    CN = mail.dest.test", "matches the certificate")
+
+    def der(path):
+        return subprocess.run(["openssl", "x509", "-in", path, "-outform", "DER"],
+                              capture_output=True, check=True).stdout
+    assert der(cert) == der(src_cert)
+    with open(facteur.conf) as fp:
+        assert f"smtpd_tls_cert_file = {cert}\n" in fp.read()
+    assert facteur.ctl("config", "check").returncode == 0
