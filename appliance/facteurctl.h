@@ -54,5 +54,7 @@ int ctl_export(int argc, char **argv);
 int ctl_mailbox(int argc, char **argv);
 /* Mailboxes' access control lists (facteurctl_acl.c). */
 int ctl_acl(int argc, char **argv);
+/* Per-day, per-domain counts and accounts' disk use (facteurctl_report.c). */
+int ctl_report(int argc, char **argv);
 
 #endif

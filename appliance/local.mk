@@ -15,6 +15,7 @@ appliance_facteurctl_SOURCES += appliance/facteurctl_rules.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_directory.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_mailbox.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_acl.c
+appliance_facteurctl_SOURCES += appliance/facteurctl_report.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_csv.c
 appliance_facteurctl_LDADD += $(STORE_LIBS)
 

@@ -10,10 +10,12 @@ lib_libfacteur_a_SOURCES = \
 	lib/mem.c lib/mem.h \
 	lib/net.c lib/net.h \
 	lib/proc.c lib/proc.h \
+	lib/report.c lib/report.h \
 	lib/stats.c lib/stats.h \
 	lib/tls.c lib/tls.h \
 	lib/workpool.c lib/workpool.h
-lib_libfacteur_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(INIH_CFLAGS) $(UNBOUND_CFLAGS)
+lib_libfacteur_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(INIH_CFLAGS) $(UNBOUND_CFLAGS) \
+	$(SQLITE_CFLAGS)
 FACTEUR_LIBS = lib/libfacteur.a $(INIH_LIBS) $(OPENSSL_LIBS)
 
 # The CSV reader's table of cases (cmocka).

@@ -21,6 +21,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/report.h"
 #include "lib/mem.h"
 #include "lib/proc.h"
 #include "lib/stats.h"
@@ -132,6 +133,7 @@ rcpt_delivered(struct qmsg *m, size_t i, const char *relay, const char *dsn, con
 	r->status = RCPT_DELIVERED;
 	m->done[i] = 1;
 	STATS_INC(qmgr_delivered);
+	report_count(r->addr, REPORT_delivered, 1);
 	log_info("qid=%s to=<%s> relay=%s delay=%.2f dsn=%s status=sent (%s)", m->qid, r->addr, relay,
 	    now_f() - (double)m->env.arrival, dsn, text);
 }
@@ -149,6 +151,7 @@ rcpt_deferred(struct qmsg *m, size_t i, const char *relay, const char *dsn, cons
 	r->last_text = xstrdup(text);
 	m->done[i] = 1;
 	STATS_INC(qmgr_deferred);
+	report_count(r->addr, REPORT_deferred, 1);
 	log_info("qid=%s to=<%s> relay=%s delay=%.2f dsn=%s status=deferred (%s)", m->qid, r->addr,
 	    relay, now_f() - (double)m->env.arrival, dsn, text);
 }
@@ -478,6 +481,7 @@ msg_bounce(struct qmsg *m)
 			log_warn("qid=%s cannot update queue file", m->qid);
 		r->status = RCPT_FAILED;
 		STATS_INC(qmgr_bounced);
+		report_count(r->addr, REPORT_bounced, 1);
 	}
 	free(b);
 }

@@ -22,6 +22,7 @@
 #include "lib/event_util.h"
 #include "lib/dns.h"
 #include "lib/log.h"
+#include "lib/report.h"
 #include "lib/proc.h"
 #include "lib/stats.h"
 #include "qmgr.h"
@@ -44,6 +45,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	const char *error;
 
 	if (sig == SIGHUP) {
+		(void)report_flush();
 		/* Our own copy: config_load() frees what config_path() returns. */
 		if (config_load(conf_file, &error) < 0) {
 			log_warnx("reload failed, keeping the old configuration: %s", error);
@@ -97,6 +99,7 @@ main(int argc, char **argv)
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	dns_init(base);
+	report_init(base);
 	for (int i = 0; i < 3; i++) {
 		sig[i] = evsignal_new(base, sigs[i], on_signal, base);
 		event_add(sig[i], NULL);

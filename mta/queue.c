@@ -38,7 +38,8 @@ int
 queue_init_dirs(uid_t uid, gid_t gid, const char **error_r)
 {
 	static char error[512];
-	static const char *const extra[] = { "run", "mailbox", "rules-cache", "filter", "policy" };
+	static const char *const extra[] = { "run", "mailbox", "rules-cache", "filter", "policy",
+	    "reports" };
 	char path[4096];
 
 	if (proc_mkdir(var_spool_directory, 0755, (uid_t)-1, (gid_t)-1) < 0)

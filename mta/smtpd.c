@@ -26,6 +26,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/report.h"
 #include "lib/mem.h"
 #include "lib/net.h"
 #include "lib/proc.h"
@@ -634,11 +635,13 @@ smtpd_rcpt(struct smtpd_session *s, const char *arg)
 		/* <postmaster>: always ours (RFC 5321 4.5.1). */
 	} else if (!s->trusted && smtp_addr_has_routing(addr)) {
 		STATS_INC(smtpd_reject_relay);
+		report_count(addr, REPORT_reject_relay, 1);
 		log_info("reject RCPT from [%s]: <%s>: sender-specified routing", s->addr, addr);
 		smtpd_error(s, "554 5.7.1 <%s>: Relay access denied", addr);
 		goto out;
 	} else if (!s->trusted && !smtpd_domain_is_ours(domain)) {
 		STATS_INC(smtpd_reject_relay);
+		report_count(addr, REPORT_reject_relay, 1);
 		log_info("reject RCPT from [%s]: from=<%s> to=<%s>: relay access denied", s->addr,
 		    s->env.sender, addr);
 		smtpd_error(s, "554 5.7.1 <%s>: Relay access denied", addr);

@@ -25,6 +25,7 @@
 #include "lib/config.h"
 #include "lib/fd.h"
 #include "lib/log.h"
+#include "lib/report.h"
 #include "lib/mem.h"
 #include "lib/proc.h"
 #include "lib/stats.h"
@@ -294,6 +295,22 @@ smtpd_data_lines(struct smtpd_session *s, struct evbuffer *src, int dot_mode)
 	}
 }
 
+/* Count key once for each recipient domain of the transaction (reports). */
+static void
+report_rcpt_domains(struct smtpd_session *s, enum report_key key)
+{
+	for (size_t i = 0; i < s->env.nrcpts; i++) {
+		const char *d = strrchr(s->env.rcpts[i].addr, '@');
+		int seen = 0;
+		for (size_t k = 0; k < i && !seen && d != NULL; k++) {
+			const char *e = strrchr(s->env.rcpts[k].addr, '@');
+			seen = e != NULL && strcasecmp(d, e) == 0;
+		}
+		if (!seen)
+			report_count(s->env.rcpts[i].addr, key, 1);
+	}
+}
+
 static void
 data_committed(void *ctx, int error)
 {
@@ -307,6 +324,9 @@ data_committed(void *ctx, int error)
 		STATS_INC(smtpd_messages_accepted);
 		STATS_ADD(smtpd_bytes_accepted, s->data.bytes);
 		STATS_ADD(smtpd_recipients_accepted, s->env.nrcpts);
+		report_rcpt_domains(s, REPORT_received);
+		if (s->auth_user != NULL)
+			report_count(s->env.sender, REPORT_submitted, 1);
 		log_info("qid=%s client=[%s] from=<%s> size=%llu nrcpt=%zu proto=%s status=queued%s",
 		    s->env.qid, s->addr, s->env.sender, (unsigned long long)s->data.bytes,
 		    s->env.nrcpts, smtpd_proto(s), s->dead ? " (client gone before the reply)" : "");
@@ -402,6 +422,14 @@ filter_done(void *arg)
 	}
 	free(j);
 	filter_log_verdict(s->env.qid, s->addr, r);
+	if (r->spam)
+		report_rcpt_domains(s, REPORT_spam);
+	if (r->virus)
+		report_rcpt_domains(s, REPORT_virus);
+	if (r->action == FILTER_REJECT)
+		report_rcpt_domains(s, REPORT_reject_filter);
+	else if (r->action == FILTER_QUARANTINE)
+		report_rcpt_domains(s, REPORT_quarantined);
 	switch (r->action) {
 	case FILTER_REJECT:
 	case FILTER_TEMPFAIL:

@@ -22,6 +22,7 @@
 #include "lib/dns.h"
 #include "lib/event_util.h"
 #include "lib/log.h"
+#include "lib/report.h"
 #include "lib/mem.h"
 #include "lib/net.h"
 #include "lib/proc.h"
@@ -74,6 +75,8 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 {
 	const char *error;
 
+	/* The day's counts are written at a reload too (facteur reload, then facteurctl report). */
+	(void)report_flush();
 	if (config_load(conf_file, &error) < 0) {
 		log_warnx("reload failed, keeping the running configuration: %s", error);
 		return;
@@ -163,6 +166,7 @@ main(int argc, char **argv)
 	if (queue_commit_init(base, &error) < 0)
 		fatalx("%s", error);
 	smtpd_init(base, load_tls());
+	report_init(base);
 	if ((inherited = getenv("FACTEUR_LISTEN")) != NULL) {
 		listen_inherited(inherited);
 	} else {

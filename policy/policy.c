@@ -21,6 +21,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/report.h"
 #include "lib/mem.h"
 #include "lib/stats.h"
 #include "policy/dnsbl.h"
@@ -368,6 +369,7 @@ op_refuse(struct policy_op *op, int code, const char *reason, const char *fmt, .
 	    "CONNECT" : op->kind == OP_MAIL ? "MAIL" : "RCPT", op->c->ip,
 	    op->sender != NULL ? op->sender : "", op->rcpt != NULL ? op->rcpt : "", op->v.reply);
 	STATS_INC(policy_rejects);
+	report_count(op->rcpt, REPORT_reject_policy, 1);
 	op_finish(op);
 }
 
@@ -427,6 +429,7 @@ rate_done(void *ctx, int status, int over, long long value, long retry)
 		/* rate_start wrote the refusal in op->v. */
 		STATS_INC(policy_rate_limited);
 		STATS_INC(policy_rejects);
+		report_count(op->rcpt, REPORT_reject_policy, 1);
 		op->v.code = op->rate_code;
 		op->v.reason = "rate";
 		log_info("policy [%s]: %s (%lld in this window, %ld s left)", op->c->ip, op->v.reply,

@@ -25,6 +25,7 @@
 #include "lib/dns.h"
 #include "lib/event_util.h"
 #include "lib/log.h"
+#include "lib/report.h"
 #include "lib/mem.h"
 #include "lib/proc.h"
 #include "lib/stats.h"
@@ -105,6 +106,7 @@ main(int argc, char **argv)
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	dns_init(base);
+	report_init(base);
 	if ((p = policy_new(base, &error)) == NULL)
 		fatalx("%s", error);
 	policyd_start(base, fd, p);
