@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ui - the widget layer over ncurses.  See ui.h.
+ * ui - the widget layer over ncurses, its core: start and end, keys,
+ * the frame, drawing text, dialogs.  See ui.h; the form, the menu and
+ * list, and the pager are ui_form.c, ui_list.c and ui_pager.c.
  *
  * Everything is drawn on stdscr but the dialogs, which are windows over
  * it: closing one leaves the screen below to be redrawn by its owner at

@@ -226,7 +226,9 @@ def test_dashboard_matches_stats(facteur, console):
         s.sendmail("alice@example.org", ["rcpt@example.org"], simple_message(test_id="dash"))
     assert facteur.wait_mailbox(1)
     assert wait_for(lambda: facteur.stats()["qmgr_delivered"] == 1)
-    c = console(facteur).start("dashboard")
+    c = console(facteur).start()
+    c.wait_text("Main menu", "[D]  Dashboard")
+    c.keys("d")
     master = facteur.proc.pid
     c.wait_re(rf"facteur master +running +pid {master}\b")
     c.wait_re(r"^ smtpd +running +pid \d+")
@@ -316,6 +318,10 @@ def test_queue_hold_release_delete(relay, console):
     c = console(relay).start("queue")
     c.wait_re(rf"^ ?{qid} +deferred .*alice@example.org -> bad@relay.test")
     c.wait_text("Mail queue (1 message)")
+    c.keys("F1")
+    c.wait_text("h: hold it", "d: delete it (asks first")
+    c.keys("Space")
+    c.wait(lambda s: "h: hold it" not in s and qid in s, "the queue again after the help")
 
     c.keys("h")
     c.wait_re(rf"^ ?{qid} +hold ")
