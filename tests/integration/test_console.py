@@ -278,6 +278,17 @@ def test_dashboard_larger_terminal_and_resize(facteur, console):
     assert row.index("Queue") == 40, screen
 
 
+def test_small_terminal(facteur, console):
+    c = console(facteur, width=60, height=16).start("queue")
+    c.wait_text("terminal 60x16: 80x24 at least", "Mail queue (0 messages)")
+    c.keys("q")
+    c.wait_text("Main menu", "[D]  Dashboard")
+    c.keys("d")
+    c.wait_text("Services", "Queue")
+    c.tmux("resize-window", "-t", c.session, "-x", "80", "-y", "24")
+    c.wait(lambda s: "80x24 at least" not in s and "Messages" in s, "the warning gone at 80x24")
+
+
 def test_stopped_facteur_and_terminal_after_sigterm(make_facteur, console):
     f = make_facteur(start=False)
     c = console(f).start("dashboard")
@@ -493,6 +504,11 @@ def test_log_viewer_search_and_follow(facteur, console, workdir):
     with open(log, "a") as fp:
         fp.write("Dec  1 10:01:00 mx facteur/smtpd[99]: appended while following\n")
     c.wait_text("appended while following")
+    # Rotated: a new file under the name is read from its start.
+    os.rename(log, log + ".1")
+    with open(log, "w") as fp:
+        fp.write("Dec  1 10:02:00 mx facteur/smtpd[99]: first line of the new file\n")
+    c.wait_text(f"-- {log}: new file --", "first line of the new file")
 
 
 # ---------------------------------------------------------------- services
