@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,15 @@ net_parse_hostport(const char *s, struct sockaddr_storage *ss_r, socklen_t *len_
 		*len_r = sizeof(*sin);
 	}
 	return 0;
+}
+
+void
+net_nodelay(int fd)
+{
+	int one = 1;
+
+	/* EOPNOTSUPP on a unix socket: nothing to do there. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 int

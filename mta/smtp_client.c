@@ -343,6 +343,7 @@ conn_next_addr(struct smtp_conn *c)
 		conn_next_addr(c);
 		return;
 	}
+	net_nodelay(fd);
 	c->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	/* Message content goes out in 64 KB writes rather than libevent's 16 KB. */
 	if (c->bev != NULL)

@@ -286,6 +286,7 @@ smtpd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, 
 	struct smtpd_session *s = xcalloc(1, sizeof(*s));
 	unsigned int per_client;
 
+	net_nodelay(fd);
 	s->base = smtpd_base;
 	s->mode = mode;
 	net_addr_str(sa, s->addr, sizeof(s->addr));

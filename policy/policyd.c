@@ -285,6 +285,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	struct conn *c = xcalloc(1, sizeof(*c));
 	struct timeval idle = { IDLE_TIMEOUT, 0 };
 
+	net_nodelay(fd);
 	c->id = ++next_id;
 	c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {

@@ -532,6 +532,7 @@ imapd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, 
 	int implicit_tls = (int)(intptr_t)arg;
 	struct imapd_session *s = xcalloc(1, sizeof(*s));
 
+	net_nodelay(fd);
 	s->base = imapd_base;
 	net_addr_str(sa, s->addr, sizeof(s->addr));
 	if (implicit_tls) {

@@ -276,6 +276,54 @@ out:
 		s->xqid[0] = '\0';
 }
 
+/*
+ * Accounts' indexes stay open between deliveries (the least recently used
+ * goes when the cache is full): opening one parses its schema and
+ * prepares statements again, and the last close of a WAL database
+ * checkpoints it, a few fsyncs per delivery for nothing.
+ */
+#define ACCT_CACHE_SIZE 64
+
+static struct {
+	struct mstore_account *a;
+	unsigned long used;
+} acct_cache[ACCT_CACHE_SIZE];
+static unsigned long acct_tick;
+
+static struct mstore_account *
+acct_get(const char *account, int create, int *status_r, const char **error_r)
+{
+	struct mstore_account *a;
+	size_t victim = 0;
+
+	for (size_t i = 0; i < ACCT_CACHE_SIZE; i++) {
+		if (acct_cache[i].a != NULL &&
+		    str_casecmp(mstore_account_name(acct_cache[i].a), account) == 0) {
+			acct_cache[i].used = ++acct_tick;
+			return acct_cache[i].a;
+		}
+		if (acct_cache[i].a == NULL || acct_cache[i].used < acct_cache[victim].used)
+			victim = i;
+		if (acct_cache[i].a == NULL)
+			break;
+	}
+	if ((a = mstore_account_open(store, account, create, status_r, error_r)) == NULL)
+		return NULL;
+	mstore_account_close(&acct_cache[victim].a);
+	acct_cache[victim].a = a;
+	acct_cache[victim].used = ++acct_tick;
+	return a;
+}
+
+/* After a database error, the handle is not trusted again. */
+static void
+acct_drop(struct mstore_account *a)
+{
+	for (size_t i = 0; i < ACCT_CACHE_SIZE; i++)
+		if (acct_cache[i].a == a)
+			mstore_account_close(&acct_cache[i].a);
+}
+
 /* 1 if account could not take size more bytes, 0 if it could, -1 if unknown. */
 static int
 rcpt_over_quota(struct directory *dir, const char *account, long long size)
@@ -287,11 +335,10 @@ rcpt_over_quota(struct directory *dir, const char *account, long long size)
 
 	if (quota == 0 || size < 0)
 		return 0;
-	a = mstore_account_open(store, account, 0, &status, &error);
+	a = acct_get(account, 0, &status, &error);
 	if (a == NULL)
 		return status == MSTORE_ENOTFOUND ? (uint64_t)size > quota : -1;
 	over = mstore_usage(a, &used, &msgs) < 0 ? -1 : used + (uint64_t)size > quota;
-	mstore_account_close(&a);
 	return over;
 }
 
@@ -662,7 +709,7 @@ deliver_rcpt(struct sess *s, const struct rcpt *r, const char *blob, uint64_t si
 
 	memset(&o, 0, sizeof(o));
 	memset(&res, 0, sizeof(res));
-	if ((a = mstore_account_open(store, r->account, 1, NULL, &error)) == NULL) {
+	if ((a = acct_get(r->account, 1, NULL, &error)) == NULL) {
 		log_warnx("lmtpd: qid=%s to=<%s> account=%s: %s: deferred", qid_of(s), r->addr,
 		    r->account, error);
 		reply(s, "451 4.3.0 <%s>: Error: cannot open the mailbox now", r->addr);
@@ -782,6 +829,8 @@ deliver_rcpt(struct sess *s, const struct rcpt *r, const char *blob, uint64_t si
 		}
 	}
 	if (o.failed > 0 || o.tempfail) {
+		if (o.failed > 0)
+			acct_drop(a);
 		reply(s, "451 4.3.0 <%s>: Error: cannot %s the message now", r->addr,
 		    o.failed > 0 ? "save" : "forward");
 	} else if (reject != NULL) {
@@ -811,7 +860,6 @@ deliver_rcpt(struct sess *s, const struct rcpt *r, const char *blob, uint64_t si
 out:
 	free(stores);
 	sieve_result_free(&res);
-	mstore_account_close(&a);
 }
 
 static void
@@ -1010,6 +1058,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 {
 	struct sess *s = xcalloc(1, sizeof(*s));
 
+	net_nodelay(fd);
 	s->id = ++next_id;
 	s->size_hint = -1;
 	s->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);

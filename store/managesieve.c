@@ -1070,6 +1070,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 {
 	struct session *s = xcalloc(1, sizeof(*s));
 
+	net_nodelay(fd);
 	net_addr_str(sa, s->addr, sizeof(s->addr));
 	s->bev = bufferevent_socket_new(ms_base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {

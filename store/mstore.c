@@ -303,6 +303,12 @@ db_open(const char *path, int create, char *err, size_t size)
 	}
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	/*
+	 * No checkpoint when a handle closes: imapd closes one at every
+	 * LOGOUT, and a checkpoint there is three fsyncs in the event loop.
+	 * The WAL is checkpointed as it grows (wal_autocheckpoint).
+	 */
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	/* FULL: a commit is on disk when it returns; LMTP replies depend on it. */
 	if (sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL", NULL, NULL,
 	    NULL) != SQLITE_OK) {
@@ -558,7 +564,10 @@ mstore_blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, char *blo
 		return rc;
 	}
 	if (stat(path, &sb) < 0) {
-		if (errno != ENOENT || mkdir_parents(path, 0750) < 0 || rename(w->tmp, path) < 0) {
+		int created = 0;
+		/* Into XX/YY/ directly; only when they do not exist yet are they made. */
+		if (errno != ENOENT || (rename(w->tmp, path) < 0 && (errno != ENOENT ||
+		    (created = 1, mkdir_parents(path, 0750) < 0) || rename(w->tmp, path) < 0))) {
 			rc = seterr(ms->err, error_r, MSTORE_ERR, "cannot store %s: %s", path,
 			    strerror(errno));
 			rollback(&ms->h);
@@ -569,9 +578,13 @@ mstore_blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, char *blo
 		str_copy(dir, path, sizeof(dir));
 		*strrchr(dir, '/') = '\0';
 		fsync_dir(dir);
-		/* The XX/YY directories may be new: their entries must be durable too. */
-		*strrchr(dir, '/') = '\0';
-		fsync_dir(dir);
+		if (created) {
+			/* New XX/YY directories: their entries must be durable too. */
+			*strrchr(dir, '/') = '\0';
+			fsync_dir(dir);
+			*strrchr(dir, '/') = '\0';
+			fsync_dir(dir);
+		}
 	} else if (sb.st_size >= 0 && (uint64_t)sb.st_size != w->size) {
 		/* Same SHA-256, another size: the file on disk is damaged.  Replace it. */
 		if (rename(w->tmp, path) < 0) {
