@@ -148,6 +148,7 @@ check_config(void (*report)(const char *problem))
 			{ "managesieve_listen", &var_managesieve_listen, "managesieved" },
 			{ "imap_listen", &var_imap_listen, "imapd" },
 			{ "imaps_listen", &var_imaps_listen, "imapd" },
+			{ "metrics_listen", &var_metrics_listen, "facteur-metrics" },
 		};
 		for (size_t i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
 			if ((*listeners[i].value)[0] == '\0')
@@ -165,6 +166,13 @@ check_config(void (*report)(const char *problem))
 		if (access(path, X_OK) < 0)
 			problem(&c, "daemon_directory: %s is missing or not executable", path);
 	}
+	if (var_snmp_agentx_socket[0] != '\0') {
+		snprintf(path, sizeof(path), "%s/facteur-agentx", var_daemon_directory);
+		if (access(path, X_OK) < 0)
+			problem(&c, "daemon_directory: %s is missing or not executable", path);
+	}
+	if (var_snmp_disk_threshold_percent > 100)
+		problem(&c, "snmp_disk_threshold_percent is at most 100");
 	if (auth_ldap_config_check(&error) < 0)
 		problem(&c, "%s", error);
 	return c.problems;
