@@ -498,8 +498,24 @@ cmd_stats(void)
 		else
 			printf("%-28s %" PRIu64 "\n", stats_fields[i].name, v);
 	}
+	/* The master's daemons: pid (0: not running), last start, restarts, last unasked exit. */
 	if (json)
-		printf("}\n");
+		printf(",\"daemons\":[");
+	for (unsigned int i = 0; i < stats_daemon_count(); i++) {
+		const struct stats_daemon *d = &stats->daemons[i];
+		if (json)
+			printf("%s{\"name\":\"%s\",\"pid\":%" PRIu64 ",\"started\":%" PRIu64
+			    ",\"restarts\":%" PRIu64 ",\"exited\":%" PRIu64 "}", i > 0 ? "," : "",
+			    d->name, STATS_DAEMON_GET(d, pid), STATS_DAEMON_GET(d, started),
+			    STATS_DAEMON_GET(d, restarts), STATS_DAEMON_GET(d, exited));
+		else
+			printf("daemon %-21s pid=%" PRIu64 " started=%" PRIu64 " restarts=%" PRIu64
+			    " exited=%" PRIu64 "\n", d->name, STATS_DAEMON_GET(d, pid),
+			    STATS_DAEMON_GET(d, started), STATS_DAEMON_GET(d, restarts),
+			    STATS_DAEMON_GET(d, exited));
+	}
+	if (json)
+		printf("]}\n");
 	return 0;
 }
 

@@ -119,6 +119,24 @@ def test_stats_counters_grow(facteur):
     assert re.search(r"^smtpd_messages_accepted\s+1$", text, re.M), text
 
 
+def test_stats_daemon_table(facteur):
+    """The master's daemons in facteurctl stats: pids, and restarts after a kill -9."""
+    def rows():
+        return {d["name"]: d for d in facteur.stats()["daemons"]}
+    pids = facteur.daemons()
+    before = rows()
+    for name in ("smtpd", "qmgr"):
+        assert before[name]["pid"] == pids[name], (before, pids)
+        assert before[name]["started"] > 0 and before[name]["exited"] == 0
+    old = facteur.kill9("qmgr")
+    assert wait_for(lambda: rows()["qmgr"]["restarts"] == before["qmgr"]["restarts"] + 1), rows()
+    after = rows()
+    assert after["qmgr"]["pid"] not in (0, old) and after["qmgr"]["exited"] > 0, after
+    assert after["smtpd"]["restarts"] == before["smtpd"]["restarts"]
+    text = facteur.ctl("stats").stdout
+    assert re.search(r"^daemon qmgr\s+pid=%d " % after["qmgr"]["pid"], text, re.M), text
+
+
 def test_stats_without_master(conf_only):
     r = conf_only.ctl("stats", check=False)
     assert r.returncode == 1
