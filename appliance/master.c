@@ -77,10 +77,12 @@ metrics_wanted(void)
 	return var_metrics_listen[0] != '\0';
 }
 
-/* The daemon serving a listener of mode: imapd the IMAP ones, smtpd the rest. */
+/* The daemon of a listener's mode: imapd IMAP's, facteur-apid the admin API's, smtpd the rest. */
 static const char *
 listener_daemon(const char *mode)
 {
+	if (strcmp(mode, "adminapi") == 0)
+		return "facteur-apid";
 	return strncmp(mode, "imap", 4) == 0 ? "imapd" : "smtpd";
 }
 
@@ -94,6 +96,16 @@ imapd_wanted(void)
 	return 0;
 }
 
+/* facteur-apid, the admin API, when admin_api_listen gave it sockets at start-up. */
+static int
+apid_wanted(void)
+{
+	for (int i = 0; i < nlisteners; i++)
+		if (strcmp(listeners[i].mode, "adminapi") == 0)
+			return 1;
+	return 0;
+}
+
 static struct daemon daemons[] = {
 	{ "qmgr", NULL, 0, 0, 0, NULL, 0, NULL },
 	{ "smtpd", NULL, 0, 0, 0, NULL, 0, NULL },
@@ -103,6 +115,7 @@ static struct daemon daemons[] = {
 	{ "imapd", imapd_wanted, 0, 0, 0, NULL, 0, NULL },
 	{ "facteur-agentx", agentx_wanted, 0, 0, 0, NULL, 0, NULL },
 	{ "facteur-metrics", metrics_wanted, 0, 0, 0, NULL, 0, NULL },
+	{ "facteur-apid", apid_wanted, 0, 0, 0, NULL, 0, NULL },
 };
 #define NDAEMONS (int)(sizeof(daemons) / sizeof(daemons[0]))
 
@@ -180,6 +193,18 @@ master_bind(void)
 	config_list_foreach(var_smtps_listen, bind_item, "smtps");
 	config_list_foreach(var_imap_listen, bind_item, "imap");
 	config_list_foreach(var_imaps_listen, bind_item, "imaps");
+	config_list_foreach(var_admin_api_listen, bind_item, "adminapi");
+	if (apid_wanted()) {
+		/* The admin API's tokens and audit log: mail_owner's alone. */
+		uid_t uid = (uid_t)-1;
+		gid_t gid = (gid_t)-1;
+		char path[4096];
+
+		if (geteuid() == 0 && proc_user_ids(var_mail_owner, &uid, &gid) < 0)
+			fatalx("mail_owner \"%s\" is not a user of this system", var_mail_owner);
+		if (proc_mkdir(spool_path("adminapi", path, sizeof(path)), 0700, uid, gid) < 0)
+			fatal("cannot create %s", path);
+	}
 }
 
 static void
@@ -190,9 +215,9 @@ daemon_exec(struct daemon *d)
 	int argc = 0;
 
 	/*
-	 * smtpd and imapd get their listening sockets at 3, 4, ... in the
-	 * order bound: first moved clear of those numbers, then put in place.
-	 * Other daemons get none.
+	 * smtpd, imapd and facteur-apid get their listening sockets at 3,
+	 * 4, ... in the order bound: first moved clear of those numbers, then
+	 * put in place.  Other daemons get none.
 	 */
 	for (int i = 0; i < nlisteners; i++) {
 		int high = fcntl(listeners[i].fd, F_DUPFD_CLOEXEC, 3 + MAX_LISTENERS);
@@ -201,7 +226,8 @@ daemon_exec(struct daemon *d)
 		close(listeners[i].fd);
 		listeners[i].fd = high;
 	}
-	if (strcmp(d->name, "smtpd") == 0 || strcmp(d->name, "imapd") == 0) {
+	if (strcmp(d->name, "smtpd") == 0 || strcmp(d->name, "imapd") == 0 ||
+	    strcmp(d->name, "facteur-apid") == 0) {
 		int n = 0;
 		for (int i = 0; i < nlisteners; i++) {
 			size_t len = strlen(spec);

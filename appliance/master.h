@@ -3,9 +3,10 @@
  * master - binds the listening sockets, starts and supervises the daemons.
  *
  * Each daemon is a program of daemon_directory started with
- * "-c facteur.conf [-d]"; smtpd and imapd get their listening sockets
- * (bound by the master, so privileged ports work) as file descriptors 3..
- * named in FACTEUR_LISTEN; policyd, lmtpd, managesieved and facteur-metrics
+ * "-c facteur.conf [-d]"; smtpd, imapd and facteur-apid (the admin API,
+ * when admin_api_listen is set) get their listening sockets (bound by the
+ * master, so privileged ports work) as file descriptors 3.. named in
+ * FACTEUR_LISTEN; policyd, lmtpd, managesieved and facteur-metrics
  * bind their own and run only when their listen parameter is set;
  * facteur-agentx runs when snmp_agentx_socket is set.  When the master runs
  * as root the daemons run as mail_owner.  A daemon that exits is restarted

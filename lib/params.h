@@ -178,6 +178,11 @@
 	X(INT, snmp_queue_threshold, "0", "messages in the queue beyond which facteur-agentx sends facteurQueueOverThreshold (0: never)") \
 	X(INT, snmp_disk_threshold_percent, "90", "use of the spool's file system, in percent, from which facteur-agentx sends facteurDiskNearlyFull (0: never)") \
 	X(LIST, metrics_listen, "", "Prometheus /metrics listeners of facteur-metrics (host:port list; empty: not started)") \
+	/* admin REST API */ \
+	X(LIST, admin_api_listen, "", "HTTPS listeners of facteur-apid, the admin REST API (host:port list; empty: not started)") \
+	X(STR, admin_api_tls_cert_file, "", "PEM certificate chain of the admin API (empty: smtpd_tls_cert_file and smtpd_tls_key_file)") \
+	X(STR, admin_api_tls_key_file, "", "PEM private key for admin_api_tls_cert_file") \
+	X(TIME, admin_api_token_lifetime, "8h", "how long an admin API token is valid after the login that made it") \
 	/* policy delegation service */ \
 	X(STR, policy_listen, "", "Postfix policy service socket (unix:/path or inet:host:port; empty: not started)") \
 	/* milter */ \
