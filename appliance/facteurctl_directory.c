@@ -372,12 +372,8 @@ run_domain_set(struct directory *dir, const struct args *a)
 	if ((rc = directory_domain_get(dir, a->pos[1], &d)) <= 0)
 		return rc < 0 ? refused("directory: cannot read the domain") :
 		    refused("unknown domain %s", a->pos[1]);
-	if (a->kind != NULL && a->verify == NULL)
-		d.verify = DIR_VERIFY_NONE;
-	if (a->kind != NULL && dir_domain_kind_parse(a->kind) != DIR_DOMAIN_LOCAL)
-		d.catchall[0] = '\0';
-	if (a->kind != NULL && dir_domain_kind_parse(a->kind) == DIR_DOMAIN_LOCAL)
-		d.nexthop[0] = '\0';
+	if (a->kind != NULL && dir_domain_kind_parse(a->kind) > 0)
+		dir_domain_set_kind(&d, (enum dir_domain_kind)dir_domain_kind_parse(a->kind));
 	if (domain_fill(&d, a) != 0)
 		return 1;
 	if (directory_domain_update(dir, &d, &error) < 0)

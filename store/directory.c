@@ -256,6 +256,17 @@ dir_domain_kind_parse(const char *s)
 	return -1;
 }
 
+void
+dir_domain_set_kind(struct dir_domain *d, enum dir_domain_kind kind)
+{
+	d->kind = kind;
+	d->verify = DIR_VERIFY_NONE;
+	if (kind != DIR_DOMAIN_LOCAL)
+		d->catchall[0] = '\0';
+	else
+		d->nexthop[0] = '\0';
+}
+
 const char *
 dir_verify_str(enum dir_verify verify)
 {

@@ -461,6 +461,15 @@ int directory_batch_end(struct directory *dir, int commit, const char **error_r)
 int directory_batch_mark(struct directory *dir, const char **error_r);
 int directory_batch_mark_end(struct directory *dir, int keep, const char **error_r);
 
+/*
+ * Make d (read from the directory, to be updated) of kind: recipient
+ * verification back to NONE, and what the kind cannot have dropped (the
+ * catch-all of a domain no longer LOCAL, the next hop of one made LOCAL).
+ * The caller then sets what it was given: facteurctl domain set and the
+ * admin API's PATCH agree on what a change of kind keeps.
+ */
+void dir_domain_set_kind(struct dir_domain *d, enum dir_domain_kind kind);
+
 /* Text of a kind/verify/access value, and back (-1 if unknown). */
 const char *dir_domain_kind_str(enum dir_domain_kind kind);
 int dir_domain_kind_parse(const char *s);
