@@ -24,6 +24,19 @@ const char *spool_path(const char *rel, char *buf, size_t size);
  * message (see doc/decisions.md, Memory).
  */
 void proc_tune_malloc(void);
+
+/*
+ * Serve with n processes (a daemon whose one event loop would otherwise
+ * use one core).  n 0 means one per online CPU; n 1 returns 0 at once.
+ * Otherwise the caller becomes a supervisor that never returns: it forks
+ * n workers, which return from here with their number (0 .. n-1) and go
+ * on to build their event loop on the sockets bound before the call; it
+ * starts again, after a second, a worker that died; it passes SIGHUP,
+ * SIGTERM and SIGINT on to them and exits when they have all stopped
+ * after SIGTERM, or when the master is gone.  Workers get SIGTERM when
+ * the supervisor dies.  Call it before any thread exists.
+ */
+int proc_workers(long n, const char *name);
 /* The host name to use: myhostname, or the system's. */
 const char *proc_hostname(void);
 

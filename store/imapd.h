@@ -3,7 +3,8 @@
  * imapd - the IMAP server of the mailbox store (IMAP4rev1, RFC 3501, and
  * IMAP4rev2, RFC 9051), on libevent.
  *
- * One process serves every session.  A session reads commands through
+ * One process serves many sessions (imap_processes of them share the
+ * listeners: see proc_workers).  A session reads commands through
  * imap_parser's reader, answers them from the account's mstore index and
  * blobs, and keeps a view of its selected mailbox: the UIDs it has
  * announced, in sequence-number order, with their flags and modseqs.

@@ -69,6 +69,24 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(arg, &flush);
 }
 
+/* The listening sockets, bound (or inherited) before the workers are forked. */
+#define MAX_LISTEN 16
+static struct {
+	int fd;
+	int implicit_tls;
+} listens[MAX_LISTEN];
+static int nlistens;
+
+static void
+listen_add(int fd, int implicit_tls)
+{
+	if (nlistens == MAX_LISTEN)
+		fatalx("more than %d IMAP listeners", MAX_LISTEN);
+	listens[nlistens].fd = fd;
+	listens[nlistens].implicit_tls = implicit_tls;
+	nlistens++;
+}
+
 static int
 listen_item(const char *item, void *arg)
 {
@@ -77,7 +95,7 @@ listen_item(const char *item, void *arg)
 
 	if (fd < 0)
 		fatalx("%s", error);
-	imapd_listen(fd, arg != NULL);
+	listen_add(fd, arg != NULL);
 	return 0;
 }
 
@@ -92,7 +110,7 @@ listen_inherited(const char *spec)
 		const char *mode = strchr(item, ':');
 		if (fd < 3 || mode == NULL)
 			fatalx("bad FACTEUR_LISTEN entry \"%s\"", item);
-		imapd_listen(fd, strcmp(mode + 1, "imaps") == 0);
+		listen_add(fd, strcmp(mode + 1, "imaps") == 0);
 	}
 }
 
@@ -101,7 +119,7 @@ main(int argc, char **argv)
 {
 	struct event_base *base;
 	const char *error, *inherited;
-	int ch, foreground = 0;
+	int ch, foreground = 0, worker;
 
 	while ((ch = getopt(argc, argv, "c:d")) != -1) {
 		switch (ch) {
@@ -125,20 +143,24 @@ main(int argc, char **argv)
 		fatalx("%s", error);
 	log_set_level_name(var_log_level);
 	signal(SIGPIPE, SIG_IGN);
-	base = event_base_new();
-	if (base == NULL)
-		fatalx("cannot create the event loop");
-	imapd_init(base, load_tls());
 	if ((inherited = getenv("FACTEUR_LISTEN")) != NULL) {
 		listen_inherited(inherited);
 	} else {
 		config_list_foreach(var_imap_listen, listen_item, NULL);
 		config_list_foreach(var_imaps_listen, listen_item, "imaps");
 	}
+	/* One event loop is one core: imap_processes workers share the sockets. */
+	worker = proc_workers(var_imap_processes, "imapd");
+	base = event_base_new();
+	if (base == NULL)
+		fatalx("cannot create the event loop");
+	imapd_init(base, load_tls());
+	for (int i = 0; i < nlistens; i++)
+		imapd_listen(listens[i].fd, listens[i].implicit_tls);
 	event_add(evsignal_new(base, SIGHUP, on_sighup, base), NULL);
 	event_add(evsignal_new(base, SIGTERM, on_sigterm, base), NULL);
 	event_add(evsignal_new(base, SIGINT, on_sigterm, base), NULL);
-	log_info("imapd started");
+	log_info("imapd started (worker %d)", worker);
 	event_watch_master(base);
 	event_base_dispatch(base);
 	log_info("imapd stopped");

@@ -57,6 +57,17 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("configuration reloaded");
 }
 
+/* The unix socket goes when the process that bound it ends (not a worker). */
+static char socket_path[4096];
+static pid_t main_pid;
+
+static void
+remove_socket(void)
+{
+	if (getpid() == main_pid && socket_path[0] != '\0' && unlink(socket_path) < 0)
+		log_warn("cannot remove %s", socket_path);
+}
+
 static void
 usage(void)
 {
@@ -73,7 +84,7 @@ main(int argc, char **argv)
 	struct mstore *ms;
 	const char *error;
 	char path[4096], stats_path[4096];
-	int ch, fd, n, foreground = 0;
+	int ch, fd, n, foreground = 0, worker;
 
 	while ((ch = getopt(argc, argv, "c:d")) != -1) {
 		switch (ch) {
@@ -108,6 +119,14 @@ main(int argc, char **argv)
 	/* Blobs a killed lmtpd or imapd was writing. */
 	if ((n = mstore_tmp_clean(ms, 3600)) > 0)
 		log_info("removed %d stale temporary files of the store", n);
+	/* No SQLite handle may cross a fork: each worker opens its own. */
+	mstore_close(&ms);
+	str_copy(socket_path, path, sizeof(socket_path));
+	main_pid = getpid();
+	atexit(remove_socket);
+	worker = proc_workers(var_lmtp_processes, "lmtpd");
+	if ((ms = mstore_open(NULL, &error)) == NULL)
+		fatalx("%s", error);
 	if (stats_open(spool_path("run/stats", stats_path, sizeof(stats_path)), 1, &error) < 0)
 		log_info("no shared stats: %s", error);
 	if ((base = event_base_new()) == NULL)
@@ -117,14 +136,13 @@ main(int argc, char **argv)
 		sig[i] = evsignal_new(base, sigs[i], on_signal, base);
 		event_add(sig[i], NULL);
 	}
-	log_info("lmtpd started on %s, store %s", listen_spec, mstore_default_dir());
+	log_info("lmtpd started on %s, store %s (worker %d)", listen_spec, mstore_default_dir(),
+	    worker);
 	event_watch_master(base);
 	event_base_dispatch(base);
 
 	lmtpd_stop();
 	directory_shared_close();
-	if (path[0] != '\0' && unlink(path) < 0)
-		log_warn("cannot remove %s", path);
 	for (int i = 0; i < 3; i++)
 		event_free(sig[i]);
 	event_base_free(base);
