@@ -17,3 +17,6 @@ appliance_api_facteur_apid_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CF
 appliance_api_facteur_apid_LDADD = $(STORE_LIBS) $(LIBEVENT_LIBS) $(JANSSON_LIBS) \
 	$(SQLITE_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS)
 
+man_MANS += doc/man/facteur-apid.8
+dist_doc_DATA += doc/admin-api.yaml
+EXTRA_DIST += doc/man/facteur-apid.8 tests/integration/test_admin_api.py
