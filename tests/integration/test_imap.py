@@ -907,3 +907,57 @@ SyncState *
     typ, data = c.search(None, "SEEN")
     assert data == [b"1"], data
     c.logout()
+
+
+def test_worker_processes(imap_facteur):
+    """imap_processes workers share the listeners under a supervisor: a worker
+    killed with -9 is started again, sessions on the others go on, SIGHUP and
+    SIGTERM reach every worker."""
+    def children_of(ppid):
+        pids = []
+        for name in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    stat = f.read()
+            except (OSError, ValueError):
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if fields[0] != "Z" and int(fields[1]) == ppid:
+                pids.append(int(name))
+        return sorted(pids)
+
+    fx = imap_facteur(imap_processes=3)
+    supervisor = fx.f.daemons()["imapd"]
+    assert wait_for(lambda: len(children_of(supervisor)) == 3), children_of(supervisor)
+    workers = children_of(supervisor)
+    # Sessions spread over the workers all work; one stays open across a worker's death.
+    keep = fx.raw()
+    keep.login()
+    sessions = []
+    for _ in range(6):
+        c = fx.raw()
+        c.login()
+        sessions.append(c)
+    victim = workers[0]
+    os.kill(victim, 9)
+    assert wait_for(lambda: len(children_of(supervisor)) == 3 and
+                    victim not in children_of(supervisor)), children_of(supervisor)
+    assert "worker 0" in fx.f.log_text() or "exited" in fx.f.log_text()
+    # Every session not served by the killed worker still answers.
+    alive = 0
+    for c in [keep] + sessions:
+        try:
+            tagged, _ = c.cmd("NOOP")
+            alive += tagged.split()[1] == "OK"
+        except (ConnectionError, OSError):
+            pass
+        c.close()
+    assert alive >= 1
+    c = fx.raw()
+    c.login()
+    assert c.cmd("SELECT INBOX")[0].split()[1] == "OK"
+    c.close()
+    # The master's view: still the same imapd (the supervisor), nothing restarted.
+    assert fx.f.daemons()["imapd"] == supervisor
+    fx.f.stop()
+    assert not [p for p in workers[1:] if os.path.exists(f"/proc/{p}")]
