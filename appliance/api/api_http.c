@@ -41,8 +41,7 @@ struct api_server {
 /* What the loop keeps of a call (api_call's http). */
 struct pending {
 	struct api_server *srv;
-	struct evhttp_request *req;	/* NULL once the client left */
-	struct evhttp_connection *evcon;
+	struct evhttp_request *req;
 };
 
 static const char *
@@ -84,15 +83,6 @@ call_free(struct api_call *c)
 	free(c);
 }
 
-static void
-on_close(struct evhttp_connection *evcon, void *arg)
-{
-	struct pending *p = arg;
-
-	p->req = NULL;
-	p->evcon = NULL;
-}
-
 /* Send c's answer (if its client is still there) and free c. */
 static void
 call_reply(struct api_call *c)
@@ -107,13 +97,17 @@ call_reply(struct api_call *c)
 	if (c->method == API_GET || c->status >= 400)
 		log_debug("adminapi %s %s status=%d admin=%s client=%s", c->method_name, c->path,
 		    c->status, c->admin[0] != '\0' ? c->admin : "-", c->client);
-	if (p->req == NULL) {
+	/*
+	 * A client that left while its call was in a thread: evhttp freed the
+	 * connection and left the request to us (detached, not freed).
+	 */
+	if (evhttp_request_get_connection(p->req) == NULL) {
 		log_info("adminapi %s %s: the client left before the answer (status %d)",
 		    c->method_name, c->path, c->status);
+		evhttp_request_free(p->req);
 		call_free(c);
 		return;
 	}
-	evhttp_connection_set_closecb(p->evcon, NULL, NULL);
 	h = evhttp_request_get_output_headers(p->req);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
@@ -422,8 +416,7 @@ on_request(struct evhttp_request *req, void *arg)
 	c->http = p;
 	p->srv = s;
 	p->req = req;
-	p->evcon = evhttp_request_get_connection(req);
-	evhttp_connection_get_peer(p->evcon, &peer, &port);
+	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &port);
 	printable(peer != NULL ? peer : "unknown", c->client, sizeof(c->client));
 	method_of(c, req);
 	if (path == NULL || path[0] == '\0')
@@ -438,7 +431,6 @@ on_request(struct evhttp_request *req, void *arg)
 	parse_query(c, evhttp_uri_get_query(uri));
 	parse_auth(c, evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"));
 	read_body(c, req);
-	evhttp_connection_set_closecb(p->evcon, on_close, p);
 	workpool_submit(s->dir, dir_work, dir_done, c);
 }
 

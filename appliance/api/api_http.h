@@ -9,9 +9,9 @@
  * (offset and limit only), the bearer token's presence, the body (64 KiB
  * at most, else 413; evhttp itself refuses more than 1 MiB with its own
  * 413 page) and its JSON.  Answers are JSON with Cache-Control: no-store.
- * A client that leaves while its call is in a thread is noticed through
- * the connection's close callback: the call finishes (a change is made
- * and audited all the same) and no answer is sent.
+ * A client that leaves while its call is in a thread does not stop it:
+ * the call finishes (a change is made and audited all the same) and its
+ * answer is dropped.
  */
 #ifndef FACTEUR_API_HTTP_H
 #define FACTEUR_API_HTTP_H
