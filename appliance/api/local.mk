@@ -20,3 +20,13 @@ appliance_api_facteur_apid_LDADD = $(STORE_LIBS) $(LIBEVENT_LIBS) $(JANSSON_LIBS
 man_MANS += doc/man/facteur-apid.8
 dist_doc_DATA += doc/admin-api.yaml
 EXTRA_DIST += doc/man/facteur-apid.8 tests/integration/test_admin_api.py
+
+# The request bodies' table of cases (cmocka).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_api_json
+TESTS += tests/unit/test_api_json
+tests_unit_test_api_json_SOURCES = tests/unit/test_api_json.c appliance/api/api_json.c \
+	appliance/api/api_json.h
+tests_unit_test_api_json_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_api_json_LDADD = $(STORE_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+endif
