@@ -286,6 +286,17 @@ def test_global_admin_manages_the_directory(start_api):
     r = api.ok("PATCH", "domains/new.test", {"kind": "relay", "nexthop": "[127.0.0.1]:2525"},
                token=t)
     assert r["kind"] == "relay" and r["nexthop"] == "[127.0.0.1]:2525"
+    # A change of kind keeps what the new kind may have, as facteurctl domain set does.
+    r = api.ok("PATCH", "domains/new.test", {"verify": "probe"}, token=t)
+    assert r["verify"] == "probe"
+    ctl(f, "domain", "set", "new.test", "--kind", "backup")
+    r = api.ok("GET", "domains/new.test", token=t)
+    assert r["kind"] == "backup" and r["verify"] == "none" and r["nexthop"] == "[127.0.0.1]:2525"
+    r = api.ok("PATCH", "domains/new.test", {"kind": "local", "catchall": "pm@new.test"}, token=t)
+    assert r == {"name": "new.test", "kind": "local", "verify": "none", "nexthop": None,
+                 "catchall": "pm@new.test"}
+    ctl(f, "domain", "set", "new.test", "--kind", "relay", "--nexthop", "mx.new.test")
+    assert ctl_json(f, "domain", "show", "new.test")["catchall"] == ""
     api.error("PATCH", "domains/new.test", 400, {"catchall": "x@new.test"}, token=t,
               field="catchall")
 
