@@ -39,7 +39,7 @@ struct fetch {
 	struct fetch_item *items;
 	unsigned int nitems;
 	int uid;
-	int need_message;
+	int need_message;	/* NEED_HEADERS: the header block will do; NEED_ALL: the whole */
 	int set_seen;
 	int has_flags;
 	uint64_t changedsince;
@@ -60,6 +60,18 @@ fetch_free(void *arg)
 	free(f->items);
 	free(f->uids);
 	free(f);
+}
+
+#define NEED_HEADERS 1
+#define NEED_ALL 2
+#define NEED(f, level) ((f)->need_message = (f)->need_message > (level) ? (f)->need_message : (level))
+
+/* A section of the top-level header block only: HEADER, HEADER.FIELDS (...), HEADER.FIELDS.NOT (...). */
+static int
+section_headers_only(const char *section)
+{
+	return str_ncasecmp(section, "HEADER", 6) == 0 &&
+	    (section[6] == '\0' || section[6] == '.' || section[6] == ' ');
 }
 
 static struct fetch_item *
@@ -151,8 +163,10 @@ parse_item(struct fetch *f, const char *a)
 			item_push(f)->kind = F_ENVELOPE;
 		if (str_casecmp(a, "FULL") == 0)
 			item_push(f)->kind = F_BODY;
-		if (str_casecmp(a, "FAST") != 0)
-			f->need_message = 1;
+		if (str_casecmp(a, "FULL") == 0)
+			NEED(f, NEED_ALL);
+		else if (str_casecmp(a, "ALL") == 0)
+			NEED(f, NEED_HEADERS);
 		return 0;
 	}
 	it = item_push(f);
@@ -168,30 +182,30 @@ parse_item(struct fetch *f, const char *a)
 		it->kind = F_MODSEQ;
 	} else if (str_casecmp(a, "ENVELOPE") == 0) {
 		it->kind = F_ENVELOPE;
-		f->need_message = 1;
+		NEED(f, NEED_HEADERS);
 	} else if (str_casecmp(a, "BODYSTRUCTURE") == 0) {
 		it->kind = F_BODYSTRUCTURE;
-		f->need_message = 1;
+		NEED(f, NEED_ALL);
 	} else if (str_casecmp(a, "BODY") == 0) {
 		it->kind = F_BODY;
-		f->need_message = 1;
+		NEED(f, NEED_ALL);
 	} else if (str_casecmp(a, "RFC822") == 0) {
 		it->kind = F_RFC822;
-		f->need_message = 1;
+		NEED(f, NEED_ALL);
 		f->set_seen = 1;
 	} else if (str_casecmp(a, "RFC822.HEADER") == 0) {
 		it->kind = F_RFC822_HEADER;
-		f->need_message = 1;
+		NEED(f, NEED_HEADERS);
 	} else if (str_casecmp(a, "RFC822.TEXT") == 0) {
 		it->kind = F_RFC822_TEXT;
-		f->need_message = 1;
+		NEED(f, NEED_ALL);
 		f->set_seen = 1;
 	} else if (str_ncasecmp(a, "BODY[", 5) == 0 || str_ncasecmp(a, "BODY.PEEK[", 10) == 0) {
 		it->kind = F_SECTION;
 		it->peek = str_ncasecmp(a, "BODY.PEEK[", 10) == 0;
 		if (parse_section(it, a + (it->peek ? 9 : 4)) < 0 || !section_valid(it->section, 0))
 			return -1;
-		f->need_message = 1;
+		NEED(f, section_headers_only(it->section) ? NEED_HEADERS : NEED_ALL);
 		if (!it->peek)
 			f->set_seen = 1;
 	} else if (str_ncasecmp(a, "BINARY[", 7) == 0 || str_ncasecmp(a, "BINARY.PEEK[", 12) == 0) {
@@ -199,14 +213,14 @@ parse_item(struct fetch *f, const char *a)
 		it->peek = str_ncasecmp(a, "BINARY.PEEK[", 12) == 0;
 		if (parse_section(it, a + (it->peek ? 11 : 6)) < 0 || !section_valid(it->section, 1))
 			return -1;
-		f->need_message = 1;
+		NEED(f, NEED_ALL);
 		if (!it->peek)
 			f->set_seen = 1;
 	} else if (str_ncasecmp(a, "BINARY.SIZE[", 12) == 0) {
 		it->kind = F_BINARY_SIZE;
 		if (parse_section(it, a + 11) < 0 || it->partial || !section_valid(it->section, 1))
 			return -1;
-		f->need_message = 1;
+		NEED(f, NEED_ALL);
 	} else {
 		return -1;
 	}
@@ -262,6 +276,8 @@ fetch_one(const struct mstore_msg *msg, void *arg)
 	struct imap_message *m = NULL;
 	struct imap_out o = { NULL, 0, 0 };
 	uint32_t seq = imapd_seq_of(sel, msg->uid);
+	char *hdr = NULL;
+	size_t hdr_len = 0;
 	const char *error;
 	int sp = 0, uid_done = 0, modseq_done = 0;
 
@@ -269,9 +285,14 @@ fetch_one(const struct mstore_msg *msg, void *arg)
 		return 0;
 	if (f->changedsince > 0 && msg->modseq <= f->changedsince)
 		return 0;
-	if (f->need_message && (m = imapd_message_open(msg->blob, &error)) == NULL) {
+	/* What only needs the header block reads it from the index's cache. */
+	if (f->need_message == NEED_HEADERS &&
+	    mstore_headers(imapd_sel_account(s), msg->blob, &hdr, &hdr_len) == 1)
+		m = imap_message_parse(hdr, hdr_len);
+	if (f->need_message && m == NULL && (m = imapd_message_open(msg->blob, &error)) == NULL) {
 		log_warnx("imap: user=%s uid=%u: %s", imapd_user(s), msg->uid, error);
 		fm->failed = 1;
+		free(hdr);
 		return 0;
 	}
 	imap_out_printf(&o, "* %u FETCH (", seq);
@@ -374,6 +395,7 @@ fetch_one(const struct mstore_msg *msg, void *arg)
 	imapd_send_raw(s, o.data, o.len);
 	imap_out_free(&o);
 	imap_message_free(&m);
+	free(hdr);
 	/* The view learns the flags the client now knows. */
 	if (f->has_flags) {
 		sel->msgs[seq - 1].flags = msg->flags;

@@ -428,15 +428,30 @@ struct smatch {
 	const struct mstore_msg *msg;
 	uint32_t seq;
 	struct imap_message *m;	/* opened when a key needs it */
+	char *hdr;		/* m is parsed from the cached header block */
 	int open_failed;
 	time_t now;
 };
 
+/*
+ * The message for a key: its header block from the index's cache when
+ * headers_only and it is there, else the whole message (replacing a
+ * header-only one).
+ */
 static int
-message_needed(struct smatch *c)
+message_needed(struct smatch *c, int headers_only)
 {
 	const char *error;
+	size_t len;
 
+	if (c->m != NULL && c->hdr != NULL && !headers_only) {
+		imap_message_free(&c->m);
+		free(c->hdr);
+		c->hdr = NULL;
+	}
+	if (c->m == NULL && headers_only && !c->open_failed &&
+	    mstore_headers(imapd_sel_account(c->s), c->msg->blob, &c->hdr, &len) == 1)
+		c->m = imap_message_parse(c->hdr, len);
 	if (c->m == NULL && !c->open_failed) {
 		c->m = imapd_message_open(c->msg->blob, &error);
 		if (c->m == NULL) {
@@ -603,7 +618,7 @@ match(const struct imap_search_key *k, struct smatch *c)
 	case SK_SENTSINCE: {
 		char *date;
 		time_t day;
-		if (!message_needed(c))
+		if (!message_needed(c, 1))
 			return 0;
 		date = imap_message_header(c->m, "Date");
 		/* The day as the sender wrote it, time and zone disregarded (RFC 3501 6.4.4). */
@@ -617,7 +632,7 @@ match(const struct imap_search_key *k, struct smatch *c)
 	}
 	case SK_HEADER: {
 		struct header_match h = { k->value, NULL, 0 };
-		if (!message_needed(c))
+		if (!message_needed(c, 1))
 			return 0;
 		imap_message_header_each(c->m, k->name, header_value_match, &h);
 		charset_conv_free(&h.conv);
@@ -626,7 +641,7 @@ match(const struct imap_search_key *k, struct smatch *c)
 	case SK_BODY:
 	case SK_TEXT: {
 		struct text_match t = { k->value, 0 };
-		if (!message_needed(c))
+		if (!message_needed(c, 0))
 			return 0;
 		if (k->type == SK_TEXT) {
 			const char *hdr;
@@ -722,6 +737,7 @@ search_one(const struct mstore_msg *msg, void *arg)
 			r->max_modseq = msg->modseq;
 	}
 	imap_message_free(&c.m);
+	free(c.hdr);
 	return 0;
 }
 
@@ -970,12 +986,17 @@ done:
 static void
 item_fill(struct imapd_session *s, struct sort_item *it, int thread)
 {
-	struct imap_message *m;
+	struct imap_message *m = NULL;
 	const char *error;
-	char *v;
+	char *v, *hdr = NULL;
+	size_t len;
 
 	it->date = (time_t)it->arrival;
-	if ((m = imapd_message_open(it->blob, &error)) == NULL) {
+	/* Header fields only: the cached header block does. */
+	if (mstore_headers(imapd_sel_account(s), it->blob, &hdr, &len) == 1)
+		m = imap_message_parse(hdr, len);
+	if (m == NULL && (m = imapd_message_open(it->blob, &error)) == NULL) {
+		free(hdr);
 		log_warnx("imap: user=%s uid=%u: %s", imapd_user(s), it->uid, error);
 		it->subject = xstrdup("");
 		return;
@@ -1006,6 +1027,7 @@ item_fill(struct imapd_session *s, struct sort_item *it, int thread)
 		free(v);
 	}
 	imap_message_free(&m);
+	free(hdr);
 }
 
 enum sort_key { SO_ARRIVAL, SO_CC, SO_DATE, SO_FROM, SO_SIZE, SO_SUBJECT, SO_TO, SO_DFROM,

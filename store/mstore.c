@@ -35,7 +35,7 @@
 #include "store/directory.h"
 #include "store/mstore.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define STORE_SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 #define STMT_MAX 48
@@ -149,6 +149,21 @@ static const char schema_v2_sql[] =
 	"CREATE TABLE shared_subscriptions ("
 	" name TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;"
 	"PRAGMA user_version = 2;";
+
+/*
+ * Version 3: the header block of each blob an account holds (up to
+ * HEADERS_MAX bytes), written when the message is saved, so that SEARCH
+ * on header fields and FETCH ENVELOPE or HEADER.FIELDS read the index
+ * instead of opening and parsing every message (Dovecot's cache file does
+ * the same).  Keyed by blob: copies and moves share it; it goes with the
+ * last message of the account holding the blob.
+ */
+static const char schema_v3_sql[] =
+	"CREATE TABLE headers ("
+	" blob TEXT PRIMARY KEY NOT NULL,"
+	" data BLOB NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX messages_blob ON messages (blob);"
+	"PRAGMA user_version = 3;";
 
 static const char store_schema_sql[] =
 	"CREATE TABLE blobs ("
@@ -898,6 +913,8 @@ account_create_schema(struct mstore_account *a, const char **error_r)
 	}
 	if (version < 2 && sqlite3_exec(a->h.db, schema_v2_sql, NULL, NULL, NULL) != SQLITE_OK)
 		goto dberr;
+	if (version < 3 && sqlite3_exec(a->h.db, schema_v3_sql, NULL, NULL, NULL) != SQLITE_OK)
+		goto dberr;
 	if (commit(&a->h) < 0)
 		goto dberr;
 	return 0;
@@ -1285,6 +1302,8 @@ brefs_release(struct mstore *ms, struct bref *v, size_t n)
 	free(v);
 }
 
+static int headers_drop(struct mstore_account *a, const struct bref *refs, size_t n);
+
 int
 mstore_mailbox_delete(struct mstore_account *a, const char *name, const char **error_r)
 {
@@ -1330,6 +1349,8 @@ mstore_mailbox_delete(struct mstore_account *a, const char *name, const char **e
 				goto dberr;
 		}
 	}
+	if (headers_drop(a, refs, nrefs) < 0)
+		goto dberr;
 	if ((st = prep(&a->h, "UPDATE usage SET bytes = bytes - ?1, messages = messages - ?2 "
 	    "WHERE id = 1")) == NULL)
 		goto dberr;
@@ -1804,6 +1825,126 @@ keywords_apply(const char *cur, enum mstore_flag_op op, const char *words)
 	return out;
 }
 
+/* ---- the header cache ---- */
+
+#define HEADERS_MAX 65536
+
+/*
+ * The header block of a blob file (through its empty line), malloc'd in
+ * *data_r; 0 if the file has none within HEADERS_MAX (not cached), -1 on
+ * error.
+ */
+static int
+headers_read(struct mstore *ms, const char *blob, char **data_r, size_t *len_r)
+{
+	char *buf = xmalloc(HEADERS_MAX);
+	uint64_t size;
+	size_t n = 0;
+	ssize_t r;
+	int fd = mstore_blob_open(ms, blob, &size, NULL);
+
+	if (fd < 0) {
+		free(buf);
+		return -1;
+	}
+	while (n < HEADERS_MAX && (r = read(fd, buf + n, HEADERS_MAX - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	for (size_t i = 0; i + 1 < n; i++) {
+		/* The end of the header block: an empty line (CRLF CRLF, or LF LF). */
+		if (buf[i] == '\n' && (buf[i + 1] == '\n' ||
+		    (buf[i + 1] == '\r' && i + 2 < n && buf[i + 2] == '\n'))) {
+			*len_r = i + 1 + (buf[i + 1] == '\r' ? 2 : 1);
+			*data_r = buf;
+			return 1;
+		}
+	}
+	/* A message that is all header (no empty line): the whole of it, if small. */
+	if (n < HEADERS_MAX && (uint64_t)n == size) {
+		*len_r = n;
+		*data_r = buf;
+		return 1;
+	}
+	free(buf);
+	return 0;
+}
+
+/* Put data as blob's header block (inside a transaction); an existing one stays. */
+static int
+headers_put(struct mstore_account *a, const char *blob, const char *data, size_t len)
+{
+	sqlite3_stmt *st = prep(&a->h, "INSERT OR IGNORE INTO headers (blob, data) VALUES (?1, ?2)");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, blob, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, data, (int)len, SQLITE_STATIC);
+	return run(st) == SQLITE_DONE ? 0 : -1;
+}
+
+/* Cache blob's header block in a's index unless it is there (inside a transaction). */
+static int
+headers_fill(struct mstore_account *a, const char *blob)
+{
+	sqlite3_stmt *st = prep(&a->h, "SELECT 1 FROM headers WHERE blob = ?1");
+	char *data;
+	size_t len;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, blob, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return -1;
+	/* A blob that cannot be read now is only not cached: never a failed save. */
+	if (headers_read(a->ms, blob, &data, &len) <= 0)
+		return 0;
+	rc = headers_put(a, blob, data, len);
+	free(data);
+	return rc;
+}
+
+/* Drop the header blocks of blobs no message of a holds any more (inside a transaction). */
+static int
+headers_drop(struct mstore_account *a, const struct bref *refs, size_t n)
+{
+	sqlite3_stmt *st = prep(&a->h, "DELETE FROM headers WHERE blob = ?1 AND NOT EXISTS "
+	    "(SELECT 1 FROM messages WHERE blob = ?1)");
+
+	if (st == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_bind_text(st, 1, refs[i].blob, -1, SQLITE_STATIC);
+		if (run(st) != SQLITE_DONE)
+			return -1;
+	}
+	return 0;
+}
+
+int
+mstore_headers(struct mstore_account *a, const char *blob, char **data_r, size_t *len_r)
+{
+	sqlite3_stmt *st = prep(&a->h, "SELECT data FROM headers WHERE blob = ?1");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, blob, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		*data_r = xmalloc(len + 1);
+		memcpy(*data_r, sqlite3_column_blob(st, 0), len);
+		(*data_r)[len] = '\0';
+		*len_r = len;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int
 mstore_append(struct mstore_account *a, int64_t mbox, const struct mstore_append *in,
     uint32_t *uid_r, uint64_t *modseq_r, const char **error_r)
@@ -1879,6 +2020,8 @@ mstore_append(struct mstore_account *a, int64_t mbox, const struct mstore_append
 	if (run(st) != SQLITE_DONE)
 		goto dberr;
 	if (counters_add(a, mbox, 1, (m.flags & MSTORE_F_SEEN) ? 0 : 1, (int64_t)m.size, 1) < 0)
+		goto dberr;
+	if (headers_fill(a, in->blob) < 0)
 		goto dberr;
 	if (in->delivery_id != NULL) {
 		if ((st = prep(&a->h, "DELETE FROM deliveries WHERE at < ?1")) == NULL)
@@ -2086,7 +2229,8 @@ expunge_common(struct mstore_account *a, int64_t mbox, const struct mstore_range
 		brefs_add(&refs, &nrefs, rows[i].m.blob);
 	}
 	brefs_group(refs, &nrefs);
-	if (counters_add(a, mbox, -(int64_t)n, -unseen, -bytes, 1) < 0 || commit(&a->h) < 0)
+	if (counters_add(a, mbox, -(int64_t)n, -unseen, -bytes, 1) < 0 ||
+	    headers_drop(a, refs, nrefs) < 0 || commit(&a->h) < 0)
 		goto dberr;
 	brefs_release(a->ms, refs, nrefs);
 	if (fn != NULL)
@@ -2377,7 +2521,20 @@ mstore_copy_across(struct mstore_account *from, int64_t src, const struct mstore
 			goto fail;
 		}
 	}
-	if (rows_insert(a, rows, n, &d, 1, map) < 0 || commit(&a->h) < 0)
+	if (rows_insert(a, rows, n, &d, 1, map) < 0)
+		goto dberr;
+	/* The header blocks come along from the other index. */
+	for (size_t i = 0; i < nrefs; i++) {
+		char *hdr;
+		size_t hlen;
+		if (mstore_headers(from, refs[i].blob, &hdr, &hlen) == 1) {
+			int bad = headers_put(a, refs[i].blob, hdr, hlen) < 0;
+			free(hdr);
+			if (bad)
+				goto dberr;
+		}
+	}
+	if (commit(&a->h) < 0)
 		goto dberr;
 	free(refs);
 	refs = NULL;

@@ -351,6 +351,14 @@ int mstore_shared_subscribe(struct mstore_account *acct, const char *name, int o
     const char **error_r);
 int mstore_shared_subscribed(struct mstore_account *acct, const char *name);
 
+/*
+ * The header block (through the empty line) of a blob this account holds,
+ * as cached when the message was saved: 1 with *data_r (malloc'd, NUL
+ * after *len_r bytes), 0 when it is not cached (too large, or saved by an
+ * older facteur: read the blob), -1 on a database error.
+ */
+int mstore_headers(struct mstore_account *acct, const char *blob, char **data_r, size_t *len_r);
+
 /* The blob store behind an account (to open blobs while serving it). */
 struct mstore *mstore_account_store(struct mstore_account *acct);
 

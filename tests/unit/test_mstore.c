@@ -1060,7 +1060,8 @@ test_schema_upgrade(void **state)
 	mstore_close(&ms);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE acl; DROP TABLE shared_subscriptions; "
-	    "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	    "DROP TABLE headers; DROP INDEX messages_blob; PRAGMA user_version = 1", NULL, NULL,
+	    NULL), SQLITE_OK);
 	sqlite3_close(db);
 	snprintf(path, sizeof(path), "%s/store.db", dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -1082,6 +1083,56 @@ test_schema_upgrade(void **state)
 	mstore_close(&ms);
 }
 
+/* The header block cached at save, shared by copies, dropped with the last message. */
+static void
+test_header_cache(void **state)
+{
+	char dir[256], *hdr = NULL;
+	struct mstore *ms = fresh_store(dir, sizeof(dir));
+	struct mstore_account *a = account(ms, "alice@example.org");
+	struct mstore_account *b = account(ms, "bob@example.org");
+	struct mstore_range all[] = { { 1, UINT32_MAX } };
+	struct mstore_uidmap map;
+	struct collected c;
+	const char *error = NULL;
+	size_t len = 0;
+
+	deliver(ms, a, "INBOX", "Subject: one\r\nFrom: x@y\r\n\r\nbody\r\n", 0, NULL);
+	deliver(ms, a, "INBOX", "Subject: no body at all\r\n", 0, NULL);
+	c = messages(a, "INBOX");
+	assert_int_equal(mstore_headers(a, c.blobs[0], &hdr, &len), 1);
+	assert_int_equal(len, strlen("Subject: one\r\nFrom: x@y\r\n\r\n"));
+	assert_memory_equal(hdr, "Subject: one\r\nFrom: x@y\r\n\r\n", len);
+	free(hdr);
+	assert_int_equal(mstore_headers(a, c.blobs[1], &hdr, &len), 1);
+	assert_string_equal(hdr, "Subject: no body at all\r\n");
+	free(hdr);
+	/* Across accounts the block comes along; the other account had none. */
+	assert_int_equal(mstore_headers(b, c.blobs[0], &hdr, &len), 0);
+	assert_int_equal(mstore_copy_across(a, mbox_id(a, "INBOX"), all, 1, b, mbox_id(b, "INBOX"),
+	    0, 0, &map, &error), 0);
+	mstore_uidmap_free(&map);
+	assert_int_equal(mstore_headers(b, c.blobs[0], &hdr, &len), 1);
+	free(hdr);
+	/* A copy in the same account shares it: expunging one copy keeps it. */
+	assert_int_equal(mstore_copy(a, mbox_id(a, "INBOX"), all, 1, mbox_id(a, "Trash"), 0, &map,
+	    &error), 0);
+	mstore_uidmap_free(&map);
+	assert_int_equal(mstore_flags_store(a, mbox_id(a, "INBOX"), all, 1, MSTORE_FLAGS_ADD,
+	    MSTORE_F_DELETED, NULL, 0, NULL, NULL, NULL, &error), 0);
+	assert_int_equal(mstore_expunge(a, mbox_id(a, "INBOX"), NULL, 0, NULL, NULL, &error), 0);
+	assert_int_equal(mstore_headers(a, c.blobs[0], &hdr, &len), 1);
+	free(hdr);
+	/* The last one goes: so does the block. */
+	assert_int_equal(mstore_mailbox_delete(a, "Trash", &error), 0);
+	assert_int_equal(mstore_headers(a, c.blobs[0], &hdr, &len), 0);
+	assert_int_equal(mstore_headers(b, c.blobs[0], &hdr, &len), 1);
+	free(hdr);
+	mstore_account_close(&a);
+	mstore_account_close(&b);
+	mstore_close(&ms);
+}
+
 int
 main(void)
 {
@@ -1100,6 +1151,7 @@ main(void)
 		cmocka_unit_test(test_acl),
 		cmocka_unit_test(test_copy_across),
 		cmocka_unit_test(test_schema_upgrade),
+		cmocka_unit_test(test_header_cache),
 	};
 	int rc;
 

@@ -587,10 +587,20 @@ def imap_cell(exe, server, pack, mode, loops, seed):
 def perf_profile(server, what, run, root):
     """perf record on one facteur daemon while run() loads it; the top of the report."""
     pid = server.daemon_pid(what)
+    # imapd and lmtpd may run workers under a supervisor: profile them all.
+    pids = [str(pid)]
+    for name in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except (OSError, ValueError):
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            pids.append(name)
     data = os.path.join(root, "perf-%s.data" % what)
     # DWARF call graphs: the build has no frame pointers (-O2).
     perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384",
-                             "-p", str(pid), "-o", data],
+                             "-p", ",".join(pids), "-o", data],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1)
     try:
