@@ -89,6 +89,14 @@ check_config(void (*report)(const char *problem))
 	check_file(&c, "smtpd_tls_key_file", var_smtpd_tls_key_file);
 	check_file(&c, "smtpd_auth_file", var_smtpd_auth_file);
 	check_file(&c, "smtp_tls_ca_file", var_smtp_tls_ca_file);
+	c.param = "admin_api_listen";
+	config_list_foreach(var_admin_api_listen, check_listen_item, &c);
+	if ((var_admin_api_tls_cert_file[0] == '\0') != (var_admin_api_tls_key_file[0] == '\0'))
+		problem(&c, "admin_api_tls_cert_file and admin_api_tls_key_file go together");
+	check_file(&c, "admin_api_tls_cert_file", var_admin_api_tls_cert_file);
+	check_file(&c, "admin_api_tls_key_file", var_admin_api_tls_key_file);
+	if (var_admin_api_listen[0] != '\0' && var_admin_api_token_lifetime <= 0)
+		problem(&c, "admin_api_token_lifetime must be longer than 0 s");
 	if (var_smtpd_tls_cert_file[0] != '\0' && access(var_smtpd_tls_cert_file, R_OK) == 0) {
 		SSL_CTX *ctx = tls_server_ctx_new(var_smtpd_tls_cert_file, var_smtpd_tls_key_file,
 		    proc_hostname(), &error);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,11 +19,28 @@ static const char *log_ident = "facteur";
 static int log_foreground;
 static enum log_level log_level = LOG_LEVEL_INFO;
 
+/*
+ * Under systemd, stderr may be the journal already (JOURNAL_STREAM names
+ * its device and inode): copying lines there as well as to syslog would
+ * log each of them twice.
+ */
+static int
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat sb;
+
+	return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(STDERR_FILENO, &sb) == 0 && (unsigned long long)sb.st_dev == dev &&
+	    (unsigned long long)sb.st_ino == ino;
+}
+
 void
 log_init(const char *ident, int foreground)
 {
 	log_ident = ident;
-	log_foreground = foreground;
+	log_foreground = foreground && !stderr_is_journal();
 	openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 

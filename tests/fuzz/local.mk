@@ -36,6 +36,14 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_imap_message/qp-bare-lf \
 	tests/fuzz/corpus/fuzz_imap_message/rfc822-nested \
 	tests/fuzz/corpus/fuzz_imap_message/threads \
+	tests/fuzz/fuzz_api_json.c \
+	tests/fuzz/corpus/fuzz_api_json/account-create \
+	tests/fuzz/corpus/fuzz_api_json/account-patch \
+	tests/fuzz/corpus/fuzz_api_json/admin \
+	tests/fuzz/corpus/fuzz_api_json/bad \
+	tests/fuzz/corpus/fuzz_api_json/domain \
+	tests/fuzz/corpus/fuzz_api_json/group \
+	tests/fuzz/corpus/fuzz_api_json/profile \
 	tests/fuzz/fuzz_csv.c \
 	tests/fuzz/corpus/fuzz_csv/accounts \
 	tests/fuzz/corpus/fuzz_csv/bad \

@@ -45,6 +45,8 @@ sources() {
 	    filter/mime_decode.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_mbox) echo store/mbox.c lib/mem.c lib/log.c ;;
 	fuzz_csv) echo lib/csv.c lib/mem.c lib/log.c ;;
+	fuzz_api_json) echo appliance/api/api_json.c store/directory.c lib/config.c lib/net.c lib/proc.c \
+	    lib/mem.c lib/log.c ;;
 	fuzz_sieve) echo store/sieve.c store/sieve_run.c store/sieve_vacation.c filter/mime.c \
 	    filter/mime_header.c filter/mime_decode.c filter/charset.c filter/html_text.c \
 	    filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
@@ -54,6 +56,7 @@ sources() {
 
 libs() {
 	case $1 in
+	fuzz_api_json) pkg-config --libs jansson sqlite3 inih ;;
 	fuzz_queue_file) pkg-config --libs inih ;;
 	fuzz_sa_rules) pkg-config --libs libcrypto ;;
 	fuzz_milter_proto) pkg-config --libs inih libevent ;;
@@ -64,6 +67,7 @@ libs() {
 
 cflags() {
 	case $1 in
+	fuzz_api_json) pkg-config --cflags jansson sqlite3 inih ;;
 	fuzz_queue_file) pkg-config --cflags inih ;;
 	fuzz_milter_proto) pkg-config --cflags inih libevent ;;
 	fuzz_dnsbl_sites) pkg-config --cflags inih libevent libunbound ;;
@@ -85,12 +89,13 @@ options() {
 	fuzz_imap_message) echo -max_len=16384 ;;
 	fuzz_sieve) echo -max_len=8192 ;;
 	fuzz_mbox) echo -max_len=16384 ;;
+	fuzz_api_json) echo -max_len=8192 ;;
 	*) echo -max_len=4096 ;;
 	esac
 }
 
 targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_mime_header fuzz_sa_rules fuzz_milter_proto
-    fuzz_policy_proto fuzz_dnsbl_sites fuzz_imap_command fuzz_imap_message fuzz_sieve fuzz_mbox fuzz_csv}
+    fuzz_policy_proto fuzz_dnsbl_sites fuzz_imap_command fuzz_imap_message fuzz_sieve fuzz_mbox fuzz_csv fuzz_api_json}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=
