@@ -26,6 +26,8 @@ PKGS="
  libhiredis-dev redis-server postfwd zlib1g-dev isync
  mutt tmux sieve-connect dovecot-imapd dovecot-lmtpd slapd ldap-utils libldap-dev
  libsnmp-dev snmpd snmp snmptrapd smitools libncurses-dev libjansson-dev
+ mmdebstrap eatmydata qemu-system-x86 qemu-utils kmod cpio zstd debhelper devscripts lintian
+ dpkg-dev fakeroot fdisk dosfstools mtools syslinux syslinux-common isolinux xorriso squashfs-tools bc
 "
 if [ -z "${FACTEUR_SKIP_APT_UPDATE:-}" ]; then
 	$SUDO apt-get update -qq

@@ -9,6 +9,7 @@
 #     run `make check` under them;
 #  3. build every libFuzzer target and run each briefly;
 #  4. `make distcheck` (the tarball builds and passes its unit tests).
+#  5. the appliance boot test, fast route (tests/appliance/run; root only).
 # FACTEUR_QUICK=1 stops after step 1.  Prints "N passed, N failed" last.
 set -u
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,6 +77,22 @@ if [ -z "${FACTEUR_QUICK:-}" ]; then
 		passed=$((passed + 1))
 	else
 		tail -40 build/distcheck.log
+		failed=$((failed + 1)); status=1
+	fi
+
+	# The appliance's fast route: packages, rootfs, kernel + cpio, booted in
+	# qemu, a mail sent and read back, snmpd asked (tests/appliance/run).
+	# It needs root (mmdebstrap, the packages' owners); a hard time limit.
+	step "appliance boot test (fast route)"
+	if [ -n "${FACTEUR_SKIP_APPLIANCE:-}" ]; then
+		echo "skipped: FACTEUR_SKIP_APPLIANCE is set"
+	elif [ "$(id -u)" != 0 ]; then
+		echo "skipped: needs root"
+	elif timeout 1500 tests/appliance/run "$PWD/build/appliance" >build/appliance.log 2>&1; then
+		grep -E "^run:|passed|power-on" build/appliance.log || true
+		passed=$((passed + 1))
+	else
+		tail -60 build/appliance.log
 		failed=$((failed + 1)); status=1
 	fi
 fi
