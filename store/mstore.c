@@ -2332,15 +2332,76 @@ move_rows(struct mstore_account *a, const struct mstore_mailbox *src,
 	return 0;
 }
 
+/*
+ * Insert copies of rows into dst of a, inside a's open transaction, and
+ * commit: the quota checked, the blobs' references counted before the
+ * rows that hold them are committed, the header blocks brought from
+ * `from` when it is another account.  On failure the transaction is
+ * rolled back and the references taken are given back.  The caller
+ * keeps rows.
+ */
+static int
+rows_copy_in(struct mstore_account *a, struct mrow *rows, size_t n,
+    const struct mstore_mailbox *d, uint64_t quota, struct mstore_account *from,
+    struct mstore_uidmap *map, const char **error_r)
+{
+	struct bref *refs = NULL;
+	size_t nrefs = 0, taken = 0;
+	uint64_t bytes = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		bytes += rows[i].m.size;
+		brefs_add(&refs, &nrefs, rows[i].m.blob);
+	}
+	brefs_group(refs, &nrefs);
+	if ((rc = over_quota(a, quota, bytes)) != 0) {
+		if (rc < 0)
+			goto dberr;
+		rollback(&a->h);
+		free(refs);
+		return AERR(a, MSTORE_EQUOTA, "over quota");
+	}
+	for (taken = 0; taken < nrefs; taken++) {
+		const char *e;
+		if (mstore_blob_ref(a->ms, refs[taken].blob, refs[taken].n, &e) < 0) {
+			AERR(a, MSTORE_ERR, "%s", e);
+			goto fail;
+		}
+	}
+	if (rows_insert(a, rows, n, d, 1, map) < 0)
+		goto dberr;
+	for (size_t i = 0; from != NULL && from != a && i < nrefs; i++) {
+		char *hdr;
+		size_t hlen;
+		if (mstore_headers(from, refs[i].blob, &hdr, &hlen) == 1) {
+			int bad = headers_put(a, refs[i].blob, hdr, hlen) < 0;
+			free(hdr);
+			if (bad)
+				goto dberr;
+		}
+	}
+	if (commit(&a->h) < 0)
+		goto dberr;
+	free(refs);
+	return 0;
+dberr:
+	DBERR(a);
+fail:
+	rollback(&a->h);
+	mstore_uidmap_free(map);
+	/* Give back what was taken; the rest was never counted. */
+	brefs_release(a->ms, refs, taken);
+	return MSTORE_ERR;
+}
+
 static int
 copy_or_move(struct mstore_account *a, int64_t src, const struct mstore_range *set, size_t nset,
     int64_t dst, uint64_t quota, int move, struct mstore_uidmap *map, const char **error_r)
 {
 	struct mstore_mailbox s, d;
 	struct mrow *rows = NULL;
-	struct bref *refs = NULL;
-	size_t n = 0, nrefs = 0, taken = 0;
-	uint64_t bytes = 0;
+	size_t n = 0;
 	int rc;
 
 	memset(map, 0, sizeof(*map));
@@ -2363,40 +2424,14 @@ copy_or_move(struct mstore_account *a, int64_t src, const struct mstore_range *s
 		goto dberr;
 	if (set != NULL && nset == 0)
 		n = 0;
-	for (size_t i = 0; i < n; i++) {
-		bytes += rows[i].m.size;
-		brefs_add(&refs, &nrefs, rows[i].m.blob);
-	}
-	brefs_group(refs, &nrefs);
-	if ((rc = over_quota(a, quota, bytes)) != 0) {
-		if (rc < 0)
-			goto dberr;
-		rollback(&a->h);
-		mrows_free(rows, n);
-		free(refs);
-		return AERR(a, MSTORE_EQUOTA, "over quota");
-	}
-	/* The references are counted before the rows that hold them are committed. */
-	for (taken = 0; taken < nrefs; taken++) {
-		const char *e;
-		if (mstore_blob_ref(a->ms, refs[taken].blob, refs[taken].n, &e) < 0) {
-			AERR(a, MSTORE_ERR, "%s", e);
-			goto fail;
-		}
-	}
-	if (rows_insert(a, rows, n, &d, 1, map) < 0 || commit(&a->h) < 0)
-		goto dberr;
+	rc = rows_copy_in(a, rows, n, &d, quota, NULL, map, error_r);
 	mrows_free(rows, n);
-	free(refs);
-	return 0;
+	return rc;
 dberr:
 	DBERR(a);
-fail:
 	rollback(&a->h);
 	mrows_free(rows, n);
 	mstore_uidmap_free(map);
-	/* Give back what was taken; the rest was never counted. */
-	brefs_release(a->ms, refs, taken);
 	return MSTORE_ERR;
 }
 
@@ -2466,9 +2501,7 @@ mstore_copy_across(struct mstore_account *from, int64_t src, const struct mstore
 {
 	struct mstore_mailbox s, d;
 	struct mrow *rows = NULL;
-	struct bref *refs = NULL;
-	size_t n = 0, nrefs = 0, taken = 0;
-	uint64_t bytes = 0;
+	size_t n = 0;
 	int rc;
 
 	memset(map, 0, sizeof(*map));
@@ -2499,45 +2532,13 @@ mstore_copy_across(struct mstore_account *from, int64_t src, const struct mstore
 		mrows_free(rows, n);
 		return AERR(a, MSTORE_ENOTFOUND, "no such mailbox");
 	}
-	for (size_t i = 0; i < n; i++) {
-		bytes += rows[i].m.size;
-		brefs_add(&refs, &nrefs, rows[i].m.blob);
-		/* The LMTP recipient was the source account's, not this one's. */
+	/* The LMTP recipient was the source account's, not this one's. */
+	for (size_t i = 0; i < n; i++)
 		rows[i].m.delivered_to = NULL;
-	}
-	brefs_group(refs, &nrefs);
-	if ((rc = over_quota(a, quota, bytes)) != 0) {
-		if (rc < 0)
-			goto dberr;
-		rollback(&a->h);
+	if ((rc = rows_copy_in(a, rows, n, &d, quota, from, map, error_r)) != 0) {
 		mrows_free(rows, n);
-		free(refs);
-		return AERR(a, MSTORE_EQUOTA, "over quota");
+		return rc;
 	}
-	for (taken = 0; taken < nrefs; taken++) {
-		const char *e;
-		if (mstore_blob_ref(a->ms, refs[taken].blob, refs[taken].n, &e) < 0) {
-			AERR(a, MSTORE_ERR, "%s", e);
-			goto fail;
-		}
-	}
-	if (rows_insert(a, rows, n, &d, 1, map) < 0)
-		goto dberr;
-	/* The header blocks come along from the other index. */
-	for (size_t i = 0; i < nrefs; i++) {
-		char *hdr;
-		size_t hlen;
-		if (mstore_headers(from, refs[i].blob, &hdr, &hlen) == 1) {
-			int bad = headers_put(a, refs[i].blob, hdr, hlen) < 0;
-			free(hdr);
-			if (bad)
-				goto dberr;
-		}
-	}
-	if (commit(&a->h) < 0)
-		goto dberr;
-	free(refs);
-	refs = NULL;
 	if (move && n > 0) {
 		struct mstore_range *r = xcalloc(n, sizeof(*r));
 		for (size_t i = 0; i < n; i++)
@@ -2553,11 +2554,8 @@ mstore_copy_across(struct mstore_account *from, int64_t src, const struct mstore
 	return 0;
 dberr:
 	DBERR(a);
-fail:
 	rollback(&a->h);
 	mrows_free(rows, n);
-	mstore_uidmap_free(map);
-	brefs_release(a->ms, refs, taken);
 	return MSTORE_ERR;
 }
 
