@@ -53,12 +53,6 @@ tls_self_signed(SSL_CTX *ctx, const char *cn)
 		X509_add_ext(x, ext, -1);
 		X509_EXTENSION_free(ext);
 	}
-	/* Its own issuer: marked CA, as "openssl req -x509" does, so clients can trust it. */
-	ext = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
-	if (ext != NULL) {
-		X509_add_ext(x, ext, -1);
-		X509_EXTENSION_free(ext);
-	}
 	if (X509_sign(x, key, EVP_sha256()) == 0)
 		goto out;
 	ok = SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, key) == 1;

@@ -543,11 +543,24 @@ int
 imap_message_header_each(const struct imap_message *m, const char *name,
     int (*fn)(void *ctx, const char *value), void *ctx)
 {
+	return imap_header_block_each(m->data + m->root.hdr, m->root.hdr_len, name, fn, ctx);
+}
+
+char *
+imap_header_block_get(const char *data, size_t len, const char *name)
+{
+	return field_get(data, 0, len, name);
+}
+
+int
+imap_header_block_each(const char *data, size_t len, const char *name,
+    int (*fn)(void *ctx, const char *value), void *ctx)
+{
 	const char *n, *v;
-	size_t nl, vl, fs, pos = m->root.hdr, end = m->root.hdr + m->root.hdr_len;
+	size_t nl, vl, fs, pos = 0, end = len;
 	size_t want = strlen(name);
 
-	while (field_next(m->data, &pos, end, &n, &nl, &v, &vl, &fs)) {
+	while (field_next(data, &pos, end, &n, &nl, &v, &vl, &fs)) {
 		if (nl == want && str_ncasecmp(n, name, want) == 0) {
 			char *value = unfold(v, vl);
 			int rc = fn(ctx, value);

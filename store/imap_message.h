@@ -42,6 +42,14 @@ char *imap_message_header(const struct imap_message *m, const char *name);
 int imap_message_header_each(const struct imap_message *m, const char *name,
     int (*fn)(void *ctx, const char *value), void *ctx);
 /*
+ * The same on a bare header block (the mail store's header cache), with
+ * no message parsed: the first field called name (malloc'd, NULL if
+ * absent), or fn for each.
+ */
+char *imap_header_block_get(const char *data, size_t len, const char *name);
+int imap_header_block_each(const char *data, size_t len, const char *name,
+    int (*fn)(void *ctx, const char *value), void *ctx);
+/*
  * The text of every text/ leaf part, transfer-decoded and converted to
  * UTF-8 (HTML as it is), given to fn in pieces.
  */

@@ -428,31 +428,28 @@ struct smatch {
 	const struct mstore_msg *msg;
 	uint32_t seq;
 	struct imap_message *m;	/* opened when a key needs it */
-	char *hdr;		/* m is parsed from the cached header block */
+	char *hdr;		/* or only the cached header block, unparsed */
+	size_t hdr_len;
 	int open_failed;
 	time_t now;
 };
 
 /*
- * The message for a key: its header block from the index's cache when
- * headers_only and it is there, else the whole message (replacing a
- * header-only one).
+ * The message for a key: for header fields only, its header block from
+ * the index's cache when it is there (nothing parsed), else the whole
+ * message.
  */
 static int
 message_needed(struct smatch *c, int headers_only)
 {
 	const char *error;
-	size_t len;
 
-	if (c->m != NULL && c->hdr != NULL && !headers_only) {
-		imap_message_free(&c->m);
-		free(c->hdr);
-		c->hdr = NULL;
-	}
-	if (c->m == NULL && headers_only && !c->open_failed &&
-	    mstore_headers(imapd_sel_account(c->s), c->msg->blob, &c->hdr, &len) == 1)
-		c->m = imap_message_parse(c->hdr, len);
-	if (c->m == NULL && !c->open_failed) {
+	if (c->m != NULL || (headers_only && c->hdr != NULL))
+		return 1;
+	if (headers_only && !c->open_failed &&
+	    mstore_headers(imapd_sel_account(c->s), c->msg->blob, &c->hdr, &c->hdr_len) == 1)
+		return 1;
+	if (!c->open_failed) {
 		c->m = imapd_message_open(c->msg->blob, &error);
 		if (c->m == NULL) {
 			log_warnx("imap: user=%s uid=%u: %s", imapd_user(c->s), c->msg->uid, error);
@@ -460,6 +457,22 @@ message_needed(struct smatch *c, int headers_only)
 		}
 	}
 	return c->m != NULL;
+}
+
+/* Header fields of the message, from the whole message or the cached block. */
+static char *
+msg_header(struct smatch *c, const char *name)
+{
+	return c->m != NULL ? imap_message_header(c->m, name) :
+	    imap_header_block_get(c->hdr, c->hdr_len, name);
+}
+
+static int
+msg_header_each(struct smatch *c, const char *name, int (*fn)(void *ctx, const char *value),
+    void *ctx)
+{
+	return c->m != NULL ? imap_message_header_each(c->m, name, fn, ctx) :
+	    imap_header_block_each(c->hdr, c->hdr_len, name, fn, ctx);
 }
 
 /* ASCII case-insensitive substring; needle is lower-case already. */
@@ -620,7 +633,7 @@ match(const struct imap_search_key *k, struct smatch *c)
 		time_t day;
 		if (!message_needed(c, 1))
 			return 0;
-		date = imap_message_header(c->m, "Date");
+		date = msg_header(c, "Date");
 		/* The day as the sender wrote it, time and zone disregarded (RFC 3501 6.4.4). */
 		day = imap_search_rfc5322_date(date, 1);
 		free(date);
@@ -634,7 +647,7 @@ match(const struct imap_search_key *k, struct smatch *c)
 		struct header_match h = { k->value, NULL, 0 };
 		if (!message_needed(c, 1))
 			return 0;
-		imap_message_header_each(c->m, k->name, header_value_match, &h);
+		msg_header_each(c, k->name, header_value_match, &h);
 		charset_conv_free(&h.conv);
 		return h.found;
 	}
