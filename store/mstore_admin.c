@@ -717,7 +717,8 @@ find_suspects(struct check *c, const char **error_r)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return seterr(error_r, MSTORE_ERR, "store.db: %s", sqlite3_errmsg(c->db));
-	qsort(c->sus, c->nsus, sizeof(*c->sus), suspect_cmp);
+	if (c->nsus > 1)
+		qsort(c->sus, c->nsus, sizeof(*c->sus), suspect_cmp);
 	return 0;
 }
 
