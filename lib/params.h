@@ -159,7 +159,7 @@
 	X(LIST, imap_listen, "", "IMAP listeners, STARTTLS (host:port list; empty disables)") \
 	X(LIST, imaps_listen, "", "IMAP listeners with implicit TLS (host:port list; empty disables)") \
 	X(TIME, imap_idle_timeout, "30m", "idle time allowed before an IMAP session is closed (IDLE included)") \
-	X(INT, imap_processes, "0", "imapd processes sharing the IMAP listeners (0: one per CPU)") \
+	X(INT, imap_processes, "0", "imapd processes sharing the IMAP listeners (0: three per CPU, so that a commit waiting for its fsync leaves other sessions served)") \
 	X(INT, lmtp_processes, "0", "lmtpd processes sharing lmtp_listen (0: one per CPU)") \
 	X(BOOL, imap_junk_learning, "yes", "messages users move into Junk are learned as spam by the classifier, out of Junk (not to Trash) as ham") \
 	X(LIST, managesieve_listen, "", "ManageSieve listeners (host:port list; empty disables)") \

@@ -120,6 +120,7 @@ main(int argc, char **argv)
 	struct event_base *base;
 	const char *error, *inherited;
 	int ch, foreground = 0, worker;
+	SSL_CTX *tls;
 
 	while ((ch = getopt(argc, argv, "c:d")) != -1) {
 		switch (ch) {
@@ -149,12 +150,19 @@ main(int argc, char **argv)
 		config_list_foreach(var_imap_listen, listen_item, NULL);
 		config_list_foreach(var_imaps_listen, listen_item, "imaps");
 	}
-	/* One event loop is one core: imap_processes workers share the sockets. */
-	worker = proc_workers(var_imap_processes, "imapd");
+	/*
+	 * One event loop is one core, and it waits while SQLite syncs a
+	 * commit: imap_processes workers (default three per CPU) share the
+	 * sockets.
+	 */
+	/* Before the fork: every worker presents the same certificate (a self-signed one too). */
+	tls = load_tls();
+	worker = proc_workers(var_imap_processes > 0 ? var_imap_processes :
+	    3 * sysconf(_SC_NPROCESSORS_ONLN), "imapd");
 	base = event_base_new();
 	if (base == NULL)
 		fatalx("cannot create the event loop");
-	imapd_init(base, load_tls());
+	imapd_init(base, tls);
 	for (int i = 0; i < nlistens; i++)
 		imapd_listen(listens[i].fd, listens[i].implicit_tls);
 	event_add(evsignal_new(base, SIGHUP, on_sighup, base), NULL);

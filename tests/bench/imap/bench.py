@@ -279,6 +279,10 @@ class Facteur:
             # smtpd runs but gets no mail here: no filter to load.
             # log_level: the default (info, one line per delivery, as Dovecot's lmtp).
             f.write("filter_enable = no\n")
+            # BENCH_FACTEUR_PARAMS="imap_processes=4;lmtp_processes=4": tuning by hand.
+            for kv in os.environ.get("BENCH_FACTEUR_PARAMS", "").split(";"):
+                if "=" in kv:
+                    f.write("%s = %s\n" % tuple(x.strip() for x in kv.split("=", 1)))
         os.chmod(self.conf, 0o644)
         self.ctl = [os.path.join(build, "appliance", "facteurctl"), "-c", self.conf]
         subprocess.run(self.ctl + ["domain", "add", DOMAIN], check=True, stdout=subprocess.DEVNULL)
