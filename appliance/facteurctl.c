@@ -80,6 +80,8 @@ static const struct ctl_command ctl_commands[] = {
 	{ "recipient", ctl_recipient, "  recipient add|del ADDR | recipient list DOMAIN\n" },
 	{ "access", ctl_access, "  access allow|deny|del PATTERN [--for SCOPE] | access list\n"
 	  "  access check --client IP [--sender ADDR] [--rcpt ADDR]\n" },
+	{ "backup", ctl_backup, "  backup FILE.tar.gz | restore FILE.tar.gz [--force]\n" },
+	{ "restore", ctl_restore, "" },
 	{ "report", ctl_report, "  report [--days N | --from DAY [--to DAY]] [--domain DOMAIN] [--accounts]\n" },
 	{ "acl", ctl_acl, "  acl get ACCOUNT MAILBOX | acl set ACCOUNT MAILBOX IDENTIFIER [+|-]RIGHTS\n"
 	  "  acl delete ACCOUNT MAILBOX IDENTIFIER\n" },

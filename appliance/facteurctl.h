@@ -56,5 +56,8 @@ int ctl_mailbox(int argc, char **argv);
 int ctl_acl(int argc, char **argv);
 /* Per-day, per-domain counts and accounts' disk use (facteurctl_report.c). */
 int ctl_report(int argc, char **argv);
+/* One archive of an appliance's data, and back (facteurctl_backup.c). */
+int ctl_backup(int argc, char **argv);
+int ctl_restore(int argc, char **argv);
 
 #endif

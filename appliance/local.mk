@@ -16,6 +16,7 @@ appliance_facteurctl_SOURCES += appliance/facteurctl_directory.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_mailbox.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_acl.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_report.c
+appliance_facteurctl_SOURCES += appliance/facteurctl_backup.c
 appliance_facteurctl_SOURCES += appliance/facteurctl_csv.c
 appliance_facteurctl_LDADD += $(STORE_LIBS)
 

@@ -17,6 +17,7 @@ EXTRA_DIST += \
 	tests/integration/test_directory.py \
 	tests/integration/test_csv_import.py \
 	tests/integration/test_report.py \
+	tests/integration/test_backup.py \
 	tests/integration/test_durability.py \
 	tests/integration/test_esmtp.py \
 	tests/integration/test_extensions.py \
