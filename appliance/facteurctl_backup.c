@@ -22,7 +22,8 @@
  * while the daemons write; other files are copied as they are (blobs are
  * never changed in place; a queue file being written has a temporary name
  * and is left out, as are run/, the rules cache and the store's tmp/).
- * Owners and modes are kept (tar --numeric-owner).  Must run as root.
+ * Owners and modes are kept (tar --numeric-owner).  The copy is staged
+ * under $TMPDIR (default /tmp), which needs room for it.  Must run as root.
  */
 #include "facteur-config.h"
 
@@ -233,14 +234,25 @@ static const struct extra {
 };
 #define NEXTRAS (sizeof(extras) / sizeof(extras[0]))
 
+/* A staging directory under $TMPDIR (default /tmp): it holds a copy of everything. */
+static int
+make_stage(char *buf, size_t size, const char *what)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(buf, size, "%s/facteur-%s.XXXXXX", tmp != NULL && tmp[0] == '/' ? tmp : "/tmp",
+	    what);
+	return mkdtemp(buf) != NULL ? 0 : -1;
+}
+
 static int
 do_backup(const char *file)
 {
-	char stage[] = "/tmp/facteur-backup.XXXXXX", path[PATH_MAX];
+	char stage[PATH_MAX], path[PATH_MAX];
 	char *rm[] = { "rm", "-rf", stage, NULL };
 	int rc = 1;
 
-	if (mkdtemp(stage) == NULL) {
+	if (make_stage(stage, sizeof(stage), "backup") < 0) {
 		fprintf(stderr, "facteurctl: backup: %s\n", strerror(errno));
 		return 1;
 	}
@@ -337,7 +349,7 @@ put_back(const char *stage, const char *top, const char *dest)
 static int
 do_restore(const char *file, int force)
 {
-	char stage[] = "/tmp/facteur-restore.XXXXXX", path[PATH_MAX], conf[PATH_MAX];
+	char stage[PATH_MAX], path[PATH_MAX], conf[PATH_MAX];
 	char *rm[] = { "rm", "-rf", stage, NULL };
 	const char *slash;
 	int rc = 1;
@@ -352,7 +364,7 @@ do_restore(const char *file, int force)
 		    "--force replaces them\n", var_spool_directory);
 		return 1;
 	}
-	if (mkdtemp(stage) == NULL) {
+	if (make_stage(stage, sizeof(stage), "restore") < 0) {
 		fprintf(stderr, "facteurctl: restore: %s\n", strerror(errno));
 		return 1;
 	}
