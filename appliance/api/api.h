@@ -108,6 +108,13 @@ int api_fail(struct api_call *c, int status, const char *field, const char *fmt,
  * is a group, is not empty, is used), else 400.
  */
 int api_fail_dir(struct api_call *c, const char *field, const char *error);
+/*
+ * The password hash a body asks to store (accounts and admins): the hash
+ * thread's of "password", or "password_hash" once checked.  NULL after
+ * answering when it was refused or could not be made; NULL with *none_r 1
+ * when the body gave none (api_accounts.c).
+ */
+const char *api_body_hash(struct api_call *c, int *none_r);
 /* A directory batch: a handler's changes as one transaction.  0, or -1 answered. */
 int api_batch_begin(struct api_call *c, struct api_ctx *x);
 /* Commit when ok, else roll back (the refusal answered stays): 0 once committed, else -1. */

@@ -92,13 +92,8 @@ account_reply(struct api_call *c, struct api_ctx *x, const char *addr, int statu
 	api_reply(c, status, o);
 }
 
-/*
- * The password to store: c->hash made by the hash thread, or the body's
- * password_hash once checked.  NULL (after answering) if there is none to
- * store or it was refused; *none_r 1 when the body gave none.
- */
-static const char *
-account_hash(struct api_call *c, int *none_r)
+const char *
+api_body_hash(struct api_call *c, int *none_r)
 {
 	const char *error;
 
@@ -157,7 +152,7 @@ account_create_apply(struct api_call *c, struct api_ctx *x)
 	const char *hash, *error;
 	int none, ok;
 
-	hash = account_hash(c, &none);
+	hash = api_body_hash(c, &none);
 	if (hash == NULL && !none)
 		return;
 	if (api_batch_begin(c, x) < 0)
@@ -238,7 +233,7 @@ account_update_apply(struct api_call *c, struct api_ctx *x)
 	const char *hash;
 	int none, ok;
 
-	hash = account_hash(c, &none);
+	hash = api_body_hash(c, &none);
 	if (hash == NULL && !none)
 		return;
 	if (api_batch_begin(c, x) < 0)

@@ -368,39 +368,13 @@ admin_reply(struct api_call *c, struct api_ctx *x, const char *name, int status)
 	api_reply(c, status, o);
 }
 
-/* The hash to store, as account_hash in api_accounts.c: NULL answered, or *none_r. */
-static const char *
-admin_hash(struct api_call *c, int *none_r)
-{
-	const char *error;
-
-	*none_r = 0;
-	if (c->b.has & API_HAS_PASSWORD) {
-		if (c->hash[0] == '\0') {
-			api_fail(c, 500, "password", "the password could not be hashed: %s",
-			    c->slow_error != NULL ? c->slow_error : "unknown error");
-			return NULL;
-		}
-		return c->hash;
-	}
-	if (c->b.has & API_HAS_PASSWORD_HASH) {
-		if (auth_hash_check(c->b.password_hash, &error) < 0) {
-			api_fail(c, 400, "password_hash", "%s", error);
-			return NULL;
-		}
-		return c->b.password_hash;
-	}
-	*none_r = 1;
-	return NULL;
-}
-
 static void
 admin_create_apply(struct api_call *c, struct api_ctx *x)
 {
 	const char *hash, *error;
 	int none;
 
-	hash = admin_hash(c, &none);
+	hash = api_body_hash(c, &none);
 	if (hash == NULL && !none)
 		return;
 	if (directory_admin_add(x->dir, c->b.id, hash != NULL ? hash : "", c->b.global,
@@ -464,7 +438,7 @@ admin_update_apply(struct api_call *c, struct api_ctx *x)
 	const char *hash, *error;
 	int none, global, ok = 1;
 
-	hash = admin_hash(c, &none);
+	hash = api_body_hash(c, &none);
 	if (hash == NULL && !none)
 		return;
 	if (api_batch_begin(c, x) < 0)
