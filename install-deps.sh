@@ -28,6 +28,7 @@ PKGS="
  libsnmp-dev snmpd snmp snmptrapd smitools libncurses-dev libjansson-dev
  mmdebstrap eatmydata qemu-system-x86 qemu-utils kmod cpio zstd debhelper devscripts lintian
  dpkg-dev fakeroot fdisk dosfstools mtools syslinux syslinux-common isolinux xorriso squashfs-tools bc
+ apt-utils gnupg python3-pyte
 "
 if [ -z "${FACTEUR_SKIP_APT_UPDATE:-}" ]; then
 	$SUDO apt-get update -qq
