@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "console.h"
 #include "lib/config.h"
@@ -146,4 +147,17 @@ console_reload_config(const struct console *c)
 		return -1;
 	}
 	return 0;
+}
+
+char *
+console_action_path(const struct console *c, const char *title, const char *script)
+{
+	char *path = xasprintf("%s/%s", c->actions, script);
+
+	if (access(path, X_OK) == 0)
+		return path;
+	ui_message(title, "The action script %s is missing or not executable.  The appliance "
+	    "image provides it; -a or FACTEUR_CONSOLE_ACTIONS names another directory.", path);
+	free(path);
+	return NULL;
 }

@@ -48,6 +48,11 @@ void console_text_join(const struct text *t, const char *sep, char *buf, size_t 
  * a pager as it comes; the exit status once it ended.
  */
 int console_run_pager(const char *title, char *const argv[], const char *input);
+/*
+ * The path of an action script of the actions directory (free it), or
+ * NULL when it is missing or not executable, said in a message.
+ */
+char *console_action_path(const struct console *c, const char *title, const char *script);
 /* Re-read facteur.conf (after the console changed it); 0, or -1 with a message shown. */
 int console_reload_config(const struct console *c);
 

@@ -6,12 +6,14 @@ sbin_PROGRAMS += appliance/console/facteur-console
 appliance_console_facteur_console_SOURCES = \
 	appliance/console/console_main.c \
 	appliance/console/console.c appliance/console/console.h \
+	appliance/console/cert.c appliance/console/cert.h \
 	appliance/console/conf_edit.c appliance/console/conf_edit.h \
 	appliance/console/run.c appliance/console/run.h \
 	appliance/console/status.c appliance/console/status.h \
 	appliance/console/text.c appliance/console/text.h \
 	appliance/console/ui.c appliance/console/ui.h appliance/console/ui_int.h \
 	appliance/console/ui_form.c appliance/console/ui_list.c appliance/console/ui_pager.c \
+	appliance/console/valid.c appliance/console/valid.h \
 	appliance/console/screen_dashboard.c \
 	appliance/console/screen_directory.c \
 	appliance/console/screen_log.c \
@@ -37,7 +39,7 @@ if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_console_text
 TESTS += tests/unit/test_console_text
 tests_unit_test_console_text_SOURCES = tests/unit/test_console_text.c \
-	appliance/console/text.c appliance/console/conf_edit.c
+	appliance/console/text.c appliance/console/conf_edit.c appliance/console/valid.c
 tests_unit_test_console_text_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_console_text_LDADD = lib/libfacteur.a $(CMOCKA_LIBS)
 endif

@@ -12,7 +12,6 @@
  */
 #include "facteur-config.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "console.h"
 #include "lib/mem.h"
 #include "ui.h"
+#include "valid.h"
 
 #define OP_FIELDS_MAX 4
 #define OP_ARGS_MAX 24
@@ -49,134 +49,23 @@ struct op {
 	const char *confirm;	/* the question before it runs, NULL: none */
 };
 
-/* ---- checks ---- */
-
-static int
-is_ip(const char *s)
-{
-	unsigned char buf[16];
-
-	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
-static const char *
-check_ip(const char *s)
-{
-	return is_ip(s) ? NULL : "not an IPv4 or IPv6 address";
-}
-
-static const char *
-check_ips(const char *s)
-{
-	char *copy = xstrdup(s), *save = NULL, *w;
-	const char *why = NULL;
-
-	for (w = strtok_r(copy, " \t,", &save); w != NULL && why == NULL; w = strtok_r(NULL, " \t,", &save))
-		if (!is_ip(w))
-			why = "not a list of IPv4 or IPv6 addresses";
-	free(copy);
-	return why;
-}
-
-static const char *
-check_cidr(const char *s)
-{
-	char addr[64];
-	const char *slash = strchr(s, '/');
-	char *end;
-	long prefix;
-
-	if (slash == NULL || (size_t)(slash - s) >= sizeof(addr))
-		return "an address and its prefix length: 192.0.2.10/24";
-	memcpy(addr, s, (size_t)(slash - s));
-	addr[slash - s] = '\0';
-	prefix = strtol(slash + 1, &end, 10);
-	if (!is_ip(addr) || *end != '\0' || slash[1] == '\0' || prefix < 0 ||
-	    prefix > (strchr(addr, ':') != NULL ? 128 : 32))
-		return "an address and its prefix length: 192.0.2.10/24";
-	return NULL;
-}
-
-static const char *
-check_iface(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 15 || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
-		return "an interface name: letters, digits, '.', '-', '_', at most 15";
-	return NULL;
-}
-
-static const char *
-check_hostname(const char *s)
-{
-	size_t n = strlen(s), label = 0;
-
-	if (n == 0 || n > 253 || s[0] == '-' || s[0] == '.')
-		return "a host name: letters, digits and '-', labels separated by dots";
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return "a host name: letters, digits and '-', labels separated by dots";
-			label = 0;
-		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-') {
-			if (++label > 63)
-				return "a label of a host name has at most 63 characters";
-		} else {
-			return "a host name: letters, digits and '-', labels separated by dots";
-		}
-	}
-	return NULL;
-}
-
-static const char *
-check_token(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64 || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
-		return "letters, digits, '.', '-' and '_', at most 64";
-	return NULL;
-}
-
-static const char *
-check_source(const char *s)
-{
-	if (strcmp(s, "default") == 0 || is_ip(s) || check_cidr(s) == NULL || check_hostname(s) == NULL)
-		return NULL;
-	return "default, an address, a network (192.0.2.0/24) or a host name";
-}
-
-static const char *
-check_passphrase(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 8 || n > 128)
-		return "8 to 128 characters (net-snmp's rule)";
-	/* snmpd's configuration quotes it: no quote, no backslash. */
-	return strpbrk(s, "\"\\") != NULL ? "no \" and no \\ in a passphrase" : NULL;
-}
-
 /* ---- the screens' tables ---- */
 
 static const struct op network_ops[] = {
 	{ 'S', "Show", "interfaces, addresses, routes, DNS", "network.sh", "show", NULL, { { 0 } }, NULL },
 	{ 'D', "Use DHCP", "an interface takes its address from DHCP", "network.sh", "dhcp",
 	  "The interface that takes its address from a DHCP server.",
-	  { { "Interface", 0, 0, 0, check_iface, "eth0" } },
+	  { { "Interface", 0, 0, 0, valid_iface, "eth0" } },
 	  "Switch this interface to DHCP?  Its address may change: a remote session may be cut." },
 	{ 'A', "Static address", "address, gateway, DNS servers", "network.sh", "static",
 	  "A fixed address for an interface: address/prefix, the default gateway (may be empty) and "
 	  "DNS servers (separated by blanks, may be empty).",
-	  { { "Interface", 0, 0, 0, check_iface, "eth0" }, { "Address/prefix", 0, 0, 0, check_cidr, NULL },
-	    { "Gateway", 0, 1, 0, check_ip, NULL }, { "DNS servers", 0, 1, 1, check_ips, NULL } },
+	  { { "Interface", 0, 0, 0, valid_iface, "eth0" }, { "Address/prefix", 0, 0, 0, valid_cidr, NULL },
+	    { "Gateway", 0, 1, 0, valid_ip, NULL }, { "DNS servers", 0, 1, 1, valid_ips, NULL } },
 	  "Give this interface this address?  A remote session may be cut." },
 	{ 'H', "Host name", "the appliance's name", "network.sh", "hostname",
 	  "The appliance's host name (facteur's myhostname, when not set, follows it).",
-	  { { "Host name", 0, 0, 0, check_hostname, NULL } },
+	  { { "Host name", 0, 0, 0, valid_hostname, NULL } },
 	  "Change the host name?" },
 };
 
@@ -185,13 +74,13 @@ static const struct op snmp_ops[] = {
 	{ 'C', "Read-only community", "SNMPv1/v2c access", "snmp.sh", "community",
 	  "The read-only community, and who may use it: default (anyone), an address, a network "
 	  "(192.0.2.0/24) or a host name.",
-	  { { "Community", 0, 0, 0, check_token, NULL }, { "Source", 0, 0, 0, check_source, "localhost" } },
+	  { { "Community", 0, 0, 0, valid_token, NULL }, { "Source", 0, 0, 0, valid_source, "localhost" } },
 	  "Set this read-only community?  The previous one stops working." },
 	{ 'U', "SNMPv3 user", "authenticated and encrypted access", "snmp.sh", "v3user",
 	  "A read-only SNMPv3 user (SHA authentication, AES privacy): its name and two passphrases "
 	  "of 8 characters or more.",
-	  { { "User", 0, 0, 0, check_token, NULL }, { "Auth passphrase", 1, 0, 0, check_passphrase, NULL },
-	    { "Privacy passphrase", 1, 0, 0, check_passphrase, NULL } },
+	  { { "User", 0, 0, 0, valid_token, NULL }, { "Auth passphrase", 1, 0, 0, valid_passphrase, NULL },
+	    { "Privacy passphrase", 1, 0, 0, valid_passphrase, NULL } },
 	  "Create this SNMPv3 user?  The SNMP agent restarts." },
 };
 
@@ -220,13 +109,8 @@ run_op(struct console *c, const char *title, const struct op *op)
 	size_t nfields = 0, ncopies = 0;
 	int argc = 0;
 
-	script = xasprintf("%s/%s", c->actions, op->script);
-	if (access(script, X_OK) < 0) {
-		ui_message(title, "The action script %s is missing or not executable.  The appliance "
-		    "image provides it; -a or FACTEUR_CONSOLE_ACTIONS names another directory.", script);
-		free(script);
+	if ((script = console_action_path(c, title, op->script)) == NULL)
 		return;
-	}
 	for (size_t i = 0; i < OP_FIELDS_MAX && op->fields[i].label != NULL; i++, nfields++) {
 		str_copy(values[i], op->fields[i].def != NULL ? op->fields[i].def : "", VALUE_SIZE);
 		fields[i].label = op->fields[i].label;
