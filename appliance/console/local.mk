@@ -1,19 +1,22 @@
 # SPDX-License-Identifier: MIT
 # appliance/console/: facteur-console, the appliance's full-screen menu on
 # the console (ncurses), and the action scripts it calls for what belongs
-# to the operating system (network, SNMP, updates, power).
+# to the operating system (keyboard, time, root's password, network, SNMP,
+# updates, power).
 sbin_PROGRAMS += appliance/console/facteur-console
 appliance_console_facteur_console_SOURCES = \
 	appliance/console/console_main.c \
 	appliance/console/console.c appliance/console/console.h \
 	appliance/console/cert.c appliance/console/cert.h \
 	appliance/console/conf_edit.c appliance/console/conf_edit.h \
+	appliance/console/login.c appliance/console/login.h \
 	appliance/console/run.c appliance/console/run.h \
 	appliance/console/status.c appliance/console/status.h \
 	appliance/console/text.c appliance/console/text.h \
 	appliance/console/ui.c appliance/console/ui.h appliance/console/ui_int.h \
 	appliance/console/ui_form.c appliance/console/ui_list.c appliance/console/ui_pager.c \
 	appliance/console/valid.c appliance/console/valid.h \
+	appliance/console/wizard.c appliance/console/wizard_apply.c appliance/console/wizard.h \
 	appliance/console/screen_dashboard.c \
 	appliance/console/screen_directory.c \
 	appliance/console/screen_log.c \
@@ -29,6 +32,7 @@ appliance_console_facteur_console_LDADD = $(MTA_LIBS) $(STORE_LIBS) $(NCURSES_LI
 # The action scripts: the image may replace them; tests point -a elsewhere.
 consoleactionsdir = $(pkglibexecdir)/console
 dist_consoleactions_SCRIPTS = \
+	appliance/console/actions/system.sh \
 	appliance/console/actions/network.sh \
 	appliance/console/actions/snmp.sh \
 	appliance/console/actions/update.sh \

@@ -34,6 +34,12 @@ chtype ui_attrs[UI_NATTR];
 static char status_msg[512];
 static char status_rightmsg[128];
 static char hostname[64];
+/*
+ * Boxes in ASCII: a terminal without line drawing, or a VT100-like one
+ * (a serial line), whose emulators often ignore the switch to the line
+ * drawing set in UTF-8 and show "lqqk".
+ */
+static int ascii_lines;
 
 /* ---- start and end ---- */
 
@@ -83,8 +89,26 @@ ui_init(void)
 	if (gethostname(hostname, sizeof(hostname) - 1) < 0)
 		hostname[0] = '\0';
 
-	initscr();
+	/*
+	 * A serial console may say TERM=vt220, or a name this system has no
+	 * description of: then vt100, which every terminal of a serial line
+	 * understands, rather than no console at all.  Without a size from
+	 * the line (0x0), ncurses takes the description's (80x24).
+	 */
+	if (newterm(NULL, stdout, stdin) == NULL) {
+		setenv("TERM", "vt100", 1);
+		if (newterm(NULL, stdout, stdin) == NULL) {
+			fprintf(stderr, "facteur-console: cannot use the terminal (TERM=%s)\n",
+			    getenv("TERM") != NULL ? getenv("TERM") : "");
+			exit(1);
+		}
+	}
 	ui_active = 1;
+	{
+		const char *term = getenv("TERM");
+		ascii_lines = term == NULL || strncmp(term, "vt", 2) == 0 ||
+		    (ACS_HLINE & A_ALTCHARSET) == 0;
+	}
 	cbreak();
 	noecho();
 	nonl();
@@ -123,6 +147,85 @@ ui_has_colors(void)
 	return colors;
 }
 
+/* ---- the idle lock ---- */
+
+static int idle_seconds;
+static void (*idle_fn)(void *);
+static void *idle_ctx;
+static int idle_running;
+static struct timespec idle_last;
+
+void
+ui_idle_lock(int seconds, void (*fn)(void *ctx), void *ctx)
+{
+	idle_seconds = seconds;
+	idle_fn = fn;
+	idle_ctx = ctx;
+	clock_gettime(CLOCK_MONOTONIC, &idle_last);
+}
+
+/* Milliseconds left before the lock, -1 if there is none. */
+static long
+idle_left(void)
+{
+	struct timespec now;
+	long elapsed, left;
+
+	if (idle_seconds <= 0 || idle_fn == NULL || idle_running)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed = (now.tv_sec - idle_last.tv_sec) * 1000 + (now.tv_nsec - idle_last.tv_nsec) / 1000000;
+	left = (long)idle_seconds * 1000 - elapsed;
+	return left > 0 ? left : 0;
+}
+
+static void
+idle_run(void)
+{
+	idle_running = 1;
+	idle_fn(idle_ctx);
+	idle_running = 0;
+	clock_gettime(CLOCK_MONOTONIC, &idle_last);
+	/* What was under the lock screen is drawn again by its owner. */
+	clearok(curscr, TRUE);
+	erase();
+}
+
+int
+ui_wgetch(WINDOW *w, int timeout_ms)
+{
+	for (;;) {
+		long left = idle_left();
+		int wait = timeout_ms, ch;
+
+		if (left == 0) {
+			idle_run();
+			return KEY_RESIZE;
+		}
+		if (left > 0 && (wait < 0 || left < wait))
+			wait = left > 0x7fffffffL ? 0x7fffffff : (int)left;
+		wtimeout(w, wait);
+		ch = wgetch(w);
+		if (ch != ERR) {
+			if (ch != KEY_RESIZE)
+				clock_gettime(CLOCK_MONOTONIC, &idle_last);
+			return ch;
+		}
+		if (idle_left() == 0) {
+			idle_run();
+			return KEY_RESIZE;
+		}
+		if (timeout_ms >= 0)
+			return ERR;
+	}
+}
+
+void
+ui_flush_input(void)
+{
+	flushinp();
+}
+
 /* ---- keys ---- */
 
 int
@@ -130,8 +233,7 @@ ui_getkey(int timeout_ms, int raw)
 {
 	int ch;
 
-	timeout(timeout_ms);
-	ch = getch();
+	ch = ui_wgetch(stdscr, timeout_ms);
 	if (ch == ERR)
 		return UI_KEY_TIMEOUT;
 	if (ch == KEY_RESIZE)
@@ -419,7 +521,10 @@ ui_box_open(int h, int w, const char *title)
 		return NULL;
 	keypad(win, TRUE);
 	werase(win);
-	box(win, 0, 0);
+	if (ascii_lines)
+		wborder(win, '|', '|', '-', '-', '+', '+', '+', '+');
+	else
+		box(win, 0, 0);
 	if (title != NULL && title[0] != '\0') {
 		char t[256];
 		snprintf(t, sizeof(t), " %s ", title);

@@ -56,6 +56,16 @@ int ui_has_colors(void);
  */
 int ui_getkey(int timeout_ms, int raw);
 
+/*
+ * After seconds without a key (0: never), fn(ctx) runs (the console's
+ * login) wherever the console waits for a key; the screen below is drawn
+ * again after it.  fn itself is never interrupted by the lock.
+ */
+void ui_idle_lock(int seconds, void (*fn)(void *ctx), void *ctx);
+
+/* Forget the keys typed and not read yet (during a pause). */
+void ui_flush_input(void);
+
 /* Geometry of the current terminal: the body is rows ui_body_top() .. +ui_body_lines() - 1. */
 int ui_cols(void);
 int ui_body_top(void);

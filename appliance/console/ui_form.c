@@ -140,8 +140,7 @@ ui_form(const char *title, const char *intro, struct ui_field *fields, size_t n)
 		wnoutrefresh(stdscr);
 		wnoutrefresh(win);
 		doupdate();
-		timeout(-1);
-		key = wgetch(win);
+		key = ui_wgetch(win, -1);
 		curs_set(0);
 		ui_box_close(&win);
 		/* The keys as ui_getkey names them, q and ? being text here. */

@@ -31,6 +31,12 @@ void ui_box_resized(void);
 /* A dialog's width on this screen. */
 int ui_box_width(void);
 
+/*
+ * wgetch on w within timeout_ms (negative: wait), the idle lock run when
+ * its time comes (then KEY_RESIZE: the caller draws its screen again).
+ */
+int ui_wgetch(WINDOW *w, int timeout_ms);
+
 /* Apply an editing key (a byte, Backspace, ^U) to buf: 1 if it was one. */
 int ui_edit_key(char *buf, size_t size, int key);
 

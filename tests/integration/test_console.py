@@ -36,17 +36,21 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 class Console:
     """facteur-console in a detached tmux session on a private socket."""
 
-    def __init__(self, workdir, facteur, actions=None, log=None, width=80, height=24):
+    def __init__(self, workdir, facteur, actions=None, log=None, width=80, height=24,
+                 name="console", term=None, no_size=False):
         self.dir = workdir
-        self.sock = os.path.join(workdir, "tmux.sock")
+        self.sock = os.path.join(workdir, f"tmux-{name}.sock")
         self.facteur = facteur
         self.actions = actions or os.path.join(workdir, "no-actions")
         self.log = log or facteur.log_path
         self.width, self.height = width, height
-        self.stderr = os.path.join(workdir, "console.stderr")
+        self.stderr = os.path.join(workdir, f"{name}.stderr")
         self.env = dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8", TERM="xterm")
         self.env.pop("TMUX", None)
         self.session = "console"
+        # The console's terminal: a serial line says vt220 and has no size (0x0).
+        self.term = term
+        self.no_size = no_size
 
     def tmux(self, *args):
         r = subprocess.run(["tmux", "-S", self.sock, "-f", "/dev/null"] + list(args),
@@ -60,6 +64,10 @@ class Console:
         if screen:
             argv += ["-s", screen]
         command = " ".join(f"'{a}'" for a in argv) + f" {extra} 2>>'{self.stderr}'"
+        if self.term:
+            command = f"TERM={self.term} {command}"
+        if self.no_size:
+            command = f"stty rows 0 cols 0; {command}"
         # The shell stays after the console so that its exit status and the
         # terminal's state can be read.
         self.tmux("new-session", "-d", "-x", str(self.width), "-y", str(self.height),
@@ -739,3 +747,401 @@ def test_tls_import(facteur, console, sink_cert, workdir):
     with open(facteur.conf) as fp:
         assert f"smtpd_tls_cert_file = {cert}\n" in fp.read()
     assert facteur.ctl("config", "check").returncode == 0
+
+
+# ---------------------------------------------------------------- first-boot wizard and login
+
+
+WIZARD_PASSWORD = "Wizard-Pw-12345"
+
+
+@pytest.fixture
+def wizard_actions(workdir):
+    """The recording scripts of the wizard (system.sh too) and a recording service command."""
+    d = os.path.join(workdir, "wizard-actions")
+    os.makedirs(d)
+    record = os.path.join(workdir, "wizard.record")
+    for name in ("system.sh", "network.sh", "snmp.sh", "service.sh"):
+        path = os.path.join(d, name)
+        with open(path, "w") as fp:
+            fp.write(RECORDER.format(record=record))
+        os.chmod(path, 0o755)
+    marker = os.path.join(workdir, "state", "console-configured")
+    extra = f"-B -F '{marker}' -S '{os.path.join(d, 'service.sh')}'"
+    return d, record, marker, extra
+
+
+def fail_script(path, verb, record):
+    """The recorder, but verb fails."""
+    with open(path, "w") as fp:
+        fp.write(f'#!/bin/sh\nif [ "$1" = {verb} ]; then\n'
+                 f'  echo "$(basename "$0") $*: the test makes this fail" >&2\n  exit 1\nfi\n' +
+                 RECORDER.format(record=record).split("\n", 1)[1])
+    os.chmod(path, 0o755)
+
+
+def form_through(c, n):
+    """Enter n times: through a form's fields, the last one submits."""
+    c.keys(*["Enter"] * n)
+
+
+def quick_wizard(c, domains="quick.test"):
+    """Through the wizard with its defaults (a domain and the password typed) up to the summary."""
+    c.wait_text("Setup 1/9: keyboard layout")
+    c.keys("Enter")
+    c.wait_text("Setup 2/9: host name")
+    c.keys("C-u")
+    c.type("mx.quick.test")
+    c.keys("Enter")
+    c.wait_text("Setup 3/9: network")
+    form_through(c, 5)
+    c.wait_text("Setup 4/9: mail domains")
+    c.keys("C-u")
+    c.type(domains)
+    c.keys("Enter")
+    c.wait_text("Setup 5/9: admin password")
+    c.type(WIZARD_PASSWORD)
+    c.keys("Enter")
+    c.type(WIZARD_PASSWORD)
+    c.keys("Enter")
+    c.wait_text("Setup 6/9: TLS certificate")
+    form_through(c, 3)
+    c.wait_text("Setup 7/9: SNMP")
+    form_through(c, 6)
+    c.wait_text("Setup 8/9: time")
+    c.keys("C-u")
+    c.type("Etc/UTC")
+    form_through(c, 2)
+    c.wait_text("Setup 9/9: summary")
+
+
+def cert_subject(path):
+    return subprocess.run(["openssl", "x509", "-in", path, "-noout", "-subject"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_first_boot_wizard_vt220(facteur_dir, console, wizard_actions):
+    """Every step on a serial-like terminal (vt220, no size), refusals, Back, apply, login."""
+    f = facteur_dir
+    d, record, marker, extra = wizard_actions
+    c = console(f, actions=d, term="vt220", no_size=True).start(extra=extra)
+
+    # 1: the layout from a list.
+    c.wait_text("Setup 1/9: keyboard layout", "ch-fr", "Swiss French", "nl")
+    c.keys("Down", "Down", "Enter")
+    # 2: a bad host name refused with its reason, then a good one.
+    c.wait_text("Setup 2/9: host name")
+    c.keys("C-u")
+    c.type("bad_host.example")
+    c.keys("Enter")
+    c.wait_text("Host name: a host name: letters, digits and '-'")
+    c.keys("Enter")
+    c.wait_text("Setup 2/9: host name", "bad_host.example")
+    c.keys("C-u")
+    c.type("mx1.first.test")
+    c.keys("Enter")
+    # 3: static, the address first without its prefix (refused).
+    c.wait_text("Setup 3/9: network", "Configuration", "< dhcp >")
+    c.keys("Right")
+    c.wait_text("< static >")
+    c.keys("Enter", "C-u")
+    c.type("eth7")
+    c.keys("Enter")
+    c.type("192.0.2.10")
+    c.keys("Enter")
+    c.type("192.0.2.1")
+    c.keys("Enter")
+    c.type("192.0.2.53 192.0.2.54")
+    c.keys("Enter")
+    c.wait_text("Address/prefix: an address and its prefix length")
+    c.keys("Enter")
+    c.wait_text("Setup 3/9: network")
+    c.keys("Down", "Down")
+    c.type("/24")
+    form_through(c, 3)
+    # 4: the host name's domain by default.
+    screen = c.wait_text("Setup 4/9: mail domains", "[first.test")
+    # Back twice: the values are kept; a new host name changes the default domain.
+    c.keys("Escape")
+    screen = c.wait_text("Setup 3/9: network", "< static >", "192.0.2.10/24", "192.0.2.53 192.0.2.54")
+    c.keys("Escape")
+    c.wait_text("Setup 2/9: host name", "mx1.first.test")
+    c.keys("C-u")
+    c.type("mx.example.test")
+    c.keys("Enter")
+    c.wait_text("Setup 3/9: network", "192.0.2.10/24")
+    form_through(c, 5)
+    c.wait_text("Setup 4/9: mail domains", "[example.test")
+    c.keys("C-u")
+    c.type("example.test, second.test")
+    c.keys("Enter")
+    # 5: too short, then two that differ, then the same twice; never shown.
+    c.wait_text("Setup 5/9: admin password")
+    c.type("short-pw")
+    c.keys("Enter")
+    c.type("short-pw")
+    c.keys("Enter")
+    c.wait_text("Password: at least 10 characters.")
+    c.keys("Enter")
+    c.wait_text("Setup 5/9: admin password")
+    c.type(WIZARD_PASSWORD)
+    c.keys("Enter")
+    c.type("Wizard-Pw-99999")
+    screen = c.screen()
+    assert WIZARD_PASSWORD not in screen and "***************" in screen, screen
+    c.keys("Enter")
+    c.wait_text("The two passwords differ")
+    c.keys("Enter")
+    c.wait_text("Setup 5/9: admin password")
+    c.type(WIZARD_PASSWORD)
+    c.keys("Enter")
+    c.type(WIZARD_PASSWORD)
+    c.keys("Enter")
+    # 6: self-signed (the default).
+    c.wait_text("Setup 6/9: TLS certificate", "< self-signed >")
+    form_through(c, 3)
+    # 7: v2c with a bad network refused, then an SNMPv3 user.
+    c.wait_text("Setup 7/9: SNMP", "< off >")
+    c.keys("Right")
+    c.wait_text("< v2c >")
+    c.keys("Enter")
+    c.type("public-7")
+    c.keys("Enter", "C-u")
+    c.type("192.0.2.0/33")
+    form_through(c, 4)
+    c.wait_text("Allowed network: an address and its prefix length")
+    c.keys("Enter")
+    c.wait_text("Setup 7/9: SNMP", "192.0.2.0/33")
+    c.keys("Right")
+    c.wait_text("< v3 >")
+    c.keys("Down", "Down", "Down", "C-u")
+    c.type("monitor")
+    c.keys("Enter")
+    c.type("auth-pass-123")
+    c.keys("Enter")
+    c.type("priv-pass-456")
+    c.keys("Enter")
+    # 8: a zone of the wrong shape, then a good one and two NTP servers.
+    c.wait_text("Setup 8/9: time")
+    c.keys("C-u")
+    c.type("Paris")
+    c.keys("Enter", "Enter")
+    c.wait_text("Time zone: a time zone: Area/City")
+    c.keys("Enter")
+    c.wait_text("Setup 8/9: time")
+    c.keys("C-u")
+    c.type("Europe/Paris")
+    c.keys("Enter")
+    c.type("ntp1.example.test 192.0.2.123")
+    c.keys("Enter")
+    # 9: the summary, nothing done yet.
+    screen = c.wait_text("Setup 9/9: summary", "Nothing has been changed yet.")
+    for text in ("Keyboard layout   fr", "Host name         mx.example.test",
+                 "eth7: 192.0.2.10/24, gateway 192.0.2.1", "DNS servers       192.0.2.53 192.0.2.54",
+                 "Mail domains      example.test, second.test", "v3 user monitor",
+                 "Time zone         Europe/Paris", "ntp1.example.test 192.0.2.123",
+                 "self-signed for mx.example.test"):
+        assert text in screen, (text, screen)
+    for secret in (WIZARD_PASSWORD, "auth-pass-123", "priv-pass-456"):
+        assert secret not in screen
+    assert recorded(record) == [] and not os.path.exists(marker)
+    c.keys("Enter")
+    c.wait_text("-- setup done --")
+    c.keys("q")
+
+    # Where it all landed.
+    lines = recorded(record)
+    assert lines == [
+        "system.sh keyboard fr",
+        "network.sh hostname mx.example.test",
+        "network.sh static eth7 192.0.2.10/24 192.0.2.1 192.0.2.53 192.0.2.54",
+        "snmp.sh v3user monitor", "stdin: auth-pass-123", "stdin: priv-pass-456",
+        "system.sh timezone Europe/Paris",
+        "system.sh ntp ntp1.example.test 192.0.2.123",
+        "system.sh admin-password", f"stdin: {WIZARD_PASSWORD}",
+        "service.sh restart",
+    ], lines
+    for line in lines:
+        if not line.startswith("stdin: "):
+            for secret in (WIZARD_PASSWORD, "auth-pass-123", "priv-pass-456"):
+                assert secret not in line, line
+    domains = f.ctl("domain", "list").stdout
+    assert "example.test" in domains and "second.test" in domains, domains
+    assert re.search(r"^admin global$", f.ctl("admin", "list").stdout, re.M)
+    with open(f.conf) as fp:
+        conf = fp.read()
+    assert "myhostname = mx.example.test\n" in conf
+    cert = os.path.join(f.dir, "tls", "facteur.crt")
+    assert "CN = mx.example.test" in cert_subject(cert)
+    assert f"smtpd_tls_cert_file = {cert}\n" in conf
+    assert os.path.exists(os.path.join(f.dir, "tls", "facteur.key"))
+    assert f.ctl("config", "check").returncode == 0
+    with open(marker) as fp:
+        assert "hostname=mx.example.test" in fp.read()
+
+    # The login: a wrong password refused, the right one opens the menu; q logs out.
+    screen = c.wait_text("Console login", "The password of the administrator")
+    # A serial line's terminal: boxes in ASCII, no line-drawing letters.
+    assert "+- Console login -" in screen and "lq" not in screen, screen
+    c.type("not-the-password")
+    c.keys("Enter")
+    c.wait_text("Wrong password.")
+    c.keys("Enter")
+    c.wait_text("Console login")
+    c.type(WIZARD_PASSWORD)
+    c.keys("Enter")
+    c.wait_text("Main menu (q: log out)", "[D]  Dashboard")
+    c.keys("q")
+    c.wait_text("Console login")
+    # Three failures in a row: a pause.
+    for _ in range(2):
+        c.type("wrong-password-1")
+        c.keys("Enter")
+        c.wait_text("Wrong password.")
+        c.keys("Enter")
+        c.wait_text("Console login")
+    c.type("wrong-password-1")
+    c.keys("Enter")
+    c.wait_text("Wrong password, 3 times: wait 5 seconds.")
+    c.wait(lambda s: "wait 5 seconds" not in s and "Console login" in s, "the login after the pause")
+    # Still running, on the terminal, after all of it.
+    assert c.pid() is not None
+
+
+def test_first_boot_failed_step_and_idle_lock(facteur_dir, console, wizard_actions):
+    """A failing action stops the setup, says so, sends back to its step; no marker until it passes."""
+    f = facteur_dir
+    d, record, marker, extra = wizard_actions
+    fail_script(os.path.join(d, "network.sh"), "dhcp", record)
+    c = console(f, actions=d).start(extra=extra + " -T 3")
+    quick_wizard(c)
+    c.keys("Enter")
+    c.wait_text("-- FAILED (exit status 1): network --", "network.sh dhcp",
+                "the test makes this fail")
+    assert not os.path.exists(marker)
+    c.keys("q")
+    c.wait_text('The step "network" failed', "not marked done")
+    c.keys("Enter")
+    c.wait_text("Setup 3/9: network")
+    lines = recorded(record)
+    assert lines == ["system.sh keyboard us", "network.sh hostname mx.quick.test"], lines
+    assert not os.path.exists(marker)
+    assert "quick.test" not in (f.ctl("domain", "list", check=False).stdout or "")
+    # Fixed (the script works now): on to the summary again, and applied.
+    with open(os.path.join(d, "network.sh"), "w") as fp:
+        fp.write(RECORDER.format(record=record))
+    form_through(c, 5)
+    for step in ("4/9", "5/9", "6/9", "7/9", "8/9"):
+        c.wait_text(f"Setup {step}")
+        c.keys("Enter") if step != "6/9" else form_through(c, 3)
+        if step == "5/9":
+            # The password fields still hold it: one Enter per field.
+            c.keys("Enter")
+        if step == "7/9":
+            form_through(c, 5)
+        if step == "8/9":
+            c.keys("Enter")
+    c.wait_text("Setup 9/9: summary")
+    c.keys("Enter")
+    c.wait_text("-- setup done --")
+    c.keys("q")
+    assert os.path.exists(marker)
+    assert "quick.test" in f.ctl("domain", "list").stdout
+    # Logged in, then left alone: locked again after 3 seconds, the menu back after the password.
+    c.wait_text("Console login")
+    c.type(WIZARD_PASSWORD)
+    c.keys("Enter")
+    c.wait_text("Main menu (q: log out)")
+    c.keys("a")
+    c.wait_text("quick.test", "local")
+    c.wait_text("Console login")
+    c.type(WIZARD_PASSWORD)
+    c.keys("Enter")
+    c.wait(lambda s: "Console login" not in s and "quick.test" in s, "the domains screen again")
+
+
+def test_first_boot_two_consoles(facteur_dir, console, wizard_actions):
+    """The second console waits while the first runs the wizard, then goes on to the login."""
+    f = facteur_dir
+    d, record, marker, extra = wizard_actions
+    first = console(f, actions=d, name="tty1").start(extra=extra)
+    first.wait_text("Setup 1/9: keyboard layout")
+    second = console(f, actions=d, name="ttyS0", term="vt220", no_size=True).start(extra=extra)
+    second.wait_text("The first-boot wizard is running on another console.")
+    quick_wizard(first)
+    assert "Setup" not in second.screen()
+    first.keys("Enter")
+    first.wait_text("-- setup done --")
+    first.keys("q")
+    first.wait_text("Console login")
+    second.wait_text("Console login")
+    assert os.path.exists(marker)
+    # Configured: a new console goes straight to the login.
+    third = console(f, actions=d, name="tty2").start(extra=extra)
+    third.wait_text("Console login")
+    third.type(WIZARD_PASSWORD)
+    third.keys("Enter")
+    third.wait_text("Main menu (q: log out)")
+
+
+def test_system_script_in_a_root(workdir):
+    """actions/system.sh itself, on a temporary root: the files it writes."""
+    root = os.path.join(workdir, "root")
+    zone = os.path.join(root, "usr", "share", "zoneinfo", "Europe")
+    os.makedirs(zone)
+    with open(os.path.join(zone, "Paris"), "w") as fp:
+        fp.write("TZif fake\n")
+    os.makedirs(os.path.join(root, "etc"))
+    with open(os.path.join(root, "etc", "shadow"), "w") as fp:
+        fp.write("root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n")
+    script = os.path.join(os.environ.get("FACTEUR_SRCDIR") or os.getcwd(), "appliance", "console",
+                          "actions", "system.sh")
+    env = dict(os.environ, FACTEUR_SYSTEM_ROOT=root)
+
+    def run(*args, stdin=""):
+        return subprocess.run(["sh", script] + list(args), input=stdin, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    def read(rel):
+        with open(os.path.join(root, rel)) as fp:
+            return fp.read()
+
+    r = run("keyboard", "ch-fr")
+    assert r.returncode == 0, r.stderr
+    kb = read("etc/default/keyboard")
+    assert 'XKBLAYOUT="ch"\n' in kb and 'XKBVARIANT="fr"\n' in kb
+    r = run("keyboard", "klingon")
+    assert r.returncode == 1 and "unknown keyboard layout" in r.stderr
+    assert 'XKBLAYOUT="ch"' in read("etc/default/keyboard")
+
+    r = run("timezone", "Europe/Paris")
+    assert r.returncode == 0, r.stderr
+    assert read("etc/timezone") == "Europe/Paris\n"
+    assert os.readlink(os.path.join(root, "etc", "localtime")) == "/usr/share/zoneinfo/Europe/Paris"
+    for bad in ("Europe/Nowhere", "../../etc/passwd", "/etc/shadow"):
+        r = run("timezone", bad)
+        assert r.returncode == 1 and "time zone" in r.stderr, (bad, r.stderr)
+    assert read("etc/timezone") == "Europe/Paris\n"
+
+    r = run("ntp", "ntp1.example.test", "192.0.2.123")
+    assert r.returncode == 0, r.stderr
+    conf = "etc/systemd/timesyncd.conf.d/facteur.conf"
+    assert "[Time]\nNTP=ntp1.example.test 192.0.2.123\n" in read(conf)
+    assert run("ntp", "bad;name").returncode == 1
+    r = run("ntp")
+    assert r.returncode == 0 and not os.path.exists(os.path.join(root, conf))
+
+    r = run("admin-password", stdin="Root-Pw-1234567\n")
+    assert r.returncode == 0, r.stderr
+    shadow = read("etc/shadow").splitlines()
+    assert shadow[1] == "daemon:*:19000:0:99999:7:::"
+    fields = shadow[0].split(":")
+    assert fields[0] == "root" and fields[1].startswith("$6$") and fields[2:] == \
+        ["19000", "0", "99999", "7", "", "", ""]
+    salt = fields[1].split("$")[2]
+    again = subprocess.run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"],
+                           input="Root-Pw-1234567\n", capture_output=True, text=True).stdout.strip()
+    assert again == fields[1]
+    r = run("admin-password", stdin="short\n")
+    assert r.returncode == 1 and "10 characters" in r.stderr
+    assert "Root-Pw-1234567" not in r.stdout + r.stderr

@@ -8,6 +8,13 @@
 #   snmp.sh v3user USER             a read-only SNMPv3 user (SHA, AES); the
 #                                   authentication and privacy passphrases are
 #                                   read from standard input, one line each
+#   snmp.sh off                     no community, no v3 user of the console's,
+#                                   snmpd on the loopback only (facteur's AgentX
+#                                   subagent still serves local queries)
+#
+# community and v3user make snmpd listen on every address (agentaddress
+# udp:161,udp6:161 in the console's file, read after snmpd.conf's own);
+# off puts it back on 127.0.0.1 and ::1.
 #
 # The settings live in /etc/snmp/snmpd.conf.d/facteur-console.conf (snmpd.conf
 # is made to include that directory); a v3 user's keys are created by snmpd
@@ -17,6 +24,8 @@ PATH=/usr/sbin:/usr/bin:/sbin:/bin
 CONFDIR=/etc/snmp/snmpd.conf.d
 CONF=$CONFDIR/facteur-console.conf
 PERSIST=/var/lib/snmp/snmpd.conf
+ANY=udp:161,udp6:161
+LOOPBACK=udp:127.0.0.1:161,udp6:[::1]:161
 
 die() { echo "snmp.sh: $*" >&2; exit 1; }
 
@@ -76,6 +85,7 @@ community() {
     else
         replace rocommunity6 ""
     fi
+    replace agentaddress "agentaddress $ANY"
     agent restart
     echo "read-only community set (source: $2); snmpd restarted"
 }
@@ -96,16 +106,28 @@ v3user() {
     if ! grep -q "^rouser[[:space:]]$1[[:space:]]" "$CONF"; then
         printf 'rouser %s priv\n' "$1" >> "$CONF"
     fi
+    replace agentaddress "agentaddress $ANY"
     agent start
     echo "SNMPv3 user $1 created (SHA, AES, read-only); snmpd restarted"
 }
 
-[ $# -ge 1 ] || die "usage: snmp.sh show | community NAME SOURCE | v3user USER"
+off() {
+    include_dir
+    replace rocommunity ""
+    replace rocommunity6 ""
+    replace rouser ""
+    replace agentaddress "agentaddress $LOOPBACK"
+    agent restart
+    echo "SNMP off: no community or SNMPv3 user of the console's, snmpd on the loopback only"
+}
+
+[ $# -ge 1 ] || die "usage: snmp.sh show | community NAME SOURCE | v3user USER | off"
 verb=$1
 shift
 case $verb in
 show) show ;;
 community) [ $# -eq 2 ] || die "usage: snmp.sh community NAME SOURCE"; community "$1" "$2" ;;
 v3user) [ $# -eq 1 ] || die "usage: snmp.sh v3user USER (passphrases on standard input)"; v3user "$1" ;;
+off) [ $# -eq 0 ] || die "usage: snmp.sh off"; off ;;
 *) die "unknown action: $verb" ;;
 esac
