@@ -3,7 +3,9 @@
  * test_console_text - the console's pieces that need no terminal: lines
  * made from output arriving in any pieces (appliance/console/text.h), and
  * one parameter of facteur.conf changed with the rest of the file kept
- * (appliance/console/conf_edit.h), each a table of cases.
+ * (appliance/console/conf_edit.h), and the checks of what the forms and
+ * the first-boot wizard accept (appliance/console/valid.h), each a table
+ * of cases.
  */
 #include "facteur-config.h"
 
@@ -21,6 +23,7 @@
 
 #include "appliance/console/conf_edit.h"
 #include "appliance/console/text.h"
+#include "appliance/console/valid.h"
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -194,6 +197,87 @@ test_conf_edit(void **state)
 	rmdir(dir);
 }
 
+static void
+test_valid(void **state)
+{
+	static const struct {
+		const char *(*check)(const char *s);
+		const char *name;
+		const char *value;
+		int good;
+	} cases[] = {
+		{ valid_ip, "ip", "192.0.2.1", 1 },
+		{ valid_ip, "ip", "2001:db8::1", 1 },
+		{ valid_ip, "ip", "192.0.2.256", 0 },
+		{ valid_ip, "ip", "", 0 },
+		{ valid_ips, "ips", "192.0.2.53 2001:db8::53", 1 },
+		{ valid_ips, "ips", "192.0.2.53,192.0.2.54", 1 },
+		{ valid_ips, "ips", "", 1 },
+		{ valid_ips, "ips", "192.0.2.53 dns.example", 0 },
+		{ valid_cidr, "cidr", "192.0.2.0/24", 1 },
+		{ valid_cidr, "cidr", "2001:db8::/64", 1 },
+		{ valid_cidr, "cidr", "192.0.2.0/33", 0 },
+		{ valid_cidr, "cidr", "2001:db8::/129", 0 },
+		{ valid_cidr, "cidr", "192.0.2.0/", 0 },
+		{ valid_cidr, "cidr", "192.0.2.0/-1", 0 },
+		{ valid_cidr, "cidr", "192.0.2.0/24x", 0 },
+		{ valid_cidr, "cidr", "192.0.2.10", 0 },
+		{ valid_iface, "iface", "eth0", 1 },
+		{ valid_iface, "iface", "enp0s31f6", 1 },
+		{ valid_iface, "iface", "eth0;reboot", 0 },
+		{ valid_iface, "iface", "averyverylongname", 0 },
+		{ valid_hostname, "hostname", "mx", 1 },
+		{ valid_hostname, "hostname", "mx-1.example.org", 1 },
+		{ valid_hostname, "hostname", "bad_host.example", 0 },
+		{ valid_hostname, "hostname", "-mx.example", 0 },
+		{ valid_hostname, "hostname", "mx-.example", 0 },
+		{ valid_hostname, "hostname", "mx..example", 0 },
+		{ valid_hostname, "hostname", "mx.-x.example", 0 },
+		{ valid_fqdn, "fqdn", "mail.example.org", 1 },
+		{ valid_fqdn, "fqdn", "mail", 0 },
+		{ valid_fqdn, "fqdn", "mail.example.org.", 0 },
+		{ valid_domains, "domains", "example.org", 1 },
+		{ valid_domains, "domains", "example.org, example.net  other.test", 1 },
+		{ valid_domains, "domains", "", 0 },
+		{ valid_domains, "domains", " , ", 0 },
+		{ valid_domains, "domains", "example.org localhost", 0 },
+		{ valid_domains, "domains", "ex@mple.org", 0 },
+		{ valid_token, "token", "public-7", 1 },
+		{ valid_token, "token", "pub lic", 0 },
+		{ valid_source, "source", "default", 1 },
+		{ valid_source, "source", "192.0.2.0/24", 1 },
+		{ valid_source, "source", "nms.example.org", 1 },
+		{ valid_source, "source", "a b", 0 },
+		{ valid_passphrase, "passphrase", "auth-pass-123", 1 },
+		{ valid_passphrase, "passphrase", "short", 0 },
+		{ valid_passphrase, "passphrase", "with \"quote\"", 0 },
+		{ valid_zone, "zone", "Europe/Paris", 1 },
+		{ valid_zone, "zone", "America/Argentina/Buenos_Aires", 1 },
+		{ valid_zone, "zone", "Etc/GMT+2", 1 },
+		{ valid_zone, "zone", "UTC", 1 },
+		{ valid_zone, "zone", "Paris", 0 },
+		{ valid_zone, "zone", "Europe/", 0 },
+		{ valid_zone, "zone", "/etc/shadow", 0 },
+		{ valid_zone, "zone", "Europe/../../etc/shadow", 0 },
+		{ valid_zone, "zone", "Europe/Pa ris", 0 },
+		{ valid_zone, "zone", "A/B/C/D", 0 },
+		{ valid_servers, "servers", "", 1 },
+		{ valid_servers, "servers", "ntp1.example.org 192.0.2.123", 1 },
+		{ valid_servers, "servers", "ntp1.example.org;reboot", 0 },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		const char *why = cases[i].check(cases[i].value);
+		if ((why == NULL) != cases[i].good)
+			fail_msg("case %zu: valid_%s(\"%s\") said %s", i, cases[i].name, cases[i].value,
+			    why != NULL ? why : "good");
+	}
+	/* The admin's password: long enough, not the host name (any case). */
+	assert_null(valid_admin_password("Wizard-Pw-12345", "mx.example.org"));
+	assert_non_null(strstr(valid_admin_password("short-pw", "mx.example.org"), "10"));
+	assert_non_null(valid_admin_password("MX.example.org", "mx.example.org"));
+}
+
 int
 main(void)
 {
@@ -201,6 +285,7 @@ main(void)
 		cmocka_unit_test(test_append_pieces),
 		cmocka_unit_test(test_add_and_limits),
 		cmocka_unit_test(test_conf_edit),
+		cmocka_unit_test(test_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
