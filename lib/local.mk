@@ -6,6 +6,7 @@ lib_libfacteur_a_SOURCES = \
 	lib/dns.c lib/dns.h \
 	lib/event_util.c lib/event_util.h \
 	lib/fd.c lib/fd.h \
+	lib/group_sync.c lib/group_sync.h \
 	lib/log.c lib/log.h \
 	lib/mem.c lib/mem.h \
 	lib/net.c lib/net.h \

@@ -161,6 +161,7 @@
 	X(TIME, imap_idle_timeout, "30m", "idle time allowed before an IMAP session is closed (IDLE included)") \
 	X(INT, imap_processes, "0", "imapd processes sharing the IMAP listeners (0: three per CPU, so that a commit waiting for its fsync leaves other sessions served)") \
 	X(INT, lmtp_processes, "0", "lmtpd processes sharing lmtp_listen (0: one per CPU)") \
+	X(STR, lmtp_sync, "group", "how lmtpd makes deliveries durable before its replies: group (one syncfs of the store for all deliveries pending in a worker) or fsync (each file and commit; for a store where syncfs is not a real flush, e.g. a network file system)") \
 	X(BOOL, imap_junk_learning, "yes", "messages users move into Junk are learned as spam by the classifier, out of Junk (not to Trash) as ham") \
 	X(LIST, managesieve_listen, "", "ManageSieve listeners (host:port list; empty disables)") \
 	X(INT, auth_failure_limit, "10", "failed logins per client address within auth_failure_window before logins are refused") \

@@ -33,6 +33,8 @@
 	X(smtpd_reject_storage, "messages refused: queue write failed") \
 	X(queue_commits, "group commits (one flush each)") \
 	X(queue_committed_files, "queue files made durable") \
+	X(lmtp_messages, "messages lmtpd delivered or tried to (end of DATA)") \
+	X(lmtp_syncs, "group syncs of lmtpd (one syncfs of the store each; two per batch of messages)") \
 	X(qmgr_delivered, "recipients delivered") \
 	X(qmgr_deferred, "recipient delivery attempts deferred") \
 	X(qmgr_bounced, "recipients bounced") \

@@ -5,8 +5,43 @@
  * A session reads commands while it is not in DATA, answering each at
  * once (replies to pipelined commands go out in order because they are
  * written in order).  In DATA, lines go to the blob writer as they come;
- * the final dot runs the whole delivery (commit the blob, append for each
- * recipient) before the next byte of input is looked at.
+ * the final dot starts the delivery (commit the blob, append for each
+ * recipient), and no byte of input is looked at before its replies are
+ * out.
+ *
+ * Group commit (lmtp_sync = group).  A delivery waits for two flushes of
+ * the store's file system, each shared by every delivery pending in this
+ * worker at that moment (lib/group_sync.h), so that a burst of deliveries
+ * costs two syncfs, not four fsyncs each:
+ *
+ *   1. at the final dot the blob is renamed into place and counted in
+ *      store.db, nothing fsync'd (mstore_blob_commit_nosync); flush;
+ *   2. then Sieve runs and the index rows are committed, written but not
+ *      fsync'd (MSTORE_SYNC_NONE); flush;
+ *   3. then the replies.
+ *
+ * Flush 1 puts the blob on disk before any row naming it can be: a row
+ * with a delivery id must never survive a power loss without its blob, or
+ * qmgr's retry would be answered "Already saved" for a message that is
+ * gone.  A crash before flush 1 leaves at worst a count without its file
+ * or a file without its count (mstore.h: neither is reachable from an
+ * index), and no reply was sent.  A crash before flush 2 leaves the rows
+ * on disk or not, and no reply was sent: qmgr retries with the same XQID,
+ * which saves the message again if its row was lost and answers "Already
+ * saved" if it was not.  A failed flush (EIO) is answered the same way:
+ * flush 1 failing gives the references back and answers 451; flush 2
+ * failing answers 451 for the recipients whose rows were written (on disk
+ * or not, the retry settles it as above) and keeps the other replies
+ * (refusals; a redirect is already in the relay's queue).  Without XQID
+ * (a client other than qmgr) such a retry may save a second copy, as
+ * after any crash between a commit and its reply.
+ *
+ * While its delivery is in flight a session reads no command (replies
+ * come in order: LMTP pipelining).  A peer leaving meanwhile only marks
+ * the session gone; the flush's callback holds it, so it is freed when its
+ * delivery has finished, never before.  lmtp_sync = fsync runs the same
+ * steps at once, each file and commit fsync'd (today's way, for stores
+ * where syncfs is no real flush).
  */
 #include "facteur-config.h"
 
@@ -27,10 +62,12 @@
 #include <event2/listener.h>
 
 #include "lib/config.h"
+#include "lib/group_sync.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/net.h"
 #include "lib/proc.h"
+#include "lib/stats.h"
 #include "mta/queue.h"
 #include "mta/smtp_addr.h"
 #include "mta/smtp_proto.h"
@@ -47,11 +84,14 @@
 #define XQID_MAX 64
 #define ADDR_SIZE 320
 
-enum state { S_GREET, S_READY, S_MAIL, S_DATA, S_CLOSING };
+/* S_DELIVER: the final dot was read, the replies are not out yet. */
+enum state { S_GREET, S_READY, S_MAIL, S_DATA, S_DELIVER, S_CLOSING };
 
 struct rcpt {
 	char *addr;		/* as given in RCPT TO */
 	char account[ADDR_SIZE];/* the directory's account */
+	char *reply;		/* after DATA, until it can be sent */
+	int durable;		/* the reply says saved: true once the rows are on disk */
 };
 
 struct sess {
@@ -71,11 +111,19 @@ struct sess {
 	int bol;		/* at the start of a line */
 	uint64_t bytes;
 	int too_big, write_failed;
+	/* the delivery (S_DELIVER) */
+	char blob[MSTORE_BLOB_ID_SIZE];
+	uint64_t blob_size;
+	int gone;		/* the peer left while it was in flight */
 };
 
 static TAILQ_HEAD(, sess) sessions = TAILQ_HEAD_INITIALIZER(sessions);
 static struct evconnlistener *listener;
+static struct event_base *loop_base;
 static struct mstore *store;
+static struct group_sync *gsync;	/* lmtp_sync = group */
+static unsigned int delivering;		/* sessions in S_DELIVER */
+static int stopping;
 static unsigned long next_id;
 
 static void sess_process(struct sess *s);
@@ -125,8 +173,10 @@ error_reply(struct sess *s, const char *fmt, ...)
 static void
 txn_reset(struct sess *s)
 {
-	for (size_t i = 0; i < s->nrcpts; i++)
+	for (size_t i = 0; i < s->nrcpts; i++) {
 		free(s->rcpts[i].addr);
+		free(s->rcpts[i].reply);
+	}
 	free(s->rcpts);
 	s->rcpts = NULL;
 	s->nrcpts = 0;
@@ -135,7 +185,7 @@ txn_reset(struct sess *s)
 	s->xqid[0] = '\0';
 	s->size_hint = -1;
 	mstore_blob_abort(&s->w);
-	if (s->state == S_MAIL || s->state == S_DATA)
+	if (s->state == S_MAIL || s->state == S_DATA || s->state == S_DELIVER)
 		s->state = S_READY;
 }
 
@@ -309,6 +359,9 @@ acct_get(const char *account, int create, int *status_r, const char **error_r)
 	}
 	if ((a = mstore_account_open(store, account, create, status_r, error_r)) == NULL)
 		return NULL;
+	/* Group commit: the rows are flushed with everyone's before the replies. */
+	if (gsync != NULL)
+		mstore_account_set_sync(a, MSTORE_SYNC_NONE);
 	mstore_account_close(&acct_cache[victim].a);
 	acct_cache[victim].a = a;
 	acct_cache[victim].used = ++acct_tick;
@@ -402,6 +455,7 @@ cmd_rcpt(struct sess *s, const char *arg)
 		break;
 	}
 	s->rcpts = xrealloc(s->rcpts, (s->nrcpts + 1) * sizeof(*s->rcpts));
+	memset(&s->rcpts[s->nrcpts], 0, sizeof(*s->rcpts));
 	s->rcpts[s->nrcpts].addr = addr;
 	str_copy(s->rcpts[s->nrcpts].account, target, ADDR_SIZE);
 	s->nrcpts++;
@@ -620,6 +674,33 @@ reply_text(const char *reason, char *out, size_t size)
 		str_copy(out, "Refused by the recipient's mail filter", size);
 }
 
+/* A recipient's reply after DATA, kept until its delivery is durable. */
+static void
+rcpt_reply(struct rcpt *r, int durable, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+rcpt_reply(struct rcpt *r, int durable, const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	free(r->reply);
+	r->reply = xstrdup(buf);
+	r->durable = durable;
+}
+
+static void
+rcpt_over_quota_reply(struct rcpt *r)
+{
+	if (quota_temporary())
+		rcpt_reply(r, 0, "452 4.2.2 <%s>: Mailbox full: over quota", r->addr);
+	else
+		rcpt_reply(r, 0, "552 5.2.2 <%s>: Mailbox full: over quota", r->addr);
+}
+
 struct outcome {
 	int saved, dup, quota, failed, tempfail;
 	uint32_t uid;		/* of the first message saved (or found saved) */
@@ -689,7 +770,7 @@ save(struct sess *s, const struct rcpt *r, struct mstore_account *a, int64_t mbo
  * mailbox append holding one reference of the blob, then its reply.
  */
 static void
-deliver_rcpt(struct sess *s, const struct rcpt *r, const char *blob, uint64_t size,
+deliver_rcpt(struct sess *s, struct rcpt *r, const char *blob, uint64_t size,
     struct directory *dir, const struct mapped *map)
 {
 	static const struct sieve_action keep = { .kind = SIEVE_KEEP, .keywords = (char *)"" };
@@ -712,7 +793,7 @@ deliver_rcpt(struct sess *s, const struct rcpt *r, const char *blob, uint64_t si
 	if ((a = acct_get(r->account, 1, NULL, &error)) == NULL) {
 		log_warnx("lmtpd: qid=%s to=<%s> account=%s: %s: deferred", qid_of(s), r->addr,
 		    r->account, error);
-		reply(s, "451 4.3.0 <%s>: Error: cannot open the mailbox now", r->addr);
+		rcpt_reply(r, 0, "451 4.3.0 <%s>: Error: cannot open the mailbox now", r->addr);
 		(void)mstore_blob_unref(store, blob, 1, &error);
 		return;
 	}
@@ -759,7 +840,7 @@ deliver_rcpt(struct sess *s, const struct rcpt *r, const char *blob, uint64_t si
 	else if (nstores > 1 && mstore_blob_ref(store, blob, (unsigned int)(nstores - 1),
 	    &error) < 0) {
 		log_warnx("lmtpd: qid=%s account=%s: %s: deferred", qid_of(s), r->account, error);
-		reply(s, "451 4.3.0 <%s>: Error: cannot save the message now", r->addr);
+		rcpt_reply(r, 0, "451 4.3.0 <%s>: Error: cannot save the message now", r->addr);
 		(void)mstore_blob_unref(store, blob, 1, &error);
 		goto out;
 	}
@@ -831,7 +912,7 @@ deliver_rcpt(struct sess *s, const struct rcpt *r, const char *blob, uint64_t si
 	if (o.failed > 0 || o.tempfail) {
 		if (o.failed > 0)
 			acct_drop(a);
-		reply(s, "451 4.3.0 <%s>: Error: cannot %s the message now", r->addr,
+		rcpt_reply(r, 0, "451 4.3.0 <%s>: Error: cannot %s the message now", r->addr,
 		    o.failed > 0 ? "save" : "forward");
 	} else if (reject != NULL) {
 		char why[256];
@@ -839,45 +920,122 @@ deliver_rcpt(struct sess *s, const struct rcpt *r, const char *blob, uint64_t si
 		log_info("lmtpd: qid=%s from=<%s> to=<%s> account=%s sieve=%s status=rejected (%s)",
 		    qid_of(s), s->sender, r->addr, r->account, script, why);
 		/* RFC 5429 2.1: at LMTP time a refusal is the rejection. */
-		reply(s, "550 5.7.1 <%s>: %s", r->addr, why);
+		rcpt_reply(r, 0, "550 5.7.1 <%s>: %s", r->addr, why);
 	} else if (o.quota > 0 && o.saved == 0 && o.dup == 0) {
-		over_quota_reply(s, r->addr);
+		rcpt_over_quota_reply(r);
 	} else if (o.saved > 0) {
 		if (strcmp(o.box, "INBOX") == 0)
-			reply(s, "250 2.0.0 <%s> Saved (uid %u)", r->addr, o.uid);
+			rcpt_reply(r, 1, "250 2.0.0 <%s> Saved (uid %u)", r->addr, o.uid);
 		else
-			reply(s, "250 2.0.0 <%s> Saved in %s (uid %u)", r->addr, o.box, o.uid);
+			rcpt_reply(r, 1, "250 2.0.0 <%s> Saved in %s (uid %u)", r->addr, o.box,
+			    o.uid);
 	} else if (o.dup > 0) {
-		reply(s, "250 2.0.0 <%s> Already saved (uid %u)", r->addr, o.uid);
+		rcpt_reply(r, 1, "250 2.0.0 <%s> Already saved (uid %u)", r->addr, o.uid);
 	} else if (o.redirected > 0) {
-		reply(s, "250 2.0.0 <%s> Redirected by Sieve (queued as %s)", r->addr,
+		rcpt_reply(r, 0, "250 2.0.0 <%s> Redirected by Sieve (queued as %s)", r->addr,
 		    o.redirect_qid);
 	} else {
 		log_info("lmtpd: qid=%s from=<%s> to=<%s> account=%s sieve=%s status=discarded",
 		    qid_of(s), s->sender, r->addr, r->account, script);
-		reply(s, "250 2.0.0 <%s> Discarded by Sieve", r->addr);
+		rcpt_reply(r, 0, "250 2.0.0 <%s> Discarded by Sieve", r->addr);
 	}
 out:
 	free(stores);
 	sieve_result_free(&res);
 }
 
+static void deliver_saved(void *ctx, int error);
+
+/* Step 2, once the blob and its count are durable: Sieve and the rows. */
+static void
+deliver_blob_synced(void *ctx, int error)
+{
+	struct sess *s = ctx;
+	struct directory *dir = directory_shared();
+	struct mapped map = { NULL, 0 };
+	const char *e;
+	size_t i;
+
+	if (error != 0) {
+		log_warnx("lmtpd: qid=%s: flushing the message to disk: %s: deferred", qid_of(s),
+		    strerror(error));
+		for (i = 0; i < s->nrcpts; i++)
+			rcpt_reply(&s->rcpts[i], 0, "451 4.3.0 <%s>: Error: cannot store the message "
+			    "now", s->rcpts[i].addr);
+		(void)mstore_blob_unref(store, s->blob, (unsigned int)s->nrcpts, &e);
+		deliver_saved(s, 0);
+		return;
+	}
+	map_blob(s, s->blob, &map);
+	for (i = 0; i < s->nrcpts; i++)
+		deliver_rcpt(s, &s->rcpts[i], s->blob, s->blob_size, dir, &map);
+	if (map.p != NULL)
+		munmap(map.p, map.len);
+	if (gsync != NULL)
+		group_sync_submit(gsync, deliver_saved, s);
+	else
+		deliver_saved(s, 0);
+}
+
+/* Step 3, once the rows are durable: the replies, in RCPT order. */
+static void
+deliver_saved(void *ctx, int error)
+{
+	struct sess *s = ctx;
+
+	if (error != 0)
+		log_warnx("lmtpd: qid=%s: flushing the index to disk: %s: the saved recipients "
+		    "are deferred (a retry finds what reached the disk)", qid_of(s),
+		    strerror(error));
+	for (size_t i = 0; i < s->nrcpts; i++) {
+		struct rcpt *r = &s->rcpts[i];
+		if (s->gone)
+			continue;
+		if (error != 0 && r->durable)
+			reply(s, "451 4.3.0 <%s>: Error: cannot store the message now", r->addr);
+		else
+			reply(s, "%s", r->reply != NULL ? r->reply :
+			    "451 4.3.0 Error: cannot store the message now");
+	}
+	if (s->gone)
+		log_info("lmtpd: session=%lu qid=%s: delivery finished after the client left: "
+		    "no replies (a retry with the same XQID finds it saved)", s->id, qid_of(s));
+	delivering--;
+	txn_reset(s);
+	if (gsync == NULL)
+		return;		/* lmtp_sync = fsync: sess_process goes on */
+	/* Back from a flush: the session reads again (input may be waiting). */
+	if (s->gone || stopping) {
+		/* Stopping: the replies go if the socket takes them now, else qmgr retries. */
+		if (!s->gone)
+			(void)evbuffer_write(bufferevent_get_output(s->bev), bufferevent_getfd(s->bev));
+		sess_free(s);
+		return;
+	}
+	bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
+	set_timeout(s, var_smtpd_timeout);
+	sess_process(s);
+}
+
+/*
+ * The final dot: step 1, the blob in place and counted (fsync'd with
+ * lmtp_sync = fsync), then the steps above, at once or after a flush.
+ */
 static void
 deliver(struct sess *s)
 {
-	char blob[MSTORE_BLOB_ID_SIZE];
-	struct directory *dir = directory_shared();
-	struct mapped map = { NULL, 0 };
 	const char *error;
-	uint64_t size;
 	size_t i;
+	int rc;
 
+	STATS_INC(lmtp_messages);
 	if (s->too_big) {
 		mstore_blob_abort(&s->w);
 		for (i = 0; i < s->nrcpts; i++)
 			reply(s, "552 5.3.4 <%s>: Message size exceeds fixed limit", s->rcpts[i].addr);
 		log_info("lmtpd: qid=%s from=<%s>: message too big (over %ld bytes): refused",
 		    qid_of(s), s->sender, var_message_size_limit);
+		txn_reset(s);
 		return;
 	}
 	if (s->write_failed) {
@@ -886,21 +1044,33 @@ deliver(struct sess *s)
 			reply(s, "451 4.3.0 <%s>: Error: cannot store the message now",
 			    s->rcpts[i].addr);
 		log_warnx("lmtpd: qid=%s: writing the message failed: deferred", qid_of(s));
+		txn_reset(s);
 		return;
 	}
 	/* One blob, counted once per recipient; each append uses one count. */
-	if (mstore_blob_commit(&s->w, (unsigned int)s->nrcpts, blob, &size, &error) < 0) {
+	if (gsync != NULL)
+		rc = mstore_blob_commit_nosync(&s->w, (unsigned int)s->nrcpts, s->blob,
+		    &s->blob_size, &error);
+	else
+		rc = mstore_blob_commit(&s->w, (unsigned int)s->nrcpts, s->blob, &s->blob_size,
+		    &error);
+	if (rc < 0) {
 		log_warnx("lmtpd: qid=%s: %s: deferred", qid_of(s), error);
 		for (i = 0; i < s->nrcpts; i++)
 			reply(s, "451 4.3.0 <%s>: Error: cannot store the message now",
 			    s->rcpts[i].addr);
+		txn_reset(s);
 		return;
 	}
-	map_blob(s, blob, &map);
-	for (i = 0; i < s->nrcpts; i++)
-		deliver_rcpt(s, &s->rcpts[i], blob, size, dir, &map);
-	if (map.p != NULL)
-		munmap(map.p, map.len);
+	s->state = S_DELIVER;
+	delivering++;
+	if (gsync == NULL) {
+		deliver_blob_synced(s, 0);
+		return;
+	}
+	/* Input waits in the buffer, bounded: a peer cannot pile up more. */
+	bufferevent_setwatermark(s->bev, EV_READ, 0, DATA_CHUNK);
+	group_sync_submit(gsync, deliver_blob_synced, s);
 }
 
 /* ---- DATA ---- */
@@ -968,11 +1138,14 @@ sess_process(struct sess *s)
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 
 	while (s->state != S_CLOSING) {
+		if (s->state == S_DELIVER)
+			return;		/* deliver_saved() comes back here */
 		if (s->state == S_DATA) {
 			if (!data_read(s))
 				return;
 			deliver(s);
-			txn_reset(s);
+			if (s->state == S_DELIVER)
+				return;
 			set_timeout(s, var_smtpd_timeout);
 			continue;
 		}
@@ -1032,6 +1205,16 @@ on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct sess *s = arg;
 
+	if (s->state == S_DELIVER) {
+		/* The flush's callback holds the session: it frees it. */
+		if (!s->gone)
+			log_info("lmtpd: session=%lu qid=%s: %s while the message was being saved: "
+			    "saving it anyway, without replies", s->id, qid_of(s),
+			    (what & BEV_EVENT_TIMEOUT) ? "timeout" : "connection lost");
+		s->gone = 1;
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		log_info("lmtpd: session=%lu qid=%s: timeout%s: closing", s->id, qid_of(s),
 		    s->state == S_DATA ? " in DATA (nothing saved)" : "");
@@ -1094,7 +1277,20 @@ lmtpd_bind(const char *spec, char *path_r, size_t size, const char **error_r)
 void
 lmtpd_start(struct event_base *base, int fd, struct mstore *ms)
 {
+	const char *error;
+
 	store = ms;
+	loop_base = base;
+	if (strcmp(var_lmtp_sync, "group") == 0) {
+		char blobs[4096], accounts[4096];
+		const char *dirs[3] = { mstore_default_dir(), blobs, accounts };
+
+		/* blobs/ and accounts/ may be mounts of their own: each is flushed. */
+		snprintf(blobs, sizeof(blobs), "%s/blobs", dirs[0]);
+		snprintf(accounts, sizeof(accounts), "%s/accounts", dirs[0]);
+		if ((gsync = group_sync_new(base, dirs, 3, &stats->lmtp_syncs, &error)) == NULL)
+			fatalx("lmtpd: %s", error);
+	}
 	listener = evconnlistener_new(base, on_accept, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (listener == NULL)
@@ -1105,10 +1301,23 @@ lmtpd_start(struct event_base *base, int fd, struct mstore *ms)
 void
 lmtpd_stop(void)
 {
-	while (!TAILQ_EMPTY(&sessions))
-		sess_free(TAILQ_FIRST(&sessions));
+	struct sess *s, *next;
+
+	stopping = 1;
 	if (listener != NULL)
 		evconnlistener_free(listener);
 	listener = NULL;
+	/* Deliveries in flight finish (their flushes hold them); the rest go now. */
+	for (s = TAILQ_FIRST(&sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, link);
+		if (s->state != S_DELIVER)
+			sess_free(s);
+	}
+	while (delivering > 0 && loop_base != NULL &&
+	    event_base_loop(loop_base, EVLOOP_ONCE) == 0)
+		;
+	while (!TAILQ_EMPTY(&sessions))
+		sess_free(TAILQ_FIRST(&sessions));
+	group_sync_free(&gsync);
 	mstore_close(&store);
 }

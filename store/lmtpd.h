@@ -20,12 +20,20 @@
  *          and the message, dot-unstuffed, line ends made CRLF.  No
  *          Delivered-To header is added: it differs per recipient and
  *          would defeat the sharing; the recipient is kept in the index
- *          row (messages.delivered_to) instead.  The blob is fsync'd and
- *          counted once per recipient, then each recipient gets one append
- *          into INBOX, committed (synchronous = FULL), and only then its
- *          reply: 250 2.0.0 saved, 552 5.2.2 / 452 4.2.2 over quota,
- *          451 4.3.0 when the index could not be written.  The replies
- *          come in RCPT order, one per accepted recipient.
+ *          row (messages.delivered_to) instead.  The blob is counted
+ *          once per recipient, then each recipient gets one append into
+ *          INBOX, and only when all of it is on disk its reply: 250 2.0.0
+ *          saved, 552 5.2.2 / 452 4.2.2 over quota, 451 4.3.0 when the
+ *          index could not be written.  The replies come in RCPT order,
+ *          one per accepted recipient.
+ *
+ * Durability (lmtp_sync).  group (the default): the blob and then the
+ * rows are flushed by a syncfs of the store shared by every delivery
+ * pending in the worker, the blob always before any row naming it (the
+ * argument is in lmtpd.c); no command of the session is read meanwhile.
+ * fsync: the blob file, its directory and each commit are fsync'd in
+ * turn, for stores where syncfs is not a real flush (network file
+ * systems).
  *
  * Sieve.  A recipient with an active script (managesieved stores them:
  * sieve_store.h) has it run on the message, mapped from its blob, before
@@ -47,7 +55,7 @@
  * ids are kept 30 days, longer than a message stays in the queue.
  *
  * The index work is synchronous SQLite on the event loop: one short
- * transaction per recipient.  A busy index (an imapd session writing)
+ * transaction per recipient (not fsync'd with lmtp_sync = group).  A busy index (an imapd session writing)
  * makes everyone wait up to the 5 s busy timeout; then the recipient
  * gets 451 and qmgr retries.
  */

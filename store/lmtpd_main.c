@@ -109,6 +109,8 @@ main(int argc, char **argv)
 	    strcmp(var_lmtp_quota_status, "temporary") != 0)
 		fatalx("lmtp_quota_status = %s in %s: use permanent or temporary",
 		    var_lmtp_quota_status, conf_file);
+	if (strcmp(var_lmtp_sync, "group") != 0 && strcmp(var_lmtp_sync, "fsync") != 0)
+		fatalx("lmtp_sync = %s in %s: use group or fsync", var_lmtp_sync, conf_file);
 	str_copy(listen_spec, var_lmtp_listen, sizeof(listen_spec));
 	if ((fd = lmtpd_bind(listen_spec, path, sizeof(path), &error)) < 0)
 		fatalx("%s", error);

@@ -64,6 +64,8 @@ struct mstore_account {
 	char name[320];
 	char path[4096];
 	sqlite3_int64 data_version;
+	enum mstore_sync sync;
+	int normal;		/* the connection is at synchronous = NORMAL now */
 	char err[ERR_SIZE];
 };
 
@@ -545,20 +547,51 @@ mstore_blob_abort(struct mstore_blob_writer **wp)
 	writer_free(wp, 1);
 }
 
-int
-mstore_blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, char *blob_r,
+/* fsync a blob already in place and the directories leading to it. */
+static int
+blob_sync_existing(const char *path)
+{
+	char dir[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	str_copy(dir, path, sizeof(dir));
+	for (int i = 0; i < 3; i++) {
+		*strrchr(dir, '/') = '\0';
+		fsync_dir(dir);
+	}
+	return rc;
+}
+
+/* store.db's synchronous level, for the transactions that follow. */
+static void
+store_sync_level(struct mstore *ms, int normal)
+{
+	(void)sqlite3_exec(ms->h.db, normal ? "PRAGMA synchronous = NORMAL" :
+	    "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+}
+
+/*
+ * durable: the file, its directories and store.db's commit are fsync'd
+ * (mstore_blob_commit); else none is (mstore_blob_commit_nosync).
+ */
+static int
+blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, int durable, char *blob_r,
     uint64_t *size_r, const char **error_r)
 {
 	struct mstore_blob_writer *w = *wp;
 	struct mstore *ms = w->ms;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	char path[4096], dir[4096];
+	char path[4096];
 	struct stat sb;
 	sqlite3_stmt *st;
 	int placed = 0, rc;
 
-	if (writer_flush(w) < 0 || fsync(w->fd) < 0 || close(w->fd) < 0) {
+	if (writer_flush(w) < 0 || (durable && fsync(w->fd) < 0) || close(w->fd) < 0) {
 		int e = w->failed ? w->failed : errno;
 		w->fd = -1;
 		rc = seterr(ms->err, error_r, MSTORE_ERR, "cannot write %s: %s", w->tmp, strerror(e));
@@ -572,33 +605,43 @@ mstore_blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, char *blo
 	*size_r = w->size;
 	blob_path(ms, blob_r, path, sizeof(path));
 
+	if (!durable)
+		store_sync_level(ms, 1);
 	/* Under the write lock: no unref can remove the file between the check and the count. */
 	if (begin(&ms->h) < 0) {
 		rc = seterr(ms->err, error_r, MSTORE_ERR, "store.db: %s", sqlite3_errmsg(ms->h.db));
 		writer_free(wp, 1);
-		return rc;
+		goto out;
 	}
 	if (stat(path, &sb) < 0) {
-		int created = 0;
 		/* Into XX/YY/ directly; only when they do not exist yet are they made. */
 		if (errno != ENOENT || (rename(w->tmp, path) < 0 && (errno != ENOENT ||
-		    (created = 1, mkdir_parents(path, 0750) < 0) || rename(w->tmp, path) < 0))) {
+		    mkdir_parents(path, 0750) < 0 || rename(w->tmp, path) < 0))) {
 			rc = seterr(ms->err, error_r, MSTORE_ERR, "cannot store %s: %s", path,
 			    strerror(errno));
 			rollback(&ms->h);
 			writer_free(wp, 1);
-			return rc;
+			goto out;
 		}
 		placed = 1;
-		str_copy(dir, path, sizeof(dir));
-		*strrchr(dir, '/') = '\0';
-		fsync_dir(dir);
-		if (created) {
-			/* New XX/YY directories: their entries must be durable too. */
-			*strrchr(dir, '/') = '\0';
-			fsync_dir(dir);
-			*strrchr(dir, '/') = '\0';
-			fsync_dir(dir);
+		/*
+		 * The directory entries, new XX/YY ones too (or made by an lmtpd
+		 * whose group sync has not run yet): fsync of a clean directory
+		 * costs next to nothing.
+		 */
+		if (durable)
+			(void)blob_sync_existing(path);
+	} else if (sb.st_size >= 0 && (uint64_t)sb.st_size == w->size && durable) {
+		/*
+		 * The same bytes, put there by an lmtpd in group mode whose sync
+		 * may not have run yet: make sure of them before counting.
+		 */
+		if (blob_sync_existing(path) < 0) {
+			rc = seterr(ms->err, error_r, MSTORE_ERR, "cannot sync %s: %s", path,
+			    strerror(errno));
+			rollback(&ms->h);
+			writer_free(wp, 1);
+			goto out;
 		}
 	} else if (sb.st_size >= 0 && (uint64_t)sb.st_size != w->size) {
 		/* Same SHA-256, another size: the file on disk is damaged.  Replace it. */
@@ -607,9 +650,11 @@ mstore_blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, char *blo
 			    strerror(errno));
 			rollback(&ms->h);
 			writer_free(wp, 1);
-			return rc;
+			goto out;
 		}
 		placed = 1;
+		if (durable)
+			(void)blob_sync_existing(path);
 	}
 	st = prep(&ms->h, "INSERT INTO blobs (id, size, refs) VALUES (?1, ?2, ?3) "
 	    "ON CONFLICT (id) DO UPDATE SET refs = refs + ?3");
@@ -627,10 +672,28 @@ mstore_blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, char *blo
 		 * next writer of these bytes counts it).
 		 */
 		writer_free(wp, !placed);
-		return rc;
+		goto out;
 	}
 	writer_free(wp, !placed);
-	return 0;
+	rc = 0;
+out:
+	if (!durable)
+		store_sync_level(ms, 0);
+	return rc;
+}
+
+int
+mstore_blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, char *blob_r,
+    uint64_t *size_r, const char **error_r)
+{
+	return blob_commit(wp, nrefs, 1, blob_r, size_r, error_r);
+}
+
+int
+mstore_blob_commit_nosync(struct mstore_blob_writer **wp, unsigned int nrefs, char *blob_r,
+    uint64_t *size_r, const char **error_r)
+{
+	return blob_commit(wp, nrefs, 0, blob_r, size_r, error_r);
 }
 
 int
@@ -981,6 +1044,39 @@ fail:
 }
 
 void
+mstore_account_set_sync(struct mstore_account *a, enum mstore_sync mode)
+{
+	a->sync = mode;
+}
+
+/*
+ * Before a change: the synchronous level it needs.  durable: the change
+ * brings new messages, or gives back blob references (which must not be
+ * counted down before the rows holding them are gone for good), or
+ * changes rights.  Switching is a flag of the connection, no I/O.
+ */
+static int
+sync_level(struct mstore_account *a, int durable)
+{
+	int normal = a->sync == MSTORE_SYNC_NONE || (a->sync == MSTORE_SYNC_DATA && !durable);
+
+	if (normal == a->normal)
+		return 0;
+	if (sqlite3_exec(a->h.db, normal ? "PRAGMA synchronous = NORMAL" :
+	    "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	a->normal = normal;
+	return 0;
+}
+
+/* BEGIN IMMEDIATE of a change, at the level it needs. */
+static int
+abegin(struct mstore_account *a, int durable)
+{
+	return sync_level(a, durable) < 0 ? -1 : begin(&a->h);
+}
+
+void
 mstore_account_close(struct mstore_account **ap)
 {
 	struct mstore_account *a = *ap;
@@ -1040,7 +1136,7 @@ mstore_usage_recalc(struct mstore_account *a, const char **error_r)
 	    "UPDATE usage SET bytes = (SELECT coalesce(sum(size), 0) FROM messages),"
 	    " messages = (SELECT count(*) FROM messages) WHERE id = 1;";
 
-	if (begin(&a->h) < 0)
+	if (abegin(a, 0) < 0)
 		return DBERR(a);
 	if (sqlite3_exec(a->h.db, sql, NULL, NULL, NULL) != SQLITE_OK || commit(&a->h) < 0) {
 		DBERR(a);
@@ -1236,7 +1332,7 @@ mstore_mailbox_create(struct mstore_account *a, const char *name, enum mstore_sp
 		return AERR(a, MSTORE_EINVAL, "bad mailbox name");
 	if ((int)use < 0 || (int)use >= NSPECIAL)
 		return AERR(a, MSTORE_EINVAL, "bad special use");
-	if (begin(&a->h) < 0)
+	if (abegin(a, 0) < 0)
 		return DBERR(a);
 	rc = mailbox_find(a, norm, 0, &mb);
 	if (rc != 0) {
@@ -1318,7 +1414,7 @@ mstore_mailbox_delete(struct mstore_account *a, const char *name, const char **e
 		return AERR(a, MSTORE_EINVAL, "bad mailbox name");
 	if (strcmp(norm, "INBOX") == 0)
 		return AERR(a, MSTORE_EINVAL, "INBOX cannot be deleted");
-	if (begin(&a->h) < 0)
+	if (abegin(a, 1) < 0)
 		return DBERR(a);
 	if ((rc = mailbox_find(a, norm, 0, &mb)) <= 0) {
 		rollback(&a->h);
@@ -1391,7 +1487,7 @@ mstore_mailbox_rename(struct mstore_account *a, const char *from, const char *to
 		return AERR(a, MSTORE_EEXISTS, "INBOX exists");
 	if (strncmp(t, f, strlen(f)) == 0 && t[strlen(f)] == MSTORE_SEP)
 		return AERR(a, MSTORE_EINVAL, "a mailbox cannot move under itself");
-	if (begin(&a->h) < 0)
+	if (abegin(a, 0) < 0)
 		return DBERR(a);
 	if ((rc = mailbox_find(a, f, 0, &src)) <= 0) {
 		rollback(&a->h);
@@ -1456,7 +1552,7 @@ mailbox_set_int(struct mstore_account *a, const char *name, const char *sql, int
 
 	if (mstore_mailbox_name_check(name, norm, sizeof(norm)) < 0)
 		return AERR(a, MSTORE_EINVAL, "bad mailbox name");
-	if ((st = prep(&a->h, sql)) == NULL)
+	if (sync_level(a, 0) < 0 || (st = prep(&a->h, sql)) == NULL)
 		return DBERR(a);
 	sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
 	if (bind_text && tval != NULL)
@@ -1963,7 +2059,7 @@ mstore_append(struct mstore_account *a, int64_t mbox, const struct mstore_append
 		status = AERR(a, MSTORE_EINVAL, "bad keyword");
 		goto release;
 	}
-	if (begin(&a->h) < 0) {
+	if (abegin(a, 1) < 0) {
 		status = DBERR(a);
 		goto release;
 	}
@@ -2082,7 +2178,7 @@ mstore_flags_store(struct mstore_account *a, int64_t mbox, const struct mstore_r
 			return AERR(a, MSTORE_EINVAL, "bad keyword");
 		free(check);
 	}
-	if (begin(&a->h) < 0)
+	if (abegin(a, 0) < 0)
 		return DBERR(a);
 	if ((rc = mailbox_find(a, NULL, mbox, &mb)) <= 0) {
 		if (rc < 0)
@@ -2203,7 +2299,7 @@ expunge_common(struct mstore_account *a, int64_t mbox, const struct mstore_range
 	uint64_t modseq;
 	int rc;
 
-	if (begin(&a->h) < 0)
+	if (abegin(a, 1) < 0)
 		return DBERR(a);
 	if ((rc = mailbox_find(a, NULL, mbox, &mb)) <= 0) {
 		if (rc < 0)
@@ -2407,7 +2503,7 @@ copy_or_move(struct mstore_account *a, int64_t src, const struct mstore_range *s
 	memset(map, 0, sizeof(*map));
 	if (move && src == dst)
 		return AERR(a, MSTORE_EINVAL, "cannot move into the same mailbox");
-	if (begin(&a->h) < 0)
+	if (abegin(a, 1) < 0)
 		return DBERR(a);
 	if ((rc = mailbox_find(a, NULL, src, &s)) <= 0 || (rc = mailbox_find(a, NULL, dst, &d)) <= 0) {
 		if (rc < 0)
@@ -2521,7 +2617,7 @@ mstore_copy_across(struct mstore_account *from, int64_t src, const struct mstore
 	}
 	if (set != NULL && nset == 0)
 		n = 0;
-	if (begin(&a->h) < 0) {
+	if (abegin(a, 1) < 0) {
 		mrows_free(rows, n);
 		return DBERR(a);
 	}
@@ -2684,7 +2780,7 @@ mstore_acl_set(struct mstore_account *a, int64_t mbox, const char *identifier,
 	str_lower(id);
 	if (strcmp(id, a->name) == 0)
 		return AERR(a, MSTORE_EINVAL, "the owner's rights cannot be changed");
-	if (begin(&a->h) < 0)
+	if (abegin(a, 1) < 0)
 		return DBERR(a);
 	if ((rc = mailbox_find(a, NULL, mbox, &mb)) <= 0) {
 		rollback(&a->h);
@@ -2768,7 +2864,7 @@ mstore_shared_subscribe(struct mstore_account *a, const char *name, int on, cons
 	    "INSERT OR IGNORE INTO shared_subscriptions (name) VALUES (?1)" :
 	    "DELETE FROM shared_subscriptions WHERE name = ?1");
 
-	if (st == NULL)
+	if (st == NULL || sync_level(a, 0) < 0)
 		return DBERR(a);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
 	if (run(st) != SQLITE_DONE)

@@ -9,7 +9,8 @@
  *   blobs/XX/YY/<sha256>   message bytes, content-addressed: the same
  *                          bytes delivered to 100 accounts are one file.
  *                          Written once (temporary file, fsync, rename,
- *                          fsync of the directory), never modified.
+ *                          fsync of the directory; or lmtpd's group
+ *                          commit: one syncfs for many), never modified.
  *   store.db               blobs(id, size, refs): how many index rows, in
  *                          all accounts, point at each blob.
  *   accounts/<domain>/<localpart>/index.db
@@ -169,6 +170,17 @@ struct mstore_blob_writer *mstore_blob_begin(struct mstore *ms, const char **err
 int mstore_blob_write(struct mstore_blob_writer *w, const void *data, size_t len);
 int mstore_blob_commit(struct mstore_blob_writer **w, unsigned int nrefs, char *blob_r,
     uint64_t *size_r, const char **error_r);
+/*
+ * The same without any fsync: the file is renamed into place and counted
+ * in store.db (committed at synchronous = NORMAL), and the caller makes
+ * all of it durable (syncfs of the store, lmtpd's group commit) before
+ * any index row may name the blob.  A crash before that leaves at worst
+ * a count without its file or a file without its count: neither is read
+ * through an index, and the next writer of the same bytes puts the file
+ * back.  mstore_blob_commit, finding such a file in place, fsyncs it.
+ */
+int mstore_blob_commit_nosync(struct mstore_blob_writer **w, unsigned int nrefs, char *blob_r,
+    uint64_t *size_r, const char **error_r);
 void mstore_blob_abort(struct mstore_blob_writer **w);
 /* Take n more references on an existing blob (MSTORE_ENOTFOUND if unknown). */
 int mstore_blob_ref(struct mstore *ms, const char *blob, unsigned int n, const char **error_r);
@@ -196,6 +208,24 @@ int mstore_tmp_clean(struct mstore *ms, long max_age);
 struct mstore_account *mstore_account_open(struct mstore *ms, const char *account, int create,
     int *status_r, const char **error_r);
 void mstore_account_close(struct mstore_account **acct);
+/*
+ * How the index's commits reach the disk (SQLite's synchronous in WAL
+ * mode; a commit is always atomic and the index always consistent):
+ *   MSTORE_SYNC_FULL  every commit is fsync'd before it returns (default).
+ *   MSTORE_SYNC_DATA  commits that bring messages (append, copy, move),
+ *                     give back blob references (expunge, mailbox delete)
+ *                     or change rights are fsync'd; the others (flags,
+ *                     mailbox create, rename, subscriptions, usage) are
+ *                     written, not fsync'd: a power loss may undo the
+ *                     last of them (imapd, imap_flag_sync = normal).
+ *   MSTORE_SYNC_NONE  nothing is fsync'd: the caller flushes (syncfs)
+ *                     before anything depends on it (lmtpd's group
+ *                     commit).  Only for appends: an expunge must not
+ *                     give back references before its rows are gone.
+ * A later fsync'd commit makes the earlier ones durable too (one WAL).
+ */
+enum mstore_sync { MSTORE_SYNC_FULL, MSTORE_SYNC_DATA, MSTORE_SYNC_NONE };
+void mstore_account_set_sync(struct mstore_account *acct, enum mstore_sync mode);
 const char *mstore_account_name(const struct mstore_account *acct);
 /* The index file's path (static buffer) for account. */
 const char *mstore_account_path(struct mstore *ms, const char *account);
