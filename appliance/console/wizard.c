@@ -294,10 +294,14 @@ step_domains(struct wizard *w)
 	struct ui_field f[] = { { "Mail domains", w->domains, sizeof(w->domains), 0, NULL } };
 	const char *dot = strchr(w->hostname, '.');
 
-	/* The host name's domain, unless another value was typed. */
+	/*
+	 * The host name's domain (the name itself when that would be a bare
+	 * top-level domain: example.org), unless another value was typed.
+	 */
 	if (dot != NULL && (w->domains[0] == '\0' || strcmp(w->domains, w->domains_auto) == 0)) {
-		str_copy(w->domains_auto, dot + 1, sizeof(w->domains_auto));
-		str_copy(w->domains, dot + 1, sizeof(w->domains));
+		str_copy(w->domains_auto, strchr(dot + 1, '.') != NULL ? dot + 1 : w->hostname,
+		    sizeof(w->domains_auto));
+		str_copy(w->domains, w->domains_auto, sizeof(w->domains));
 	}
 	return step_form(w, "Setup 4/9: mail domains", "The domains whose mail this appliance "
 	    "receives (local domains of the directory; accounts are added later), separated by "
@@ -440,8 +444,7 @@ summary_lines(const struct wizard *w, struct text *t)
 		text_addf(t, "  DNS servers       %s", w->dns[0] != '\0' ? w->dns : "none");
 	}
 	text_addf(t, "4 Mail domains      %s", w->domains);
-	text_addf(t, "5 Admin password    (set, %zu characters) for \"%s\" and root", strlen(w->password),
-	    WIZARD_ADMIN);
+	text_addf(t, "5 Admin password    (set, hidden) for \"%s\" and root", WIZARD_ADMIN);
 	if (strcmp(w->tls_mode, "import") == 0)
 		text_addf(t, "6 TLS certificate   import %s%s%s", w->tls_cert, w->tls_key[0] != '\0' ?
 		    " and " : "", w->tls_key);
