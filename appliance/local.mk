@@ -24,13 +24,18 @@ appliance_facteurctl_LDADD += $(STORE_LIBS)
 # make install systemdsystemunitdir=/lib/systemd/system (Debian 12).
 systemdsystemunitdir = $(prefix)/lib/systemd/system
 systemdsystemunit_DATA = appliance/systemd/facteur.service \
-	appliance/systemd/facteur-purge.service appliance/systemd/facteur-purge.timer
+	appliance/systemd/facteur-purge.service appliance/systemd/facteur-purge.timer \
+	appliance/systemd/facteur-console@.service
 EXTRA_DIST += appliance/systemd/facteur.service.in appliance/systemd/facteur-purge.service.in \
-	appliance/systemd/facteur-purge.timer appliance/facteur.conf.sample
-CLEANFILES += appliance/systemd/facteur.service appliance/systemd/facteur-purge.service
-appliance/systemd/facteur.service appliance/systemd/facteur-purge.service: Makefile
+	appliance/systemd/facteur-purge.timer appliance/facteur.conf.sample \
+	appliance/systemd/facteur-console@.service.in
+CLEANFILES += appliance/systemd/facteur.service appliance/systemd/facteur-purge.service \
+	appliance/systemd/facteur-console@.service
+appliance/systemd/facteur.service appliance/systemd/facteur-purge.service \
+appliance/systemd/facteur-console@.service: Makefile
 	$(AM_V_GEN)mkdir -p appliance/systemd && \
 	sed -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
 	    $(srcdir)/$@.in > $@
 appliance/systemd/facteur.service: appliance/systemd/facteur.service.in
 appliance/systemd/facteur-purge.service: appliance/systemd/facteur-purge.service.in
+appliance/systemd/facteur-console@.service: appliance/systemd/facteur-console@.service.in
