@@ -162,6 +162,7 @@
 	X(INT, imap_processes, "0", "imapd processes sharing the IMAP listeners (0: three per CPU, so that a commit waiting for its fsync leaves other sessions served)") \
 	X(INT, lmtp_processes, "0", "lmtpd processes sharing lmtp_listen (0: one per CPU)") \
 	X(STR, lmtp_sync, "group", "how lmtpd makes deliveries durable before its replies: group (one syncfs of the store for all deliveries pending in a worker) or fsync (each file and commit; for a store where syncfs is not a real flush, e.g. a network file system)") \
+	X(STR, imap_flag_sync, "normal", "imapd's index changes that bring no message and give back none (STORE, the Seen flag set by FETCH, CREATE, RENAME, SUBSCRIBE): normal (committed, not fsync'd: a power loss may undo the last of them, never corrupts the index) or full (each fsync'd); APPEND, COPY, MOVE, EXPUNGE, DELETE and SETACL are always fsync'd") \
 	X(BOOL, imap_junk_learning, "yes", "messages users move into Junk are learned as spam by the classifier, out of Junk (not to Trash) as ham") \
 	X(LIST, managesieve_listen, "", "ManageSieve listeners (host:port list; empty disables)") \
 	X(INT, auth_failure_limit, "10", "failed logins per client address within auth_failure_window before logins are refused") \

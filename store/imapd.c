@@ -642,6 +642,22 @@ imapd_sel_account(struct imapd_session *s)
 /* A session may hold this many other accounts' indexes open. */
 #define OTHERS_MAX 256
 
+/*
+ * imap_flag_sync = normal: the index's changes that bring no message and
+ * give back no blob reference (flags, the \Seen of FETCH, CREATE, RENAME,
+ * SUBSCRIBE) are committed without fsync, as Dovecot's fsync_mode =
+ * optimized does for its index: the WAL keeps the index whole, a power
+ * loss may undo the last of them.  APPEND, COPY, MOVE, EXPUNGE, DELETE
+ * and SETACL stay fsync'd (mstore.h, MSTORE_SYNC_DATA), and each one makes
+ * the changes before it durable too.
+ */
+static void
+index_sync_mode(struct mstore_account *a)
+{
+	mstore_account_set_sync(a, strcmp(var_imap_flag_sync, "full") == 0 ? MSTORE_SYNC_FULL :
+	    MSTORE_SYNC_DATA);
+}
+
 struct mstore_account *
 imapd_account_of(struct imapd_session *s, const char *owner, int *status_r, const char **error_r)
 {
@@ -659,6 +675,7 @@ imapd_account_of(struct imapd_session *s, const char *owner, int *status_r, cons
 	}
 	if ((a = mstore_account_open(imapd_ms, owner, 0, status_r, error_r)) == NULL)
 		return NULL;
+	index_sync_mode(a);
 	s->others = xrealloc(s->others, (s->nothers + 1) * sizeof(*s->others));
 	s->others[s->nothers++] = a;
 	return a;
@@ -1380,6 +1397,7 @@ login_result(struct imapd_session *s, enum auth_result r, const char *user, cons
 		imapd_tagged(s, "NO", "[UNAVAILABLE] The mailbox store is not available");
 		return;
 	}
+	index_sync_mode(s->acct);
 	str_copy(s->account, account, sizeof(s->account));
 	s->state = IMAPD_AUTH;
 	reader_limits(s);

@@ -143,6 +143,8 @@ main(int argc, char **argv)
 	if (config_load(conf_file, &error) < 0)
 		fatalx("%s", error);
 	log_set_level_name(var_log_level);
+	if (strcmp(var_imap_flag_sync, "normal") != 0 && strcmp(var_imap_flag_sync, "full") != 0)
+		fatalx("imap_flag_sync = %s in %s: use normal or full", var_imap_flag_sync, conf_file);
 	signal(SIGPIPE, SIG_IGN);
 	if ((inherited = getenv("FACTEUR_LISTEN")) != NULL) {
 		listen_inherited(inherited);
