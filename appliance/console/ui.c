@@ -209,6 +209,11 @@ ui_wgetch(WINDOW *w, int timeout_ms)
 		if (ch != ERR) {
 			if (ch != KEY_RESIZE)
 				clock_gettime(CLOCK_MONOTONIC, &idle_last);
+			if (ch == ('L' & 0x1f)) {
+				/* ^L: the whole screen drawn again (a serial line's new terminal). */
+				clearok(curscr, TRUE);
+				return KEY_RESIZE;
+			}
 			return ch;
 		}
 		if (idle_left() == 0) {
