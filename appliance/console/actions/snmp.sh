@@ -24,7 +24,9 @@ PATH=/usr/sbin:/usr/bin:/sbin:/bin
 CONFDIR=/etc/snmp/snmpd.conf.d
 CONF=$CONFDIR/facteur-console.conf
 PERSIST=/var/lib/snmp/snmpd.conf
-ANY=udp:161,udp6:161
+# Where snmpd listens once a community or a user is set (an image may add
+# tcp:161 through the environment of the console's unit).
+ANY=${FACTEUR_SNMP_ADDRESSES:-udp:161,udp6:161}
 LOOPBACK=udp:127.0.0.1:161,udp6:[::1]:161
 
 die() { echo "snmp.sh: $*" >&2; exit 1; }
