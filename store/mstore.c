@@ -547,19 +547,26 @@ mstore_blob_abort(struct mstore_blob_writer **wp)
 	writer_free(wp, 1);
 }
 
-/* fsync a blob already in place and the directories leading to it. */
+/*
+ * fsync the directory of a blob just put in place, and its parents
+ * (levels: 1, YY/ alone; 3, XX/ and blobs/ too, when they may be new);
+ * with file, the blob too (one found in place).
+ */
 static int
-blob_sync_existing(const char *path)
+blob_sync_path(const char *path, int file, int levels)
 {
 	char dir[4096];
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+	int rc = 0;
 
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
+	if (file) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		rc = fsync(fd);
+		close(fd);
+	}
 	str_copy(dir, path, sizeof(dir));
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < levels; i++) {
 		*strrchr(dir, '/') = '\0';
 		fsync_dir(dir);
 	}
@@ -614,9 +621,10 @@ blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, int durable, cha
 		goto out;
 	}
 	if (stat(path, &sb) < 0) {
+		int created = 0;
 		/* Into XX/YY/ directly; only when they do not exist yet are they made. */
 		if (errno != ENOENT || (rename(w->tmp, path) < 0 && (errno != ENOENT ||
-		    mkdir_parents(path, 0750) < 0 || rename(w->tmp, path) < 0))) {
+		    (created = 1, mkdir_parents(path, 0750) < 0) || rename(w->tmp, path) < 0))) {
 			rc = seterr(ms->err, error_r, MSTORE_ERR, "cannot store %s: %s", path,
 			    strerror(errno));
 			rollback(&ms->h);
@@ -625,18 +633,20 @@ blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, int durable, cha
 		}
 		placed = 1;
 		/*
-		 * The directory entries, new XX/YY ones too (or made by an lmtpd
-		 * whose group sync has not run yet): fsync of a clean directory
-		 * costs next to nothing.
+		 * Its directory entry, and those of new XX/YY directories.  (XX/YY
+		 * made by an lmtpd whose group sync has not run yet are made once
+		 * in a store's life, and a journaling file system commits their
+		 * creation with this fsync of YY/.)
 		 */
 		if (durable)
-			(void)blob_sync_existing(path);
+			(void)blob_sync_path(path, 0, created ? 3 : 1);
 	} else if (sb.st_size >= 0 && (uint64_t)sb.st_size == w->size && durable) {
 		/*
-		 * The same bytes, put there by an lmtpd in group mode whose sync
-		 * may not have run yet: make sure of them before counting.
+		 * The same bytes, maybe put there by an lmtpd in group mode whose
+		 * sync has not run yet: make sure of them before counting (rare:
+		 * the same message saved twice).
 		 */
-		if (blob_sync_existing(path) < 0) {
+		if (blob_sync_path(path, 1, 3) < 0) {
 			rc = seterr(ms->err, error_r, MSTORE_ERR, "cannot sync %s: %s", path,
 			    strerror(errno));
 			rollback(&ms->h);
@@ -654,7 +664,7 @@ blob_commit(struct mstore_blob_writer **wp, unsigned int nrefs, int durable, cha
 		}
 		placed = 1;
 		if (durable)
-			(void)blob_sync_existing(path);
+			(void)blob_sync_path(path, 0, 1);
 	}
 	st = prep(&ms->h, "INSERT INTO blobs (id, size, refs) VALUES (?1, ?2, ?3) "
 	    "ON CONFLICT (id) DO UPDATE SET refs = refs + ?3");
