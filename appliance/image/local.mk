@@ -1,0 +1,13 @@
+# SPDX-License-Identifier: MIT
+# The appliance's disk image and installer ISO, built and booted from the
+# source (as root, by hand: not part of make check nor tests/run.sh).
+#   make image-check [IMAGE_CHECK_DIR=/tmp/facteur-image] [IMAGE_CHECK_FLAGS=-w]
+# IMAGE_CHECK_FLAGS: -w packages the working tree instead of HEAD; -t S
+# the time limit of each boot.  See appliance/image/README.md.
+IMAGE_CHECK_DIR = /tmp/facteur-image
+IMAGE_CHECK_FLAGS =
+image-check:
+	$(top_srcdir)/tests/appliance/image-check $(IMAGE_CHECK_FLAGS) $(IMAGE_CHECK_DIR)
+.PHONY: image-check
+EXTRA_DIST += appliance/image/README.md appliance/image/build-disk appliance/image/build-iso \
+	appliance/image/facteur-install tests/appliance/boot-test tests/appliance/image-check
