@@ -2,8 +2,9 @@
 # The appliance's disk image and installer ISO, built and booted from the
 # source (as root, by hand: not part of make check nor tests/run.sh).
 #   make image-check [IMAGE_CHECK_DIR=/tmp/facteur-image] [IMAGE_CHECK_FLAGS=-w]
-# IMAGE_CHECK_FLAGS: -w packages the working tree instead of HEAD; -t S
-# the time limit of each boot.  See appliance/image/README.md.
+# IMAGE_CHECK_FLAGS: -w packages the working tree instead of HEAD, -d DIR
+# takes the packages built in DIR, -t S limits each boot to S seconds.
+# See appliance/image/README.md.
 IMAGE_CHECK_DIR = /tmp/facteur-image
 IMAGE_CHECK_FLAGS =
 image-check:
