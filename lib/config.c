@@ -336,6 +336,8 @@ check_enums(struct staging *st)
 	static const struct { const char *name; const char *allowed[5]; } enums[] = {
 		{ "smtpd_bare_newline", { "reject", "normalize" } },
 		{ "queue_sync", { "syncfs", "fsync" } },
+		{ "lmtp_sync", { "group", "fsync" } },
+		{ "imap_flag_sync", { "normal", "full" } },
 		{ "smtp_tls_policy", { "none", "may", "encrypt", "verify" } },
 		{ "log_level", { "error", "warn", "info", "debug" } },
 		{ "av_not_ready_action", { "accept", "tempfail" } },

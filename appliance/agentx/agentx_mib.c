@@ -101,6 +101,8 @@ static struct mib_scalar mib_scalars[] = {
 	FIELD(qmgr_connections, G_DELIVERY, 6),
 	FIELD(qmgr_connections_reused, G_DELIVERY, 7),
 	FIELD(qmgr_tls_sessions, G_DELIVERY, 8),
+	FIELD(lmtp_messages, G_DELIVERY, 9),
+	FIELD(lmtp_syncs, G_DELIVERY, 10),
 
 	FIELD(filter_messages, G_FILTER, 1),
 	FIELD(filter_rules_ready, G_FILTER, 2),
