@@ -7,6 +7,7 @@ add to doc/man/facteur.conf.5 the parameters it does not describe yet
 Run from the source tree after adding parameters: python3 doc/gen-params.py
 """
 import re
+import textwrap
 import sys
 
 MAPS = '''
@@ -38,7 +39,7 @@ for line in open("lib/params.h"):
 with open("appliance/facteur.conf.sample", "w") as out:
     out.write("# facteur.conf - see facteur.conf(5). Every parameter with its default, commented out.\n")
     for typ, name, default, help_ in rows:
-        out.write("\n# %s\n#%s = %s\n" % (help_, name, default))
+        out.write("\n# %s\n#%s = %s\n" % ("\n# ".join(textwrap.wrap(help_, 76)), name, default))
     out.write(MAPS)
 
 man = open("doc/man/facteur.conf.5").read()

@@ -243,6 +243,8 @@ struct line_reader {
 	FILE *fp;
 	int lineno;
 	struct staging *st;
+	int long_line;		/* the first setting longer than inih takes, 0: none */
+	int max;
 };
 
 static char *
@@ -250,10 +252,28 @@ config_read_line(char *str, int num, void *stream)
 {
 	struct line_reader *lr = stream;
 	char *r = fgets(str, num, lr->fp);
+	size_t len;
+	int ch;
 
-	if (r != NULL)
-		lr->lineno++;
-	return r;
+	if (r == NULL)
+		return NULL;
+	lr->lineno++;
+	len = strlen(r);
+	if (len == 0 || r[len - 1] == '\n' || feof(lr->fp))
+		return r;
+	/*
+	 * Longer than inih's line buffer: one physical line is one line, so
+	 * the numbers stay right.  A comment's end is dropped; a setting
+	 * cut short would be a wrong value: an error.
+	 */
+	while ((ch = getc(lr->fp)) != EOF && ch != '\n')
+		;
+	r += strspn(r, " \t");
+	if (*r != '#' && *r != ';' && lr->long_line == 0) {
+		lr->long_line = lr->lineno;
+		lr->max = num - 2;
+	}
+	return str;
 }
 
 static struct line_reader *current_reader;
@@ -414,7 +434,7 @@ config_load(const char *path, const char **error_r)
 	memset(&st, 0, sizeof(st));
 	st.path = path;
 	if (path != NULL) {
-		struct line_reader lr = { fopen(path, "r"), 0, &st };
+		struct line_reader lr = { fopen(path, "r"), 0, &st, 0, 0 };
 		if (lr.fp == NULL) {
 			rc = -1;
 		} else {
@@ -425,6 +445,9 @@ config_load(const char *path, const char **error_r)
 		}
 		if (rc < 0) {
 			snprintf(st.error, sizeof(st.error), "%s: cannot open: %s", path, strerror(errno));
+		} else if (lr.long_line > 0 && (st.error[0] == '\0' || st.error_line >= lr.long_line)) {
+			snprintf(st.error, sizeof(st.error), "%s:%d: line longer than %d characters",
+			    path, lr.long_line, lr.max);
 		} else if (rc > 0 && (st.error[0] == '\0' || st.error_line != rc)) {
 			/* inih saw a line it could not parse before any we refused. */
 			snprintf(st.error, sizeof(st.error), "%s:%d: syntax error", path, rc);

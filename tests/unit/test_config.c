@@ -269,6 +269,30 @@ test_first_error_reported(void **state)
 }
 
 static void
+test_long_lines(void **state)
+{
+	/* A comment longer than inih's line buffer is a comment; a setting is an error on its line. */
+	char *text = xasprintf("# %0300d\nsmtpd_timeout = 10\n\n# x\nmyhostname = %0300d\n", 0, 0);
+	char *cut, *path = write_conf("long.conf", text);
+	const char *error = NULL;
+
+	assert_int_equal(config_load(path, &error), -1);
+	if (strstr(error, "long.conf:5: line longer than") == NULL)
+		fail_msg("error \"%s\" is not about line 5", error);
+	unlink(path);
+	free(path);
+	cut = strstr(text, "myhostname");
+	*cut = '\0';
+	path = write_conf("long.conf", text);
+	if (config_load(path, &error) != 0)
+		fail_msg("a long comment refused: %s", error);
+	assert_int_equal(var_smtpd_timeout, 10);
+	unlink(path);
+	free(path);
+	free(text);
+}
+
+static void
 test_missing_file(void **state)
 {
 	const char *error = NULL;
@@ -432,6 +456,7 @@ main(void)
 		cmocka_unit_test(test_maps),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_first_error_reported),
+		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_failed_load_changes_nothing),
 		cmocka_unit_test(test_parse_time),
