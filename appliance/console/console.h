@@ -28,6 +28,7 @@ struct console {
 	const char *actions;	/* directory of the action scripts */
 	const char *log_file;	/* the log the log viewer shows */
 	int log_default;	/* log_file is the default: the journal may stand in for it */
+	const char *backups;	/* the directory of the backups screen */
 };
 
 /*
@@ -67,6 +68,7 @@ void screen_network(struct console *c);
 void screen_snmp(struct console *c);
 void screen_updates(struct console *c);
 void screen_power(struct console *c);
+void screen_backup(struct console *c);
 
 /* Service control (screen_services.c): start, stop, restart or reload facteur; 0 on success. */
 int console_service(const struct console *c, const char *verb, struct text *out);

@@ -2,8 +2,8 @@
 /*
  * facteur-console - the appliance's full-screen menu (tty1, serial).
  *
- * Usage: facteur-console [-BW] [-c facteur.conf] [-a actions-dir] [-l log-file]
- *            [-C facteurctl] [-M facteur] [-S service-command] [-s screen]
+ * Usage: facteur-console [-BW] [-c facteur.conf] [-a actions-dir] [-b backup-dir]
+ *            [-l log-file] [-C facteurctl] [-M facteur] [-S service-command] [-s screen]
  *            [-F marker-file] [-T idle-seconds]
  * See facteur-console(8).  The options point the console at another
  * facteur (the tests' own); -s opens a screen first (back from it: the
@@ -38,6 +38,7 @@
 #define FACTEUR_CONSOLE_ACTIONS_DIR FACTEUR_DAEMON_DIR "/console"
 #endif
 #define DEFAULT_LOG_FILE "/var/log/mail.log"
+#define DEFAULT_BACKUPS "/var/backups/facteur"
 #define DEFAULT_MARKER "/var/lib/facteur/console-configured"
 #define DEFAULT_IDLE_SECONDS (15 * 60)
 
@@ -56,6 +57,7 @@ static const struct {
 	{ 'T', "tls", "TLS certificate", "show, self-signed, import", screen_tls },
 	{ 'N', "network", "Network", "addresses, DHCP, host name", screen_network },
 	{ 'P', "snmp", "SNMP", "community, v3 user", screen_snmp },
+	{ 'B', "backup", "Backup and restore", "back up, restore, delete backups", screen_backup },
 	{ 'U', "updates", "Updates", "check and install system updates", screen_updates },
 	{ 'R', "power", "Reboot / shut down", NULL, screen_power },
 };
@@ -83,8 +85,8 @@ static const char boot_help[] =
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: facteur-console [-BW] [-c facteur.conf] [-a actions-dir] [-l log-file]\n"
-	    "           [-C facteurctl] [-M facteur] [-S service-command] [-s screen]\n"
+	fprintf(stderr, "usage: facteur-console [-BW] [-c facteur.conf] [-a actions-dir] [-b backup-dir]\n"
+	    "           [-l log-file] [-C facteurctl] [-M facteur] [-S service-command] [-s screen]\n"
 	    "           [-F marker-file] [-T idle-seconds]\n"
 	    "screens:");
 	for (size_t i = 0; i < NSCREENS; i++)
@@ -144,12 +146,14 @@ main(int argc, char **argv)
 	c.actions = env_or("FACTEUR_CONSOLE_ACTIONS", FACTEUR_CONSOLE_ACTIONS_DIR);
 	c.log_file = env_or("FACTEUR_CONSOLE_LOG", DEFAULT_LOG_FILE);
 	c.log_default = strcmp(c.log_file, DEFAULT_LOG_FILE) == 0;
+	c.backups = env_or("FACTEUR_CONSOLE_BACKUPS", DEFAULT_BACKUPS);
 	marker = env_or("FACTEUR_CONSOLE_CONFIGURED", DEFAULT_MARKER);
 	/* systemd's own test (sd_booted): is this directory there? */
 	c.systemd = stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
-	while ((ch = getopt(argc, argv, "a:Bc:C:F:l:M:s:S:T:W")) != -1) {
+	while ((ch = getopt(argc, argv, "a:b:Bc:C:F:l:M:s:S:T:W")) != -1) {
 		switch (ch) {
 		case 'a': c.actions = optarg; break;
+		case 'b': c.backups = optarg; break;
 		case 'B': boot = 1; break;
 		case 'c': c.conf = optarg; break;
 		case 'C': c.facteurctl = optarg; break;
@@ -168,7 +172,7 @@ main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (optind != argc || marker[0] == '\0')
+	if (optind != argc || marker[0] == '\0' || c.backups[0] == '\0')
 		usage();
 	if (first != NULL) {
 		size_t i;

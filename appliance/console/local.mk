@@ -17,6 +17,7 @@ appliance_console_facteur_console_SOURCES = \
 	appliance/console/ui_form.c appliance/console/ui_list.c appliance/console/ui_pager.c \
 	appliance/console/valid.c appliance/console/valid.h \
 	appliance/console/wizard.c appliance/console/wizard_apply.c appliance/console/wizard.h \
+	appliance/console/screen_backup.c \
 	appliance/console/screen_dashboard.c \
 	appliance/console/screen_directory.c \
 	appliance/console/screen_log.c \

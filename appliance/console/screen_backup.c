@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * screen_backup - backups of the appliance in one directory (-b,
+ * FACTEUR_CONSOLE_BACKUPS, default /var/backups/facteur): listed newest
+ * first, one made now, one restored, one deleted.
+ *
+ * The archives are facteurctl's (facteurctl backup and restore, see
+ * facteurctl(8)); the screen only names them, runs facteurctl and shows
+ * what it says as it comes.  facteurctl restore refuses while facteur
+ * runs, so a restore is one sequence in one pager: facteur stopped
+ * through the service code of the services screen, the restore, facteur
+ * started again whatever the restore did, every step's outcome said.
+ * The sequence goes to its end even when the admin leaves the pager:
+ * facteur is never left stopped half-way by a key.
+ */
+#include "facteur-config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "lib/mem.h"
+#include "run.h"
+#include "status.h"
+#include "ui.h"
+
+#define REFRESH_MS 2000
+#define SUFFIX ".tar.gz"
+
+static const char help[] =
+    "Backups of everything facteur holds (facteurctl backup): the directory, the mail "
+    "store, the queue, DKIM keys, the TLS certificate and key, facteur.conf.  Newest first.\n"
+    "\n"
+    "b: make a backup now (facteur keeps running)\n"
+    "r: restore the selected backup (asks first): facteur is stopped, facteurctl restore "
+    "--force replaces the current data with the backup's, facteur is started again\n"
+    "d: delete the selected backup (asks first)\n"
+    "q: back\n"
+    "\n"
+    "A restore does not overwrite facteur.conf: the backup's configuration is written "
+    "beside it as facteur.conf.restored, for you to compare.\n"
+    "\n"
+    "The backups stay on this appliance's disk, readable by root only.  To keep one "
+    "elsewhere, log in as root on another console (Alt+F2, the admin's password), "
+    "mount a disk there (mount /dev/sdb1 /mnt) and copy the file.  The appliance has no "
+    "SSH server and copies nothing off by itself.";
+
+struct backup {
+	char *name;
+	time_t mtime;
+	long long size;
+};
+
+static int
+backup_cmp(const void *a, const void *b)
+{
+	const struct backup *x = a, *y = b;
+
+	if (x->mtime != y->mtime)
+		return x->mtime < y->mtime ? 1 : -1;
+	return -strcmp(x->name, y->name);
+}
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The directory there, 0700 when made here; 0, or -1 and why in error. */
+static int
+dir_make(const char *dir, char *error, size_t size)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		snprintf(error, size, "%s is not a directory", dir);
+		return -1;
+	}
+	if (errno != ENOENT || mkdir(dir, 0700) < 0 || chmod(dir, 0700) < 0) {
+		snprintf(error, size, "cannot make %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The rows: the directory's *.tar.gz files, newest first. */
+static void
+fill(struct ui_list *l, const char *dir, char *error, size_t size)
+{
+	struct backup *v = NULL;
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	ui_list_clear(l);
+	error[0] = '\0';
+	if (dir_make(dir, error, size) < 0)
+		return;
+	if ((d = opendir(dir)) == NULL) {
+		snprintf(error, size, "cannot read %s: %s", dir, strerror(errno));
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (de->d_name[0] == '.' || !ends_with(de->d_name, SUFFIX) ||
+		    fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n].name = xstrdup(de->d_name);
+		v[n].mtime = st.st_mtime;
+		v[n].size = (long long)st.st_size;
+		n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), backup_cmp);
+	for (size_t i = 0; i < n; i++) {
+		char when[32], bytes[32];
+		struct tm tm;
+
+		localtime_r(&v[i].mtime, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		status_size_text((unsigned long long)v[i].size, bytes, sizeof(bytes));
+		ui_list_add(l, v[i].name, UI_NORMAL, "%-40s %s %10s", v[i].name, when, bytes);
+		free(v[i].name);
+	}
+	free(v);
+	ui_list_select(l, NULL);
+}
+
+/* ---- b: a backup now ---- */
+
+/* made_r: the new backup's name, to select it ("" if none). */
+static void
+backup_now(struct console *c, char *made_r, size_t size)
+{
+	char name[64], *path, title[128];
+	struct stat st;
+	struct tm tm;
+	time_t now = time(NULL);
+	mode_t mask;
+	int status;
+
+	localtime_r(&now, &tm);
+	strftime(name, sizeof(name), "facteur-%Y%m%d-%H%M%S" SUFFIX, &tm);
+	path = xasprintf("%s/%s", c->backups, name);
+	if (lstat(path, &st) == 0) {
+		ui_status("%s already exists: try again in a second", name);
+		free(path);
+		return;
+	}
+	{
+		char *argv[] = { (char *)c->facteurctl, "-c", (char *)c->conf, "backup", path, NULL };
+		snprintf(title, sizeof(title), "facteurctl backup %s", name);
+		/* The archive holds every password hash and key: root's alone from its first byte. */
+		mask = umask(077);
+		status = console_run_pager(title, argv, NULL);
+		umask(mask);
+	}
+	if (status == 0) {
+		if (chmod(path, 0600) < 0)
+			ui_message("Backup", "chmod %s: %s", path, strerror(errno));
+		else
+			ui_status("backup made: %s", name);
+		str_copy(made_r, name, size);
+	} else {
+		/* No half archive left to be taken for a backup. */
+		if (unlink(path) == 0)
+			ui_status("backup FAILED: the incomplete %s was removed", name);
+		else
+			ui_status("backup FAILED: no file made");
+	}
+	free(path);
+}
+
+/* ---- r: the restore, one sequence in one pager ---- */
+
+enum restore_step {
+	R_BEGIN, R_STOP, R_RESTORE_START, R_RESTORE, R_START_SAY, R_START, R_END, R_DONE
+};
+
+struct restore {
+	const struct console *c;
+	const char *name, *path;
+	enum restore_step step;
+	struct run *run;
+	int was_running;
+	int stop_failed, restore_status, start_failed;
+	char status[64];
+};
+
+/* A step's captured output into the pager's text. */
+static void
+add_lines(struct text *t, const struct text *out)
+{
+	for (size_t i = 0; i < out->n; i++)
+		text_add(t, out->lines[i]);
+}
+
+/* facteurctl restore's end (what is left of its output read). */
+static void
+restore_ended(struct restore *r, struct text *t)
+{
+	r->restore_status = run_finish(&r->run, t);
+	if (r->restore_status != 0)
+		text_addf(t, "FAILED: facteurctl restore exited with status %d", r->restore_status);
+	r->step = R_START_SAY;
+}
+
+/*
+ * One step at a time, so that the pager shows what is about to happen
+ * before a step that takes a while (stopping facteur waits for it).
+ */
+static int
+restore_poll(void *ctx, struct text *t)
+{
+	struct restore *r = ctx;
+	const char *error;
+	struct text out;
+	int got;
+
+	switch (r->step) {
+	case R_BEGIN:
+		r->was_running = status_master_pid() != 0;
+		if (r->was_running) {
+			text_add(t, "== stopping facteur");
+			r->step = R_STOP;
+		} else {
+			text_add(t, "== facteur is not running: it stays stopped after the restore");
+			r->step = R_RESTORE_START;
+		}
+		return 1;
+	case R_STOP:
+		text_init(&out, 0);
+		r->stop_failed = console_service(r->c, "stop", &out) != 0;
+		add_lines(t, &out);
+		text_free(&out);
+		if (r->stop_failed) {
+			text_add(t, "FAILED: facteur did not stop: nothing was restored");
+			r->step = R_START_SAY;
+		} else {
+			r->step = R_RESTORE_START;
+		}
+		return 1;
+	case R_RESTORE_START: {
+		char *argv[] = { (char *)r->c->facteurctl, "-c", (char *)r->c->conf, "restore",
+		    (char *)r->path, "--force", NULL };
+		text_addf(t, "== facteurctl restore %s --force", r->name);
+		if ((r->run = run_start(argv, NULL, &error)) == NULL) {
+			text_addf(t, "%s: %s", r->c->facteurctl, error);
+			r->restore_status = -1;
+			text_add(t, "FAILED: the restore could not start");
+			r->step = R_START_SAY;
+		} else {
+			r->step = R_RESTORE;
+		}
+		return 1;
+	}
+	case R_RESTORE:
+		if ((got = run_read(r->run, t)) >= 0)
+			return got;
+		restore_ended(r, t);
+		return 1;
+	case R_START_SAY:
+		if (!r->was_running) {
+			r->step = R_END;
+			return 1;
+		}
+		text_add(t, r->restore_status == 0 && !r->stop_failed ? "== starting facteur" :
+		    "== starting facteur again (the restore failed)");
+		r->step = R_START;
+		return 1;
+	case R_START:
+		text_init(&out, 0);
+		r->start_failed = console_service(r->c, "start", &out) != 0;
+		add_lines(t, &out);
+		text_free(&out);
+		if (r->start_failed)
+			text_add(t, "FAILED: facteur did not start: see the log, then the Services screen");
+		r->step = R_END;
+		return 1;
+	case R_END:
+		if (r->stop_failed || r->restore_status != 0) {
+			snprintf(r->status, sizeof(r->status), "FAILED");
+			text_addf(t, "-- FAILED: not restored%s --", !r->was_running ?
+			    "; facteur was not running" : r->start_failed ?
+			    "; facteur did NOT start again" : "; facteur started again");
+		} else if (r->start_failed) {
+			snprintf(r->status, sizeof(r->status), "FAILED");
+			text_add(t, "-- restored, but FAILED to start facteur again --");
+		} else {
+			snprintf(r->status, sizeof(r->status), "done");
+			text_addf(t, "-- done: restored%s --", r->was_running ?
+			    ", facteur running" : "; facteur not started");
+		}
+		r->step = R_DONE;
+		return -1;
+	case R_DONE:
+		break;
+	}
+	return -1;
+}
+
+static void
+restore(struct console *c, const char *name)
+{
+	struct ui_pager_source src;
+	struct restore r;
+	struct text t;
+	char *path = xasprintf("%s/%s", c->backups, name);
+	char title[128];
+
+	if (!ui_confirm("Restore a backup", "Restore the backup %s?\n\n"
+	    "The current mail store, directory (domains, accounts, aliases, passwords), queue, "
+	    "DKIM keys and TLS certificate are REPLACED by the backup's: what changed since it "
+	    "was made is lost.  The backup's facteur.conf is written as facteur.conf.restored; "
+	    "the current facteur.conf is kept.\n\n%s", name, status_master_pid() != 0 ?
+	    "facteur is stopped for the restore (mail is refused meanwhile) and started again after." :
+	    "facteur is not running: it stays stopped.")) {
+		ui_status("nothing restored");
+		free(path);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.c = c;
+	r.name = name;
+	r.path = path;
+	r.step = R_BEGIN;
+	str_copy(r.status, "running", sizeof(r.status));
+	src.poll = restore_poll;
+	src.ctx = &r;
+	src.status = r.status;
+	text_init(&t, 100000);
+	snprintf(title, sizeof(title), "Restore %s", name);
+	ui_pager(title, &t, &src, 1);
+	if (r.step != R_DONE) {
+		/* Left before the end: the sequence goes on, facteur is not left stopped. */
+		ui_busy("The restore of %s goes on: waiting for its end.", name);
+		while (r.step != R_DONE) {
+			if (r.step == R_RESTORE)
+				restore_ended(&r, &t);
+			else
+				restore_poll(&r, &t);
+		}
+		/* All it said, as if the pager had been kept. */
+		ui_pager(title, &t, NULL, 1);
+		ui_status("restore of %s: %s", name, r.status);
+	} else {
+		ui_status("restore of %s: %s", name, r.status);
+	}
+	text_free(&t);
+	free(path);
+}
+
+/* ---- d: delete ---- */
+
+static void
+delete_backup(struct console *c, const char *name)
+{
+	char *path;
+
+	if (!ui_confirm("Delete a backup", "Delete the backup %s?\n\nThe file is removed from %s "
+	    "for good.", name, c->backups)) {
+		ui_status("nothing deleted");
+		return;
+	}
+	path = xasprintf("%s/%s", c->backups, name);
+	if (unlink(path) < 0)
+		ui_message("Delete a backup", "%s: %s", path, strerror(errno));
+	else
+		ui_status("deleted %s", name);
+	free(path);
+}
+
+void
+screen_backup(struct console *c)
+{
+	struct timespec last = { 0, 0 };
+	struct ui_list list;
+	char error[512] = "", made[64] = "";
+
+	ui_list_init(&list);
+	for (;;) {
+		int top = ui_body_top(), h = ui_body_lines() - 3, key;
+		char freebuf[32] = "?";
+		struct statvfs vfs;
+		struct timespec now;
+		const char *name;
+		long waited;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		waited = (now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000;
+		if (waited >= REFRESH_MS) {
+			fill(&list, c->backups, error, sizeof(error));
+			if (made[0] != '\0') {
+				ui_list_select(&list, made);
+				made[0] = '\0';
+			}
+			last = now;
+			waited = 0;
+		}
+		if (statvfs(c->backups, &vfs) == 0)
+			status_size_text((unsigned long long)vfs.f_bavail * vfs.f_frsize, freebuf,
+			    sizeof(freebuf));
+		ui_frame("Backup and restore",
+		    "b: back up now  r: restore  d: delete  F1/?: help  q/Esc: back");
+		ui_putf(top, 1, ui_cols() - 2, UI_NORMAL, "%s: %zu backup%s, %s free", c->backups,
+		    list.n, list.n == 1 ? "" : "s", freebuf);
+		ui_list_draw(&list, top + 1, h, "File                                     "
+		    "Date                      Size");
+		if (error[0] != '\0')
+			ui_put(top + 3, 2, ui_cols() - 4, UI_BAD, error);
+		else if (list.n == 0)
+			ui_put(top + 3, 2, ui_cols() - 4, UI_NORMAL, "No backup yet: b makes one.");
+		ui_put(top + h + 2, 1, ui_cols() - 2, UI_HEADING,
+		    "Off the appliance: as root on tty2 (Alt+F2), mount a disk and copy the file.");
+		ui_refresh();
+		key = ui_getkey(REFRESH_MS - (int)waited, 0);
+		if (ui_list_move(&list, key, h - 1))
+			continue;
+		name = ui_list_key(&list);
+		switch (key) {
+		case UI_KEY_BACK:
+			ui_list_free(&list);
+			return;
+		case UI_KEY_HELP:
+			ui_help("Backup and restore", help);
+			continue;
+		case 'b': case 'B':
+			if (error[0] != '\0')
+				ui_message("Backup", "%s", error);
+			else
+				backup_now(c, made, sizeof(made));
+			break;
+		case 'r': case 'R':
+			if (name == NULL) {
+				ui_status("no backup to restore");
+				continue;
+			}
+			{
+				char *copy = xstrdup(name);
+				restore(c, copy);
+				free(copy);
+			}
+			break;
+		case 'd': case 'D':
+			if (name == NULL) {
+				ui_status("no backup to delete");
+				continue;
+			}
+			{
+				char *copy = xstrdup(name);
+				delete_backup(c, copy);
+				free(copy);
+			}
+			break;
+		default:
+			continue;
+		}
+		last.tv_sec = 0;
+		last.tv_nsec = 0;
+	}
+}
