@@ -1145,3 +1145,160 @@ def test_system_script_in_a_root(workdir):
     r = run("admin-password", stdin="short\n")
     assert r.returncode == 1 and "10 characters" in r.stderr
     assert "Root-Pw-1234567" not in r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------- backup and restore
+
+
+BACKUP_ROW = r"(facteur-\d{8}-\d{6}\.tar\.gz) +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +[\d.]+ (B|KiB|MiB)"
+
+
+def domains(f):
+    return sorted(line.split()[0] for line in f.ctl("domain", "list").stdout.splitlines()
+                  if line.strip())
+
+
+def started_pid(screen):
+    m = re.search(r"facteur started \(pid (\d+)\)", screen)
+    assert m, screen
+    return int(m.group(1))
+
+
+def stop_console_master(f):
+    """The master the console started (its pid file's): not the fixture's, stopped here."""
+    try:
+        with open(os.path.join(f.spool, "run", "master.pid")) as fp:
+            pid = int(fp.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if pid != f.proc.pid and alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        assert wait_for(lambda: not alive(pid), 30)
+
+
+def test_backup_and_restore(facteur, console, workdir):
+    f = facteur
+    backups = os.path.join(workdir, "backups")
+    f.ctl("domain", "add", "kept.test")
+    c = console(f).start(extra=f"-b '{backups}'")
+    c.wait_text("[B]  Backup and restore")
+    c.keys("b")
+    c.wait_text(f"{backups}: 0 backups", "No backup yet: b makes one.",
+                "Off the appliance: as root on tty2")
+    # Made when missing, root's alone.
+    st = os.stat(backups)
+    assert st.st_uid == 0 and oct(st.st_mode & 0o777) == "0o700"
+    c.keys("F1")
+    c.wait_text("copies nothing off by itself")
+    c.keys("q")
+
+    # A backup now: facteurctl's output in the pager, the file listed, 0600.
+    c.keys("b")
+    c.wait_re(r"backup: \S+/facteur-\d{8}-\d{6}\.tar\.gz")
+    c.wait_text("-- done --")
+    c.keys("q")
+    screen = c.wait_re(BACKUP_ROW)
+    name = re.search(BACKUP_ROW, screen).group(1)
+    assert f"{backups}: 1 backup," in screen and f"backup made: {name}" in screen, screen
+    path = os.path.join(backups, name)
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert os.listdir(backups) == [name]
+
+    # A change after the backup.
+    f.ctl("domain", "add", "lost.test")
+    assert domains(f) == ["kept.test", "lost.test"]
+
+    # No at the question changes nothing.
+    c.keys("r")
+    screen = c.wait_text(f"Restore the backup {name}?", "REPLACED", "facteur.conf.restored",
+                         "started again after")
+    c.keys("n")
+    c.wait_text("nothing restored")
+    assert domains(f) == ["kept.test", "lost.test"]
+    assert f.proc.poll() is None
+
+    # Yes: facteur stopped, the backup back, facteur started again.
+    c.keys("r")
+    c.wait_text(f"Restore the backup {name}?")
+    c.keys("y")
+    try:
+        screen = c.wait_text(f"Restore {name}", "-- done: restored, facteur running --")
+        pid = started_pid(screen)
+        assert "== stopping facteur" in screen and "facteur stopped" in screen, screen
+        assert "restore: " in screen and "FAILED" not in screen, screen
+        assert f.proc.wait(30) == 0
+        assert alive(pid)
+        assert domains(f) == ["kept.test"]
+        assert os.path.exists(f.conf + ".restored")
+        with RawSMTP(f.smtp_port) as s:
+            assert s.reply()[0] == 220
+        c.keys("q")
+        c.wait_text(f"restore of {name}: done")
+
+        # Delete asks; No keeps the file, yes removes it.
+        c.keys("d")
+        c.wait_text(f"Delete the backup {name}?")
+        c.keys("n")
+        c.wait_text("nothing deleted")
+        assert os.path.exists(path)
+        c.keys("d")
+        c.wait_text(f"Delete the backup {name}?")
+        c.keys("y")
+        c.wait_text(f"deleted {name}", "No backup yet")
+        assert not os.path.exists(path)
+    finally:
+        stop_console_master(f)
+
+
+def test_restore_failed_starts_facteur_again(facteur, console, workdir):
+    f = facteur
+    f.ctl("domain", "add", "still.test")
+    backups = os.path.join(workdir, "backups")
+    os.makedirs(backups, mode=0o700)
+    # The newest first: the corrupt one is selected.
+    old = os.path.join(backups, "facteur-20010101-000000.tar.gz")
+    with open(old, "wb") as fp:
+        fp.write(b"older")
+    os.utime(old, (978307200, 978307200))
+    corrupt = os.path.join(backups, "facteur-corrupt.tar.gz")
+    with open(corrupt, "wb") as fp:
+        fp.write(b"\x1f\x8b\x08\x00 this is no gzip stream")
+    with open(os.path.join(backups, "notes.txt"), "w") as fp:
+        fp.write("not a backup\n")
+    c = console(f).start("backup", extra=f"-b '{backups}'")
+    screen = c.wait_text(f"{backups}: 2 backups", "facteur-corrupt.tar.gz",
+                         "facteur-20010101-000000.tar.gz")
+    assert "notes.txt" not in screen
+    assert screen.index("facteur-corrupt.tar.gz") < screen.index("facteur-20010101-000000"), screen
+    c.keys("r")
+    c.wait_text("Restore the backup facteur-corrupt.tar.gz?")
+    c.keys("y")
+    try:
+        screen = c.wait_text("== facteurctl restore facteur-corrupt.tar.gz --force",
+                             "facteurctl: restore: ",
+                             "FAILED: facteurctl restore exited with status 1",
+                             "== starting facteur again (the restore failed)",
+                             "-- FAILED: not restored; facteur started again --")
+        pid = started_pid(screen)
+        assert f.proc.wait(30) == 0
+        assert alive(pid)
+        assert domains(f) == ["still.test"]
+        with RawSMTP(f.smtp_port) as s:
+            assert s.reply()[0] == 220
+        c.keys("q")
+        c.wait_text("restore of facteur-corrupt.tar.gz: FAILED")
+        # Left at once: the console still goes to the end, facteur started again.
+        c.keys("r")
+        c.wait_text("Restore the backup facteur-corrupt.tar.gz?")
+        c.keys("y", "q")
+        c.wait_text("== starting facteur again (the restore failed)",
+                    "-- FAILED: not restored; facteur started again --")
+        assert not alive(pid)
+        c.keys("q")
+        c.wait_text(f"{backups}: 2 backups", "restore of facteur-corrupt.tar.gz: FAILED")
+        with open(os.path.join(f.spool, "run", "master.pid")) as fp:
+            assert alive(int(fp.read().split()[0]))
+        with RawSMTP(f.smtp_port) as s:
+            assert s.reply()[0] == 220
+    finally:
+        stop_console_master(f)
