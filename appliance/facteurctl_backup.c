@@ -324,6 +324,47 @@ has_data(const char *spool)
 	return stat(path, &sb) == 0;
 }
 
+/*
+ * For each database of the staged tree from, the -wal, -shm and -journal
+ * files beside its place under dest go: a write-ahead log left by the
+ * running facteur holds changes made after the backup, and SQLite would
+ * replay it onto the restored copy.
+ */
+static const char *side_from, *side_dest;
+static int side_failed;
+
+static int
+side_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	static const char *const sides[] = { "-wal", "-shm", "-journal" };
+	const char *rel = path + strlen(side_from);
+	char to[PATH_MAX];
+
+	(void)sb;
+	(void)ftw;
+	if (type != FTW_F || !ends_with(path, ".db"))
+		return 0;
+	for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+		snprintf(to, sizeof(to), "%s%s%s", side_dest, rel, sides[i]);
+		if (unlink(to) < 0 && errno != ENOENT) {
+			fprintf(stderr, "facteurctl: restore: cannot remove %s: %s\n", to, strerror(errno));
+			side_failed = 1;
+		}
+	}
+	return 0;
+}
+
+static int
+drop_sides(const char *from, const char *dest)
+{
+	side_from = from;
+	side_dest = dest;
+	side_failed = 0;
+	if (nftw(from, side_one, 32, FTW_PHYS) < 0)
+		return -1;
+	return side_failed ? -1 : 0;
+}
+
 /* Put the archive's tree top (a directory of stage) at dest, owners kept. */
 static int
 put_back(const char *stage, const char *top, const char *dest)
@@ -334,7 +375,7 @@ put_back(const char *stage, const char *top, const char *dest)
 	snprintf(from, sizeof(from), "%s/%s", stage, top);
 	if (stat(from, &sb) < 0)
 		return 0;
-	if (mkdirs(dest, 0755) < 0)
+	if (mkdirs(dest, 0755) < 0 || drop_sides(from, dest) < 0)
 		return -1;
 	{
 		char *cp[] = { "cp", "-a", "--", from, NULL, NULL };
