@@ -50,6 +50,13 @@ include_dir() {
     if ! grep -q "^includeDir[[:space:]]*$CONFDIR" /etc/snmp/snmpd.conf 2>/dev/null; then
         printf '\n# facteur-console\nincludeDir %s\n' "$CONFDIR" >> /etc/snmp/snmpd.conf
     fi
+    # snmpd joins every agentaddress line into one list: an address of
+    # snmpd.conf's and the same port on every address would collide.
+    # The console's file holds the only one.
+    if grep -qi '^[[:space:]]*agentaddress[[:space:]]' /etc/snmp/snmpd.conf; then
+        sed -i 's|^[[:space:]]*\([aA][gG][eE][nN][tT][aA][dD][dD][rR][eE][sS][sS][[:space:]]\)|# in snmpd.conf.d/facteur-console.conf: \1|' \
+            /etc/snmp/snmpd.conf
+    fi
     touch "$CONF"
 }
 
