@@ -12,3 +12,7 @@ image-check:
 .PHONY: image-check
 EXTRA_DIST += appliance/image/README.md appliance/image/build-disk appliance/image/build-iso \
 	appliance/image/facteur-install tests/appliance/boot-test tests/appliance/image-check
+EXTRA_DIST += appliance/image/build-debs appliance/image/build-rootfs appliance/image/rootfs-setup \
+	appliance/image/build-cpio appliance/image/build-repo tests/appliance/run \
+	tests/appliance/drive-console tests/appliance/serial_console.py \
+	tests/appliance/make-update tests/appliance/relay
