@@ -2,7 +2,7 @@
 # appliance/console/: facteur-console, the appliance's full-screen menu on
 # the console (ncurses), and the action scripts it calls for what belongs
 # to the operating system (keyboard, time, root's password, network, SNMP,
-# updates, power).
+# updates, power, removable disks for backups).
 sbin_PROGRAMS += appliance/console/facteur-console
 appliance_console_facteur_console_SOURCES = \
 	appliance/console/console_main.c \
@@ -37,6 +37,7 @@ dist_consoleactions_SCRIPTS = \
 	appliance/console/actions/network.sh \
 	appliance/console/actions/snmp.sh \
 	appliance/console/actions/update.sh \
+	appliance/console/actions/backup.sh \
 	appliance/console/actions/power.sh
 
 # The pieces that need no terminal: output into lines, facteur.conf edited in place.
