@@ -12,6 +12,12 @@
  * started again whatever the restore did, every step's outcome said.
  * The sequence goes to its end even when the admin leaves the pager:
  * facteur is never left stopped half-way by a key.
+ *
+ * The appliance has no SSH server: a backup leaves it, and reaches a new
+ * appliance, on a removable disk.  backup.sh of the actions directory
+ * lists the disks, copies one backup onto one and the backups found on
+ * one into the directory; the screen lets the admin choose the disk and
+ * shows what the script says.
  */
 #include "facteur-config.h"
 
@@ -42,15 +48,21 @@ static const char help[] =
     "r: restore the selected backup (asks first): facteur is stopped, facteurctl restore "
     "--force replaces the current data with the backup's, facteur is started again\n"
     "d: delete the selected backup (asks first)\n"
+    "x: export the selected backup to a removable disk (asks first)\n"
+    "i: import the backups of a removable disk into this list\n"
     "q: back\n"
     "\n"
     "A restore does not overwrite facteur.conf: the backup's configuration is written "
     "beside it as facteur.conf.restored, for you to compare.\n"
     "\n"
-    "The backups stay on this appliance's disk, readable by root only.  To keep one "
-    "elsewhere, log in as root on another console (Alt+F2, the admin's password), "
-    "mount a disk there (mount /dev/sdb1 /mnt) and copy the file.  The appliance has no "
-    "SSH server and copies nothing off by itself.";
+    "The backups stay on this appliance's disk, readable by root only, until exported.  "
+    "The appliance has no SSH server: a backup leaves it on a removable disk (a USB stick, "
+    "a second virtual disk) holding an ext4, ext3, ext2, vfat or exfat file system, not "
+    "the system disk.  Export copies the file into facteur-backups/ on it; import, on "
+    "another appliance, copies every *.tar.gz of facteur-backups/ and of the top of the "
+    "disk here, then r restores it.  A file is never overwritten (one of the same name "
+    "with other bytes is kept, the copy is named NAME-1.tar.gz).  The disk is mounted for "
+    "the copy alone: it can be unplugged as soon as the copy is done.";
 
 struct backup {
 	char *name;
@@ -365,6 +377,176 @@ restore(struct console *c, const char *name)
 	free(path);
 }
 
+/* ---- x and i: a removable disk (backup.sh) ---- */
+
+static const char disks_help[] =
+    "The disks a backup can go to or come from: whole disks and partitions holding an ext4, "
+    "ext3, ext2, vfat or exfat file system, writable, not mounted, not the system disk.\n"
+    "\n"
+    "Enter: choose the selected disk\n"
+    "r: read the disks again (after plugging one in)\n"
+    "q: back, nothing done\n"
+    "\n"
+    "A disk with no file system, or another one (NTFS), is not listed: format it on "
+    "another computer (FAT32 or exFAT for a USB stick).";
+
+/* backup.sh disks into the list, keyed by device; why not in error. */
+static void
+disks_fill(char *script, struct ui_list *l, char *error, size_t size)
+{
+	char *argv[] = { script, "disks", NULL };
+	struct text out;
+	int status;
+
+	ui_list_clear(l);
+	error[0] = '\0';
+	text_init(&out, 1000);
+	status = run_capture(argv, NULL, &out);
+	text_flush(&out);
+	if (status != 0) {
+		char buf[400];
+
+		console_text_join(&out, " ", buf, sizeof(buf));
+		snprintf(error, size, "backup.sh disks FAILED (exit %d): %s", status, buf);
+	} else {
+		for (size_t i = 0; i < out.n; i++) {
+			char *line = xstrdup(out.lines[i]), *f[4] = { NULL };
+			size_t nf = 0;
+
+			/* strtok_r would merge empty fields: an empty label. */
+			for (char *p = line; nf < 4; nf++) {
+				f[nf] = p;
+				if ((p = strchr(p, '\t')) == NULL) {
+					nf++;
+					break;
+				}
+				*p++ = '\0';
+			}
+			if (nf >= 3 && f[0][0] == '/')
+				ui_list_add(l, f[0], UI_NORMAL, "%-22s %8s  %-6s %s", f[0], f[1], f[2],
+				    nf > 3 ? f[3] : "");
+			free(line);
+		}
+	}
+	text_free(&out);
+	ui_list_select(l, NULL);
+}
+
+/*
+ * The admin chooses a disk: 1, its device in dev_r and its row in desc_r,
+ * or 0 when left.
+ */
+static int
+disk_choose(char *script, const char *title, const char *what, char *dev_r, size_t dev_size,
+    char *desc_r, size_t desc_size)
+{
+	struct ui_list list;
+	char error[512];
+	int chosen = -1;
+
+	ui_list_init(&list);
+	disks_fill(script, &list, error, sizeof(error));
+	while (chosen < 0) {
+		int top = ui_body_top(), h = ui_body_lines() - 3, key;
+		const char *dev;
+
+		ui_frame(title, "Enter: choose  r: read the disks again  F1/?: help  q/Esc: back");
+		ui_put(top, 1, ui_cols() - 2, UI_NORMAL, what);
+		ui_list_draw(&list, top + 1, h, "Device                     Size  Type   Label");
+		if (error[0] != '\0')
+			ui_put(top + 3, 2, ui_cols() - 4, UI_BAD, error);
+		else if (list.n == 0)
+			ui_put(top + 3, 2, ui_cols() - 4, UI_WARN,
+			    "no removable disk with a file system found: plug one in and press r");
+		ui_refresh();
+		key = ui_getkey(-1, 0);
+		if (ui_list_move(&list, key, h - 1))
+			continue;
+		dev = ui_list_key(&list);
+		switch (key) {
+		case UI_KEY_BACK:
+			chosen = 0;
+			break;
+		case UI_KEY_HELP:
+			ui_help(title, disks_help);
+			break;
+		case 'r': case 'R':
+			ui_busy("Reading the disks...");
+			disks_fill(script, &list, error, sizeof(error));
+			ui_status("%zu disk%s found", list.n, list.n == 1 ? "" : "s");
+			break;
+		case UI_KEY_ENTER: case '\n': case '\r':
+			if (dev == NULL) {
+				ui_status("no disk to choose: plug one in and press r");
+				break;
+			}
+			str_copy(dev_r, dev, dev_size);
+			str_copy(desc_r, list.rows[list.sel], desc_size);
+			chosen = 1;
+			break;
+		default:
+			break;
+		}
+	}
+	ui_list_free(&list);
+	return chosen;
+}
+
+static void
+export_backup(struct console *c, const char *name)
+{
+	char dev[256], desc[512], what[300], title[600], *script, *path;
+	int status;
+
+	if ((script = console_action_path(c, "Export a backup", "backup.sh")) == NULL)
+		return;
+	snprintf(what, sizeof(what), "Export %s to the disk:", name);
+	if (!disk_choose(script, "Export a backup", what, dev, sizeof(dev), desc, sizeof(desc))) {
+		ui_status("nothing exported");
+		free(script);
+		return;
+	}
+	if (!ui_confirm("Export a backup", "Copy to the disk %s?\n\nBackup: %s\nDisk:   %s\n\n"
+	    "It goes into facteur-backups/ on the disk; no file there is overwritten.  The disk is "
+	    "unmounted after the copy: it can be unplugged then.", dev, name, desc)) {
+		ui_status("nothing exported");
+		free(script);
+		return;
+	}
+	path = xasprintf("%s/%s", c->backups, name);
+	{
+		char *argv[] = { script, "export", dev, path, NULL };
+		snprintf(title, sizeof(title), "backup.sh export %s %s", dev, name);
+		status = console_run_pager(title, argv, NULL);
+	}
+	ui_status("export of %s to %s: %s", name, dev, status == 0 ? "done" : "FAILED");
+	free(path);
+	free(script);
+}
+
+static void
+import_backups(struct console *c)
+{
+	char dev[256], desc[512], title[600], *script;
+	int status;
+
+	if ((script = console_action_path(c, "Import backups", "backup.sh")) == NULL)
+		return;
+	if (!disk_choose(script, "Import backups", "Import the backups (*.tar.gz) of the disk:",
+	    dev, sizeof(dev), desc, sizeof(desc))) {
+		ui_status("nothing imported");
+		free(script);
+		return;
+	}
+	{
+		char *argv[] = { script, "import", dev, (char *)c->backups, NULL };
+		snprintf(title, sizeof(title), "backup.sh import %s %s", dev, c->backups);
+		status = console_run_pager(title, argv, NULL);
+	}
+	ui_status("import from %s: %s", dev, status == 0 ? "done" : "FAILED");
+	free(script);
+}
+
 /* ---- d: delete ---- */
 
 static void
@@ -416,7 +598,7 @@ screen_backup(struct console *c)
 			status_size_text((unsigned long long)vfs.f_bavail * vfs.f_frsize, freebuf,
 			    sizeof(freebuf));
 		ui_frame("Backup and restore",
-		    "b: back up now  r: restore  d: delete  F1/?: help  q/Esc: back");
+		    "b: back up  r: restore  d: delete  x: export  i: import  F1/?: help  q: back");
 		ui_putf(top, 1, ui_cols() - 2, UI_NORMAL, "%s: %zu backup%s, %s free", c->backups,
 		    list.n, list.n == 1 ? "" : "s", freebuf);
 		ui_list_draw(&list, top + 1, h, "File                                     "
@@ -426,7 +608,7 @@ screen_backup(struct console *c)
 		else if (list.n == 0)
 			ui_put(top + 3, 2, ui_cols() - 4, UI_NORMAL, "No backup yet: b makes one.");
 		ui_put(top + h + 2, 1, ui_cols() - 2, UI_HEADING,
-		    "Off the appliance: as root on tty2 (Alt+F2), mount a disk and copy the file.");
+		    "Off the appliance: x exports to a removable disk, i imports from one.");
 		ui_refresh();
 		key = ui_getkey(REFRESH_MS - (int)waited, 0);
 		if (ui_list_move(&list, key, h - 1))
@@ -455,6 +637,23 @@ screen_backup(struct console *c)
 				restore(c, copy);
 				free(copy);
 			}
+			break;
+		case 'x': case 'X':
+			if (name == NULL) {
+				ui_status("no backup to export");
+				continue;
+			}
+			{
+				char *copy = xstrdup(name);
+				export_backup(c, copy);
+				free(copy);
+			}
+			break;
+		case 'i': case 'I':
+			if (error[0] != '\0')
+				ui_message("Import backups", "%s", error);
+			else
+				import_backups(c);
 			break;
 		case 'd': case 'D':
 			if (name == NULL) {

@@ -18,12 +18,13 @@ import signal
 import smtplib
 import ssl
 import subprocess
+import tempfile
 import time
 
 import pytest
 
-from facteur_it import (BUILDDIR, FACTEUR, FACTEURCTL, SANITIZER_MARKERS, RawSMTP, pids_with_arg,
-                        simple_message, wait_for)
+from facteur_it import (BUILDDIR, FACTEUR, FACTEURCTL, SANITIZER_MARKERS, SRCDIR, RawSMTP,
+                        pids_with_arg, simple_message, wait_for)
 
 CONSOLE = os.environ.get("FACTEUR_CONSOLE") or \
     os.path.join(BUILDDIR, "appliance", "console", "facteur-console")
@@ -1184,12 +1185,12 @@ def test_backup_and_restore(facteur, console, workdir):
     c.wait_text("[B]  Backup and restore")
     c.keys("b")
     c.wait_text(f"{backups}: 0 backups", "No backup yet: b makes one.",
-                "Off the appliance: as root on tty2")
+                "Off the appliance: x exports to a removable disk, i imports from one.")
     # Made when missing, root's alone.
     st = os.stat(backups)
     assert st.st_uid == 0 and oct(st.st_mode & 0o777) == "0o700"
     c.keys("F1")
-    c.wait_text("copies nothing off by itself")
+    c.wait_text("x: export the selected backup to a removable disk", "NAME-1.tar.gz")
     c.keys("q")
 
     # A backup now: facteurctl's output in the pager, the file listed, 0600.
@@ -1302,3 +1303,282 @@ def test_restore_failed_starts_facteur_again(facteur, console, workdir):
             assert s.reply()[0] == 220
     finally:
         stop_console_master(f)
+
+
+# ---------------------------------------------------------------- backups on a removable disk
+
+
+BACKUP_SH = os.path.join(SRCDIR, "appliance", "console", "actions", "backup.sh")
+ACTIONS_DIR = os.path.dirname(BACKUP_SH)
+
+
+def mounted_sources():
+    with open("/proc/mounts") as fp:
+        return [line.split()[0] for line in fp]
+
+
+def facteur_backup_mounts():
+    with open("/proc/mounts") as fp:
+        return [line for line in fp if "/run/facteur-backup." in line]
+
+
+@pytest.fixture
+def loop_disk(workdir):
+    """A factory: a loop device over an image file holding a fresh ext4 (a stand-in for a
+    USB stick); unmounted and detached afterwards."""
+    if shutil.which("losetup") is None or shutil.which("mkfs.ext4") is None:
+        pytest.skip("losetup or mkfs.ext4 is not installed")
+    made = []
+
+    def make(mib, label):
+        image = os.path.join(workdir, f"disk-{len(made)}.img")
+        with open(image, "wb") as fp:
+            fp.truncate(mib * 1024 * 1024)
+        r = subprocess.run(["mkfs.ext4", "-q", "-L", label, image], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run(["losetup", "-f", "--show", image], capture_output=True, text=True,
+                           timeout=60)
+        if r.returncode != 0:
+            pytest.skip(f"no loop device here: losetup: {r.stderr.strip()}")
+        dev = r.stdout.strip()
+        made.append(dev)
+        return dev
+
+    yield make
+    for dev in made:
+        while dev in mounted_sources():
+            subprocess.run(["umount", dev], capture_output=True, timeout=60)
+        subprocess.run(["losetup", "-d", dev], capture_output=True, timeout=60)
+
+
+def disk_files(dev, rel):
+    """{name: bytes} of the directory rel on dev's file system (mounted read-only here)."""
+    mnt = tempfile.mkdtemp(prefix="facteur-test-mnt.")
+    try:
+        subprocess.run(["mount", "-o", "ro", dev, mnt], check=True, timeout=60)
+        try:
+            d = os.path.join(mnt, rel)
+            out = {}
+            for name in os.listdir(d) if os.path.isdir(d) else []:
+                with open(os.path.join(d, name), "rb") as fp:
+                    out[name] = fp.read()
+            return out
+        finally:
+            subprocess.run(["umount", mnt], check=True, timeout=60)
+    finally:
+        os.rmdir(mnt)
+
+
+def backup_sh(*args, allow_loop=True):
+    env = dict(os.environ)
+    env.pop("FACTEUR_BACKUP_ALLOW_LOOP", None)
+    if allow_loop:
+        env["FACTEUR_BACKUP_ALLOW_LOOP"] = "1"
+    return subprocess.run(["sh", BACKUP_SH] + list(args), env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def choose_disk(c, dev):
+    """Select dev in the console's disk list and choose it."""
+    screen = c.wait_text(dev)
+    rows = re.findall(r"^\s*(/dev/\S+)\s", screen, re.M)
+    assert dev in rows, screen
+    c.keys(*(["Down"] * rows.index(dev)), "Enter")
+
+
+def root_disks():
+    src = subprocess.run(["findmnt", "-nvo", "SOURCE", "/"], capture_output=True, text=True,
+                         timeout=30).stdout.strip()
+    out = subprocess.run(["lsblk", "-nsrpo", "NAME,TYPE", src], capture_output=True, text=True,
+                         timeout=30).stdout
+    return [line.split()[0] for line in out.splitlines() if line.split()[1:] == ["disk"]]
+
+
+def test_backup_sh_disks_export_import(loop_disk, workdir):
+    """actions/backup.sh itself on a loop device: what disks lists, the copies both ways."""
+    dev = loop_disk(16, "STICK")
+    lines = backup_sh("disks").stdout.splitlines()
+    rows = {line.split("\t")[0]: line.split("\t") for line in lines}
+    assert rows[dev][2:] == ["ext4", "STICK"] and rows[dev][1] == "16M", lines
+    roots = root_disks()
+    assert roots and not any(r in rows for r in roots), (roots, lines)
+    # Loop devices only for tests.
+    assert dev not in backup_sh("disks", allow_loop=False).stdout
+    # Bad arguments: a clear refusal.
+    for args, why in ((["export", "sda1", "/etc/hostname"], "bad device"),
+                      (["export", roots[0], "/etc/hostname"], "is not a removable disk"),
+                      (["export", dev, os.path.join(workdir, "none.tar.gz")], "not a readable"),
+                      (["import", dev], "usage"), (["wipe"], "unknown action")):
+        r = backup_sh(*args)
+        assert r.returncode == 1 and why in r.stderr, (args, r.stderr)
+    # Nothing on the disk yet.
+    incoming = os.path.join(workdir, "incoming")
+    os.mkdir(incoming, 0o700)
+    r = backup_sh("import", dev, incoming)
+    assert r.returncode == 1 and "no backup (*.tar.gz) on " + dev in r.stderr, r.stderr
+    assert os.listdir(incoming) == []
+    # Export, twice: the second finds the same bytes there.
+    src = os.path.join(workdir, "facteur-20240102-030405.tar.gz")
+    with open(src, "wb") as fp:
+        fp.write(os.urandom(50000))
+    r = backup_sh("export", dev, src)
+    assert r.returncode == 0 and "as facteur-backups/facteur-20240102-030405.tar.gz" in r.stdout, \
+        r.stdout + r.stderr
+    r = backup_sh("export", dev, src)
+    assert r.returncode == 0 and "already on" in r.stdout, r.stdout
+    with open(src, "rb") as fp:
+        data = fp.read()
+    assert disk_files(dev, "facteur-backups") == {"facteur-20240102-030405.tar.gz": data}
+    # A mounted disk is not offered.
+    mnt = tempfile.mkdtemp(prefix="facteur-test-mnt.")
+    subprocess.run(["mount", dev, mnt], check=True, timeout=60)
+    try:
+        assert dev not in backup_sh("disks").stdout
+        assert backup_sh("import", dev, incoming).returncode == 1
+    finally:
+        subprocess.run(["umount", mnt], check=True, timeout=60)
+        os.rmdir(mnt)
+    # Import: 0600, same bytes; a different file of the same name is kept beside.
+    r = backup_sh("import", dev, incoming)
+    assert r.returncode == 0, r.stderr
+    got = os.path.join(incoming, "facteur-20240102-030405.tar.gz")
+    assert oct(os.stat(got).st_mode & 0o777) == "0o600"
+    with open(got, "rb") as fp:
+        assert fp.read() == data
+    with open(got, "wb") as fp:
+        fp.write(b"another appliance's")
+    r = backup_sh("import", dev, incoming)
+    assert r.returncode == 0 and "facteur-20240102-030405-1.tar.gz" in r.stdout, r.stdout
+    assert sorted(os.listdir(incoming)) == ["facteur-20240102-030405-1.tar.gz",
+                                            "facteur-20240102-030405.tar.gz"]
+    with open(got, "rb") as fp:
+        assert fp.read() == b"another appliance's"
+    assert dev not in mounted_sources() and not facteur_backup_mounts()
+
+
+def test_backup_export_import_restore(facteur, console, workdir, loop_disk, monkeypatch):
+    """A backup carried on a removable disk: exported, deleted here, imported, restored."""
+    f = facteur
+    dev = loop_disk(32, "FACTEURUSB")
+    monkeypatch.setenv("FACTEUR_BACKUP_ALLOW_LOOP", "1")
+    backups = os.path.join(workdir, "backups")
+    f.ctl("domain", "add", "kept.test")
+    c = console(f, actions=ACTIONS_DIR).start("backup", extra=f"-b '{backups}'")
+    c.wait_text(f"{backups}: 0 backups", "x: export", "i: import")
+    c.keys("b")
+    c.wait_text("-- done --")
+    c.keys("q")
+    screen = c.wait_re(BACKUP_ROW)
+    name = re.search(BACKUP_ROW, screen).group(1)
+    path = os.path.join(backups, name)
+    with open(path, "rb") as fp:
+        data = fp.read()
+
+    # x: the disk chosen, No at the question copies nothing.
+    c.keys("x")
+    c.wait_text(f"Export {name} to the disk:", "FACTEURUSB")
+    choose_disk(c, dev)
+    c.wait_text(f"Copy to the disk {dev}?", f"Backup: {name}")
+    c.keys("n")
+    c.wait_text("nothing exported")
+    assert disk_files(dev, "facteur-backups") == {}
+    c.keys("x")
+    choose_disk(c, dev)
+    c.wait_text(f"Copy to the disk {dev}?", f"Backup: {name}")
+    c.keys("y")
+    c.wait_text(f"copied {name}", f"{dev} unmounted: it can be unplugged", "-- done --")
+    c.keys("q")
+    c.wait_text(f"export of {name} to {dev}: done")
+    assert dev not in mounted_sources() and not facteur_backup_mounts()
+    assert disk_files(dev, "facteur-backups") == {name: data}
+
+    # Gone here, and a change made after the backup.
+    c.keys("d")
+    c.wait_text(f"Delete the backup {name}?")
+    c.keys("y")
+    c.wait_text(f"deleted {name}", "No backup yet")
+    f.ctl("domain", "add", "lost.test")
+
+    # i: back from the disk, listed again.
+    c.keys("i")
+    c.wait_text("Import the backups (*.tar.gz) of the disk:")
+    choose_disk(c, dev)
+    c.wait_text(f"copied facteur-backups/{name} to", "1 backup(s) copied, 0 already there",
+                "-- done --")
+    c.keys("q")
+    screen = c.wait_text(f"import from {dev}: done", f"{backups}: 1 backup,", name)
+    assert dev not in mounted_sources() and not facteur_backup_mounts()
+    with open(path, "rb") as fp:
+        assert fp.read() == data
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+
+    # r: the imported backup restored.
+    c.keys("r")
+    c.wait_text(f"Restore the backup {name}?")
+    c.keys("y")
+    try:
+        screen = c.wait_text(f"Restore {name}", "-- done: restored, facteur running --")
+        pid = started_pid(screen)
+        assert "FAILED" not in screen, screen
+        assert f.proc.wait(30) == 0
+        assert alive(pid)
+        assert domains(f) == ["kept.test"]
+        c.keys("q")
+        c.wait_text(f"restore of {name}: done")
+    finally:
+        stop_console_master(f)
+
+
+def test_backup_export_no_disk(facteur, console, workdir, monkeypatch):
+    monkeypatch.delenv("FACTEUR_BACKUP_ALLOW_LOOP", raising=False)
+    if backup_sh("disks", allow_loop=False).stdout.strip():
+        pytest.skip("this machine has a spare disk with a file system")
+    backups = os.path.join(workdir, "backups")
+    os.makedirs(backups, mode=0o700)
+    with open(os.path.join(backups, "facteur-20240101-000000.tar.gz"), "wb") as fp:
+        fp.write(b"a backup")
+    c = console(facteur, actions=ACTIONS_DIR).start("backup", extra=f"-b '{backups}'")
+    c.wait_text("facteur-20240101-000000.tar.gz")
+    c.keys("x")
+    c.wait_text("Export facteur-20240101-000000.tar.gz to the disk:",
+                "no removable disk with a file system found: plug one in and press r")
+    c.keys("Enter")
+    c.wait_text("no disk to choose: plug one in and press r")
+    c.keys("r")
+    c.wait_text("0 disks found")
+    c.keys("F1")
+    c.wait_text("FAT32 or exFAT for a USB stick")
+    c.keys("q")
+    c.wait_text("no removable disk with a file system found")
+    c.keys("q")
+    c.wait_text("nothing exported", f"{backups}: 1 backup,")
+    c.keys("i")
+    c.wait_text("Import the backups (*.tar.gz) of the disk:",
+                "no removable disk with a file system found: plug one in and press r")
+    c.keys("Escape")
+    c.wait_text("nothing imported")
+
+
+def test_backup_export_disk_full(facteur, console, workdir, loop_disk, monkeypatch):
+    """An export that fails half-way (the disk is full): FAILED, nothing mounted, nothing left."""
+    dev = loop_disk(1, "TINY")
+    monkeypatch.setenv("FACTEUR_BACKUP_ALLOW_LOOP", "1")
+    backups = os.path.join(workdir, "backups")
+    os.makedirs(backups, mode=0o700)
+    big = "facteur-20240101-000000.tar.gz"
+    with open(os.path.join(backups, big), "wb") as fp:
+        fp.write(os.urandom(2 * 1024 * 1024))
+    c = console(facteur, actions=ACTIONS_DIR).start("backup", extra=f"-b '{backups}'")
+    c.wait_text(big)
+    c.keys("x")
+    choose_disk(c, dev)
+    c.wait_text(f"Copy to the disk {dev}?", f"Backup: {big}")
+    c.keys("y")
+    c.wait_text(f"backup.sh: cannot copy {big}: 2048 KiB, ", " KiB free",
+                f"FAILED; nothing half-copied left, {dev} unmounted", "-- FAILED (exit 1) --")
+    c.keys("q")
+    c.wait_text(f"export of {big} to {dev}: FAILED")
+    assert dev not in mounted_sources() and not facteur_backup_mounts()
+    assert not [n for n in os.listdir("/run") if n.startswith("facteur-backup.")]
+    assert disk_files(dev, "facteur-backups") == {}

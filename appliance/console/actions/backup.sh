@@ -154,7 +154,10 @@ place() {
     done
     PART=$2/.$base.part
     rm -f "$PART"
-    (umask 077 && cp --preserve=timestamps "$1" "$PART")
+    if ! (umask 077 && cp --preserve=timestamps "$1" "$PART"); then
+        die "cannot copy $base: $(($(wc -c < "$1") / 1024)) KiB, $(df -Pk "$2" |
+            awk 'NR == 2 { print $4 }') KiB free"
+    fi
     chmod 600 "$PART" 2>/dev/null || true
     sync -f "$PART" 2>/dev/null || sync
     mv "$PART" "$dest"
