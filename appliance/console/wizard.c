@@ -576,6 +576,44 @@ lock_open(const char *marker)
 	return fd;
 }
 
+/* Whether another console holds the wizard's lock (a test: the lock is not kept). */
+static int
+lock_held_elsewhere(int fd)
+{
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK;
+	flock(fd, LOCK_UN);
+	return 0;
+}
+
+/*
+ * Boot mode: every console (tty1, the serial one) waits for a key before
+ * taking the lock, so the wizard runs where the admin is.  0: go on to
+ * the lock, 1: the setup was done elsewhere meanwhile.
+ */
+static int
+welcome(const char *marker, int fd)
+{
+	for (;;) {
+		if (wizard_configured(marker))
+			return 1;
+		if (lock_held_elsewhere(fd))
+			return 0;
+		ui_frame("First-boot setup", "Enter: start the setup on this console");
+		ui_put(ui_body_top() + 2, 2, ui_cols() - 4, UI_HEADING,
+		    "Welcome to the facteur appliance.");
+		ui_put(ui_body_top() + 4, 2, ui_cols() - 4, UI_NORMAL,
+		    "It is not set up yet: host name, network, mail domains, admin password,");
+		ui_put(ui_body_top() + 5, 2, ui_cols() - 4, UI_NORMAL,
+		    "certificate, SNMP and time, one screen each.");
+		ui_put(ui_body_top() + 7, 2, ui_cols() - 4, UI_NORMAL,
+		    "Press Enter to start the first-boot setup on this console.");
+		ui_refresh();
+		if (ui_getkey(1000, 0) == UI_KEY_ENTER)
+			return 0;
+	}
+}
+
 int
 wizard_first_boot(struct console *c, const char *marker, int force, int may_leave)
 {
@@ -583,6 +621,12 @@ wizard_first_boot(struct console *c, const char *marker, int force, int may_leav
 
 	if ((fd = lock_open(marker)) < 0)
 		return 0;
+	if (!force && !may_leave && welcome(marker, fd)) {
+		close(fd);
+		return 0;
+	}
+	for (int i = 0; i < 20 && flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK; i++)
+		usleep(20000);	/* another console's welcome tests the lock for a moment */
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int key;
 

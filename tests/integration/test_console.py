@@ -786,8 +786,18 @@ def form_through(c, n):
     c.keys(*["Enter"] * n)
 
 
+def begin_setup(c):
+    """Boot mode: the welcome screen waits for Enter on the console where the admin is."""
+    screen = c.wait(lambda s: "Press Enter to start the first-boot setup" in s or "Setup 1/9" in s,
+                    "the welcome screen or the first step")
+    if "Setup 1/9" not in screen:
+        assert "Welcome to the facteur appliance." in screen, screen
+        c.keys("Enter")
+
+
 def quick_wizard(c, domains="quick.test"):
     """Through the wizard with its defaults (a domain and the password typed) up to the summary."""
+    begin_setup(c)
     c.wait_text("Setup 1/9: keyboard layout")
     c.keys("Enter")
     c.wait_text("Setup 2/9: host name")
@@ -827,7 +837,8 @@ def test_first_boot_wizard_vt220(facteur_dir, console, wizard_actions):
     d, record, marker, extra = wizard_actions
     c = console(f, actions=d, term="vt220", no_size=True).start(extra=extra)
 
-    # 1: the layout from a list.
+    # The welcome screen first, then 1: the layout from a list.
+    begin_setup(c)
     c.wait_text("Setup 1/9: keyboard layout", "ch-fr", "Swiss French", "nl")
     c.keys("Down", "Down", "Enter")
     # 2: a bad host name refused with its reason, then a good one.
@@ -1066,8 +1077,12 @@ def test_first_boot_two_consoles(facteur_dir, console, wizard_actions):
     f = facteur_dir
     d, record, marker, extra = wizard_actions
     first = console(f, actions=d, name="tty1").start(extra=extra)
-    first.wait_text("Setup 1/9: keyboard layout")
+    # Both consoles wait for a key: the setup runs where Enter is pressed.
+    first.wait_text("Press Enter to start the first-boot setup on this console.")
     second = console(f, actions=d, name="ttyS0", term="vt220", no_size=True).start(extra=extra)
+    second.wait_text("Press Enter to start the first-boot setup on this console.")
+    begin_setup(first)
+    first.wait_text("Setup 1/9: keyboard layout")
     second.wait_text("The first-boot wizard is running on another console.")
     quick_wizard(first)
     assert "Setup" not in second.screen()
