@@ -49,20 +49,16 @@ static const char help[] =
     "--force replaces the current data with the backup's, facteur is started again\n"
     "d: delete the selected backup (asks first)\n"
     "x: export the selected backup to a removable disk (asks first)\n"
-    "i: import the backups of a removable disk into this list\n"
+    "i: import the backups of a removable disk\n"
     "q: back\n"
     "\n"
     "A restore does not overwrite facteur.conf: the backup's configuration is written "
     "beside it as facteur.conf.restored, for you to compare.\n"
     "\n"
-    "The backups stay on this appliance's disk, readable by root only, until exported.  "
-    "The appliance has no SSH server: a backup leaves it on a removable disk (a USB stick, "
-    "a second virtual disk) holding an ext4, ext3, ext2, vfat or exfat file system, not "
-    "the system disk.  Export copies the file into facteur-backups/ on it; import, on "
-    "another appliance, copies every *.tar.gz of facteur-backups/ and of the top of the "
-    "disk here, then r restores it.  A file is never overwritten (one of the same name "
-    "with other bytes is kept, the copy is named NAME-1.tar.gz).  The disk is mounted for "
-    "the copy alone: it can be unplugged as soon as the copy is done.";
+    "No SSH server: a backup leaves on a removable disk (USB stick, second virtual disk) "
+    "with ext4, ext3, ext2, vfat or exfat, in facteur-backups/ on it.  Nothing is "
+    "overwritten (another file of the same name: the copy is NAME-1.tar.gz).  Unplug the "
+    "disk once the pager says done.";
 
 struct backup {
 	char *name;

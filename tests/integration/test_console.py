@@ -1205,7 +1205,7 @@ def test_backup_and_restore(facteur, console, workdir):
     st = os.stat(backups)
     assert st.st_uid == 0 and oct(st.st_mode & 0o777) == "0o700"
     c.keys("F1")
-    c.wait_text("x: export the selected backup to a removable disk", "NAME-1.tar.gz")
+    c.wait_text("x: export the selected backup to a removable disk", "once the pager says done.")
     c.keys("q")
 
     # A backup now: facteurctl's output in the pager, the file listed, 0600.

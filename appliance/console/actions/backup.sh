@@ -48,12 +48,18 @@ label() {
     printf '%s\n' "$l"
 }
 
-# The whole disks / lives on (through partitions, LVM, RAID, crypt).
+# The whole disks / lives on (through partitions, LVM, RAID, crypt).  The
+# mount's source may be a name with no device node (/dev/root, booted
+# without an initramfs): its device number finds the device too.
 root_disks() {
     src=$(findmnt -nvo SOURCE / 2>/dev/null || true)
-    case $src in
-    /dev/*) lsblk -nsrpo NAME,TYPE "$src" 2>/dev/null | awk '$2 == "disk" { print $1 }' ;;
-    esac
+    num=$(mountpoint -d / 2>/dev/null || true)
+    bynum=$(lsblk -nrpo NAME,MAJ:MIN 2>/dev/null | awk -v n="$num" '$2 == n { print $1 }')
+    for d in $src $bynum; do
+        case $d in
+        /dev/*) lsblk -nsrpo NAME,TYPE "$d" 2>/dev/null | awk '$2 == "disk" { print $1 }' ;;
+        esac
+    done | sort -u
 }
 
 disks() {
