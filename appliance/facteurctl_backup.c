@@ -365,26 +365,35 @@ drop_sides(const char *from, const char *dest)
 	return side_failed ? -1 : 0;
 }
 
-/* Put the archive's tree top (a directory of stage) at dest, owners kept. */
+/*
+ * Put the archive's tree top (a directory of stage) at dest, owners kept.
+ * dest itself keeps its owner and mode when it exists: "cp -a top/."
+ * gives it the staged directory's (for tls/, the stage's root 0700, which
+ * shut the daemons out of their certificate).
+ */
 static int
 put_back(const char *stage, const char *top, const char *dest)
 {
-	char from[PATH_MAX];
-	struct stat sb;
+	char from[PATH_MAX], dot[PATH_MAX];
+	char *cp[] = { "cp", "-a", "--", dot, (char *)dest, NULL };
+	struct stat sb, was;
+	int existed;
 
 	snprintf(from, sizeof(from), "%s/%s", stage, top);
 	if (stat(from, &sb) < 0)
 		return 0;
+	existed = stat(dest, &was) == 0;
 	if (mkdirs(dest, 0755) < 0 || drop_sides(from, dest) < 0)
 		return -1;
-	{
-		char *cp[] = { "cp", "-a", "--", from, NULL, NULL };
-		char dot[PATH_MAX];
-		snprintf(dot, sizeof(dot), "%s/.", from);
-		cp[3] = dot;
-		cp[4] = (char *)dest;
-		return run(cp);
+	snprintf(dot, sizeof(dot), "%s/.", from);
+	if (run(cp) < 0)
+		return -1;
+	if (existed && (chown(dest, was.st_uid, was.st_gid) < 0 ||
+	    chmod(dest, was.st_mode & 07777) < 0)) {
+		fprintf(stderr, "facteurctl: restore: %s: %s\n", dest, strerror(errno));
+		return -1;
 	}
+	return 0;
 }
 
 static int

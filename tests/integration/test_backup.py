@@ -40,6 +40,22 @@ def test_backup_then_restore_on_an_empty_spool(imap_facteur, workdir):
     assert c.cmd(f'SETACL Projects "{BOB}" lr')[0].split()[1] == "OK"
     c.close()
 
+    # A certificate in files: they are backed up and put back, and their
+    # directory keeps the running system's owner and mode.
+    tls_dir = os.path.join(workdir, "tls")
+    os.makedirs(tls_dir)
+    cert, key = os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=mx.example.org", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=120)
+    os.chmod(key, 0o644)
+    os.chmod(tls_dir, 0o751)
+    with open(f.conf, "a") as fp:
+        fp.write(f"smtpd_tls_cert_file = {cert}\nsmtpd_tls_key_file = {key}\n")
+    with open(cert, "rb") as fp:
+        cert_bytes = fp.read()
+    tls_before = os.stat(tls_dir)
+
     archive = os.path.join(workdir, "facteur-backup.tar.gz")
     r = ctl(f, "backup", archive)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -68,6 +84,11 @@ def test_backup_then_restore_on_an_empty_spool(imap_facteur, workdir):
     assert r.returncode == 0, r.stdout + r.stderr
     assert os.path.exists(f.conf + ".restored")
     assert os.path.exists(os.path.join(f.spool, "dkim", "example.org", "s1.private"))
+    with open(cert, "rb") as fp:
+        assert fp.read() == cert_bytes
+    tls_after = os.stat(tls_dir)
+    assert (tls_after.st_mode, tls_after.st_uid, tls_after.st_gid) == \
+        (tls_before.st_mode, tls_before.st_uid, tls_before.st_gid), oct(tls_after.st_mode)
     f.start()
     assert wait_for(lambda: "imapd" in f.daemons()), f.log_tail()
     c = RawIMAP(fx.imaps_port, implicit_tls=True)
