@@ -136,7 +136,7 @@ main(int argc, char **argv)
 	struct stat st;
 	long idle = -1;
 	char *end;
-	int ch, sel = 0, boot = 0, wizard = 0;
+	int ch, sel = 0, boot = 0, wizard = 0, set_up = 0;
 
 	memset(&c, 0, sizeof(c));
 	c.conf = env_or("FACTEUR_CONF", FACTEUR_SYSCONF_DIR "/facteur.conf");
@@ -208,17 +208,23 @@ main(int argc, char **argv)
 		signal(SIGTSTP, SIG_IGN);
 	}
 	if (wizard || (boot && !wizard_configured(marker)))
-		wizard_first_boot(&c, marker, wizard, !boot);
+		set_up = wizard_first_boot(&c, marker, wizard, !boot);
 	if (!boot) {
 		menu(&c, items, 0, first != NULL ? sel : -1);
 		ui_end();
 		return 0;
 	}
 	for (;;) {
+		/*
+		 * Whoever just set the admin's password here goes on to the
+		 * dashboard without typing it again; every later visit logs in.
+		 */
 		ui_idle_lock(0, NULL, NULL);
-		login_run(&c);
+		if (!set_up)
+			login_run(&c);
 		ui_idle_lock((int)idle, idle_login, &c);
-		menu(&c, items, 1, first != NULL ? sel : -1);
+		menu(&c, items, 1, set_up ? 0 : first != NULL ? sel : -1);
 		first = NULL;
+		set_up = 0;
 	}
 }

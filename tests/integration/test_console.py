@@ -991,6 +991,11 @@ def test_first_boot_wizard_vt220(facteur_dir, console, wizard_actions):
     with open(marker) as fp:
         assert "hostname=mx.example.test" in fp.read()
 
+    # The one who set it up goes on to the dashboard without a login; q, q: logged out.
+    c.wait_text("Dashboard", "r: refresh now")
+    c.keys("q")
+    c.wait_text("Main menu (q: log out)")
+    c.keys("q")
     # The login: a wrong password refused, the right one opens the menu; q logs out.
     screen = c.wait_text("Console login", "The password of the administrator")
     # A serial line's terminal: boxes in ASCII, no line-drawing letters.
@@ -1059,10 +1064,10 @@ def test_first_boot_failed_step_and_idle_lock(facteur_dir, console, wizard_actio
     c.keys("q")
     assert os.path.exists(marker)
     assert "quick.test" in f.ctl("domain", "list").stdout
-    # Logged in, then left alone: locked again after 3 seconds, the menu back after the password.
-    c.wait_text("Console login")
-    c.type(WIZARD_PASSWORD)
-    c.keys("Enter")
+    # On to the dashboard (no login right after the setup), then left alone: locked again
+    # after 3 seconds, the screen back after the password.
+    c.wait_text("Dashboard", "r: refresh now")
+    c.keys("q")
     c.wait_text("Main menu (q: log out)")
     c.keys("a")
     c.wait_text("quick.test", "local")
@@ -1089,7 +1094,7 @@ def test_first_boot_two_consoles(facteur_dir, console, wizard_actions):
     first.keys("Enter")
     first.wait_text("-- setup done --")
     first.keys("q")
-    first.wait_text("Console login")
+    first.wait_text("Dashboard", "r: refresh now")
     second.wait_text("Console login")
     assert os.path.exists(marker)
     # Configured: a new console goes straight to the login.
