@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from facteur_it import wait_for
+from facteur_it import FACTEUR, wait_for
 from test_imap import ALICE, IMAPD, RawIMAP, daemon_dir, imap_facteur  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not os.access(IMAPD, os.X_OK), reason="store/imapd is not built")
@@ -158,9 +158,14 @@ def test_unsynced_changes_are_committed(imap_facteur):
     assert "\\Seen" in fetched[2] and "\\Seen" not in fetched[3]
 
 
-def test_bad_imap_flag_sync_is_refused(imap_facteur):
-    fx = imap_facteur(start=False, imap_flag_sync="sometimes")
-    r = subprocess.run(["timeout", "60", IMAPD, "-c", fx.f.conf, "-d"], capture_output=True,
-                       text=True)
-    assert r.returncode != 0
-    assert "imap_flag_sync = sometimes" in r.stderr and "use normal or full" in r.stderr, r.stderr
+def test_bad_imap_flag_sync_is_refused(workdir):
+    """A bad value is the configuration's error, with its line: the master does not start
+    (facteur -n) and neither does the daemon on its own."""
+    conf = os.path.join(workdir, "bad.conf")
+    with open(conf, "w") as fp:
+        fp.write("# a bad value\nimap_flag_sync = sometimes\n")
+    want = f'{conf}:2: bad value "sometimes" for imap_flag_sync'
+    r = subprocess.run(["timeout", "60", FACTEUR, "-n", "-c", conf], capture_output=True, text=True)
+    assert r.returncode == 1 and want in r.stderr, r.stderr
+    r = subprocess.run(["timeout", "60", IMAPD, "-c", conf, "-d"], capture_output=True, text=True)
+    assert r.returncode != 0 and want in r.stderr, r.stderr

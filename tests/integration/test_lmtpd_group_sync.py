@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from facteur_it import wait_for
+from facteur_it import FACTEUR, wait_for
 from test_lmtp import (ACCOUNTS, LMTPD, RawLMTP, blob_bytes, daemon_dir, index_rows,  # noqa: F401
                        query, socket_path, store_dir, store_facteur)
 
@@ -155,9 +155,14 @@ def test_fsync_mode_still_delivers(store_facteur):
     assert after["lmtp_syncs"] == before["lmtp_syncs"]
 
 
-def test_bad_lmtp_sync_is_refused(store_facteur):
-    f = store_facteur(start=False, lmtp_sync="sometimes")
-    r = subprocess.run(["timeout", "60", LMTPD, "-c", f.conf, "-d"], capture_output=True,
-                       text=True)
-    assert r.returncode != 0
-    assert "lmtp_sync = sometimes" in r.stderr and "use group or fsync" in r.stderr, r.stderr
+def test_bad_lmtp_sync_is_refused(workdir):
+    """A bad value is the configuration's error, with its line: the master does not start
+    (facteur -n) and neither does the daemon on its own."""
+    conf = os.path.join(workdir, "bad.conf")
+    with open(conf, "w") as fp:
+        fp.write("# a bad value\nlmtp_sync = sometimes\n")
+    want = f'{conf}:2: bad value "sometimes" for lmtp_sync'
+    r = subprocess.run(["timeout", "60", FACTEUR, "-n", "-c", conf], capture_output=True, text=True)
+    assert r.returncode == 1 and want in r.stderr, r.stderr
+    r = subprocess.run(["timeout", "60", LMTPD, "-c", conf, "-d"], capture_output=True, text=True)
+    assert r.returncode != 0 and want in r.stderr, r.stderr
