@@ -312,6 +312,7 @@ db_open(const char *path, int create, char *err, size_t size)
 {
 	sqlite3 *db = NULL;
 	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+	int rc;
 
 	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
 		snprintf(err, size, "%s: %s", path, db != NULL ? sqlite3_errmsg(db) : "cannot open");
@@ -326,9 +327,18 @@ db_open(const char *path, int create, char *err, size_t size)
 	 * The WAL is checkpointed as it grows (wal_autocheckpoint).
 	 */
 	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	/* FULL: a commit is on disk when it returns; LMTP replies depend on it. */
-	if (sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL", NULL, NULL,
-	    NULL) != SQLITE_OK) {
+	/*
+	 * FULL: a commit is on disk when it returns; LMTP replies depend on
+	 * it.  Turning a new database to WAL can answer SQLITE_BUSY without
+	 * waiting while another process does the same (two lmtpd workers
+	 * making an account's index at its first delivery): tried again for
+	 * as long as the busy timeout.
+	 */
+	for (int i = 0; (rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL",
+	    NULL, NULL, NULL)) != SQLITE_OK && (rc & 0xff) == SQLITE_BUSY &&
+	    i < BUSY_TIMEOUT_MS / 10; i++)
+		usleep(10000);
+	if (rc != SQLITE_OK) {
 		snprintf(err, size, "%s: %s", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return NULL;
