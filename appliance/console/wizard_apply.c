@@ -121,18 +121,26 @@ script(struct apply *a, const char *name)
 
 /* ---- the jobs made here ---- */
 
+/* The directory, read-only; NULL when there is none yet (or it cannot be read). */
+static struct directory *
+directory_if_any(void)
+{
+	const char *why;
+
+	if (access(directory_default_path(), F_OK) < 0)
+		return NULL;
+	return directory_open(directory_default_path(), DIRECTORY_READONLY, &why);
+}
+
 /* Is domain in the directory?  No directory yet: no. */
 static int
 domain_present(const char *domain)
 {
-	struct directory *dir;
+	struct directory *dir = directory_if_any();
 	struct dir_domain d;
-	const char *why;
-	int r = 0;
+	int r;
 
-	if (access(directory_default_path(), F_OK) < 0)
-		return 0;
-	if ((dir = directory_open(directory_default_path(), DIRECTORY_READONLY, &why)) == NULL)
+	if (dir == NULL)
 		return 0;
 	r = directory_domain_get(dir, domain, &d) == 1;
 	directory_close(&dir);
@@ -142,14 +150,11 @@ domain_present(const char *domain)
 static int
 admin_present(const char *name)
 {
-	struct directory *dir;
+	struct directory *dir = directory_if_any();
 	struct dir_admin ad;
-	const char *why;
-	int r = 0;
+	int r;
 
-	if (access(directory_default_path(), F_OK) < 0)
-		return 0;
-	if ((dir = directory_open(directory_default_path(), DIRECTORY_READONLY, &why)) == NULL)
+	if (dir == NULL)
 		return 0;
 	r = directory_admin_get(dir, name, &ad) == 1;
 	directory_close(&dir);
