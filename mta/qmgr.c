@@ -120,6 +120,33 @@ update_gauges(void)
 	STATS_SET(queue_active, nactive);
 }
 
+/*
+ * The gauge of a state a message has just left.  qmgr is the only writer of
+ * these; the scans set them to the directories' counts, and in between each
+ * move is counted where it happens, source first, so the queue's total never
+ * reads higher than the files in it.
+ */
+static void
+gauge_left(enum queue_state state)
+{
+	switch (state) {
+	case Q_INCOMING:
+		if (stats->queue_incoming > 0)
+			STATS_DEC(queue_incoming);
+		break;
+	case Q_DEFERRED:
+		if (stats->queue_deferred > 0)
+			STATS_DEC(queue_deferred);
+		break;
+	case Q_HOLD:
+		if (stats->queue_hold > 0)
+			STATS_DEC(queue_hold);
+		break;
+	default:
+		break;
+	}
+}
+
 /* ---- per-recipient outcomes ---- */
 
 static void
@@ -390,6 +417,7 @@ msg_load(const char *qid, enum queue_state from)
 			log_warn("qid=%s cannot move to active", qid);
 		return;
 	}
+	gauge_left(from);
 	queue_path(Q_ACTIVE, qid, path, sizeof(path));
 	m = xcalloc(1, sizeof(*m));
 	str_copy(m->qid, qid, sizeof(m->qid));
@@ -543,11 +571,12 @@ msg_defer(struct qmsg *m)
 		log_warn("qid=%s futimens", m->qid);
 	if (queue_move(m->qid, Q_ACTIVE, Q_DEFERRED) < 0) {
 		log_warn("qid=%s cannot move to deferred", m->qid);
-	} else {
-		STATS_INC(queue_deferred);
-		log_debug("qid=%s deferred: attempt %u, next retry in %lds", m->qid, attempts, delay);
+		msg_free(m);
+		return;
 	}
+	log_debug("qid=%s deferred: attempt %u, next retry in %lds", m->qid, attempts, delay);
 	msg_free(m);
+	STATS_INC(queue_deferred);
 }
 
 /* Every job of this attempt is over: bounce, defer, hold or remove. */
@@ -583,12 +612,14 @@ msg_finish(struct qmsg *m)
 		return;
 	}
 	if (m->hold_req) {
-		if (queue_move(m->qid, Q_ACTIVE, Q_HOLD) < 0)
+		int held = queue_move(m->qid, Q_ACTIVE, Q_HOLD) == 0;
+
+		if (!held)
 			log_warn("qid=%s cannot move to hold", m->qid);
-		else
-			STATS_INC(queue_hold);
 		log_info("qid=%s held by the administrator", m->qid);
 		msg_free(m);
+		if (held)
+			STATS_INC(queue_hold);
 		return;
 	}
 	msg_defer(m);
@@ -1041,12 +1072,15 @@ qmgr_flush(const char **error_r)
 		d->dead_until = 0;
 	names = list_state(Q_DEFERRED, &n);
 	for (size_t i = 0; i < n; i++) {
-		if (queue_move(names[i], Q_DEFERRED, Q_INCOMING) < 0 && errno != ENOENT)
+		if (queue_move(names[i], Q_DEFERRED, Q_INCOMING) == 0) {
+			gauge_left(Q_DEFERRED);
+			STATS_INC(queue_incoming);
+		} else if (errno != ENOENT) {
 			log_warn("qid=%s cannot move to incoming", names[i]);
+		}
 		free(names[i]);
 	}
 	free(names);
-	STATS_SET(queue_deferred, 0);
 	scan_soon();
 	return 0;
 }
@@ -1079,6 +1113,7 @@ qmgr_hold(const char *qid, const char **error_r)
 		*error_r = errno == ENOENT ? "no such message" : "cannot move it to hold";
 		return -1;
 	}
+	gauge_left((enum queue_state)state);
 	STATS_INC(queue_hold);
 	log_info("qid=%s held by the administrator", qid);
 	return 0;
@@ -1095,8 +1130,8 @@ qmgr_release(const char *qid, const char **error_r)
 		*error_r = errno == ENOENT ? "message is not held" : "cannot move it to incoming";
 		return -1;
 	}
-	if (stats->queue_hold > 0)
-		STATS_DEC(queue_hold);
+	gauge_left(Q_HOLD);
+	STATS_INC(queue_incoming);
 	log_info("qid=%s released by the administrator", qid);
 	scan_soon();
 	return 0;
@@ -1128,6 +1163,7 @@ qmgr_delete(const char *qid, const char **error_r)
 		*error_r = errno == ENOENT ? "no such message" : "cannot remove it";
 		return -1;
 	}
+	gauge_left((enum queue_state)state);
 	log_info("qid=%s removed (deleted by the administrator from %s)", qid,
 	    queue_state_name((enum queue_state)state));
 	return 0;

@@ -68,6 +68,17 @@ monitor_store_directory(char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * How far under the threshold the queue must come back to clear: a tenth
+ * of it, and at least one message, so that a count read in the middle of
+ * a move between two states cannot end an alarm and start it again.
+ */
+static uint64_t
+queue_margin(uint64_t threshold)
+{
+	return threshold / 10 > 0 ? threshold / 10 : 1;
+}
+
 void
 monitor_alarms_check(struct monitor_alarms *a, uint64_t queue_threshold,
     unsigned int disk_threshold_percent, const struct monitor_disk *spool,
@@ -93,7 +104,7 @@ monitor_alarms_check(struct monitor_alarms *a, uint64_t queue_threshold,
 		if (!a->queue_over && q > queue_threshold) {
 			a->queue_over = 1;
 			fn(MONITOR_QUEUE_OVER, 0, arg);
-		} else if (a->queue_over && q <= queue_threshold - queue_threshold / 10) {
+		} else if (a->queue_over && q <= queue_threshold - queue_margin(queue_threshold)) {
 			a->queue_over = 0;
 			fn(MONITOR_QUEUE_CLEARED, 0, arg);
 		}

@@ -40,7 +40,7 @@ const char *monitor_store_directory(char *buf, size_t size);
 enum monitor_event {
 	MONITOR_DAEMON_DOWN,	/* a daemon exited unasked and is being restarted */
 	MONITOR_QUEUE_OVER,	/* the queue went over the threshold */
-	MONITOR_QUEUE_CLEARED,	/* ... and came back to 90 % of it or less */
+	MONITOR_QUEUE_CLEARED,	/* ... and came back to 90 % of it, and under it, or less */
 	MONITOR_DISK_FULL,	/* the spool's disk reached the threshold */
 	MONITOR_DISK_CLEARED,	/* ... and went more than one point below it */
 };

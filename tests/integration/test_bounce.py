@@ -206,12 +206,17 @@ def test_delete(relay, sink):
     sink.rcpt_replies[BAD] = "451 4.3.0 try later"
     qids = [send(relay, "alice@example.org", [BAD], f"del{i}") for i in range(3)]
     assert wait_for(lambda: sorted(relay.queue_files("deferred")) == sorted(qids))
+    assert wait_for(lambda: relay.stats()["queue_deferred"] == 3)
     relay.ctl("queue", "delete", qids[0])
     assert sorted(relay.queue_files("deferred")) == sorted(qids[1:])
+    # The queue's gauges follow each command, not only the next scan.
+    assert relay.stats()["queue_deferred"] == 2
     relay.ctl("queue", "hold", qids[1])
+    assert (relay.stats()["queue_deferred"], relay.stats()["queue_hold"]) == (1, 1)
     r = relay.ctl("queue", "delete", "ALL")
     assert "2 messages" in r.stdout
     assert relay.queue_empty()
+    assert (relay.stats()["queue_deferred"], relay.stats()["queue_hold"]) == (0, 0)
     del sink.rcpt_replies[BAD]
     relay.ctl("queue", "flush")
     assert not sink.wait_count(1, timeout=1)
