@@ -19,6 +19,7 @@
 #include <pcre2.h>
 
 #include "filter/eval.h"
+#include "filter/eval_received.h"
 #include "filter/sa_rules.h"
 #include "filter/strbuf.h"
 #include "lib/mem.h"
@@ -2353,6 +2354,8 @@ eval_function_owner(const char *function)
 	for (size_t i = 0; implemented[i] != NULL; i++)
 		if (strcmp(implemented[i], function) == 0)
 			return "eval";
+	if (eval_received_owns(function))
+		return "eval";
 	if (strcmp(function, "check_bayes") == 0)
 		return "bayes";
 	if (strcmp(function, "check_dkim_adsp") == 0)
@@ -2376,6 +2379,8 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 
 	for (int i = na; i < MAX_ARGS; i++)
 		a[i][0] = '\0';
+	if (eval_received_owns(f))
+		return eval_received_sa(m, f, args_text);
 
 	/* ---- HeaderEval ---- */
 	if (strcmp(f, "check_for_missing_to_header") == 0) {
@@ -3162,6 +3167,7 @@ eval_msg_clear(struct eval_msg *m)
 {
 	struct eval_state *st = m->state;
 
+	eval_received_clear(m);
 	if (st == NULL)
 		return;
 	m->state = NULL;
