@@ -10,4 +10,4 @@ filter_filter_test_SOURCES = filter/filter_test_main.c
 filter_filter_test_CFLAGS = $(AM_CFLAGS)
 filter_filter_test_LDADD = $(FILTER_LIBS)
 
-EXTRA_DIST += tests/integration/test_agreement.py
+EXTRA_DIST += tests/integration/test_agreement.py tests/integration/agreement

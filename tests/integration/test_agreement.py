@@ -5,8 +5,8 @@ facteur's filter (filter/filter_test: the pipeline of smtpd on a file) and
 `spamassassin -L -t` (Debian's SpamAssassin 4.0.1, no network, no Bayes)
 read the same rules (/usr/share/spamassassin with /etc/spamassassin) and
 check the same messages: the samples shipped with SpamAssassin, messages
-this test builds (headers, MIME, HTML, URIs, dates, images) and a slice of
-/work/shared/corpus.  For each message the rule hits of both are compared,
+this test builds (headers, MIME, HTML, URIs, dates, images), the messages
+in tests/integration/agreement/ and a slice of /work/shared/corpus.  For each message the rule hits of both are compared,
 restricted to the rules facteur can fairly be compared on (filter_test
 --list-rules: not the network, not the classifier, not SPF/DKIM/DMARC, not
 an eval function it lacks, nor a meta rule using one of those).  The
@@ -42,6 +42,9 @@ SA_RULES = "/usr/share/spamassassin"
 SA_CONFIG = "/etc/spamassassin"
 CORPUS = "/work/shared/corpus"
 SAMPLES = "/usr/share/doc/spamassassin/examples"
+# Messages kept as files (Received chains, HTML links ...), each a case
+# for the rules that read it.
+MESSAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agreement")
 # Corpus slice: every STEP-th file of ham/ and spam/ in name order.
 HAM_STEP, SPAM_STEP = 66, 10
 # Measured floors (see filter/README.md); the margin absorbs nothing but
@@ -213,6 +216,9 @@ def setup():
                 messages["sa-" + name] = f.read()
     for name, data in generated().items():
         messages["gen-" + name] = data
+    for name in sorted(os.listdir(MESSAGES)):
+        with open(os.path.join(MESSAGES, name), "rb") as f:
+            messages["file-" + name.rsplit(".", 1)[0]] = f.read()
     for name, path in corpus_slice():
         with open(path, "rb") as f:
             messages[name] = f.read()
