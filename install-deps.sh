@@ -29,6 +29,7 @@ PKGS="
  mmdebstrap eatmydata qemu-system-x86 qemu-utils kmod cpio zstd debhelper devscripts lintian
  dpkg-dev fakeroot fdisk dosfstools mtools syslinux syslinux-common isolinux xorriso squashfs-tools bc
  apt-utils gnupg python3-pyte
+ rspamd clamav-daemon clamav-milter
 "
 if [ -z "${FACTEUR_SKIP_APT_UPDATE:-}" ]; then
 	$SUDO apt-get update -qq
@@ -38,6 +39,7 @@ $SUDO apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
 # The distribution's unbound must not hold port 53 during tests; facteur's
 # tests start their own instance on a private port.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-	$SUDO systemctl disable --now unbound postfix redis-server postfwd dovecot slapd snmpd snmptrapd >/dev/null 2>&1 || true
+	$SUDO systemctl disable --now unbound postfix redis-server postfwd dovecot slapd snmpd snmptrapd \
+	    rspamd clamav-daemon clamav-milter clamav-freshclam >/dev/null 2>&1 || true
 fi
 echo "install-deps: done"
