@@ -3,6 +3,7 @@
 # (filter/eval.[ch]) and filter_test, the pipeline run on one message file
 # (tests/integration/test_agreement.py compares it with spamassassin -t).
 filter_libfilter_a_SOURCES += filter/eval.c filter/eval.h filter/eval_received.c \
+	filter/received.c filter/received.h \
 	filter/eval_received.h
 
 noinst_PROGRAMS += filter/filter_test

@@ -14,6 +14,7 @@ UNIT_TESTS = \
 	tests/unit/test_sa_rules \
 	tests/unit/test_rules_compile \
 	tests/unit/test_pipeline \
+	tests/unit/test_received \
 	tests/unit/test_milter_proto \
 	tests/unit/test_directory
 check_PROGRAMS += $(UNIT_TESTS)
@@ -71,6 +72,10 @@ tests_unit_test_rules_compile_LDADD = $(MIME_TEST_LDADD)
 tests_unit_test_milter_proto_SOURCES = tests/unit/test_milter_proto.c $(MILTER_CLIENT_SOURCES)
 tests_unit_test_milter_proto_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_milter_proto_LDADD = $(UNIT_LDADD)
+tests_unit_test_received_SOURCES = tests/unit/test_received.c
+tests_unit_test_received_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_received_LDADD = $(FILTER_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS)
+
 tests_unit_test_pipeline_SOURCES = tests/unit/test_pipeline.c
 tests_unit_test_pipeline_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_pipeline_LDADD = $(FILTER_LIBS) $(CMOCKA_LIBS) $(PTHREAD_LIBS)
