@@ -26,6 +26,8 @@ struct sa_rules;
 struct mime_parser;
 struct eval_config;
 struct eval_state;
+struct received_config;
+struct received_chain;
 
 /* A top-level header field, as the MIME parser gives it. */
 struct eval_header {
@@ -57,6 +59,17 @@ struct eval_msg {
 	time_t now;
 	/* eval's per-message cache: NULL at first, freed by eval_msg_clear() */
 	struct eval_state *state;
+	/*
+	 * The Received chain (filter/received.h): given by the caller when it
+	 * parsed it already (the pipeline does, for the X-Spam-Relays
+	 * headers), else parsed from headers on first use with
+	 * received_config into relays_cache (freed by eval_msg_clear()).
+	 * originating: an authenticated or mynetworks client.
+	 */
+	const struct received_chain *relays;
+	const struct received_config *received_config;
+	int originating;
+	struct received_chain *relays_cache;
 };
 
 /* What the rule files configure for the evals; never fails. */

@@ -88,11 +88,6 @@ rule_missing(struct sa_rules *sa, struct eval_msg *probe, unsigned int i, char *
 		else if (strcmp(o, "eval") == 0 &&
 		    eval_sa(probe, r->eval, r->eval_args != NULL ? r->eval_args : "") < 0)
 			why[i] = "eval arguments not implemented";
-	} else if (r->type == SA_RULE_HEADER && r->header != NULL &&
-	    (str_casecmp(r->header, "MESSAGEID") == 0 ||
-	    str_ncasecmp(r->header, "X-Spam-Relays-", 14) == 0)) {
-		/* pseudo-headers SpamAssassin makes from its Received parser */
-		why[i] = "pseudo-header facteur does not make";
 	} else if (r->type == SA_RULE_META && r->meta != NULL) {
 		const char *p = r->meta;
 		while (*p != '\0' && why[i] == NULL) {

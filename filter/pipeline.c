@@ -26,6 +26,7 @@
 #include "filter/eval.h"
 #include "filter/mime.h"
 #include "filter/pipeline.h"
+#include "filter/received.h"
 #include "filter/rules_compile.h"
 #include "filter/sa_rules.h"
 #include "filter/strbuf.h"
@@ -54,6 +55,7 @@ struct rule_set {
 	struct eval_rule *evals;
 	size_t nevals;
 	struct eval_config *eval_config;	/* the configuration lines evals read */
+	struct received_config *received_config;	/* trusted_networks ... */
 	int has_bayes;		/* some rule asks check_bayes: the rules score it */
 	unsigned int generation;
 };
@@ -89,6 +91,7 @@ set_release(struct filter *f, struct rule_set *set)
 	sa_rules_free(&set->sa);
 	free(set->evals);
 	eval_config_free(&set->eval_config);
+	received_config_free(&set->received_config);
 	free(set);
 }
 
@@ -180,6 +183,7 @@ set_build(void)
 	}
 	set->nevals = nevals;
 	set->eval_config = eval_config_new(set->sa);
+	set->received_config = received_config_new(set->sa);
 	rules_get_stats(set->rules, &rs);
 	log_info("filter: %u rules compiled (%u prefiltered, %u unsupported, %u eval) in %.2fs%s", n,
 	    rs.prefiltered, rs.unsupported, rs.eval, rs.seconds, rs.cache_hit ? " from the cache" : "");
@@ -408,6 +412,9 @@ struct filter_msg {
 	struct strbuf body;	/* the first EVAL_BODY_KEEP bytes */
 	unsigned int body_part;	/* the part the last text came from */
 	struct eval_msg eval;
+	/* the Received chain, parsed at the end of the header block */
+	struct received_chain relays;
+	int relays_done;
 };
 
 /* Rendered body kept for the eval tests (SpamAssassin's checks read it all). */
@@ -484,6 +491,68 @@ is_address_header(const char *name)
 	return 0;
 }
 
+/*
+ * Names SpamAssassin gives its own values (it deletes X-Spam-Relays-*
+ * fields a message brings): a field of the message by these names is not
+ * given to the header rules.
+ */
+static int
+is_pseudo_header(const char *name)
+{
+	return str_ncasecmp(name, "X-Spam-Relays-", 14) == 0 || str_casecmp(name, "MESSAGEID") == 0;
+}
+
+/*
+ * The pseudo-headers SpamAssassin makes from the header block: the four
+ * X-Spam-Relays strings of the Received chain (always there, maybe "")
+ * and MESSAGEID, the non-empty X-Message-Id, Resent-Message-Id,
+ * X-Original-Message-ID and Message-Id values in that order
+ * (PerMsgStatus::_get).
+ */
+static void
+pseudo_headers(struct filter_msg *m)
+{
+	static const char *const msgid_names[] = { "X-Message-Id", "Resent-Message-Id",
+		"X-Original-Message-ID", "Message-Id", NULL };
+	struct received_field *f;
+	const char *relay_names[4] = { "X-Spam-Relays-Trusted", "X-Spam-Relays-Untrusted",
+		"X-Spam-Relays-Internal", "X-Spam-Relays-External" };
+	const char *relay_values[4];
+
+	f = xcalloc(m->neval_hdrs + 1, sizeof(*f));
+	for (size_t i = 0; i < m->neval_hdrs; i++) {
+		f[i].name = m->eval_hdrs[i].name;
+		f[i].value = m->eval_hdrs[i].value;
+		f[i].value_len = m->eval_hdrs[i].value_len;
+	}
+	received_parse(m->set != NULL ? m->set->received_config : NULL, f, m->neval_hdrs,
+	    m->trusted, &m->relays);
+	m->relays_done = 1;
+	free(f);
+	if (m->match == NULL)
+		return;
+	relay_values[0] = m->relays.trusted_str;
+	relay_values[1] = m->relays.untrusted_str;
+	relay_values[2] = m->relays.internal_str;
+	relay_values[3] = m->relays.external_str;
+	for (int i = 0; i < 4; i++) {
+		rules_match_pseudo_header(m->match, relay_names[i], 0, relay_values[i],
+		    strlen(relay_values[i]), 1);
+		rules_match_pseudo_header(m->match, relay_names[i], SA_HDR_RAW, relay_values[i],
+		    strlen(relay_values[i]), 1);
+	}
+	for (size_t k = 0; msgid_names[k] != NULL; k++)
+		for (size_t i = 0; i < m->neval_hdrs; i++) {
+			const struct eval_header *h = &m->eval_hdrs[i];
+			if (str_casecmp(h->name, msgid_names[k]) != 0 || h->value_len == 0)
+				continue;
+			rules_match_pseudo_header(m->match, "MESSAGEID", 0, h->value, h->value_len,
+			    0);
+			rules_match_pseudo_header(m->match, "MESSAGEID", SA_HDR_RAW, h->raw,
+			    h->raw_len, 0);
+		}
+}
+
 static void
 on_header(void *ctx, const struct mime_part *part, const struct mime_header *h)
 {
@@ -493,7 +562,7 @@ on_header(void *ctx, const struct mime_part *part, const struct mime_header *h)
 
 	if (part->index != 0)
 		return;
-	if (m->match != NULL) {
+	if (m->match != NULL && !is_pseudo_header(h->name)) {
 		rules_match_header(m->match, h->name, 0, h->value, h->value_len);
 		rules_match_header(m->match, h->name, SA_HDR_RAW, h->raw, h->raw_len);
 		if (is_address_header(h->name)) {
@@ -546,6 +615,7 @@ on_part_begin(void *ctx, const struct mime_part *part)
 	if (part->index != 0 || m->headers_done)
 		return;
 	m->headers_done = 1;
+	pseudo_headers(m);
 	if (m->match != NULL) {
 		rules_match_header(m->match, "EnvelopeFrom", 0, m->sender, strlen(m->sender));
 		rules_match_headers_end(m->match);
@@ -969,6 +1039,9 @@ filter_msg_finish(struct filter_msg *m, const char *message, size_t len)
 		on_part_begin(m, mime_parser_part(m->mime, 0));
 	eval_body_norm_end(&m->body_norm, body_out, m);
 	m->eval.config = m->set != NULL ? m->set->eval_config : NULL;
+	m->eval.relays = m->relays_done ? &m->relays : NULL;
+	m->eval.received_config = m->set != NULL ? m->set->received_config : NULL;
+	m->eval.originating = m->trusted;
 	m->eval.headers = m->eval_hdrs;
 	m->eval.nheaders = m->neval_hdrs;
 	m->eval.sender = m->sender;
@@ -1109,6 +1182,7 @@ filter_msg_free(struct filter_msg **mp)
 	free(m->subject);
 	free(m->from_domain);
 	eval_msg_clear(&m->eval);
+	received_chain_clear(&m->relays);
 	for (size_t i = 0; i < m->neval_hdrs; i++) {
 		free((char *)m->eval_hdrs[i].name);
 		free((char *)m->eval_hdrs[i].raw);

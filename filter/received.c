@@ -16,6 +16,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <fnmatch.h>
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1362,6 +1363,8 @@ struct received_config {
 	int trusted_configured, internal_configured;
 	char **orig_headers;	/* originating_ip_headers */
 	size_t norig_headers;
+	char **bounce_relays;	/* welcomelist_bounce_relays, lower case */
+	size_t nbounce_relays;
 };
 
 static int
@@ -1521,6 +1524,16 @@ received_config_new(const struct sa_rules *rules)
 				    (c->norig_headers + 1) * sizeof(*c->orig_headers));
 				c->orig_headers[c->norig_headers++] = xstrdup(p);
 			}
+		} else if (strcmp(k, "welcomelist_bounce_relays") == 0 ||
+		    strcmp(k, "whitelist_bounce_relays") == 0) {
+			char buf[1024], *p, *save = NULL;
+			str_copy(buf, v, sizeof(buf));
+			for (p = strtok_r(buf, " \t", &save); p != NULL;
+			    p = strtok_r(NULL, " \t", &save)) {
+				c->bounce_relays = xrealloc(c->bounce_relays,
+				    (c->nbounce_relays + 1) * sizeof(*c->bounce_relays));
+				c->bounce_relays[c->nbounce_relays++] = str_lower(xstrdup(p));
+			}
 		} else if (strcmp(k, "clear_originating_ip_headers") == 0) {
 			for (size_t j = 0; j < c->norig_headers; j++)
 				free(c->orig_headers[j]);
@@ -1544,7 +1557,25 @@ received_config_free(struct received_config **cp)
 	for (size_t j = 0; j < c->norig_headers; j++)
 		free(c->orig_headers[j]);
 	free(c->orig_headers);
+	for (size_t j = 0; j < c->nbounce_relays; j++)
+		free(c->bounce_relays[j]);
+	free(c->bounce_relays);
 	free(c);
+}
+
+size_t
+received_config_bounce_relays(const struct received_config *c)
+{
+	return c != NULL ? c->nbounce_relays : 0;
+}
+
+int
+received_config_is_bounce_relay(const struct received_config *c, const char *host)
+{
+	for (size_t j = 0; c != NULL && j < c->nbounce_relays; j++)
+		if (fnmatch(c->bounce_relays[j], host, FNM_CASEFOLD) == 0)
+			return 1;
+	return 0;
 }
 
 /* ---- the chain: parse_received_headers ---- */

@@ -74,6 +74,13 @@ struct received_config *received_config_new(const struct sa_rules *rules);
 void received_config_free(struct received_config **c);
 
 /*
+ * welcomelist_bounce_relays (VBounce): how many hosts are listed, and
+ * whether host (compared without case, globs * and ?) is one of them.
+ */
+size_t received_config_bounce_relays(const struct received_config *c);
+int received_config_is_bounce_relay(const struct received_config *c, const char *host);
+
+/*
  * Parse the Received fields among fields (and the originating_ip_headers
  * ones) into chain_r; originating: the caller knows the message was
  * submitted by an authenticated or internal client (SpamAssassin's

@@ -1163,6 +1163,24 @@ rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
 		strbuf_append(&m->seen_names, "\ntocc\n", 6);
 }
 
+void
+rules_match_pseudo_header(struct rules_match *m, const char *name, unsigned int mods,
+    const char *value, size_t len, int exists)
+{
+	char lname[128];
+
+	if (m->headers_done)
+		return;
+	str_copy(lname, name, sizeof(lname));
+	str_lower(lname);
+	group_append(m, header_group(m->rules, lname, mods), value, len);
+	if (!exists)
+		return;
+	strbuf_putc(&m->seen_names, '\n');
+	strbuf_append(&m->seen_names, lname, strlen(lname));
+	strbuf_putc(&m->seen_names, '\n');
+}
+
 static int
 header_seen(const struct rules_match *m, const char *name)
 {

@@ -99,6 +99,15 @@ void rules_match_reset(struct rules_match *m);
 void rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
     const char *value, size_t len);
 /* The header block is over: header rules are decided. */
+/*
+ * A pseudo-header SpamAssassin makes (X-Spam-Relays-*, MESSAGEID): like
+ * rules_match_header, but not part of ALL or ToCc, and exists:NAME is
+ * true only when exists says so (names are matched in lower case, and
+ * SpamAssassin's exists:MessageID asks for a real field, not MESSAGEID).
+ * Before headers_end.
+ */
+void rules_match_pseudo_header(struct rules_match *m, const char *name, unsigned int mods,
+    const char *value, size_t len, int exists);
 void rules_match_headers_end(struct rules_match *m);
 void rules_match_uri(struct rules_match *m, const char *url, size_t len);
 /*
