@@ -16,6 +16,10 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_mime_header/disposition \
 	tests/fuzz/fuzz_queue_file.c \
 	tests/fuzz/fuzz_sa_rules.c \
+	tests/fuzz/fuzz_received.c \
+	tests/fuzz/corpus/fuzz_received/postfix-chain \
+	tests/fuzz/corpus/fuzz_received/exim-qmail-exchange \
+	tests/fuzz/corpus/fuzz_received/odd \
 	tests/fuzz/fuzz_smtp_command.c \
 	tests/fuzz/fuzz_smtp_reply.c \
 	tests/fuzz/fuzz_milter_proto.c \
