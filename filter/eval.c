@@ -41,6 +41,14 @@ struct addrlist {
 	struct str_set globs;
 };
 
+/* enlist_uri_host (NAME) / blocklist_uri_host (BLOCK) / welcomelist_uri_host (WELCOME) */
+struct uri_hostlist {
+	char *name;
+	char **hosts;		/* lower case, "!" taken off */
+	int *verdict;		/* 1 listed, 0 "!": explicitly not */
+	size_t n;
+};
+
 struct eval_config {
 	struct str_set freemail;	/* domains */
 	struct str_set freemail_wc;	/* domains with * or ? */
@@ -51,6 +59,11 @@ struct eval_config {
 	size_t nlists;
 	int locales_all;	/* ok_locales all (the default) */
 	pcre2_code *freemail_re;	/* the wildcard domains, as FreeMail.pm builds it */
+	/* RegistryBoundaries: util_rb_tld, util_rb_2tld, util_rb_3tld */
+	struct str_set tlds, tlds2, tlds3;
+	struct uri_hostlist *hostlists;	/* sorted by name, as WLBLEval goes through them */
+	size_t nhostlists;
+	pcre2_code *uri_re;	/* PerMsgStatus::_tbirdurire with the TLDs */
 };
 
 static void
@@ -154,6 +167,104 @@ config_list(struct eval_config *c, const char *name)
 	return &c->lists[c->nlists++];
 }
 
+static void
+set_sort(struct str_set *s)
+{
+	if (s->n > 0)
+		qsort(s->v, s->n, sizeof(char *), str_ptr_cmp);
+}
+
+static int
+hostlist_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct uri_hostlist *)a)->name,
+	    ((const struct uri_hostlist *)b)->name);
+}
+
+static struct uri_hostlist *
+config_hostlist(struct eval_config *c, const char *name, int create)
+{
+	for (size_t i = 0; i < c->nhostlists; i++)
+		if (strcmp(c->hostlists[i].name, name) == 0)
+			return &c->hostlists[i];
+	if (!create)
+		return NULL;
+	c->hostlists = xrealloc(c->hostlists, (c->nhostlists + 1) * sizeof(*c->hostlists));
+	memset(&c->hostlists[c->nhostlists], 0, sizeof(*c->hostlists));
+	c->hostlists[c->nhostlists].name = xstrdup(name);
+	return &c->hostlists[c->nhostlists++];
+}
+
+/* Conf.pm's uri_host_lists: the last word about a host wins, delist removes it. */
+static void
+hostlist_set(struct uri_hostlist *hl, const char *host, int verdict, int remove)
+{
+	for (size_t i = 0; i < hl->n; i++) {
+		if (strcmp(hl->hosts[i], host) != 0)
+			continue;
+		if (remove) {
+			free(hl->hosts[i]);
+			hl->hosts[i] = hl->hosts[hl->n - 1];
+			hl->verdict[i] = hl->verdict[hl->n - 1];
+			hl->n--;
+		} else {
+			hl->verdict[i] = verdict;
+		}
+		return;
+	}
+	if (remove)
+		return;
+	hl->hosts = xrealloc(hl->hosts, (hl->n + 1) * sizeof(*hl->hosts));
+	hl->verdict = xrealloc(hl->verdict, (hl->n + 1) * sizeof(*hl->verdict));
+	hl->hosts[hl->n] = xstrdup(host);
+	hl->verdict[hl->n] = verdict;
+	hl->n++;
+}
+
+static void
+config_uri_hosts(struct eval_config *c, const char *key, const char *value)
+{
+	char name[128] = "";
+	struct str_set words = { 0 };
+	int remove = strcmp(key, "delist_uri_host") == 0;
+	const char *p = value;
+
+	if (*p == '(') {
+		const char *e = strchr(p, ')');
+		if (e == NULL || (size_t)(e - p) >= sizeof(name) || e == p + 1)
+			return;
+		memcpy(name, p + 1, (size_t)(e - p - 1));
+		name[e - p - 1] = '\0';
+		p = e + 1;
+	} else if (strcmp(key, "enlist_uri_host") == 0) {
+		return;	/* the list name is required */
+	}
+	if (strstr(key, "block") != NULL || strstr(key, "black") != NULL)
+		str_copy(name, "BLOCK", sizeof(name));
+	else if (strstr(key, "welcome") != NULL || strstr(key, "white") != NULL)
+		str_copy(name, "WELCOME", sizeof(name));
+	set_add_words(&words, p);
+	for (size_t i = 0; i < words.n; i++) {
+		const char *h = words.v[i];
+		int verdict = 1;
+		if (*h == '!') {
+			h++;
+			verdict = 0;
+		}
+		if (remove && name[0] == '\0') {
+			for (size_t j = 0; j < c->nhostlists; j++)
+				hostlist_set(&c->hostlists[j], h, 0, 1);
+		} else {
+			struct uri_hostlist *hl = config_hostlist(c, name, !remove);
+			if (hl != NULL)
+				hostlist_set(hl, h, verdict, remove);
+		}
+	}
+	set_free(&words);
+}
+
+static pcre2_code *uri_re_build(const struct str_set *tlds);
+
 struct eval_config *
 eval_config_new(const struct sa_rules *rules)
 {
@@ -204,8 +315,27 @@ eval_config_new(const struct sa_rules *rules)
 			set_add_words(&config_list(c, name)->globs, e + 1);
 		} else if (strcmp(k, "ok_locales") == 0) {
 			c->locales_all = strstr(l->value, "all") != NULL;
+		} else if (strcmp(k, "util_rb_tld") == 0) {
+			set_add_words(&c->tlds, l->value);
+		} else if (strcmp(k, "util_rb_2tld") == 0) {
+			set_add_words(&c->tlds2, l->value);
+		} else if (strcmp(k, "util_rb_3tld") == 0) {
+			set_add_words(&c->tlds3, l->value);
+		} else if (strcmp(k, "clear_util_rb") == 0) {
+			set_free(&c->tlds);
+			set_free(&c->tlds2);
+			set_free(&c->tlds3);
+		} else if (strcmp(k, "enlist_uri_host") == 0 || strcmp(k, "delist_uri_host") == 0 ||
+		    strcmp(k, "blocklist_uri_host") == 0 || strcmp(k, "blacklist_uri_host") == 0 ||
+		    strcmp(k, "welcomelist_uri_host") == 0 || strcmp(k, "whitelist_uri_host") == 0) {
+			config_uri_hosts(c, k, l->value);
 		}
 	}
+	set_sort(&c->tlds);
+	set_sort(&c->tlds2);
+	set_sort(&c->tlds3);
+	qsort(c->hostlists, c->nhostlists, sizeof(*c->hostlists), hostlist_cmp);
+	c->uri_re = uri_re_build(&c->tlds);
 	if (c->freemail.n > 0)
 		qsort(c->freemail.v, c->freemail.n, sizeof(char *), str_ptr_cmp);
 	if (c->freemail_wc.n > 0) {
@@ -265,6 +395,20 @@ eval_config_free(struct eval_config **cp)
 		set_free(&c->lists[i].globs);
 	}
 	free(c->lists);
+	set_free(&c->tlds);
+	set_free(&c->tlds2);
+	set_free(&c->tlds3);
+	for (size_t i = 0; i < c->nhostlists; i++) {
+		struct uri_hostlist *hl = &c->hostlists[i];
+		for (size_t j = 0; j < hl->n; j++)
+			free(hl->hosts[j]);
+		free(hl->hosts);
+		free(hl->verdict);
+		free(hl->name);
+	}
+	free(c->hostlists);
+	if (c->uri_re != NULL)
+		pcre2_code_free(c->uri_re);
 	free(c);
 }
 
@@ -379,16 +523,38 @@ struct sa_part {
 	size_t nhdrs;
 };
 
+/* Distinct strings, in the order added. */
+struct uri_set {
+	char **v;
+	size_t n;
+};
+
+/* One URI of an HTML part, as HTML.pm's uri_detail keeps it. */
+struct html_uri {
+	char *key;		/* the target URI, or an <a href> as written */
+	unsigned int types;	/* HTML_T_* of the tags that gave it */
+	struct strbuf anchor;	/* anchor texts, each ended by \0 */
+	size_t nanchors;
+};
+
 struct html_info {
-	int tags, elements, tags_seen, elements_seen, closed_extra;
-	unsigned long length;	/* bytes of HTML */
+	int tags, elements, tags_seen, elements_seen, closed_extra, obfuscation;
+	int uri_truncated, form_action_mailto, font_face_bad, embeds;
+	unsigned long length;	/* characters of HTML */
 	unsigned long image_area;
-	unsigned long non_space_len;
+	unsigned long html_length, non_space_len;	/* of the rendered text */
 	struct str_set inside_names;	/* tags seen */
 	int *inside;			/* counts, parallel to inside_names */
-	struct strbuf title, comment, anchor;	/* entries separated by \0 */
-	int ntitles;
-	int has_img_in_anchor;
+	struct strbuf title, comment, anchor;	/* entries, each ended by \0 */
+	int ntitles, nanchors;
+	struct html_uri *uris;
+	size_t nuris;
+	/* while parsing */
+	struct strbuf text;	/* rendered */
+	size_t piece;		/* start of the last piece of text in text */
+	int npieces, piece_ws;	/* the last piece was white space */
+	char *anchor_last;
+	char *base_href;
 };
 
 struct eval_state {
@@ -409,6 +575,9 @@ struct eval_state {
 	int html_done;
 	struct html_info *html;
 	size_t nhtml;
+	/* URIs of the text and the HTML, canonicalized (get_uri_detail_list) */
+	int uris_done, uri_truncated;
+	struct uri_set uri_hosts;
 	/* images */
 	int images_done;
 	unsigned long count[4], area[4];	/* all gif png jpeg */
@@ -1408,7 +1577,34 @@ mime_state(struct eval_msg *m)
 	return st;
 }
 
-/* ---- HTML (Mail::SpamAssassin::HTML, what the stock rules ask of it) ---- */
+/*
+ * ---- HTML: Mail::SpamAssassin::HTML over HTML::Parser ----
+ *
+ * The tokenizer is HTML::Parser's (hparser.c, not strict): a start tag is
+ * '<' and a letter up to the '>' that ends its attributes (quoted values
+ * may hold '>'), an end tag "</name" up to a '>' outside quotes, "<!--"
+ * up to "--" blanks '>', "<!" and "<?" up to '>'; anything else is text.
+ * script, style, xmp, plaintext, iframe, title and textarea hold literal
+ * text up to their end tag.  Text and attribute values are entity-decoded.
+ * What HTML.pm makes of the events follows: tag counts, the rendered text,
+ * image area, titles, comments, anchors and each URI with its tag types
+ * and anchor texts (uri_detail), relative ones resolved against <base>.
+ */
+
+#define MAX_URI_LENGTH 8192	/* Constants.pm */
+
+enum {
+	HTML_T_A = 1 << 0, HTML_T_AREA = 1 << 1, HTML_T_LINK = 1 << 2, HTML_T_IMG = 1 << 3,
+	HTML_T_FRAME = 1 << 4, HTML_T_IFRAME = 1 << 5, HTML_T_EMBED = 1 << 6,
+	HTML_T_SCRIPT = 1 << 7, HTML_T_FORM = 1 << 8, HTML_T_BASE = 1 << 9,
+	HTML_T_BGSOUND = 1 << 10, HTML_T_META = 1 << 11, HTML_T_BODY = 1 << 12,
+	HTML_T_TABLE = 1 << 13, HTML_T_TR = 1 << 14, HTML_T_TD = 1 << 15,
+};
+
+static const char *const html_uri_tags[] = {
+	"a", "area", "link", "img", "frame", "iframe", "embed", "script", "form", "base",
+	"bgsound", "meta", "body", "table", "tr", "td", NULL
+};
 
 static const char *const html_elements[] = {
 	"a", "abbr", "acronym", "address", "area", "b", "base", "bdo", "big", "blockquote",
@@ -1423,13 +1619,29 @@ static const char *const html_elements[] = {
 	"x-tab", NULL
 };
 
+/* Rendered but not counted as valid. */
+static const char *const html_tricks[] = {
+	"bgsound", "embed", "listing", "plaintext", "xmp", NULL
+};
+
+/* Literal text up to the end tag; the first five not entity-decoded. */
+static const char *const html_literal[] = {
+	"script", "style", "xmp", "plaintext", "iframe", "title", "textarea", NULL
+};
+
+static int
+word_in(const char *const *list, const char *t)
+{
+	for (size_t i = 0; list[i] != NULL; i++)
+		if (strcmp(list[i], t) == 0)
+			return (int)i + 1;
+	return 0;
+}
+
 static int
 is_html_element(const char *t)
 {
-	for (size_t i = 0; html_elements[i] != NULL; i++)
-		if (strcmp(html_elements[i], t) == 0)
-			return 1;
-	return 0;
+	return word_in(html_elements, t);
 }
 
 static int *
@@ -1446,149 +1658,1057 @@ html_inside(struct html_info *h, const char *tag, int create)
 	return &h->inside[h->inside_names.n - 1];
 }
 
-static long
-html_attr_num(const char *attrs, size_t len, const char *name)
+static int
+html_in(struct html_info *h, const char *tag)
 {
-	char pat[64];
-	size_t nl = strlen(name);
+	int *in = html_inside(h, tag, 0);
 
-	snprintf(pat, sizeof(pat), "%s", name);
-	for (size_t i = 0; i + nl < len; i++) {
-		if (str_ncasecmp(attrs + i, pat, nl) == 0 && (i == 0 || isspace((unsigned char)attrs[i - 1]))) {
-			size_t j = i + nl;
-			while (j < len && isspace((unsigned char)attrs[j]))
-				j++;
-			if (j < len && attrs[j] == '=') {
-				j++;
-				while (j < len && (isspace((unsigned char)attrs[j]) || attrs[j] == '"' || attrs[j] == '\''))
-					j++;
-				if (j < len && isdigit((unsigned char)attrs[j]))
-					return strtol(attrs + j, NULL, 10);
+	return in != NULL && *in > 0;
+}
+
+/* HTML::Parser's isHSPACE */
+static int
+hspace(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+static const struct {
+	const char *name;
+	unsigned int cp;
+} html_entities[] = {
+	{ "AElig", 198 }, { "Aacute", 193 }, { "Acirc", 194 }, { "Agrave", 192 },
+	{ "Aring", 197 }, { "Atilde", 195 }, { "Auml", 196 }, { "Ccedil", 199 },
+	{ "ETH", 208 }, { "Eacute", 201 }, { "Ecirc", 202 }, { "Egrave", 200 },
+	{ "Euml", 203 }, { "Iacute", 205 }, { "Icirc", 206 }, { "Igrave", 204 },
+	{ "Iuml", 207 }, { "Ntilde", 209 }, { "Oacute", 211 }, { "Ocirc", 212 },
+	{ "Ograve", 210 }, { "Oslash", 216 }, { "Otilde", 213 }, { "Ouml", 214 },
+	{ "THORN", 222 }, { "Uacute", 218 }, { "Ucirc", 219 }, { "Ugrave", 217 },
+	{ "Uuml", 220 }, { "Yacute", 221 }, { "aacute", 225 }, { "acirc", 226 },
+	{ "acute", 180 }, { "aelig", 230 }, { "agrave", 224 }, { "amp", 38 },
+	{ "apos", 39 }, { "aring", 229 }, { "atilde", 227 }, { "auml", 228 },
+	{ "brvbar", 166 }, { "bull", 8226 }, { "ccedil", 231 }, { "cedil", 184 },
+	{ "cent", 162 }, { "copy", 169 }, { "curren", 164 }, { "deg", 176 },
+	{ "divide", 247 }, { "eacute", 233 }, { "ecirc", 234 }, { "egrave", 232 },
+	{ "eth", 240 }, { "euml", 235 }, { "euro", 8364 }, { "frac12", 189 },
+	{ "frac14", 188 }, { "frac34", 190 }, { "gt", 62 }, { "hellip", 8230 },
+	{ "iacute", 237 }, { "icirc", 238 }, { "iexcl", 161 }, { "igrave", 236 },
+	{ "iquest", 191 }, { "iuml", 239 }, { "laquo", 171 }, { "ldquo", 8220 },
+	{ "lsquo", 8216 }, { "lt", 60 }, { "macr", 175 }, { "mdash", 8212 },
+	{ "micro", 181 }, { "middot", 183 }, { "nbsp", 160 }, { "ndash", 8211 },
+	{ "not", 172 }, { "ntilde", 241 }, { "oacute", 243 }, { "ocirc", 244 },
+	{ "ograve", 242 }, { "ordf", 170 }, { "ordm", 186 }, { "oslash", 248 },
+	{ "otilde", 245 }, { "ouml", 246 }, { "para", 182 }, { "plusmn", 177 },
+	{ "pound", 163 }, { "quot", 34 }, { "raquo", 187 }, { "rdquo", 8221 },
+	{ "reg", 174 }, { "rsquo", 8217 }, { "sect", 167 }, { "shy", 173 },
+	{ "sup1", 185 }, { "sup2", 178 }, { "sup3", 179 }, { "szlig", 223 },
+	{ "thorn", 254 }, { "times", 215 }, { "trade", 8482 }, { "uacute", 250 },
+	{ "ucirc", 251 }, { "ugrave", 249 }, { "uml", 168 }, { "uuml", 252 },
+	{ "yacute", 253 }, { "yen", 165 }, { "yuml", 255 }, { "zwj", 8205 },
+	{ "zwnj", 8204 }, { "lrm", 8206 }, { "rlm", 8207 },
+};
+
+/*
+ * HTML::Parser's decode_entities: &#NNN; &#xHH; and named entities, the
+ * ';' optional; a name without ';' is the longest known prefix.
+ */
+static void
+html_decode(const char *s, size_t len, struct strbuf *out)
+{
+	const char *e = s + len;
+
+	while (s < e) {
+		const char *amp = memchr(s, '&', (size_t)(e - s));
+		const char *p;
+		if (amp == NULL) {
+			strbuf_append(out, s, (size_t)(e - s));
+			break;
+		}
+		strbuf_append(out, s, (size_t)(amp - s));
+		p = amp + 1;
+		if (p < e && *p == '#') {
+			unsigned long cp = 0;
+			int hex = p + 1 < e && (p[1] == 'x' || p[1] == 'X'), digits = 0;
+			const char *q = p + 1 + hex;
+			for (; q < e && (hex ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q)); q++) {
+				if (cp < 0x110000)
+					cp = cp * (hex ? 16 : 10) +
+					    (unsigned long)(isdigit((unsigned char)*q) ? *q - '0' :
+					    tolower((unsigned char)*q) - 'a' + 10);
+				digits++;
+			}
+			if (digits > 0 && cp > 0 && cp < 0x110000) {
+				strbuf_put_utf8(out, cp);
+				s = q < e && *q == ';' ? q + 1 : q;
+				continue;
+			}
+		} else {
+			size_t best = 0;
+			unsigned int cp = 0;
+			const char *q = p;
+			while (q < e && isalnum((unsigned char)*q) && q - p < 10)
+				q++;
+			for (size_t i = 0; i < sizeof(html_entities) / sizeof(html_entities[0]); i++) {
+				size_t nl = strlen(html_entities[i].name);
+				if (nl <= (size_t)(q - p) && nl > best &&
+				    memcmp(html_entities[i].name, p, nl) == 0 &&
+				    (nl == (size_t)(q - p) || q < e)) {
+					best = nl;
+					cp = html_entities[i].cp;
+				}
+			}
+			if (best > 0) {
+				strbuf_put_utf8(out, cp);
+				s = p + best < e && p[best] == ';' ? p + best + 1 : p + best;
+				continue;
 			}
 		}
+		strbuf_putc(out, '&');
+		s = amp + 1;
 	}
-	return 0;
+}
+
+struct html_attr {
+	char name[64];
+	char *value;		/* decoded */
+};
+
+struct html_tag {
+	char name[64];
+	struct html_attr attrs[32];
+	int nattrs;
+};
+
+static const char *
+tag_attr(const struct html_tag *t, const char *name)
+{
+	for (int i = 0; i < t->nattrs; i++)
+		if (strcmp(t->attrs[i].name, name) == 0)
+			return t->attrs[i].value;
+	return NULL;
 }
 
 static void
-html_scan(struct html_info *h, const char *s, size_t len)
+tag_set_attr(struct html_tag *t, const char *name, const char *value)
 {
-	const char *p = s, *end = s + len;
-	int in_title = 0, in_a = 0, title_open = 0;
-	const char *cdata = NULL;	/* inside script/style: until its end tag */
-
-	h->length = len;
-	while (p < end) {
-		if (*p != '<') {
-			/* text */
-			if (cdata == NULL) {
-				if (!isspace((unsigned char)*p))
-					h->non_space_len++;
-				if (in_title)
-					strbuf_putc(&h->title, *p);
-				if (in_a)
-					strbuf_putc(&h->anchor, *p);
-			}
-			p++;
-			continue;
+	for (int i = 0; i < t->nattrs; i++)
+		if (strcmp(t->attrs[i].name, name) == 0) {
+			char *v = xstrdup(value);
+			free(t->attrs[i].value);
+			t->attrs[i].value = v;
+			return;
 		}
-		if (cdata != NULL) {
-			size_t cl = strlen(cdata);
-			if (end - p >= (ptrdiff_t)(cl + 2) && p[1] == '/' && str_ncasecmp(p + 2, cdata, cl) == 0)
-				cdata = NULL;
-			else {
-				p++;
-				continue;
-			}
-		}
-		if (end - p >= 4 && memcmp(p, "<!--", 4) == 0) {
-			const char *e = NULL;
-			for (const char *q = p + 4; q + 3 <= end; q++)
-				if (q[0] == '-' && q[1] == '-' && q[2] == '>') {
-					e = q + 3;
-					break;
-				}
-			if (e == NULL)
-				e = end;
-			strbuf_append(&h->comment, p, (size_t)(e - p));
-			strbuf_putc(&h->comment, '\0');
-			p = e;
-			continue;
-		}
-		if (end - p >= 2 && (p[1] == '!' || p[1] == '?')) {
-			const char *e = memchr(p, '>', (size_t)(end - p));
-			p = e != NULL ? e + 1 : end;
-			continue;
-		}
-		{
-			int closing = end - p >= 2 && p[1] == '/';
-			const char *n = p + 1 + closing, *ne, *gt;
-			char tag[64];
-			size_t tl = 0;
-			int num;
-			int *in;
-			if (n >= end || !isalpha((unsigned char)*n)) {
-				if (cdata == NULL) {
-					h->non_space_len++;
-					if (in_title)
-						strbuf_putc(&h->title, '<');
-				}
-				p++;
-				continue;
-			}
-			for (ne = n; ne < end && !isspace((unsigned char)*ne) && *ne != '>' && *ne != '/'; ne++)
-				if (tl + 1 < sizeof(tag))
-					tag[tl++] = (char)tolower((unsigned char)*ne);
-			tag[tl] = '\0';
-			gt = memchr(ne, '>', (size_t)(end - ne));
-			if (gt == NULL)
-				gt = end;
-			num = closing ? -1 : 1;
-			if (is_html_element(tag)) {
-				h->elements++;
-				if (html_inside(h, tag, 0) == NULL)
-					h->elements_seen++;
-			}
-			h->tags++;
-			if (html_inside(h, tag, 0) == NULL)
-				h->tags_seen++;
-			in = html_inside(h, tag, 1);
-			*in += num;
-			if (*in < 0) {
-				*in = 0;
-				h->closed_extra++;
-			}
-			if (strcmp(tag, "title") == 0) {
-				if (!closing) {
-					if (title_open)
-						strbuf_putc(&h->title, '\0');
-					title_open = 1;
-					h->ntitles++;
-				}
-				in_title = *in > 0;
-			} else if (strcmp(tag, "a") == 0) {
-				in_a = *in > 0;
-				if (!in_a)
-					strbuf_putc(&h->anchor, '\0');
-			} else if (strcmp(tag, "img") == 0 && !closing) {
-				long w = html_attr_num(ne, (size_t)(gt - ne), "width");
-				long ht = html_attr_num(ne, (size_t)(gt - ne), "height");
-				if (w > 0 && ht > 0)
-					h->image_area += (unsigned long)(w * ht);
-				if (in_a)
-					strbuf_append(&h->anchor, "<img>", 5);
-			} else if ((strcmp(tag, "script") == 0 || strcmp(tag, "style") == 0) && !closing) {
-				cdata = strcmp(tag, "script") == 0 ? "script" : "style";
-			}
-			p = gt < end ? gt + 1 : end;
-		}
+	if (t->nattrs < (int)(sizeof(t->attrs) / sizeof(t->attrs[0]))) {
+		str_copy(t->attrs[t->nattrs].name, name, sizeof(t->attrs[0].name));
+		t->attrs[t->nattrs++].value = xstrdup(value);
 	}
-	if (title_open)
-		strbuf_putc(&h->title, '\0');
-	if (in_a)
-		strbuf_putc(&h->anchor, '\0');
 }
 
+static void
+tag_free(struct html_tag *t)
+{
+	for (int i = 0; i < t->nattrs; i++)
+		free(t->attrs[i].value);
+	t->nattrs = 0;
+}
+
+/* Counting characters as Perl does on decoded text (UTF-8 sequences as one). */
+static unsigned long
+html_chars(const char *s, size_t len, int utf8)
+{
+	unsigned long n = 0;
+
+	if (!utf8)
+		return len;
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+/* HTML.pm's display_text: the rendered text, in pieces. */
+static void
+html_display(struct html_info *h, const char *text, size_t len, int whitespace)
+{
+	if (whitespace) {
+		/* trim the trailing space of the previous piece, if it was text */
+		if (h->npieces > 0 && !h->piece_ws && h->text.len > h->piece &&
+		    h->text.data[h->text.len - 1] == ' ')
+			h->text.data[--h->text.len] = '\0';
+		h->piece = h->text.len;
+		strbuf_append(&h->text, text, len);
+	} else {
+		size_t start = h->text.len;
+		int space = 0;
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)text[i];
+			int sp = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+			    c == 0x0b;
+			if (c == 0xc2 && i + 1 < len && (unsigned char)text[i + 1] == 0xa0) {
+				sp = 1;
+				i++;
+			}
+			if (sp) {
+				space = 1;
+				continue;
+			}
+			if (space)
+				strbuf_putc(&h->text, ' ');
+			space = 0;
+			strbuf_putc(&h->text, (char)c);
+		}
+		if (space)
+			strbuf_putc(&h->text, ' ');
+		if (h->npieces > 0 && h->piece_ws && h->text.len > start &&
+		    h->text.data[start] == ' ') {
+			memmove(h->text.data + start, h->text.data + start + 1,
+			    h->text.len - start - 1);
+			h->text.data[--h->text.len] = '\0';
+		}
+		h->piece = start;
+	}
+	h->piece_ws = whitespace;
+	h->npieces++;
+}
+
+/* Perl's [^\s\x21-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e]: a letter, digit or 8-bit byte */
+static int
+wordish(unsigned char c)
+{
+	return !(isspace(c) || (c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) ||
+	    (c >= 0x5b && c <= 0x60) || (c >= 0x7b && c <= 0x7e));
+}
+
+static struct html_uri *
+html_uri_get(struct html_info *h, const char *key)
+{
+	for (size_t i = 0; i < h->nuris; i++)
+		if (strcmp(h->uris[i].key, key) == 0)
+			return &h->uris[i];
+	h->uris = xrealloc(h->uris, (h->nuris + 1) * sizeof(*h->uris));
+	memset(&h->uris[h->nuris], 0, sizeof(*h->uris));
+	h->uris[h->nuris].key = xstrdup(key);
+	return &h->uris[h->nuris++];
+}
+
+/* Append to the last entry of a list of \0-ended entries, or start one. */
+static void
+entry_append(struct strbuf *b, const char *s, size_t len)
+{
+	if (b->len > 0 && b->data[b->len - 1] == '\0')
+		b->len--;
+	strbuf_append(b, s, len);
+	strbuf_putc(b, '\0');
+}
+
+static void
+entry_new(struct strbuf *b)
+{
+	strbuf_putc(b, '\0');
+}
+
+static void
+html_text_event(struct html_info *h, const char *text, size_t len)
+{
+	if (html_in(h, "script") || html_in(h, "style"))
+		return;
+	if (html_in(h, "a")) {
+		struct html_uri *u = html_uri_get(h, h->anchor_last != NULL ? h->anchor_last : "");
+		if (u->nanchors == 0) {
+			entry_new(&u->anchor);
+			u->nanchors++;
+		}
+		entry_append(&u->anchor, text, len);
+		if (h->nanchors == 0) {
+			entry_new(&h->anchor);
+			h->nanchors++;
+		}
+		entry_append(&h->anchor, text, len);
+	}
+	if (html_in(h, "title") && h->ntitles > 0)
+		entry_append(&h->title, text, len);
+	if (h->npieces > 0 && len > 0) {
+		size_t plen = h->text.len - h->piece;
+		const char *prev = h->text.data + h->piece;
+		if (wordish((unsigned char)text[0]) && plen > 0 &&
+		    wordish((unsigned char)prev[plen - 1]))
+			h->obfuscation++;
+	}
+	html_display(h, text, len, 0);
+}
+
+/* HTML.pm canon_uri: no leading or trailing blanks, at most MAX_URI_LENGTH */
+static char *
+html_canon_uri(struct html_info *h, const char *uri)
+{
+	size_t len = strlen(uri);
+	char *r;
+
+	while (len > 0 && (isspace((unsigned char)*uri) || (unsigned char)*uri == 0xa0)) {
+		uri++;
+		len--;
+	}
+	while (len > 0 && (isspace((unsigned char)uri[len - 1]) ||
+	    (unsigned char)uri[len - 1] == 0xa0))
+		len--;
+	if (len > MAX_URI_LENGTH) {
+		h->uri_truncated = 1;
+		len = MAX_URI_LENGTH;
+	}
+	r = xmalloc(len + 1);
+	memcpy(r, uri, len);
+	r[len] = '\0';
+	return r;
+}
+
+struct uri_parts {
+	const char *scheme, *authority, *path, *query, *fragment;
+	size_t scheme_len, authority_len, path_len, query_len, fragment_len;
+};
+
+/* ^(?:([^:/?#]+):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))? */
+static void
+uri_split(const char *u, struct uri_parts *p)
+{
+	const char *s = u, *q;
+
+	memset(p, 0, sizeof(*p));
+	q = s + strcspn(s, ":/?#");
+	if (*q == ':' && q > s) {
+		p->scheme = s;
+		p->scheme_len = (size_t)(q - s);
+		s = q + 1;
+	}
+	if (s[0] == '/' && s[1] == '/') {
+		s += 2;
+		p->authority = s;
+		p->authority_len = strcspn(s, "/?#");
+		s += p->authority_len;
+	}
+	p->path = s;
+	p->path_len = strcspn(s, "?#");
+	s += p->path_len;
+	if (*s == '?') {
+		s++;
+		p->query = s;
+		p->query_len = strcspn(s, "#");
+		s += p->query_len;
+	}
+	if (*s == '#') {
+		p->fragment = s + 1;
+		p->fragment_len = strlen(s + 1);
+	}
+}
+
+/* HTML.pm _remove_dot_segments */
+static void
+remove_dot_segments(const char *in, size_t len, struct strbuf *out)
+{
+	struct strbuf input = { NULL, 0, 0 };
+	size_t pos = 0;
+
+	strbuf_append(&input, in, len);
+	if (input.len >= 2 && input.data[0] == '.' && input.data[1] == '/') {
+		input.data[1] = '/';
+		pos = 1;
+	} else if (input.len >= 3 && memcmp(input.data, "../", 3) == 0) {
+		pos = 2;
+	}
+	while (pos < input.len) {
+		const char *s = input.data + pos;
+		size_t rest = input.len - pos;
+		if (rest >= 2 && s[0] == '/' && s[1] == '.' && (rest == 2 || s[2] == '/')) {
+			/* "/." or "/./" -> "/" */
+			pos += rest == 2 ? 1 : 2;
+			input.data[pos] = '/';
+		} else if (rest >= 3 && s[0] == '/' && s[1] == '.' && s[2] == '.' &&
+		    (rest == 3 || s[3] == '/')) {
+			/* "/.." or "/../" -> "/", dropping the last output segment */
+			while (out->len > 0 && out->data[out->len - 1] != '/')
+				out->len--;
+			if (out->len > 0)
+				out->len--;
+			if (out->data != NULL)
+				out->data[out->len] = '\0';
+			pos += rest == 3 ? 2 : 3;
+			input.data[pos] = '/';
+		} else {
+			size_t n = s[0] == '/' ? 1 : 0;
+			while (n < rest && s[n] != '/')
+				n++;
+			strbuf_append(out, s, n);
+			pos += n;
+		}
+	}
+	strbuf_free(&input);
+}
+
+/* HTML.pm target_uri: r resolved against base (RFC 2396bis 5.2, not strict). */
+static char *
+target_uri(const char *base, const char *r)
+{
+	struct uri_parts rp, bp;
+	struct strbuf out = { NULL, 0, 0 }, path = { NULL, 0, 0 };
+	const char *scheme = NULL, *authority = NULL, *query = NULL;
+	size_t scheme_len = 0, authority_len = 0, query_len = 0;
+	int have_authority = 0, have_query = 0;
+
+	uri_split(r, &rp);
+	uri_split(base, &bp);
+	if (rp.scheme != NULL && bp.scheme != NULL && rp.scheme_len == bp.scheme_len &&
+	    memcmp(rp.scheme, bp.scheme, rp.scheme_len) == 0)
+		rp.scheme = NULL;
+	if (rp.scheme != NULL) {
+		scheme = rp.scheme, scheme_len = rp.scheme_len;
+		if (rp.authority != NULL)
+			authority = rp.authority, authority_len = rp.authority_len, have_authority = 1;
+		remove_dot_segments(rp.path, rp.path_len, &path);
+		if (rp.query != NULL)
+			query = rp.query, query_len = rp.query_len, have_query = 1;
+	} else {
+		if (rp.authority != NULL) {
+			authority = rp.authority, authority_len = rp.authority_len, have_authority = 1;
+			remove_dot_segments(rp.path, rp.path_len, &path);
+			if (rp.query != NULL)
+				query = rp.query, query_len = rp.query_len, have_query = 1;
+		} else {
+			if (rp.path_len == 0) {
+				strbuf_append(&path, bp.path, bp.path_len);
+				if (rp.query != NULL)
+					query = rp.query, query_len = rp.query_len, have_query = 1;
+				else if (bp.query != NULL)
+					query = bp.query, query_len = bp.query_len, have_query = 1;
+			} else {
+				if (rp.path[0] == '/') {
+					remove_dot_segments(rp.path, rp.path_len, &path);
+				} else {
+					/* _merge_uri */
+					struct strbuf m = { NULL, 0, 0 };
+					if (bp.authority != NULL && bp.path_len == 0) {
+						strbuf_putc(&m, '/');
+					} else {
+						size_t keep = bp.path_len;
+						while (keep > 0 && bp.path[keep - 1] != '/')
+							keep--;
+						strbuf_append(&m, bp.path, keep);
+					}
+					strbuf_append(&m, rp.path, rp.path_len);
+					remove_dot_segments(m.data, m.len, &path);
+					strbuf_free(&m);
+				}
+				if (rp.query != NULL)
+					query = rp.query, query_len = rp.query_len, have_query = 1;
+			}
+			if (bp.authority != NULL)
+				authority = bp.authority, authority_len = bp.authority_len,
+				    have_authority = 1;
+		}
+		if (bp.scheme != NULL)
+			scheme = bp.scheme, scheme_len = bp.scheme_len;
+	}
+	if (scheme != NULL && scheme_len > 0 && !(scheme_len == 1 && scheme[0] == '0')) {
+		strbuf_append(&out, scheme, scheme_len);
+		strbuf_putc(&out, ':');
+	} else if (have_authority) {
+		if (re_find_at("^www\\d*\\.", PCRE2_CASELESS, authority, authority_len, 0, NULL))
+			strbuf_append(&out, "http:", 5);
+		else if (re_find_at("^ftp\\d*\\.", PCRE2_CASELESS, authority, authority_len, 0, NULL))
+			strbuf_append(&out, "ftp:", 4);
+	}
+	if (have_authority) {
+		strbuf_append(&out, "//", 2);
+		strbuf_append(&out, authority, authority_len);
+	}
+	if (path.len > 0)
+		strbuf_append(&out, path.data, path.len);
+	if (have_query) {
+		strbuf_putc(&out, '?');
+		strbuf_append(&out, query, query_len);
+	}
+	if (rp.fragment != NULL) {
+		strbuf_putc(&out, '#');
+		strbuf_append(&out, rp.fragment, rp.fragment_len);
+	}
+	strbuf_free(&path);
+	if (out.data == NULL)
+		return xstrdup("");
+	return out.data;
+}
+
+/* HTML.pm push_uri */
+static void
+html_push_uri(struct html_info *h, unsigned int type, const char *raw)
+{
+	char *uri = html_canon_uri(h, raw);
+
+	if (uri[0] != '\0') {
+		if (re_find("^(?:data|mailto|file|cid|tel):", PCRE2_CASELESS, uri, NULL)) {
+			html_uri_get(h, uri)->types |= type;
+		} else {
+			char *t = target_uri(h->base_href != NULL ? h->base_href : "", uri);
+			if (strlen(t) > MAX_URI_LENGTH)
+				t[MAX_URI_LENGTH] = '\0';
+			if (t[0] != '\0')
+				html_uri_get(h, t)->types |= type;
+			free(t);
+		}
+	}
+	free(uri);
+}
+
+/* HTML.pm html_uri: which attribute of which tag is a URI */
+static void
+html_uris(struct html_info *h, const char *tag, struct html_tag *t)
+{
+	unsigned int type = 1u << (word_in(html_uri_tags, tag) - 1);
+	const char *v;
+
+	if (strcmp(tag, "body") == 0 || strcmp(tag, "table") == 0 || strcmp(tag, "tr") == 0 ||
+	    strcmp(tag, "td") == 0) {
+		if ((v = tag_attr(t, "background")) != NULL)
+			html_push_uri(h, type, v);
+	} else if (strcmp(tag, "a") == 0 || strcmp(tag, "area") == 0 || strcmp(tag, "link") == 0 ||
+	    strcmp(tag, "img") == 0 || strcmp(tag, "frame") == 0 || strcmp(tag, "iframe") == 0 ||
+	    strcmp(tag, "embed") == 0 || strcmp(tag, "script") == 0 ||
+	    strcmp(tag, "bgsound") == 0) {
+		int href = tag[0] == 'a' || tag[0] == 'l';
+		const char *want = href ? "href" : "src";
+		/* "read uris from bad formatted html as well": x/href= */
+		for (int i = 0; i < t->nattrs; i++) {
+			const char *slash = strchr(t->attrs[i].name, '/');
+			size_t wl = slash != NULL ? (size_t)(slash - t->attrs[i].name) : 0;
+			if (slash != NULL && strcmp(slash + 1, want) == 0 && wl >= 1 && wl <= 8) {
+				char *val = xstrdup(t->attrs[i].value);
+				t->attrs[i].name[0] = '\0';
+				tag_set_attr(t, want, val);
+				free(val);
+			}
+		}
+		if ((v = tag_attr(t, want)) != NULL) {
+			if (href) {
+				/* the BOM as a "replacement character" */
+				char *clean = xstrdup(v), *q;
+				while ((q = strstr(clean, "\xef\xbb\xbf")) != NULL)
+					memmove(q, q + 3, strlen(q + 3) + 1);
+				tag_set_attr(t, "href", clean);
+				free(clean);
+				v = tag_attr(t, "href");
+			}
+			html_push_uri(h, type, v);
+		}
+		if (href && (v = tag_attr(t, "data-saferedirecturl")) != NULL)
+			html_push_uri(h, type, v);
+	} else if (strcmp(tag, "form") == 0) {
+		if ((v = tag_attr(t, "action")) != NULL)
+			html_push_uri(h, type, v);
+	} else if (strcmp(tag, "base") == 0) {
+		if ((v = tag_attr(t, "href")) != NULL && v[0] != '\0' && strcmp(v, "0") != 0) {
+			char *uri = html_canon_uri(h, v);
+			size_t ov[10];
+			html_push_uri(h, type, uri);
+			if (re_find("^(?:https?|ftp):/{0,2}", PCRE2_CASELESS, uri, NULL)) {
+				struct strbuf b = { NULL, 0, 0 };
+				if (re_find("^([a-z]+:/{0,2}[^/]+/.*?)[^/\\.]+\\.[^/\\.]{2,4}$",
+				    PCRE2_CASELESS | PCRE2_DOTALL, uri, ov))
+					strbuf_append(&b, uri + ov[2], ov[3] - ov[2]);
+				else
+					strbuf_append(&b, uri, strlen(uri));
+				if (b.len == 0 || b.data[b.len - 1] != '/')
+					strbuf_putc(&b, '/');
+				free(h->base_href);
+				h->base_href = b.data;
+			}
+			free(uri);
+		}
+	} else if (strcmp(tag, "meta") == 0) {
+		const char *he = tag_attr(t, "http-equiv"), *c = tag_attr(t, "content");
+		size_t ov[10];
+		if (he != NULL && c != NULL && re_find("refresh", PCRE2_CASELESS, he, NULL) &&
+		    re_find("\\burl\\s*=\\s*", PCRE2_CASELESS, c, ov)) {
+			/* everything up to the last "url=" goes */
+			const char *u = c;
+			size_t end = ov[1];
+			while (re_find_at("\\burl\\s*=\\s*", PCRE2_CASELESS, c, strlen(c), end, ov))
+				end = ov[1] > end ? ov[1] : end + 1;
+			u = c + end;
+			{
+				char *x = xstrdup(u);
+				/* from the first ';' on, with the blanks before it */
+				char *semi = strchr(x, ';');
+				if (semi != NULL) {
+					while (semi > x && isspace((unsigned char)semi[-1]))
+						semi--;
+					*semi = '\0';
+				}
+				html_push_uri(h, type, x);
+				free(x);
+			}
+		}
+	}
+}
+
+/* HTML.pm html_tests (what the evals read of it) */
+static void
+html_tests(struct html_info *h, const char *tag, const struct html_tag *t)
+{
+	const char *v;
+
+	if (strcmp(tag, "font") == 0 && (v = tag_attr(t, "face")) != NULL &&
+	    !re_find("^\\s*[\"'.]?[a-z ][a-z -]*[a-z]\\d?[\"']?(?:,\\s*[\"']?[a-z][a-z -]*[a-z]\\d?[\"']?)*;?$",
+	    PCRE2_CASELESS, v, NULL))
+		h->font_face_bad = 1;
+	if (strcmp(tag, "img") == 0 && html_in(h, "a")) {
+		struct html_uri *u = html_uri_get(h, h->anchor_last != NULL ? h->anchor_last : "");
+		if (u->nanchors == 0) {
+			entry_new(&u->anchor);
+			u->nanchors++;
+		}
+		entry_append(&u->anchor, "<img>\n", 6);
+		if (h->nanchors == 0) {
+			entry_new(&h->anchor);
+			h->nanchors++;
+		}
+		entry_append(&h->anchor, "<img>\n", 6);
+	}
+	if (strcmp(tag, "img") == 0 && tag_attr(t, "width") != NULL && tag_attr(t, "height") != NULL) {
+		unsigned long w = 0, ht = 0;
+		size_t ov[10];
+		v = tag_attr(t, "width");
+		if (re_find("^(\\d+)(%)?$", 0, v, ov)) {
+			w = strtoul(v, NULL, 10);
+			if (ov[4] != PCRE2_UNSET)
+				w *= 8;
+		}
+		v = tag_attr(t, "height");
+		if (re_find("^(\\d+)(%)?$", 0, v, ov)) {
+			ht = strtoul(v, NULL, 10);
+			if (ov[4] != PCRE2_UNSET)
+				ht *= 6;
+		}
+		if (w == 0)
+			w = 200;
+		if (ht == 0)
+			ht = 200;
+		h->image_area += w * ht;
+	}
+	if (strcmp(tag, "form") == 0 && (v = tag_attr(t, "action")) != NULL &&
+	    re_find("mailto:", PCRE2_CASELESS, v, NULL))
+		h->form_action_mailto = 1;
+	if (strcmp(tag, "object") == 0 || strcmp(tag, "embed") == 0)
+		h->embeds = 1;
+	if (strcmp(tag, "a") == 0) {
+		struct html_uri *u;
+		free(h->anchor_last);
+		v = tag_attr(t, "href");
+		h->anchor_last = v != NULL ? html_canon_uri(h, v) : xstrdup("");
+		u = html_uri_get(h, h->anchor_last);
+		entry_new(&u->anchor);
+		u->nanchors++;
+		entry_new(&h->anchor);
+		h->nanchors++;
+	}
+	if (strcmp(tag, "title") == 0) {
+		entry_new(&h->title);
+		h->ntitles++;
+	}
+}
+
+/* HTML.pm html_tag */
+static void
+html_tag_event(struct html_info *h, struct html_tag *t, int num)
+{
+	const char *tag = t->name;
+	int ns = re_find("^(?:o|st\\d):[\\w-]+/?$", 0, tag, NULL);
+	int *in;
+
+	if (is_html_element(tag) || ns) {
+		h->elements++;
+		if (html_inside(h, tag, 0) == NULL)
+			h->elements_seen++;
+	}
+	h->tags++;
+	if (html_inside(h, tag, 0) == NULL)
+		h->tags_seen++;
+	in = html_inside(h, tag, 1);
+	*in += num;
+	if (*in < 0) {
+		*in = 0;
+		h->closed_extra++;
+	}
+	if (ns || !(is_html_element(tag) || word_in(html_tricks, tag)))
+		return;
+	if (strcmp(tag, "br") == 0 || strcmp(tag, "div") == 0)
+		html_display(h, "\n", 1, 1);
+	else if (re_find("^(?:li|t[hd]|d[td]|embed|h\\d)$", 0, tag, NULL))
+		html_display(h, " ", 1, 1);
+	else if (re_find("^(?:p|hr|blockquote|pre|listing|plaintext|xmp|title)$", 0, tag, NULL))
+		html_display(h, "\n\n", 2, 1);
+	if (num == 1) {
+		if (word_in(html_uri_tags, tag))
+			html_uris(h, tag, t);
+		html_tests(h, tag, t);
+	}
+}
+
+/* HTML::Parser's parse_start: the end of the tag or NULL if it is text. */
+static const char *
+html_parse_start(const char *s, const char *end, struct html_tag *t)
+{
+	const char *p = s + 1, *n = p;
+	size_t tl = 0;
+
+	t->nattrs = 0;
+	while (p < end && !hspace(*p) && *p != '>')
+		p++;
+	for (; n < p; n++)
+		if (tl + 1 < sizeof(t->name))
+			t->name[tl++] = (char)tolower((unsigned char)*n);
+	t->name[tl] = '\0';
+	while (p < end && hspace(*p))
+		p++;
+	while (p < end && !hspace(*p) && *p != '>') {
+		const char *an = p, *ane, *vb = NULL, *ve = NULL;
+		char name[64];
+		size_t nl = 0;
+		p++;
+		while (p < end && !hspace(*p) && *p != '>' && *p != '=')
+			p++;
+		if (p >= end)
+			goto premature;
+		ane = p;
+		while (p < end && hspace(*p))
+			p++;
+		if (p >= end)
+			goto premature;
+		if (*p == '=') {
+			p++;
+			while (p < end && hspace(*p))
+				p++;
+			if (p >= end)
+				goto premature;
+			if (*p == '>') {
+				vb = ve = p;
+			} else if (*p == '"' || *p == '\'') {
+				char q = *p;
+				vb = ++p;
+				while (p < end && *p != q)
+					p++;
+				if (p >= end)
+					goto premature;
+				ve = p++;
+			} else {
+				vb = p;
+				while (p < end && !hspace(*p) && *p != '>')
+					p++;
+				if (p >= end)
+					goto premature;
+				ve = p;
+			}
+			while (p < end && hspace(*p))
+				p++;
+			if (p >= end)
+				goto premature;
+		}
+		for (const char *c = an; c < ane; c++)
+			if (nl + 1 < sizeof(name))
+				name[nl++] = (char)tolower((unsigned char)*c);
+		name[nl] = '\0';
+		if (tag_attr(t, name) == NULL && t->nattrs < (int)(sizeof(t->attrs) / sizeof(t->attrs[0]))) {
+			struct strbuf v = { NULL, 0, 0 };
+			if (vb != NULL)
+				html_decode(vb, (size_t)(ve - vb), &v);
+			else
+				strbuf_append(&v, name, nl);
+			str_copy(t->attrs[t->nattrs].name, name, sizeof(t->attrs[0].name));
+			t->attrs[t->nattrs++].value = v.data != NULL ? v.data : xstrdup("");
+		}
+		if (*p == '>')
+			break;
+	}
+	if (p < end && *p == '>')
+		return p + 1;
+premature:
+	tag_free(t);
+	return NULL;
+}
+
+/* hparser.c skip_until_gt: quotes after a blank or '=' hide '>' */
+static const char *
+skip_until_gt(const char *s, const char *end)
+{
+	char quote = '\0', prev = ' ';
+
+	while (s < end) {
+		if (!quote && *s == '>')
+			return s;
+		if (*s == '"' || *s == '\'') {
+			if (*s == quote)
+				quote = '\0';
+			else if (!quote && (prev == ' ' || prev == '='))
+				quote = *s;
+		}
+		prev = *s++;
+	}
+	return end;
+}
+
+static void
+html_comment_event(struct html_info *h, const char *s, size_t len)
+{
+	strbuf_append(&h->comment, s, len);
+	strbuf_putc(&h->comment, '\0');
+}
+
+static void
+html_text_decoded(struct html_info *h, const char *s, size_t len, int decode)
+{
+	struct strbuf b = { NULL, 0, 0 };
+
+	if (len == 0)
+		return;
+	if (decode)
+		html_decode(s, len, &b);
+	else
+		strbuf_append(&b, s, len);
+	html_text_event(h, b.data, b.len);
+	strbuf_free(&b);
+}
+
+static void
+html_parse(struct html_info *h, const char *s, const char *end)
+{
+	const char *t = s;	/* start of pending text */
+	const char *literal = NULL;
+	struct html_tag tag;
+
+	memset(&tag, 0, sizeof(tag));
+	while (s < end) {
+		if (literal != NULL) {
+			size_t ll = strlen(literal);
+			const char *q = s;
+			int decode = strcmp(literal, "title") == 0 || strcmp(literal, "textarea") == 0;
+			for (;;) {
+				q = memchr(q, '<', (size_t)(end - q));
+				if (q == NULL)
+					break;
+				if (end - q >= (ptrdiff_t)(ll + 2) && q[1] == '/' &&
+				    str_ncasecmp(q + 2, literal, ll) == 0) {
+					const char *g = q + 2 + ll;
+					while (g < end && hspace(*g))
+						g++;
+					if (g < end && *g == '>') {
+						html_text_decoded(h, t, (size_t)(q - t), decode);
+						str_copy(tag.name, literal, sizeof(tag.name));
+						tag.nattrs = 0;
+						html_tag_event(h, &tag, -1);
+						s = t = g + 1;
+						break;
+					}
+				}
+				q++;
+			}
+			if (q == NULL) {
+				/* the rest is the element's text; script and style closed */
+				html_text_decoded(h, t, (size_t)(end - t), decode);
+				if (strcmp(literal, "script") == 0 || strcmp(literal, "style") == 0) {
+					str_copy(tag.name, literal, sizeof(tag.name));
+					tag.nattrs = 0;
+					html_tag_event(h, &tag, -1);
+				}
+				return;
+			}
+			literal = NULL;
+			continue;
+		}
+		s = memchr(s, '<', (size_t)(end - s));
+		if (s == NULL)
+			break;
+		{
+			const char *n = NULL;
+			int premature = 0;
+			char c = s + 1 < end ? s[1] : '\0';
+			if (isalpha((unsigned char)c) || c == '_' || c == ':') {
+				n = html_parse_start(s, end, &tag);
+				if (n != NULL) {
+					html_text_decoded(h, t, (size_t)(s - t), 1);
+					html_tag_event(h, &tag, 1);
+					if (word_in(html_literal, tag.name))
+						literal = html_literal[word_in(html_literal, tag.name) - 1];
+					tag_free(&tag);
+				} else {
+					premature = 1;
+				}
+			} else if (c == '/') {
+				const char *p = s + 2;
+				if (p < end && !hspace(*p) && *p != '>') {
+					const char *ne = p;
+					size_t tl = 0;
+					while (ne < end && !hspace(*ne) && *ne != '>')
+						ne++;
+					for (const char *x = p; x < ne; x++)
+						if (tl + 1 < sizeof(tag.name))
+							tag.name[tl++] = (char)tolower((unsigned char)*x);
+					tag.name[tl] = '\0';
+					tag.nattrs = 0;
+					p = skip_until_gt(ne, end);
+					if (p < end) {
+						html_text_decoded(h, t, (size_t)(s - t), 1);
+						html_tag_event(h, &tag, -1);
+						n = p + 1;
+					} else {
+						premature = 1;
+					}
+				} else {
+					p = skip_until_gt(p, end);
+					if (p < end) {
+						html_text_decoded(h, t, (size_t)(s - t), 1);
+						html_comment_event(h, s, (size_t)(p + 1 - s));
+						n = p + 1;
+					} else {
+						premature = 1;
+					}
+				}
+			} else if (c == '!' && end - s >= 4 && s[2] == '-' && s[3] == '-') {
+				/* non-strict comment: up to "--" blanks ">"; at the end of
+				 * the document, HTML::Parser reads it again up to a '>' */
+				const char *p = s + 4;
+				for (; p < end; p++) {
+					const char *q;
+					if (*p != '-' || p + 1 >= end || p[1] != '-')
+						continue;
+					q = p + 2;
+					while (q < end && hspace(*q))
+						q++;
+					if (q < end && *q == '>') {
+						n = q + 1;
+						break;
+					}
+				}
+				if (n == NULL && (p = memchr(s + 4, '>', (size_t)(end - s - 4))) != NULL)
+					n = p + 1;
+				if (n != NULL) {
+					html_text_decoded(h, t, (size_t)(s - t), 1);
+					html_comment_event(h, s, (size_t)(n - s));
+				} else {
+					premature = 1;
+				}
+			} else if (c == '!' || c == '?') {
+				const char *p = memchr(s, '>', (size_t)(end - s));
+				if (p != NULL) {
+					html_text_decoded(h, t, (size_t)(s - t), 1);
+					if (c == '!' && str_ncasecmp(s, "<!doctype", 9) == 0) {
+						/* html_declaration */
+						h->elements++;
+						h->tags++;
+						*html_inside(h, "!doctype", 1) = 0;
+					} else if (c == '!') {
+						html_comment_event(h, s, (size_t)(p + 1 - s));
+					}
+					n = p + 1;
+				} else {
+					premature = 1;
+				}
+			}
+			if (n != NULL) {
+				s = t = n;
+				continue;
+			}
+			if (premature) {
+				/* unterminated markup: the rest is a comment */
+				html_text_decoded(h, t, (size_t)(s - t), 1);
+				html_comment_event(h, s, (size_t)(end - s));
+				return;
+			}
+			/* a '<' that starts nothing: text, in a new text event */
+			html_text_decoded(h, t, (size_t)(s - t), 1);
+			t = s;
+			s++;
+		}
+	}
+	html_text_decoded(h, t, (size_t)(end - t), 1);
+}
+
+/*
+ * HTML.pm parse() on one part's text: &nbsp; as a space, <br/> as <br>,
+ * curly double quotes as '"', then the events; unclosed style and script
+ * closed.
+ */
+static void
+html_scan(struct html_info *h, const char *s, size_t len, int utf8)
+{
+	struct strbuf b = { NULL, 0, 0 };
+	size_t i = 0;
+
+	h->length = html_chars(s, len, utf8);
+	while (i < len) {
+		size_t ov[10];
+		if (s[i] == '&' && len - i >= 6 && memcmp(s + i, "&nbsp;", 6) == 0) {
+			strbuf_putc(&b, ' ');
+			i += 6;
+		} else if (s[i] == '<' && re_find_at("\\G<(\\w+)\\s*/>", 0, s, len, i, ov)) {
+			strbuf_putc(&b, '<');
+			strbuf_append(&b, s + ov[2], ov[3] - ov[2]);
+			strbuf_putc(&b, '>');
+			i = ov[1];
+		} else if ((unsigned char)s[i] == 0xe2 && len - i >= 3 && (unsigned char)s[i + 1] == 0x80 &&
+		    ((unsigned char)s[i + 2] == 0x9c || (unsigned char)s[i + 2] == 0x9d)) {
+			strbuf_putc(&b, '"');
+			i += 3;
+		} else {
+			strbuf_putc(&b, s[i]);
+			i++;
+		}
+	}
+	if (b.len > 0)
+		html_parse(h, b.data, b.data + b.len);
+	strbuf_free(&b);
+	/* what html_end and Node.pm keep of the rendered text */
+	h->html_length = html_chars(h->text.data != NULL ? h->text.data : "", h->text.len, utf8);
+	h->non_space_len = h->html_length;
+	for (size_t j = 0; j < h->text.len; j++) {
+		char c = h->text.data[j];
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == '\f')
+			h->non_space_len--;
+	}
+}
+
+static void
+html_info_free(struct html_info *h)
+{
+	set_free(&h->inside_names);
+	free(h->inside);
+	strbuf_free(&h->title);
+	strbuf_free(&h->comment);
+	strbuf_free(&h->anchor);
+	strbuf_free(&h->text);
+	for (size_t i = 0; i < h->nuris; i++) {
+		free(h->uris[i].key);
+		strbuf_free(&h->uris[i].anchor);
+	}
+	free(h->uris);
+	free(h->anchor_last);
+	free(h->base_href);
+}
+
+static int
+valid_utf8(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *e = p + len;
+
+	while (p < e) {
+		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 && *p >= 0xc2 ? 1 :
+		    (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 && *p <= 0xf4 ? 3 : -1;
+		if (n < 0 || e - p <= n)
+			return n == 0;
+		for (int k = 1; k <= n; k++)
+			if ((p[k] & 0xc0) != 0x80)
+				return 0;
+		p += n + 1;
+	}
+	return 1;
+}
+
+/* Node.pm rendered(): each text/html leaf part that is not empty, in order. */
 static struct eval_state *
 html_state(struct eval_msg *m)
 {
@@ -1601,16 +2721,817 @@ html_state(struct eval_msg *m)
 		struct sa_part *p = &st->parts[i];
 		struct strbuf b = { NULL, 0, 0 };
 		struct html_info *h;
+		int utf8;
 		if (!p->is_leaf || strcmp(p->type, "text/html") != 0)
 			continue;
+		part_decode(p, 4 << 20, &b);
+		if (b.len == 0) {
+			strbuf_free(&b);
+			continue;
+		}
+		/* Node.pm decodes UTF-8 (declared, or US-ASCII / none that is valid UTF-8) */
+		utf8 = (p->charset[0] == '\0' || strcmp(p->charset, "us-ascii") == 0 ||
+		    strcmp(p->charset, "utf-8") == 0) && valid_utf8(b.data, b.len);
 		st->html = xrealloc(st->html, (st->nhtml + 1) * sizeof(*st->html));
 		h = &st->html[st->nhtml++];
 		memset(h, 0, sizeof(*h));
-		part_decode(p, 4 << 20, &b);
-		html_scan(h, b.data != NULL ? b.data : "", b.len);
+		html_scan(h, b.data, b.len, utf8);
 		strbuf_free(&b);
 	}
 	return st;
+}
+
+/* ---- URIs: RegistryBoundaries, uri_list_canonicalize, the URI detail list ---- */
+
+/* Util.pm is_fqdn_valid (host already in lower case ASCII) */
+static int
+fqdn_valid(const char *host)
+{
+	size_t len = strlen(host), cnt = 0;
+	const char *p, *e;
+
+	while (len > 0 && host[len - 1] == '.')
+		len--;
+	if (len > 253)
+		return 0;
+	for (p = host; p < host + len; p = e + 1) {
+		e = memchr(p, '.', (size_t)(host + len - p));
+		if (e == NULL)
+			e = host + len;
+		cnt++;
+		if (e == host + len)
+			break;
+	}
+	if (cnt < 2)
+		return 0;
+	for (p = host; p < host + len; p = e + 1, cnt--) {
+		size_t l;
+		e = memchr(p, '.', (size_t)(host + len - p));
+		if (e == NULL)
+			e = host + len;
+		l = (size_t)(e - p);
+		if (l < 1 || l > 63)
+			return 0;
+		for (size_t i = 0; i < l; i++) {
+			char c = p[i];
+			if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '_' ||
+			    (c == '-' && i > 0 && i + 1 < l)))
+				return 0;
+			if (c == '_' && cnt <= 2)
+				return 0;
+		}
+		if (e == host + len)
+			break;
+	}
+	return 1;
+}
+
+/* RegistryBoundaries is_domain_valid: ends in a known TLD, has a dot */
+static int
+domain_valid(const struct eval_config *c, const char *dom)
+{
+	const char *dot;
+	char low[256];
+
+	if (c == NULL || strpbrk(dom, " \t\n\r\f\v") != NULL)
+		return 0;
+	str_copy(low, dom, sizeof(low));
+	str_lower(low);
+	dot = strrchr(low, '.');
+	return dot != NULL && dot[1] != '\0' && set_has(&c->tlds, dot + 1);
+}
+
+static const char *const us_states[] = {
+	"ak", "al", "ar", "az", "ca", "co", "ct", "dc", "de", "fl", "ga", "gu", "hi", "ia", "id",
+	"il", "in", "ks", "ky", "la", "ma", "md", "me", "mi", "mn", "mo", "ms", "mt", "nc", "nd",
+	"ne", "nh", "nj", "nm", "nv", "ny", "oh", "ok", "or", "pa", "pr", "ri", "sc", "sd", "tn",
+	"tx", "ut", "va", "vi", "vt", "wa", "wi", "wv", "wy", NULL
+};
+
+/* RegistryBoundaries trim_domain (split_domain's domain part), into out */
+static void
+trim_domain(const struct eval_config *c, const char *fqdn, char *out, size_t size)
+{
+	char d[512], *parts[128];
+	size_t n = 0, o = 0, first;
+
+	/* lower case, runs of dots as one, none leading or trailing */
+	for (const char *p = fqdn; *p != '\0' && o + 1 < sizeof(d); p++) {
+		if (*p == '.' && (o == 0 || d[o - 1] == '.'))
+			continue;
+		d[o++] = (char)tolower((unsigned char)*p);
+	}
+	while (o > 0 && d[o - 1] == '.')
+		o--;
+	d[o] = '\0';
+	if (o == 0) {
+		str_copy(out, "", size);
+		return;
+	}
+	for (char *p = d, *dot; n < 128; p = dot + 1) {
+		parts[n++] = p;
+		if ((dot = strchr(p, '.')) == NULL)
+			break;
+		*dot = '\0';
+	}
+	first = 0;
+	while (n - first > 1) {
+		size_t left = n - first;
+		char tmp[512];
+		if (left == 2) {
+			snprintf(tmp, sizeof(tmp), "%s.%s", parts[first], parts[first + 1]);
+			if (c != NULL && set_has(&c->tlds2, tmp))
+				break;
+		} else if (left == 3) {
+			if (strcmp(parts[first + 2], "us") == 0) {
+				if (word_in(us_states, parts[first + 1]))
+					break;
+			} else {
+				snprintf(tmp, sizeof(tmp), "%s.%s.%s", parts[first], parts[first + 1],
+				    parts[first + 2]);
+				if (c != NULL && set_has(&c->tlds3, tmp))
+					break;
+			}
+		} else if (left == 4) {
+			if (strcmp(parts[first + 3], "us") == 0 &&
+			    ((strcmp(parts[first], "pvt") == 0 && strcmp(parts[first + 1], "k12") == 0) ||
+			    re_find("^c[io]$", 0, parts[first], NULL)) &&
+			    word_in(us_states, parts[first + 2]))
+				break;
+		}
+		first++;
+	}
+	/* the label before the registry boundary belongs to the domain */
+	if (first > 0)
+		first--;
+	out[0] = '\0';
+	for (size_t i = first; i < n; i++) {
+		if (i > first)
+			strncat(out, ".", size - strlen(out) - 1);
+		strncat(out, parts[i], size - strlen(out) - 1);
+	}
+}
+
+/* Constants.pm IS_IP_ADDRESS, IPv4 and the common IPv6 forms */
+static int
+is_ip_address(const char *s)
+{
+	return re_find("^(?:(?:1\\d\\d|2[0-4]\\d|25[0-5]|[1-9]\\d|\\d)\\.){3}"
+	    "(?:1\\d\\d|2[0-4]\\d|25[0-5]|[1-9]\\d|\\d)$", 0, s, NULL) ||
+	    (strchr(s, ':') != NULL &&
+	    re_find("^(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{0,4}|(?:\\d{1,3}\\.){3}\\d{1,3})$",
+	    PCRE2_CASELESS, s, NULL));
+}
+
+/*
+ * RegistryBoundaries uri_to_domain: the host of uri into host (lower
+ * case), 1 if it has one (an IP address, or a valid host name with a
+ * known TLD), 0 if not.
+ */
+static int
+uri_host(const struct eval_config *c, const char *uri, char *host, size_t size)
+{
+	char *u = xstrdup(uri), *p = u;
+	size_t ov[10];
+	int ok = 0;
+
+	str_lower(u);
+	if (re_find("^(?:javascript|cid|file):", 0, u, NULL))
+		goto done;
+	if (strncmp(p, "mailto:", 7) == 0) {
+		char *at;
+		p += 7;
+		p[strcspn(p, "?")] = '\0';
+		if ((at = strchr(p, '@')) == NULL || strchr(at + 1, '@') != NULL)
+			goto done;
+		p = strrchr(p, '@') + 1;
+	} else {
+		char *q;
+		if (re_find("^[a-z]+:/{0,2}", 0, p, ov))
+			p += ov[1];
+		p[strcspn(p, "/?#")] = '\0';
+		if ((q = strrchr(p, '@')) != NULL)
+			p = q + 1;
+		if (re_find(":\\d*$", 0, p, ov))
+			p[ov[0]] = '\0';
+	}
+	if (re_find("%(?:2[1-9a-f]|[3-6][0-9a-f]|7[0-9a-e])", 0, p, NULL))
+		goto done;
+	if (!is_ip_address(p) && (!fqdn_valid(p) || !domain_valid(c, p)))
+		goto done;
+	str_copy(host, p, size);
+	ok = 1;
+done:
+	free(u);
+	return ok;
+}
+
+/* Util.pm url_encode (which decodes): %XX of printable ASCII other than " # % / : ; < = > ? @ & */
+static char *
+url_decode_safe(const char *s)
+{
+	struct strbuf b = { NULL, 0, 0 };
+
+	for (; *s != '\0'; s++) {
+		if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+			char hex[3] = { s[1], s[2], 0 };
+			int v = (int)strtol(hex, NULL, 16);
+			/* kept: 00-20, 7f-ff and < > " # % ; / ? : @ = & (20|7f|[0189a-f].) */
+			if (!re_find("(20|7f|[0189a-fA-F][0-9a-fA-F])", 0, hex, NULL) && v >= 0x21 &&
+			    v <= 0x7e) {
+				strbuf_putc(&b, (char)v);
+				s += 2;
+				continue;
+			}
+			strbuf_append(&b, s, 3);
+			s += 2;
+			continue;
+		}
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || *s == '"' ||
+		    *s == '%' || *s == '<' || *s == '>') {
+			char enc[4];
+			snprintf(enc, sizeof(enc), "%%%02x", (unsigned char)*s);
+			strbuf_append(&b, enc, 3);
+		} else {
+			strbuf_putc(&b, *s);
+		}
+	}
+	return b.data != NULL ? b.data : xstrdup("");
+}
+
+static int
+uri_set_add(struct uri_set *s, const char *u)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], u) == 0)
+			return 0;
+	s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
+	s->v[s->n++] = xstrdup(u);
+	return 1;
+}
+
+static void
+uri_set_free(struct uri_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * Util.pm uri_list_canonicalize of one URI: every variant into out (the
+ * URI itself included), the redirect targets it holds followed too.
+ * Redirector patterns are not applied (the hard-coded http:// search is).
+ */
+static void
+uri_canonicalize(const struct eval_config *c, const char *raw, struct uri_set *out)
+{
+	struct uri_set todo = { NULL, 0 };
+
+	uri_set_add(&todo, raw);
+	for (size_t k = 0; k < todo.n && k < 32; k++) {
+		struct strbuf b = { NULL, 0, 0 };
+		char *uri, *nuri;
+		size_t ov[10];
+
+		for (const char *p = todo.v[k]; *p != '\0'; p++)
+			if (*p != '\n' && *p != '\r')
+				strbuf_putc(&b, *p);
+		uri = b.data != NULL ? b.data : xstrdup("");
+		{
+			size_t l = strlen(uri), st = 0;
+			while (st < l && isspace((unsigned char)uri[st]))
+				st++;
+			while (l > st && isspace((unsigned char)uri[l - 1]))
+				l--;
+			memmove(uri, uri + st, l - st);
+			uri[l - st] = '\0';
+		}
+		uri_set_add(out, todo.v[k]);
+		if (strlen(uri) <= 1 || uri[0] == '#' || uri[0] == '?' || uri[0] == '&' ||
+		    (uri[0] == '/' && uri[1] != '/')) {
+			free(uri);
+			continue;
+		}
+		if (re_find("^mailto:", PCRE2_CASELESS, uri, NULL) || re_find("^[^:]*@", 0, uri, NULL)) {
+			char tmp[MAX_URI_LENGTH + 16];
+			if (re_find("^([^@]+@[^?]+)\\?", 0, uri, ov)) {
+				snprintf(tmp, sizeof(tmp), "%.*s", (int)(ov[3] - ov[2]), uri + ov[2]);
+				uri_set_add(out, tmp);
+			}
+			if (re_find("^([^@]+@[^?&]+)&", 0, uri, ov)) {
+				snprintf(tmp, sizeof(tmp), "%.*s", (int)(ov[3] - ov[2]), uri + ov[2]);
+				uri_set_add(out, tmp);
+			}
+			if (strstr(uri, "%20") != NULL &&
+			    re_find("^(?:mailto:)?(?:%20)*([^@]+@[^?&%]+)", PCRE2_CASELESS, uri, ov)) {
+				snprintf(tmp, sizeof(tmp), "mailto:%.*s", (int)(ov[3] - ov[2]), uri + ov[2]);
+				uri_set_add(out, tmp);
+			}
+			if (re_find("^[^?&]*<([^@>]+@[^>]+)>", 0, uri, ov)) {
+				snprintf(tmp, sizeof(tmp), "mailto:%.*s", (int)(ov[3] - ov[2]), uri + ov[2]);
+				uri_set_add(out, tmp);
+			}
+			free(uri);
+			continue;
+		}
+		/* backslashes as slashes; http:www.x -> http://www.x */
+		b.data = NULL, b.len = b.size = 0;
+		for (char *p = uri; *p != '\0'; p++)
+			if (*p == '\\')
+				*p = '/';
+		if (re_find("^(https?:)/{0,2}", PCRE2_CASELESS, uri, ov)) {
+			strbuf_append(&b, uri, ov[3]);
+			strbuf_append(&b, "//", 2);
+			strbuf_append(&b, uri + ov[1], strlen(uri + ov[1]));
+		} else {
+			strbuf_append(&b, uri, strlen(uri));
+		}
+		nuri = b.data;
+		if (re_find("%[0-9a-fA-F]{2}", 0, nuri, NULL)) {
+			char *d = url_decode_safe(nuri);
+			free(nuri);
+			nuri = d;
+		}
+		if (!re_find("^[-_a-z0-9]+:", PCRE2_CASELESS, nuri, NULL)) {
+			char *x = xmalloc(strlen(nuri) + 8);
+			sprintf(x, "%s%s", strncmp(nuri, "ftp.", 4) == 0 ? "ftp://" : "http://", nuri);
+			free(nuri);
+			nuri = x;
+		}
+		if (re_find("^(https?://[^/?#]+)([?#])", PCRE2_CASELESS, nuri, ov)) {
+			char *x = xmalloc(strlen(nuri) + 2);
+			sprintf(x, "%.*s/%s", (int)ov[3], nuri, nuri + ov[3]);
+			free(nuri);
+			nuri = x;
+		}
+		/* &#NN; of printable ASCII, and the Unicode dots */
+		{
+			struct strbuf e = { NULL, 0, 0 };
+			for (const char *p = nuri; *p != '\0';) {
+				if (p[0] == '&' && p[1] == '#' &&
+				    re_find_at("\\G&#(?:x0*([0-9a-f]+)|0*(\\d+));", PCRE2_CASELESS, nuri,
+				    strlen(nuri), (size_t)(p - nuri), ov)) {
+					unsigned long v = ov[2] != PCRE2_UNSET ?
+					    strtoul(nuri + ov[2], NULL, 16) : strtoul(nuri + ov[4], NULL, 10);
+					if (v >= 33 && v <= 126) {
+						strbuf_putc(&e, (char)v);
+						p = nuri + ov[1];
+						continue;
+					}
+					if (v == 12290 || v == 65294 || v == 65377) {
+						strbuf_putc(&e, '.');
+						p = nuri + ov[1];
+						continue;
+					}
+				}
+				strbuf_putc(&e, *p++);
+			}
+			free(nuri);
+			nuri = e.data != NULL ? e.data : xstrdup("");
+		}
+		if (strcmp(nuri, uri) != 0)
+			uri_set_add(out, nuri);
+		if (re_find("^(https?://)([^@/?#]*@)?([^/?#:]+)((?::(\\d*))?.*)$",
+		    PCRE2_CASELESS | PCRE2_DOTALL, nuri, ov)) {
+			char proto[16], host[1024], tmp[MAX_URI_LENGTH + 1100];
+			const char *rest = nuri + ov[6];
+			size_t hl = ov[5] - ov[4];
+			size_t rov[10];
+			snprintf(proto, sizeof(proto), "%.*s", (int)(ov[1] - ov[0]), nuri);
+			if (hl >= sizeof(host))
+				hl = sizeof(host) - 1;
+			memcpy(host, nuri + ov[4], hl);
+			host[hl] = '\0';
+			/* ports :80 and :443 left out */
+			if ((str_casecmp(proto, "http://") == 0 && strncmp(rest, ":80", 3) == 0 &&
+			    !isalnum((unsigned char)rest[3]) && rest[3] != '_') ||
+			    (str_casecmp(proto, "http://") != 0 && strncmp(rest, ":443", 4) == 0 &&
+			    !isalnum((unsigned char)rest[4]) && rest[4] != '_')) {
+				snprintf(tmp, sizeof(tmp), "%s%s%s", proto, host,
+				    rest + (str_casecmp(proto, "http://") == 0 ? 3 : 4));
+				uri_set_add(out, tmp);
+			}
+			{
+				char lh[1024];
+				str_copy(lh, host, sizeof(lh));
+				str_lower(lh);
+				if (strcmp(lh, host) != 0) {
+					snprintf(tmp, sizeof(tmp), "%s%s%s", proto, lh, rest);
+					uri_set_add(out, tmp);
+					str_copy(host, lh, sizeof(host));
+				}
+			}
+			{
+				char *w = host;
+				int changed = 0;
+				for (char *r = host; *r != '\0'; r++) {
+					if ((unsigned char)*r <= 0x20)
+						changed = 1;
+					else
+						*w++ = *r;
+				}
+				*w = '\0';
+				if (changed) {
+					snprintf(tmp, sizeof(tmp), "%s%s%s", proto, host, rest);
+					uri_set_add(out, tmp);
+				}
+			}
+			/* a redirect: an http:// URL inside */
+			if (re_find("(https?:/{0,2}[^&#]+)", PCRE2_CASELESS, rest, rov) &&
+			    memchr(rest + rov[2], '.', rov[3] - rov[2]) != NULL) {
+				snprintf(tmp, sizeof(tmp), "%.*s", (int)(rov[3] - rov[2]), rest + rov[2]);
+				uri_set_add(&todo, tmp);
+			}
+			{
+				size_t hlen = strlen(host);
+				while (hlen > 0 && !isalnum((unsigned char)host[hlen - 1]))
+					hlen--;
+				if (hlen != strlen(host)) {
+					host[hlen] = '\0';
+					snprintf(tmp, sizeof(tmp), "%s%s%s", proto, host, rest);
+					uri_set_add(out, tmp);
+				}
+			}
+			if (re_find("^((?:0x[0-9a-f]+|\\d+)\\.)((?:0x[0-9a-f]+|\\d+)\\.)"
+			    "((?:0x[0-9a-f]+|\\d+)\\.)(0x[0-9a-f]+|\\d+)$", PCRE2_CASELESS, host, NULL)) {
+				char ip[64] = "", *save = NULL, *oct, hcopy[1024];
+				str_copy(hcopy, host, sizeof(hcopy));
+				for (oct = strtok_r(hcopy, ".", &save); oct != NULL;
+				    oct = strtok_r(NULL, ".", &save)) {
+					char num[32];
+					if (oct[0] == '0' && (oct[1] == 'x' || oct[1] == 'X'))
+						snprintf(num, sizeof(num), "%lu", strtoul(oct + 2, NULL, 16) & 0xffffffffUL);
+					else if (oct[0] == '0' && re_find("^0+([1-3][0-7]{0,2}|[4-7][0-7]?)(?![0-9])", 0, oct, rov))
+						snprintf(num, sizeof(num), "%lu", strtoul(oct + rov[2], NULL, 8));
+					else {
+						const char *z = oct;
+						while (*z == '0')
+							z++;
+						snprintf(num, sizeof(num), "%s", z);
+					}
+					if (ip[0] != '\0')
+						strncat(ip, ".", sizeof(ip) - strlen(ip) - 1);
+					strncat(ip, num, sizeof(ip) - strlen(ip) - 1);
+				}
+				snprintf(tmp, sizeof(tmp), "%s%s%s", proto, ip, rest);
+				uri_set_add(out, tmp);
+			} else if (re_find("^0x[0-9a-f]+$", PCRE2_CASELESS, host, NULL) ||
+			    re_find("^[0-9]+$", 0, host, NULL)) {
+				unsigned long long v;
+				if (host[0] == '0' && (host[1] == 'x' || host[1] == 'X')) {
+					size_t l = strlen(host + 2);
+					v = strtoull(host + 2 + (l > 8 ? l - 8 : 0), NULL, 16);
+				} else {
+					v = strtoull(host, NULL, 10);
+				}
+				v &= 0xffffffffULL;
+				snprintf(tmp, sizeof(tmp), "%s%llu.%llu.%llu.%llu%s", proto, v >> 24,
+				    (v >> 16) & 255, (v >> 8) & 255, v & 255, rest);
+				uri_set_add(out, tmp);
+			} else if (str_casecmp(proto, "http://") == 0 && ov[2] == PCRE2_UNSET &&
+			    strcmp(host, "localhost") != 0 &&
+			    (ov[8] == PCRE2_UNSET || (ov[9] - ov[8] == 2 && memcmp(nuri + ov[8], "80", 2) == 0)) &&
+			    re_find("^(?:www\\.)?([^.]+)$", 0, host, rov) && !domain_valid(c, host)) {
+				snprintf(tmp, sizeof(tmp), "%swww.%.*s.com%s", proto,
+				    (int)(rov[3] - rov[2]), host + rov[2], rest);
+				uri_set_add(out, tmp);
+			}
+		}
+		free(nuri);
+		free(uri);
+	}
+	for (size_t k = 0; k < todo.n; k++)
+		uri_set_add(out, todo.v[k]);
+	uri_set_free(&todo);
+}
+
+static void
+sb_puts(struct strbuf *b, const char *s)
+{
+	strbuf_append(b, s, strlen(s));
+}
+
+/* PerMsgStatus::_tbirdurire, with the configured TLDs (valid_tlds_re) */
+static pcre2_code *
+uri_re_build(const struct str_set *tlds)
+{
+	/* $tbirdenddelim, $tbirdenddelimemail, $tbirdenddelimplusat */
+	static const char end[] = "><\"`}\\]{[|\\s\\x1b\\xa0";
+	static const char email[] = "><\"`}\\]{[|\\s\\x1b\\xa0,('\\x80-\\xff";
+	static const char plusat[] = "><\"`}\\]{[|\\s\\x1b\\xa0,('\\x80-\\xff@";
+	struct strbuf b = { NULL, 0, 0 };
+	pcre2_code *code;
+	int err;
+	PCRE2_SIZE off;
+
+	sb_puts(&b, "(?:\\b|(?<=\\x1b\\(.)|(?<=[><\"'`,{[(|\\s\\x1b\\xa0]))(?:");
+	/* ($uriknownscheme)(?=(?:[$tbirdenddelim]|\z)) */
+	sb_puts(&b, "(?:((?:(?:https?|ftp)://|(?:www\\d{0,2}|ftp)\\.)[^");
+	sb_puts(&b, end);
+	sb_puts(&b, "]{1,2048})(?=(?:[");
+	sb_puts(&b, end);
+	sb_puts(&b, "]|\\z)))|");
+	/* ($urimailscheme)(?=(?:[$tbirdenddelimemail]|\z)) */
+	sb_puts(&b, "(?:((?:mailto:[^");
+	sb_puts(&b, email);
+	sb_puts(&b, "]{1,2048}|[^");
+	sb_puts(&b, plusat);
+	sb_puts(&b, "]{1,251}@[^");
+	sb_puts(&b, email);
+	sb_puts(&b, "]{1,251}))(?=(?:[");
+	sb_puts(&b, email);
+	sb_puts(&b, "]|\\z)))|");
+	/* (?:^|(?<=$scstartdelim))($urischemeless)(?=(?:[$tbirdenddelim]|\z)) */
+	sb_puts(&b, "(?:(?:^|(?<=[!\"#$&'()*+,/:;<=>?@\\[\\\\\\]^`{|}~\\s\\x1b\\xa0]))"
+	    "(([a-z\\d][a-z\\d._-]{0,251}\\.");
+	if (tlds->n == 0) {
+		sb_puts(&b, "no_tlds_defined");
+	} else {
+		sb_puts(&b, "(?<![a-zA-Z0-9-])(?:");
+		for (size_t i = 0; i < tlds->n; i++) {
+			if (i > 0)
+				strbuf_putc(&b, '|');
+			for (const char *p = tlds->v[i]; *p != '\0'; p++) {
+				if (!isalnum((unsigned char)*p) && *p != '-')
+					strbuf_putc(&b, '\\');
+				strbuf_putc(&b, *p);
+			}
+		}
+		sb_puts(&b, ")(?!(?:[a-zA-Z0-9-]|\\.[a-zA-Z0-9]))");
+	}
+	sb_puts(&b, ")\\.?(?::\\d{1,5})?(?:/[^");
+	sb_puts(&b, end);
+	sb_puts(&b, "]{1,2048})?)(?=(?:[");
+	sb_puts(&b, end);
+	sb_puts(&b, "]|\\z))))");
+	code = pcre2_compile((PCRE2_SPTR)b.data, b.len, PCRE2_CASELESS | PCRE2_MULTILINE, &err, &off, NULL);
+	if (code != NULL)
+		(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+	strbuf_free(&b);
+	return code;
+}
+
+/* The hosts of a URI's canonical forms (add_uri_detail_list) into hosts. */
+static void
+uri_detail_add(struct eval_msg *m, struct eval_state *st, const char *uri, int valid_domain)
+{
+	struct uri_set variants = { NULL, 0 };
+	char host[512];
+	size_t nhosts = st->uri_hosts.n;
+
+	(void)valid_domain;
+	uri_canonicalize(m->config, uri, &variants);
+	for (size_t i = 0; i < variants.n; i++) {
+		if (strlen(variants.v[i]) > MAX_URI_LENGTH) {
+			st->uri_truncated = 1;
+			variants.v[i][MAX_URI_LENGTH] = '\0';
+		}
+		/* check_uri_host_listed leaves mailto: URIs out */
+		if (str_ncasecmp(uri, "mailto:", 7) != 0 &&
+		    uri_host(m->config, variants.v[i], host, sizeof(host)) &&
+		    !uri_set_add(&st->uri_hosts, host))
+			continue;
+	}
+	(void)nhosts;
+	uri_set_free(&variants);
+}
+
+/*
+ * PerMsgStatus::get_uri_detail_list, as far as the evals need it: the
+ * hosts of the URIs of the rendered text (_tbirdurire) and of the HTML
+ * parts, after uri_list_canonicalize; uri_truncated.
+ */
+static struct eval_state *
+uri_state(struct eval_msg *m)
+{
+	struct eval_state *st = html_state(m);
+	struct uri_set seen = { NULL, 0 };
+	pcre2_match_data *md;
+	const char *s = m->body != NULL ? m->body : "";
+	size_t len = m->body != NULL ? m->body_len : 0, pos = 0;
+
+	if (st->uris_done)
+		return st;
+	st->uris_done = 1;
+	if (m->config != NULL && m->config->uri_re != NULL) {
+		md = pcre2_match_data_create_from_pattern(m->config->uri_re, NULL);
+		while (pos < len && pcre2_match(m->config->uri_re, (PCRE2_SPTR)s, len, pos, 0, md,
+		    NULL) > 0) {
+			PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+			uint32_t n = pcre2_get_ovector_count(md);
+			int g = ov[2] != PCRE2_UNSET && ov[3] > ov[2] ? 1 :
+			    ov[4] != PCRE2_UNSET && ov[5] > ov[4] ? 2 : 3;
+			char *raw, *uri, *q;
+			size_t rl;
+			pos = ov[1] > pos ? ov[1] : pos + 1;
+			if (ov[2 * g] == PCRE2_UNSET)
+				continue;
+			rl = ov[2 * g + 1] - ov[2 * g];
+			raw = xmalloc(rl + 1);
+			memcpy(raw, s + ov[2 * g], rl);
+			raw[rl] = '\0';
+			/* ")" ends it when no "(" comes before (Thunderbird) */
+			{
+				size_t paren = strcspn(raw, "(");
+				char *close = NULL;
+				for (char *c = raw; c < raw + paren; c++)
+					if (*c == ')')
+						close = c;
+				if (close != NULL)
+					*close = '\0';
+			}
+			/* trailing punctuation Thunderbird ignores */
+			rl = strlen(raw);
+			while (rl > 0 && strchr("-~!@#^&*()_+=:;'?,.", raw[rl - 1]) != NULL)
+				raw[--rl] = '\0';
+			if (!uri_set_add(&seen, raw) || (g == 2 && strchr(raw, '@') == NULL)) {
+				free(raw);
+				continue;
+			}
+			if (g == 3 && n > 4 && ov[8] != PCRE2_UNSET) {
+				char h[512];
+				snprintf(h, sizeof(h), "%.*s", (int)(ov[9] - ov[8]), s + ov[8]);
+				str_lower(h);
+				if (!fqdn_valid(h)) {
+					free(raw);
+					continue;
+				}
+			}
+			if (re_find("^[cm]id:", PCRE2_CASELESS, raw, NULL) ||
+			    re_find("^\\w+:/{0,2}$", 0, raw, NULL)) {
+				free(raw);
+				continue;
+			}
+			uri = NULL;
+			if (!re_find("^(?:https?|ftp|mailto):", PCRE2_CASELESS, raw, NULL)) {
+				if (str_ncasecmp(raw, "ftp.", 4) == 0 ||
+				    re_find("^www\\d{0,2}\\.", PCRE2_CASELESS, raw, NULL) ||
+				    re_find("/.+@", 0, raw, NULL) ||
+				    (strchr(raw, '@') == NULL && strchr(raw, '.') != NULL)) {
+					uri = xmalloc(rl + 8);
+					sprintf(uri, "%s%s", str_ncasecmp(raw, "ftp.", 4) == 0 ? "ftp://" :
+					    "http://", raw);
+				}
+				/* else an address (mailto:, not for the host lists) or garbage */
+			} else if (str_ncasecmp(raw, "mailto:", 7) != 0) {
+				uri = xstrdup(raw);
+			}
+			if (uri != NULL) {
+				q = uri;
+				uri_detail_add(m, st, q, 1);
+				free(uri);
+			}
+			free(raw);
+		}
+		pcre2_match_data_free(md);
+	}
+	uri_set_free(&seen);
+	for (size_t i = 0; i < st->nhtml; i++) {
+		struct html_info *h = &st->html[i];
+		if (h->uri_truncated)
+			st->uri_truncated = 1;
+		for (size_t j = 0; j < h->nuris; j++)
+			uri_detail_add(m, st, h->uris[j].key, 0);
+	}
+	return st;
+}
+
+/* WLBLEval _check_uri_host_listed: is a host (or a parent domain) in list name? */
+static int
+uri_host_listed(struct eval_msg *m, const char *name)
+{
+	const struct uri_hostlist *hl = NULL;
+	struct eval_state *st;
+
+	if (m->config != NULL)
+		for (size_t i = 0; i < m->config->nhostlists; i++)
+			if (strcmp(m->config->hostlists[i].name, name) == 0)
+				hl = &m->config->hostlists[i];
+	if (hl == NULL || hl->n == 0)
+		return 0;
+	st = uri_state(m);
+	for (size_t i = 0; i < st->uri_hosts.n; i++) {
+		const char *host = st->uri_hosts.v[i];
+		const char *keys[12];
+		size_t nk = 0;
+		char lit[512];
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			snprintf(lit, sizeof(lit), "%.*s", (int)strlen(host) - 2, host + 1);
+			keys[nk++] = lit;
+		} else if (re_find("^\\d+\\.\\d+\\.\\d+\\.\\d+$", 0, host, NULL)) {
+			keys[nk++] = host;
+		} else if (host[0] != '\0') {
+			/* sub.example.com, example.com, com: the last 11 */
+			for (const char *h = host;; h = strchr(h, '.') + 1) {
+				if (nk == 11) {
+					memmove(keys, keys + 1, 10 * sizeof(*keys));
+					nk--;
+				}
+				keys[nk++] = h;
+				if (strchr(h, '.') == NULL)
+					break;
+			}
+		}
+		for (size_t k = 0; k < nk; k++) {
+			int found = 0, verdict = 0;
+			for (size_t j = 0; j < hl->n; j++)
+				if (strcmp(hl->hosts[j], keys[k]) == 0) {
+					found = 1;
+					verdict = hl->verdict[j];
+					break;
+				}
+			if (found) {
+				if (verdict)
+					return 1;
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+/* HTTPSMismatch check_https_http_mismatch */
+static int
+https_http_mismatch(struct eval_msg *m, const char *min_s, const char *max_s)
+{
+	struct eval_state *st = html_state(m);
+	long minanchors = atol(min_s), maxanchors = atol(max_s);
+
+	if (minanchors == 0)
+		minanchors = 1;
+	for (size_t i = 0; i < st->nhtml; i++) {
+		struct html_info *h = &st->html[i];
+		int hit = 0;
+		long anchors = 0;
+		for (size_t j = 0; j < h->nuris; j++) {
+			struct html_uri *u = &h->uris[j];
+			char host[512], dom[512], hh[512];
+			size_t ov[10];
+			if (u->nanchors == 0 ||
+			    !re_find("^https?://([^/:?#]+)", PCRE2_CASELESS, u->key, ov))
+				continue;
+			snprintf(host, sizeof(host), "%.*s", (int)(ov[3] - ov[2]), u->key + ov[2]);
+			if (is_ip_address(host))
+				continue;
+			trim_domain(m->config, host, dom, sizeof(dom));
+			if (!uri_host(m->config, dom, hh, sizeof(hh)) || !domain_valid(m->config, hh))
+				continue;
+			/* the domain of the trimmed host */
+			trim_domain(m->config, hh, hh, sizeof(hh));
+			if (dom[0] == '\0' || !domain_valid(m->config, hh))
+				continue;
+			anchors++;
+			for (size_t off = 0; off < u->anchor.len && !hit;) {
+				const char *text = u->anchor.data + off;
+				size_t tl = strlen(text);
+				char https[512];
+				off += tl + 1;
+				if (!re_find("https://([^\\s/:?#]+)", PCRE2_CASELESS, text, ov))
+					continue;
+				snprintf(https, sizeof(https), "%.*s", (int)(ov[3] - ov[2]), text + ov[2]);
+				if (!is_ip_address(https)) {
+					trim_domain(m->config, https, https, sizeof(https));
+					if (!domain_valid(m->config, https))
+						continue;
+				}
+				if (https[0] == '\0' || strcmp(dom, https) == 0)
+					continue;
+				hit = 1;
+			}
+		}
+		if (hit && anchors >= minanchors && (max_s[0] == '\0' || anchors < maxanchors))
+			return 1;
+	}
+	return 0;
+}
+
+/* URIEval check_https_ip_mismatch */
+static int
+https_ip_mismatch(struct eval_msg *m)
+{
+	struct eval_state *st = html_state(m);
+
+	for (size_t i = 0; i < st->nhtml; i++) {
+		struct html_info *h = &st->html[i];
+		for (size_t j = 0; j < h->nuris; j++) {
+			struct html_uri *u = &h->uris[j];
+			if (!re_find("^https?:/*(?:[^@/]+@)?\\d+\\.\\d+\\.\\d+\\.\\d+", PCRE2_CASELESS,
+			    u->key, NULL))
+				continue;
+			for (size_t off = 0; off < u->anchor.len;) {
+				const char *text = u->anchor.data + off;
+				off += strlen(text) + 1;
+				if (re_find("^https:/*(?:[^@/]+@)?\\d+\\.\\d+\\.\\d+\\.\\d+", PCRE2_CASELESS,
+				    text, NULL))
+					continue;
+				if (re_find("https:", PCRE2_CASELESS, text, NULL))
+					return 1;
+			}
+		}
+	}
+	return 0;
 }
 
 /* Each \0-terminated string of b. */
@@ -1651,20 +3572,46 @@ num_expr(double v, const char *expr)
 	return 0;
 }
 
-/* A numeric result of the HTML parser; 0 if it has none. */
+/* A boolean result of html_tests (html_test); *known 0 if not kept. */
+static int
+html_flag(const struct html_info *h, const char *test, int *known)
+{
+	*known = 1;
+	if (strcmp(test, "html") == 0)
+		return 1;
+	if (strcmp(test, "embeds") == 0)
+		return h != NULL && h->embeds;
+	if (strcmp(test, "form_action_mailto") == 0)
+		return h != NULL && h->form_action_mailto;
+	if (strcmp(test, "font_face_bad") == 0)
+		return h != NULL && h->font_face_bad;
+	if (strcmp(test, "uri_truncated") == 0)
+		return h != NULL && h->uri_truncated;
+	*known = 0;	/* font_low_contrast, font_invalid_color ...: text_style */
+	return 0;
+}
+
+/* A numeric result of the HTML parser, as html_end puts it; 0 if it has none. */
 static int
 html_value(const struct html_info *h, const char *test, double *v)
 {
 	if (strcmp(test, "length") == 0)
 		*v = (double)h->length;
-	else if (strcmp(test, "bad_tag_ratio") == 0 && h->tags > 0)
+	else if (strcmp(test, "html_length") == 0)
+		*v = (double)h->html_length;
+	else if (strcmp(test, "non_space_len") == 0)
+		*v = (double)h->non_space_len;
+	else if (strcmp(test, "bad_tag_ratio") == 0 && h->tags > 0 && h->elements > 0)
 		*v = (double)(h->tags - h->elements) / h->tags;
-	else if (strcmp(test, "non_element_ratio") == 0 && h->tags_seen > 0)
+	else if (strcmp(test, "non_element_ratio") == 0 && h->tags_seen > 0 &&
+	    h->elements_seen > 0)
 		*v = (double)(h->tags_seen - h->elements_seen) / h->tags_seen;
 	else if (strcmp(test, "closed_extra_ratio") == 0 && h->tags > 0)
 		*v = (double)h->closed_extra / h->tags;
 	else if (strcmp(test, "image_area") == 0)
 		*v = (double)h->image_area;
+	else if (strcmp(test, "obfuscation_ratio") == 0 && h->tags > 0 && h->obfuscation > 0)
+		*v = (double)h->obfuscation / h->tags;
 	else
 		return 0;
 	return 1;
@@ -2292,7 +4239,7 @@ list_addr_match(const struct str_set *globs, char addrs[][256], size_t n)
 static const char *const network_functions[] = {
 	"check_rbl", "check_rbl_sub", "check_rbl_txt", "check_rbl_from_host",
 	"check_rbl_from_domain", "check_rbl_envfrom", "check_rbl_headers", "check_rbl_ns_from",
-	"check_rbl_rcvd", "check_uridnsbl", "check_uri_host_listed", "check_razor2",
+	"check_rbl_rcvd", "check_uridnsbl", "check_razor2",
 	"check_razor2_range", "check_pyzor", "check_dcc", "check_dcc_reputation_range",
 	"check_dns_sender", "check_hashbl_bodyre", "check_hashbl_emails", "check_hashbl_uris",
 	"check_dkim_adsp", "short_url_chained", "check_senders_reputation",
@@ -2325,7 +4272,9 @@ static const char *const implemented[] = {
 	/* HTMLEval */
 	"html_tag_balance", "html_image_only", "html_image_ratio", "html_charset_faraway",
 	"html_tag_exists", "html_test", "html_eval", "html_text_match",
-	"html_title_subject_ratio", "html_range",
+	"html_title_subject_ratio", "html_range", "check_iframe_src",
+	/* HTTPSMismatch, URIEval */
+	"check_https_http_mismatch", "check_https_ip_mismatch", "check_uri_truncated",
 	/* ImageInfo */
 	"image_count", "pixel_coverage", "image_to_text_ratio",
 	/* FreeMail */
@@ -2339,6 +4288,8 @@ static const char *const implemented[] = {
 	"check_to_in_blacklist", "check_to_in_all_spam", "check_to_in_more_spam",
 	"check_subject_in_welcomelist", "check_subject_in_whitelist",
 	"check_subject_in_blocklist", "check_subject_in_blacklist",
+	"check_uri_host_listed", "check_uri_host_in_blocklist", "check_uri_host_in_blacklist",
+	"check_uri_host_in_welcomelist", "check_uri_host_in_whitelist",
 	/* Shortcircuit: nothing to short-circuit */
 	"check_shortcircuit",
 	NULL
@@ -2943,6 +4894,30 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 	    strcmp(f, "multipart_alternative_difference_count") == 0)
 		return -1;	/* needs each part's rendered text: not kept */
 
+	/* ---- HTML links and URIs (HTMLEval, HTTPSMismatch, URIEval, WLBLEval) ---- */
+	if (strcmp(f, "check_iframe_src") == 0) {
+		st = html_state(m);
+		for (size_t i = 0; i < st->nhtml; i++)
+			for (size_t j = 0; j < st->html[i].nuris; j++)
+				if (st->html[i].uris[j].types & HTML_T_IFRAME)
+					return 1;
+		return 0;
+	}
+	if (strcmp(f, "check_https_http_mismatch") == 0)
+		return https_http_mismatch(m, a[0], a[1]);
+	if (strcmp(f, "check_https_ip_mismatch") == 0)
+		return https_ip_mismatch(m);
+	if (strcmp(f, "check_uri_truncated") == 0)
+		return uri_state(m)->uri_truncated;
+	if (strcmp(f, "check_uri_host_listed") == 0)
+		return uri_host_listed(m, a[0]);
+	if (strcmp(f, "check_uri_host_in_blocklist") == 0 ||
+	    strcmp(f, "check_uri_host_in_blacklist") == 0)
+		return uri_host_listed(m, "BLOCK");
+	if (strcmp(f, "check_uri_host_in_welcomelist") == 0 ||
+	    strcmp(f, "check_uri_host_in_whitelist") == 0)
+		return uri_host_listed(m, "WELCOME");
+
 	/* ---- HTMLEval ---- */
 	if (strncmp(f, "html_", 5) == 0 && strcmp(f, "html_charset_faraway") != 0) {
 		st = html_state(m);
@@ -2957,27 +4932,21 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 				if (in != NULL && num_expr(*in, a[1]))
 					return 1;
 			} else if (strcmp(f, "html_test") == 0) {
-				if (strcmp(a[0], "html") == 0)
-					return 1;
-				if (strcmp(a[0], "embeds") == 0 && html_inside(h, "embed", 0) != NULL)
-					return 1;
-				if (strcmp(a[0], "html") != 0 && strcmp(a[0], "embeds") != 0)
+				int known = 1, hit = html_flag(h, a[0], &known);
+				if (!known)
 					return -1;
+				if (hit)
+					return 1;
 			} else if (strcmp(f, "html_eval") == 0) {
-				if (!html_value(h, a[0], &v)) {
-					if (strcmp(a[0], "length") != 0)
-						return -1;
-					continue;
-				}
-				if (num_expr(v, a[1]))
+				if (strcmp(a[0], "max_size") == 0 || strcmp(a[0], "min_size") == 0)
+					return -1;
+				if (html_value(h, a[0], &v) && num_expr(v, a[1]))
 					return 1;
 			} else if (strcmp(f, "html_range") == 0) {
-				if (!html_value(h, a[0], &v)) {
-					if (strcmp(a[0], "max_size") == 0 || strcmp(a[0], "min_size") == 0 ||
-					    strcmp(a[0], "obfuscation_ratio") == 0)
-						return -1;
+				if (strcmp(a[0], "max_size") == 0 || strcmp(a[0], "min_size") == 0)
+					return -1;
+				if (!html_value(h, a[0], &v))
 					continue;
-				}
 				if (a[2][0] == '\0' || strcmp(a[2], "inf") == 0) {
 					if (v > atof(a[1]))
 						return 1;
@@ -3020,12 +4989,14 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 				return -1;
 			}
 		}
-		if (strcmp(f, "html_test") == 0 && strcmp(a[0], "html") != 0 &&
-		    strcmp(a[0], "embeds") != 0)
-			return -1;
+		if (strcmp(f, "html_test") == 0) {
+			int known = 1;
+			(void)html_flag(NULL, a[0], &known);
+			if (!known)
+				return -1;
+		}
 		if ((strcmp(f, "html_range") == 0 || strcmp(f, "html_eval") == 0) &&
-		    (strcmp(a[0], "max_size") == 0 || strcmp(a[0], "min_size") == 0 ||
-		    strcmp(a[0], "obfuscation_ratio") == 0))
+		    (strcmp(a[0], "max_size") == 0 || strcmp(a[0], "min_size") == 0))
 			return -1;
 		if (strcmp(f, "html_text_match") == 0 && strcmp(a[0], "title") != 0 &&
 		    strcmp(a[0], "comment") != 0 && strcmp(a[0], "anchor") != 0)
@@ -3179,13 +5150,9 @@ eval_msg_clear(struct eval_msg *m)
 		free(st->parts[i].hdrs);
 	}
 	free(st->parts);
-	for (size_t i = 0; i < st->nhtml; i++) {
-		set_free(&st->html[i].inside_names);
-		free(st->html[i].inside);
-		strbuf_free(&st->html[i].title);
-		strbuf_free(&st->html[i].comment);
-		strbuf_free(&st->html[i].anchor);
-	}
+	for (size_t i = 0; i < st->nhtml; i++)
+		html_info_free(&st->html[i]);
+	uri_set_free(&st->uri_hosts);
 	free(st->html);
 	free(st->html_charsets);
 	free(st);
