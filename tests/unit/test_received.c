@@ -507,6 +507,17 @@ static const struct row rows[] = {
 	  "SKIP", 0 },
 	{ "from [300.1.2.3] by nowhere",
 	  "UNPARSEABLE", 0 },
+	/* smtpd's own field as write_received() folds it, TLS comment included */
+	{ "from client.example ([198.51.100.23])\r\n\tby mx.example.net (facteur) with ESMTPS id "
+	      "4F2A1B3C5D6E\r\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n\tfor "
+	      "<a@example.net>;\r\n\tTue, 01 Dec 2026 10:00:02 +0100\r\n",
+	  "[ ip=198.51.100.23 rdns= helo=client.example by=mx.example.net ident= envfrom= intl=0 "
+	      "id=4F2A1B3C5D6E auth= msa=0 ]", 0 },
+	{ "from [192.0.2.7] ([192.0.2.7])\r\n\tby mx.example.net (facteur) with ESMTPSA id "
+	      "4F2A1B3C5D6F\r\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384);\r\n\t"
+	      "Tue, 01 Dec 2026 10:00:02 +0100\r\n",
+	  "[ ip=192.0.2.7 rdns= helo=!192.0.2.7! by=mx.example.net ident= envfrom= intl=1 "
+	      "id=4F2A1B3C5D6F auth=ESMTPSA msa=0 ]", 1 },
 };
 
 static void
