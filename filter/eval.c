@@ -756,7 +756,8 @@ parse_multipart(struct eval_state *st, size_t idx, const char *body, size_t len,
 				}
 			} else if (e < end && !is_close) {
 				const char *ne = line_end(e, end);
-				if (!is_field_name_line(e, ne) && !blank_line(e, ne))
+				/* a blank line too: Message.pm wants a header there */
+				if (!is_field_name_line(e, ne))
 					st->missing_mime_headers = 1;
 			}
 			if (is_close) {
@@ -767,8 +768,7 @@ parse_multipart(struct eval_state *st, size_t idx, const char *body, size_t len,
 			start = e;
 			if (start < end) {
 				const char *ne = line_end(start, end);
-				if (!is_field_name_line(start, ne) && !blank_line(start, ne) &&
-				    st->nparts > idx + 1)
+				if (!is_field_name_line(start, ne) && st->nparts > idx + 1)
 					st->missing_mime_headers = 1;
 			}
 		}
@@ -2728,6 +2728,15 @@ html_state(struct eval_msg *m)
 		if (b.len == 0) {
 			strbuf_free(&b);
 			continue;
+		}
+		/* Node.pm decode: a text part in base64 has its CRLF made LF */
+		if (strstr(p->cte, "base64") != NULL) {
+			size_t o = 0;
+			for (size_t j = 0; j < b.len; j++)
+				if (!(b.data[j] == '\r' && j + 1 < b.len && b.data[j + 1] == '\n'))
+					b.data[o++] = b.data[j];
+			b.len = o;
+			b.data[o] = '\0';
 		}
 		/* Node.pm decodes UTF-8 (declared, or US-ASCII / none that is valid UTF-8) */
 		utf8 = (p->charset[0] == '\0' || strcmp(p->charset, "us-ascii") == 0 ||
