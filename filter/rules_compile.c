@@ -70,7 +70,17 @@ struct rules_stream {
 	hs_stream_t *hs;
 	int open;
 	struct strbuf kept;	/* for prefilter confirmation and PCRE2-only rules */
+	struct strbuf stage;	/* fed, not yet given to Hyperscan */
 };
+
+/*
+ * Fed data is given to hs_scan_stream in pieces of at least this size:
+ * the body arrives a word at a time (SpamAssassin's white-space collapse)
+ * and each call of a database this large has a fixed cost of its own, so
+ * scanning word by word cost more than the scanning.  A stream finds the
+ * same matches however its data is cut.
+ */
+#define RULES_STREAM_STAGE 16384
 
 #define ST_HIT 0x01
 #define ST_CANDIDATE 0x02	/* prefilter hit, to confirm */
@@ -1284,6 +1294,21 @@ rules_match_stream_open(struct rules_match *m, enum sa_rule_type type)
 	return 0;
 }
 
+static void
+stream_scan(struct rules_match *m, struct rules_stream *st, const struct rules_group *g,
+    const void *data, size_t len)
+{
+	m->cur = g;
+	while (len > 0) {
+		unsigned int n = len > (1u << 30) ? (1u << 30) : (unsigned int)len;
+
+		if (hs_scan_stream(st->hs, data, n, 0, m->scratch->hs, on_match, m) != HS_SUCCESS)
+			log_warnx("rules: hs_scan_stream failed");
+		data = (const char *)data + n;
+		len -= n;
+	}
+}
+
 void
 rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type, const void *data,
     size_t len)
@@ -1301,15 +1326,18 @@ rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type, const voi
 
 		strbuf_append(&st->kept, data, len < n ? len : n);
 	}
-	m->cur = g;
-	while (len > 0 && st->hs != NULL) {
-		unsigned int n = len > (1u << 30) ? (1u << 30) : (unsigned int)len;
-
-		if (hs_scan_stream(st->hs, data, n, 0, m->scratch->hs, on_match, m) != HS_SUCCESS)
-			log_warnx("rules: hs_scan_stream failed");
-		data = (const char *)data + n;
-		len -= n;
+	if (st->hs == NULL)
+		return;
+	if (st->stage.len + len < RULES_STREAM_STAGE) {
+		strbuf_append(&st->stage, data, len);
+		return;
 	}
+	stream_scan(m, st, g, st->stage.data, st->stage.len);
+	strbuf_reset(&st->stage);
+	if (len >= RULES_STREAM_STAGE)
+		stream_scan(m, st, g, data, len);
+	else
+		strbuf_append(&st->stage, data, len);
 }
 
 void
@@ -1324,6 +1352,9 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 		return;
 	st = &m->streams[type];
 	g = &r->groups[r->stream_group[type]];
+	if (st->hs != NULL && st->stage.len > 0)
+		stream_scan(m, st, g, st->stage.data, st->stage.len);
+	strbuf_reset(&st->stage);
 	m->cur = g;
 	/* Matches at the end of the data ($, \z) are reported at close. */
 	if (st->hs != NULL && hs_close_stream(st->hs, m->scratch->hs, on_match, m) != HS_SUCCESS)
@@ -1390,6 +1421,7 @@ rules_match_reset(struct rules_match *m)
 		}
 		m->streams[i].open = 0;
 		strbuf_reset(&m->streams[i].kept);
+		strbuf_reset(&m->streams[i].stage);
 	}
 	memset(m->state, 0, r->count + 1);
 	m->hit_count = 0;
@@ -1439,8 +1471,10 @@ rules_match_free(struct rules_match **match)
 		return;
 	*match = NULL;
 	rules_match_reset(m);
-	for (i = 0; i < SA_RULE_TYPE_COUNT; i++)
+	for (i = 0; i < SA_RULE_TYPE_COUNT; i++) {
 		strbuf_free(&m->streams[i].kept);
+		strbuf_free(&m->streams[i].stage);
+	}
 	for (i = 0; i < m->rules->group_count; i++)
 		strbuf_free(&m->values[i]);
 	strbuf_free(&m->seen_names);

@@ -112,8 +112,9 @@ void rules_match_headers_end(struct rules_match *m);
 void rules_match_uri(struct rules_match *m, const char *url, size_t len);
 /*
  * Streams for SA_RULE_BODY, SA_RULE_RAWBODY and SA_RULE_FULL: data is
- * scanned as it is fed; prefiltered rules are confirmed at close on the
- * data kept (at most RULES_CONFIRM_MAX bytes).  -1 if type is not one of
+ * scanned as it is fed, in pieces of 16 KB (the rest at close);
+ * prefiltered rules are confirmed at close on the data kept (at most
+ * RULES_CONFIRM_MAX bytes).  -1 if type is not one of
  * those or the stream is already open.
  */
 #define RULES_CONFIRM_MAX (1024 * 1024)

@@ -300,6 +300,57 @@ test_small_set(void **state)
 	sa_rules_free(&sa);
 }
 
+/*
+ * Streams are given to Hyperscan in staged pieces: a match across the
+ * point where the stage is flushed, one fed word by word, and one in a
+ * piece larger than the stage are all found, and nothing else is.
+ */
+static void
+stream_case(const struct rules *r, struct rules_scratch *s, const char *tail, int expect)
+{
+	struct rules_match *m = rules_match_new(r, s);
+	char *big = xmalloc(40000);
+
+	cur_rules = r;
+	rules_match_headers_end(m);
+	assert_int_equal(rules_match_stream_open(m, SA_RULE_BODY), 0);
+	/* 16,370 bytes as words and spaces, then the pattern's head: the stage
+	 * is flushed between its head and its tail */
+	for (int i = 0; i < 6548; i++)
+		rules_match_stream_feed(m, SA_RULE_BODY, i % 2 ? " " : "abcd", i % 2 ? 1 : 4);
+	rules_match_stream_feed(m, SA_RULE_BODY, " wire tra", 9);
+	rules_match_stream_feed(m, SA_RULE_BODY, tail, strlen(tail));
+	memset(big, 'z', 40000);
+	rules_match_stream_feed(m, SA_RULE_BODY, big, 40000);
+	rules_match_stream_feed(m, SA_RULE_BODY, " v1a", 4);
+	rules_match_stream_feed(m, SA_RULE_BODY, "gra", 3);
+	rules_match_stream_close(m, SA_RULE_BODY);
+	rules_match_finish(m);
+	assert_int_equal(hits(m, "BODY_SPLIT"), expect);
+	assert_true(hits(m, "BODY_VIAGRA"));
+	assert_false(hits(m, "BODY_PCRE"));
+	rules_match_free(&m);
+	free(big);
+}
+
+static void
+test_stream_stage(void **state)
+{
+	struct sa_rules *sa = small_set();
+	struct rules_options o = { .cache_dir = NULL };
+	struct rules_scratch *s;
+	struct rules *r;
+	const char *error;
+
+	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+	s = rules_scratch_new(r);
+	stream_case(r, s, "nsfer now", 1);
+	stream_case(r, s, "nsfer later", 0);
+	rules_scratch_free(&s);
+	rules_free(&r);
+	sa_rules_free(&sa);
+}
+
 /* exists:ToCc: the pseudo-header is there when To or Cc is. */
 static void
 test_exists_tocc(void **state)
@@ -458,6 +509,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_set),
 		cmocka_unit_test(test_exists_tocc),
+		cmocka_unit_test(test_stream_stage),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_debian_rules),
 	};
