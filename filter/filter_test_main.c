@@ -61,6 +61,37 @@ load_item(const char *item, void *ctx)
 	return 0;
 }
 
+/*
+ * Names of `mimeheader` rules: sa_rules keeps them as configuration lines
+ * and nothing evaluates them, while SpamAssassin (MIMEHeader plugin) does.
+ */
+static char **mimeheader_names;
+static size_t nmimeheader_names;
+
+static void
+collect_mimeheader(const struct sa_rules *sa)
+{
+	for (unsigned int i = 0; i < sa_rules_config_count(sa); i++) {
+		const struct sa_config_line *l = sa_rules_config(sa, i);
+		size_t n;
+		if (strcmp(l->key, "mimeheader") != 0 || l->value == NULL)
+			continue;
+		n = strcspn(l->value, " \t");
+		mimeheader_names = xrealloc(mimeheader_names,
+		    (nmimeheader_names + 1) * sizeof(*mimeheader_names));
+		mimeheader_names[nmimeheader_names++] = xstrndup(l->value, n);
+	}
+}
+
+static int
+is_mimeheader(const char *name)
+{
+	for (size_t i = 0; i < nmimeheader_names; i++)
+		if (strcmp(mimeheader_names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 /* Why rule i cannot be compared, or NULL; memo: 0 unknown, 1 yes, 2 no, 3 visiting. */
 static const char *
 rule_missing(struct sa_rules *sa, struct eval_msg *probe, unsigned int i, char *memo,
@@ -104,8 +135,11 @@ rule_missing(struct sa_rules *sa, struct eval_msg *probe, unsigned int i, char *
 				p++;
 			}
 			name[n] = '\0';
-			if ((idx = sa_rules_find(sa, name)) < 0 || !sa_rules_get(sa, (unsigned int)idx)->defined)
+			if ((idx = sa_rules_find(sa, name)) < 0 || !sa_rules_get(sa, (unsigned int)idx)->defined) {
+				if (is_mimeheader(name))
+					why[i] = "meta uses a mimeheader rule (not evaluated)";
 				continue;	/* SpamAssassin reads an unknown name as 0 */
+			}
 			if (rule_missing(sa, probe, (unsigned int)idx, memo, why) != NULL)
 				why[i] = "meta uses a rule not compared";
 		}
@@ -135,6 +169,7 @@ list_rules(void)
 		(void)sa_rules_load_dir(sa, var_filter_rules_config, ".cf", &error);
 	sa_rules_finish(sa);
 	probe.config = eval_config_new(sa);
+	collect_mimeheader(sa);
 	n = sa_rules_count(sa);
 	memo = xcalloc(n + 1, 1);
 	why = xcalloc(n + 1, sizeof(*why));
@@ -153,6 +188,9 @@ list_rules(void)
 	eval_config_free((struct eval_config **)&probe.config);
 	free(memo);
 	free(why);
+	for (size_t i = 0; i < nmimeheader_names; i++)
+		free(mimeheader_names[i]);
+	free(mimeheader_names);
 	sa_rules_free(&sa);
 	return 0;
 }
