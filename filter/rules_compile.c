@@ -58,6 +58,11 @@ struct rules {
 	int uri_group;
 	unsigned int *meta_order;	/* metas, dependencies first */
 	unsigned int meta_count;
+	/* header groups by (name, mods): open addressing, group + 1, 0 empty */
+	unsigned int *header_index;
+	unsigned int header_index_mask;
+	unsigned int *exists_rules;	/* the RULES_EXISTS rules */
+	unsigned int exists_count;
 	struct rules_stats stats;
 };
 
@@ -97,7 +102,7 @@ struct rules_match {
 	struct strbuf seen_names;	/* "\nname\n..." of every header given, lower case */
 	struct rules_stream streams[SA_RULE_TYPE_COUNT];
 	pcre2_match_data *md;
-	int headers_done, finished;
+	int headers_done, scanned, finished;
 	const struct rules_group *cur;	/* group being scanned, for the callback */
 };
 
@@ -762,6 +767,47 @@ groups_free(struct rules *r)
 	r->group_count = 0;
 }
 
+static uint32_t
+header_hash(const char *lname, unsigned int mods)
+{
+	uint32_t h = 2166136261u ^ mods;
+
+	for (; *lname != '\0'; lname++)
+		h = (h ^ (unsigned char)*lname) * 16777619u;
+	return h;
+}
+
+/*
+ * Header groups are looked up for every field of every message: an index
+ * instead of a walk over the hundreds of groups.  Built once the groups
+ * are final, compiled or read from the cache.
+ */
+static void
+index_header_groups(struct rules *r)
+{
+	unsigned int size = 16, i;
+
+	while (size < 2 * r->group_count + 2)
+		size *= 2;
+	r->header_index = xcalloc(size, sizeof(*r->header_index));
+	r->header_index_mask = size - 1;
+	for (i = 0; i < r->group_count; i++) {
+		const struct rules_group *g = &r->groups[i];
+		uint32_t h;
+
+		if (g->type != SA_RULE_HEADER)
+			continue;
+		h = header_hash(g->header, g->mods) & r->header_index_mask;
+		while (r->header_index[h] != 0)
+			h = (h + 1) & r->header_index_mask;
+		r->header_index[h] = i + 1;
+	}
+	r->exists_rules = xcalloc(r->count + 1, sizeof(*r->exists_rules));
+	for (i = 0; i < r->count; i++)
+		if (r->info[i].status == RULES_EXISTS)
+			r->exists_rules[r->exists_count++] = i;
+}
+
 /* ---- meta ---- */
 
 static int
@@ -919,6 +965,7 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 		cache_write(r, options->cache_dir, key);
 	unset_matches(r);
 	compile_metas(r);
+	index_header_groups(r);
 	for (i = 0; i < r->count; i++) {
 		const struct sa_rule *rule = sa_rules_get(sa, i);
 
@@ -958,6 +1005,8 @@ rules_free(struct rules **rules)
 	free(r->info);
 	groups_free(r);
 	free(r->meta_order);
+	free(r->header_index);
+	free(r->exists_rules);
 	free(r);
 }
 
@@ -1134,7 +1183,15 @@ group_append(struct rules_match *m, int g, const char *value, size_t len)
 static int
 header_group(const struct rules *r, const char *lname, unsigned int mods)
 {
-	return group_find((struct rules *)r, SA_RULE_HEADER, lname, mods);
+	uint32_t h = header_hash(lname, mods) & r->header_index_mask;
+
+	for (; r->header_index[h] != 0; h = (h + 1) & r->header_index_mask) {
+		const struct rules_group *g = &r->groups[r->header_index[h] - 1];
+
+		if (g->mods == mods && strcmp(g->header, lname) == 0)
+			return (int)(r->header_index[h] - 1);
+	}
+	return -1;
 }
 
 void
@@ -1194,17 +1251,15 @@ rules_match_pseudo_header(struct rules_match *m, const char *name, unsigned int 
 static int
 header_seen(const struct rules_match *m, const char *name)
 {
-	char *needle, lname[128];
-	int found;
+	char needle[132];
 
 	if (m->seen_names.data == NULL)
 		return 0;
-	str_copy(lname, name, sizeof(lname));
-	str_lower(lname);
-	needle = xasprintf("\n%s\n", lname);
-	found = strstr(m->seen_names.data, needle) != NULL;
-	free(needle);
-	return found;
+	needle[0] = '\n';
+	str_copy(needle + 1, name, sizeof(needle) - 2);
+	str_lower(needle + 1);
+	strcat(needle, "\n");
+	return strstr(m->seen_names.data, needle) != NULL;
 }
 
 void
@@ -1238,14 +1293,11 @@ rules_match_headers_end(struct rules_match *m)
 				set_hit(m, rule);
 		}
 	}
-	for (i = 0; i < r->count; i++) {
-		const struct sa_rule *rule;
+	for (i = 0; i < r->exists_count; i++) {
+		unsigned int rule = r->exists_rules[i];
 
-		if (r->info[i].status != RULES_EXISTS)
-			continue;
-		rule = sa_rules_get(r->sa, i);
-		if (header_seen(m, rule->header))
-			set_hit(m, i);
+		if (header_seen(m, sa_rules_get(r->sa, rule)->header))
+			set_hit(m, rule);
 	}
 }
 
@@ -1388,6 +1440,18 @@ meta_value(void *context, int rule)
 }
 
 void
+rules_match_finish_scan(struct rules_match *m)
+{
+	if (m->scanned)
+		return;
+	m->scanned = 1;
+	rules_match_headers_end(m);
+	rules_match_stream_close(m, SA_RULE_BODY);
+	rules_match_stream_close(m, SA_RULE_RAWBODY);
+	rules_match_stream_close(m, SA_RULE_FULL);
+}
+
+void
 rules_match_finish(struct rules_match *m)
 {
 	const struct rules *r = m->rules;
@@ -1396,10 +1460,7 @@ rules_match_finish(struct rules_match *m)
 	if (m->finished)
 		return;
 	m->finished = 1;
-	rules_match_headers_end(m);
-	rules_match_stream_close(m, SA_RULE_BODY);
-	rules_match_stream_close(m, SA_RULE_RAWBODY);
-	rules_match_stream_close(m, SA_RULE_FULL);
+	rules_match_finish_scan(m);
 	for (i = 0; i < r->meta_count; i++) {
 		unsigned int rule = r->meta_order[i];
 
@@ -1429,7 +1490,7 @@ rules_match_reset(struct rules_match *m)
 		strbuf_reset(&m->values[i]);
 	memset(m->seen, 0, r->group_count + 1);
 	strbuf_reset(&m->seen_names);
-	m->headers_done = m->finished = 0;
+	m->headers_done = m->scanned = m->finished = 0;
 }
 
 int

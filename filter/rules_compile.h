@@ -124,7 +124,12 @@ void rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type,
 void rules_match_stream_close(struct rules_match *m, enum sa_rule_type type);
 /* For eval tests the pipeline implements. */
 void rules_match_set_hit(struct rules_match *m, unsigned int rule);
-/* Evaluate meta rules; closes streams left open. */
+/*
+ * The end of the scanning: header rules of absent headers, streams left
+ * open closed, prefiltered rules confirmed.  rules_match_finish() does it
+ * when it was not done, then evaluates the meta rules.
+ */
+void rules_match_finish_scan(struct rules_match *m);
 void rules_match_finish(struct rules_match *m);
 
 int rules_match_hit(const struct rules_match *m, unsigned int rule);
