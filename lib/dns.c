@@ -576,3 +576,197 @@ dns_cancel(struct dns_query **qp)
 	free(q->addrs);
 	free(q);
 }
+
+/* ---------------------------------------------------------------- verified names */
+
+struct dns_verify_name {
+	struct dns_verify *v;
+	struct dns_query *q;
+	char name[256];
+};
+
+struct dns_verify {
+	dns_verify_cb *cb;
+	void *ctx;
+	int family;		/* AF_INET or AF_INET6, 0 if addr was not an address */
+	unsigned char addr[16];
+	struct dns_query *ptr_q;
+	struct dns_verify_name names[DNS_VERIFY_NAMES];
+	size_t nnames;
+	size_t pending;
+	int tempfail;
+	int verified;		/* index + 1 of the verified name, 0 if none */
+	char error[128];
+};
+
+const char *
+dns_verify_status_str(enum dns_verify_status status)
+{
+	switch (status) {
+	case DNS_VERIFY_OK:
+		return "verified";
+	case DNS_VERIFY_TEMP:
+		return "temporary failure";
+	case DNS_VERIFY_NONAME:
+		return "no name";
+	case DNS_VERIFY_FORGED:
+		break;
+	}
+	return "forged";
+}
+
+static void
+verify_free(struct dns_verify *v)
+{
+	for (size_t i = 0; i < v->nnames; i++)
+		dns_cancel(&v->names[i].q);
+	dns_cancel(&v->ptr_q);
+	free(v);
+}
+
+static void
+verify_done(struct dns_verify *v)
+{
+	enum dns_verify_status status;
+	const char *name = NULL;
+
+	if (--v->pending > 0)
+		return;
+	if (v->verified > 0) {
+		status = DNS_VERIFY_OK;
+		name = v->names[v->verified - 1].name;
+	} else if (v->tempfail) {
+		status = DNS_VERIFY_TEMP;
+	} else if (v->nnames == 0) {
+		status = DNS_VERIFY_NONAME;
+	} else {
+		status = DNS_VERIFY_FORGED;
+	}
+	v->cb(v->ctx, status, name, v->nnames > 0 ? v->names[0].name : NULL,
+	    status == DNS_VERIFY_TEMP ? v->error : NULL);
+	verify_free(v);
+}
+
+static int
+verify_is_client(const struct dns_verify *v, const struct dns_addr *a)
+{
+	if (v->family == AF_INET && a->ss.ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)&a->ss)->sin_addr, v->addr, 4) == 0;
+	if (v->family == AF_INET6 && a->ss.ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr, v->addr, 16) == 0;
+	return 0;
+}
+
+static void
+verify_name_answer(void *arg, enum dns_status status, const struct dns_addr *addrs, size_t n,
+    const char *error)
+{
+	struct dns_verify_name *vn = arg;
+	struct dns_verify *v = vn->v;
+
+	vn->q = NULL;
+	if (status == DNS_TEMPFAIL) {
+		v->tempfail = 1;
+		snprintf(v->error, sizeof(v->error), "%s: %s", vn->name,
+		    error != NULL ? error : "temporary failure");
+	}
+	for (size_t i = 0; status == DNS_OK && i < n && v->verified == 0; i++) {
+		if (!verify_is_client(v, &addrs[i]))
+			continue;
+		v->verified = (int)(vn - v->names) + 1;
+		/* Verified: the other names do not matter any more. */
+		for (size_t k = 0; k < v->nnames; k++) {
+			if (v->names[k].q != NULL) {
+				dns_cancel(&v->names[k].q);
+				v->pending--;
+			}
+		}
+	}
+	verify_done(v);
+}
+
+/*
+ * A PTR name whose last label is all digits ("192.0.2.1", from whoever
+ * controls the reverse zone) would "resolve" to itself as an address
+ * literal: not a host name, as Postfix decides too.
+ */
+static int
+verify_name_usable(const char *name)
+{
+	const char *last = strrchr(name, '.');
+
+	last = last != NULL ? last + 1 : name;
+	if (*last == '\0')
+		return 0;
+	for (; *last != '\0'; last++)
+		if (*last < '0' || *last > '9')
+			return 1;
+	return 0;
+}
+
+static void
+verify_ptr_answer(void *arg, enum dns_status status, const char *const *answers, size_t n,
+    const char *error)
+{
+	struct dns_verify *v = arg;
+
+	v->ptr_q = NULL;
+	if (status == DNS_TEMPFAIL) {
+		v->tempfail = 1;
+		snprintf(v->error, sizeof(v->error), "PTR: %s", error != NULL ? error :
+		    "temporary failure");
+	}
+	for (size_t i = 0; status == DNS_OK && i < n && v->nnames < DNS_VERIFY_NAMES; i++) {
+		struct dns_verify_name *vn = &v->names[v->nnames];
+		int len = snprintf(vn->name, sizeof(vn->name), "%s", answers[i]);
+
+		if (len < 0 || (size_t)len >= sizeof(vn->name) || !verify_name_usable(vn->name))
+			continue;
+		vn->v = v;
+		v->nnames++;
+		v->pending++;
+	}
+	/* Sent only now: no answer can arrive before every name is counted. */
+	for (size_t i = 0; i < v->nnames; i++)
+		v->names[i].q = dns_lookup_addr(v->names[i].name, verify_name_answer, &v->names[i]);
+	verify_done(v);
+}
+
+struct dns_verify *
+dns_verify_client(const char *addr, dns_verify_cb *cb, void *ctx)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	struct dns_verify *v = xcalloc(1, sizeof(*v));
+	unsigned char b[16];
+	char text[INET6_ADDRSTRLEN];
+
+	v->cb = cb;
+	v->ctx = ctx;
+	if (inet_pton(AF_INET, addr, b) == 1) {
+		v->family = AF_INET;
+		memcpy(v->addr, b, 4);
+	} else if (inet_pton(AF_INET6, addr, b) == 1) {
+		if (memcmp(b, mapped, 12) == 0) {
+			v->family = AF_INET;
+			memcpy(v->addr, b + 12, 4);
+		} else {
+			v->family = AF_INET6;
+			memcpy(v->addr, b, 16);
+		}
+	}
+	/* Not an address: the PTR lookup answers NXDOMAIN from the loop. */
+	if (v->family == 0 || inet_ntop(v->family, v->addr, text, sizeof(text)) == NULL)
+		text[0] = '\0';
+	v->pending = 1;
+	v->ptr_q = dns_lookup_ptr(text, verify_ptr_answer, v);
+	return v;
+}
+
+void
+dns_verify_cancel(struct dns_verify **vp)
+{
+	if (*vp == NULL)
+		return;
+	verify_free(*vp);
+	*vp = NULL;
+}

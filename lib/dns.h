@@ -77,6 +77,36 @@ struct dns_query *dns_lookup_txt(const char *name, dns_text_cb *cb, void *ctx);
  * or the name does not fit size.
  */
 int dns_reverse_name(const char *addr, const char *zone, char *out, size_t size);
+/*
+ * Forward-confirmed reverse DNS, Postfix's "verified" client name: the
+ * PTR names of addr (at most DNS_VERIFY_NAMES, numeric ones left out, as
+ * Postfix does), each looked up A and AAAA; a name counts if one of its
+ * addresses is addr.  IPv4-mapped IPv6 addresses are checked as IPv4.
+ * There is no time limit here beyond the resolver's: a caller that must
+ * not wait long cancels.
+ */
+#define DNS_VERIFY_NAMES 10
+enum dns_verify_status {
+	DNS_VERIFY_OK,		/* name is verified */
+	DNS_VERIFY_TEMP,	/* a lookup failed temporarily and no name was verified */
+	DNS_VERIFY_NONAME,	/* no PTR (NXDOMAIN, no data, no usable name, not an address) */
+	DNS_VERIFY_FORGED,	/* PTR names, none resolving back to addr */
+};
+/*
+ * name: the verified name, or NULL; ptr_name: the first usable PTR name
+ * (what the reverse zone claims), or NULL; error: a temporary failure's
+ * text, or NULL.  Valid during the call.
+ */
+typedef void dns_verify_cb(void *ctx, enum dns_verify_status status, const char *name,
+    const char *ptr_name, const char *error);
+struct dns_verify;
+/* cb always runs later from the event loop, once. */
+struct dns_verify *dns_verify_client(const char *addr, dns_verify_cb *cb, void *ctx);
+/* Cancel (cb will not run); *v becomes NULL.  Only before cb runs. */
+void dns_verify_cancel(struct dns_verify **v);
+/* "verified", "temporary failure", "no name", "forged". */
+const char *dns_verify_status_str(enum dns_verify_status status);
+
 /* The event base given to dns_init (NULL before). */
 struct event_base *dns_event_base(void);
 /* Cancel a pending query (its callback will not run); *q becomes NULL. */

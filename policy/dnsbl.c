@@ -3,8 +3,8 @@
  * dnsbl - weighted DNSBL/DNSWL scores, RHSBL and forward-confirmed reverse
  * DNS, asynchronously through lib/dns.  See dnsbl.h.
  *
- * A check is one operation holding a lookup per site (and the PTR, then
- * up to FCRDNS_NAMES_MAX address lookups); it finishes when the last
+ * A check is one operation holding a lookup per site (and the
+ * forward-confirmed reverse DNS of lib/dns); it finishes when the last
  * answer is in.  Results are cached per client address for CACHE_TTL
  * seconds in two parts, the DNSBL score and the FCrDNS verdict, so that
  * a check asking for one part does not redo the other.  A part that saw a
@@ -32,7 +32,6 @@
 #include "lib/mem.h"
 #include "policy/dnsbl.h"
 
-#define FCRDNS_NAMES_MAX 10
 #define CACHE_TTL 60
 #define CACHE_MAX 4096
 #define CACHE_BUCKETS 8192	/* a power of two */
@@ -388,12 +387,6 @@ struct site_lookup {
 	char answer[16];	/* the record that listed it, for the log */
 };
 
-struct name_lookup {
-	struct dnsbl_op *op;
-	struct dns_query *q;
-	char name[256];
-};
-
 struct dnsbl_op {
 	int rhsbl;
 	dnsbl_cb *cb;
@@ -410,10 +403,7 @@ struct dnsbl_op {
 	int do_dnsbl, do_fcrdns;	/* parts looked up (not from the cache) */
 	int want_fcrdns;
 	uint64_t sites_hash;
-	struct dns_query *ptr_q;
-	struct name_lookup names[FCRDNS_NAMES_MAX];
-	size_t nnames;
-	int fcrdns_tempfail;
+	struct dns_verify *verify;
 	struct dnsbl_result result;
 	/* Nothing to look up: the callback still runs from the loop. */
 	struct event *later;
@@ -443,8 +433,6 @@ client_finish(struct dnsbl_op *op)
 			}
 		}
 	}
-	if (op->do_fcrdns && r->fcrdns != 1)
-		r->fcrdns = op->fcrdns_tempfail ? -1 : 0;
 	if (op->valid_ip && ((op->do_dnsbl && !r->tempfail) || (op->do_fcrdns && r->fcrdns >= 0))) {
 		time_t now = now_sec();
 		e = cache_get(op->key, 1);
@@ -547,83 +535,18 @@ site_answer(void *arg, enum dns_status status, const char *const *answers, size_
 	op_done(op);
 }
 
-static int
-addr_is_client(const struct dnsbl_op *op, const struct dns_addr *a)
-{
-	if (op->key[0] == 4 && a->ss.ss_family == AF_INET)
-		return memcmp(&((const struct sockaddr_in *)&a->ss)->sin_addr, op->key + 1, 4) == 0;
-	if (op->key[0] == 6 && a->ss.ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr, op->key + 1, 16) == 0;
-	return 0;
-}
-
 static void
-name_answer(void *arg, enum dns_status status, const struct dns_addr *addrs, size_t n,
-    const char *error)
-{
-	struct name_lookup *nl = arg;
-	struct dnsbl_op *op = nl->op;
-
-	nl->q = NULL;
-	if (status == DNS_TEMPFAIL)
-		op->fcrdns_tempfail = 1;
-	for (size_t i = 0; status == DNS_OK && i < n && op->result.fcrdns != 1; i++) {
-		if (!addr_is_client(op, &addrs[i]))
-			continue;
-		op->result.fcrdns = 1;
-		str_copy(op->result.client_name, nl->name, sizeof(op->result.client_name));
-		/* Confirmed: the other names do not matter any more. */
-		for (size_t k = 0; k < op->nnames; k++) {
-			if (op->names[k].q != NULL) {
-				dns_cancel(&op->names[k].q);
-				op->pending--;
-			}
-		}
-	}
-	op_done(op);
-}
-
-/*
- * A PTR name made of digits ("192.0.2.1" under in-addr.arpa's control of
- * the client) would "resolve" to itself as an address literal: not a host
- * name, as Postfix decides too.
- */
-static int
-ptr_name_usable(const char *name)
-{
-	const char *last = strrchr(name, '.');
-
-	last = last != NULL ? last + 1 : name;
-	if (*last == '\0')
-		return 0;
-	for (; *last != '\0'; last++)
-		if (!isdigit((unsigned char)*last))
-			return 1;
-	return 0;
-}
-
-static void
-ptr_answer(void *arg, enum dns_status status, const char *const *answers, size_t n,
+verify_answer(void *arg, enum dns_verify_status status, const char *name, const char *ptr_name,
     const char *error)
 {
 	struct dnsbl_op *op = arg;
 
-	op->ptr_q = NULL;
-	if (status == DNS_TEMPFAIL) {
-		log_debug("dnsbl: client=%s PTR: %s", op->subject, error != NULL ? error : "temporary failure");
-		op->fcrdns_tempfail = 1;
-	}
-	for (size_t i = 0; status == DNS_OK && i < n && op->nnames < FCRDNS_NAMES_MAX; i++) {
-		struct name_lookup *nl = &op->names[op->nnames];
-
-		if (!ptr_name_usable(answers[i]) || str_copy(nl->name, answers[i], sizeof(nl->name)) >=
-		    sizeof(nl->name))
-			continue;
-		nl->op = op;
-		op->nnames++;
-		op->pending++;
-		nl->q = dns_lookup_addr(nl->name, name_answer, nl);
-	}
+	op->verify = NULL;
+	if (status == DNS_VERIFY_TEMP)
+		log_debug("dnsbl: client=%s reverse DNS: %s", op->subject, error);
+	op->result.fcrdns = status == DNS_VERIFY_OK ? 1 : status == DNS_VERIFY_TEMP ? -1 : 0;
+	if (name != NULL)
+		str_copy(op->result.client_name, name, sizeof(op->result.client_name));
 	op_done(op);
 }
 
@@ -719,7 +642,7 @@ dnsbl_check_client(const char *client_ip, int fcrdns, dnsbl_cb *cb, void *ctx)
 	}
 	if (op->do_fcrdns) {
 		op->pending++;
-		op->ptr_q = dns_lookup_ptr(op->subject, ptr_answer, op);
+		op->verify = dns_verify_client(op->subject, verify_answer, op);
 	}
 	return op;
 }
@@ -780,9 +703,7 @@ op_free(struct dnsbl_op *op)
 {
 	for (size_t i = 0; op->lookups != NULL && i < op->sites.n; i++)
 		dns_cancel(&op->lookups[i].q);
-	for (size_t i = 0; i < op->nnames; i++)
-		dns_cancel(&op->names[i].q);
-	dns_cancel(&op->ptr_q);
+	dns_verify_cancel(&op->verify);
 	if (op->later != NULL)
 		event_free(op->later);
 	free(op->lookups);
