@@ -34,6 +34,7 @@
 	X(LIST, submission_listen, "0.0.0.0:587", "submission listeners: STARTTLS then AUTH required") \
 	X(LIST, smtps_listen, "0.0.0.0:465", "submission listeners with implicit TLS") \
 	X(STR, smtpd_banner, "", "greeting text after 220 (default: \"$myhostname ESMTP facteur\")") \
+	X(BOOL, smtpd_peername_lookup, "yes", "look up the client's name before the banner (PTR, then its A/AAAA must give the client's address back); no: every client is \"unknown\"") \
 	X(LIST, local_domains, "", "domains whose mail is delivered here") \
 	X(LIST, relay_domains, "", "domains accepted from anyone and relayed to their next hop") \
 	X(LIST, mynetworks, "127.0.0.0/8, ::1/128", "client networks allowed to relay anywhere") \

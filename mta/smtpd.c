@@ -7,6 +7,11 @@
  * (RFC 2920).  Relay control lives in smtpd_rcpt(): our domains from
  * anyone, other domains only for mynetworks and authenticated clients,
  * and sender-specified routing (%, !, quoted @) refused from the rest.
+ *
+ * Before the banner the client's name is looked up and verified, as
+ * Postfix's smtpd does (smtpd_peer.c): the PTR names of the address, kept
+ * only if one of their addresses is the client's; otherwise "unknown".
+ * The banner waits for it, SMTPD_NAME_TIMEOUT at most.
  */
 #include "facteur-config.h"
 
@@ -25,6 +30,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/report.h"
 #include "lib/mem.h"
@@ -35,6 +41,13 @@
 #include "smtp_addr.h"
 #include "smtp_proto.h"
 #include "smtpd.h"
+
+/*
+ * Postfix waits as long as the system resolver does (5 s a try, two tries
+ * a server, for the PTR and again for the name): a silent resolver could
+ * hold the banner for half a minute.  A name is worth less than that.
+ */
+#define SMTPD_NAME_TIMEOUT 5
 
 static struct event_base *smtpd_base;
 static SSL_CTX *smtpd_tls_ctx;
@@ -118,7 +131,7 @@ smtpd_error(struct smtpd_session *s, const char *fmt, ...)
 	va_end(ap);
 	STATS_INC(smtpd_reject_protocol);
 	if (++s->errors >= (unsigned long)var_smtpd_error_limit) {
-		log_info("too many errors from [%s] after %u commands", s->addr, s->commands);
+		log_info("too many errors from %s[%s] after %u commands", s->name, s->addr, s->commands);
 		smtpd_reply(s, "421 4.7.0 %s Error: too many errors", proc_hostname());
 		smtpd_close(s);
 	}
@@ -149,12 +162,16 @@ smtpd_transaction_reset(struct smtpd_session *s)
 void
 smtpd_session_free(struct smtpd_session *s)
 {
-	log_info("disconnect from [%s] commands=%u errors=%u", s->addr, s->commands, s->errors);
+	log_info("disconnect from %s[%s] commands=%u errors=%u", s->name, s->addr, s->commands,
+	    s->errors);
 	client_add(s->addr, -1);
 	smtpd_nsessions--;
 	STATS_DEC(smtpd_connections_active);
 	smtpd_transaction_reset(s);
 	smtpd_policy_free(s);
+	dns_verify_cancel(&s->name_q);
+	if (s->name_timer != NULL)
+		event_free(s->name_timer);
 	if (s->milter != NULL)
 		milter_session_free(&s->milter);
 	if (s->bev != NULL)
@@ -234,9 +251,9 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 			smtpd_session_free(s);
 			return;
 		}
-		log_info("timeout after %s from [%s]",
+		log_info("timeout after %s from %s[%s]",
 		    s->state == SMTPD_ST_DATA || s->state == SMTPD_ST_BDAT ? "DATA" : "command",
-		    s->addr);
+		    s->name, s->addr);
 		if (s->state == SMTPD_ST_COMMIT) {
 			/* The flush is slow, not the client: keep waiting. */
 			bufferevent_enable(bev, EV_WRITE);
@@ -264,8 +281,9 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (s->state != SMTPD_ST_CLOSING && s->in_mail)
-		log_info("lost connection after %s from [%s]",
-		    s->state == SMTPD_ST_DATA || s->state == SMTPD_ST_BDAT ? "DATA" : "MAIL", s->addr);
+		log_info("lost connection after %s from %s[%s]",
+		    s->state == SMTPD_ST_DATA || s->state == SMTPD_ST_BDAT ? "DATA" : "MAIL", s->name,
+		    s->addr);
 	smtpd_session_free(s);
 }
 
@@ -276,6 +294,62 @@ smtpd_banner(struct smtpd_session *s)
 		smtpd_reply(s, "220 %s", var_smtpd_banner);
 	else
 		smtpd_reply(s, "220 %s ESMTP facteur", proc_hostname());
+}
+
+/* The name is known: log the connection, then the policy and the banner. */
+static void
+smtpd_connected(struct smtpd_session *s)
+{
+	log_info("connect from %s[%s] port=%s", s->name, s->addr,
+	    s->mode == SMTPD_MX ? "smtp" : s->mode == SMTPD_SUBMISSION ? "submission" : "smtps");
+	smtpd_policy_connect(s);
+}
+
+static void
+smtpd_name_answer(void *ctx, enum dns_verify_status status, const char *name,
+    const char *ptr_name, const char *error)
+{
+	struct smtpd_session *s = ctx;
+
+	s->name_q = NULL;
+	event_free(s->name_timer);
+	s->name_timer = NULL;
+	switch (status) {
+	case DNS_VERIFY_OK:
+		str_copy(s->name, name, sizeof(s->name));
+		s->name_status = SMTPD_NAME_OK;
+		break;
+	case DNS_VERIFY_TEMP:
+		/* As Postfix: a warning when a name was found but not confirmed. */
+		if (ptr_name != NULL)
+			log_warnx("hostname %s does not resolve to address %s: %s", ptr_name, s->addr,
+			    error);
+		else
+			log_debug("client name of [%s]: %s", s->addr, error);
+		s->name_status = SMTPD_NAME_TEMP;
+		break;
+	case DNS_VERIFY_NONAME:
+		s->name_status = SMTPD_NAME_PERM;
+		break;
+	case DNS_VERIFY_FORGED:
+		log_warnx("hostname %s does not resolve to address %s", ptr_name, s->addr);
+		s->name_status = SMTPD_NAME_FORGED;
+		break;
+	}
+	smtpd_connected(s);
+}
+
+static void
+smtpd_name_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	event_free(s->name_timer);
+	s->name_timer = NULL;
+	dns_verify_cancel(&s->name_q);
+	log_info("client name of [%s]: no answer in %d s", s->addr, SMTPD_NAME_TIMEOUT);
+	s->name_status = SMTPD_NAME_TEMP;
+	smtpd_connected(s);
 }
 
 static void
@@ -290,6 +364,8 @@ smtpd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, 
 	s->base = smtpd_base;
 	s->mode = mode;
 	net_addr_str(sa, s->addr, sizeof(s->addr));
+	str_copy(s->name, "unknown", sizeof(s->name));
+	s->name_status = SMTPD_NAME_PERM;
 	s->trusted = net_cidr_list_match(var_mynetworks, s->addr);
 	if (mode == SMTPD_SMTPS) {
 		SSL *ssl = smtpd_tls_ctx != NULL ? SSL_new(smtpd_tls_ctx) : NULL;
@@ -312,11 +388,10 @@ smtpd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, 
 	bufferevent_setcb(s->bev, smtpd_read_cb, NULL, smtpd_event_cb, s);
 	bufferevent_set_max_single_read(s->bev, SMTPD_MAX_READ);
 	smtpd_set_timeout(s, var_smtpd_timeout);
-	log_info("connect from [%s] port=%s", s->addr,
-	    mode == SMTPD_MX ? "smtp" : mode == SMTPD_SUBMISSION ? "submission" : "smtps");
+	/* Refusals come first: a flood of connections costs no lookups. */
 	if (smtpd_nsessions > (unsigned long)var_smtpd_connection_limit) {
 		STATS_INC(smtpd_connections_refused);
-		log_info("refused [%s]: smtpd_connection_limit %ld reached", s->addr,
+		log_info("refused unknown[%s]: smtpd_connection_limit %ld reached", s->addr,
 		    var_smtpd_connection_limit);
 		smtpd_reply(s, "421 4.7.0 %s Error: too many connections", proc_hostname());
 		bufferevent_enable(s->bev, EV_WRITE);
@@ -326,14 +401,30 @@ smtpd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, 
 	/* mynetworks is exempt, as with Postfix's smtpd_client_event_limit_exceptions. */
 	if (!s->trusted && per_client > (unsigned long)var_smtpd_client_connection_limit) {
 		STATS_INC(smtpd_connections_refused);
-		log_info("refused [%s]: %u connections from this client", s->addr, per_client);
+		log_info("refused unknown[%s]: %u connections from this client", s->addr, per_client);
 		smtpd_reply(s, "421 4.7.0 %s Error: too many connections from %s", proc_hostname(),
 		    s->addr);
 		bufferevent_enable(s->bev, EV_WRITE);
 		smtpd_close(s);
 		return;
 	}
-	smtpd_policy_connect(s);
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) {
+		/* Not Internet: a local client, as Postfix assumes, without a lookup. */
+		str_copy(s->name, "localhost", sizeof(s->name));
+		s->name_status = SMTPD_NAME_OK;
+		smtpd_connected(s);
+	} else if (!var_smtpd_peername_lookup) {
+		smtpd_connected(s);
+	} else {
+		struct timeval tv = { SMTPD_NAME_TIMEOUT, 0 };
+
+		/* Input stays unread meanwhile: a pregreet is noticed after. */
+		s->name_timer = evtimer_new(s->base, smtpd_name_timeout, s);
+		if (s->name_timer == NULL)
+			panic("smtpd: evtimer_new failed");
+		evtimer_add(s->name_timer, &tv);
+		s->name_q = dns_verify_client(s->addr, smtpd_name_answer, s);
+	}
 }
 
 /* ---- commands ---- */

@@ -63,12 +63,30 @@ struct smtpd_data {
 	int bdat_last;
 };
 
+/*
+ * The client's name as Postfix's smtpd has it: looked up before the
+ * banner, kept only if verified (its A/AAAA records give the client's
+ * address back), else "unknown" with the reason.
+ */
+enum smtpd_name_status {
+	SMTPD_NAME_OK,		/* verified (or a local, non-Internet client) */
+	SMTPD_NAME_TEMP,	/* a lookup failed or took too long */
+	SMTPD_NAME_PERM,	/* no PTR, or smtpd_peername_lookup = no */
+	SMTPD_NAME_FORGED,	/* the PTR names do not resolve back to the address */
+};
+
+struct dns_verify;
+
 struct smtpd_session {
 	struct bufferevent *bev;
 	struct event_base *base;
 	enum smtpd_mode mode;
 	enum smtpd_state state;
 	char addr[64];
+	char name[256];		/* the verified client name, or "unknown" */
+	enum smtpd_name_status name_status;
+	struct dns_verify *name_q;	/* the lookup before the banner */
+	struct event *name_timer;	/* its time limit */
 	char *helo;
 	int esmtp;
 	int tls;

@@ -84,8 +84,9 @@ write_received(struct smtpd_session *s)
 	if (ssl != NULL)
 		snprintf(tlsinfo, sizeof(tlsinfo), "\r\n\t(using %s with cipher %s)",
 		    SSL_get_version(ssl), SSL_get_cipher_name(ssl));
-	hdr = xasprintf("Received: from %s ([%s])\r\n\tby %s (facteur) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
-	    s->helo, s->addr, proc_hostname(), smtpd_proto(s), s->env.qid, tlsinfo,
+	/* Postfix's form: "unknown" when the name is not verified (SpamAssassin reads no rDNS). */
+	hdr = xasprintf("Received: from %s (%s [%s])\r\n\tby %s (facteur) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
+	    s->helo, s->name, s->addr, proc_hostname(), smtpd_proto(s), s->env.qid, tlsinfo,
 	    s->env.nrcpts == 1 ? "\r\n\tfor <" : "", s->env.nrcpts == 1 ? s->env.rcpts[0].addr : "",
 	    s->env.nrcpts == 1 ? ">" : "", date);
 	data_put(s, hdr, strlen(hdr));
@@ -124,6 +125,7 @@ smtpd_data_begin(struct smtpd_session *s)
 		memset(&fe, 0, sizeof(fe));
 		fe.qid = s->env.qid;
 		fe.client_addr = s->addr;
+		fe.client_name = strcmp(s->name, "unknown") != 0 ? s->name : NULL;
 		fe.helo = s->helo;
 		fe.sender = s->env.sender;
 		fe.rcpts = rcpts;

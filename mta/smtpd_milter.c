@@ -67,7 +67,7 @@ session_milter(struct smtpd_session *s)
 {
 	if (s->milter == NULL) {
 		SSL *ssl = s->tls ? bufferevent_openssl_get_ssl(s->bev) : NULL;
-		s->milter = milter_session_new(s->base, s->addr, 0, NULL, s->helo);
+		s->milter = milter_session_new(s->base, s->addr, 0, s->name, s->helo);
 		if (s->auth_user != NULL) {
 			milter_session_set_macro(s->milter, "{auth_authen}", s->auth_user);
 			milter_session_set_macro(s->milter, "{auth_type}", "PLAIN");
