@@ -185,7 +185,9 @@ def test_received_header(facteur, port, proto):
     raw = facteur.mailbox_for(qid)[f"{qid}.0.eml"]
     rec = _received(raw)
     assert len(rec) == 1
-    assert re.match(rf"from client\.test \(\[127\.0\.0\.1\]\) by mx\.test \(facteur\) with {proto} "
+    # The verified name, as Postfix writes it: 127.0.0.1 is localhost both ways.
+    assert re.match(rf"from client\.test \(localhost \[127\.0\.0\.1\]\) by mx\.test \(facteur\) "
+                    rf"with {proto} "
                     rf"id {qid}\b", rec[0]), rec[0]
     assert "for <rcpt@example.org>" in rec[0]
     if proto != "ESMTP":
