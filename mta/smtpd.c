@@ -131,7 +131,8 @@ smtpd_error(struct smtpd_session *s, const char *fmt, ...)
 	va_end(ap);
 	STATS_INC(smtpd_reject_protocol);
 	if (++s->errors >= (unsigned long)var_smtpd_error_limit) {
-		log_info("too many errors from %s[%s] after %u commands", s->name, s->addr, s->commands);
+		log_info("too many errors from %s[%s] after %u commands", s->name, s->addr,
+		    s->commands);
 		smtpd_reply(s, "421 4.7.0 %s Error: too many errors", proc_hostname());
 		smtpd_close(s);
 	}
@@ -282,8 +283,8 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (s->state != SMTPD_ST_CLOSING && s->in_mail)
 		log_info("lost connection after %s from %s[%s]",
-		    s->state == SMTPD_ST_DATA || s->state == SMTPD_ST_BDAT ? "DATA" : "MAIL", s->name,
-		    s->addr);
+		    s->state == SMTPD_ST_DATA || s->state == SMTPD_ST_BDAT ? "DATA" : "MAIL",
+		    s->name, s->addr);
 	smtpd_session_free(s);
 }
 
@@ -322,8 +323,8 @@ smtpd_name_answer(void *ctx, enum dns_verify_status status, const char *name,
 	case DNS_VERIFY_TEMP:
 		/* As Postfix: a warning when a name was found but not confirmed. */
 		if (ptr_name != NULL)
-			log_warnx("hostname %s does not resolve to address %s: %s", ptr_name, s->addr,
-			    error);
+			log_warnx("hostname %s does not resolve to address %s: %s", ptr_name,
+			    s->addr, error);
 		else
 			log_debug("client name of [%s]: %s", s->addr, error);
 		s->name_status = SMTPD_NAME_TEMP;
@@ -401,7 +402,8 @@ smtpd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, 
 	/* mynetworks is exempt, as with Postfix's smtpd_client_event_limit_exceptions. */
 	if (!s->trusted && per_client > (unsigned long)var_smtpd_client_connection_limit) {
 		STATS_INC(smtpd_connections_refused);
-		log_info("refused unknown[%s]: %u connections from this client", s->addr, per_client);
+		log_info("refused unknown[%s]: %u connections from this client", s->addr,
+		    per_client);
 		smtpd_reply(s, "421 4.7.0 %s Error: too many connections from %s", proc_hostname(),
 		    s->addr);
 		bufferevent_enable(s->bev, EV_WRITE);

@@ -85,8 +85,9 @@ write_received(struct smtpd_session *s)
 		snprintf(tlsinfo, sizeof(tlsinfo), "\r\n\t(using %s with cipher %s)",
 		    SSL_get_version(ssl), SSL_get_cipher_name(ssl));
 	/* Postfix's form: "unknown" when the name is not verified (SpamAssassin reads no rDNS). */
-	hdr = xasprintf("Received: from %s (%s [%s])\r\n\tby %s (facteur) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
-	    s->helo, s->name, s->addr, proc_hostname(), smtpd_proto(s), s->env.qid, tlsinfo,
+	hdr = xasprintf("Received: from %s (%s [%s])\r\n\tby %s (facteur) with %s id %s%s%s%s%s;"
+	    "\r\n\t%s\r\n", s->helo, s->name, s->addr, proc_hostname(), smtpd_proto(s), s->env.qid,
+	    tlsinfo,
 	    s->env.nrcpts == 1 ? "\r\n\tfor <" : "", s->env.nrcpts == 1 ? s->env.rcpts[0].addr : "",
 	    s->env.nrcpts == 1 ? ">" : "", date);
 	data_put(s, hdr, strlen(hdr));
