@@ -51,13 +51,15 @@ def ptr(addr, name):
 
 @pytest.fixture
 def dns(workdir):
-    """make(records) -> a started Unbound logging its queries."""
+    """make(records, refuse=()) -> a started Unbound logging its queries; the
+    zones of refuse are refused (the resolver reports a temporary failure)."""
     made = []
 
-    def make(records):
+    def make(records, refuse=()):
         u = Unbound(os.path.join(workdir, f"dns{len(made)}"), records)
         with open(u.conf, "a") as f:
             f.write("    log-queries: yes\n")
+            f.write("".join(f'    local-zone: "{z}" refuse\n' for z in refuse))
         made.append(u.start())
         return u
 
@@ -176,6 +178,30 @@ def test_name_without_address_is_unknown(workdir, dns):
         rcv = received(send_from(f, LOCAL))
         assert rcv.startswith(f"from {HELO} (unknown [{LOCAL}])"), rcv
         assert f"hostname noaddr.test does not resolve to address {LOCAL}" in f.log_text()
+    finally:
+        f.stop()
+
+
+@needs_local
+def test_temporary_failure_is_unknown(workdir, dns):
+    # The PTR answers, the name's zone fails: unknown, and Postfix's warning with the reason.
+    u = dns([ptr(LOCAL, "host.fail.test")], refuse=["fail.test."])
+    f = facteur(workdir, u)
+    try:
+        rcv = received(send_from(f, LOCAL))
+        assert rcv.startswith(f"from {HELO} (unknown [{LOCAL}])"), rcv
+        assert f"hostname host.fail.test does not resolve to address {LOCAL}: " in f.log_text()
+    finally:
+        f.stop()
+    # The reverse zone itself fails: unknown too.
+    rev = ipaddress.ip_address(LOCAL).reverse_pointer + "."
+    u = dns([], refuse=[rev])
+    f = facteur(os.path.join(workdir, "ptr"), u)
+    try:
+        rcv = received(send_from(f, LOCAL))
+        assert rcv.startswith(f"from {HELO} (unknown [{LOCAL}])"), rcv
+        assert f"connect from unknown[{LOCAL}]" in f.log_text()
+        assert f"client name of [{LOCAL}]: PTR: SERVFAIL" in f.log_text()
     finally:
         f.stop()
 
