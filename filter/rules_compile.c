@@ -26,7 +26,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-3"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-4"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -46,6 +46,14 @@ struct rule_info {
 	struct rules_meta *meta;
 	int group;		/* -1 if none */
 	int unset_match;	/* header rules: re matches the [if-unset] value (or "") */
+	/*
+	 * A prefiltered rule's way into Hyperscan, tried in this order: the
+	 * relaxed pattern exactly, the relaxed pattern as a prefilter, the
+	 * pattern as a prefilter (relax_step 0, 1, 2).  relaxed is NULL when
+	 * there is nothing to relax.  Only while compiling.
+	 */
+	char *relaxed;
+	int relax_step;
 };
 
 struct rules {
@@ -139,21 +147,186 @@ hs_flags(const struct sa_rule *rule, int prefilter)
 	return f;
 }
 
-/* Hyperscan has no flag for /x: the inline option does it. */
-static char *
-hs_pattern(const struct sa_rule *rule)
-{
-	if (rule->flags & SA_RE_EXTENDED)
-		return xasprintf("(?x)%s", rule->pattern);
-	return xstrdup(rule->pattern);
-}
-
 static void
 set_status(struct rule_info *info, enum rules_status status, const char *reason)
 {
 	info->status = status;
 	free(info->reason);
 	info->reason = reason != NULL ? xstrdup(reason) : NULL;
+}
+
+/*
+ * A pattern every match of which the original's matches include, without
+ * what Hyperscan refuses inside a pattern: anchors (^ $ \A \z \Z \G)
+ * and look-arounds match nothing and are dropped, back-references become
+ * any text.  Dropping a condition can only add matches, so the result is
+ * a prefilter PCRE2 confirms, usually far tighter than the one Hyperscan
+ * derives from a pattern it cannot take (which may be "anything").  NULL
+ * when nothing was changed or the pattern is beyond this simple reading
+ * (extended mode, \Q...\E, a quantifier left without its atom).
+ */
+static char *
+relax_pattern(const char *p, unsigned int flags)
+{
+	struct strbuf b = { 0 };
+	int changed = 0, dropped = 0;
+
+	if (flags & SA_RE_EXTENDED || strstr(p, "\\Q") != NULL)
+		return NULL;
+	while (*p != '\0') {
+		int drop = 0;
+
+		if (*p == '\\' && p[1] != '\0') {
+			char c = p[1];
+
+			if (c == 'A' || c == 'z' || c == 'Z' || c == 'G') {
+				p += 2;
+				drop = 1;
+			} else if ((c >= '1' && c <= '9') || c == 'g' || c == 'k') {
+				/* \N, \g{N}, \g{-N}, \k<name>, \k{name}, \k'name' */
+				p += 2;
+				if (c != 'g' && c != 'k') {
+					while (*p >= '0' && *p <= '9')
+						p++;
+				} else if (*p == '{' || *p == '<' || *p == '\'') {
+					char close = *p == '{' ? '}' : *p == '<' ? '>' : '\'';
+					const char *e = strchr(p + 1, close);
+					if (e == NULL) {
+						strbuf_free(&b);
+						return NULL;
+					}
+					p = e + 1;
+				} else {
+					if (*p == '-')
+						p++;
+					while (*p >= '0' && *p <= '9')
+						p++;
+				}
+				strbuf_append(&b, "(?s:.*)", 7);
+				changed = 1;
+				continue;
+			} else {
+				strbuf_append(&b, p, 2);
+				p += 2;
+				continue;
+			}
+		} else if (*p == '[') {
+			/* A class is copied whole: ] first is literal, \ escapes, [:x:] nests. */
+			const char *q = p + 1;
+
+			if (*q == '^')
+				q++;
+			if (*q == ']')
+				q++;
+			while (*q != '\0' && *q != ']') {
+				if (*q == '\\' && q[1] != '\0')
+					q += 2;
+				else if (*q == '[' && q[1] == ':' && strstr(q + 2, ":]") != NULL)
+					q = strstr(q + 2, ":]") + 2;
+				else
+					q++;
+			}
+			if (*q != ']') {
+				strbuf_free(&b);
+				return NULL;
+			}
+			strbuf_append(&b, p, (size_t)(q + 1 - p));
+			p = q + 1;
+			continue;
+		} else if (*p == '^' || *p == '$') {
+			p++;
+			drop = 1;
+		} else if (*p == '(' && p[1] == '?' && (p[2] == '=' || p[2] == '!' ||
+		    (p[2] == '<' && (p[3] == '=' || p[3] == '!')))) {
+			/* A look-around: skip to its closing parenthesis. */
+			int depth = 0;
+
+			for (; *p != '\0'; p++) {
+				if (*p == '\\' && p[1] != '\0') {
+					p++;
+				} else if (*p == '[') {
+					const char *q = p + 1;
+					if (*q == '^')
+						q++;
+					if (*q == ']')
+						q++;
+					while (*q != '\0' && *q != ']')
+						q += *q == '\\' && q[1] != '\0' ? 2 : 1;
+					if (*q == '\0')
+						break;
+					p = q;
+				} else if (*p == '(') {
+					depth++;
+				} else if (*p == ')' && --depth == 0) {
+					break;
+				}
+			}
+			if (*p != ')') {
+				strbuf_free(&b);
+				return NULL;
+			}
+			p++;
+			drop = 1;
+		} else {
+			strbuf_putc(&b, *p);
+			p++;
+			continue;
+		}
+		if (drop) {
+			changed = dropped = 1;
+			/* What was dropped matched no text: a quantifier on it is an error. */
+			if (*p == '*' || *p == '+' || *p == '?' || *p == '{') {
+				strbuf_free(&b);
+				return NULL;
+			}
+		}
+	}
+	(void)dropped;
+	if (!changed) {
+		strbuf_free(&b);
+		return NULL;
+	}
+	strbuf_putc(&b, '\0');
+	return b.data;
+}
+
+/* Hyperscan has no flag for /x: the inline option does it. */
+static char *
+hs_pattern(const struct sa_rule *rule, const struct rule_info *info)
+{
+	if (info->relaxed != NULL && info->relax_step < 2)
+		return xstrdup(info->relaxed);
+	if (rule->flags & SA_RE_EXTENDED)
+		return xasprintf("(?x)%s", rule->pattern);
+	return xstrdup(rule->pattern);
+}
+
+/* The Hyperscan flags of a rule where it stands in its way into Hyperscan. */
+static unsigned int
+rule_hs_flags(const struct sa_rule *rule, const struct rule_info *info)
+{
+	if (info->status != RULES_PREFILTER)
+		return hs_flags(rule, 0);
+	if (info->relaxed != NULL && info->relax_step == 0)
+		return hs_flags(rule, 0);
+	return hs_flags(rule, 1);
+}
+
+/* A rule Hyperscan refused: its next way in, or unsupported.  0 if there is one. */
+static int
+rule_next_way(const struct sa_rule *rule, struct rule_info *info)
+{
+	if (info->status == RULES_EXACT && info->re != NULL) {
+		set_status(info, RULES_PREFILTER, NULL);
+		info->relaxed = relax_pattern(rule->pattern, rule->flags);
+		info->relax_step = info->relaxed != NULL ? 0 : 2;
+		return 0;
+	}
+	if (info->status == RULES_PREFILTER && info->relax_step < 2) {
+		info->relax_step++;
+		return 0;
+	}
+	return -1;
 }
 
 static pcre2_code *
@@ -248,19 +421,16 @@ group_sweep(struct rules *r, struct rules_group *g, unsigned int mode)
 			hs_compile_error_t *err = NULL;
 			hs_error_t ret;
 
-			pat = hs_pattern(rule);
+			pat = hs_pattern(rule, info);
 			compiler_calls++;
-			ret = hs_compile(pat, hs_flags(rule, info->status == RULES_PREFILTER), mode,
-			    NULL, &db, &err);
+			ret = hs_compile(pat, rule_hs_flags(rule, info), mode, NULL, &db, &err);
 			free(pat);
 			hs_free_database(db);
 			if (ret == HS_SUCCESS) {
 				hs_free_compile_error(err);
 				break;
 			}
-			if (info->status == RULES_EXACT && info->re != NULL) {
-				set_status(info, RULES_PREFILTER, NULL);
-			} else {
+			if (rule_next_way(rule, info) != 0) {
 				char *why = xasprintf("Hyperscan: %s",
 				    err != NULL ? err->message : "compile failed");
 
@@ -298,8 +468,8 @@ group_compile(struct rules *r, struct rules_group *g)
 
 			if (info->status != RULES_EXACT && info->status != RULES_PREFILTER)
 				continue;
-			pats[n] = hs_pattern(rule);
-			flags[n] = hs_flags(rule, info->status == RULES_PREFILTER);
+			pats[n] = hs_pattern(rule, info);
+			flags[n] = rule_hs_flags(rule, info);
 			ids[n] = i;
 			n++;
 		}
@@ -332,9 +502,7 @@ group_compile(struct rules *r, struct rules_group *g)
 			unsigned int rule = g->ids[ids[err->expression]];
 			struct rule_info *info = &r->info[rule];
 
-			if (info->status == RULES_EXACT && info->re != NULL) {
-				set_status(info, RULES_PREFILTER, NULL);
-			} else {
+			if (rule_next_way(sa_rules_get(r->sa, rule), info) != 0) {
 				char *why = xasprintf("Hyperscan: %s", err->message);
 
 				set_status(info, RULES_UNSUPPORTED, why);
@@ -388,7 +556,7 @@ classify(struct rules *r)
 			info->status = RULES_EXISTS;
 			continue;
 		}
-		pat = hs_pattern(rule);
+		pat = hs_pattern(rule, info);
 		compiler_calls++;
 		if (hs_expression_info(pat, hs_flags(rule, 0), &xi, &err) == HS_SUCCESS) {
 			info->status = RULES_EXACT;
@@ -398,10 +566,26 @@ classify(struct rules *r)
 			snprintf(errbuf, sizeof(errbuf), "Hyperscan: %s", err->message);
 			free(xi);
 			xi = NULL;
-			compiler_calls++;
-			if (hs_expression_info(pat, hs_flags(rule, 1), &xi, &err2) == HS_SUCCESS) {
-				set_status(info, RULES_PREFILTER, NULL);
-			} else {
+			set_status(info, RULES_PREFILTER, NULL);
+			info->relaxed = relax_pattern(rule->pattern, rule->flags);
+			info->relax_step = info->relaxed != NULL ? 0 : 2;
+			for (;;) {
+				char *way = hs_pattern(rule, info);
+				int ok;
+
+				compiler_calls++;
+				ok = hs_expression_info(way, rule_hs_flags(rule, info), &xi, &err2) ==
+				    HS_SUCCESS;
+				free(way);
+				free(xi);
+				xi = NULL;
+				if (ok || info->relax_step == 2)
+					break;
+				hs_free_compile_error(err2);
+				err2 = NULL;
+				info->relax_step++;
+			}
+			if (err2 != NULL) {
 				size_t len = strlen(errbuf);
 
 				/* Both reasons: the exact one is what to rewrite. */
@@ -409,6 +593,8 @@ classify(struct rules *r)
 					snprintf(errbuf + len, sizeof(errbuf) - len, "; prefilter: %s",
 					    err2->message);
 				set_status(info, RULES_UNSUPPORTED, errbuf);
+				free(info->relaxed);
+				info->relaxed = NULL;
 			}
 			hs_free_compile_error(err2);
 		}
@@ -946,6 +1132,10 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 				(void)pcre2_jit_compile(r->info[i].re, PCRE2_JIT_COMPLETE);
 		}
 		pcre_only(r);
+		for (i = 0; i < r->count; i++) {
+			free(r->info[i].relaxed);
+			r->info[i].relaxed = NULL;
+		}
 	} else {
 		compile_pcre(r);
 	}

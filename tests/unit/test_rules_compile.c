@@ -43,9 +43,15 @@ static const char small_rules[] =
 	"body BODY_SPLIT /wire transfer now/\n"
 	"body BODY_REPEAT /\\b(\\w+) \\1\\b/\n"
 	"body BODY_LOOKAHEAD /price(?! list)/\n"
-	/* Hyperscan takes neither: PCRE2 alone (\G, an embedded ^), or nothing. */
+	/*
+	 * Hyperscan takes these only without their anchors (\G, an embedded ^,
+	 * \A): the relaxed pattern is the prefilter, PCRE2 the judge.
+	 */
 	"body BODY_PCRE /\\Gbuy/i\n"
 	"header HDR_PCRE ALL =~ /^From: spammer(?:.|\\n)*^X-Mailer: Spam/m\n"
+	"body BODY_NOT_AT_START /V1AGRA \\Atoday/\n"
+	/* Recursion: PCRE2 alone; embedded code: nothing. */
+	"body BODY_RECUR /b(?R)?uy/i\n"
 	"body BODY_UNSUP /foo(?{ 1 })/\n"
 	"body BODY_EVAL eval:check_something('x')\n"
 	"uri URI_BITLY m{^https?://bit\\.ly/}i\n"
@@ -78,7 +84,9 @@ static const char small_rules[] =
 	"score SUBJ_NOW 0\n"
 	"score SUBJ_GET 0\n"
 	"score BODY_PCRE 0\n"
-	"score HDR_PCRE 0\n";
+	"score HDR_PCRE 0\n"
+	"score BODY_NOT_AT_START 0\n"
+	"score BODY_RECUR 0\n";
 
 static char tmpdir[64];
 
@@ -173,10 +181,11 @@ check_statuses(const struct rules *r)
 	assert_int_equal(rules_status(r, idx(r, "BODY_UNSUP"), &reason), RULES_UNSUPPORTED);
 	assert_non_null(reason);
 	assert_non_null(strstr(reason, "Embedded code"));
-	assert_int_equal(rules_status(r, idx(r, "BODY_PCRE"), &reason), RULES_PCRE);
-	assert_non_null(strstr(reason, "\\G"));
-	assert_int_equal(rules_status(r, idx(r, "HDR_PCRE"), &reason), RULES_PCRE);
-	assert_non_null(strstr(reason, "anchor"));
+	assert_int_equal(rules_status(r, idx(r, "BODY_PCRE"), &reason), RULES_PREFILTER);
+	assert_int_equal(rules_status(r, idx(r, "HDR_PCRE"), &reason), RULES_PREFILTER);
+	assert_int_equal(rules_status(r, idx(r, "BODY_NOT_AT_START"), &reason), RULES_PREFILTER);
+	assert_int_equal(rules_status(r, idx(r, "BODY_RECUR"), &reason), RULES_PCRE);
+	assert_non_null(strstr(reason, "Hyperscan"));
 	assert_int_equal(rules_status(r, idx(r, "BODY_EVAL"), &reason), RULES_EVAL);
 	assert_int_equal(rules_status(r, idx(r, "HAS_MAILER"), &reason), RULES_EXISTS);
 	assert_int_equal(rules_status(r, idx(r, "META_BOTH"), &reason), RULES_META);
@@ -224,6 +233,9 @@ match_spam(const struct rules *r, struct rules_scratch *s)
 	assert_false(hits(m, "BODY_UNSUP"));
 	assert_true(hits(m, "BODY_PCRE"));
 	assert_true(hits(m, "HDR_PCRE"));
+	assert_true(hits(m, "BODY_RECUR"));
+	/* "V1AGRA today" passes the relaxed prefilter; PCRE2 says \\A is not there. */
+	assert_false(hits(m, "BODY_NOT_AT_START"));
 	assert_true(hits(m, "URI_BITLY"));
 	assert_true(hits(m, "RAW_SCRIPT"));
 	assert_true(hits(m, "FULL_RCVD"));
@@ -263,6 +275,7 @@ match_spam(const struct rules *r, struct rules_scratch *s)
 	assert_false(hits(m, "BODY_SPLIT"));
 	assert_false(hits(m, "BODY_PCRE"));
 	assert_false(hits(m, "HDR_PCRE"));
+	assert_false(hits(m, "BODY_RECUR"));
 	assert_true(rules_match_score(m, 0) == 0);
 	rules_match_free(&m);
 }
@@ -280,11 +293,11 @@ test_small_set(void **state)
 	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
 	check_statuses(r);
 	rules_get_stats(r, &st);
-	assert_int_equal(st.loaded[SA_RULE_BODY], 7);
+	assert_int_equal(st.loaded[SA_RULE_BODY], 9);
 	assert_int_equal(st.loaded[SA_RULE_META], 5);
-	assert_int_equal(st.prefiltered, 2);
+	assert_int_equal(st.prefiltered, 5);
 	assert_int_equal(st.unsupported, 1);
-	assert_int_equal(st.pcre_only, 2);
+	assert_int_equal(st.pcre_only, 1);
 	assert_int_equal(st.eval, 1);
 	assert_false(st.cache_hit);
 	/* subject (3 rules), subject:raw, from, all, tocc, x-nope, uri, body, rawbody, full */
