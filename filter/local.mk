@@ -10,7 +10,7 @@ filter_libfilter_a_SOURCES = \
 	filter/mime_header.c filter/mime_header.h \
 	filter/pipeline.c filter/pipeline.h \
 	filter/rules_check.c filter/rules_check.h \
-	filter/rules_compile.c filter/rules_compile.h \
+	filter/rules_compile.c filter/rules_compile.h filter/rules_relax.c filter/rules_relax.h \
 	filter/rules_meta.c filter/rules_meta.h \
 	filter/sa_rules.c filter/sa_rules.h \
 	filter/strbuf.c filter/strbuf.h \

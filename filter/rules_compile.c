@@ -23,6 +23,7 @@
 #include "lib/mem.h"
 #include "filter/rules_compile.h"
 #include "filter/rules_meta.h"
+#include "filter/rules_relax.h"
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
@@ -155,141 +156,6 @@ set_status(struct rule_info *info, enum rules_status status, const char *reason)
 	info->reason = reason != NULL ? xstrdup(reason) : NULL;
 }
 
-/*
- * A pattern every match of which the original's matches include, without
- * what Hyperscan refuses inside a pattern: anchors (^ $ \A \z \Z \G)
- * and look-arounds match nothing and are dropped, back-references become
- * any text.  Dropping a condition can only add matches, so the result is
- * a prefilter PCRE2 confirms, usually far tighter than the one Hyperscan
- * derives from a pattern it cannot take (which may be "anything").  NULL
- * when nothing was changed or the pattern is beyond this simple reading
- * (extended mode, \Q...\E, a quantifier left without its atom).
- */
-static char *
-relax_pattern(const char *p, unsigned int flags)
-{
-	struct strbuf b = { 0 };
-	int changed = 0, dropped = 0;
-
-	if (flags & SA_RE_EXTENDED || strstr(p, "\\Q") != NULL)
-		return NULL;
-	while (*p != '\0') {
-		int drop = 0;
-
-		if (*p == '\\' && p[1] != '\0') {
-			char c = p[1];
-
-			if (c == 'A' || c == 'z' || c == 'Z' || c == 'G') {
-				p += 2;
-				drop = 1;
-			} else if ((c >= '1' && c <= '9') || c == 'g' || c == 'k') {
-				/* \N, \g{N}, \g{-N}, \k<name>, \k{name}, \k'name' */
-				p += 2;
-				if (c != 'g' && c != 'k') {
-					while (*p >= '0' && *p <= '9')
-						p++;
-				} else if (*p == '{' || *p == '<' || *p == '\'') {
-					char close = *p == '{' ? '}' : *p == '<' ? '>' : '\'';
-					const char *e = strchr(p + 1, close);
-					if (e == NULL) {
-						strbuf_free(&b);
-						return NULL;
-					}
-					p = e + 1;
-				} else {
-					if (*p == '-')
-						p++;
-					while (*p >= '0' && *p <= '9')
-						p++;
-				}
-				strbuf_append(&b, "(?s:.*)", 7);
-				changed = 1;
-				continue;
-			} else {
-				strbuf_append(&b, p, 2);
-				p += 2;
-				continue;
-			}
-		} else if (*p == '[') {
-			/* A class is copied whole: ] first is literal, \ escapes, [:x:] nests. */
-			const char *q = p + 1;
-
-			if (*q == '^')
-				q++;
-			if (*q == ']')
-				q++;
-			while (*q != '\0' && *q != ']') {
-				if (*q == '\\' && q[1] != '\0')
-					q += 2;
-				else if (*q == '[' && q[1] == ':' && strstr(q + 2, ":]") != NULL)
-					q = strstr(q + 2, ":]") + 2;
-				else
-					q++;
-			}
-			if (*q != ']') {
-				strbuf_free(&b);
-				return NULL;
-			}
-			strbuf_append(&b, p, (size_t)(q + 1 - p));
-			p = q + 1;
-			continue;
-		} else if (*p == '^' || *p == '$') {
-			p++;
-			drop = 1;
-		} else if (*p == '(' && p[1] == '?' && (p[2] == '=' || p[2] == '!' ||
-		    (p[2] == '<' && (p[3] == '=' || p[3] == '!')))) {
-			/* A look-around: skip to its closing parenthesis. */
-			int depth = 0;
-
-			for (; *p != '\0'; p++) {
-				if (*p == '\\' && p[1] != '\0') {
-					p++;
-				} else if (*p == '[') {
-					const char *q = p + 1;
-					if (*q == '^')
-						q++;
-					if (*q == ']')
-						q++;
-					while (*q != '\0' && *q != ']')
-						q += *q == '\\' && q[1] != '\0' ? 2 : 1;
-					if (*q == '\0')
-						break;
-					p = q;
-				} else if (*p == '(') {
-					depth++;
-				} else if (*p == ')' && --depth == 0) {
-					break;
-				}
-			}
-			if (*p != ')') {
-				strbuf_free(&b);
-				return NULL;
-			}
-			p++;
-			drop = 1;
-		} else {
-			strbuf_putc(&b, *p);
-			p++;
-			continue;
-		}
-		if (drop) {
-			changed = dropped = 1;
-			/* What was dropped matched no text: a quantifier on it is an error. */
-			if (*p == '*' || *p == '+' || *p == '?' || *p == '{') {
-				strbuf_free(&b);
-				return NULL;
-			}
-		}
-	}
-	(void)dropped;
-	if (!changed) {
-		strbuf_free(&b);
-		return NULL;
-	}
-	strbuf_putc(&b, '\0');
-	return b.data;
-}
-
 /* Hyperscan has no flag for /x: the inline option does it. */
 static char *
 hs_pattern(const struct sa_rule *rule, const struct rule_info *info)
@@ -318,7 +184,7 @@ rule_next_way(const struct sa_rule *rule, struct rule_info *info)
 {
 	if (info->status == RULES_EXACT && info->re != NULL) {
 		set_status(info, RULES_PREFILTER, NULL);
-		info->relaxed = relax_pattern(rule->pattern, rule->flags);
+		info->relaxed = rules_relax_pattern(rule->pattern, rule->flags & SA_RE_EXTENDED);
 		info->relax_step = info->relaxed != NULL ? 0 : 2;
 		return 0;
 	}
@@ -567,7 +433,7 @@ classify(struct rules *r)
 			free(xi);
 			xi = NULL;
 			set_status(info, RULES_PREFILTER, NULL);
-			info->relaxed = relax_pattern(rule->pattern, rule->flags);
+			info->relaxed = rules_relax_pattern(rule->pattern, rule->flags & SA_RE_EXTENDED);
 			info->relax_step = info->relaxed != NULL ? 0 : 2;
 			for (;;) {
 				char *way = hs_pattern(rule, info);

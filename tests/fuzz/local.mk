@@ -17,6 +17,10 @@ EXTRA_DIST += \
 	tests/fuzz/fuzz_queue_file.c \
 	tests/fuzz/fuzz_sa_rules.c \
 	tests/fuzz/fuzz_received.c \
+	tests/fuzz/fuzz_rules_relax.c \
+	tests/fuzz/corpus/fuzz_rules_relax/anchors \
+	tests/fuzz/corpus/fuzz_rules_relax/lookaround \
+	tests/fuzz/corpus/fuzz_rules_relax/backref \
 	tests/fuzz/corpus/fuzz_received/postfix-chain \
 	tests/fuzz/corpus/fuzz_received/exim-qmail-exchange \
 	tests/fuzz/corpus/fuzz_received/odd \

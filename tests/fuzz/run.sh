@@ -51,6 +51,7 @@ sources() {
 	    filter/mime_header.c filter/mime_decode.c filter/charset.c filter/html_text.c \
 	    filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_received) echo filter/received.c filter/sa_rules.c filter/strbuf.c lib/mem.c lib/log.c ;;
+	fuzz_rules_relax) echo filter/rules_relax.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
 	esac
 }
@@ -64,6 +65,7 @@ libs() {
 	fuzz_dnsbl_sites) pkg-config --libs inih libevent libunbound ;;
 	fuzz_sieve) pkg-config --libs libcrypto ;;
 	fuzz_received) pkg-config --libs libpcre2-8 libcrypto; echo -lpthread ;;
+	fuzz_rules_relax) pkg-config --libs libpcre2-8 ;;
 	esac
 }
 
@@ -98,7 +100,7 @@ options() {
 
 targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_mime_header fuzz_sa_rules fuzz_milter_proto
     fuzz_policy_proto fuzz_dnsbl_sites fuzz_imap_command fuzz_imap_message fuzz_sieve fuzz_mbox fuzz_csv fuzz_api_json
-    fuzz_received}
+    fuzz_received fuzz_rules_relax}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=
