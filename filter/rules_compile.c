@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-4"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-5"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -132,6 +132,19 @@ now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * SpamAssassin matches a body or rawbody rule against each line of the
+ * body (a paragraph of the rendered text, a line of the raw one) apart, so
+ * ^ and $ are at every line's ends: facteur's streams separate those lines
+ * with \n, and ^ and $ are multi-line there.
+ */
+static int
+line_anchors(const struct sa_rule *rule)
+{
+	return (rule->flags & SA_RE_MULTILINE) || rule->type == SA_RULE_BODY ||
+	    rule->type == SA_RULE_RAWBODY;
+}
+
 static unsigned int
 hs_flags(const struct sa_rule *rule, int prefilter)
 {
@@ -141,7 +154,7 @@ hs_flags(const struct sa_rule *rule, int prefilter)
 		f |= HS_FLAG_CASELESS;
 	if (rule->flags & SA_RE_DOTALL)
 		f |= HS_FLAG_DOTALL;
-	if (rule->flags & SA_RE_MULTILINE)
+	if (line_anchors(rule))
 		f |= HS_FLAG_MULTILINE;
 	if (prefilter)
 		f |= HS_FLAG_PREFILTER;
@@ -207,7 +220,7 @@ pcre_compile_rule(const struct sa_rule *rule, int jit, char *err, size_t errlen)
 		opts |= PCRE2_CASELESS;
 	if (rule->flags & SA_RE_DOTALL)
 		opts |= PCRE2_DOTALL;
-	if (rule->flags & SA_RE_MULTILINE)
+	if (line_anchors(rule))
 		opts |= PCRE2_MULTILINE;
 	if (rule->flags & SA_RE_EXTENDED)
 		opts |= PCRE2_EXTENDED;
