@@ -11,6 +11,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -190,6 +193,19 @@ set_build(void)
 	return set;
 }
 
+/*
+ * A compile of the rule set takes hundreds of megabytes of heap for a few
+ * minutes and frees them; glibc keeps freed pages unless asked, so a
+ * daemon that compiled at start would keep them to its end.
+ */
+static void
+memory_give_back(void)
+{
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+}
+
 static void *
 loader(void *ctx)
 {
@@ -218,11 +234,13 @@ loader(void *ctx)
 			pthread_cond_broadcast(&f->ready_cond);
 			pthread_mutex_unlock(&f->lock);
 			set_release(f, old);
+			memory_give_back();
 			return NULL;
 		}
 		f->reload_again = 0;
 		pthread_mutex_unlock(&f->lock);
 		set_release(f, old);
+		memory_give_back();
 	}
 }
 
