@@ -1001,67 +1001,120 @@ tag_find(const struct sa_tags *t, const char *name, size_t len)
 }
 
 /*
- * ReplaceTags on one pattern: <pre N>, <inter N>, <post N> choose the
- * strings put before, between and after the tags; each <TAG> becomes its
- * value.  Only consecutive tags get the inter string, as in the plugin.
+ * The first "<KIND NAME>" of *re taken out (the plugin's s/<pre (.+?)>//):
+ * NAME's string in t, or NULL (no such marker, or an unknown NAME).
+ */
+static const char *
+take_modifier(const struct sa_rules *r, char *re, const char *kind, const struct sa_tags *t)
+{
+	const char *st = r->replace_start, *en = r->replace_end;
+	size_t sl = strlen(st), el = strlen(en), kl = strlen(kind);
+	char *s, *e;
+	const char *v;
+
+	for (s = re; (s = strstr(s, st)) != NULL; s++) {
+		if (strncmp(s + sl, kind, kl) != 0 || s[sl + kl] != ' ')
+			continue;
+		/* .+? : at least one character, then the first end */
+		if (s[sl + kl + 1] == '\0' || (e = strstr(s + sl + kl + 2, en)) == NULL)
+			return NULL;
+		v = tag_find(t, s + sl + kl + 1, (size_t)(e - (s + sl + kl + 1)));
+		memmove(s, e + el, strlen(e + el) + 1);
+		return v;
+	}
+	return NULL;
+}
+
+/* A tag element of the plugin's split(/(<[^<>]+>)/): its end, or NULL. */
+static const char *
+tag_element(const char *s)
+{
+	const char *q = s + 1;
+
+	while (*q != '\0' && *q != '<' && *q != '>')
+		q++;
+	return *q == '>' && q > s + 1 ? q : NULL;
+}
+
+/*
+ * One pass of ReplaceTags as Mail::SpamAssassin::Plugin::ReplaceTags makes
+ * it: the pattern split into text and <...> elements; pre and post around
+ * every <...> element, inter in every empty text element (before a leading
+ * tag and between adjacent ones); each known tag replaced by its string.
+ * *again when a string put in holds a tag itself.
+ */
+static void
+replace_pass(const struct sa_rules *r, const char *re, const char *pre, const char *inter,
+    const char *post, struct strbuf *out, int *again)
+{
+	const char *s = re;
+
+	while (*s != '\0') {
+		const char *tag = NULL, *tag_end = NULL, *v;
+
+		for (const char *t = s; *t != '\0'; t++) {
+			if (*t == '<' && (tag_end = tag_element(t)) != NULL) {
+				tag = t;
+				break;
+			}
+		}
+		if (tag == NULL) {
+			strbuf_append(out, s, strlen(s));
+			break;
+		}
+		if (tag == s) {
+			if (inter != NULL)
+				strbuf_append(out, inter, strlen(inter));
+		} else {
+			strbuf_append(out, s, (size_t)(tag - s));
+		}
+		if (pre != NULL)
+			strbuf_append(out, pre, strlen(pre));
+		v = tag_find(&r->tags, tag + 1, (size_t)(tag_end - tag - 1));
+		if (v != NULL) {
+			strbuf_append(out, v, strlen(v));
+			for (const char *q = strchr(v, '<'); q != NULL && !*again; q = strchr(q + 1, '<'))
+				if (q[1] != '\0' && q[1] != '>' && strchr(q + 1, '>') != NULL)
+					*again = 1;
+		} else {
+			strbuf_append(out, tag, (size_t)(tag_end + 1 - tag));
+		}
+		if (post != NULL)
+			strbuf_append(out, post, strlen(post));
+		s = tag_end + 1;
+	}
+}
+
+/*
+ * ReplaceTags on one pattern, pass after pass while a replacement brought
+ * tags of its own (six passes at most), as the plugin does: tags defined
+ * with other tags (FF_ALL of FF_A1 ... FF_L1) are expanded all the way.
+ * <pre N>, <inter N>, <post N> (the first of each) choose the strings put
+ * around the tags; they are taken out by the first pass, so the tags a
+ * replacement brings get none.
  */
 static char *
 replace_tags(const struct sa_rules *r, const char *re)
 {
-	const char *st = r->replace_start, *en = r->replace_end;
-	size_t sl = strlen(st), el = strlen(en);
-	const char *pre = "", *inter = "", *post = "";
-	struct strbuf out;
-	const char *s;
-	int prev_tag = 0;
-	char *ret;
+	char *cur = xstrdup(re);
+	int passes = 0, again;
 
-	/* First pass: the pre/inter/post choices. */
-	for (s = re; (s = strstr(s, st)) != NULL; s += sl) {
-		const char *e = strstr(s + sl, en), *w = s + sl;
-		const char *v;
+	do {
+		struct strbuf out;
+		const char *pre, *post, *inter;
 
-		if (e == NULL)
-			break;
-		if (strncmp(w, "pre ", 4) == 0 && (v = tag_find(&r->pre, w + 4, (size_t)(e - w - 4))))
-			pre = v;
-		else if (strncmp(w, "inter ", 6) == 0 &&
-		    (v = tag_find(&r->inter, w + 6, (size_t)(e - w - 6))))
-			inter = v;
-		else if (strncmp(w, "post ", 5) == 0 &&
-		    (v = tag_find(&r->post, w + 5, (size_t)(e - w - 5))))
-			post = v;
-	}
-	memset(&out, 0, sizeof(out));
-	for (s = re; *s != '\0';) {
-		const char *e, *w, *v = NULL;
-
-		if (strncmp(s, st, sl) == 0 && (e = strstr(s + sl, en)) != NULL) {
-			w = s + sl;
-			if (strncmp(w, "pre ", 4) == 0 || strncmp(w, "inter ", 6) == 0 ||
-			    strncmp(w, "post ", 5) == 0) {
-				s = e + el;
-				continue;
-			}
-			v = tag_find(&r->tags, w, (size_t)(e - w));
-			if (v != NULL) {
-				if (prev_tag)
-					strbuf_append(&out, inter, strlen(inter));
-				strbuf_append(&out, pre, strlen(pre));
-				strbuf_append(&out, v, strlen(v));
-				strbuf_append(&out, post, strlen(post));
-				prev_tag = 1;
-				s = e + el;
-				continue;
-			}
-		}
-		prev_tag = 0;
-		strbuf_append(&out, s, 1);
-		s++;
-	}
-	ret = xstrndup((out.data != NULL ? out.data : ""), out.len);
-	strbuf_free(&out);
-	return ret;
+		pre = take_modifier(r, cur, "pre", &r->pre);
+		post = take_modifier(r, cur, "post", &r->post);
+		inter = take_modifier(r, cur, "inter", &r->inter);
+		memset(&out, 0, sizeof(out));
+		again = 0;
+		replace_pass(r, cur, pre, inter, post, &out, &again);
+		free(cur);
+		cur = xstrndup(out.data != NULL ? out.data : "", out.len);
+		strbuf_free(&out);
+		passes++;
+	} while (again && passes <= 5);
+	return cur;
 }
 
 void

@@ -245,15 +245,29 @@ test_replace_tags(void **state)
 	parse(r, "r.cf",
 	    "replace_tag A [a4]\n"
 	    "replace_tag B [b8]\n"
+	    "replace_tag AB (?:<A>|<B>)\n"
+	    "replace_tag ABX (?:<AB><A>|x)\n"
 	    "replace_inter SP \\s?\n"
+	    "replace_post P2 {1,2}\n"
 	    "body TAGGED /<inter SP><A><B>x<A>/\n"
+	    "body NESTED /<post P2>y<ABX>z<Q>/\n"
 	    "body UNTAGGED /<A>/\n"
-	    "replace_rules TAGGED\n");
+	    "replace_rules TAGGED\n"
+	    "replace_rules NESTED\n");
 	sa_rules_finish(r);
-	assert_string_equal(get(r, "TAGGED")->pattern, "[a4]\\s?[b8]x[a4]");
+	/*
+	 * The plugin splits the pattern on <...> elements and puts inter in
+	 * every empty element: between adjacent tags and before a leading one.
+	 */
+	assert_string_equal(get(r, "TAGGED")->pattern, "\\s?[a4]\\s?[b8]x[a4]");
+	/*
+	 * Tags made of tags are expanded pass after pass; post goes around the
+	 * elements of the first pass only, unknown <Q> included.
+	 */
+	assert_string_equal(get(r, "NESTED")->pattern, "y(?:(?:[a4]|[b8])[a4]|x){1,2}z<Q>{1,2}");
 	assert_string_equal(get(r, "UNTAGGED")->pattern, "<A>");
 	sa_rules_finish(r);
-	assert_string_equal(get(r, "TAGGED")->pattern, "[a4]\\s?[b8]x[a4]");
+	assert_string_equal(get(r, "TAGGED")->pattern, "\\s?[a4]\\s?[b8]x[a4]");
 	sa_rules_free(&r);
 }
 
