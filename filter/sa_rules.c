@@ -1025,6 +1025,9 @@ take_modifier(const struct sa_rules *r, char *re, const char *kind, const struct
 	return NULL;
 }
 
+/* Bound of a pattern's ReplaceTags expansion (a file's tags may nest without end). */
+#define REPLACE_MAX (1024 * 1024)
+
 /* A tag element of the plugin's split(/(<[^<>]+>)/): its end, or NULL. */
 static const char *
 tag_element(const char *s)
@@ -1071,6 +1074,8 @@ replace_pass(const struct sa_rules *r, const char *re, const char *pre, const ch
 		if (pre != NULL)
 			strbuf_append(out, pre, strlen(pre));
 		v = tag_find(&r->tags, tag + 1, (size_t)(tag_end - tag - 1));
+		if (v != NULL && out->len + strlen(v) > REPLACE_MAX)
+			v = NULL;	/* tags of tags growing without end: left as they are */
 		if (v != NULL) {
 			strbuf_append(out, v, strlen(v));
 			for (const char *q = strchr(v, '<'); q != NULL && !*again; q = strchr(q + 1, '<'))

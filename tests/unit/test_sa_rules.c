@@ -266,6 +266,16 @@ test_replace_tags(void **state)
 	 */
 	assert_string_equal(get(r, "NESTED")->pattern, "y(?:(?:[a4]|[b8])[a4]|x){1,2}z<Q>{1,2}");
 	assert_string_equal(get(r, "UNTAGGED")->pattern, "<A>");
+	/* Tags that nest without end stop growing at a bound. */
+	parse(r, "bomb.cf",
+	    "replace_tag L <M><M><M><M><M><M><M><M><M><M>\n"
+	    "replace_tag M <N><N><N><N><N><N><N><N><N><N>\n"
+	    "replace_tag N <L><L><L><L><L><L><L><L><L><L>\n"
+	    "body BOMB /<L>/\n"
+	    "replace_rules BOMB\n");
+	sa_rules_finish(r);
+	assert_true(strlen(get(r, "BOMB")->pattern) < 2 * 1024 * 1024);
+	assert_non_null(strstr(get(r, "BOMB")->pattern, "<"));
 	sa_rules_finish(r);
 	assert_string_equal(get(r, "TAGGED")->pattern, "\\s?[a4]\\s?[b8]x[a4]");
 	sa_rules_free(&r);
