@@ -13,6 +13,30 @@
 #include "filter/rules_relax.h"
 #include "filter/strbuf.h"
 
+/*
+ * The ']' closing the class that starts at p ('['), or NULL: a ']' first
+ * is literal, backslash escapes, [:name:] nests.
+ */
+static const char *
+class_end(const char *p)
+{
+	const char *q = p + 1;
+
+	if (*q == '^')
+		q++;
+	if (*q == ']')
+		q++;
+	while (*q != '\0' && *q != ']') {
+		if (*q == '\\' && q[1] != '\0')
+			q += 2;
+		else if (*q == '[' && q[1] == ':' && strstr(q + 2, ":]") != NULL)
+			q = strstr(q + 2, ":]") + 2;
+		else
+			q++;
+	}
+	return *q == ']' ? q : NULL;
+}
+
 char *
 rules_relax_pattern(const char *p, int extended)
 {
@@ -82,22 +106,10 @@ rules_relax_pattern(const char *p, int extended)
 				continue;
 			}
 		} else if (*p == '[') {
-			/* A class is copied whole: ] first is literal, \ escapes, [:x:] nests. */
-			const char *q = p + 1;
+			/* A class is copied whole. */
+			const char *q = class_end(p);
 
-			if (*q == '^')
-				q++;
-			if (*q == ']')
-				q++;
-			while (*q != '\0' && *q != ']') {
-				if (*q == '\\' && q[1] != '\0')
-					q += 2;
-				else if (*q == '[' && q[1] == ':' && strstr(q + 2, ":]") != NULL)
-					q = strstr(q + 2, ":]") + 2;
-				else
-					q++;
-			}
-			if (*q != ']') {
+			if (q == NULL) {
 				strbuf_free(&b);
 				return NULL;
 			}
@@ -127,14 +139,8 @@ rules_relax_pattern(const char *p, int extended)
 				if (*p == '\\' && p[1] != '\0') {
 					p++;
 				} else if (*p == '[') {
-					const char *q = p + 1;
-					if (*q == '^')
-						q++;
-					if (*q == ']')
-						q++;
-					while (*q != '\0' && *q != ']')
-						q += *q == '\\' && q[1] != '\0' ? 2 : 1;
-					if (*q == '\0')
+					const char *q = class_end(p);
+					if (q == NULL)
 						break;
 					p = q;
 				} else if (*p == '(') {
