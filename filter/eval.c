@@ -334,7 +334,8 @@ eval_config_new(const struct sa_rules *rules)
 	set_sort(&c->tlds);
 	set_sort(&c->tlds2);
 	set_sort(&c->tlds3);
-	qsort(c->hostlists, c->nhostlists, sizeof(*c->hostlists), hostlist_cmp);
+	if (c->nhostlists > 0)
+		qsort(c->hostlists, c->nhostlists, sizeof(*c->hostlists), hostlist_cmp);
 	c->uri_re = uri_re_build(&c->tlds);
 	if (c->freemail.n > 0)
 		qsort(c->freemail.v, c->freemail.n, sizeof(char *), str_ptr_cmp);
