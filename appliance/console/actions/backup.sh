@@ -165,10 +165,12 @@ place() {
             awk 'NR == 2 { print $4 }') KiB free"
     fi
     chmod 600 "$PART" 2>/dev/null || true
-    sync -f "$PART" 2>/dev/null || sync
+    # fsync of the copy and of its directory: not syncfs, which on the
+    # appliance's own disk would wait for every dirty page of the system.
+    sync "$PART" 2>/dev/null || sync -f "$PART" 2>/dev/null || sync
     mv "$PART" "$dest"
     PART=
-    sync -f "$2" 2>/dev/null || sync
+    sync "$2" 2>/dev/null || sync -f "$2" 2>/dev/null || sync
     PLACED=$(basename "$dest")
 }
 
