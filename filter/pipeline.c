@@ -1110,7 +1110,9 @@ filter_msg_finish(struct filter_msg *m, const char *message, size_t len)
 		for (unsigned int i = 0; i < rules_match_hit_count(m->match); i++) {
 			unsigned int idx = rules_match_hit_rule(m->match, i);
 			const struct sa_rule *r = sa_rules_get(m->set->sa, idx);
-			double score = sa_rule_score(r, bayes_prob >= 0 ? 2 : 0);
+			/* tflags multiple: the score at each hit, as SpamAssassin adds it. */
+			double score = sa_rule_score(r, bayes_prob >= 0 ? 2 : 0) *
+			    rules_match_times(m->match, idx);
 			if (r->name[0] == '_' && r->name[1] == '_')
 				continue;
 			if (score == 0)

@@ -38,6 +38,8 @@ struct rules_group {
 	hs_database_t *db;	/* NULL when every rule of the group failed */
 	int has_prefilter;
 	int has_pcre;		/* rules PCRE2 matches alone (RULES_PCRE) */
+	int has_multiple;	/* rules with tflags multiple: their hits are counted */
+	int has_nosubject;	/* body rules with tflags nosubject */
 };
 
 struct rule_info {
@@ -47,6 +49,8 @@ struct rule_info {
 	struct rules_meta *meta;
 	int group;		/* -1 if none */
 	int unset_match;	/* header rules: re matches the [if-unset] value (or "") */
+	unsigned int maxhits;	/* sa_rule_maxhits(): more than 1 for tflags multiple */
+	int nosubject;		/* body rules with tflags nosubject: not on the first line */
 	/*
 	 * A prefiltered rule's way into Hyperscan, tried in this order: the
 	 * relaxed pattern exactly, the relaxed pattern as a prefilter, the
@@ -106,6 +110,8 @@ struct rules_match {
 	unsigned char *state;
 	unsigned int *hits;
 	unsigned int hit_count;
+	/* tflags multiple: matches counted, for hit rules only (0: not counted, 1) */
+	unsigned int *counts;
 	struct strbuf *values;	/* per group, header groups: values joined by \n */
 	unsigned char *seen;	/* per group: a value was given */
 	struct strbuf seen_names;	/* "\nname\n..." of every header given, lower case */
@@ -1030,6 +1036,15 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 		if (g->db != NULL)
 			r->stats.databases++;
 	}
+	for (i = 0; i < r->count; i++) {
+		r->info[i].maxhits = sa_rule_maxhits(sa_rules_get(sa, i));
+		if (r->info[i].maxhits > 1 && r->info[i].group >= 0)
+			r->groups[r->info[i].group].has_multiple = 1;
+		r->info[i].nosubject = sa_rules_get(sa, i)->type == SA_RULE_BODY &&
+		    sa_rule_tflag(sa_rules_get(sa, i), "nosubject");
+		if (r->info[i].nosubject && r->info[i].group >= 0)
+			r->groups[r->info[i].group].has_nosubject = 1;
+	}
 	if (!hit && options != NULL && options->cache_dir != NULL)
 		cache_write(r, options->cache_dir, key);
 	unset_matches(r);
@@ -1158,6 +1173,7 @@ rules_match_new(const struct rules *r, struct rules_scratch *scratch)
 	m->scratch = scratch;
 	m->state = xcalloc(r->count + 1, 1);
 	m->hits = xcalloc(r->count + 1, sizeof(*m->hits));
+	m->counts = xcalloc(r->count + 1, sizeof(*m->counts));
 	m->values = xcalloc(r->group_count + 1, sizeof(*m->values));
 	m->seen = xcalloc(r->group_count + 1, 1);
 	m->md = pcre2_match_data_create(1, NULL);
@@ -1192,6 +1208,39 @@ pcre_match(struct rules_match *m, unsigned int rule, const char *data, size_t le
 	    info->status != RULES_PCRE))
 		return 0;
 	return pcre2_match(re, (PCRE2_SPTR)data, len, 0, 0, m->md, NULL) >= 0;
+}
+
+/*
+ * tflags multiple: the matches of a rule's pattern in data as Perl's
+ * while (/.../g) finds them (after an empty match, a non-empty one at
+ * the same place, else one byte further), added to its count up to its
+ * maxhits.
+ */
+static void
+count_matches(struct rules_match *m, unsigned int rule, const char *data, size_t len)
+{
+	const struct rule_info *info = &m->rules->info[rule];
+	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+	size_t at = 0;
+	uint32_t opts = 0;
+
+	if (info->re == NULL || info->maxhits <= 1)
+		return;
+	while (m->counts[rule] < info->maxhits && at <= len) {
+		int rc = pcre2_match(info->re, (PCRE2_SPTR)data, len, at, opts, m->md, NULL);
+
+		if (rc < 0) {
+			if (opts == 0)
+				break;
+			/* No non-empty match here: on one byte. */
+			opts = 0;
+			at++;
+			continue;
+		}
+		m->counts[rule]++;
+		at = ov[1];
+		opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0;
+	}
 }
 
 static int
@@ -1358,8 +1407,11 @@ rules_match_headers_end(struct rules_match *m)
 			unsigned int rule = g->ids[j];
 			int matched = (m->state[rule] & ST_MATCHED) != 0;
 
-			if (matched != sa_rules_get(r->sa, rule)->negate)
+			if (matched != sa_rules_get(r->sa, rule)->negate) {
 				set_hit(m, rule);
+				if (g->has_multiple && matched && m->seen[i])
+					count_matches(m, rule, m->values[i].data, m->values[i].len);
+			}
 		}
 	}
 	for (i = 0; i < r->exists_count; i++) {
@@ -1380,7 +1432,27 @@ rules_match_uri(struct rules_match *m, const char *url, size_t len)
 	if (r->uri_group < 0)
 		return;
 	g = &r->groups[r->uri_group];
-	scan_block(m, g, url, len);
+	if (!g->has_multiple) {
+		scan_block(m, g, url, len);
+	} else {
+		/* Counted rules: did this URI match them, not an earlier one? */
+		unsigned char *before = xmalloc(g->count);
+
+		for (i = 0; i < g->count; i++) {
+			before[i] = m->state[g->ids[i]] & ST_MATCHED;
+			if (r->info[g->ids[i]].maxhits > 1)
+				m->state[g->ids[i]] &= (unsigned char)~ST_MATCHED;
+		}
+		scan_block(m, g, url, len);
+		for (i = 0; i < g->count; i++) {
+			unsigned int rule = g->ids[i];
+
+			if (r->info[rule].maxhits > 1 && (m->state[rule] & ST_MATCHED))
+				count_matches(m, rule, url, len);
+			m->state[rule] |= before[i];
+		}
+		free(before);
+	}
 	for (i = 0; i < g->count; i++) {
 		if (m->state[g->ids[i]] & ST_MATCHED)
 			set_hit(m, g->ids[i]);
@@ -1442,7 +1514,8 @@ rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type, const voi
 		return;
 	st = &m->streams[type];
 	g = &r->groups[r->stream_group[type]];
-	if ((g->has_prefilter || g->has_pcre) && st->kept.len < RULES_CONFIRM_MAX) {
+	if ((g->has_prefilter || g->has_pcre || g->has_multiple || g->has_nosubject) &&
+	    st->kept.len < RULES_CONFIRM_MAX) {
 		size_t n = RULES_CONFIRM_MAX - st->kept.len;
 
 		strbuf_append(&st->kept, data, len < n ? len : n);
@@ -1467,6 +1540,7 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 	const struct rules *r = m->rules;
 	struct rules_stream *st;
 	const struct rules_group *g;
+	const char *kept, *nl;
 	unsigned int i;
 
 	if (!stream_type(type) || !m->streams[type].open)
@@ -1482,20 +1556,34 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 		log_warnx("rules: hs_close_stream failed");
 	st->hs = NULL;
 	st->open = 0;
+	kept = st->kept.data != NULL ? st->kept.data : "";
+	/* The body's first line is the Subject (rules_compile.h): not for nosubject rules. */
+	nl = memchr(kept, '\n', st->kept.len);
 	for (i = 0; i < g->count; i++) {
 		unsigned int rule = g->ids[i];
+		const char *data = kept;
+		size_t len = st->kept.len;
 
-		if (r->info[rule].status == RULES_PCRE &&
-		    pcre_match(m, rule, st->kept.data != NULL ? st->kept.data : "", st->kept.len))
+		if (r->info[rule].nosubject) {
+			data = nl != NULL ? nl + 1 : kept + len;
+			len -= (size_t)(data - kept);
+			/* Hyperscan saw the subject too: PCRE2 decides. */
+			if (m->state[rule] & ST_MATCHED) {
+				m->state[rule] &= (unsigned char)~ST_MATCHED;
+				m->state[rule] |= ST_CANDIDATE;
+			}
+		}
+		if (r->info[rule].status == RULES_PCRE && pcre_match(m, rule, data, len))
 			m->state[rule] |= ST_MATCHED;
 		if (m->state[rule] & ST_CANDIDATE) {
 			m->state[rule] &= (unsigned char)~ST_CANDIDATE;
-			if (pcre_match(m, rule, st->kept.data != NULL ? st->kept.data : "",
-			    st->kept.len))
+			if (pcre_match(m, rule, data, len))
 				m->state[rule] |= ST_MATCHED;
 		}
-		if (m->state[rule] & ST_MATCHED)
+		if (m->state[rule] & ST_MATCHED) {
 			set_hit(m, rule);
+			count_matches(m, rule, data, len);
+		}
 	}
 	strbuf_reset(&st->kept);
 }
@@ -1505,7 +1593,7 @@ meta_value(void *context, int rule)
 {
 	const struct rules_match *m = context;
 
-	return (m->state[rule] & ST_HIT) ? 1 : 0;
+	return rules_match_times(m, (unsigned int)rule);
 }
 
 void
@@ -1554,6 +1642,8 @@ rules_match_reset(struct rules_match *m)
 		strbuf_reset(&m->streams[i].stage);
 	}
 	memset(m->state, 0, r->count + 1);
+	for (i = 0; i < m->hit_count; i++)
+		m->counts[m->hits[i]] = 0;
 	m->hit_count = 0;
 	for (i = 0; i < r->group_count; i++)
 		strbuf_reset(&m->values[i]);
@@ -1586,9 +1676,19 @@ rules_match_score(const struct rules_match *m, unsigned int set)
 	double total = 0;
 	unsigned int i;
 
+	/* SpamAssassin adds a tflags multiple rule's score at each hit. */
 	for (i = 0; i < m->hit_count; i++)
-		total += sa_rule_score(sa_rules_get(m->rules->sa, m->hits[i]), set);
+		total += sa_rule_score(sa_rules_get(m->rules->sa, m->hits[i]), set) *
+		    rules_match_times(m, m->hits[i]);
 	return total;
+}
+
+unsigned int
+rules_match_times(const struct rules_match *m, unsigned int rule)
+{
+	if (rule >= m->rules->count || !(m->state[rule] & ST_HIT))
+		return 0;
+	return m->counts[rule] > 1 ? m->counts[rule] : 1;
 }
 
 void
@@ -1612,6 +1712,7 @@ rules_match_free(struct rules_match **match)
 	free(m->seen);
 	free(m->state);
 	free(m->hits);
+	free(m->counts);
 	pcre2_match_data_free(m->md);
 	free(m);
 }

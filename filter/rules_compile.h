@@ -116,6 +116,10 @@ void rules_match_uri(struct rules_match *m, const char *url, size_t len);
  * prefiltered rules are confirmed at close on the data kept (at most
  * RULES_CONFIRM_MAX bytes).  -1 if type is not one of
  * those or the stream is already open.
+ *
+ * The body stream is SpamAssassin's body text: its first line is the
+ * Subject, which rules with `tflags nosubject` do not see.  Rules with
+ * `tflags multiple` are counted on the data kept (rules_match_times).
  */
 #define RULES_CONFIRM_MAX (1024 * 1024)
 int rules_match_stream_open(struct rules_match *m, enum sa_rule_type type);
@@ -136,7 +140,12 @@ int rules_match_hit(const struct rules_match *m, unsigned int rule);
 /* Rules hit, in the order they hit. */
 unsigned int rules_match_hit_count(const struct rules_match *m);
 unsigned int rules_match_hit_rule(const struct rules_match *m, unsigned int i);
-/* Sum of the scores (score set 0..3) of the rules hit. */
+/*
+ * How many times a rule hit: 0 or 1, or for `tflags multiple` rules the
+ * matches counted (up to maxhits), which is also their value in metas.
+ */
+unsigned int rules_match_times(const struct rules_match *m, unsigned int rule);
+/* Sum of the scores (score set 0..3) of the rules hit, times their hits. */
 double rules_match_score(const struct rules_match *m, unsigned int set);
 void rules_match_free(struct rules_match **m);
 

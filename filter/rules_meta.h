@@ -17,7 +17,7 @@ struct rules_meta;
  */
 struct rules_meta *rules_meta_compile(const char *expr,
     int (*resolve)(void *context, const char *name), void *context, const char **error_r);
-/* value gives a rule's value: its hit count (0 or 1 here). */
+/* value gives a rule's value: its hit count (more than 1 for tflags multiple). */
 double rules_meta_eval(const struct rules_meta *meta,
     double (*value)(void *context, int rule), void *context);
 /* The rule indices the expression reads, for ordering metas of metas. */

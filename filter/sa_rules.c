@@ -1204,9 +1204,44 @@ sa_rule_score(const struct sa_rule *rule, unsigned int set)
 		return 0;
 	if (strncmp(rule->name, "T_", 2) == 0)
 		return 0.01;
-	if (rule->tflags != NULL && strstr(rule->tflags, "nice") != NULL)
+	if (sa_rule_tflag(rule, "nice"))
 		return -1;
 	return 1;
+}
+
+int
+sa_rule_tflag(const struct sa_rule *rule, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p;
+
+	if (rule->tflags == NULL || n == 0)
+		return 0;
+	for (p = rule->tflags; (p = strstr(p, word)) != NULL; p += n) {
+		if ((p == rule->tflags || isspace((unsigned char)p[-1])) &&
+		    (p[n] == '\0' || isspace((unsigned char)p[n]) || p[n] == '='))
+			return 1;
+	}
+	return 0;
+}
+
+unsigned int
+sa_rule_maxhits(const struct sa_rule *rule)
+{
+	const char *p;
+	unsigned long n;
+	char *end;
+
+	if (!sa_rule_tflag(rule, "multiple"))
+		return 1;
+	for (p = rule->tflags; (p = strstr(p, "maxhits=")) != NULL; p += 8) {
+		if (p != rule->tflags && !isspace((unsigned char)p[-1]))
+			continue;
+		n = strtoul(p + 8, &end, 10);
+		if (end != p + 8 && (*end == '\0' || isspace((unsigned char)*end)) && n > 0)
+			return n < SA_MULTIPLE_MAX ? (unsigned int)n : SA_MULTIPLE_MAX;
+	}
+	return SA_MULTIPLE_MAX;
 }
 
 const char *

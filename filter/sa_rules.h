@@ -132,6 +132,15 @@ void sa_rules_digest(const struct sa_rules *rules, unsigned char digest_r[32]);
 
 /* The score that counts in score set 0..3: given, or SpamAssassin's default. */
 double sa_rule_score(const struct sa_rule *rule, unsigned int set);
+/*
+ * How many times a rule may hit one message: 1, or for `tflags multiple`
+ * its maxhits=N (SA_MULTIPLE_MAX when none is given, where SpamAssassin
+ * has no bound).
+ */
+#define SA_MULTIPLE_MAX 1000
+unsigned int sa_rule_maxhits(const struct sa_rule *rule);
+/* A word of the rule's tflags ("nice", "multiple" ...). */
+int sa_rule_tflag(const struct sa_rule *rule, const char *word);
 const char *sa_rule_type_name(enum sa_rule_type type);
 
 /*

@@ -394,6 +394,146 @@ test_exists_tocc(void **state)
 	sa_rules_free(&sa);
 }
 
+/*
+ * tflags multiple: matches counted as Perl's while (/.../g) counts them
+ * (the expected numbers were printed by perl), bounded by maxhits, their
+ * count the value metas compare and the score added at each hit.
+ */
+static void
+test_multiple(void **state)
+{
+	static const char text[] =
+	    "body    __T_WORD   /\\bfoo\\b/\n"
+	    "tflags  __T_WORD   multiple maxhits=4\n"
+	    "body    __T_ONE    /\\bfoo\\b/\n"
+	    "body    __T_EMPTY  /x*/\n"
+	    "tflags  __T_EMPTY  multiple\n"
+	    "meta    T_MANY_FOO __T_WORD > 3\n"
+	    "meta    T_ONE_FOO  __T_ONE > 1\n"
+	    "rawbody __T_PREF   /(?<=a)b/\n"
+	    "tflags  __T_PREF   multiple\n"
+	    "header  __T_HDR    Subject =~ /o/\n"
+	    "tflags  __T_HDR    multiple maxhits=10\n"
+	    "uri     __T_URI    /example/\n"
+	    "tflags  __T_URI    multiple\n"
+	    "body    T_SCORED   /bar/\n"
+	    "tflags  T_SCORED   publish multiple maxhits=3\n"
+	    "score   T_SCORED   1.5\n"
+	    "body    T_NOT_MULT /bar/\n"
+	    "tflags  T_NOT_MULT multiplexed\n"
+	    "score   T_NOT_MULT 0.5\n";
+	static const char *const text_body[] = { "foo foo x foo ", "foo foo bar bar bar bar", NULL };
+	static const char *const raw_body[] = { "abab b ab", NULL };
+	struct sa_rules *sa = sa_rules_new();
+	struct rules_options o = { .cache_dir = NULL };
+	struct rules_scratch *s;
+	struct rules_match *m;
+	struct rules *r;
+	const char *error;
+	int round;
+
+	sa_rules_parse(sa, "multiple.cf", text, strlen(text));
+	assert_int_equal(sa_rules_error_count(sa), 0);
+	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+	cur_rules = r;
+	assert_int_equal(sa_rule_maxhits(sa_rules_get(sa, idx(r, "__T_WORD"))), 4);
+	assert_int_equal(sa_rule_maxhits(sa_rules_get(sa, idx(r, "__T_EMPTY"))), SA_MULTIPLE_MAX);
+	assert_int_equal(sa_rule_maxhits(sa_rules_get(sa, idx(r, "T_NOT_MULT"))), 1);
+	assert_int_equal(rules_status(r, idx(r, "__T_PREF"), NULL), RULES_PREFILTER);
+	s = rules_scratch_new(r);
+	m = rules_match_new(r, s);
+	/* Twice: the second round after a reset counts from zero. */
+	for (round = 0; round < 2; round++) {
+		hdr(m, "Subject", "foo boo");
+		hdr(m, "Subject", "o");
+		rules_match_uri(m, "http://example.com/example", 26);
+		rules_match_uri(m, "http://other.test/", 18);
+		rules_match_uri(m, "http://example.org/", 19);
+		body(m, SA_RULE_BODY, text_body);
+		body(m, SA_RULE_RAWBODY, raw_body);
+		rules_match_finish(m);
+		/* perl: 5 foo (maxhits 4); x* matches 38 times over the 37 bytes; 5 o. */
+		assert_int_equal(rules_match_times(m, idx(r, "__T_WORD")), 4);
+		assert_int_equal(rules_match_times(m, idx(r, "__T_ONE")), 1);
+		assert_int_equal(rules_match_times(m, idx(r, "__T_EMPTY")), 38);
+		assert_int_equal(rules_match_times(m, idx(r, "__T_PREF")), 3);
+		assert_int_equal(rules_match_times(m, idx(r, "__T_HDR")), 5);
+		assert_int_equal(rules_match_times(m, idx(r, "__T_URI")), 3);
+		assert_int_equal(rules_match_times(m, idx(r, "T_SCORED")), 3);
+		assert_int_equal(rules_match_times(m, idx(r, "T_NOT_MULT")), 1);
+		assert_true(hits(m, "T_MANY_FOO"));
+		assert_false(hits(m, "T_ONE_FOO"));
+		/* T_MANY_FOO has no score line: 0.01, as T_ rules have. */
+		assert_int_equal((int)(rules_match_score(m, 0) * 100 + 0.5), 150 * 3 + 50 + 1);
+		rules_match_reset(m);
+		assert_int_equal(rules_match_times(m, idx(r, "__T_WORD")), 0);
+	}
+	/* Fewer than the meta asks for. */
+	{
+		static const char *const few[] = { "foo foo foo", NULL };
+
+		body(m, SA_RULE_BODY, few);
+		rules_match_finish(m);
+		assert_int_equal(rules_match_times(m, idx(r, "__T_WORD")), 3);
+		assert_false(hits(m, "T_MANY_FOO"));
+	}
+	rules_match_free(&m);
+	rules_scratch_free(&s);
+	rules_free(&r);
+	sa_rules_free(&sa);
+}
+
+/* tflags nosubject: the body's first line, the Subject, is not looked at. */
+static void
+test_nosubject(void **state)
+{
+	static const char text[] =
+	    "body    __T_NONEMPTY /\\S/\n"
+	    "tflags  __T_NONEMPTY nosubject\n"
+	    "body    T_WIN_BODY   /\\bwin\\b/i\n"
+	    "tflags  T_WIN_BODY   nosubject multiple\n"
+	    "body    T_WIN_ANY    /\\bwin\\b/i\n"
+	    "body    T_PREF_BODY  /(?<=you )win/\n"
+	    "tflags  T_PREF_BODY  nosubject\n";
+	static const char *const subject_only[] = { "You win\n", "\n", NULL };
+	static const char *const both[] = { "You win", "\n", "you win, win", NULL };
+	static const char *const no_subject[] = { "\n", "you win", NULL };
+	struct sa_rules *sa = sa_rules_new();
+	struct rules_options o = { .cache_dir = NULL };
+	struct rules_scratch *s;
+	struct rules_match *m;
+	struct rules *r;
+	const char *error;
+
+	sa_rules_parse(sa, "nosubject.cf", text, strlen(text));
+	assert_int_equal(sa_rules_error_count(sa), 0);
+	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+	cur_rules = r;
+	s = rules_scratch_new(r);
+	m = rules_match_new(r, s);
+	body(m, SA_RULE_BODY, subject_only);
+	rules_match_finish(m);
+	assert_false(hits(m, "__T_NONEMPTY"));
+	assert_false(hits(m, "T_WIN_BODY"));
+	assert_false(hits(m, "T_PREF_BODY"));
+	assert_true(hits(m, "T_WIN_ANY"));
+	rules_match_reset(m);
+	body(m, SA_RULE_BODY, both);
+	rules_match_finish(m);
+	assert_true(hits(m, "__T_NONEMPTY"));
+	assert_int_equal(rules_match_times(m, idx(r, "T_WIN_BODY")), 2);
+	assert_true(hits(m, "T_PREF_BODY"));
+	rules_match_reset(m);
+	body(m, SA_RULE_BODY, no_subject);
+	rules_match_finish(m);
+	assert_true(hits(m, "__T_NONEMPTY"));
+	assert_int_equal(rules_match_times(m, idx(r, "T_WIN_BODY")), 1);
+	rules_match_free(&m);
+	rules_scratch_free(&s);
+	rules_free(&r);
+	sa_rules_free(&sa);
+}
+
 static void
 test_cache(void **state)
 {
@@ -523,6 +663,8 @@ main(void)
 		cmocka_unit_test(test_small_set),
 		cmocka_unit_test(test_exists_tocc),
 		cmocka_unit_test(test_stream_stage),
+		cmocka_unit_test(test_multiple),
+		cmocka_unit_test(test_nosubject),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_debian_rules),
 	};
