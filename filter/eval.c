@@ -441,6 +441,9 @@ re_get(const char *pattern, uint32_t options)
 	if (code == NULL) {
 		code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, &err,
 		    &off, NULL);
+		/* Called for every message: JIT (the interpreter was a tenth of the filter). */
+		if (code != NULL)
+			(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
 		if (code != NULL && re_ncached < sizeof(re_cached) / sizeof(re_cached[0])) {
 			re_cached[re_ncached].pattern = pattern;
 			re_cached[re_ncached].options = options;
@@ -468,6 +471,9 @@ re_find_at(const char *pattern, uint32_t options, const char *s, size_t len, siz
 		return 0;
 	md = pcre2_match_data_create(5, NULL);
 	rc = pcre2_match(code, (PCRE2_SPTR)s, len, start, 0, md, NULL);
+	/* JIT's stack is bounded: the interpreter decides what it could not. */
+	if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+		rc = pcre2_match(code, (PCRE2_SPTR)s, len, start, PCRE2_NO_JIT, md, NULL);
 	if (rc > 0 && ov != NULL) {
 		PCRE2_SIZE *v = pcre2_get_ovector_pointer(md);
 		for (int i = 0; i < 10; i++)

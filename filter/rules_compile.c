@@ -1198,6 +1198,18 @@ rules_match_set_hit(struct rules_match *m, unsigned int rule)
 		set_hit(m, rule);
 }
 
+/* pcre2_match, and the interpreter where JIT's bounded stack was not enough. */
+static int
+re_match(const pcre2_code *re, const char *data, size_t len, size_t at, uint32_t opts,
+    pcre2_match_data *md)
+{
+	int rc = pcre2_match(re, (PCRE2_SPTR)data, len, at, opts, md, NULL);
+
+	if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+		rc = pcre2_match(re, (PCRE2_SPTR)data, len, at, opts | PCRE2_NO_JIT, md, NULL);
+	return rc;
+}
+
 static int
 pcre_match(struct rules_match *m, unsigned int rule, const char *data, size_t len)
 {
@@ -1207,7 +1219,7 @@ pcre_match(struct rules_match *m, unsigned int rule, const char *data, size_t le
 	if (re == NULL || (info->status != RULES_EXACT && info->status != RULES_PREFILTER &&
 	    info->status != RULES_PCRE))
 		return 0;
-	return pcre2_match(re, (PCRE2_SPTR)data, len, 0, 0, m->md, NULL) >= 0;
+	return re_match(re, data, len, 0, 0, m->md) >= 0;
 }
 
 /*
@@ -1227,7 +1239,7 @@ count_matches(struct rules_match *m, unsigned int rule, const char *data, size_t
 	if (info->re == NULL || info->maxhits <= 1)
 		return;
 	while (m->counts[rule] < info->maxhits && at <= len) {
-		int rc = pcre2_match(info->re, (PCRE2_SPTR)data, len, at, opts, m->md, NULL);
+		int rc = re_match(info->re, data, len, at, opts, m->md);
 
 		if (rc < 0) {
 			if (opts == 0)
