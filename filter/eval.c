@@ -545,6 +545,7 @@ struct html_uri {
 };
 
 struct html_info {
+	size_t part;		/* its index in eval_state's parts */
 	int tags, elements, tags_seen, elements_seen, closed_extra, obfuscation;
 	int uri_truncated, form_action_mailto, font_face_bad, embeds;
 	unsigned long length;	/* characters of HTML */
@@ -592,6 +593,10 @@ struct eval_state {
 	int dates_done;
 	int have_date_diff;
 	double date_diff;
+	/* BodyEval's multipart/alternative word difference */
+	int madiff_done;
+	double madiff;
+	size_t madiff_html, madiff_text;
 };
 
 static int
@@ -2751,8 +2756,204 @@ html_state(struct eval_msg *m)
 		st->html = xrealloc(st->html, (st->nhtml + 1) * sizeof(*st->html));
 		h = &st->html[st->nhtml++];
 		memset(h, 0, sizeof(*h));
+		h->part = i;
 		html_scan(h, b.data, b.len, utf8);
 		strbuf_free(&b);
+	}
+	return st;
+}
+
+/* ---- BodyEval: the words of the text and HTML sides of multipart/alternative ---- */
+
+/* Perl's \w on a UTF-8 string, for the code point at p: letters, digits, _. */
+static int
+word_char_at(const unsigned char *p, size_t left)
+{
+	unsigned long cp;
+
+	if (*p < 0x80)
+		return isalnum(*p) || *p == '_';
+	if ((*p & 0xe0) == 0xc0 && left >= 2)
+		cp = ((unsigned long)(*p & 0x1f) << 6) | (p[1] & 0x3f);
+	else if ((*p & 0xf0) == 0xe0 && left >= 3)
+		cp = ((unsigned long)(*p & 0x0f) << 12) | ((unsigned long)(p[1] & 0x3f) << 6) |
+		    (p[2] & 0x3f);
+	else
+		return 1;	/* not UTF-8, or beyond the BMP: counted as a letter */
+	/* Latin-1 punctuation and symbols, General Punctuation to Misc Symbols, CJK marks */
+	if (cp >= 0x80 && cp <= 0xbf)
+		return cp == 0xaa || cp == 0xb5 || cp == 0xba;
+	if (cp == 0xd7 || cp == 0xf7)
+		return 0;
+	return !(cp >= 0x2000 && cp <= 0x2bff) && !(cp >= 0x3000 && cp <= 0x303f);
+}
+
+/* grep(/\w/, split(/\s+/, text)) into words (pointers into text, NUL-ended there). */
+static void
+split_words(char *text, size_t len, struct str_set *words)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t start;
+		int word = 0;
+
+		while (i < len && (isspace((unsigned char)text[i]) ||
+		    ((unsigned char)text[i] == 0xc2 && i + 1 < len &&
+		    (unsigned char)text[i + 1] == 0xa0)))
+			i += (unsigned char)text[i] == 0xc2 ? 2 : 1;
+		start = i;
+		while (i < len && !isspace((unsigned char)text[i]) &&
+		    !((unsigned char)text[i] == 0xc2 && i + 1 < len &&
+		    (unsigned char)text[i + 1] == 0xa0)) {
+			if (!word)
+				word = word_char_at((const unsigned char *)text + i, len - i);
+			i++;
+		}
+		if (i > start && word) {
+			char save = text[i];
+
+			text[i] = '\0';
+			if (words->n == words->alloc) {
+				words->alloc = words->alloc ? 2 * words->alloc : 64;
+				words->v = xrealloc(words->v, words->alloc * sizeof(*words->v));
+			}
+			words->v[words->n++] = xstrdup(text + start);
+			text[i] = save;
+		}
+	}
+}
+
+/* Sorted; the distinct ones counted. */
+static size_t
+words_distinct(struct str_set *w)
+{
+	size_t n = 0;
+
+	if (w->n == 0)
+		return 0;
+	qsort(w->v, w->n, sizeof(*w->v), str_ptr_cmp);
+	for (size_t i = 0; i < w->n; i++)
+		if (i == 0 || strcmp(w->v[i], w->v[i - 1]) != 0)
+			n++;
+	return n;
+}
+
+/* How many times w->v[*i] occurs from *i on (sorted); *i moves past them. */
+static size_t
+words_run(const struct str_set *w, size_t *i)
+{
+	size_t start = *i;
+
+	while (*i < w->n && strcmp(w->v[*i], w->v[start]) == 0)
+		(*i)++;
+	return *i - start;
+}
+
+static int
+part_within(const struct eval_state *st, size_t part, size_t ancestor)
+{
+	for (int p = st->parts[part].parent; p >= 0; p = st->parts[p].parent)
+		if ((size_t)p == ancestor)
+			return 1;
+	return 0;
+}
+
+/* A multipart message of exactly text/html then text/calendar (Exchange's invitations). */
+static int
+meeting_request(const struct eval_state *st)
+{
+	size_t kids[3], nk = 0;
+
+	if (st->nparts == 0 || strcmp(st->parts[0].type, "multipart/alternative") != 0)
+		return 0;
+	for (size_t i = 1; i < st->nparts; i++) {
+		if (st->parts[i].parent != 0)
+			continue;
+		if (nk == 3)
+			return 0;
+		kids[nk++] = i;
+	}
+	if (nk != 2 || strcmp(st->parts[kids[0]].type, "text/html") != 0 ||
+	    strcmp(st->parts[kids[1]].type, "text/calendar") != 0)
+		return 0;
+	/* content_summary: each child's subtree is that one type. */
+	for (size_t i = 1; i < st->nparts; i++)
+		if (st->parts[i].parent > 0)
+			return 0;
+	return 1;
+}
+
+/* BodyEval::_multipart_alternative_difference. */
+static struct eval_state *
+madiff_state(struct eval_msg *m)
+{
+	struct eval_state *st = html_state(m);
+
+	if (st->madiff_done)
+		return st;
+	st->madiff_done = 1;
+	if (meeting_request(st))
+		return st;
+	for (size_t a = 0; a < st->nparts; a++) {
+		struct str_set html = { NULL, 0, 0 }, text = { NULL, 0, 0 };
+		size_t orig, left, i, j;
+		int img = 0;
+
+		if (strncmp(st->parts[a].type, "multipart/alternative", 21) != 0 ||
+		    isalnum((unsigned char)st->parts[a].type[21]) || st->parts[a].type[21] == '_')
+			continue;
+		for (size_t t = a + 1; t < st->nparts; t++) {
+			const struct sa_part *p = &st->parts[t];
+			struct strbuf b = { NULL, 0, 0 };
+
+			if (!p->is_leaf || strncmp(p->type, "text", 4) != 0 || !part_within(st, t, a))
+				continue;
+			if (strcmp(p->type, "text/html") == 0) {
+				for (size_t h = 0; h < st->nhtml; h++) {
+					struct html_info *hi = &st->html[h];
+
+					if (hi->part != t)
+						continue;
+					split_words(hi->text.data != NULL ? hi->text.data : "",
+					    hi->text.len, &html);
+					/* No words: "\n", which no word can be, if it has an image. */
+					if (html.n == 0 && !img && html_inside(hi, "img", 0) != NULL)
+						img = 1;
+				}
+				continue;
+			}
+			part_decode(p, 4 << 20, &b);
+			if (b.len > 0)
+				split_words(b.data, b.len, &text);
+			strbuf_free(&b);
+		}
+		orig = words_distinct(&html) + (size_t)img;
+		if (orig == 0) {
+			set_free(&html);
+			set_free(&text);
+			continue;
+		}
+		st->madiff_html = orig;
+		st->madiff_text = words_distinct(&text);
+		/* An HTML word goes when the text has it at least as many times. */
+		left = (size_t)img;
+		for (i = 0, j = 0; i < html.n;) {
+			const char *w = html.v[i];
+			size_t hn = words_run(&html, &i), tn = 0;
+			int c = 1;
+
+			while (j < text.n && (c = strcmp(text.v[j], w)) < 0)
+				j++;
+			if (j < text.n && c == 0)
+				tn = words_run(&text, &j);
+			if (!(tn > 0 && (long)hn - (long)tn < 1))
+				left++;
+		}
+		if ((double)left / (double)orig * 100 > st->madiff)
+			st->madiff = (double)left / (double)orig * 100;
+		set_free(&html);
+		set_free(&text);
 	}
 	return st;
 }
@@ -4284,7 +4485,8 @@ static const char *const implemented[] = {
 	"check_for_faraway_charset",
 	/* BodyEval */
 	"check_blank_line_ratio", "tvd_vertical_words", "check_stock_info",
-	"check_body_length",
+	"check_body_length", "multipart_alternative_difference",
+	"multipart_alternative_difference_count",
 	/* HTMLEval */
 	"html_tag_balance", "html_image_only", "html_image_ratio", "html_charset_faraway",
 	"html_tag_exists", "html_test", "html_eval", "html_text_match",
@@ -4906,9 +5108,17 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		}
 		return atof(a[0]) == 0 || hits >= atof(a[0]);
 	}
-	if (strcmp(f, "multipart_alternative_difference") == 0 ||
-	    strcmp(f, "multipart_alternative_difference_count") == 0)
-		return -1;	/* needs each part's rendered text: not kept */
+	if (strcmp(f, "multipart_alternative_difference") == 0) {
+		st = madiff_state(m);
+		return (atof(a[0]) == 0 || st->madiff > atof(a[0])) &&
+		    (strcmp(a[1], "undef") == 0 || st->madiff <= atof(a[1]));
+	}
+	if (strcmp(f, "multipart_alternative_difference_count") == 0) {
+		st = madiff_state(m);
+		if ((double)st->madiff_html <= atof(a[1]))
+			return 0;
+		return (double)st->madiff_text / (double)st->madiff_html > atof(a[0]);
+	}
 
 	/* ---- HTML links and URIs (HTMLEval, HTTPSMismatch, URIEval, WLBLEval) ---- */
 	if (strcmp(f, "check_iframe_src") == 0) {
