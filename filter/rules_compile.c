@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-6"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-7"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -232,6 +232,19 @@ pcre_compile_rule(const struct sa_rule *rule, int jit, char *err, size_t errlen)
 		opts |= PCRE2_EXTENDED;
 	re = pcre2_compile((PCRE2_SPTR)rule->pattern, PCRE2_ZERO_TERMINATED, opts, &code, &off,
 	    NULL);
+	if (re == NULL && code == PCRE2_ERROR_PATTERN_TOO_LARGE && !(rule->flags & SA_RE_EXTENDED)) {
+		/* ReplaceTags' letter-by-letter tags, (?:<tags>){5}: each group once. */
+		char *factored = rules_factor_pattern(rule->pattern, 32);
+		int code2;
+
+		if (factored != NULL) {
+			re = pcre2_compile((PCRE2_SPTR)factored, PCRE2_ZERO_TERMINATED, opts, &code2,
+			    &off, NULL);
+			free(factored);
+			if (re == NULL)
+				off = 0;
+		}
+	}
 	if (re == NULL) {
 		char msg[256];
 
@@ -1223,6 +1236,33 @@ pcre_match(struct rules_match *m, unsigned int rule, const char *data, size_t le
 }
 
 /*
+ * SpamAssassin matches body rules on each line of the body text, so no
+ * match spans a line end.  The whole text is searched first; from the
+ * line where its match starts, line by line (a match that fits its line,
+ * the usual case, costs one more call).
+ */
+static int
+pcre_match_lines(struct rules_match *m, unsigned int rule, const char *data, size_t len)
+{
+	const char *line, *end = data + len;
+
+	if (!pcre_match(m, rule, data, len))
+		return 0;
+	line = data + pcre2_get_ovector_pointer(m->md)[0];
+	while (line > data && line[-1] != '\n')
+		line--;
+	while (line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		const char *next = nl != NULL ? nl + 1 : end;
+
+		if (pcre_match(m, rule, line, (size_t)(next - line)))
+			return 1;
+		line = next;
+	}
+	return 0;
+}
+
+/*
  * tflags multiple: the matches of a rule's pattern in data as Perl's
  * while (/.../g) finds them (after an empty match, a non-empty one at
  * the same place, else one byte further), added to its count up to its
@@ -1252,6 +1292,23 @@ count_matches(struct rules_match *m, unsigned int rule, const char *data, size_t
 		m->counts[rule]++;
 		at = ov[1];
 		opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0;
+	}
+}
+
+/* count_matches line by line (body rules, see pcre_match_lines). */
+static void
+count_matches_lines(struct rules_match *m, unsigned int rule, const char *data, size_t len)
+{
+	const char *line = data, *end = data + len;
+
+	if (m->rules->info[rule].maxhits <= 1)
+		return;
+	while (line < end && m->counts[rule] < m->rules->info[rule].maxhits) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		const char *next = nl != NULL ? nl + 1 : end;
+
+		count_matches(m, rule, line, (size_t)(next - line));
+		line = next;
 	}
 }
 
@@ -1553,6 +1610,7 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 	struct rules_stream *st;
 	const struct rules_group *g;
 	const char *kept, *nl;
+	int lines = type == SA_RULE_BODY;
 	unsigned int i;
 
 	if (!stream_type(type) || !m->streams[type].open)
@@ -1585,16 +1643,21 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 				m->state[rule] |= ST_CANDIDATE;
 			}
 		}
-		if (r->info[rule].status == RULES_PCRE && pcre_match(m, rule, data, len))
+		if (r->info[rule].status == RULES_PCRE && (lines ?
+		    pcre_match_lines(m, rule, data, len) : pcre_match(m, rule, data, len)))
 			m->state[rule] |= ST_MATCHED;
 		if (m->state[rule] & ST_CANDIDATE) {
 			m->state[rule] &= (unsigned char)~ST_CANDIDATE;
-			if (pcre_match(m, rule, data, len))
+			if (lines ? pcre_match_lines(m, rule, data, len) :
+			    pcre_match(m, rule, data, len))
 				m->state[rule] |= ST_MATCHED;
 		}
 		if (m->state[rule] & ST_MATCHED) {
 			set_hit(m, rule);
-			count_matches(m, rule, data, len);
+			if (lines)
+				count_matches_lines(m, rule, data, len);
+			else
+				count_matches(m, rule, data, len);
 		}
 	}
 	strbuf_reset(&st->kept);

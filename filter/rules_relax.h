@@ -21,4 +21,19 @@
  */
 char *rules_relax_pattern(const char *pattern, int extended);
 
+/*
+ * The same pattern for PCRE2 with its repeated groups written once:
+ * every (?:...) group of at least min_len bytes that appears twice, or is
+ * repeated by a quantifier ({5}, {2,}), becomes a subroutine call
+ * (?&facteur_fN) to a (?(DEFINE)...) group at the end, the longest first.
+ * PCRE2 (like Perl since 5.10, and PCRE2 since 10.30: calls are not
+ * atomic) matches the same texts, and the compiled pattern no longer
+ * holds each copy, which is what makes ReplaceTags' letter-by-letter
+ * patterns or (?:...){5} of a long tag too large for it (its 64 KB
+ * limit).  NULL when nothing was factored, or for what this reading
+ * leaves alone: back-references, subroutines and conditions already
+ * there, inline options, \Q...\E, verbs.
+ */
+char *rules_factor_pattern(const char *pattern, size_t min_len);
+
 #endif

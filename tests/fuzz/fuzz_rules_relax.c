@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_rules_relax - libFuzzer target for the relaxation of rule patterns
+ * fuzz_rules_relax - libFuzzer target for the rewriting of rule patterns
  * (filter/rules_relax.c): the input is a pattern.  Besides not crashing,
- * the relaxed pattern must be what it claims, a superset: on a few
- * subjects (fixed ones and the input itself), whenever PCRE2 matches the
- * original it must match the relaxed pattern too.
+ * each rewrite must be what it claims, on a few subjects (fixed ones and
+ * the input itself): whenever PCRE2 matches the original it must match
+ * the relaxed pattern too (a superset), and the factored pattern must
+ * match exactly where the original does (the same texts).
  */
 #include "facteur-config.h"
 
@@ -30,42 +31,39 @@ compile(const char *p)
 	    NULL);
 }
 
-/* 1 match, 0 none, -1 error (match limit ...). */
+static const char *const subjects[] = { "", "a", "aa", "abc abc", "Buy now\nyour password",
+	"x\ny", "123 456", "(a)[b]{c}", "abcabcabc abab", NULL };
+
+/* 1 match (its span in span_r), 0 none, -1 error (match limit ...). */
 static int
-match(const pcre2_code *re, pcre2_match_context *mc, const char *s, size_t len)
+match(const pcre2_code *re, pcre2_match_context *mc, const char *s, size_t len,
+    size_t span_r[2])
 {
 	pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
 	int rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, mc);
 
+	if (rc >= 0) {
+		span_r[0] = pcre2_get_ovector_pointer(md)[0];
+		span_r[1] = pcre2_get_ovector_pointer(md)[1];
+	}
 	pcre2_match_data_free(md);
 	return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* rewritten against the original on every subject; same: exact, else a superset. */
+static void
+check(const char *pattern, size_t size, const char *rewritten, int same)
 {
-	static const char *const subjects[] = { "", "a", "aa", "abc abc", "Buy now\nyour password",
-		"x\ny", "123 456", "(a)[b]{c}", NULL };
 	pcre2_match_context *mc;
-	pcre2_code *orig, *relaxed;
-	char *pattern, *r;
+	pcre2_code *orig, *re;
 
-	if (size > 2048 || memchr(data, '\0', size) != NULL)
-		return 0;
-	pattern = xmalloc(size + 1);
-	memcpy(pattern, data, size);
-	pattern[size] = '\0';
-	r = rules_relax_pattern(pattern, 0);
-	if (r == NULL) {
-		free(pattern);
-		return 0;
-	}
-	if ((orig = compile(pattern)) == NULL || (relaxed = compile(r)) == NULL) {
-		/* A relaxed pattern PCRE2 refuses is refused by Hyperscan too: no harm. */
+	if ((orig = compile(pattern)) == NULL || (re = compile(rewritten)) == NULL) {
+		/*
+		 * A relaxed pattern PCRE2 refuses is refused by Hyperscan too, a
+		 * factored one leaves the rule as it was: no harm.
+		 */
 		pcre2_code_free(orig);
-		free(pattern);
-		free(r);
-		return 0;
+		return;
 	}
 	mc = pcre2_match_context_create(NULL);
 	pcre2_set_match_limit(mc, 20000);
@@ -73,14 +71,38 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i <= sizeof(subjects) / sizeof(subjects[0]) - 1; i++) {
 		const char *s = subjects[i] != NULL ? subjects[i] : pattern;
 		size_t len = subjects[i] != NULL ? strlen(s) : size;
+		size_t a[2] = { 0, 0 }, b[2] = { 0, 0 };
+		int ra = match(orig, mc, s, len, a), rb = match(re, mc, s, len, b);
 
-		if (match(orig, mc, s, len) == 1 && match(relaxed, mc, s, len) == 0)
-			abort();	/* the relaxed pattern lost a match */
+		if (ra == 1 && rb == 0)
+			abort();	/* a match lost */
+		if (same && ra >= 0 && rb >= 0 && (ra != rb || a[0] != b[0] || a[1] != b[1]))
+			abort();	/* the factored pattern matches elsewhere */
 	}
 	pcre2_match_context_free(mc);
 	pcre2_code_free(orig);
-	pcre2_code_free(relaxed);
+	pcre2_code_free(re);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *pattern, *r;
+
+	if (size > 2048 || memchr(data, '\0', size) != NULL)
+		return 0;
+	pattern = xmalloc(size + 1);
+	memcpy(pattern, data, size);
+	pattern[size] = '\0';
+	if ((r = rules_relax_pattern(pattern, 0)) != NULL) {
+		check(pattern, size, r, 0);
+		free(r);
+	}
+	/* Groups of 4 bytes and more, so that short inputs are factored too. */
+	if ((r = rules_factor_pattern(pattern, 4)) != NULL) {
+		check(pattern, size, r, 1);
+		free(r);
+	}
 	free(pattern);
-	free(r);
 	return 0;
 }

@@ -26,6 +26,8 @@
 
 #include "lib/mem.h"
 #include "filter/rules_compile.h"
+#include "filter/rules_relax.h"
+#include "filter/strbuf.h"
 #include "filter/sa_rules.h"
 
 static const char small_rules[] =
@@ -494,10 +496,13 @@ test_nosubject(void **state)
 	    "tflags  T_WIN_BODY   nosubject multiple\n"
 	    "body    T_WIN_ANY    /\\bwin\\b/i\n"
 	    "body    T_PREF_BODY  /(?<=you )win/\n"
-	    "tflags  T_PREF_BODY  nosubject\n";
+	    "tflags  T_PREF_BODY  nosubject\n"
+	    "body    T_ACROSS     /(?<=x)foo\\s+bar/\n";
 	static const char *const subject_only[] = { "You win\n", "\n", NULL };
 	static const char *const both[] = { "You win", "\n", "you win, win", NULL };
 	static const char *const no_subject[] = { "\n", "you win", NULL };
+	static const char *const across[] = { "\n", "a xfoo\nbar b\n", NULL };
+	static const char *const within[] = { "\n", "a xfoo\nbar b\nxfoo  bar\n", NULL };
 	struct sa_rules *sa = sa_rules_new();
 	struct rules_options o = { .cache_dir = NULL };
 	struct rules_scratch *s;
@@ -528,10 +533,88 @@ test_nosubject(void **state)
 	rules_match_finish(m);
 	assert_true(hits(m, "__T_NONEMPTY"));
 	assert_int_equal(rules_match_times(m, idx(r, "T_WIN_BODY")), 1);
+	/* Body rules match line by line, as SpamAssassin's: not across a line end. */
+	assert_int_equal(rules_status(r, idx(r, "T_ACROSS"), NULL), RULES_PREFILTER);
+	rules_match_reset(m);
+	body(m, SA_RULE_BODY, across);
+	rules_match_finish(m);
+	assert_false(hits(m, "T_ACROSS"));
+	rules_match_reset(m);
+	body(m, SA_RULE_BODY, within);
+	rules_match_finish(m);
+	assert_true(hits(m, "T_ACROSS"));
 	rules_match_free(&m);
 	rules_scratch_free(&s);
 	rules_free(&r);
 	sa_rules_free(&sa);
+}
+
+/*
+ * Repeated groups factored into subroutines for PCRE2, whose 64 KB limit
+ * ReplaceTags' letter-by-letter patterns pass.
+ */
+static void
+test_factor(void **state)
+{
+	/* One letter as those tags write it: the letter or a look-alike. */
+	static const char letter[] = "(?:[yY\\xfd]|\\xc3[\\x9d\\xbd\\xbf]|\\xce[\\x8e\\xa5\\xab\\xb3]|"
+	    "\\xd1[\\x83\\x87\\x9e]|\\xd2[\\xae\\xaf\\xb0\\xb1])";
+	struct strbuf pat = { 0 }, text = { 0 };
+	struct sa_rules *sa = sa_rules_new();
+	struct rules_options o = { .cache_dir = NULL };
+	struct rules_scratch *s;
+	struct rules_match *m;
+	struct rules *r;
+	const char *error, *chunks[2];
+	char *f;
+
+	f = rules_factor_pattern("(?:ab|cd)x(?:ab|cd)", 4);
+	assert_string_equal(f, "(?&facteur_f0)x(?&facteur_f0)(?(DEFINE)(?<facteur_f0>ab|cd))");
+	free(f);
+	f = rules_factor_pattern("a(?:bc|de){3}", 4);
+	assert_string_equal(f, "a(?&facteur_f0){3}(?(DEFINE)(?<facteur_f0>bc|de))");
+	free(f);
+	/* Left alone: short groups, back-references, inline options, \c) */
+	assert_null(rules_factor_pattern("(?:a|b)(?:a|b)", 8));
+	assert_null(rules_factor_pattern("(a)(?:bc|de)\\1(?:bc|de)", 4));
+	assert_null(rules_factor_pattern("(?i)(?:bc|de)(?:bc|de)", 4));
+	assert_null(rules_factor_pattern("(?:bc|de){0,1234567}", 4));
+	f = rules_factor_pattern("(?:a\\c)b)x(?:a\\c)b)", 4);
+	assert_string_equal(f, "(?&facteur_f0)x(?&facteur_f0)(?(DEFINE)(?<facteur_f0>a\\c)b))");
+	free(f);
+
+	/* A body rule of 600 letters: too large for PCRE2 as written, and for Hyperscan. */
+	strbuf_append(&pat, "body T_LONG_WORD /\\b", 20);
+	for (int i = 0; i < 600; i++)
+		strbuf_append(&pat, letter, strlen(letter));
+	strbuf_append(&pat, "\\b/\n", 4);
+	sa_rules_parse(sa, "long.cf", pat.data, pat.len);
+	assert_int_equal(sa_rules_error_count(sa), 0);
+	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+	cur_rules = r;
+	/* Hyperscan refuses it (too long): PCRE2 alone, on the factored pattern. */
+	assert_int_equal(rules_status(r, idx(r, "T_LONG_WORD"), NULL), RULES_PCRE);
+	s = rules_scratch_new(r);
+	m = rules_match_new(r, s);
+	for (int i = 0; i < 600; i++)
+		strbuf_append(&text, i % 3 == 1 ? "\xc3\xbd" : i % 3 == 2 ? "Y" : "y", i % 3 == 1 ? 2 : 1);
+	chunks[0] = text.data;
+	chunks[1] = NULL;
+	body(m, SA_RULE_BODY, chunks);
+	rules_match_finish(m);
+	assert_true(hits(m, "T_LONG_WORD"));
+	rules_match_reset(m);
+	/* One letter short: no match. */
+	text.data[text.len - 1] = ' ';
+	body(m, SA_RULE_BODY, chunks);
+	rules_match_finish(m);
+	assert_false(hits(m, "T_LONG_WORD"));
+	rules_match_free(&m);
+	rules_scratch_free(&s);
+	rules_free(&r);
+	sa_rules_free(&sa);
+	strbuf_free(&pat);
+	strbuf_free(&text);
 }
 
 static void
@@ -665,6 +748,7 @@ main(void)
 		cmocka_unit_test(test_stream_stage),
 		cmocka_unit_test(test_multiple),
 		cmocka_unit_test(test_nosubject),
+		cmocka_unit_test(test_factor),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_debian_rules),
 	};
