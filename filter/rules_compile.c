@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-7"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-9"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -54,10 +54,12 @@ struct rule_info {
 	/*
 	 * A prefiltered rule's way into Hyperscan, tried in this order: the
 	 * relaxed pattern exactly, the relaxed pattern as a prefilter, the
-	 * pattern as a prefilter (relax_step 0, 1, 2).  relaxed is NULL when
-	 * there is nothing to relax.  Only while compiling.
+	 * pattern as a prefilter, the widened (relaxed) pattern exactly
+	 * (relax_step 0, 1, 2, 3).  relaxed is NULL when there is nothing to
+	 * relax, widened until step 3.  Only while compiling.
 	 */
 	char *relaxed;
+	char *widened;
 	int relax_step;
 };
 
@@ -179,6 +181,8 @@ set_status(struct rule_info *info, enum rules_status status, const char *reason)
 static char *
 hs_pattern(const struct sa_rule *rule, const struct rule_info *info)
 {
+	if (info->relax_step == 3)
+		return xstrdup(info->widened);
 	if (info->relaxed != NULL && info->relax_step < 2)
 		return xstrdup(info->relaxed);
 	if (rule->flags & SA_RE_EXTENDED)
@@ -192,9 +196,27 @@ rule_hs_flags(const struct sa_rule *rule, const struct rule_info *info)
 {
 	if (info->status != RULES_PREFILTER)
 		return hs_flags(rule, 0);
-	if (info->relaxed != NULL && info->relax_step == 0)
+	if ((info->relaxed != NULL && info->relax_step == 0) || info->relax_step == 3)
 		return hs_flags(rule, 0);
 	return hs_flags(rule, 1);
+}
+
+/* The next relax_step of a prefiltered rule: 0, or -1 when there is none. */
+static int
+next_relax_step(const struct sa_rule *rule, struct rule_info *info)
+{
+	if (info->relax_step < 2) {
+		info->relax_step++;
+		return 0;
+	}
+	/* Too long for Hyperscan even as a prefilter: look-alike letters widened. */
+	if (info->relax_step == 2 && !(rule->flags & SA_RE_EXTENDED) &&
+	    (info->widened = rules_widen_pattern(info->relaxed != NULL ? info->relaxed :
+	    rule->pattern)) != NULL) {
+		info->relax_step = 3;
+		return 0;
+	}
+	return -1;
 }
 
 /* A rule Hyperscan refused: its next way in, or unsupported.  0 if there is one. */
@@ -207,10 +229,8 @@ rule_next_way(const struct sa_rule *rule, struct rule_info *info)
 		info->relax_step = info->relaxed != NULL ? 0 : 2;
 		return 0;
 	}
-	if (info->status == RULES_PREFILTER && info->relax_step < 2) {
-		info->relax_step++;
-		return 0;
-	}
+	if (info->status == RULES_PREFILTER)
+		return next_relax_step(rule, info);
 	return -1;
 }
 
@@ -477,11 +497,10 @@ classify(struct rules *r)
 				free(way);
 				free(xi);
 				xi = NULL;
-				if (ok || info->relax_step == 2)
+				if (ok || next_relax_step(rule, info) != 0)
 					break;
 				hs_free_compile_error(err2);
 				err2 = NULL;
-				info->relax_step++;
 			}
 			if (err2 != NULL) {
 				size_t len = strlen(errbuf);
@@ -493,6 +512,8 @@ classify(struct rules *r)
 				set_status(info, RULES_UNSUPPORTED, errbuf);
 				free(info->relaxed);
 				info->relaxed = NULL;
+				free(info->widened);
+				info->widened = NULL;
 			}
 			hs_free_compile_error(err2);
 		}
@@ -1033,6 +1054,8 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 		for (i = 0; i < r->count; i++) {
 			free(r->info[i].relaxed);
 			r->info[i].relaxed = NULL;
+			free(r->info[i].widened);
+			r->info[i].widened = NULL;
 		}
 	} else {
 		compile_pcre(r);

@@ -14,14 +14,32 @@
 #include "filter/rules_relax.h"
 #include "filter/strbuf.h"
 
+/* After a POSIX class [:name:] or [:^name:] at q, or NULL if q starts none. */
+static const char *
+posix_class_end(const char *q)
+{
+	const char *e = q + 2;
+
+	if (q[0] != '[' || q[1] != ':')
+		return NULL;
+	if (*e == '^')
+		e++;
+	if (*e < 'a' || *e > 'z')
+		return NULL;
+	while (*e >= 'a' && *e <= 'z')
+		e++;
+	return e[0] == ':' && e[1] == ']' ? e + 2 : NULL;
+}
+
 /*
  * The ']' closing the class that starts at p ('['), or NULL: a ']' first
- * is literal, backslash escapes, [:name:] nests.
+ * is literal, backslash escapes, [:name:] nests (PCRE2 reads "[:" as a
+ * POSIX class only with a name and ":]" right after it).
  */
 static const char *
 class_end(const char *p)
 {
-	const char *q = p + 1;
+	const char *q = p + 1, *e;
 
 	if (*q == '^')
 		q++;
@@ -30,8 +48,8 @@ class_end(const char *p)
 	while (*q != '\0' && *q != ']') {
 		if (*q == '\\' && q[1] != '\0')
 			q += 2;
-		else if (*q == '[' && q[1] == ':' && strstr(q + 2, ":]") != NULL)
-			q = strstr(q + 2, ":]") + 2;
+		else if ((e = posix_class_end(q)) != NULL)
+			q = e;
 		else
 			q++;
 	}
@@ -433,4 +451,417 @@ done:
 		free(t.v[k]);
 	free(t.v);
 	return changed ? b.data : NULL;
+}
+
+/* ---- non-ASCII alternatives widened: a prefilter for look-alike letters ---- */
+
+#define WIDE_INF 0xffffffffu
+
+/* A parsed piece: only bytes from 0x80 (lengths lo..hi), or text. */
+struct piece {
+	int high;
+	unsigned int lo, hi;
+	struct strbuf text;
+};
+
+struct widen {
+	const char *p;
+	int fail, changed;
+	unsigned int depth;
+};
+
+static unsigned int
+add_len(unsigned int a, unsigned int b)
+{
+	return a == WIDE_INF || b == WIDE_INF || a + b < a || a + b >= WIDE_INF ? WIDE_INF : a + b;
+}
+
+static unsigned int
+mul_len(unsigned int a, unsigned int b)
+{
+	if (a == 0 || b == 0)
+		return 0;
+	if (a == WIDE_INF || b == WIDE_INF || a > (WIDE_INF - 1) / b)
+		return WIDE_INF;
+	return a * b;
+}
+
+/* The text of a high piece: [\x80-\xff]{lo,hi}, "" when it is empty. */
+static void
+high_text(const struct piece *pc, struct strbuf *out)
+{
+	char q[40];
+
+	if (pc->hi == 0)
+		return;
+	strbuf_append(out, "[\\x80-\\xff]", 11);
+	if (pc->lo == 1 && pc->hi == 1)
+		return;
+	if (pc->hi == WIDE_INF)
+		snprintf(q, sizeof(q), "{%u,}", pc->lo);
+	else if (pc->lo == pc->hi)
+		snprintf(q, sizeof(q), "{%u}", pc->lo);
+	else
+		snprintf(q, sizeof(q), "{%u,%u}", pc->lo, pc->hi);
+	strbuf_append(out, q, strlen(q));
+}
+
+static void
+piece_text(const struct piece *pc, struct strbuf *out)
+{
+	if (pc->high)
+		high_text(pc, out);
+	else
+		strbuf_append(out, pc->text.data != NULL ? pc->text.data : "", pc->text.len);
+}
+
+static int
+hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+	    c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* \xHH at p: its byte, or -1. */
+static int
+hex_escape(const char *p)
+{
+	int a, b;
+
+	if (p[0] != '\\' || p[1] != 'x' || (a = hex_digit(p[2])) < 0 || (b = hex_digit(p[3])) < 0)
+		return -1;
+	return a * 16 + b;
+}
+
+/*
+ * A class: its members that are all bytes from 0x80 dropped and the
+ * range \x80-\xff added instead; a class of only such bytes is a high
+ * piece of one byte.  Negated classes are copied.
+ */
+static void
+widen_class(struct widen *w, struct piece *out)
+{
+	const char *start = w->p, *end = class_end(w->p), *q;
+	struct strbuf keep = { 0 };
+	int dropped = 0, kept = 0;
+
+	if (end == NULL) {
+		w->fail = 1;
+		return;
+	}
+	w->p = end + 1;
+	if (start[1] == '^') {
+		strbuf_append(&out->text, start, (size_t)(w->p - start));
+		return;
+	}
+	q = start + 1;
+	while (q < end) {
+		const char *t = q;
+		int lo, hi;
+
+		/* one member: a byte (\xHH, a raw byte, an escape) or [:name:] */
+		if (posix_class_end(q) != NULL) {
+			/* as class_end() reads it: ASCII */
+			q = posix_class_end(q);
+			lo = 0;
+		} else if ((lo = hex_escape(q)) >= 0) {
+			q += 4;
+		} else if (q[0] == '\\') {
+			/* \x, \o, \c ... and octal \0-\7: more than two bytes long. */
+			if (q[1] == 'x' || q[1] == 'o' || q[1] == 'N' || q[1] == 'p' || q[1] == 'P' ||
+			    q[1] == 'c' || q[1] == 'Q' || q[1] == 'E' || (q[1] >= '0' && q[1] <= '9')) {
+				w->fail = 1;
+				strbuf_free(&keep);
+				return;
+			}
+			lo = 0;		/* \d \w \s, \n ...: ASCII here */
+			q += 2;
+		} else {
+			lo = (unsigned char)*q;
+			q++;
+		}
+		hi = lo;
+		if (q[0] == '-' && q + 1 < end) {
+			q++;
+			if ((hi = hex_escape(q)) >= 0) {
+				q += 4;
+			} else if (q[0] == '\\' || q[0] == '[') {
+				w->fail = 1;
+				strbuf_free(&keep);
+				return;
+			} else {
+				hi = (unsigned char)*q;
+				q++;
+			}
+		}
+		if (lo >= 0x80 && hi >= 0x80) {
+			dropped = 1;
+		} else {
+			strbuf_append(&keep, t, (size_t)(q - t));
+			kept = 1;
+		}
+	}
+	if (!dropped) {
+		strbuf_append(&out->text, start, (size_t)(w->p - start));
+	} else if (!kept) {
+		out->high = 1;
+		out->lo = out->hi = 1;
+		w->changed = 1;
+	} else {
+		strbuf_putc(&out->text, '[');
+		/* A '^' left first would negate the class. */
+		if (keep.data[0] == '^') {
+			strbuf_putc(&out->text, '\\');
+		}
+		/* A '-' left last would make a range of what is added. */
+		if (keep.data[keep.len - 1] == '-' && (keep.len < 2 || keep.data[keep.len - 2] != '\\')) {
+			strbuf_append(&out->text, keep.data, keep.len - 1);
+			strbuf_append(&out->text, "\\-", 2);
+		} else {
+			strbuf_append(&out->text, keep.data, keep.len);
+		}
+		strbuf_append(&out->text, "\\x80-\\xff]", 10);
+		w->changed = 1;
+	}
+	strbuf_free(&keep);
+}
+
+static void widen_alt(struct widen *w, struct piece *out);
+
+/* {n}, {n,} or {n,m} at p, 5 digits at most each: 1 with the bounds and its end. */
+static int
+braces(const char *p, unsigned int *lo_r, unsigned int *hi_r, const char **end_r)
+{
+	unsigned int n = 0, m = 0;
+	int nd = 0, md = 0, comma = 0;
+
+	for (p++; *p != '}'; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (comma) {
+				m = m * 10 + (unsigned int)(*p - '0');
+				md++;
+			} else {
+				n = n * 10 + (unsigned int)(*p - '0');
+				nd++;
+			}
+			if (nd > 5 || md > 5)
+				return 0;
+		} else if (*p == ',' && !comma && nd > 0) {
+			comma = 1;
+		} else {
+			return 0;
+		}
+	}
+	if (nd == 0 || (comma && md > 0 && m < n))
+		return 0;
+	*lo_r = n;
+	*hi_r = !comma ? n : md == 0 ? WIDE_INF : m;
+	*end_r = p + 1;
+	return 1;
+}
+
+/* One atom and its quantifier. */
+static void
+widen_atom(struct widen *w, struct piece *out)
+{
+	const char *p = w->p;
+	int b;
+
+	memset(out, 0, sizeof(*out));
+	if (*p == '(') {
+		struct piece inner;
+		size_t open = p[1] == '?' && p[2] == ':' ? 3 : p[1] == '?' && p[2] == '>' ? 3 :
+		    p[1] != '?' && p[1] != '*' ? 1 : 0;
+
+		/* Capturing, (?: and (?> only: the relaxed pattern has no look-around left. */
+		if (open == 0 || ++w->depth > 200) {
+			w->fail = 1;
+			return;
+		}
+		w->p += open;
+		widen_alt(w, &inner);
+		w->depth--;
+		if (w->fail || *w->p != ')') {
+			w->fail = 1;
+			strbuf_free(&inner.text);
+			return;
+		}
+		w->p++;
+		if (inner.high) {
+			*out = inner;
+		} else {
+			strbuf_append(&out->text, "(?:", 3);
+			strbuf_append(&out->text, inner.text.data != NULL ? inner.text.data : "",
+			    inner.text.len);
+			strbuf_putc(&out->text, ')');
+			strbuf_free(&inner.text);
+		}
+	} else if (*p == '[') {
+		widen_class(w, out);
+		if (w->fail)
+			return;
+	} else if ((b = hex_escape(p)) >= 0x80 || (unsigned char)*p >= 0x80) {
+		w->p += (unsigned char)*p >= 0x80 ? 1 : 4;
+		out->high = 1;
+		out->lo = out->hi = 1;
+		w->changed = 1;
+	} else if (*p == '\\') {
+		if (p[1] == '\0' || p[1] == 'Q' || p[1] == 'x' || p[1] == 'o' || p[1] == 'N' ||
+		    p[1] == 'p' || p[1] == 'P' || p[1] == 'g' || p[1] == 'k' ||
+		    (p[1] >= '0' && p[1] <= '9') || (p[1] == 'c' && p[2] == '\0')) {
+			w->fail = 1;
+			return;
+		}
+		strbuf_append(&out->text, p, p[1] == 'c' ? 3 : 2);
+		w->p += p[1] == 'c' ? 3 : 2;
+	} else if (*p == '*' || *p == '+' || *p == '?' || *p == '{' || *p == ')' || *p == '|') {
+		w->fail = 1;	/* a quantifier without its atom: beyond this reading */
+		return;
+	} else {
+		strbuf_putc(&out->text, *p);
+		w->p++;
+	}
+	/* The quantifier. */
+	p = w->p;
+	if (*p == '*' || *p == '+' || *p == '?' || *p == '{') {
+		unsigned int qlo, qhi;
+		const char *e;
+
+		if (*p == '{') {
+			if (!braces(p, &qlo, &qhi, &e))
+				return;		/* a literal '{': the next atom */
+		} else {
+			qlo = *p == '+' ? 1 : 0;
+			qhi = *p == '?' ? 1 : WIDE_INF;
+			e = p + 1;
+		}
+		if (out->high) {
+			out->lo = mul_len(out->lo, qlo);
+			out->hi = out->hi == 0 ? 0 : qhi == WIDE_INF ? WIDE_INF : mul_len(out->hi, qhi);
+		} else {
+			strbuf_append(&out->text, p, (size_t)(e - p));
+		}
+		/* Lazy and possessive quantifiers become greedy: the same texts or more. */
+		if (*e == '?' || *e == '+') {
+			e++;
+			w->changed = 1;
+		}
+		w->p = e;
+	}
+}
+
+/* A branch: atoms up to | or ) or the end. */
+static void
+widen_seq(struct widen *w, struct piece *out)
+{
+	struct piece run = { 1, 0, 0, { 0 } };
+
+	memset(out, 0, sizeof(*out));
+	out->high = 1;
+	while (!w->fail && *w->p != '\0' && *w->p != '|' && *w->p != ')') {
+		struct piece a;
+
+		widen_atom(w, &a);
+		if (w->fail) {
+			strbuf_free(&a.text);
+			break;
+		}
+		if (a.high) {
+			run.lo = add_len(run.lo, a.lo);
+			run.hi = add_len(run.hi, a.hi);
+			continue;
+		}
+		/* Text: the high run before it goes first, as text. */
+		out->high = 0;
+		high_text(&run, &out->text);
+		run.lo = run.hi = 0;
+		strbuf_append(&out->text, a.text.data != NULL ? a.text.data : "", a.text.len);
+		strbuf_free(&a.text);
+	}
+	if (out->high) {
+		out->lo = run.lo;
+		out->hi = run.hi;
+	} else {
+		high_text(&run, &out->text);
+	}
+}
+
+/* Branches up to ) or the end; identical ones once. */
+static void
+widen_alt(struct widen *w, struct piece *out)
+{
+	struct piece *br = NULL;
+	size_t n = 0;
+	int all_high = 1;
+
+	memset(out, 0, sizeof(*out));
+	for (;;) {
+		br = realloc(br, (n + 1) * sizeof(*br));
+		if (br == NULL)
+			abort();
+		widen_seq(w, &br[n]);
+		if (!br[n].high)
+			all_high = 0;
+		n++;
+		if (w->fail || *w->p != '|')
+			break;
+		w->p++;
+	}
+	if (!w->fail && all_high) {
+		out->high = 1;
+		out->lo = br[0].lo;
+		out->hi = br[0].hi;
+		for (size_t i = 1; i < n; i++) {
+			if (br[i].lo < out->lo)
+				out->lo = br[i].lo;
+			if (br[i].hi > out->hi)
+				out->hi = br[i].hi;
+		}
+	} else if (!w->fail) {
+		struct strbuf *texts = calloc(n, sizeof(*texts));
+
+		if (texts == NULL)
+			abort();
+		for (size_t i = 0; i < n; i++) {
+			int dup = 0;
+
+			piece_text(&br[i], &texts[i]);
+			for (size_t j = 0; j < i && !dup; j++)
+				dup = texts[j].len == texts[i].len &&
+				    (texts[i].len == 0 || memcmp(texts[j].data, texts[i].data,
+				    texts[i].len) == 0);
+			if (dup) {
+				w->changed = 1;
+				continue;
+			}
+			if (out->text.len > 0 || i > 0)
+				strbuf_putc(&out->text, '|');
+			strbuf_append(&out->text, texts[i].data != NULL ? texts[i].data : "",
+			    texts[i].len);
+		}
+		for (size_t i = 0; i < n; i++)
+			strbuf_free(&texts[i]);
+		free(texts);
+	}
+	for (size_t i = 0; i < n; i++)
+		strbuf_free(&br[i].text);
+	free(br);
+}
+
+char *
+rules_widen_pattern(const char *pattern)
+{
+	struct widen w = { pattern, 0, 0, 0 };
+	struct piece top;
+	struct strbuf b = { 0 };
+
+	widen_alt(&w, &top);
+	if (w.fail || *w.p != '\0' || !w.changed) {
+		strbuf_free(&top.text);
+		return NULL;
+	}
+	piece_text(&top, &b);
+	strbuf_free(&top.text);
+	strbuf_putc(&b, '\0');
+	return b.data;
 }

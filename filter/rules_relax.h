@@ -36,4 +36,17 @@ char *rules_relax_pattern(const char *pattern, int extended);
  */
 char *rules_factor_pattern(const char *pattern, size_t min_len);
 
+/*
+ * A superset of pattern (one rules_relax_pattern() made: no look-around,
+ * anchor or back-reference) for Hyperscan, for patterns that spell each
+ * letter as the alternation of its look-alikes in UTF-8 (ReplaceTags'
+ * letter tags): every byte from 0x80 in a class becomes the range
+ * \x80-\xff, and a group, branch or run that can only match such bytes
+ * becomes [\x80-\xff]{lo,hi} with its length bounds, identical branches
+ * kept once.  ASCII text is left exactly as it was, so the prefilter stays
+ * as tight there as the pattern.  NULL when there was nothing to widen or
+ * the pattern is beyond this reading.
+ */
+char *rules_widen_pattern(const char *pattern);
+
 #endif

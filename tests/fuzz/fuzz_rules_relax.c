@@ -4,8 +4,8 @@
  * (filter/rules_relax.c): the input is a pattern.  Besides not crashing,
  * each rewrite must be what it claims, on a few subjects (fixed ones and
  * the input itself): whenever PCRE2 matches the original it must match
- * the relaxed pattern too (a superset), and the factored pattern must
- * match exactly where the original does (the same texts).
+ * the relaxed and the widened patterns too (supersets), and the factored
+ * pattern must match exactly where the original does (the same texts).
  */
 #include "facteur-config.h"
 
@@ -32,7 +32,8 @@ compile(const char *p)
 }
 
 static const char *const subjects[] = { "", "a", "aa", "abc abc", "Buy now\nyour password",
-	"x\ny", "123 456", "(a)[b]{c}", "abcabcabc abab", NULL };
+	"x\ny", "123 456", "(a)[b]{c}", "abcabcabc abab", "y\xc3\xbd" "ur \xd0\xb0" "cc\xce\xbf" "unt",
+	"\xff\x80\xe2\x80\xa6-", NULL };
 
 /* 1 match (its span in span_r), 0 none, -1 error (match limit ...). */
 static int
@@ -94,10 +95,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pattern = xmalloc(size + 1);
 	memcpy(pattern, data, size);
 	pattern[size] = '\0';
-	if ((r = rules_relax_pattern(pattern, 0)) != NULL) {
+	if ((r = rules_relax_pattern(pattern, 0)) != NULL)
 		check(pattern, size, r, 0);
-		free(r);
+	/* Widened after relaxing, as the compiler does: a superset too. */
+	{
+		char *w = rules_widen_pattern(r != NULL ? r : pattern);
+
+		if (w != NULL)
+			check(pattern, size, w, 0);
+		free(w);
 	}
+	free(r);
 	/* Groups of 4 bytes and more, so that short inputs are factored too. */
 	if ((r = rules_factor_pattern(pattern, 4)) != NULL) {
 		check(pattern, size, r, 1);

@@ -617,6 +617,75 @@ test_factor(void **state)
 	strbuf_free(&text);
 }
 
+/* Look-alike letters widened into a prefilter Hyperscan takes. */
+static void
+test_widen(void **state)
+{
+	static const char letter[] = "(?:[yY\\xfd]|\\xc3[\\x9d\\xbd\\xbf]|\\xce[\\x8e\\xa5\\xab\\xb3]|"
+	    "\\xd1[\\x83\\x87\\x9e]|\\xd2[\\xae\\xaf\\xb0\\xb1])";
+	struct strbuf pat = { 0 };
+	struct sa_rules *sa = sa_rules_new();
+	struct rules_options o = { .cache_dir = NULL };
+	struct rules_scratch *s;
+	struct rules_match *m;
+	struct rules *r;
+	const char *error;
+	char *w;
+
+	w = rules_widen_pattern("(?:[yY\\xfd]|\\xc3[\\x9d\\xbd])ou");
+	assert_string_equal(w, "(?:[yY\\x80-\\xff]|[\\x80-\\xff]{2})ou");
+	free(w);
+	w = rules_widen_pattern("a(?:\\xc3[\\x9d\\xbd]|\\xe2\\x80\\xa6)+b[^\\xa0]");
+	assert_string_equal(w, "a[\\x80-\\xff]{2,}b[^\\xa0]");
+	free(w);
+	/* A '^' or '-' left at the edge of a class is escaped; lazy becomes greedy. */
+	w = rules_widen_pattern("[\\xe1^a-]x??");
+	assert_string_equal(w, "[\\^a\\-\\x80-\\xff]x?");
+	free(w);
+	assert_null(rules_widen_pattern("abc"));
+	assert_null(rules_widen_pattern("(?=a)\\xc3"));
+	assert_null(rules_widen_pattern("[\\xe1\\2]1"));
+
+	/* 250 letters after ReplaceTags: too long for Hyperscan as written, not widened. */
+	strbuf_append(&pat, "body T_WIDE_WORD /(?:^|\\s)", 26);
+	for (int i = 0; i < 250; i++)
+		strbuf_append(&pat, letter, strlen(letter));
+	strbuf_append(&pat, "\\s/\n", 4);
+	sa_rules_parse(sa, "wide.cf", pat.data, pat.len);
+	assert_int_equal(sa_rules_error_count(sa), 0);
+	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+	cur_rules = r;
+	assert_int_equal(rules_status(r, idx(r, "T_WIDE_WORD"), NULL), RULES_PREFILTER);
+	s = rules_scratch_new(r);
+	m = rules_match_new(r, s);
+	{
+		struct strbuf text = { 0 };
+		const char *chunks[2];
+
+		strbuf_append(&text, "x ", 2);
+		for (int i = 0; i < 250; i++)
+			strbuf_append(&text, i % 2 ? "\xd1\x83" : "y", i % 2 ? 2 : 1);
+		strbuf_append(&text, " x\n", 3);
+		chunks[0] = text.data;
+		chunks[1] = NULL;
+		body(m, SA_RULE_BODY, chunks);
+		rules_match_finish(m);
+		assert_true(hits(m, "T_WIDE_WORD"));
+		rules_match_reset(m);
+		/* The prefilter passes any high bytes, PCRE2 does not: \x84\x83 is no letter. */
+		text.data[3] = (char)0x84;
+		body(m, SA_RULE_BODY, chunks);
+		rules_match_finish(m);
+		assert_false(hits(m, "T_WIDE_WORD"));
+		strbuf_free(&text);
+	}
+	rules_match_free(&m);
+	rules_scratch_free(&s);
+	rules_free(&r);
+	sa_rules_free(&sa);
+	strbuf_free(&pat);
+}
+
 static void
 test_cache(void **state)
 {
@@ -749,6 +818,7 @@ main(void)
 		cmocka_unit_test(test_multiple),
 		cmocka_unit_test(test_nosubject),
 		cmocka_unit_test(test_factor),
+		cmocka_unit_test(test_widen),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_debian_rules),
 	};
