@@ -549,6 +549,35 @@ test_nosubject(void **state)
 	sa_rules_free(&sa);
 }
 
+/* One letter as ReplaceTags' letter tags write it: the letter or a look-alike in UTF-8. */
+static const char letter[] = "(?:[yY\\xfd]|\\xc3[\\x9d\\xbd\\xbf]|\\xce[\\x8e\\xa5\\xab\\xb3]|"
+    "\\xd1[\\x83\\x87\\x9e]|\\xd2[\\xae\\xaf\\xb0\\xb1])";
+
+/* A body rule "body NAME /HEAD<letter x count>TAIL/" alone in sa, compiled. */
+static struct rules *
+compile_letters(struct sa_rules *sa, const char *name, const char *head, int count,
+    const char *tail)
+{
+	struct strbuf pat = { 0 };
+	struct rules_options o = { .cache_dir = NULL };
+	struct rules *r;
+	const char *error;
+	char *line = xasprintf("body %s /%s", name, head);
+
+	strbuf_append(&pat, line, strlen(line));
+	free(line);
+	for (int i = 0; i < count; i++)
+		strbuf_append(&pat, letter, strlen(letter));
+	strbuf_append(&pat, tail, strlen(tail));
+	strbuf_append(&pat, "/\n", 2);
+	sa_rules_parse(sa, "letters.cf", pat.data, pat.len);
+	strbuf_free(&pat);
+	assert_int_equal(sa_rules_error_count(sa), 0);
+	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+	cur_rules = r;
+	return r;
+}
+
 /*
  * Repeated groups factored into subroutines for PCRE2, whose 64 KB limit
  * ReplaceTags' letter-by-letter patterns pass.
@@ -556,16 +585,12 @@ test_nosubject(void **state)
 static void
 test_factor(void **state)
 {
-	/* One letter as those tags write it: the letter or a look-alike. */
-	static const char letter[] = "(?:[yY\\xfd]|\\xc3[\\x9d\\xbd\\xbf]|\\xce[\\x8e\\xa5\\xab\\xb3]|"
-	    "\\xd1[\\x83\\x87\\x9e]|\\xd2[\\xae\\xaf\\xb0\\xb1])";
-	struct strbuf pat = { 0 }, text = { 0 };
+	struct strbuf text = { 0 };
 	struct sa_rules *sa = sa_rules_new();
-	struct rules_options o = { .cache_dir = NULL };
 	struct rules_scratch *s;
 	struct rules_match *m;
 	struct rules *r;
-	const char *error, *chunks[2];
+	const char *chunks[2];
 	char *f;
 
 	f = rules_factor_pattern("(?:ab|cd)x(?:ab|cd)", 4);
@@ -584,14 +609,7 @@ test_factor(void **state)
 	free(f);
 
 	/* A body rule of 600 letters: too large for PCRE2 as written, and for Hyperscan. */
-	strbuf_append(&pat, "body T_LONG_WORD /\\b", 20);
-	for (int i = 0; i < 600; i++)
-		strbuf_append(&pat, letter, strlen(letter));
-	strbuf_append(&pat, "\\b/\n", 4);
-	sa_rules_parse(sa, "long.cf", pat.data, pat.len);
-	assert_int_equal(sa_rules_error_count(sa), 0);
-	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
-	cur_rules = r;
+	r = compile_letters(sa, "T_LONG_WORD", "\\b", 600, "\\b");
 	/* Hyperscan refuses it (too long): PCRE2 alone, on the factored pattern. */
 	assert_int_equal(rules_status(r, idx(r, "T_LONG_WORD"), NULL), RULES_PCRE);
 	s = rules_scratch_new(r);
@@ -613,7 +631,6 @@ test_factor(void **state)
 	rules_scratch_free(&s);
 	rules_free(&r);
 	sa_rules_free(&sa);
-	strbuf_free(&pat);
 	strbuf_free(&text);
 }
 
@@ -621,15 +638,10 @@ test_factor(void **state)
 static void
 test_widen(void **state)
 {
-	static const char letter[] = "(?:[yY\\xfd]|\\xc3[\\x9d\\xbd\\xbf]|\\xce[\\x8e\\xa5\\xab\\xb3]|"
-	    "\\xd1[\\x83\\x87\\x9e]|\\xd2[\\xae\\xaf\\xb0\\xb1])";
-	struct strbuf pat = { 0 };
 	struct sa_rules *sa = sa_rules_new();
-	struct rules_options o = { .cache_dir = NULL };
 	struct rules_scratch *s;
 	struct rules_match *m;
 	struct rules *r;
-	const char *error;
 	char *w;
 
 	w = rules_widen_pattern("(?:[yY\\xfd]|\\xc3[\\x9d\\xbd])ou");
@@ -647,14 +659,7 @@ test_widen(void **state)
 	assert_null(rules_widen_pattern("[\\xe1\\2]1"));
 
 	/* 250 letters after ReplaceTags: too long for Hyperscan as written, not widened. */
-	strbuf_append(&pat, "body T_WIDE_WORD /(?:^|\\s)", 26);
-	for (int i = 0; i < 250; i++)
-		strbuf_append(&pat, letter, strlen(letter));
-	strbuf_append(&pat, "\\s/\n", 4);
-	sa_rules_parse(sa, "wide.cf", pat.data, pat.len);
-	assert_int_equal(sa_rules_error_count(sa), 0);
-	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
-	cur_rules = r;
+	r = compile_letters(sa, "T_WIDE_WORD", "(?:^|\\s)", 250, "\\s");
 	assert_int_equal(rules_status(r, idx(r, "T_WIDE_WORD"), NULL), RULES_PREFILTER);
 	s = rules_scratch_new(r);
 	m = rules_match_new(r, s);
@@ -683,7 +688,6 @@ test_widen(void **state)
 	rules_scratch_free(&s);
 	rules_free(&r);
 	sa_rules_free(&sa);
-	strbuf_free(&pat);
 }
 
 static void
