@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/mem.h"
 #include "filter/rules_relax.h"
 #include "filter/strbuf.h"
 
@@ -210,29 +211,31 @@ struct texts {
 	size_t n;
 };
 
+#define WIDE_INF 0xffffffffu
+
 /*
- * {n}, {n,}, {n,m} at p that can repeat what it follows (n or m at least
- * 2, or no m); 0 for anything else, -1 for a number of more than 5 digits
- * (PCRE2 does not read those as Perl does).
+ * {n}, {n,} or {n,m} at p: 1 with its bounds (hi WIDE_INF for {n,}) and
+ * the end, 0 if it is no quantifier, -1 for a number of more than 5
+ * digits (PCRE2 does not read those as Perl does).
  */
 static int
-repeat_quantifier(const char *p)
+braces(const char *p, unsigned int *lo_r, unsigned int *hi_r, const char **end_r)
 {
-	unsigned long n = 0, m = 0;
-	int comma = 0, ndigits = 0, mdigits = 0;
+	unsigned int n = 0, m = 0;
+	int nd = 0, md = 0, comma = 0;
 
-	if (*p++ != '{')
+	if (*p != '{')
 		return 0;
-	for (; *p != '}'; p++) {
+	for (p++; *p != '}'; p++) {
 		if (*p >= '0' && *p <= '9') {
 			if (comma) {
-				m = m * 10 + (unsigned long)(*p - '0');
-				mdigits++;
+				m = m * 10 + (unsigned int)(*p - '0');
+				md++;
 			} else {
-				n = n * 10 + (unsigned long)(*p - '0');
-				ndigits++;
+				n = n * 10 + (unsigned int)(*p - '0');
+				nd++;
 			}
-			if (ndigits > 5 || mdigits > 5)
+			if (nd > 5 || md > 5)
 				return -1;
 		} else if (*p == ',' && !comma) {
 			comma = 1;
@@ -240,7 +243,23 @@ repeat_quantifier(const char *p)
 			return 0;
 		}
 	}
-	return ndigits > 0 && (n >= 2 || m >= 2 || (comma && mdigits == 0));
+	if (nd == 0)
+		return 0;
+	*lo_r = n;
+	*hi_r = !comma ? n : md == 0 ? WIDE_INF : m;
+	*end_r = p + 1;
+	return 1;
+}
+
+/* A quantifier at p that can repeat what it follows (a bound of 2 or more): 1, else as braces(). */
+static int
+repeat_quantifier(const char *p)
+{
+	unsigned int lo, hi;
+	const char *end;
+	int rc = braces(p, &lo, &hi, &end);
+
+	return rc <= 0 ? rc : lo >= 2 || hi >= 2;
 }
 
 /* Every (?:...) group of s into spans; -1 if s is beyond this reading. */
@@ -280,9 +299,7 @@ find_groups(const char *s, unsigned int str, struct span **v, size_t *n, size_t 
 				continue;
 			if (*n == *alloc) {
 				*alloc = *alloc ? 2 * *alloc : 256;
-				*v = realloc(*v, *alloc * sizeof(**v));
-				if (*v == NULL)
-					abort();
+				*v = xrealloc(*v, *alloc * sizeof(**v));
 			}
 			(*v)[*n].str = str;
 			(*v)[*n].at = stack[depth];
@@ -375,10 +392,8 @@ rules_factor_pattern(const char *p, size_t min_len)
 			return NULL;
 		}
 	}
-	t.v = malloc(sizeof(*t.v));
-	if (t.v == NULL)
-		abort();
-	t.v[0] = strdup(p);
+	t.v = xmalloc(sizeof(*t.v));
+	t.v[0] = xstrdup(p);
 	t.n = 1;
 	for (unsigned int round = 0; round < 256; round++) {
 		struct span *spans = NULL;
@@ -419,14 +434,10 @@ rules_factor_pattern(const char *p, size_t min_len)
 		}
 		{
 			const struct span *s = &spans[best];
-			char *def = strndup(t.v[s->str] + s->at + 3, s->len - 4);
+			char *def = xstrndup(t.v[s->str] + s->at + 3, s->len - 4);
 
-			if (def == NULL)
-				abort();
 			replace_spans(&t, spans, best, best_end, t.n - 1);
-			t.v = realloc(t.v, (t.n + 1) * sizeof(*t.v));
-			if (t.v == NULL)
-				abort();
+			t.v = xrealloc(t.v, (t.n + 1) * sizeof(*t.v));
 			t.v[t.n++] = def;
 			changed = 1;
 		}
@@ -454,8 +465,6 @@ done:
 }
 
 /* ---- non-ASCII alternatives widened: a prefilter for look-alike letters ---- */
-
-#define WIDE_INF 0xffffffffu
 
 /* A parsed piece: only bytes from 0x80 (lengths lo..hi), or text. */
 struct piece {
@@ -628,37 +637,6 @@ widen_class(struct widen *w, struct piece *out)
 
 static void widen_alt(struct widen *w, struct piece *out);
 
-/* {n}, {n,} or {n,m} at p, 5 digits at most each: 1 with the bounds and its end. */
-static int
-braces(const char *p, unsigned int *lo_r, unsigned int *hi_r, const char **end_r)
-{
-	unsigned int n = 0, m = 0;
-	int nd = 0, md = 0, comma = 0;
-
-	for (p++; *p != '}'; p++) {
-		if (*p >= '0' && *p <= '9') {
-			if (comma) {
-				m = m * 10 + (unsigned int)(*p - '0');
-				md++;
-			} else {
-				n = n * 10 + (unsigned int)(*p - '0');
-				nd++;
-			}
-			if (nd > 5 || md > 5)
-				return 0;
-		} else if (*p == ',' && !comma && nd > 0) {
-			comma = 1;
-		} else {
-			return 0;
-		}
-	}
-	if (nd == 0 || (comma && md > 0 && m < n))
-		return 0;
-	*lo_r = n;
-	*hi_r = !comma ? n : md == 0 ? WIDE_INF : m;
-	*end_r = p + 1;
-	return 1;
-}
 
 /* One atom and its quantifier. */
 static void
@@ -728,8 +706,9 @@ widen_atom(struct widen *w, struct piece *out)
 		const char *e;
 
 		if (*p == '{') {
-			if (!braces(p, &qlo, &qhi, &e))
-				return;		/* a literal '{': the next atom */
+			/* {5,2} and what is no quantifier: a literal '{', the next atom */
+			if (braces(p, &qlo, &qhi, &e) <= 0 || qhi < qlo)
+				return;
 		} else {
 			qlo = *p == '+' ? 1 : 0;
 			qhi = *p == '?' ? 1 : WIDE_INF;
@@ -796,9 +775,7 @@ widen_alt(struct widen *w, struct piece *out)
 
 	memset(out, 0, sizeof(*out));
 	for (;;) {
-		br = realloc(br, (n + 1) * sizeof(*br));
-		if (br == NULL)
-			abort();
+		br = xrealloc(br, (n + 1) * sizeof(*br));
 		widen_seq(w, &br[n]);
 		if (!br[n].high)
 			all_high = 0;
@@ -818,10 +795,8 @@ widen_alt(struct widen *w, struct piece *out)
 				out->hi = br[i].hi;
 		}
 	} else if (!w->fail) {
-		struct strbuf *texts = calloc(n, sizeof(*texts));
+		struct strbuf *texts = xcalloc(n, sizeof(*texts));
 
-		if (texts == NULL)
-			abort();
 		for (size_t i = 0; i < n; i++) {
 			int dup = 0;
 
