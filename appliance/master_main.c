@@ -61,21 +61,38 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
-/* One master per spool: hold an exclusive lock on run/master.pid. */
-static void
+/*
+ * One master per spool: an exclusive lock on run/master.pid, taken before
+ * the listening sockets are bound (a second master stops here, not on a
+ * bind error) and held as long as the master lives.  The file stays empty
+ * until pid_announce(): the console reads "running" from the lock and the
+ * pid, so a master that dies on a bind is never seen started.
+ */
+static int
 pid_lock(void)
 {
-	char path[4096], buf[32];
+	char path[4096];
 	int fd = open(spool_path("run/master.pid", path, sizeof(path)), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 
 	if (fd < 0)
 		fatal("open %s", path);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
 		fatalx("another facteur master is running on %s (%s is locked)", var_spool_directory, path);
-	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || write(fd, buf, strlen(buf)) < 0)
-		fatal("write %s", path);
+	if (ftruncate(fd, 0) < 0)
+		fatal("truncate %s", path);
 	/* Keep fd open: the lock lives as long as the master. */
+	return fd;
+}
+
+/* The pid into the locked file: the master is listening. */
+static void
+pid_announce(int fd)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (pwrite(fd, buf, strlen(buf), 0) != (ssize_t)strlen(buf))
+		fatal("write run/master.pid");
 }
 
 int
@@ -86,7 +103,7 @@ main(int argc, char **argv)
 	char path[4096];
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
-	int ch, foreground = 0, check_only = 0;
+	int ch, foreground = 0, check_only = 0, pid_fd;
 
 	while ((ch = getopt(argc, argv, "c:fn")) != -1) {
 		switch (ch) {
@@ -119,13 +136,14 @@ main(int argc, char **argv)
 		    var_mail_owner);
 	if (queue_init_dirs(uid, gid, &error) < 0)
 		fatalx("%s", error);
-	pid_lock();
+	pid_fd = pid_lock();
 	if (stats_create(spool_path("run/stats", path, sizeof(path)), &error) < 0)
 		fatalx("%s", error);
 	if (uid != (uid_t)-1 && chown(path, uid, gid) < 0)
 		fatal("chown %s", path);
 	signal(SIGPIPE, SIG_IGN);
 	master_bind();
+	pid_announce(pid_fd);
 	base = event_base_new();
 	if (base == NULL)
 		fatalx("cannot create the event loop");

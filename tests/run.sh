@@ -31,6 +31,22 @@ count_results() {
 	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 }
 
+# What failed in one build, said again at the end (CI shows the output's
+# last lines): the failed tests' names and their assertion lines.
+mkdir -p "$src/build"
+digest=$src/build/failures.txt
+: >"$digest"
+add_digest() {
+	local dir=$1
+	{
+		echo "--- $dir"
+		grep -h "^FAIL: " "$dir"/test-suite.log 2>/dev/null
+		grep -h '^\[  FAILED  \] ' "$dir"/tests/unit/*.log 2>/dev/null | head -20
+		grep -hE '^(FAILED|ERROR) ' "$dir"/tests/integration/*.log 2>/dev/null | head -20
+		grep -hE '^E  |^[^ ]+\.py:[0-9]+: ' "$dir"/tests/integration/*.log 2>/dev/null | head -150
+	} >>"$digest"
+}
+
 build_and_check() {
 	local dir=$1; shift
 	mkdir -p "$dir"
@@ -38,6 +54,7 @@ build_and_check() {
 	if ! (cd "$dir" && make -j2 check); then
 		status=1
 		cat "$dir"/test-suite.log 2>/dev/null | tail -200
+		add_digest "$dir"
 	fi
 	count_results "$dir"
 }
@@ -65,9 +82,11 @@ if [ -z "${FACTEUR_QUICK:-}" ]; then
 
 	step "fuzz targets"
 	if [ -x tests/fuzz/run.sh ]; then
-		if tests/fuzz/run.sh build "${FACTEUR_FUZZ_SECONDS:-20}"; then
+		if tests/fuzz/run.sh build "${FACTEUR_FUZZ_SECONDS:-20}" 2>&1 | tee build/fuzz.log &&
+		    [ "${PIPESTATUS[0]}" = 0 ]; then
 			passed=$((passed + 1))
 		else
+			{ echo "--- fuzz targets"; tail -40 build/fuzz.log; } >>"$digest"
 			failed=$((failed + 1)); status=1
 		fi
 	fi
@@ -77,6 +96,7 @@ if [ -z "${FACTEUR_QUICK:-}" ]; then
 		passed=$((passed + 1))
 	else
 		tail -40 build/distcheck.log
+		{ echo "--- make distcheck"; tail -40 build/distcheck.log; } >>"$digest"
 		failed=$((failed + 1)); status=1
 	fi
 
@@ -97,5 +117,9 @@ if [ -z "${FACTEUR_QUICK:-}" ]; then
 	fi
 fi
 
+if [ -s "$digest" ]; then
+	step "what failed (again)"
+	cat "$digest"
+fi
 printf '\n%d passed, %d failed\n' "$passed" "$failed"
 exit $status
