@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-9"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-10"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -316,6 +316,15 @@ group_get(struct rules *r, enum sa_rule_type type, const char *header, unsigned 
 	return (int)r->group_count++;
 }
 
+static int
+group_has(const struct rules_group *g, unsigned int rule)
+{
+	for (unsigned int i = 0; i < g->count; i++)
+		if (g->ids[i] == rule)
+			return 1;
+	return 0;
+}
+
 static void
 group_add(struct rules_group *g, unsigned int rule)
 {
@@ -601,7 +610,9 @@ pcre_only(struct rules *r)
 		info->re = re;
 		info->status = RULES_PCRE;
 		g = group_get(r, rule->type, rule->header, rule->header_mods);
-		group_add(&r->groups[g], i);
+		/* Hyperscan refused it there: it is in the group already, once. */
+		if (!group_has(&r->groups[g], i))
+			group_add(&r->groups[g], i);
 		info->group = g;
 		if (rule->type == SA_RULE_URI)
 			r->uri_group = g;

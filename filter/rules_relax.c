@@ -474,7 +474,7 @@ struct piece {
 };
 
 struct widen {
-	const char *p;
+	const char *start, *p;
 	int fail, changed;
 	unsigned int depth;
 };
@@ -637,6 +637,144 @@ widen_class(struct widen *w, struct piece *out)
 
 static void widen_alt(struct widen *w, struct piece *out);
 
+/* What a digit group may hold: digits; after &# also x and hex digits (&#x53c;). */
+struct digits {
+	int hex;		/* x and a-f allowed */
+	int letters;		/* some seen */
+	unsigned int alts;	/* | seen */
+};
+
+static int digit_alt(const char **pp, unsigned int *lo_r, unsigned int *hi_r, struct digits *d,
+    unsigned int depth);
+
+static int
+digit_char(char c, struct digits *d)
+{
+	if (c >= '0' && c <= '9')
+		return 1;
+	if (d->hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == 'x' || c == 'X')) {
+		d->letters = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* A class of those characters alone ([0-9], [2458], [1-5]) at p: after it, or NULL. */
+static const char *
+digit_class(const char *p, struct digits *d)
+{
+	const char *q = p + 1;
+
+	if (*q == ']')
+		return NULL;
+	while (digit_char(*q, d)) {
+		if (q[1] == '-' && q[2] != ']' && digit_char(q[2], d))
+			q += 3;
+		else
+			q++;
+	}
+	return *q == ']' ? q + 1 : NULL;
+}
+
+/* A branch of a digit group: digits, digit classes, \d and groups, each ?, {n} or {n,m}. */
+static int
+digit_seq(const char **pp, unsigned int *lo_r, unsigned int *hi_r, struct digits *d,
+    unsigned int depth)
+{
+	const char *p = *pp, *e;
+	unsigned int lo = 0, hi = 0;
+
+	while (*p != '\0' && *p != '|' && *p != ')') {
+		unsigned int alo = 1, ahi = 1, qlo, qhi;
+
+		if (digit_char(*p, d)) {
+			p++;
+		} else if (p[0] == '\\' && p[1] == 'd') {
+			p += 2;
+		} else if (*p == '[' && (e = digit_class(p, d)) != NULL) {
+			p = e;
+		} else if (p[0] == '(' && p[1] == '?' && p[2] == ':' && depth < 20) {
+			p += 3;
+			if (!digit_alt(&p, &alo, &ahi, d, depth + 1) || *p != ')')
+				return 0;
+			p++;
+		} else {
+			return 0;
+		}
+		if (*p == '?') {
+			alo = 0;
+			p++;
+		} else if (*p == '{') {
+			if (braces(p, &qlo, &qhi, &e) <= 0 || qhi < qlo || qhi == WIDE_INF)
+				return 0;
+			alo = mul_len(alo, qlo);
+			ahi = mul_len(ahi, qhi);
+			p = e;
+		}
+		/* * and +, lazy and possessive forms: beyond this reading. */
+		if (*p == '*' || *p == '+' || *p == '?')
+			return 0;
+		lo = add_len(lo, alo);
+		hi = add_len(hi, ahi);
+	}
+	*pp = p;
+	*lo_r = lo;
+	*hi_r = hi;
+	return hi != WIDE_INF && hi <= 64;
+}
+
+static int
+digit_alt(const char **pp, unsigned int *lo_r, unsigned int *hi_r, struct digits *d,
+    unsigned int depth)
+{
+	unsigned int lo, hi, blo, bhi;
+
+	if (!digit_seq(pp, &lo, &hi, d, depth))
+		return 0;
+	while (**pp == '|') {
+		(*pp)++;
+		d->alts++;
+		if (!digit_seq(pp, &blo, &bhi, d, depth))
+			return 0;
+		lo = blo < lo ? blo : lo;
+		hi = bhi > hi ? bhi : hi;
+	}
+	*lo_r = lo;
+	*hi_r = hi;
+	return 1;
+}
+
+/*
+ * A group at p ('(') holding an alternation of digit strings, such as the
+ * numeric character references of ReplaceTags' letters, &\#(?:1(?:0(?:13|
+ * 2[458])|108)|400);: [0-9]{lo,hi} in out, and 1 (right after &#, the
+ * hexadecimal ones too: [0-9a-fA-FxX]{lo,hi}).  0 for any other group.
+ */
+static int
+widen_digits(struct widen *w, struct piece *out)
+{
+	const char *p = w->p;
+	struct digits d = { 0, 0, 0 };
+	unsigned int lo, hi;
+	char q[64];
+
+	if (p[0] != '(')
+		return 0;
+	d.hex = p - w->start >= 2 && p[-1] == '#' && (p[-2] == '&' || (p[-2] == '\\' &&
+	    p - w->start >= 3 && p[-3] == '&'));
+	p += p[1] == '?' && p[2] == ':' ? 3 : p[1] == '?' ? 0 : 1;
+	if (p == w->p || !digit_alt(&p, &lo, &hi, &d, 0) || *p != ')' || d.alts == 0 || hi == 0)
+		return 0;
+	if (lo == hi)
+		snprintf(q, sizeof(q), "(?:%s{%u})", d.letters ? "[0-9a-fA-FxX]" : "[0-9]", lo);
+	else
+		snprintf(q, sizeof(q), "(?:%s{%u,%u})", d.letters ? "[0-9a-fA-FxX]" : "[0-9]", lo, hi);
+	strbuf_append(&out->text, q, strlen(q));
+	w->p = p + 1;
+	w->changed = 1;
+	return 1;
+}
+
 
 /* One atom and its quantifier. */
 static void
@@ -646,7 +784,9 @@ widen_atom(struct widen *w, struct piece *out)
 	int b;
 
 	memset(out, 0, sizeof(*out));
-	if (*p == '(') {
+	if (widen_digits(w, out)) {
+		/* its quantifier below */
+	} else if (*p == '(') {
 		struct piece inner;
 		size_t open = p[1] == '?' && p[2] == ':' ? 3 : p[1] == '?' && p[2] == '>' ? 3 :
 		    p[1] != '?' && p[1] != '*' ? 1 : 0;
@@ -796,10 +936,29 @@ widen_alt(struct widen *w, struct piece *out)
 		}
 	} else if (!w->fail) {
 		struct strbuf *texts = xcalloc(n, sizeof(*texts));
+		size_t first_high = n;
 
+		/*
+		 * The branches of high bytes alone, [\x80-\xff]|[\x80-\xff]{2}|...,
+		 * become one, [\x80-\xff]{1,4}, where the first of them was.
+		 */
+		for (size_t i = 0; i < n; i++) {
+			if (!br[i].high)
+				continue;
+			if (first_high == n) {
+				first_high = i;
+				continue;
+			}
+			br[first_high].lo = br[i].lo < br[first_high].lo ? br[i].lo : br[first_high].lo;
+			br[first_high].hi = br[i].hi > br[first_high].hi ? br[i].hi : br[first_high].hi;
+			br[i].high = -1;
+			w->changed = 1;
+		}
 		for (size_t i = 0; i < n; i++) {
 			int dup = 0;
 
+			if (br[i].high < 0)
+				continue;
 			piece_text(&br[i], &texts[i]);
 			for (size_t j = 0; j < i && !dup; j++)
 				dup = texts[j].len == texts[i].len &&
@@ -826,7 +985,7 @@ widen_alt(struct widen *w, struct piece *out)
 char *
 rules_widen_pattern(const char *pattern)
 {
-	struct widen w = { pattern, 0, 0, 0 };
+	struct widen w = { pattern, pattern, 0, 0, 0 };
 	struct piece top;
 	struct strbuf b = { 0 };
 

@@ -42,10 +42,14 @@ char *rules_factor_pattern(const char *pattern, size_t min_len);
  * letter as the alternation of its look-alikes in UTF-8 (ReplaceTags'
  * letter tags): every byte from 0x80 in a class becomes the range
  * \x80-\xff, and a group, branch or run that can only match such bytes
- * becomes [\x80-\xff]{lo,hi} with its length bounds, identical branches
- * kept once.  ASCII text is left exactly as it was, so the prefilter stays
- * as tight there as the pattern.  NULL when there was nothing to widen or
- * the pattern is beyond this reading.
+ * becomes [\x80-\xff]{lo,hi} with its length bounds; the branches of an
+ * alternation that are such runs become one run, identical branches are
+ * kept once.  A group that is an alternation of digit strings (the letters'
+ * numeric character references, &#(?:1(?:013|108)|400);) becomes
+ * [0-9]{lo,hi}, [0-9a-fA-FxX]{lo,hi} right after &# when it has
+ * hexadecimal ones.  Other ASCII text is left exactly as it was, so the
+ * prefilter stays as tight there as the pattern.  NULL when there was
+ * nothing to widen or the pattern is beyond this reading.
  */
 char *rules_widen_pattern(const char *pattern);
 

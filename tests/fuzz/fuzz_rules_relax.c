@@ -33,7 +33,7 @@ compile(const char *p)
 
 static const char *const subjects[] = { "", "a", "aa", "abc abc", "Buy now\nyour password",
 	"x\ny", "123 456", "(a)[b]{c}", "abcabcabc abab", "y\xc3\xbd" "ur \xd0\xb0" "cc\xce\xbf" "unt",
-	"\xff\x80\xe2\x80\xa6-", NULL };
+	"\xff\x80\xe2\x80\xa6-", "&#1013;a &#x3f2;&#x4AB;\xd0\xb0 &#2035;\xc3\xa9", NULL };
 
 /* 1 match (its span in span_r), 0 none, -1 error (match limit ...). */
 static int

@@ -21,6 +21,12 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_rules_relax/anchors \
 	tests/fuzz/corpus/fuzz_rules_relax/lookaround \
 	tests/fuzz/corpus/fuzz_rules_relax/backref \
+	tests/fuzz/corpus/fuzz_rules_relax/factor-quantified \
+	tests/fuzz/corpus/fuzz_rules_relax/factor-repeated \
+	tests/fuzz/corpus/fuzz_rules_relax/factor-tags \
+	tests/fuzz/corpus/fuzz_rules_relax/widen-classes \
+	tests/fuzz/corpus/fuzz_rules_relax/widen-entities \
+	tests/fuzz/corpus/fuzz_rules_relax/widen-letters \
 	tests/fuzz/corpus/fuzz_received/postfix-chain \
 	tests/fuzz/corpus/fuzz_received/exim-qmail-exchange \
 	tests/fuzz/corpus/fuzz_received/odd \

@@ -609,6 +609,7 @@ test_factor(void **state)
 	free(f);
 
 	/* A body rule of 600 letters: too large for PCRE2 as written, and for Hyperscan. */
+	sa_rules_parse(sa, "tflags.cf", "tflags T_LONG_WORD multiple\n", 28);
 	r = compile_letters(sa, "T_LONG_WORD", "\\b", 600, "\\b");
 	/* Hyperscan refuses it (too long): PCRE2 alone, on the factored pattern. */
 	assert_int_equal(rules_status(r, idx(r, "T_LONG_WORD"), NULL), RULES_PCRE);
@@ -621,7 +622,24 @@ test_factor(void **state)
 	body(m, SA_RULE_BODY, chunks);
 	rules_match_finish(m);
 	assert_true(hits(m, "T_LONG_WORD"));
+	assert_int_equal(rules_match_times(m, idx(r, "T_LONG_WORD")), 1);
 	rules_match_reset(m);
+	/* Twice on the line: counted twice, by the rule matched once (not once per group entry). */
+	{
+		size_t len = text.len;
+		char *word = xstrndup(text.data, len);
+
+		strbuf_putc(&text, ' ');
+		strbuf_append(&text, word, len);
+		free(word);
+		chunks[0] = text.data;
+		body(m, SA_RULE_BODY, chunks);
+		rules_match_finish(m);
+		assert_int_equal(rules_match_times(m, idx(r, "T_LONG_WORD")), 2);
+		rules_match_reset(m);
+		text.len = len;
+		text.data[len] = '\0';
+	}
 	/* One letter short: no match. */
 	text.data[text.len - 1] = ' ';
 	body(m, SA_RULE_BODY, chunks);
@@ -654,6 +672,27 @@ test_widen(void **state)
 	w = rules_widen_pattern("[\\xe1^a-]x??");
 	assert_string_equal(w, "[\\^a\\-\\x80-\\xff]x?");
 	free(w);
+	/* The branches of high bytes alone become one. */
+	w = rules_widen_pattern("x(?:[aA]|\\xc3\\xa0|\\xe1\\xba\\xa1|\\xd0\\xb0)y");
+	assert_string_equal(w, "x(?:[aA]|[\\x80-\\xff]{2,3})y");
+	free(w);
+	w = rules_widen_pattern("(?:|\\xc2\\xa0)(?:\\s|\\xe2\\x80\\x83)");
+	assert_string_equal(w, "[\\x80-\\xff]{0,2}(?:\\s|[\\x80-\\xff]{3})");
+	free(w);
+	/* Numeric character references: their digits, and hexadecimal ones after &#. */
+	w = rules_widen_pattern("(?:[eE]|&\\#(?:1(?:0(?:13|2[458])|108)|40[0-3]);)");
+	assert_string_equal(w, "(?:[eE]|&\\#(?:[0-9]{3,4});)");
+	free(w);
+	w = rules_widen_pattern("&#(?:x53c|1340|7(?:6|8)?);");
+	assert_string_equal(w, "&#(?:[0-9a-fA-FxX]{1,4});");
+	free(w);
+	w = rules_widen_pattern("a(?:12|345)?b&#(?:12|3)??;");
+	assert_string_equal(w, "a(?:[0-9]{2,3})?b&#(?:[0-9]{1,2})?;");
+	free(w);
+	/* Not digits alone, no alternation, or not after &#: left as written. */
+	assert_null(rules_widen_pattern("a(?:x1|23)b"));
+	assert_null(rules_widen_pattern("a(?:123)b"));
+	assert_null(rules_widen_pattern("&#(?:12|3+);"));
 	assert_null(rules_widen_pattern("abc"));
 	assert_null(rules_widen_pattern("(?=a)\\xc3"));
 	assert_null(rules_widen_pattern("[\\xe1\\2]1"));
