@@ -190,8 +190,9 @@ rules_check_run(int verbose)
 				printf("unsupported: %s:%u: %s %s: %s\n", rule->file, rule->line,
 				    sa_rule_type_name(rule->type), rule->name, reason != NULL ? reason : "");
 			else if (s == RULES_PREFILTER && verbose)
-				printf("prefiltered: %s:%u: %s %s\n", rule->file, rule->line,
-				    sa_rule_type_name(rule->type), rule->name);
+				printf("prefiltered: %s:%u: %s %s%s%s%s\n", rule->file, rule->line,
+				    sa_rule_type_name(rule->type), rule->name, reason != NULL ? " (" : "",
+				    reason != NULL ? reason : "", reason != NULL ? ")" : "");
 		}
 		printf("eval functions: %u distinct, %u uses, %u answered without the network\n",
 		    nfn, all_uses, done_uses);

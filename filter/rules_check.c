@@ -111,8 +111,9 @@ rules_check(const struct rules_check_options *o, FILE *out, const char **error_r
 			fprintf(out, "PCRE2 only: %s:%u: %s %s: %s\n", rule->file, rule->line,
 			    sa_rule_type_name(rule->type), rule->name, reason);
 		else if (s == RULES_PREFILTER && o->verbose)
-			fprintf(out, "prefiltered: %s:%u: %s %s\n", rule->file, rule->line,
-			    sa_rule_type_name(rule->type), rule->name);
+			fprintf(out, "prefiltered: %s:%u: %s %s%s%s%s\n", rule->file, rule->line,
+			    sa_rule_type_name(rule->type), rule->name, reason != NULL ? " (" : "",
+			    reason != NULL ? reason : "", reason != NULL ? ")" : "");
 	}
 	print_evals(sa, r, out);
 	rules_free(&r);

@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-10"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-11"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -53,14 +53,24 @@ struct rule_info {
 	int nosubject;		/* body rules with tflags nosubject: not on the first line */
 	/*
 	 * A prefiltered rule's way into Hyperscan, tried in this order: the
-	 * relaxed pattern exactly, the relaxed pattern as a prefilter, the
-	 * pattern as a prefilter, the widened (relaxed) pattern exactly
-	 * (relax_step 0, 1, 2, 3).  relaxed is NULL when there is nothing to
-	 * relax, widened until step 3.  Only while compiling.
+	 * relaxed pattern exactly (relax_step 0); for a body rule that is one
+	 * group repeated, (?:X){5}, X exactly, X with its ranges unbounded,
+	 * then what every match of X starts with, unbounded (4, 5, 6: part,
+	 * see part_pattern()); the relaxed pattern as a prefilter (1); the
+	 * pattern as a prefilter (2); the widened (relaxed) pattern exactly
+	 * (3).  relaxed is NULL when there is nothing to relax, part when the
+	 * pattern is no repeated group, widened until step 3.  Only while
+	 * compiling.
 	 */
 	char *relaxed;
+	char *part;
 	char *widened;
 	int relax_step;
+	/*
+	 * Through its part (cached): Hyperscan reports every end of X, and
+	 * PCRE2 looks only at the lines where X matched.
+	 */
+	int lines;
 };
 
 struct rules {
@@ -121,7 +131,16 @@ struct rules_match {
 	pcre2_match_data *md;
 	int headers_done, scanned, finished;
 	const struct rules_group *cur;	/* group being scanned, for the callback */
+	/* where the parts of "lines" rules matched (stream offsets), this message */
+	struct part_end {
+		unsigned int rule;
+		unsigned long long to;
+	} *ends;
+	size_t nends;
+	int ends_full;		/* more than RULES_PART_ENDS: the whole text is confirmed */
 };
+
+#define RULES_PART_ENDS 4096
 
 static unsigned int compiler_calls;
 
@@ -183,6 +202,8 @@ hs_pattern(const struct sa_rule *rule, const struct rule_info *info)
 {
 	if (info->relax_step == 3)
 		return xstrdup(info->widened);
+	if (info->relax_step >= 4)
+		return xstrdup(info->part);
 	if (info->relaxed != NULL && info->relax_step < 2)
 		return xstrdup(info->relaxed);
 	if (rule->flags & SA_RE_EXTENDED)
@@ -196,18 +217,96 @@ rule_hs_flags(const struct sa_rule *rule, const struct rule_info *info)
 {
 	if (info->status != RULES_PREFILTER)
 		return hs_flags(rule, 0);
+	/* Every end of the part: the lines to confirm on. */
+	if (info->relax_step >= 4)
+		return hs_flags(rule, 0) & ~(unsigned int)HS_FLAG_SINGLEMATCH;
 	if ((info->relaxed != NULL && info->relax_step == 0) || info->relax_step == 3)
 		return hs_flags(rule, 0);
 	return hs_flags(rule, 1);
+}
+
+/*
+ * The part of relax_step 4, 5 or 6 (see struct rule_info), or NULL when
+ * there is none or it would be the previous step's.
+ */
+static char *
+part_pattern(const struct sa_rule *rule, const struct rule_info *info, int step)
+{
+	char *x, *y;
+
+	if (rule->type != SA_RULE_BODY || (x = rules_repeat_part(info->relaxed != NULL ?
+	    info->relaxed : rule->pattern, (rule->flags & SA_RE_EXTENDED) != 0)) == NULL)
+		return NULL;
+	if (step == 4)
+		return x;
+	if (step == 6) {
+		y = rules_prefix_pattern(x);
+		free(x);
+		if ((x = y) == NULL)
+			return NULL;
+	}
+	if ((y = rules_unbound_pattern(x)) == NULL && step == 5) {
+		free(x);
+		return NULL;
+	}
+	if (y != NULL) {
+		free(x);
+		x = y;
+	}
+	return x;
+}
+
+/* Go to the part of step (or the next one that has a part): 0, or -1 if none. */
+static int
+part_step(const struct sa_rule *rule, struct rule_info *info, int step)
+{
+	for (; step <= 6; step++) {
+		char *part = part_pattern(rule, info, step);
+
+		if (part != NULL) {
+			free(info->part);
+			info->part = part;
+			info->relax_step = step;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The first way of a rule that becomes prefiltered (see struct rule_info). */
+static void
+prefilter_start(const struct sa_rule *rule, struct rule_info *info)
+{
+	int extended = (rule->flags & SA_RE_EXTENDED) != 0;
+
+	set_status(info, RULES_PREFILTER, NULL);
+	info->relaxed = rules_relax_pattern(rule->pattern, extended);
+	if (info->relaxed != NULL)
+		info->relax_step = 0;
+	else if (part_step(rule, info, 4) != 0)
+		info->relax_step = 2;
 }
 
 /* The next relax_step of a prefiltered rule: 0, or -1 when there is none. */
 static int
 next_relax_step(const struct sa_rule *rule, struct rule_info *info)
 {
-	if (info->relax_step < 2) {
-		info->relax_step++;
+	switch (info->relax_step) {
+	case 0:
+		if (part_step(rule, info, 4) != 0)
+			info->relax_step = 1;
 		return 0;
+	case 4:
+	case 5:
+	case 6:
+		if (part_step(rule, info, info->relax_step + 1) != 0)
+			info->relax_step = info->relaxed != NULL ? 1 : 2;
+		return 0;
+	case 1:
+		info->relax_step = 2;
+		return 0;
+	default:
+		break;
 	}
 	/* Too long for Hyperscan even as a prefilter: look-alike letters widened. */
 	if (info->relax_step == 2 && !(rule->flags & SA_RE_EXTENDED) &&
@@ -224,9 +323,7 @@ static int
 rule_next_way(const struct sa_rule *rule, struct rule_info *info)
 {
 	if (info->status == RULES_EXACT && info->re != NULL) {
-		set_status(info, RULES_PREFILTER, NULL);
-		info->relaxed = rules_relax_pattern(rule->pattern, rule->flags & SA_RE_EXTENDED);
-		info->relax_step = info->relaxed != NULL ? 0 : 2;
+		prefilter_start(rule, info);
 		return 0;
 	}
 	if (info->status == RULES_PREFILTER)
@@ -493,9 +590,7 @@ classify(struct rules *r)
 			snprintf(errbuf, sizeof(errbuf), "Hyperscan: %s", err->message);
 			free(xi);
 			xi = NULL;
-			set_status(info, RULES_PREFILTER, NULL);
-			info->relaxed = rules_relax_pattern(rule->pattern, rule->flags & SA_RE_EXTENDED);
-			info->relax_step = info->relaxed != NULL ? 0 : 2;
+			prefilter_start(rule, info);
 			for (;;) {
 				char *way = hs_pattern(rule, info);
 				int ok;
@@ -521,6 +616,8 @@ classify(struct rules *r)
 				set_status(info, RULES_UNSUPPORTED, errbuf);
 				free(info->relaxed);
 				info->relaxed = NULL;
+				free(info->part);
+				info->part = NULL;
 				free(info->widened);
 				info->widened = NULL;
 			}
@@ -687,6 +784,7 @@ cache_write(const struct rules *r, const char *dir, const unsigned char key[32])
 	put_u32(&b, r->count);
 	for (i = 0; i < r->count; i++) {
 		put_u32(&b, r->info[i].status);
+		put_u32(&b, (uint32_t)r->info[i].lines);
 		put_str(&b, r->info[i].reason);
 	}
 	put_u32(&b, r->group_count);
@@ -815,6 +913,7 @@ cache_read(struct rules *r, const char *dir, const unsigned char key[32])
 	}
 	for (i = 0; i < r->count && !rd.bad; i++) {
 		r->info[i].status = get_u32(&rd);
+		r->info[i].lines = get_u32(&rd) != 0;
 		r->info[i].reason = get_str(&rd);
 		r->info[i].group = -1;
 		if (r->info[i].status > RULES_META)
@@ -1063,8 +1162,15 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 		}
 		pcre_only(r);
 		for (i = 0; i < r->count; i++) {
+			r->info[i].lines = r->info[i].status == RULES_PREFILTER &&
+			    r->info[i].relax_step >= 4;
+			if (r->info[i].lines)
+				set_status(&r->info[i], RULES_PREFILTER,
+				    "confirmed on the lines where its repeated group matches");
 			free(r->info[i].relaxed);
 			r->info[i].relaxed = NULL;
+			free(r->info[i].part);
+			r->info[i].part = NULL;
 			free(r->info[i].widened);
 			r->info[i].widened = NULL;
 		}
@@ -1297,6 +1403,38 @@ pcre_match_lines(struct rules_match *m, unsigned int rule, const char *data, siz
 }
 
 /*
+ * A "lines" rule: PCRE2 on the lines of kept (len bytes, the stream's
+ * text) where Hyperscan saw its part end, from data on (nosubject).  Any
+ * match of the rule on a line holds a match of its part on that line.
+ */
+static int
+pcre_match_part_lines(struct rules_match *m, unsigned int rule, const char *kept, size_t len,
+    const char *data)
+{
+	const char *last = NULL;
+
+	for (size_t i = 0; i < m->nends; i++) {
+		size_t pos = m->ends[i].to > 0 ? (size_t)m->ends[i].to - 1 : 0;
+		const char *line, *end;
+
+		if (m->ends[i].rule != rule || m->ends[i].to > len)
+			continue;
+		line = pos > 0 ? memrchr(kept, '\n', pos) : NULL;
+		line = line != NULL ? line + 1 : kept;
+		end = pos < len ? memchr(kept + pos, '\n', len - pos) : NULL;
+		end = end != NULL ? end + 1 : kept + len;
+		if (line == last || end <= data)
+			continue;
+		last = line;
+		if (line < data)
+			line = data;
+		if (pcre_match(m, rule, line, (size_t)(end - line)))
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * tflags multiple: the matches of a rule's pattern in data as Perl's
  * while (/.../g) finds them (after an empty match, a non-empty one at
  * the same place, else one byte further), added to its count up to its
@@ -1352,11 +1490,24 @@ on_match(unsigned int id, unsigned long long from, unsigned long long to, unsign
 {
 	struct rules_match *m = context;
 	unsigned int rule = m->cur->ids[id];
+	const struct rule_info *info = &m->rules->info[rule];
 
-	if (m->rules->info[rule].status == RULES_PREFILTER)
-		m->state[rule] |= ST_CANDIDATE;
-	else
+	if (info->status != RULES_PREFILTER) {
 		m->state[rule] |= ST_MATCHED;
+		return 0;
+	}
+	m->state[rule] |= ST_CANDIDATE;
+	if (info->lines && !m->ends_full) {
+		if (m->nends == RULES_PART_ENDS) {
+			m->ends_full = 1;
+		} else {
+			if (m->ends == NULL)
+				m->ends = xcalloc(RULES_PART_ENDS, sizeof(*m->ends));
+			m->ends[m->nends].rule = rule;
+			m->ends[m->nends].to = to;
+			m->nends++;
+		}
+	}
 	return 0;
 }
 
@@ -1682,8 +1833,9 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 			m->state[rule] |= ST_MATCHED;
 		if (m->state[rule] & ST_CANDIDATE) {
 			m->state[rule] &= (unsigned char)~ST_CANDIDATE;
-			if (lines ? pcre_match_lines(m, rule, data, len) :
-			    pcre_match(m, rule, data, len))
+			if (lines && r->info[rule].lines && !m->ends_full ?
+			    pcre_match_part_lines(m, rule, kept, st->kept.len, data) :
+			    lines ? pcre_match_lines(m, rule, data, len) : pcre_match(m, rule, data, len))
 				m->state[rule] |= ST_MATCHED;
 		}
 		if (m->state[rule] & ST_MATCHED) {
@@ -1759,6 +1911,8 @@ rules_match_reset(struct rules_match *m)
 	memset(m->seen, 0, r->group_count + 1);
 	strbuf_reset(&m->seen_names);
 	m->headers_done = m->scanned = m->finished = 0;
+	m->nends = 0;
+	m->ends_full = 0;
 }
 
 int
@@ -1822,6 +1976,7 @@ rules_match_free(struct rules_match **match)
 	free(m->state);
 	free(m->hits);
 	free(m->counts);
+	free(m->ends);
 	pcre2_match_data_free(m->md);
 	free(m);
 }

@@ -999,3 +999,254 @@ rules_widen_pattern(const char *pattern)
 	strbuf_putc(&b, '\0');
 	return b.data;
 }
+
+/* ---- a repeated group's body: where a match must be ---- */
+
+/*
+ * After the group that opens at p ('('), or NULL: escapes, classes and
+ * nested groups skipped.
+ */
+static const char *
+group_end(const char *p)
+{
+	int depth = 0;
+
+	for (; *p != '\0'; p++) {
+		if (*p == '\\') {
+			if (p[1] == '\0' || p[1] == 'Q')
+				return NULL;
+			p++;
+		} else if (*p == '[') {
+			if ((p = class_end(p)) == NULL)
+				return NULL;
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')' && --depth == 0) {
+			return p + 1;
+		}
+	}
+	return NULL;
+}
+
+char *
+rules_repeat_part(const char *pattern, int extended)
+{
+	const char *body, *end, *q;
+	unsigned int lo, hi;
+
+	if (extended || (pattern[0] != '(' || (pattern[1] == '?' && pattern[2] != ':')))
+		return NULL;
+	body = pattern + (pattern[1] == '?' ? 3 : 1);
+	if ((end = group_end(pattern)) == NULL)
+		return NULL;
+	if (*end == '+') {
+		q = end + 1;
+	} else if (braces(end, &lo, &hi, &q) == 1 && lo >= 1) {
+		/* q after the braces */
+	} else {
+		return NULL;
+	}
+	if (*q == '?' || *q == '+')
+		q++;
+	if (*q != '\0' || end - 1 <= body)
+		return NULL;
+	return xstrndup(body, (size_t)(end - 1 - body));
+}
+
+char *
+rules_unbound_pattern(const char *pattern)
+{
+	struct strbuf b = { 0 };
+	const char *p = pattern, *e;
+	unsigned int lo, hi;
+	int changed = 0;
+
+	while (*p != '\0') {
+		if (*p == '\\') {
+			if (p[1] == '\0' || p[1] == 'Q') {
+				strbuf_free(&b);
+				return NULL;
+			}
+			strbuf_append(&b, p, 2);
+			p += 2;
+		} else if (*p == '[') {
+			if ((e = class_end(p)) == NULL) {
+				strbuf_free(&b);
+				return NULL;
+			}
+			strbuf_append(&b, p, (size_t)(e + 1 - p));
+			p = e + 1;
+		} else if (*p == '{' && braces(p, &lo, &hi, &e) == 1 && hi != WIDE_INF && hi > lo) {
+			char q[24];
+
+			snprintf(q, sizeof(q), "{%u,}", lo);
+			strbuf_append(&b, q, strlen(q));
+			p = e;
+			changed = 1;
+		} else {
+			strbuf_putc(&b, *p);
+			p++;
+		}
+	}
+	if (!changed) {
+		strbuf_free(&b);
+		return NULL;
+	}
+	strbuf_putc(&b, '\0');
+	return b.data;
+}
+
+/* One atom of a sequence and its quantifier, as prefix_seq reads them. */
+struct atom {
+	const char *at, *qat, *end;	/* atom, its quantifier, after both */
+	unsigned int lo, hi;		/* 1, 1 when not quantified */
+};
+
+/* The atom at p (before end): 0 with a filled, -1 beyond this reading. */
+static int
+read_atom(const char *p, const char *end, struct atom *a)
+{
+	const char *q;
+
+	a->at = p;
+	if (*p == '\\') {
+		if (p + 1 >= end || p[1] == 'Q' || p[1] == 'E')
+			return -1;
+		if (strchr("xopPNgk", p[1]) != NULL && p + 2 < end && p[2] == '{') {
+			if ((q = memchr(p, '}', (size_t)(end - p))) == NULL)
+				return -1;
+			p = q + 1;
+		} else if (p[1] == 'c') {
+			if (p + 2 >= end)
+				return -1;
+			p += 3;
+		} else if (p[1] == 'x') {
+			/* \xH, \xHH */
+			for (p += 2; p < end && p - a->at < 4 && hex_digit(*p) >= 0; p++)
+				;
+		} else if (p[1] >= '0' && p[1] <= '9') {
+			/* \0, \012 (octal), \1, \12 (back-references): one atom */
+			for (p += 2; p < end && p - a->at < 4 && *p >= '0' && *p <= '9'; p++)
+				;
+		} else {
+			p += 2;
+		}
+	} else if (*p == '[') {
+		if ((q = class_end(p)) == NULL || q >= end)
+			return -1;
+		p = q + 1;
+	} else if (*p == '(') {
+		if ((q = group_end(p)) == NULL || q > end)
+			return -1;
+		p = q;
+	} else if (*p == '|' || *p == ')' || *p == '*' || *p == '+' || *p == '?' || *p == '{') {
+		return -1;
+	} else {
+		p++;
+	}
+	a->qat = p;
+	a->lo = a->hi = 1;
+	if (p < end && (*p == '?' || *p == '*' || *p == '+')) {
+		a->lo = *p == '+' ? 1 : 0;
+		a->hi = *p == '?' ? 1 : WIDE_INF;
+		p++;
+	} else if (p < end && *p == '{' && braces(p, &a->lo, &a->hi, &q) == 1) {
+		p = q;
+	}
+	if (p > a->qat && p < end && (*p == '?' || *p == '+'))
+		p++;
+	a->end = p;
+	return p > end ? -1 : 0;
+}
+
+static int prefix_alt(const char *p, const char *end, struct strbuf *out, int depth);
+
+/*
+ * A branch with its optional last atoms dropped, a last repeat cut to its
+ * least count, a last group's branches done the same way: a prefix of
+ * every match of the branch.  -1 when nothing would be left.
+ */
+static int
+prefix_seq(const char *p, const char *end, struct strbuf *out, int depth)
+{
+	struct atom *v = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	while (p < end) {
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		if (read_atom(p, end, &v[n]) < 0) {
+			free(v);
+			return -1;
+		}
+		p = v[n++].end;
+	}
+	while (n > 0 && v[n - 1].lo == 0)
+		n--;
+	if (n == 0) {
+		free(v);
+		return -1;
+	}
+	strbuf_append(out, v[0].at, (size_t)(v[n - 1].at - v[0].at));
+	if (v[n - 1].qat == v[n - 1].end && v[n - 1].at[0] == '(' &&
+	    (v[n - 1].at[1] != '?' || v[n - 1].at[2] == ':') && depth < 50) {
+		const char *in = v[n - 1].at + (v[n - 1].at[1] == '?' ? 3 : 1);
+
+		strbuf_append(out, "(?:", 3);
+		rc = prefix_alt(in, v[n - 1].end - 1, out, depth + 1);
+		strbuf_putc(out, ')');
+	} else {
+		strbuf_append(out, v[n - 1].at, (size_t)(v[n - 1].qat - v[n - 1].at));
+		if (v[n - 1].lo > 1) {
+			char q[24];
+
+			snprintf(q, sizeof(q), "{%u}", v[n - 1].lo);
+			strbuf_append(out, q, strlen(q));
+		}
+	}
+	free(v);
+	return rc;
+}
+
+/* Each top-level branch of p..end through prefix_seq. */
+static int
+prefix_alt(const char *p, const char *end, struct strbuf *out, int depth)
+{
+	const char *b = p;
+	int level = 0;
+
+	for (const char *q = p; q <= end; q++) {
+		if (q < end && *q == '\\' && q + 1 < end) {
+			q++;
+		} else if (q < end && *q == '[') {
+			if ((q = class_end(q)) == NULL || q >= end)
+				return -1;
+		} else if (q < end && *q == '(') {
+			level++;
+		} else if (q < end && *q == ')') {
+			level--;
+		} else if (q == end || (*q == '|' && level == 0)) {
+			if (b != p)
+				strbuf_putc(out, '|');
+			if (prefix_seq(b, q, out, depth) < 0)
+				return -1;
+			b = q + 1;
+		}
+	}
+	return 0;
+}
+
+char *
+rules_prefix_pattern(const char *pattern)
+{
+	struct strbuf b = { 0 };
+	size_t len = strlen(pattern);
+
+	if (strstr(pattern, "\\Q") != NULL || prefix_alt(pattern, pattern + len, &b, 0) < 0 ||
+	    b.len == 0 || (b.len == len && memcmp(b.data, pattern, len) == 0)) {
+		strbuf_free(&b);
+		return NULL;
+	}
+	strbuf_putc(&b, '\0');
+	return b.data;
+}

@@ -53,4 +53,30 @@ char *rules_factor_pattern(const char *pattern, size_t min_len);
  */
 char *rules_widen_pattern(const char *pattern);
 
+/*
+ * For a pattern that is one group repeated at least once, (?:X){3},
+ * (?:X){2,5} or (?:X)+, a copy of X: every match of the pattern ends with
+ * a match of X, so the lines where X matches are the only ones where the
+ * pattern can (Hyperscan takes X where it finds (?:X){5} too large).
+ * NULL for any other pattern, or an extended (/x) one.
+ */
+char *rules_repeat_part(const char *pattern, int extended);
+
+/*
+ * A superset of pattern with every bounded range {n,m} made {n,}: what
+ * Hyperscan finds too large to unroll it takes as a loop.  NULL when
+ * there is no such range, or for \Q.
+ */
+char *rules_unbound_pattern(const char *pattern);
+
+/*
+ * What every match of pattern starts with: the optional atoms at the end
+ * of each branch dropped, a repeat there cut to its least count, a group
+ * there done the same way: (?:a|b)c(?:d\s?e?|f)? gives (?:a|b)c.  So
+ * the lines where it matches hold those where pattern does.  NULL when
+ * nothing was dropped, or a branch would be left empty (it would match
+ * everywhere), or for what this reading does not know (\Q).
+ */
+char *rules_prefix_pattern(const char *pattern);
+
 #endif

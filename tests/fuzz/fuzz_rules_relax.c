@@ -6,6 +6,8 @@
  * the input itself): whenever PCRE2 matches the original it must match
  * the relaxed and the widened patterns too (supersets), and the factored
  * pattern must match exactly where the original does (the same texts).
+ * The parts a repeated group's lines are found by (the group, what its
+ * matches start with, ranges unbounded) must match where it does.
  */
 #include "facteur-config.h"
 
@@ -33,7 +35,8 @@ compile(const char *p)
 
 static const char *const subjects[] = { "", "a", "aa", "abc abc", "Buy now\nyour password",
 	"x\ny", "123 456", "(a)[b]{c}", "abcabcabc abab", "y\xc3\xbd" "ur \xd0\xb0" "cc\xce\xbf" "unt",
-	"\xff\x80\xe2\x80\xa6-", "&#1013;a &#x3f2;&#x4AB;\xd0\xb0 &#2035;\xc3\xa9", NULL };
+	"\xff\x80\xe2\x80\xa6-", "&#1013;a &#x3f2;&#x4AB;\xd0\xb0 &#2035;\xc3\xa9",
+	"your name: __ city / phone, Please send\nname (first)_____ city", NULL };
 
 /* 1 match (its span in span_r), 0 none, -1 error (match limit ...). */
 static int
@@ -106,6 +109,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(w);
 	}
 	free(r);
+	/* A repeated group's part, as the compiler takes it for body rules. */
+	if ((r = rules_repeat_part(pattern, 0)) != NULL) {
+		char *pre = rules_prefix_pattern(r), *u;
+
+		check(pattern, size, r, 0);
+		if ((u = rules_unbound_pattern(r)) != NULL)
+			check(pattern, size, u, 0);
+		free(u);
+		if (pre != NULL) {
+			check(pattern, size, pre, 0);
+			if ((u = rules_unbound_pattern(pre)) != NULL)
+				check(pattern, size, u, 0);
+			free(u);
+		}
+		free(pre);
+		free(r);
+	}
+	if ((r = rules_prefix_pattern(pattern)) != NULL) {
+		check(pattern, size, r, 0);
+		free(r);
+	}
+	if ((r = rules_unbound_pattern(pattern)) != NULL) {
+		check(pattern, size, r, 0);
+		free(r);
+	}
 	/* Groups of 4 bytes and more, so that short inputs are factored too. */
 	if ((r = rules_factor_pattern(pattern, 4)) != NULL) {
 		check(pattern, size, r, 1);

@@ -24,6 +24,7 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_rules_relax/factor-quantified \
 	tests/fuzz/corpus/fuzz_rules_relax/factor-repeated \
 	tests/fuzz/corpus/fuzz_rules_relax/factor-tags \
+	tests/fuzz/corpus/fuzz_rules_relax/repeat-part \
 	tests/fuzz/corpus/fuzz_rules_relax/widen-classes \
 	tests/fuzz/corpus/fuzz_rules_relax/widen-entities \
 	tests/fuzz/corpus/fuzz_rules_relax/widen-letters \

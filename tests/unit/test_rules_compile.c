@@ -729,6 +729,133 @@ test_widen(void **state)
 	sa_rules_free(&sa);
 }
 
+/* SpamAssassin 4.0's form tags (72_active.cf), for __FILL_THIS_FORM_SHORT2. */
+static const char form_tags[] =
+	    "replace_tag FF_LNNO   (?:(?:\\d{1,3}(?:[)}\\]:.,]{1,80}|(?:st|nd|rd|th)[)}\\]:.,]{0,3})|\\W?\\([\\div]{1,5}\\)|\\W?\\{\\d{1,3}\\}|\\[\\d{1,3}\\]|\\*{1,5}|\\#{1,5}|\\(?[A-K][)}\\]:.,]{1,3})\\s?)\n"
+	    "replace_tag FF_YOUR   (?:a?\\s?copy\\sof\\s)?(?:(?:your|din|seu|twoje)[\\s,:]{1,5})?(?:present\\s|c[uo]rrent\\s|full(?:st[\\xe4]ndigt)?\\s?|complete\\s|direct\\s|private?\\s|valid\\s|personal\\s|nuvarande\\s|vollst[\\xe4]ndige\\s|aktuelle\\s|pe\\s(?:ne\\s)?){0,3}\n"
+	    "replace_tag ANDOR     (?:\\s?[\\/&+,]\\s?|\\sor\\s|\\sand?\\s)\n"
+	    "replace_tag NUMBER    (?:(?:ruf)?num(?:[bm]er)?\\(?s?\\)?|nos?\\.|no\\b|n[\\xb0]|\\#s?|nbrs?\\.?)\n"
+	    "replace_tag FF_SUFFIX (?:\\sin\\s(?:full|words)|\\scompleto)?:?(?:\\s?[({][^)}]{1,30}[)}])?\n"
+	    "replace_tag FF_BLANK1 (?:[\\s:;]{0,4}(?:(?:[-=_.,:;*\\s\\x85]|&\\#\\d{1,3};|[\\xe2][\\x80][\\xa6]){3,100}))\n"
+	    "replace_tag FF_BLANK2 (?:[^-=_.,:;*\\w]{0,3}(?:[-=_.,:;*\\s\\x85]|&\\#\\d{1,3};|[\\xe2][\\x80][\\xa6]){1,100})\n"
+	    "replace_tag FF_A1 (?:(?:countr?y|city|province|ter+itory|(?:zip|post(?:al)?)(?:\\s?code)?|st?ates?|ad+res+e?)<ANDOR>?){1,3}(?:\\sof\\s(?:residence|birth|employment|citizenship|origin))?\n"
+	    "replace_tag FF_A2 (?:(?:contact|full|house|home|resident[ia]+l|busines+|mailing|work|delivery|ship+ing|post(?:al)?|of+ice|e-?mail|bostads|wohn)<ANDOR>?){0,3}\\s?(?:ad+res+[es]{0,2}|location|endere[\\xe7]o)(?:\\sline)?(?:\\s[0-9])?\n"
+	    "replace_tag FF_N1 (?:company|first|last|all|busines+|legal|ben[ei]ficiary|user|vollstaendigen)?\\s?(?:name?[sn]?|navne|nome|nazwy)(?:<ANDOR>ad+res+)?\n"
+	    "replace_tag FF_P1 (?:(?:(?:busines+|contact|fax|voice|house|home|mobile?|cel+(?:ular)?|of+ice|tel+e?(?:\\s?(?:ph|f)one?)?|(?:ph|f)one|private)(?:\\s(?:ph|f)one)?<ANDOR>?){1,3}(?:\\s?<NUMBER>)?<ANDOR>?){1,3}\n"
+	    "replace_tag FF_M1 (?:(?:ages?|marital\\s?statu[se]|sex|gender|male\\sor\\sfemale|(?:date\\s(?:of\\s)?)?birth|religion|nationality|(?:user )?email|next\\sof\\skin|alter|staatsangehoerigkeit|nationalitet|idade|weik)<ANDOR>?){1,3}\n"
+	    "replace_tag FF_L1 (?:(?:previous\\s)?work(?:ing)\\s?experience|employment|position|profes+ion|(?:monthly|an+ual)?\\s?income|purpose\\sof\\sl(?:oa|ao)n|an+ual\\sturn\\s?over|l(?:oa|ao)n\\sduration|oc+up[ae]tion(?:\\/position)?s?|(?:l(?:oa|ao)n\\s|the\\s)?amount(?:\\sneed(ed)?|\\sdesired)?(?:\\s(?:as|of)\\sloan)?|beruf|zaw(?:=F3|[\\xf3])d)\n"
+	    "replace_tag FF_F1 (?:(?:bank(?:ing)?|beneficiary|billing|acc(?:oun)?t|rout(?:ing)?|swift|receiver|user)<ANDOR>?){1,3}\\s(?:(?:name|ad+res+(?:es)?|location|code|details|institution|a\\/c|<NUMBER>)<ANDOR>?){1,3}\n"
+	    "replace_tag FF_F2 (?:(?:(?:international\\s)?driver'?s?\\sli[sc]+(?:en[sc]e)?|pas+\\s?port|id\\scard|[ia]d(?:entification|entity)(?:\\s(?:card|<NUMBER>|papers?))?)<ANDOR>?){1,3}(?:\\s<NUMBER>)?\n"
+	    "replace_tag FF_F3 (?:picture|zdj\\scie|test\\squestion|answer|amount\\swon|(?:inheritance\\s)?funds?\\svalue|(?:e-?mail\\s)?pas+word|e-?mai?l\\sid|amount\\s[\\w\\s]{0,30}lost[\\w\\s]{0,15})\n"
+	    "replace_tag FF_F4 (?:log[-\\s]?in|(?:e-?mail\\s)?user)\\s?names?\n"
+	    "replace_tag FF_F5 (?:ref(?:erence)?|batch|win+ing|award|billet)[-\\s]?<NUMBER>\n"
+	    "replace_tag FF_ALL (?:<FF_A1>|<FF_A2>|<FF_N1>|<FF_P1>|<FF_M1>|<FF_F1>|<FF_F2>|<FF_F3>|<FF_F4>|<FF_F5>|<FF_L1>)\n";
+
+/*
+ * A repeated group Hyperscan finds too large, (?:<FF_...>){3}: its part
+ * (the group once) goes to Hyperscan with every end reported, and PCRE2
+ * looks only at the lines where the part matched.
+ */
+static void
+test_repeat_part(void **state)
+{
+	struct rules_options o = { .cache_dir = NULL };
+	struct sa_rules *sa = sa_rules_new();
+	struct rules_scratch *s;
+	struct rules_match *m;
+	struct rules *r;
+	const char *error, *reason;
+	char *p;
+
+	p = rules_repeat_part("(?:ab|c){3}", 0);
+	assert_string_equal(p, "ab|c");
+	free(p);
+	p = rules_repeat_part("(a[)(]b\\)){2,5}?", 0);
+	assert_string_equal(p, "a[)(]b\\)");
+	free(p);
+	p = rules_repeat_part("(?:x)+", 0);
+	assert_string_equal(p, "x");
+	free(p);
+	/* Not one group repeated at least once. */
+	assert_null(rules_repeat_part("(?:a){0,3}", 0));
+	assert_null(rules_repeat_part("(?:a){3}b", 0));
+	assert_null(rules_repeat_part("(?:a)(?:b){2}", 0));
+	assert_null(rules_repeat_part("(?=a){2}", 0));
+	assert_null(rules_repeat_part("(?:a){2}", 1));
+	assert_null(rules_repeat_part("(?:)+", 0));
+	p = rules_unbound_pattern("a{1,3}[{1,2}]b{2}\\{1,2}c{3,}");
+	assert_string_equal(p, "a{1,}[{1,2}]b{2}\\{1,2}c{3,}");
+	free(p);
+	assert_null(rules_unbound_pattern("ab{2}c{3,}"));
+	/* What every match starts with. */
+	p = rules_prefix_pattern("(?:a|b)c(?:d\\s?e?|f)?");
+	assert_string_equal(p, "(?:a|b)c");
+	free(p);
+	p = rules_prefix_pattern("ab(?:cd?|e[f|]+)|x{2,5}");
+	assert_string_equal(p, "ab(?:c|e[f|])|x{2}");
+	free(p);
+	assert_null(rules_prefix_pattern("abc"));
+	assert_null(rules_prefix_pattern("a?"));
+	assert_null(rules_prefix_pattern("a(?:b|c?)"));
+
+	sa_rules_add_plugin(sa, "Mail::SpamAssassin::Plugin::ReplaceTags");
+	sa_rules_parse(sa, "form.cf", form_tags, strlen(form_tags));
+	sa_rules_parse(sa, "short2.cf",
+	    "body T_FORM_SHORT2 /(?:<FF_YOUR><FF_ALL><FF_SUFFIX>(?:<FF_BLANK2>|<ANDOR>)){3}/i\n"
+	    "replace_rules T_FORM_SHORT2\n", 109);
+	/* Its group too large even once: what every match of it starts with. */
+	sa_rules_parse(sa, "long2.cf",
+	    "body T_FORM_LONG2 /(?:<FF_YOUR><FF_ALL><FF_SUFFIX>(?:<FF_BLANK2>(?:P[a-z\\.\\s]{10,30})?"
+	    "|<ANDOR>)){5}/i\nreplace_rules T_FORM_LONG2\n", 129);
+	assert_int_equal(sa_rules_error_count(sa), 0);
+	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+	cur_rules = r;
+	assert_int_equal(rules_status(r, idx(r, "T_FORM_SHORT2"), &reason), RULES_PREFILTER);
+	assert_non_null(reason);
+	assert_non_null(strstr(reason, "lines where its repeated group matches"));
+	assert_int_equal(rules_status(r, idx(r, "T_FORM_LONG2"), &reason), RULES_PREFILTER);
+	assert_non_null(reason);
+	assert_non_null(strstr(reason, "lines where its repeated group matches"));
+	s = rules_scratch_new(r);
+	m = rules_match_new(r, s);
+	{
+		const char *form[] = { "Subject line\nDear friend, send us\n",
+			"your full name, address, phone: ____\n", "and be quick.\n", NULL };
+		const char *spread[] = { "Subject line\nyour full name\n", "address\n",
+			"phone ____\n", NULL };
+		const char *subject[] = { "your full name, address, phone: ____\n",
+			"nothing here\n", NULL };
+
+		const char *longer[] = { "Subject line\nPlease send\n",
+			"your name, address, phone, age, occupation: ____\n", NULL };
+
+		body(m, SA_RULE_BODY, form);
+		rules_match_finish(m);
+		assert_true(hits(m, "T_FORM_SHORT2"));
+		assert_false(hits(m, "T_FORM_LONG2"));
+		rules_match_reset(m);
+		body(m, SA_RULE_BODY, longer);
+		rules_match_finish(m);
+		assert_true(hits(m, "T_FORM_SHORT2"));
+		assert_true(hits(m, "T_FORM_LONG2"));
+		rules_match_reset(m);
+		/* The same words on three lines: each line holds the group once, no match. */
+		body(m, SA_RULE_BODY, spread);
+		rules_match_finish(m);
+		assert_false(hits(m, "T_FORM_SHORT2"));
+		rules_match_reset(m);
+		/* The first line is the Subject: matched there too (no nosubject). */
+		body(m, SA_RULE_BODY, subject);
+		rules_match_finish(m);
+		assert_true(hits(m, "T_FORM_SHORT2"));
+		rules_match_reset(m);
+	}
+	rules_match_free(&m);
+	rules_scratch_free(&s);
+	rules_free(&r);
+	sa_rules_free(&sa);
+}
+
 static void
 test_cache(void **state)
 {
@@ -862,6 +989,7 @@ main(void)
 		cmocka_unit_test(test_nosubject),
 		cmocka_unit_test(test_factor),
 		cmocka_unit_test(test_widen),
+		cmocka_unit_test(test_repeat_part),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_debian_rules),
 	};
