@@ -57,6 +57,18 @@ class_end(const char *p)
 	return *q == ']' ? q : NULL;
 }
 
+/* The rewritten pattern in b, NUL-terminated, when it changed; else NULL (b freed). */
+static char *
+rewritten(struct strbuf *b, int changed)
+{
+	if (!changed) {
+		strbuf_free(b);
+		return NULL;
+	}
+	strbuf_putc(b, '\0');
+	return b->data;
+}
+
 char *
 rules_relax_pattern(const char *p, int extended)
 {
@@ -189,12 +201,7 @@ rules_relax_pattern(const char *p, int extended)
 			}
 		}
 	}
-	if (!changed) {
-		strbuf_free(&b);
-		return NULL;
-	}
-	strbuf_putc(&b, '\0');
-	return b.data;
+	return rewritten(&b, changed);
 }
 
 
@@ -1088,12 +1095,7 @@ rules_unbound_pattern(const char *pattern)
 			p++;
 		}
 	}
-	if (!changed) {
-		strbuf_free(&b);
-		return NULL;
-	}
-	strbuf_putc(&b, '\0');
-	return b.data;
+	return rewritten(&b, changed);
 }
 
 /* One atom of a sequence and its quantifier, as prefix_seq reads them. */
