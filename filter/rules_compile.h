@@ -69,7 +69,12 @@ void rules_free(struct rules **rules);
 
 const struct sa_rules *rules_sa(const struct rules *rules);
 void rules_get_stats(const struct rules *rules, struct rules_stats *stats_r);
-/* A rule's status and, for RULES_UNSUPPORTED, why (reason_r may be NULL). */
+/*
+ * A rule's status and its reason (reason_r may be NULL): why, for
+ * RULES_UNSUPPORTED and RULES_PCRE (what Hyperscan said); how it is
+ * confirmed, for a RULES_PREFILTER rule confirmed on the lines where its
+ * repeated group matched; else NULL.
+ */
 enum rules_status rules_status(const struct rules *rules, unsigned int rule,
     const char **reason_r);
 /* How many times this process called Hyperscan's compiler (tests: cache hits). */
