@@ -44,13 +44,21 @@ static const char help[] =
     "The method used is shown at the top: systemctl when systemd runs the system, "
     "else the master program itself, or the command given with -S.";
 
-/* Wait until the master runs (want 1) or not (0), up to WAIT_SECONDS; 1 if it did. */
+/*
+ * Wait until the master runs (want 1) or not (0), up to WAIT_SECONDS; 1 if
+ * it did, the running master's pid in *pid_r (may be NULL).
+ */
 static int
-wait_master(int want)
+wait_master(int want, pid_t *pid_r)
 {
 	for (int i = 0; i < WAIT_SECONDS * 10; i++) {
-		if ((status_master_pid() != 0) == want)
+		pid_t pid = status_master_pid();
+
+		if ((pid != 0) == want) {
+			if (pid_r != NULL)
+				*pid_r = pid;
 			return 1;
+		}
 		usleep(100000);
 	}
 	return 0;
@@ -92,11 +100,11 @@ direct_start(const struct console *c, struct text *out)
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (!wait_master(1)) {
+	if (!wait_master(1, &pid)) {
 		text_addf(out, "%s did not start within %d seconds: see the log", c->master, WAIT_SECONDS);
 		return 1;
 	}
-	text_addf(out, "facteur started (pid %ld)", (long)status_master_pid());
+	text_addf(out, "facteur started (pid %ld)", (long)pid);
 	return 0;
 }
 
@@ -113,7 +121,7 @@ direct_signal(struct text *out, int sig, const char *what)
 		text_addf(out, "kill %ld: %s", (long)pid, strerror(errno));
 		return 1;
 	}
-	if (sig == SIGTERM && !wait_master(0)) {
+	if (sig == SIGTERM && !wait_master(0, NULL)) {
 		text_addf(out, "facteur (pid %ld) did not stop within %d seconds", (long)pid, WAIT_SECONDS);
 		return 1;
 	}
@@ -162,7 +170,7 @@ console_service(const struct console *c, const char *verb, struct text *out)
 	/* A command or systemctl: say what the master did. */
 	if (status == 0 && strcmp(verb, "reload") != 0) {
 		int want = strcmp(verb, "stop") != 0;
-		if (!wait_master(want)) {
+		if (!wait_master(want, NULL)) {
 			text_addf(out, "facteur is still %s", want ? "stopped" : "running");
 			return 1;
 		}

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -22,13 +21,17 @@
 #include "status.h"
 
 /*
- * Is an flock(2) write lock held on dev:ino, by the pid in the file or on
- * the same device?  Read from /proc/locks rather than by trying the lock:
- * even a shared lock held for an instant would make a master starting
- * at that moment give up.  1 yes, 0 no, -1 if /proc/locks is unreadable.
+ * Is an flock(2) write lock held on inode ino by pid, the pid written in
+ * the file?  Read from /proc/locks rather than by trying the lock: even a
+ * shared lock held for an instant would make a master starting at that
+ * moment give up.  The holder must be that pid: a master that has just
+ * taken the lock has not written its pid yet, and the file may still hold
+ * the pid of the one before it.  (The device is not compared: overlay and
+ * btrfs show another number there than stat's.)  1 yes, 0 no, -1 if
+ * /proc/locks is unreadable.
  */
 static int
-flock_held(dev_t dev, ino_t ino, long pid)
+flock_held(ino_t ino, long pid)
 {
 	char line[256];
 	FILE *fp = fopen("/proc/locks", "re");
@@ -49,7 +52,7 @@ flock_held(dev_t dev, ino_t ino, long pid)
 			continue;
 		if (strcmp(kind, "FLOCK") != 0 || strcmp(rw, "WRITE") != 0 || lino != (unsigned long long)ino)
 			continue;
-		if ((major(dev) == maj && minor(dev) == min) || lpid == pid)
+		if (lpid == pid)
 			held = 1;
 	}
 	fclose(fp);
@@ -76,7 +79,7 @@ status_master_pid(void)
 	buf[n > 0 ? n : 0] = '\0';
 	pid = strtol(buf, NULL, 10);
 	/* The master holds an exclusive lock on its pid file as long as it runs. */
-	held = flock_held(st.st_dev, st.st_ino, pid);
+	held = flock_held(st.st_ino, pid);
 	if (held == 0 || pid <= 0)
 		return 0;
 	if (held < 0 && kill((pid_t)pid, 0) < 0 && errno != EPERM)

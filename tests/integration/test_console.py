@@ -10,6 +10,7 @@ failure message.  Every change made in the console is checked where it
 lands: facteurctl stats, queue list, domain and account list, a login
 with the new password, the files and facteur.conf, the scripts' records.
 """
+import fcntl
 import json
 import os
 import re
@@ -555,6 +556,31 @@ def test_services_stop_start(facteur, console):
         os.kill(pid, signal.SIGTERM)
         assert wait_for(lambda: not alive(pid), 30)
         c.wait_re(r"facteur master +STOPPED")
+
+
+def test_master_starting_is_not_shown_running(facteur, console):
+    """A master that holds run/master.pid's lock but has not written its pid yet
+    (it binds its sockets first) is not running, whatever pid the file still holds."""
+    f = facteur
+    old = f.proc.pid
+    os.kill(old, signal.SIGTERM)
+    assert f.proc.wait(30) == 0
+    path = os.path.join(f.spool, "run", "master.pid")
+    with open(path) as fp:
+        assert int(fp.read().split()[0]) == old
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        c = console(f).start("services")
+        c.wait_re(r"facteur master +STOPPED")
+        screen = c.screen()
+        assert f"pid {old}" not in screen, screen
+        # Its pid written: running, under that pid.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        c.wait_re(rf"facteur master +running +pid {os.getpid()}\b")
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------- TLS
