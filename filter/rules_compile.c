@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-11"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-12"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -68,9 +68,15 @@ struct rule_info {
 	int relax_step;
 	/*
 	 * Through its part (cached): Hyperscan reports every end of X, and
-	 * PCRE2 looks only at the lines where X matched.
+	 * PCRE2 looks only at the lines where X matched.  starts (cached, may
+	 * be NULL) is the part read backwards (rules_reverse_pattern()) in
+	 * block mode: scanning such a line reversed gives where the part's
+	 * matches start, and PCRE2 tries only those starts (offset_limit: re
+	 * takes an offset limit).
 	 */
 	int lines;
+	hs_database_t *starts;
+	int offset_limit;
 };
 
 struct rules {
@@ -116,6 +122,8 @@ struct rules_stream {
 #define ST_CANDIDATE 0x02	/* prefilter hit, to confirm */
 #define ST_MATCHED 0x04		/* pattern matched (negated header rules) */
 
+#define RULES_PART_STARTS 512
+
 struct rules_match {
 	const struct rules *rules;
 	struct rules_scratch *scratch;
@@ -138,6 +146,13 @@ struct rules_match {
 	} *ends;
 	size_t nends;
 	int ends_full;		/* more than RULES_PART_ENDS: the whole text is confirmed */
+	pcre2_match_context *mctx;	/* offset limits, for the lines rules */
+	/* a line of a lines rule reversed, and where its part's matches start */
+	char *rev;
+	size_t rev_size;
+	size_t starts[RULES_PART_STARTS];
+	size_t nstarts;
+	int starts_full;
 };
 
 #define RULES_PART_ENDS 4096
@@ -332,9 +347,8 @@ rule_next_way(const struct sa_rule *rule, struct rule_info *info)
 }
 
 static pcre2_code *
-pcre_compile_rule(const struct sa_rule *rule, int jit, char *err, size_t errlen)
+pcre_compile_rule(const struct sa_rule *rule, int jit, uint32_t opts, char *err, size_t errlen)
 {
-	uint32_t opts = 0;
 	int code;
 	PCRE2_SIZE off;
 	pcre2_code *re;
@@ -629,6 +643,36 @@ classify(struct rules *r)
 	}
 }
 
+/*
+ * A "lines" rule found by the groups' compile: its part read backwards,
+ * and its PCRE2 able to take an offset limit.  Either may fail: then
+ * PCRE2 searches the whole of each line, as without them.
+ */
+static void
+lines_prepare(const struct sa_rule *rule, struct rule_info *info)
+{
+	hs_compile_error_t *err = NULL;
+	pcre2_code *re;
+	char errbuf[300], *rev;
+
+	/* Backwards, ^ and $ swap: only where they are at every line's ends. */
+	if (line_anchors(rule) && (rev = rules_reverse_pattern(info->part)) != NULL) {
+		compiler_calls++;
+		if (hs_compile(rev, rule_hs_flags(rule, info), HS_MODE_BLOCK, NULL, &info->starts,
+		    &err) != HS_SUCCESS) {
+			hs_free_compile_error(err);
+			info->starts = NULL;
+		}
+		free(rev);
+	}
+	re = pcre_compile_rule(rule, 1, PCRE2_USE_OFFSET_LIMIT, errbuf, sizeof(errbuf));
+	if (re != NULL) {
+		pcre2_code_free(info->re);
+		info->re = re;
+		info->offset_limit = 1;
+	}
+}
+
 /* PCRE2 for every regex rule still in use; a prefilter needs it. */
 static void
 compile_pcre(struct rules *r)
@@ -643,8 +687,9 @@ compile_pcre(struct rules *r)
 		if (info->status != RULES_EXACT && info->status != RULES_PREFILTER &&
 		    info->status != RULES_PCRE)
 			continue;
-		info->re = pcre_compile_rule(rule, info->status != RULES_EXACT, errbuf,
-		    sizeof(errbuf));
+		info->re = pcre_compile_rule(rule, info->status != RULES_EXACT,
+		    info->lines ? PCRE2_USE_OFFSET_LIMIT : 0, errbuf, sizeof(errbuf));
+		info->offset_limit = info->lines && info->re != NULL;
 		if (info->re == NULL && info->status == RULES_PREFILTER)
 			set_status(info, RULES_UNSUPPORTED, errbuf);
 	}
@@ -701,7 +746,7 @@ pcre_only(struct rules *r)
 		    rule->type != SA_RULE_BODY && rule->type != SA_RULE_RAWBODY &&
 		    rule->type != SA_RULE_FULL)
 			continue;
-		if ((re = pcre_compile_rule(rule, 1, errbuf, sizeof(errbuf))) == NULL)
+		if ((re = pcre_compile_rule(rule, 1, 0, errbuf, sizeof(errbuf))) == NULL)
 			continue;
 		pcre2_code_free(info->re);
 		info->re = re;
@@ -800,6 +845,24 @@ cache_write(const struct rules *r, const char *dir, const unsigned char key[32])
 		for (j = 0; j < g->count; j++)
 			put_u32(&b, g->ids[j]);
 		if (g->db != NULL && hs_serialize_database(g->db, &bytes, &len) != HS_SUCCESS) {
+			log_warnx("rules: cannot serialize a database: cache not written");
+			strbuf_free(&b);
+			return;
+		}
+		put_u32(&b, (uint32_t)len);
+		if (len > 0)
+			strbuf_append(&b, bytes, len);
+		free(bytes);
+	}
+	/* The lines rules' parts with their starts, by rule (0 bytes: none). */
+	for (i = 0; i < r->count; i++) {
+		char *bytes = NULL;
+		size_t len = 0;
+
+		if (!r->info[i].lines)
+			continue;
+		if (r->info[i].starts != NULL &&
+		    hs_serialize_database(r->info[i].starts, &bytes, &len) != HS_SUCCESS) {
 			log_warnx("rules: cannot serialize a database: cache not written");
 			strbuf_free(&b);
 			return;
@@ -953,6 +1016,20 @@ cache_read(struct rules *r, const char *dir, const unsigned char key[32])
 		if (!rd.bad && len > 0 && hs_deserialize_database(bytes, len, &g->db) != HS_SUCCESS)
 			rd.bad = 1;
 	}
+	for (i = 0; i < r->count && !rd.bad; i++) {
+		uint32_t len;
+		const void *bytes;
+
+		if (!r->info[i].lines)
+			continue;
+		len = get_u32(&rd);
+		bytes = get_bytes(&rd, len);
+		if (!rd.bad && len > 0 &&
+		    hs_deserialize_database(bytes, len, &r->info[i].starts) != HS_SUCCESS)
+			rd.bad = 1;
+	}
+	if (rd.p != rd.end)
+		rd.bad = 1;
 	strbuf_free(&b);
 	if (rd.bad)
 		return -1;
@@ -1142,6 +1219,9 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 			for (i = 0; i < r->count; i++) {
 				free(r->info[i].reason);
 				r->info[i].reason = NULL;
+				hs_free_database(r->info[i].starts);
+				r->info[i].starts = NULL;
+				r->info[i].lines = 0;
 			}
 			for (i = 0; i < SA_RULE_TYPE_COUNT; i++)
 				r->stream_group[i] = -1;
@@ -1164,9 +1244,13 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 		for (i = 0; i < r->count; i++) {
 			r->info[i].lines = r->info[i].status == RULES_PREFILTER &&
 			    r->info[i].relax_step >= 4;
-			if (r->info[i].lines)
-				set_status(&r->info[i], RULES_PREFILTER,
+			if (r->info[i].lines) {
+				lines_prepare(sa_rules_get(sa, i), &r->info[i]);
+				set_status(&r->info[i], RULES_PREFILTER, r->info[i].starts != NULL &&
+				    r->info[i].offset_limit ? "confirmed on the lines where its "
+				    "repeated group matches, from where the group's matches start" :
 				    "confirmed on the lines where its repeated group matches");
+			}
 			free(r->info[i].relaxed);
 			r->info[i].relaxed = NULL;
 			free(r->info[i].part);
@@ -1237,6 +1321,7 @@ rules_free(struct rules **rules)
 	for (i = 0; i < r->count; i++) {
 		free(r->info[i].reason);
 		pcre2_code_free(r->info[i].re);
+		hs_free_database(r->info[i].starts);
 		rules_meta_free(&r->info[i].meta);
 	}
 	free(r->info);
@@ -1282,6 +1367,10 @@ rules_scratch_new(const struct rules *r)
 
 	for (i = 0; i < r->group_count; i++) {
 		if (r->groups[i].db != NULL && hs_alloc_scratch(r->groups[i].db, &s->hs) != HS_SUCCESS)
+			panic("rules: hs_alloc_scratch failed");
+	}
+	for (i = 0; i < r->count; i++) {
+		if (r->info[i].starts != NULL && hs_alloc_scratch(r->info[i].starts, &s->hs) != HS_SUCCESS)
 			panic("rules: hs_alloc_scratch failed");
 	}
 	return s;
@@ -1330,7 +1419,8 @@ rules_match_new(const struct rules *r, struct rules_scratch *scratch)
 	m->values = xcalloc(r->group_count + 1, sizeof(*m->values));
 	m->seen = xcalloc(r->group_count + 1, 1);
 	m->md = pcre2_match_data_create(1, NULL);
-	if (m->md == NULL)
+	m->mctx = pcre2_match_context_create(NULL);
+	if (m->md == NULL || m->mctx == NULL)
 		panic("rules: out of memory");
 	return m;
 }
@@ -1353,14 +1443,21 @@ rules_match_set_hit(struct rules_match *m, unsigned int rule)
 
 /* pcre2_match, and the interpreter where JIT's bounded stack was not enough. */
 static int
+re_match_ctx(const pcre2_code *re, const char *data, size_t len, size_t at, uint32_t opts,
+    pcre2_match_data *md, pcre2_match_context *ctx)
+{
+	int rc = pcre2_match(re, (PCRE2_SPTR)data, len, at, opts, md, ctx);
+
+	if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+		rc = pcre2_match(re, (PCRE2_SPTR)data, len, at, opts | PCRE2_NO_JIT, md, ctx);
+	return rc;
+}
+
+static int
 re_match(const pcre2_code *re, const char *data, size_t len, size_t at, uint32_t opts,
     pcre2_match_data *md)
 {
-	int rc = pcre2_match(re, (PCRE2_SPTR)data, len, at, opts, md, NULL);
-
-	if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
-		rc = pcre2_match(re, (PCRE2_SPTR)data, len, at, opts | PCRE2_NO_JIT, md, NULL);
-	return rc;
+	return re_match_ctx(re, data, len, at, opts, md, NULL);
 }
 
 static int
@@ -1402,6 +1499,80 @@ pcre_match_lines(struct rules_match *m, unsigned int rule, const char *data, siz
 	return 0;
 }
 
+static int
+on_start(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
+    void *context)
+{
+	struct rules_match *m = context;
+
+	(void)id;
+	(void)from;
+	(void)flags;
+	if (m->nstarts == RULES_PART_STARTS) {
+		m->starts_full = 1;
+		return 1;
+	}
+	m->starts[m->nstarts++] = (size_t)to;
+	return 0;
+}
+
+static int
+size_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * PCRE2 on one line (len bytes) of a lines rule.  Every match of the rule
+ * starts with a match of X (the repeated group), and the part matches
+ * whatever X matches and more (it is X, or X with wider ranges, or what
+ * X's matches start with): so a match of the rule starts where one of
+ * the part does.  Hyperscan finds those starts, scanning the line
+ * reversed with the part reversed, and PCRE2 tries only them, a run of
+ * consecutive starts at a time, its look-behinds still seeing the whole
+ * line.  Beyond RULES_PART_STARTS starts, the whole line is searched.
+ */
+static int
+pcre_match_part_line(struct rules_match *m, unsigned int rule, const char *line, size_t len)
+{
+	const struct rule_info *info = &m->rules->info[rule];
+	size_t i, from, to;
+
+	if (info->starts == NULL || !info->offset_limit || len == 0)
+		return pcre_match(m, rule, line, len);
+	if (m->rev_size < len) {
+		free(m->rev);
+		m->rev_size = len;
+		m->rev = xmalloc(len);
+	}
+	for (i = 0; i < len; i++)
+		m->rev[i] = line[len - 1 - i];
+	m->nstarts = 0;
+	m->starts_full = 0;
+	if (hs_scan(info->starts, m->rev, (unsigned int)len, 0, m->scratch->hs, on_start, m) !=
+	    HS_SUCCESS || m->starts_full) {
+		if (!m->starts_full)
+			log_warnx("rules: hs_scan failed");
+		return pcre_match(m, rule, line, len);
+	}
+	/* A match ending at to in the reversed line starts at len - to in the line. */
+	for (i = 0; i < m->nstarts; i++)
+		m->starts[i] = len - m->starts[i];
+	qsort(m->starts, m->nstarts, sizeof(*m->starts), size_cmp);
+	i = 0;
+	while (i < m->nstarts) {
+		from = to = m->starts[i];
+		for (i++; i < m->nstarts && m->starts[i] <= to + 1; i++)
+			to = m->starts[i];
+		pcre2_set_offset_limit(m->mctx, to);
+		if (re_match_ctx(info->re, line, len, from, 0, m->md, m->mctx) >= 0)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * A "lines" rule: PCRE2 on the lines of kept (len bytes, the stream's
  * text) where Hyperscan saw its part end, from data on (nosubject).  Any
@@ -1428,7 +1599,7 @@ pcre_match_part_lines(struct rules_match *m, unsigned int rule, const char *kept
 		last = line;
 		if (line < data)
 			line = data;
-		if (pcre_match(m, rule, line, (size_t)(end - line)))
+		if (pcre_match_part_line(m, rule, line, (size_t)(end - line)))
 			return 1;
 	}
 	return 0;
@@ -1978,5 +2149,7 @@ rules_match_free(struct rules_match **match)
 	free(m->counts);
 	free(m->ends);
 	pcre2_match_data_free(m->md);
+	pcre2_match_context_free(m->mctx);
+	free(m->rev);
 	free(m);
 }

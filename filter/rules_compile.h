@@ -73,7 +73,8 @@ void rules_get_stats(const struct rules *rules, struct rules_stats *stats_r);
  * A rule's status and its reason (reason_r may be NULL): why, for
  * RULES_UNSUPPORTED and RULES_PCRE (what Hyperscan said); how it is
  * confirmed, for a RULES_PREFILTER rule confirmed on the lines where its
- * repeated group matched; else NULL.
+ * repeated group matched (and, when that is so, only from where the
+ * group's matches start on them); else NULL.
  */
 enum rules_status rules_status(const struct rules *rules, unsigned int rule,
     const char **reason_r);

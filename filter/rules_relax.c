@@ -34,8 +34,9 @@ posix_class_end(const char *q)
 
 /*
  * The ']' closing the class that starts at p ('['), or NULL: a ']' first
- * is literal, backslash escapes, [:name:] nests (PCRE2 reads "[:" as a
- * POSIX class only with a name and ":]" right after it).
+ * is literal, backslash escapes (\c the next two bytes), [:name:] nests
+ * (PCRE2 reads "[:" as a POSIX class only with a name and ":]" right
+ * after it).
  */
 static const char *
 class_end(const char *p)
@@ -47,7 +48,9 @@ class_end(const char *p)
 	if (*q == ']')
 		q++;
 	while (*q != '\0' && *q != ']') {
-		if (*q == '\\' && q[1] != '\0')
+		if (*q == '\\' && q[1] == 'c' && q[2] != '\0')
+			q += 3;		/* \cX: X is the escape's, even a ']' */
+		else if (*q == '\\' && q[1] != '\0')
 			q += 2;
 		else if ((e = posix_class_end(q)) != NULL)
 			q = e;
@@ -1020,9 +1023,9 @@ group_end(const char *p)
 
 	for (; *p != '\0'; p++) {
 		if (*p == '\\') {
-			if (p[1] == '\0' || p[1] == 'Q')
+			if (p[1] == '\0' || p[1] == 'Q' || (p[1] == 'c' && p[2] == '\0'))
 				return NULL;
-			p++;
+			p += p[1] == 'c' ? 2 : 1;	/* \cX: X is the escape's */
 		} else if (*p == '[') {
 			if ((p = class_end(p)) == NULL)
 				return NULL;
@@ -1161,6 +1164,20 @@ read_atom(const char *p, const char *end, struct atom *a)
 	return p > end ? -1 : 0;
 }
 
+/* The end of the branch that starts at p (before end): its '|' or end, NULL beyond this reading. */
+static const char *
+branch_end(const char *p, const char *end)
+{
+	struct atom a;
+
+	while (p < end && *p != '|') {
+		if (read_atom(p, end, &a) < 0)
+			return NULL;
+		p = a.end;
+	}
+	return p;
+}
+
 static int prefix_alt(const char *p, const char *end, struct strbuf *out, int depth);
 
 /*
@@ -1214,28 +1231,19 @@ prefix_seq(const char *p, const char *end, struct strbuf *out, int depth)
 static int
 prefix_alt(const char *p, const char *end, struct strbuf *out, int depth)
 {
-	const char *b = p;
-	int level = 0;
+	for (const char *b = p;;) {
+		const char *q = branch_end(b, end);
 
-	for (const char *q = p; q <= end; q++) {
-		if (q < end && *q == '\\' && q + 1 < end) {
-			q++;
-		} else if (q < end && *q == '[') {
-			if ((q = class_end(q)) == NULL || q >= end)
-				return -1;
-		} else if (q < end && *q == '(') {
-			level++;
-		} else if (q < end && *q == ')') {
-			level--;
-		} else if (q == end || (*q == '|' && level == 0)) {
-			if (b != p)
-				strbuf_putc(out, '|');
-			if (prefix_seq(b, q, out, depth) < 0)
-				return -1;
-			b = q + 1;
-		}
+		if (q == NULL)
+			return -1;
+		if (b != p)
+			strbuf_putc(out, '|');
+		if (prefix_seq(b, q, out, depth) < 0)
+			return -1;
+		if (q == end)
+			return 0;
+		b = q + 1;
 	}
-	return 0;
 }
 
 char *
@@ -1246,6 +1254,146 @@ rules_prefix_pattern(const char *pattern)
 
 	if (strstr(pattern, "\\Q") != NULL || prefix_alt(pattern, pattern + len, &b, 0) < 0 ||
 	    b.len == 0 || (b.len == len && memcmp(b.data, pattern, len) == 0)) {
+		strbuf_free(&b);
+		return NULL;
+	}
+	strbuf_putc(&b, '\0');
+	return b.data;
+}
+
+/* ---- a pattern read backwards: where its matches start ---- */
+
+static int reverse_alt(const char *p, const char *end, struct strbuf *out, int depth);
+
+/*
+ * Where the text of group g (its '(') starts, with what opens the reversed
+ * group in open_r: NULL for a group that matches no text or is not plain
+ * (look-arounds, conditions, calls, branch resets, comments: a quantifier
+ * after (?#...) is the previous atom's), or an option setting that runs
+ * to the group's end ((?i)).
+ */
+static const char *
+group_text(const char *g, const char **open_r, size_t *open_len_r)
+{
+	const char *q;
+
+	*open_r = "(?:";
+	*open_len_r = 3;
+	if (g[1] != '?')
+		return g + 1;
+	switch (g[2]) {
+	case ':':
+	case '>':	/* atomic: as a plain group, which matches more, never less */
+		return g + 3;
+	case '<':
+		if (g[3] == '=' || g[3] == '!')
+			return NULL;
+		q = strchr(g + 3, '>');
+		return q != NULL ? q + 1 : NULL;
+	case 'P':
+		if (g[3] != '<')
+			return NULL;
+		q = strchr(g + 4, '>');
+		return q != NULL ? q + 1 : NULL;
+	case '\'':
+		q = strchr(g + 3, '\'');
+		return q != NULL ? q + 1 : NULL;
+	default:
+		break;
+	}
+	/* (?i:...), (?s-i:...) */
+	for (q = g + 2; (*q >= 'a' && *q <= 'z') || *q == '-' || *q == '^'; q++)
+		;
+	if (*q != ':' || q == g + 2)
+		return NULL;
+	*open_r = g;
+	*open_len_r = (size_t)(q + 1 - g);
+	return q + 1;
+}
+
+/* An atom of a branch, read backwards: 0, or -1 beyond this reading. */
+static int
+reverse_atom(const struct atom *a, struct strbuf *out, int depth)
+{
+	const char *p = a->at;
+	size_t qlen = (size_t)(a->end - a->qat);
+
+	/* A possessive repeat as the greedy one: more matches, never fewer. */
+	if (qlen >= 2 && a->end[-1] == '+')
+		qlen--;
+	if (*p == '(') {
+		const char *open, *in;
+		size_t open_len;
+
+		if ((in = group_text(p, &open, &open_len)) == NULL)
+			return -1;
+		if (in > a->qat - 1 || depth >= 50)
+			return -1;
+		strbuf_append(out, open, open_len);
+		if (reverse_alt(in, a->qat - 1, out, depth + 1) < 0)
+			return -1;
+		strbuf_putc(out, ')');
+	} else if (*p == '^' || *p == '$') {
+		strbuf_putc(out, *p == '^' ? '$' : '^');
+	} else if (*p == '\\' && (p[1] == 'A' || p[1] == 'z')) {
+		strbuf_append(out, p[1] == 'A' ? "\\z" : "\\A", 2);
+	} else if (*p == '\\' && (strchr("ZGKgkRX", p[1]) != NULL || (p[1] >= '1' && p[1] <= '9'))) {
+		/* \Z, \G, \K, back-references, \R (\r\n as one), \X: not reversed here */
+		return -1;
+	} else {
+		strbuf_append(out, p, (size_t)(a->qat - p));
+	}
+	strbuf_append(out, a->qat, qlen);
+	return 0;
+}
+
+/* A branch backwards: its atoms in the reverse order, each reversed. */
+static int
+reverse_seq(const char *p, const char *end, struct strbuf *out, int depth)
+{
+	struct atom *v = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	while (p < end) {
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		if (read_atom(p, end, &v[n]) < 0) {
+			free(v);
+			return -1;
+		}
+		p = v[n++].end;
+	}
+	while (n > 0 && rc == 0)
+		rc = reverse_atom(&v[--n], out, depth);
+	free(v);
+	return rc;
+}
+
+static int
+reverse_alt(const char *p, const char *end, struct strbuf *out, int depth)
+{
+	for (const char *b = p;;) {
+		const char *q = branch_end(b, end);
+
+		if (q == NULL)
+			return -1;
+		if (b != p)
+			strbuf_putc(out, '|');
+		if (reverse_seq(b, q, out, depth) < 0)
+			return -1;
+		if (q == end)
+			return 0;
+		b = q + 1;
+	}
+}
+
+char *
+rules_reverse_pattern(const char *pattern)
+{
+	struct strbuf b = { 0 };
+
+	if (strstr(pattern, "\\Q") != NULL ||
+	    reverse_alt(pattern, pattern + strlen(pattern), &b, 0) < 0 || b.len == 0) {
 		strbuf_free(&b);
 		return NULL;
 	}

@@ -79,4 +79,17 @@ char *rules_unbound_pattern(const char *pattern);
  */
 char *rules_prefix_pattern(const char *pattern);
 
+/*
+ * The pattern read backwards: it matches the reverse of a text exactly
+ * where pattern matches the text (from its end back to its start), the
+ * matches read backwards, under multi-line matching (^ and $ swap, as \A
+ * and \z do).  Possessive repeats and atomic groups become plain ones,
+ * which can only add matches.  So a scan of a line reversed gives where
+ * pattern's matches start.  NULL for what cannot be reversed this way:
+ * look-arounds, back-references, \Z, \G, \K, \R, \X, conditions,
+ * recursion, comments, option settings without a group ((?i)), \Q;
+ * extended mode is not read.
+ */
+char *rules_reverse_pattern(const char *pattern);
+
 #endif

@@ -7,7 +7,9 @@
  * the relaxed and the widened patterns too (supersets), and the factored
  * pattern must match exactly where the original does (the same texts).
  * The parts a repeated group's lines are found by (the group, what its
- * matches start with, ranges unbounded) must match where it does.
+ * matches start with, ranges unbounded) must match where it does.  A
+ * pattern read backwards must match each subject read backwards over
+ * every span the pattern matches there (multi-line, as body rules are).
  */
 #include "facteur-config.h"
 
@@ -88,6 +90,66 @@ check(const char *pattern, size_t size, const char *rewritten, int same)
 	pcre2_code_free(re);
 }
 
+/*
+ * reversed against pattern: wherever PCRE2 matches pattern on a subject,
+ * the DFA matcher (which gives every match length from a start) must
+ * find reversed on the subject reversed, from the match's end to its
+ * start.
+ */
+static void
+check_reverse(const char *pattern, size_t size, const char *reversed)
+{
+	uint32_t opts = PCRE2_CASELESS | PCRE2_MULTILINE;
+	pcre2_match_context *mc;
+	pcre2_match_data *md;
+	pcre2_code *orig, *re;
+	int code, ws[4096];
+	PCRE2_SIZE off;
+
+	orig = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &code, &off, NULL);
+	/* ^ after a last newline too, as $ matches before a first one (and Hyperscan's ^). */
+	re = pcre2_compile((PCRE2_SPTR)reversed, PCRE2_ZERO_TERMINATED, opts | PCRE2_ALT_CIRCUMFLEX,
+	    &code, &off, NULL);
+	if (orig == NULL || re == NULL) {
+		/* Hyperscan refuses what PCRE2 does: the line is searched whole. */
+		pcre2_code_free(orig);
+		pcre2_code_free(re);
+		return;
+	}
+	mc = pcre2_match_context_create(NULL);
+	pcre2_set_match_limit(mc, 20000);
+	pcre2_set_depth_limit(mc, 2000);
+	md = pcre2_match_data_create(64, NULL);
+	for (size_t i = 0; i <= sizeof(subjects) / sizeof(subjects[0]) - 1; i++) {
+		const char *s = subjects[i] != NULL ? subjects[i] : pattern;
+		size_t len = subjects[i] != NULL ? strlen(s) : size, a[2] = { 0, 0 };
+		char *rev;
+		int rc, found = 0;
+
+		if (match(orig, mc, s, len, a) != 1)
+			continue;
+		rev = xmalloc(len + 1);
+		for (size_t j = 0; j < len; j++)
+			rev[j] = s[len - 1 - j];
+		rc = pcre2_dfa_match(re, (PCRE2_SPTR)rev, len, len - a[1], PCRE2_ANCHORED, md, mc,
+		    ws, sizeof(ws) / sizeof(ws[0]));
+		free(rev);
+		if (rc == PCRE2_ERROR_NOMATCH)
+			abort();	/* a start lost */
+		if (rc <= 0)
+			continue;	/* more lengths than kept, or a limit */
+		for (int k = 0; k < rc; k++)
+			if (pcre2_get_ovector_pointer(md)[2 * k + 1] == len - a[0])
+				found = 1;
+		if (!found && rc < 64)
+			abort();	/* matched, never over that span */
+	}
+	pcre2_match_data_free(md);
+	pcre2_match_context_free(mc);
+	pcre2_code_free(orig);
+	pcre2_code_free(re);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -117,6 +179,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((u = rules_unbound_pattern(r)) != NULL)
 			check(pattern, size, u, 0);
 		free(u);
+		/* Where its matches start, as the compiler finds them. */
+		if ((u = rules_reverse_pattern(r)) != NULL)
+			check_reverse(r, strlen(r), u);
+		free(u);
 		if (pre != NULL) {
 			check(pattern, size, pre, 0);
 			if ((u = rules_unbound_pattern(pre)) != NULL)
@@ -132,6 +198,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if ((r = rules_unbound_pattern(pattern)) != NULL) {
 		check(pattern, size, r, 0);
+		free(r);
+	}
+	if ((r = rules_reverse_pattern(pattern)) != NULL) {
+		check_reverse(pattern, size, r);
 		free(r);
 	}
 	/* Groups of 4 bytes and more, so that short inputs are factored too. */

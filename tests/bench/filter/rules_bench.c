@@ -11,7 +11,10 @@
  * (rules_match_*) is recorded; the program is linked with --wrap for
  * those functions and for hs_scan / hs_*_stream.  The recorded calls are
  * then replayed through the rules engine once more, recording every
- * Hyperscan call it makes (database, data).  Timed rounds then alternate:
+ * Hyperscan call it makes on the rules' databases (database, data); the
+ * scans a confirmation makes (a "lines" rule's line read backwards for
+ * where its group starts) are the engine's own work, timed with it, not
+ * bare Hyperscan's.  Timed rounds then alternate:
  * the pipeline itself (MIME parsing included), the rules engine replaying
  * the calls (grouping, PCRE2 confirmation, if-unset, meta rules), and a
  * bare loop calling hs_scan / hs_scan_stream with the same databases on
@@ -60,6 +63,7 @@ struct hcall {
 	const hs_database_t *db;
 	char *data;
 	unsigned int len;
+	match_event_handler cb;	/* H_SCAN: the engine's callback */
 };
 
 struct message {
@@ -247,6 +251,18 @@ hc_add(struct message *msg, enum hop op)
 	return c;
 }
 
+/*
+ * The callback the engine gives its databases' scans (those of the
+ * streams): an H_SCAN with another one is a confirmation's.
+ */
+static match_event_handler group_cb;
+
+static int
+bare_scan(const struct hcall *c)
+{
+	return c->op != H_SCAN || group_cb == NULL || c->cb == group_cb;
+}
+
 static int
 stream_sid(hs_stream_t *s)
 {
@@ -262,6 +278,7 @@ __wrap_hs_scan(const hs_database_t *db, const char *data, unsigned int length,
 {
 	if (hs_recording != NULL) {
 		struct hcall *c = hc_add(hs_recording, H_SCAN);
+		c->cb = onEvent;
 		c->db = db;
 		c->data = dup_bytes(data, length);
 		c->len = length;
@@ -291,6 +308,7 @@ __wrap_hs_scan_stream(hs_stream_t *id, const char *data, unsigned int length,
 {
 	if (hs_recording != NULL) {
 		struct hcall *c = hc_add(hs_recording, H_SCAN_STREAM);
+		group_cb = onEvent;
 		c->sid = stream_sid(id);
 		c->data = dup_bytes(data, length);
 		c->len = length;
@@ -414,7 +432,9 @@ replay_hs(const struct message *msg, hs_scratch_t *scratch)
 
 		switch (c->op) {
 		case H_SCAN:
-			__real_hs_scan(c->db, c->data, c->len, 0, scratch, count_match, &matches);
+			if (bare_scan(c))
+				__real_hs_scan(c->db, c->data, c->len, 0, scratch, count_match,
+				    &matches);
 			break;
 		case H_OPEN:
 			if (__real_hs_open_stream(c->db, 0, &streams[c->sid]) != HS_SUCCESS)
@@ -549,6 +569,8 @@ usage:
 		replay_rules(&msgs[i]);
 		for (size_t j = 0; j < msgs[i].nhc; j++) {
 			const struct hcall *hc = &msgs[i].hc[j];
+			if (!bare_scan(hc))
+				continue;
 			if (hc->op == H_OPEN || hc->op == H_SCAN)
 				if (hs_alloc_scratch(hc->db, &scratch) != HS_SUCCESS)
 					fatalx("hs_alloc_scratch failed");
