@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-12"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-13"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -77,6 +77,12 @@ struct rule_info {
 	int lines;
 	hs_database_t *starts;
 	int offset_limit;
+	/*
+	 * lines: how many distinct ends of the part a line needs (cached): n
+	 * for (?:X){n} or {n,} when the part matches no empty text (each of
+	 * the n matches of X holds one that ends further on), else 1.
+	 */
+	unsigned int chain;
 };
 
 struct rules {
@@ -123,6 +129,7 @@ struct rules_stream {
 #define ST_MATCHED 0x04		/* pattern matched (negated header rules) */
 
 #define RULES_PART_STARTS 512
+#define RULES_CHAIN_MAX 64
 
 struct rules_match {
 	const struct rules *rules;
@@ -652,8 +659,22 @@ static void
 lines_prepare(const struct sa_rule *rule, struct rule_info *info)
 {
 	hs_compile_error_t *err = NULL;
+	hs_expr_info_t *ei = NULL;
 	pcre2_code *re;
 	char errbuf[300], *rev;
+
+	info->chain = 1;
+	if (hs_expression_info(info->part, rule_hs_flags(rule, info), &ei, &err) == HS_SUCCESS) {
+		if (ei->min_width > 0)
+			info->chain = rules_repeat_min(info->relaxed != NULL ? info->relaxed :
+			    rule->pattern, (rule->flags & SA_RE_EXTENDED) != 0);
+		free(ei);
+	} else {
+		hs_free_compile_error(err);
+		err = NULL;
+	}
+	if (info->chain < 1)
+		info->chain = 1;
 
 	/* Backwards, ^ and $ swap: only where they are at every line's ends. */
 	if (line_anchors(rule) && (rev = rules_reverse_pattern(info->part)) != NULL) {
@@ -854,13 +875,14 @@ cache_write(const struct rules *r, const char *dir, const unsigned char key[32])
 			strbuf_append(&b, bytes, len);
 		free(bytes);
 	}
-	/* The lines rules' parts with their starts, by rule (0 bytes: none). */
+	/* The lines rules' chains and parts read backwards, by rule (0 bytes: none). */
 	for (i = 0; i < r->count; i++) {
 		char *bytes = NULL;
 		size_t len = 0;
 
 		if (!r->info[i].lines)
 			continue;
+		put_u32(&b, r->info[i].chain);
 		if (r->info[i].starts != NULL &&
 		    hs_serialize_database(r->info[i].starts, &bytes, &len) != HS_SUCCESS) {
 			log_warnx("rules: cannot serialize a database: cache not written");
@@ -1022,6 +1044,7 @@ cache_read(struct rules *r, const char *dir, const unsigned char key[32])
 
 		if (!r->info[i].lines)
 			continue;
+		r->info[i].chain = get_u32(&rd);
 		len = get_u32(&rd);
 		bytes = get_bytes(&rd, len);
 		if (!rd.bad && len > 0 &&
@@ -1525,7 +1548,8 @@ size_cmp(const void *a, const void *b)
 }
 
 /*
- * PCRE2 on one line (len bytes) of a lines rule.  Every match of the rule
+ * PCRE2 on one line (len bytes) of a lines rule, whose matches start at
+ * upto at the latest.  Every match of the rule
  * starts with a match of X (the repeated group), and the part matches
  * whatever X matches and more (it is X, or X with wider ranges, or what
  * X's matches start with): so a match of the rule starts where one of
@@ -1535,31 +1559,34 @@ size_cmp(const void *a, const void *b)
  * line.  Beyond RULES_PART_STARTS starts, the whole line is searched.
  */
 static int
-pcre_match_part_line(struct rules_match *m, unsigned int rule, const char *line, size_t len)
+pcre_match_part_line(struct rules_match *m, unsigned int rule, const char *line, size_t len,
+    size_t upto)
 {
 	const struct rule_info *info = &m->rules->info[rule];
-	size_t i, from, to;
+	size_t i, from, to, n;
 
 	if (info->starts == NULL || !info->offset_limit || len == 0)
 		return pcre_match(m, rule, line, len);
-	if (m->rev_size < len) {
+	/* The bytes before upto, and the one at upto for \b there. */
+	n = upto < len ? upto + 1 : len;
+	if (m->rev_size < n) {
 		free(m->rev);
-		m->rev_size = len;
-		m->rev = xmalloc(len);
+		m->rev_size = n;
+		m->rev = xmalloc(n);
 	}
-	for (i = 0; i < len; i++)
-		m->rev[i] = line[len - 1 - i];
+	for (i = 0; i < n; i++)
+		m->rev[i] = line[n - 1 - i];
 	m->nstarts = 0;
 	m->starts_full = 0;
-	if (hs_scan(info->starts, m->rev, (unsigned int)len, 0, m->scratch->hs, on_start, m) !=
+	if (hs_scan(info->starts, m->rev, (unsigned int)n, 0, m->scratch->hs, on_start, m) !=
 	    HS_SUCCESS || m->starts_full) {
 		if (!m->starts_full)
 			log_warnx("rules: hs_scan failed");
 		return pcre_match(m, rule, line, len);
 	}
-	/* A match ending at to in the reversed line starts at len - to in the line. */
+	/* A match ending at to in the reversed bytes starts at n - to in the line. */
 	for (i = 0; i < m->nstarts; i++)
-		m->starts[i] = len - m->starts[i];
+		m->starts[i] = n - m->starts[i];
 	qsort(m->starts, m->nstarts, sizeof(*m->starts), size_cmp);
 	i = 0;
 	while (i < m->nstarts) {
@@ -1582,24 +1609,55 @@ static int
 pcre_match_part_lines(struct rules_match *m, unsigned int rule, const char *kept, size_t len,
     const char *data)
 {
-	const char *last = NULL;
+	unsigned int chain = m->rules->info[rule].chain;
+	unsigned long long prev = 0;
+	size_t ring[RULES_CHAIN_MAX];
 
-	for (size_t i = 0; i < m->nends; i++) {
-		size_t pos = m->ends[i].to > 0 ? (size_t)m->ends[i].to - 1 : 0;
+	/* Hyperscan gives a pattern's ends in order; if not, no chain is counted. */
+	for (size_t i = 0; i < m->nends && chain > 1; i++) {
+		if (m->ends[i].rule != rule)
+			continue;
+		if (m->ends[i].to < prev)
+			chain = 1;
+		prev = m->ends[i].to;
+	}
+	if (chain < 1)
+		chain = 1;
+	else if (chain > RULES_CHAIN_MAX)
+		chain = RULES_CHAIN_MAX;
+	for (size_t i = 0; i < m->nends;) {
+		size_t pos = m->ends[i].to > 0 ? (size_t)m->ends[i].to - 1 : 0, count = 0, upto;
 		const char *line, *end;
 
-		if (m->ends[i].rule != rule || m->ends[i].to > len)
+		if (m->ends[i].rule != rule || m->ends[i].to > len) {
+			i++;
 			continue;
+		}
 		line = pos > 0 ? memrchr(kept, '\n', pos) : NULL;
 		line = line != NULL ? line + 1 : kept;
 		end = pos < len ? memchr(kept + pos, '\n', len - pos) : NULL;
 		end = end != NULL ? end + 1 : kept + len;
-		if (line == last || end <= data)
+		/* The rule's distinct ends on this line (their last byte on it). */
+		for (; i < m->nends; i++) {
+			unsigned long long to = m->ends[i].to;
+
+			if (m->ends[i].rule != rule || to > len || (count > 0 && to == prev))
+				continue;
+			if (kept + (to > 0 ? to - 1 : 0) >= end)
+				break;
+			ring[count++ % chain] = (size_t)to;
+			prev = to;
+		}
+		if (end <= data || count < chain)
 			continue;
-		last = line;
+		/* Where the first of the last chain ends: no match starts after it. */
+		upto = ring[(count - chain) % chain];
 		if (line < data)
 			line = data;
-		if (pcre_match_part_line(m, rule, line, (size_t)(end - line)))
+		if (kept + upto <= line)
+			continue;
+		if (pcre_match_part_line(m, rule, line, (size_t)(end - line),
+		    upto - (size_t)(line - kept)))
 			return 1;
 	}
 	return 0;

@@ -1038,11 +1038,12 @@ group_end(const char *p)
 	return NULL;
 }
 
-char *
-rules_repeat_part(const char *pattern, int extended)
+/* The group's text of a pattern that is one group repeated, and its least count. */
+static const char *
+repeat_group(const char *pattern, int extended, size_t *len_r, unsigned int *min_r)
 {
 	const char *body, *end, *q;
-	unsigned int lo, hi;
+	unsigned int lo = 1, hi;
 
 	if (extended || (pattern[0] != '(' || (pattern[1] == '?' && pattern[2] != ':')))
 		return NULL;
@@ -1060,7 +1061,28 @@ rules_repeat_part(const char *pattern, int extended)
 		q++;
 	if (*q != '\0' || end - 1 <= body)
 		return NULL;
-	return xstrndup(body, (size_t)(end - 1 - body));
+	*len_r = (size_t)(end - 1 - body);
+	*min_r = lo;
+	return body;
+}
+
+char *
+rules_repeat_part(const char *pattern, int extended)
+{
+	unsigned int lo;
+	size_t len;
+	const char *body = repeat_group(pattern, extended, &len, &lo);
+
+	return body != NULL ? xstrndup(body, len) : NULL;
+}
+
+unsigned int
+rules_repeat_min(const char *pattern, int extended)
+{
+	unsigned int lo;
+	size_t len;
+
+	return repeat_group(pattern, extended, &len, &lo) != NULL ? lo : 0;
 }
 
 char *

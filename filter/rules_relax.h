@@ -62,6 +62,9 @@ char *rules_widen_pattern(const char *pattern);
  */
 char *rules_repeat_part(const char *pattern, int extended);
 
+/* The least count of that repeat ({3}: 3, {2,5}: 2, +: 1), or 0 for any other pattern. */
+unsigned int rules_repeat_min(const char *pattern, int extended);
+
 /*
  * A superset of pattern with every bounded range {n,m} made {n,}: what
  * Hyperscan finds too large to unroll it takes as a loop.  NULL when
