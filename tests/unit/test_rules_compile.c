@@ -782,6 +782,11 @@ test_repeat_part(void **state)
 	assert_null(rules_repeat_part("(?=a){2}", 0));
 	assert_null(rules_repeat_part("(?:a){2}", 1));
 	assert_null(rules_repeat_part("(?:)+", 0));
+	/* The repeat's least count: the ends a line needs. */
+	assert_int_equal(rules_repeat_min("(?:ab|c){3}", 0), 3);
+	assert_int_equal(rules_repeat_min("(a[)(]b\\)){2,5}?", 0), 2);
+	assert_int_equal(rules_repeat_min("(?:x)+", 0), 1);
+	assert_int_equal(rules_repeat_min("(?:a){3}b", 0), 0);
 	p = rules_unbound_pattern("a{1,3}[{1,2}]b{2}\\{1,2}c{3,}");
 	assert_string_equal(p, "a{1,}[{1,2}]b{2}\\{1,2}c{3,}");
 	free(p);
