@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-13"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-14"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -58,13 +58,16 @@ struct rule_info {
 	 * then what every match of X starts with, unbounded (4, 5, 6: part,
 	 * see part_pattern()); the relaxed pattern as a prefilter (1); the
 	 * pattern as a prefilter (2); the widened (relaxed) pattern exactly
-	 * (3).  relaxed is NULL when there is nothing to relax, part when the
+	 * (3); the widened pattern as pieces whose union it is, each exactly
+	 * (7, rules_split_pattern()).  relaxed is NULL when there is nothing to relax, part when the
 	 * pattern is no repeated group, widened until step 3.  Only while
 	 * compiling.
 	 */
 	char *relaxed;
 	char *part;
 	char *widened;
+	char **pieces;		/* relax_step 7: the widened pattern in pieces */
+	size_t npieces;
 	int relax_step;
 	/*
 	 * Through its part (cached): Hyperscan reports every end of X, and
@@ -224,7 +227,9 @@ hs_pattern(const struct sa_rule *rule, const struct rule_info *info)
 {
 	if (info->relax_step == 3)
 		return xstrdup(info->widened);
-	if (info->relax_step >= 4)
+	if (info->relax_step == 7)
+		return xstrdup(info->pieces[0]);
+	if (info->relax_step >= 4 && info->relax_step <= 6)
 		return xstrdup(info->part);
 	if (info->relaxed != NULL && info->relax_step < 2)
 		return xstrdup(info->relaxed);
@@ -240,9 +245,10 @@ rule_hs_flags(const struct sa_rule *rule, const struct rule_info *info)
 	if (info->status != RULES_PREFILTER)
 		return hs_flags(rule, 0);
 	/* Every end of the part: the lines to confirm on. */
-	if (info->relax_step >= 4)
+	if (info->relax_step >= 4 && info->relax_step <= 6)
 		return hs_flags(rule, 0) & ~(unsigned int)HS_FLAG_SINGLEMATCH;
-	if ((info->relaxed != NULL && info->relax_step == 0) || info->relax_step == 3)
+	if ((info->relaxed != NULL && info->relax_step == 0) || info->relax_step == 3 ||
+	    info->relax_step == 7)
 		return hs_flags(rule, 0);
 	return hs_flags(rule, 1);
 }
@@ -309,6 +315,75 @@ prefilter_start(const struct sa_rule *rule, struct rule_info *info)
 		info->relax_step = 2;
 }
 
+#define RULES_PIECES_MAX 64
+
+static unsigned int
+rule_mode(const struct sa_rule *rule)
+{
+	return rule->type == SA_RULE_HEADER || rule->type == SA_RULE_URI ? HS_MODE_BLOCK :
+	    HS_MODE_STREAM;
+}
+
+static void
+pieces_free(struct rule_info *info)
+{
+	while (info->npieces > 0)
+		free(info->pieces[--info->npieces]);
+	free(info->pieces);
+	info->pieces = NULL;
+}
+
+/*
+ * The widened pattern, which Hyperscan finds too large, as pieces it takes
+ * one by one (a piece it refuses split again, up to RULES_PIECES_MAX):
+ * 0, or -1 if there are none.
+ */
+static int
+split_widened(const struct sa_rule *rule, struct rule_info *info)
+{
+	size_t i = 0;
+
+	info->pieces = xcalloc(1, sizeof(*info->pieces));
+	info->pieces[0] = xstrdup(info->widened);
+	info->npieces = 1;
+	while (i < info->npieces) {
+		hs_database_t *db = NULL;
+		hs_compile_error_t *err = NULL;
+		char **sub;
+		size_t k;
+
+		compiler_calls++;
+		if (hs_compile(info->pieces[i], hs_flags(rule, 0), rule_mode(rule), NULL, &db,
+		    &err) == HS_SUCCESS) {
+			hs_free_database(db);
+			i++;
+			continue;
+		}
+		hs_free_compile_error(err);
+		sub = rules_split_pattern(info->pieces[i], &k);
+		if (sub == NULL || info->npieces - 1 + k > RULES_PIECES_MAX) {
+			while (sub != NULL && k > 0)
+				free(sub[--k]);
+			free(sub);
+			pieces_free(info);
+			return -1;
+		}
+		free(info->pieces[i]);
+		info->pieces = xrealloc(info->pieces, (info->npieces - 1 + k) * sizeof(*info->pieces));
+		memmove(&info->pieces[i + k], &info->pieces[i + 1],
+		    (info->npieces - i - 1) * sizeof(*info->pieces));
+		memcpy(&info->pieces[i], sub, k * sizeof(*sub));
+		info->npieces += k - 1;
+		free(sub);
+	}
+	/* Whole, it would have been taken at step 3. */
+	if (info->npieces < 2) {
+		pieces_free(info);
+		return -1;
+	}
+	return 0;
+}
+
 /* The next relax_step of a prefiltered rule: 0, or -1 when there is none. */
 static int
 next_relax_step(const struct sa_rule *rule, struct rule_info *info)
@@ -335,6 +410,10 @@ next_relax_step(const struct sa_rule *rule, struct rule_info *info)
 	    (info->widened = rules_widen_pattern(info->relaxed != NULL ? info->relaxed :
 	    rule->pattern)) != NULL) {
 		info->relax_step = 3;
+		return 0;
+	}
+	if (info->relax_step == 3 && info->pieces == NULL && split_widened(rule, info) == 0) {
+		info->relax_step = 7;
 		return 0;
 	}
 	return -1;
@@ -466,6 +545,9 @@ group_sweep(struct rules *r, struct rules_group *g, unsigned int mode)
 			hs_compile_error_t *err = NULL;
 			hs_error_t ret;
 
+			/* Its pieces were each compiled alone (split_widened). */
+			if (info->status == RULES_PREFILTER && info->relax_step == 7)
+				break;
 			pat = hs_pattern(rule, info);
 			compiler_calls++;
 			ret = hs_compile(pat, rule_hs_flags(rule, info), mode, NULL, &db, &err);
@@ -500,19 +582,34 @@ group_compile(struct rules *r, struct rules_group *g)
 	int swept = 0;
 
 	for (;;) {
-		const char **pats = xcalloc(g->count + 1, sizeof(*pats));
-		unsigned int *flags = xcalloc(g->count + 1, sizeof(*flags));
-		unsigned int *ids = xcalloc(g->count + 1, sizeof(*ids));
-		unsigned int i, n = 0;
+		const char **pats;
+		unsigned int *flags, *ids;
+		unsigned int i, n = 0, max = g->count + 1;
 		hs_compile_error_t *err = NULL;
 		hs_error_t ret;
 
+		for (i = 0; i < g->count; i++)
+			if (r->info[g->ids[i]].relax_step == 7)
+				max += (unsigned int)r->info[g->ids[i]].npieces;
+		pats = xcalloc(max, sizeof(*pats));
+		flags = xcalloc(max, sizeof(*flags));
+		ids = xcalloc(max, sizeof(*ids));
 		for (i = 0; i < g->count; i++) {
 			const struct sa_rule *rule = sa_rules_get(r->sa, g->ids[i]);
 			struct rule_info *info = &r->info[g->ids[i]];
 
 			if (info->status != RULES_EXACT && info->status != RULES_PREFILTER)
 				continue;
+			if (info->status == RULES_PREFILTER && info->relax_step == 7) {
+				/* The pieces under the rule's one id: any of them is a candidate. */
+				for (size_t j = 0; j < info->npieces; j++) {
+					pats[n] = xstrdup(info->pieces[j]);
+					flags[n] = rule_hs_flags(rule, info);
+					ids[n] = i;
+					n++;
+				}
+				continue;
+			}
 			pats[n] = hs_pattern(rule, info);
 			flags[n] = rule_hs_flags(rule, info);
 			ids[n] = i;
@@ -641,6 +738,7 @@ classify(struct rules *r)
 				info->part = NULL;
 				free(info->widened);
 				info->widened = NULL;
+				pieces_free(info);
 			}
 			hs_free_compile_error(err2);
 		}
@@ -1266,7 +1364,7 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 		pcre_only(r);
 		for (i = 0; i < r->count; i++) {
 			r->info[i].lines = r->info[i].status == RULES_PREFILTER &&
-			    r->info[i].relax_step >= 4;
+			    r->info[i].relax_step >= 4 && r->info[i].relax_step <= 6;
 			if (r->info[i].lines) {
 				lines_prepare(sa_rules_get(sa, i), &r->info[i]);
 				set_status(&r->info[i], RULES_PREFILTER, r->info[i].starts != NULL &&
@@ -1280,6 +1378,13 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 			r->info[i].part = NULL;
 			free(r->info[i].widened);
 			r->info[i].widened = NULL;
+			if (r->info[i].status == RULES_PREFILTER && r->info[i].relax_step == 7) {
+				char *why = xasprintf("widened, in %zu pieces", r->info[i].npieces);
+
+				set_status(&r->info[i], RULES_PREFILTER, why);
+				free(why);
+			}
+			pieces_free(&r->info[i]);
 		}
 	} else {
 		compile_pcre(r);

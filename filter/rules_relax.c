@@ -1143,7 +1143,8 @@ read_atom(const char *p, const char *end, struct atom *a)
 			if ((q = memchr(p, '}', (size_t)(end - p))) == NULL)
 				return -1;
 			p = q + 1;
-		} else if (p[1] == 'c') {
+		} else if (p[1] == 'c' || p[1] == 'p' || p[1] == 'P') {
+			/* \cX, \pL, \PL: the letter is the escape's */
 			if (p + 2 >= end)
 				return -1;
 			p += 3;
@@ -1421,4 +1422,128 @@ rules_reverse_pattern(const char *pattern)
 	}
 	strbuf_putc(&b, '\0');
 	return b.data;
+}
+
+/* ---- a pattern as the union of smaller ones ---- */
+
+/* The top-level branches of p..end (at least one), or NULL beyond this reading. */
+static char **
+branches(const char *p, const char *end, size_t *n_r)
+{
+	char **v = NULL;
+	size_t n = 0;
+
+	for (const char *b = p;;) {
+		const char *q = branch_end(b, end);
+
+		if (q == NULL) {
+			while (n > 0)
+				free(v[--n]);
+			free(v);
+			return NULL;
+		}
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n++] = xstrndup(b, (size_t)(q - b));
+		if (q == end)
+			break;
+		b = q + 1;
+	}
+	*n_r = n;
+	return v;
+}
+
+/*
+ * What a split could change: back-references and calls (a group's number
+ * moves when the branches around it go), option settings that run to the
+ * end of their group ((?i) before a '|' applies past it), \Q.
+ */
+static int
+split_unsafe(const char *p)
+{
+	for (; *p != '\0'; p++) {
+		if (p[0] == '\\' && p[1] != '\0') {
+			if (p[1] == 'Q' || p[1] == 'g' || p[1] == 'k' || (p[1] >= '1' && p[1] <= '9'))
+				return 1;
+			p += p[1] == 'c' && p[2] != '\0' ? 2 : 1;	/* \cX */
+		} else if (p[0] == '(' && p[1] == '?') {
+			const char *q = p + 2;
+
+			if (strchr("P&R(+-0123456789", *q) != NULL && *q != '\0')
+				return 1;
+			while ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '-' ||
+			    *q == '^')
+				q++;
+			if (*q == ')')
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The longest plain group of two branches or more in the sequence p..end,
+ * looking inside plain groups of one branch ((?:(?:a|b)c) holds (?:a|b)):
+ * 0 with it in best_r (its atom), -1 beyond this reading.
+ */
+static int
+split_group(const char *p, const char *end, struct atom *best_r, int depth)
+{
+	struct atom a;
+
+	while (p < end) {
+		if (read_atom(p, end, &a) < 0)
+			return -1;
+		p = a.end;
+		if (a.at[0] != '(' || a.qat != a.end || (a.at[1] == '?' && a.at[2] != ':'))
+			continue;
+		{
+			const char *in = a.at + (a.at[1] == '?' ? 3 : 1), *q;
+
+			if ((q = branch_end(in, a.end - 1)) == NULL)
+				return -1;
+			if (q < a.end - 1) {
+				if (best_r->at == NULL || a.end - a.at > best_r->end - best_r->at)
+					*best_r = a;
+			} else if (depth < 50 && split_group(in, a.end - 1, best_r, depth + 1) < 0) {
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+char **
+rules_split_pattern(const char *pattern, size_t *n_r)
+{
+	const char *end = pattern + strlen(pattern), *in;
+	struct atom best = { 0 };
+	char **alt, **out;
+	size_t k, i;
+
+	if (split_unsafe(pattern))
+		return NULL;
+	/* An alternation: its branches. */
+	if ((alt = branches(pattern, end, &k)) == NULL)
+		return NULL;
+	if (k > 1) {
+		*n_r = k;
+		return alt;
+	}
+	free(alt[0]);
+	free(alt);
+	/* A sequence: its longest plain group of branches, each in its place. */
+	if (split_group(pattern, end, &best, 0) < 0 || best.at == NULL)
+		return NULL;
+	in = best.at + (best.at[1] == '?' ? 3 : 1);
+	if ((alt = branches(in, best.end - 1, &k)) == NULL)
+		return NULL;
+	out = xcalloc(k, sizeof(*out));
+	for (i = 0; i < k; i++) {
+		out[i] = xasprintf("%.*s(?:%s)%s", (int)(best.at - pattern), pattern, alt[i],
+		    best.end);
+		free(alt[i]);
+	}
+	free(alt);
+	*n_r = k;
+	return out;
 }

@@ -95,4 +95,16 @@ char *rules_prefix_pattern(const char *pattern);
  */
 char *rules_reverse_pattern(const char *pattern);
 
+/*
+ * Patterns whose union matches what pattern does (n_r of them, two or
+ * more; free each and the array): its branches if it is an alternation,
+ * else the sequence once for each branch of its longest plain group of
+ * branches (looking into plain groups of one branch), a(?:b|c)d giving
+ * a(?:b)d and a(?:c)d.  Hyperscan takes the
+ * pieces of a pattern it finds too large.  NULL when there is no such
+ * group, or for what a split could change or this reading does not know:
+ * back-references and calls, (?i) without a group, \Q.
+ */
+char **rules_split_pattern(const char *pattern, size_t *n_r);
+
 #endif

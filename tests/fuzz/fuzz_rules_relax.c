@@ -150,6 +150,43 @@ check_reverse(const char *pattern, size_t size, const char *reversed)
 	pcre2_code_free(re);
 }
 
+/* The pieces against the pattern: on every subject, some piece matches iff it does. */
+static void
+check_split(const char *pattern, size_t size, const char *const *v, size_t n)
+{
+	pcre2_match_context *mc;
+	pcre2_code *orig, **re;
+
+	if ((orig = compile(pattern)) == NULL)
+		return;
+	re = xcalloc(n, sizeof(*re));
+	for (size_t k = 0; k < n; k++)
+		if ((re[k] = compile(v[k])) == NULL)
+			abort();	/* a piece of a pattern PCRE2 takes is one too */
+	mc = pcre2_match_context_create(NULL);
+	pcre2_set_match_limit(mc, 20000);
+	pcre2_set_depth_limit(mc, 2000);
+	for (size_t i = 0; i <= sizeof(subjects) / sizeof(subjects[0]) - 1; i++) {
+		const char *s = subjects[i] != NULL ? subjects[i] : pattern;
+		size_t len = subjects[i] != NULL ? strlen(s) : size, a[2];
+		int ro = match(orig, mc, s, len, a), any = 0, err = ro < 0;
+
+		for (size_t k = 0; k < n; k++) {
+			int rk = match(re[k], mc, s, len, a);
+
+			any |= rk == 1;
+			err |= rk < 0;
+		}
+		if (!err && any != ro)
+			abort();	/* the union is not the pattern */
+	}
+	pcre2_match_context_free(mc);
+	for (size_t k = 0; k < n; k++)
+		pcre2_code_free(re[k]);
+	free(re);
+	pcre2_code_free(orig);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -203,6 +240,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((r = rules_reverse_pattern(pattern)) != NULL) {
 		check_reverse(pattern, size, r);
 		free(r);
+	}
+	{
+		size_t n;
+		char **v = rules_split_pattern(pattern, &n);
+
+		if (v != NULL) {
+			check_split(pattern, size, (const char *const *)v, n);
+			for (size_t i = 0; i < n; i++)
+				free(v[i]);
+			free(v);
+		}
 	}
 	/* Groups of 4 bytes and more, so that short inputs are factored too. */
 	if ((r = rules_factor_pattern(pattern, 4)) != NULL) {

@@ -819,6 +819,46 @@ test_repeat_part(void **state)
 	assert_null(rules_reverse_pattern("\\Qab\\E"));
 	assert_null(rules_reverse_pattern("a(b"));
 	assert_null(rules_reverse_pattern("G(?#a)?b"));
+	/* In pieces whose union is the pattern. */
+	{
+		char **v;
+		size_t n;
+
+		v = rules_split_pattern("ab|c(?:d|e)|f", &n);
+		assert_non_null(v);
+		assert_int_equal(n, 3);
+		assert_string_equal(v[0], "ab");
+		assert_string_equal(v[1], "c(?:d|e)");
+		assert_string_equal(v[2], "f");
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		/* The longest plain group of branches, in its place. */
+		v = rules_split_pattern("\\s(?:x|y)(?:a[|]|bc|d)+(?:pq|r[(]s|t)\\b", &n);
+		assert_non_null(v);
+		assert_int_equal(n, 3);
+		assert_string_equal(v[0], "\\s(?:x|y)(?:a[|]|bc|d)+(?:pq)\\b");
+		assert_string_equal(v[1], "\\s(?:x|y)(?:a[|]|bc|d)+(?:r[(]s)\\b");
+		assert_string_equal(v[2], "\\s(?:x|y)(?:a[|]|bc|d)+(?:t)\\b");
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		/* Inside a group of one branch. */
+		v = rules_split_pattern("x(?:(?:a|b)c)+(?:y(?:d|ef))", &n);
+		assert_non_null(v);
+		assert_int_equal(n, 2);
+		assert_string_equal(v[0], "x(?:(?:a|b)c)+(?:y(?:d))");
+		assert_string_equal(v[1], "x(?:(?:a|b)c)+(?:y(?:ef))");
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		assert_null(rules_split_pattern("abc", &n));
+		assert_null(rules_split_pattern("a(?:bc)+d", &n));
+		assert_null(rules_split_pattern("(?=a|b)c", &n));
+		assert_null(rules_split_pattern("a(b|c", &n));
+		assert_null(rules_split_pattern("(a)(?:b|\\1)", &n));
+		assert_null(rules_split_pattern("(?i)ab|cd", &n));
+	}
 
 	assert_int_equal(mkdir(dir, 0700), 0);
 	for (int pass = 0; pass < 2; pass++) {
