@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-14"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-15"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -53,17 +53,20 @@ struct rule_info {
 	int nosubject;		/* body rules with tflags nosubject: not on the first line */
 	/*
 	 * A prefiltered rule's way into Hyperscan, tried in this order: the
-	 * relaxed pattern exactly (relax_step 0); for a body rule that is one
+	 * relaxed pattern exactly (relax_step 0: the one with its anchors
+	 * kept first, then the one without); for a body rule that is one
 	 * group repeated, (?:X){5}, X exactly, X with its ranges unbounded,
 	 * then what every match of X starts with, unbounded (4, 5, 6: part,
-	 * see part_pattern()); the relaxed pattern as a prefilter (1); the
-	 * pattern as a prefilter (2); the widened (relaxed) pattern exactly
-	 * (3); the widened pattern as pieces whose union it is, each exactly
-	 * (7, rules_split_pattern()).  relaxed is NULL when there is nothing to relax, part when the
-	 * pattern is no repeated group, widened until step 3.  Only while
-	 * compiling.
+	 * see part_pattern()); the relaxed pattern as a prefilter (1, with
+	 * its anchors first); the pattern as a prefilter (2); the widened
+	 * (relaxed) pattern exactly (3); the widened pattern as pieces whose
+	 * union it is, each exactly (7, rules_split_pattern()).  relaxed is
+	 * NULL when there is nothing to relax, part when the pattern is no
+	 * repeated group, widened until step 3.  Only while compiling.
 	 */
 	char *relaxed;
+	char *anchored;		/* relaxed with its anchors, or NULL: tried first */
+	int anchored_on;	/* steps 0 and 1 are at anchored */
 	char *part;
 	char *widened;
 	char **pieces;		/* relax_step 7: the widened pattern in pieces */
@@ -232,7 +235,7 @@ hs_pattern(const struct sa_rule *rule, const struct rule_info *info)
 	if (info->relax_step >= 4 && info->relax_step <= 6)
 		return xstrdup(info->part);
 	if (info->relaxed != NULL && info->relax_step < 2)
-		return xstrdup(info->relaxed);
+		return xstrdup(info->anchored_on ? info->anchored : info->relaxed);
 	if (rule->flags & SA_RE_EXTENDED)
 		return xasprintf("(?x)%s", rule->pattern);
 	return xstrdup(rule->pattern);
@@ -309,6 +312,13 @@ prefilter_start(const struct sa_rule *rule, struct rule_info *info)
 
 	set_status(info, RULES_PREFILTER, NULL);
 	info->relaxed = rules_relax_pattern(rule->pattern, extended);
+	info->anchored = rules_relax_anchored(rule->pattern, extended);
+	if (info->anchored != NULL && (info->relaxed == NULL ||
+	    strcmp(info->anchored, info->relaxed) == 0)) {
+		free(info->anchored);
+		info->anchored = NULL;
+	}
+	info->anchored_on = info->anchored != NULL;
 	if (info->relaxed != NULL)
 		info->relax_step = 0;
 	else if (part_step(rule, info, 4) != 0)
@@ -390,16 +400,28 @@ next_relax_step(const struct sa_rule *rule, struct rule_info *info)
 {
 	switch (info->relax_step) {
 	case 0:
-		if (part_step(rule, info, 4) != 0)
+		if (info->anchored_on) {
+			info->anchored_on = 0;
+			return 0;
+		}
+		if (part_step(rule, info, 4) != 0) {
 			info->relax_step = 1;
+			info->anchored_on = info->anchored != NULL;
+		}
 		return 0;
 	case 4:
 	case 5:
 	case 6:
-		if (part_step(rule, info, info->relax_step + 1) != 0)
+		if (part_step(rule, info, info->relax_step + 1) != 0) {
 			info->relax_step = info->relaxed != NULL ? 1 : 2;
+			info->anchored_on = info->relax_step == 1 && info->anchored != NULL;
+		}
 		return 0;
 	case 1:
+		if (info->anchored_on) {
+			info->anchored_on = 0;
+			return 0;
+		}
 		info->relax_step = 2;
 		return 0;
 	default:
@@ -734,6 +756,8 @@ classify(struct rules *r)
 				set_status(info, RULES_UNSUPPORTED, errbuf);
 				free(info->relaxed);
 				info->relaxed = NULL;
+				free(info->anchored);
+				info->anchored = NULL;
 				free(info->part);
 				info->part = NULL;
 				free(info->widened);
@@ -806,8 +830,15 @@ compile_pcre(struct rules *r)
 		if (info->status != RULES_EXACT && info->status != RULES_PREFILTER &&
 		    info->status != RULES_PCRE)
 			continue;
-		info->re = pcre_compile_rule(rule, info->status != RULES_EXACT,
-		    info->lines ? PCRE2_USE_OFFSET_LIMIT : 0, errbuf, sizeof(errbuf));
+		/*
+		 * JIT where PCRE2 runs on messages: confirmation, PCRE2-only
+		 * rules, and the exact rules whose matches it counts (tflags
+		 * multiple) or decides (nosubject).
+		 */
+		info->re = pcre_compile_rule(rule, info->status != RULES_EXACT ||
+		    sa_rule_maxhits(rule) > 1 || (rule->type == SA_RULE_BODY &&
+		    sa_rule_tflag(rule, "nosubject")), info->lines ? PCRE2_USE_OFFSET_LIMIT : 0,
+		    errbuf, sizeof(errbuf));
 		info->offset_limit = info->lines && info->re != NULL;
 		if (info->re == NULL && info->status == RULES_PREFILTER)
 			set_status(info, RULES_UNSUPPORTED, errbuf);
@@ -1374,6 +1405,8 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 			}
 			free(r->info[i].relaxed);
 			r->info[i].relaxed = NULL;
+			free(r->info[i].anchored);
+			r->info[i].anchored = NULL;
 			free(r->info[i].part);
 			r->info[i].part = NULL;
 			free(r->info[i].widened);

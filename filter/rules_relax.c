@@ -72,8 +72,8 @@ rewritten(struct strbuf *b, int changed)
 	return b->data;
 }
 
-char *
-rules_relax_pattern(const char *p, int extended)
+static char *
+relax(const char *p, int extended, int anchors)
 {
 	struct strbuf b = { 0 };
 	int changed = 0;
@@ -87,7 +87,11 @@ rules_relax_pattern(const char *p, int extended)
 		if (*p == '\\' && p[1] != '\0') {
 			char c = p[1];
 
-			if (c == 'A' || c == 'z' || c == 'Z' || c == 'G') {
+			if (anchors && (c == 'A' || c == 'z' || c == 'Z')) {
+				strbuf_append(&b, p, 2);
+				p += 2;
+				continue;
+			} else if (c == 'A' || c == 'z' || c == 'Z' || c == 'G') {
 				p += 2;
 				drop = 1;
 			} else if ((c >= '1' && c <= '9') || c == 'g' || c == 'k') {
@@ -162,9 +166,19 @@ rules_relax_pattern(const char *p, int extended)
 			strbuf_append(&b, p, (size_t)(e + 1 - p));
 			p = e + 1;
 			continue;
+		} else if ((*p == '^' || *p == '$') && anchors) {
+			strbuf_putc(&b, *p);
+			p++;
+			continue;
 		} else if (*p == '^' || *p == '$') {
 			p++;
 			drop = 1;
+		} else if (p[0] == '(' && p[1] == '?' && p[2] == '>') {
+			/* An atomic group as a plain one: it can only match more. */
+			strbuf_append(&b, "(?:", 3);
+			p += 3;
+			changed = 1;
+			continue;
 		} else if (*p == '(' && p[1] == '?' && (p[2] == '=' || p[2] == '!' ||
 		    (p[2] == '<' && (p[3] == '=' || p[3] == '!')))) {
 			/* A look-around: skip to its closing parenthesis. */
@@ -207,6 +221,17 @@ rules_relax_pattern(const char *p, int extended)
 	return rewritten(&b, changed);
 }
 
+char *
+rules_relax_pattern(const char *p, int extended)
+{
+	return relax(p, extended, 0);
+}
+
+char *
+rules_relax_anchored(const char *p, int extended)
+{
+	return relax(p, extended, 1);
+}
 
 /* ---- factoring repeated groups into subroutines ---- */
 

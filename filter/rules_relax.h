@@ -17,9 +17,17 @@
  * The relaxed pattern (free it), or NULL when nothing was changed or the
  * pattern is beyond this simple reading: extended mode (its comments),
  * \Q...\E, an unterminated class or group, a quantifier left without
- * the atom it applied to.
+ * the atom it applied to.  Atomic groups become plain groups (which can
+ * only match more).
  */
 char *rules_relax_pattern(const char *pattern, int extended);
+
+/*
+ * The same with the anchors Hyperscan knows kept (^ $ \A \z \Z, which
+ * it reads as PCRE2 does, multi-line or not): a tighter superset, for
+ * Hyperscan to try first.  \G and look-arounds are still dropped.
+ */
+char *rules_relax_anchored(const char *pattern, int extended);
 
 /*
  * The same pattern for PCRE2 with its repeated groups written once:

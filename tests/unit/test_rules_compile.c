@@ -802,6 +802,14 @@ test_repeat_part(void **state)
 	assert_null(rules_prefix_pattern("a?"));
 	assert_null(rules_prefix_pattern("a(?:b|c?)"));
 
+	/* Relaxed with the anchors Hyperscan knows, and without. */
+	p = rules_relax_anchored("^(?!x)a(?>bc)\\G$|\\Ad\\z", 0);
+	assert_string_equal(p, "^a(?:bc)$|\\Ad\\z");
+	free(p);
+	p = rules_relax_pattern("^(?!x)a(?>bc)\\G$|\\Ad\\z", 0);
+	assert_string_equal(p, "a(?:bc)|d");
+	free(p);
+	assert_null(rules_relax_anchored("^ab$", 0));
 	/* Backwards: where the matches start. */
 	p = rules_reverse_pattern("ab(?:cd|e)f");
 	assert_string_equal(p, "f(?:dc|e)ba");
