@@ -965,6 +965,24 @@ put_str(struct strbuf *b, const char *s)
 		strbuf_append(b, s, n);
 }
 
+/* A database (NULL: none) as its length and bytes: 0, or -1 if it cannot be serialized. */
+static int
+put_db(struct strbuf *b, const hs_database_t *db)
+{
+	char *bytes = NULL;
+	size_t len = 0;
+
+	if (db != NULL && hs_serialize_database(db, &bytes, &len) != HS_SUCCESS) {
+		log_warnx("rules: cannot serialize a database: cache not written");
+		return -1;
+	}
+	put_u32(b, (uint32_t)len);
+	if (len > 0)
+		strbuf_append(b, bytes, len);
+	free(bytes);
+	return 0;
+}
+
 static void
 cache_write(const struct rules *r, const char *dir, const unsigned char key[32])
 {
@@ -985,8 +1003,6 @@ cache_write(const struct rules *r, const char *dir, const unsigned char key[32])
 	put_u32(&b, r->group_count);
 	for (i = 0; i < r->group_count; i++) {
 		const struct rules_group *g = &r->groups[i];
-		char *bytes = NULL;
-		size_t len = 0;
 
 		put_u32(&b, g->type);
 		put_u32(&b, g->mods);
@@ -994,34 +1010,20 @@ cache_write(const struct rules *r, const char *dir, const unsigned char key[32])
 		put_u32(&b, g->count);
 		for (j = 0; j < g->count; j++)
 			put_u32(&b, g->ids[j]);
-		if (g->db != NULL && hs_serialize_database(g->db, &bytes, &len) != HS_SUCCESS) {
-			log_warnx("rules: cannot serialize a database: cache not written");
+		if (put_db(&b, g->db) < 0) {
 			strbuf_free(&b);
 			return;
 		}
-		put_u32(&b, (uint32_t)len);
-		if (len > 0)
-			strbuf_append(&b, bytes, len);
-		free(bytes);
 	}
 	/* The lines rules' chains and parts read backwards, by rule (0 bytes: none). */
 	for (i = 0; i < r->count; i++) {
-		char *bytes = NULL;
-		size_t len = 0;
-
 		if (!r->info[i].lines)
 			continue;
 		put_u32(&b, r->info[i].chain);
-		if (r->info[i].starts != NULL &&
-		    hs_serialize_database(r->info[i].starts, &bytes, &len) != HS_SUCCESS) {
-			log_warnx("rules: cannot serialize a database: cache not written");
+		if (put_db(&b, r->info[i].starts) < 0) {
 			strbuf_free(&b);
 			return;
 		}
-		put_u32(&b, (uint32_t)len);
-		if (len > 0)
-			strbuf_append(&b, bytes, len);
-		free(bytes);
 	}
 	path = cache_path(dir, key);
 	tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());

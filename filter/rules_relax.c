@@ -1212,6 +1212,25 @@ read_atom(const char *p, const char *end, struct atom *a)
 	return p > end ? -1 : 0;
 }
 
+/* The atoms of the sequence p..end (free them; NULL beyond this reading). */
+static struct atom *
+read_atoms(const char *p, const char *end, size_t *n_r)
+{
+	struct atom *v = xcalloc(1, sizeof(*v));
+	size_t n = 0;
+
+	while (p < end) {
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		if (read_atom(p, end, &v[n]) < 0) {
+			free(v);
+			return NULL;
+		}
+		p = v[n++].end;
+	}
+	*n_r = n;
+	return v;
+}
+
 /* The end of the branch that starts at p (before end): its '|' or end, NULL beyond this reading. */
 static const char *
 branch_end(const char *p, const char *end)
@@ -1236,18 +1255,12 @@ static int prefix_alt(const char *p, const char *end, struct strbuf *out, int de
 static int
 prefix_seq(const char *p, const char *end, struct strbuf *out, int depth)
 {
-	struct atom *v = NULL;
-	size_t n = 0;
+	size_t n;
+	struct atom *v = read_atoms(p, end, &n);
 	int rc = 0;
 
-	while (p < end) {
-		v = xrealloc(v, (n + 1) * sizeof(*v));
-		if (read_atom(p, end, &v[n]) < 0) {
-			free(v);
-			return -1;
-		}
-		p = v[n++].end;
-	}
+	if (v == NULL)
+		return -1;
 	while (n > 0 && v[n - 1].lo == 0)
 		n--;
 	if (n == 0) {
@@ -1399,18 +1412,12 @@ reverse_atom(const struct atom *a, struct strbuf *out, int depth)
 static int
 reverse_seq(const char *p, const char *end, struct strbuf *out, int depth)
 {
-	struct atom *v = NULL;
-	size_t n = 0;
+	size_t n;
+	struct atom *v = read_atoms(p, end, &n);
 	int rc = 0;
 
-	while (p < end) {
-		v = xrealloc(v, (n + 1) * sizeof(*v));
-		if (read_atom(p, end, &v[n]) < 0) {
-			free(v);
-			return -1;
-		}
-		p = v[n++].end;
-	}
+	if (v == NULL)
+		return -1;
 	while (n > 0 && rc == 0)
 		rc = reverse_atom(&v[--n], out, depth);
 	free(v);
