@@ -3,11 +3,12 @@
  * dns_blocking - blocking DNS lookups for the filter's worker threads.
  *
  * libspf2, libopendkim and the DMARC record lookup ask their questions
- * from a worker thread and wait for the answer.  They all go through one
- * libunbound context configured like lib/dns.c (dns_forwarder, loopback
+ * from a worker thread and wait for the answer.  They go through
+ * libunbound contexts configured like lib/dns.c (dns_forwarder, loopback
  * forwarders allowed, the test. zone served by the forwarder), never
- * through the system resolver.  ub_resolve is thread-safe: one context
- * serves every thread.
+ * through the system resolver: one per calling thread, made at its first
+ * query and gone with the thread, each with a resolver thread kept
+ * between queries (ub_resolve() would set one up for every query).
  */
 #ifndef FACTEUR_FILTER_DNS_BLOCKING_H
 #define FACTEUR_FILTER_DNS_BLOCKING_H
