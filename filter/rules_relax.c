@@ -1288,9 +1288,10 @@ prefix_seq(const char *p, const char *end, struct strbuf *out, int depth)
 	return rc;
 }
 
-/* Each top-level branch of p..end through prefix_seq. */
+/* Each top-level branch of p..end through seq, joined by '|' in out. */
 static int
-prefix_alt(const char *p, const char *end, struct strbuf *out, int depth)
+each_branch(const char *p, const char *end, struct strbuf *out, int depth,
+    int (*seq)(const char *, const char *, struct strbuf *, int))
 {
 	for (const char *b = p;;) {
 		const char *q = branch_end(b, end);
@@ -1299,12 +1300,18 @@ prefix_alt(const char *p, const char *end, struct strbuf *out, int depth)
 			return -1;
 		if (b != p)
 			strbuf_putc(out, '|');
-		if (prefix_seq(b, q, out, depth) < 0)
+		if (seq(b, q, out, depth) < 0)
 			return -1;
 		if (q == end)
 			return 0;
 		b = q + 1;
 	}
+}
+
+static int
+prefix_alt(const char *p, const char *end, struct strbuf *out, int depth)
+{
+	return each_branch(p, end, out, depth, prefix_seq);
 }
 
 char *
@@ -1427,19 +1434,7 @@ reverse_seq(const char *p, const char *end, struct strbuf *out, int depth)
 static int
 reverse_alt(const char *p, const char *end, struct strbuf *out, int depth)
 {
-	for (const char *b = p;;) {
-		const char *q = branch_end(b, end);
-
-		if (q == NULL)
-			return -1;
-		if (b != p)
-			strbuf_putc(out, '|');
-		if (reverse_seq(b, q, out, depth) < 0)
-			return -1;
-		if (q == end)
-			return 0;
-		b = q + 1;
-	}
+	return each_branch(p, end, out, depth, reverse_seq);
 }
 
 char *
