@@ -327,11 +327,11 @@ prefilter_start(const struct sa_rule *rule, struct rule_info *info)
 
 #define RULES_PIECES_MAX 64
 
+/* Header and uri rules scan values whole, the others streams. */
 static unsigned int
-rule_mode(const struct sa_rule *rule)
+type_mode(enum sa_rule_type type)
 {
-	return rule->type == SA_RULE_HEADER || rule->type == SA_RULE_URI ? HS_MODE_BLOCK :
-	    HS_MODE_STREAM;
+	return type == SA_RULE_HEADER || type == SA_RULE_URI ? HS_MODE_BLOCK : HS_MODE_STREAM;
 }
 
 static void
@@ -363,7 +363,7 @@ split_widened(const struct sa_rule *rule, struct rule_info *info)
 		size_t k;
 
 		compiler_calls++;
-		if (hs_compile(info->pieces[i], hs_flags(rule, 0), rule_mode(rule), NULL, &db,
+		if (hs_compile(info->pieces[i], hs_flags(rule, 0), type_mode(rule->type), NULL, &db,
 		    &err) == HS_SUCCESS) {
 			hs_free_database(db);
 			i++;
@@ -599,8 +599,7 @@ group_sweep(struct rules *r, struct rules_group *g, unsigned int mode)
 static void
 group_compile(struct rules *r, struct rules_group *g)
 {
-	unsigned int mode = g->type == SA_RULE_HEADER || g->type == SA_RULE_URI ?
-	    HS_MODE_BLOCK : HS_MODE_STREAM;
+	unsigned int mode = type_mode(g->type);
 	int swept = 0;
 
 	for (;;) {
@@ -1689,14 +1688,14 @@ size_cmp(const void *a, const void *b)
 
 /*
  * PCRE2 on one line (len bytes) of a lines rule, whose matches start at
- * upto at the latest.  Every match of the rule
- * starts with a match of X (the repeated group), and the part matches
- * whatever X matches and more (it is X, or X with wider ranges, or what
- * X's matches start with): so a match of the rule starts where one of
- * the part does.  Hyperscan finds those starts, scanning the line
- * reversed with the part reversed, and PCRE2 tries only them, a run of
- * consecutive starts at a time, its look-behinds still seeing the whole
- * line.  Beyond RULES_PART_STARTS starts, the whole line is searched.
+ * upto at the latest.  Every match of the rule starts with a match of X
+ * (the repeated group), and the part matches whatever X matches and more
+ * (it is X, or X with wider ranges, or what X's matches start with): so
+ * a match of the rule starts where one of the part does.  Hyperscan
+ * finds those starts, scanning the line reversed with the part reversed,
+ * and PCRE2 tries only them, a run of consecutive starts at a time, its
+ * look-behinds still seeing the whole line.  Beyond RULES_PART_STARTS
+ * starts, the whole line is searched.
  */
 static int
 pcre_match_part_line(struct rules_match *m, unsigned int rule, const char *line, size_t len,

@@ -1037,6 +1037,17 @@ rules_widen_pattern(const char *pattern)
 
 /* ---- a repeated group's body: where a match must be ---- */
 
+/* Where the text of the plain group at p starts ('(' or "(?:"), or NULL for any other. */
+static const char *
+plain_group_text(const char *p)
+{
+	if (p[0] != '(')
+		return NULL;
+	if (p[1] != '?')
+		return p + 1;
+	return p[2] == ':' ? p + 3 : NULL;
+}
+
 /*
  * After the group that opens at p ('('), or NULL: escapes, classes and
  * nested groups skipped.
@@ -1070,9 +1081,8 @@ repeat_group(const char *pattern, int extended, size_t *len_r, unsigned int *min
 	const char *body, *end, *q;
 	unsigned int lo = 1, hi;
 
-	if (extended || (pattern[0] != '(' || (pattern[1] == '?' && pattern[2] != ':')))
+	if (extended || (body = plain_group_text(pattern)) == NULL)
 		return NULL;
-	body = pattern + (pattern[1] == '?' ? 3 : 1);
 	if ((end = group_end(pattern)) == NULL)
 		return NULL;
 	if (*end == '+') {
@@ -1257,6 +1267,7 @@ prefix_seq(const char *p, const char *end, struct strbuf *out, int depth)
 {
 	size_t n;
 	struct atom *v = read_atoms(p, end, &n);
+	const char *in;
 	int rc = 0;
 
 	if (v == NULL)
@@ -1268,10 +1279,8 @@ prefix_seq(const char *p, const char *end, struct strbuf *out, int depth)
 		return -1;
 	}
 	strbuf_append(out, v[0].at, (size_t)(v[n - 1].at - v[0].at));
-	if (v[n - 1].qat == v[n - 1].end && v[n - 1].at[0] == '(' &&
-	    (v[n - 1].at[1] != '?' || v[n - 1].at[2] == ':') && depth < 50) {
-		const char *in = v[n - 1].at + (v[n - 1].at[1] == '?' ? 3 : 1);
-
+	if (v[n - 1].qat == v[n - 1].end && (in = plain_group_text(v[n - 1].at)) != NULL &&
+	    depth < 50) {
 		strbuf_append(out, "(?:", 3);
 		rc = prefix_alt(in, v[n - 1].end - 1, out, depth + 1);
 		strbuf_putc(out, ')');
@@ -1515,25 +1524,22 @@ split_unsafe(const char *p)
 static int
 split_group(const char *p, const char *end, struct atom *best_r, int depth)
 {
+	const char *in, *q;
 	struct atom a;
 
 	while (p < end) {
 		if (read_atom(p, end, &a) < 0)
 			return -1;
 		p = a.end;
-		if (a.at[0] != '(' || a.qat != a.end || (a.at[1] == '?' && a.at[2] != ':'))
+		if (a.qat != a.end || (in = plain_group_text(a.at)) == NULL)
 			continue;
-		{
-			const char *in = a.at + (a.at[1] == '?' ? 3 : 1), *q;
-
-			if ((q = branch_end(in, a.end - 1)) == NULL)
-				return -1;
-			if (q < a.end - 1) {
-				if (best_r->at == NULL || a.end - a.at > best_r->end - best_r->at)
-					*best_r = a;
-			} else if (depth < 50 && split_group(in, a.end - 1, best_r, depth + 1) < 0) {
-				return -1;
-			}
+		if ((q = branch_end(in, a.end - 1)) == NULL)
+			return -1;
+		if (q < a.end - 1) {
+			if (best_r->at == NULL || a.end - a.at > best_r->end - best_r->at)
+				*best_r = a;
+		} else if (depth < 50 && split_group(in, a.end - 1, best_r, depth + 1) < 0) {
+			return -1;
 		}
 	}
 	return 0;
@@ -1561,7 +1567,7 @@ rules_split_pattern(const char *pattern, size_t *n_r)
 	/* A sequence: its longest plain group of branches, each in its place. */
 	if (split_group(pattern, end, &best, 0) < 0 || best.at == NULL)
 		return NULL;
-	in = best.at + (best.at[1] == '?' ? 3 : 1);
+	in = plain_group_text(best.at);
 	if ((alt = branches(in, best.end - 1, &k)) == NULL)
 		return NULL;
 	out = xcalloc(k, sizeof(*out));
