@@ -1417,6 +1417,11 @@ reverse_atom(const struct atom *a, struct strbuf *out, int depth)
 	} else if (*p == '\\' && (strchr("ZGKgkRX", p[1]) != NULL || (p[1] >= '1' && p[1] <= '9'))) {
 		/* \Z, \G, \K, back-references, \R (\r\n as one), \X: not reversed here */
 		return -1;
+	} else if (*p == '\\' && (p[1] == 'x' || p[1] == '0') && p[2] != '{' && a->qat - p < 4) {
+		/* \xH, \0, \01: a digit after them would join them, as in 5*\xA read backwards */
+		strbuf_append(out, "(?:", 3);
+		strbuf_append(out, p, (size_t)(a->qat - p));
+		strbuf_putc(out, ')');
 	} else {
 		strbuf_append(out, p, (size_t)(a->qat - p));
 	}

@@ -820,6 +820,10 @@ test_repeat_part(void **state)
 	p = rules_reverse_pattern("^ab$|\\Ac\\z|(?>de)");
 	assert_string_equal(p, "^ba$|\\Ac\\z|(?:ed)");
 	free(p);
+	/* A hex or octal escape does not take in the digit that follows it backwards. */
+	p = rules_reverse_pattern("5*\\xA\\x{41}\\01\\x42\\012");
+	assert_string_equal(p, "\\012\\x42(?:\\01)\\x{41}(?:\\xA)5*");
+	free(p);
 	assert_null(rules_reverse_pattern("(?=a)b"));
 	assert_null(rules_reverse_pattern("(a)\\1"));
 	assert_null(rules_reverse_pattern("a\\Z"));
