@@ -51,6 +51,14 @@ struct eval_rule {
 	const char *args;
 };
 
+/*
+ * A message's rules_match holds a state byte, a hit slot and a count per
+ * rule, a buffer per header group and the kept body texts: allocated and
+ * grown again for every message, they cost about as much as some rule
+ * groups' scans.  Finished ones are kept, reset, for the next messages.
+ */
+#define FILTER_MATCH_POOL 16
+
 struct rule_set {
 	int refs;		/* under filter.lock */
 	struct sa_rules *sa;
@@ -61,6 +69,9 @@ struct rule_set {
 	struct received_config *received_config;	/* trusted_networks ... */
 	int has_bayes;		/* some rule asks check_bayes: the rules score it */
 	unsigned int generation;
+	/* Matching state of finished messages, reset, for the next ones (under filter.lock). */
+	struct rules_match *pool[FILTER_MATCH_POOL];
+	unsigned int npool;
 };
 
 struct filter {
@@ -90,6 +101,8 @@ set_release(struct filter *f, struct rule_set *set)
 	pthread_mutex_unlock(&f->lock);
 	if (!last)
 		return;
+	while (set->npool > 0)
+		rules_match_free(&set->pool[--set->npool]);
 	rules_free(&set->rules);
 	sa_rules_free(&set->sa);
 	free(set->evals);
@@ -371,6 +384,39 @@ thread_scratch(struct rule_set *set)
 		tls_scratch_generation = set->generation;
 	}
 	return tls_scratch;
+}
+
+/* A message's matching state: from the set's pool, or new. */
+static struct rules_match *
+match_take(struct filter *f, struct rule_set *set)
+{
+	struct rules_match *match = NULL;
+
+	pthread_mutex_lock(&f->lock);
+	if (set->npool > 0)
+		match = set->pool[--set->npool];
+	pthread_mutex_unlock(&f->lock);
+	if (match == NULL)
+		return rules_match_new(set->rules, thread_scratch(set));
+	rules_match_set_scratch(match, thread_scratch(set));
+	return match;
+}
+
+/* Back to the pool, reset (freed when the pool is full). */
+static void
+match_give(struct filter *f, struct rule_set *set, struct rules_match **matchp)
+{
+	struct rules_match *match = *matchp;
+
+	*matchp = NULL;
+	rules_match_reset(match);
+	pthread_mutex_lock(&f->lock);
+	if (set->npool < FILTER_MATCH_POOL) {
+		set->pool[set->npool++] = match;
+		match = NULL;
+	}
+	pthread_mutex_unlock(&f->lock);
+	rules_match_free(&match);
 }
 
 static struct bayes *
@@ -720,7 +766,7 @@ filter_msg_new(struct filter *f, const struct filter_envelope *env)
 		m->rcpts[i] = xstrdup(env->rcpts[i]);
 	verdict_init(&m->verdict);
 	if ((m->set = set_acquire(f)) != NULL) {
-		m->match = rules_match_new(m->set->rules, thread_scratch(m->set));
+		m->match = match_take(f, m->set);
 		rules_match_stream_open(m->match, SA_RULE_BODY);
 		rules_match_stream_open(m->match, SA_RULE_RAWBODY);
 		rules_match_stream_open(m->match, SA_RULE_FULL);
@@ -1182,7 +1228,8 @@ filter_msg_free(struct filter_msg **mp)
 	if (m == NULL)
 		return;
 	*mp = NULL;
-	rules_match_free(&m->match);
+	if (m->match != NULL)
+		match_give(m->f, m->set, &m->match);
 	set_release(m->f, m->set);
 	mime_parser_free(&m->mime);
 	if (m->tokens != NULL)

@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-16"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-17"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -53,16 +53,22 @@ struct rule_info {
 	int nosubject;		/* body rules with tflags nosubject: not on the first line */
 	/*
 	 * A prefiltered rule's way into Hyperscan, tried in this order: the
-	 * relaxed pattern exactly (relax_step 0: the one with its anchors
-	 * kept first, then the one without); for a body rule that is one
+	 * relaxed pattern with its anchors kept exactly (relax_step 0), the
+	 * same with its ranges unbounded ({1,100} as {1,}: 8, alternative
+	 * 0), the relaxed pattern exactly (0); for a body rule that is one
 	 * group repeated, (?:X){5}, X exactly, X with its ranges unbounded,
 	 * then what every match of X starts with, unbounded (4, 5, 6: part,
-	 * see part_pattern()); the relaxed pattern as a prefilter (1, with
-	 * its anchors first); the pattern as a prefilter (2); the widened
-	 * (relaxed) pattern exactly (3); the widened pattern as pieces whose
-	 * union it is, each exactly (7, rules_split_pattern()).  relaxed is
-	 * NULL when there is nothing to relax, part when the pattern is no
-	 * repeated group, widened until step 3.  Only while compiling.
+	 * see part_pattern()); the pattern with its anchors (the anchored
+	 * one, else the pattern), then the relaxed one, each unbounded,
+	 * exactly (8, alternatives 0 and 1: unbound).  A body rule's exact
+	 * ways are first tried with every end reported (relax_ends()), then
+	 * again with HS_FLAG_SINGLEMATCH (single; the parts apart).  Then
+	 * the relaxed pattern as a prefilter (1, with its anchors first);
+	 * the pattern as a prefilter (2); the widened (relaxed) pattern
+	 * exactly (3); the widened pattern as pieces whose union it is,
+	 * each exactly (7, rules_split_pattern()).  relaxed is NULL when
+	 * there is nothing to relax, part when the pattern is no repeated
+	 * group, widened until step 3.  Only while compiling.
 	 */
 	char *relaxed;
 	char *anchored;		/* relaxed with its anchors, or NULL: tried first */
@@ -71,6 +77,11 @@ struct rule_info {
 	char *widened;
 	char **pieces;		/* relax_step 7: the widened pattern in pieces */
 	size_t npieces;
+	char *unbound;		/* relax_step 8 */
+	int unbound_alt;	/* 0: from the anchored pattern (or the pattern), 1: the relaxed one */
+	int single;		/* steps 0 and 8 again, with HS_FLAG_SINGLEMATCH (inexact_step()) */
+	int unbound_tried0;	/* alternative 0 of step 8 was tried */
+	int unbound_early;	/* at it right after the anchored pattern, before the relaxed one */
 	int relax_step;
 	/*
 	 * Through its part (cached): Hyperscan reports every end of X, and
@@ -89,6 +100,9 @@ struct rule_info {
 	 * the n matches of X holds one that ends further on), else 1.
 	 */
 	unsigned int chain;
+	/* relax_ends() of the way ends_key (0: not worked out), while compiling */
+	int ends_key;
+	int ends;
 };
 
 struct rules {
@@ -118,7 +132,13 @@ struct rules_stream {
 	hs_stream_t *hs;
 	int open;
 	struct strbuf kept;	/* for prefilter confirmation and PCRE2-only rules */
-	struct strbuf stage;	/* fed, not yet given to Hyperscan */
+	/*
+	 * Fed, not yet given to Hyperscan: kept's bytes from scan_from on
+	 * while they are all in kept (in_kept), then stage's.
+	 */
+	int in_kept;
+	size_t scan_from;
+	struct strbuf stage;
 };
 
 /*
@@ -157,7 +177,8 @@ struct rules_match {
 		unsigned int rule;
 		unsigned long long to;
 	} *ends;
-	size_t nends;
+	size_t nends, ends_size;
+	int ends_sorted;	/* by rule, then offset */
 	int ends_full;		/* more than RULES_PART_ENDS: the whole text is confirmed */
 	pcre2_match_context *mctx;	/* offset limits, for the lines rules */
 	/* a line of a lines rule reversed, and where its part's matches start */
@@ -166,9 +187,10 @@ struct rules_match {
 	size_t starts[RULES_PART_STARTS];
 	size_t nstarts;
 	int starts_full;
+	struct rules_profile *prof;	/* rules_match_set_profile(), or NULL */
 };
 
-#define RULES_PART_ENDS 4096
+#define RULES_PART_ENDS 16384
 
 static unsigned int compiler_calls;
 
@@ -232,6 +254,8 @@ hs_pattern(const struct sa_rule *rule, const struct rule_info *info)
 		return xstrdup(info->widened);
 	if (info->relax_step == 7)
 		return xstrdup(info->pieces[0]);
+	if (info->relax_step == 8)
+		return xstrdup(info->unbound);
 	if (info->relax_step >= 4 && info->relax_step <= 6)
 		return xstrdup(info->part);
 	if (info->relaxed != NULL && info->relax_step < 2)
@@ -241,17 +265,79 @@ hs_pattern(const struct sa_rule *rule, const struct rule_info *info)
 	return xstrdup(rule->pattern);
 }
 
+/*
+ * A prefiltered rule in Hyperscan by a loosening of its own, not by
+ * HS_FLAG_PREFILTER: the relaxed pattern (relax_step 0), the widened one
+ * (3) or its pieces (7), the unbounded one (8).  Every match of the rule
+ * is then a match of what Hyperscan has, over the same bytes.
+ */
+static int
+relax_exact(const struct rule_info *info)
+{
+	return (info->relaxed != NULL && info->relax_step == 0) || info->relax_step == 3 ||
+	    info->relax_step == 7 || info->relax_step == 8;
+}
+
+/* Hyperscan's minimum width of a pattern: 0 when unknown. */
+static unsigned int
+min_width(const char *pattern, unsigned int flags)
+{
+	hs_expr_info_t *ei = NULL;
+	hs_compile_error_t *err = NULL;
+	unsigned int w = 0;
+
+	compiler_calls++;
+	if (hs_expression_info(pattern, flags, &ei, &err) == HS_SUCCESS)
+		w = ei->min_width;
+	else
+		hs_free_compile_error(err);
+	free(ei);
+	return w;
+}
+
+/*
+ * A body rule relax_exact() whose loosened pattern matches no empty text:
+ * each match of the rule ends where one of it does (past its first byte),
+ * so Hyperscan reports every end and PCRE2 looks only at the lines where
+ * one is (its "lines", as for a repeated group's part, in a chain of 1).
+ * Worked out once for each way in (ends_key).
+ */
+static int
+relax_ends(const struct sa_rule *rule, struct rule_info *info)
+{
+	int key = 1 + 4 * info->relax_step + 2 * info->unbound_alt + (info->anchored_on ? 1 : 0);
+
+	if (rule->type != SA_RULE_BODY || info->status != RULES_PREFILTER || !relax_exact(info) ||
+	    (info->single && (info->relax_step == 0 || info->relax_step == 8)))
+		return 0;
+	if (info->ends_key != key) {
+		unsigned int flags = hs_flags(rule, 0);
+
+		info->ends_key = key;
+		info->ends = 1;
+		if (info->relax_step == 7) {
+			for (size_t i = 0; i < info->npieces && info->ends; i++)
+				info->ends = min_width(info->pieces[i], flags) > 0;
+		} else {
+			char *pat = hs_pattern(rule, info);
+
+			info->ends = min_width(pat, flags) > 0;
+			free(pat);
+		}
+	}
+	return info->ends;
+}
+
 /* The Hyperscan flags of a rule where it stands in its way into Hyperscan. */
 static unsigned int
-rule_hs_flags(const struct sa_rule *rule, const struct rule_info *info)
+rule_hs_flags(const struct sa_rule *rule, struct rule_info *info)
 {
 	if (info->status != RULES_PREFILTER)
 		return hs_flags(rule, 0);
-	/* Every end of the part: the lines to confirm on. */
-	if (info->relax_step >= 4 && info->relax_step <= 6)
+	/* Every end of the part, or of the loosened pattern: the lines to confirm on. */
+	if ((info->relax_step >= 4 && info->relax_step <= 6) || relax_ends(rule, info))
 		return hs_flags(rule, 0) & ~(unsigned int)HS_FLAG_SINGLEMATCH;
-	if ((info->relaxed != NULL && info->relax_step == 0) || info->relax_step == 3 ||
-	    info->relax_step == 7)
+	if (relax_exact(info))
 		return hs_flags(rule, 0);
 	return hs_flags(rule, 1);
 }
@@ -304,6 +390,33 @@ part_step(const struct sa_rule *rule, struct rule_info *info, int step)
 	return -1;
 }
 
+/*
+ * Step 8 from alternative alt on (see struct rule_info): 0, or -1 when
+ * neither has a range to unbound.
+ */
+static int
+unbound_step(const struct sa_rule *rule, struct rule_info *info, int alt)
+{
+	if (rule->flags & SA_RE_EXTENDED)
+		return -1;
+	for (; alt <= 1; alt++) {
+		const char *from = alt == 0 ? (info->anchored != NULL ? info->anchored :
+		    rule->pattern) : info->relaxed;
+		char *u;
+
+		if (from == NULL || (u = rules_unbound_pattern(from)) == NULL)
+			continue;
+		free(info->unbound);
+		info->unbound = u;
+		info->unbound_alt = alt;
+		info->relax_step = 8;
+		if (alt == 0)
+			info->unbound_tried0 = 1;
+		return 0;
+	}
+	return -1;
+}
+
 /* The first way of a rule that becomes prefiltered (see struct rule_info). */
 static void
 prefilter_start(const struct sa_rule *rule, struct rule_info *info)
@@ -321,7 +434,7 @@ prefilter_start(const struct sa_rule *rule, struct rule_info *info)
 	info->anchored_on = info->anchored != NULL;
 	if (info->relaxed != NULL)
 		info->relax_step = 0;
-	else if (part_step(rule, info, 4) != 0)
+	else if (part_step(rule, info, 4) != 0 && unbound_step(rule, info, 0) != 0)
 		info->relax_step = 2;
 }
 
@@ -394,6 +507,43 @@ split_widened(const struct sa_rule *rule, struct rule_info *info)
 	return 0;
 }
 
+/*
+ * After the exact ways of a body rule, each tried with every end
+ * reported: the same ways with HS_FLAG_SINGLEMATCH (single), which
+ * Hyperscan may take where it refused the others, the parts apart (they
+ * need every end).  Then the relaxed pattern (or the pattern) as a
+ * prefilter.
+ */
+static void
+inexact_step(const struct sa_rule *rule, struct rule_info *info)
+{
+	free(info->unbound);
+	info->unbound = NULL;
+	info->unbound_alt = 0;
+	if (!info->single && rule->type == SA_RULE_BODY) {
+		info->single = 1;
+		info->unbound_tried0 = 0;
+		if (info->relaxed != NULL) {
+			info->relax_step = 0;
+			info->anchored_on = info->anchored != NULL;
+			return;
+		}
+		if (unbound_step(rule, info, 0) == 0)
+			return;
+	}
+	info->relax_step = info->relaxed != NULL ? 1 : 2;
+	info->anchored_on = info->relax_step == 1 && info->anchored != NULL;
+}
+
+/* After the relaxed pattern and the parts: step 8, else inexact_step(). */
+static void
+prefilter_step(const struct sa_rule *rule, struct rule_info *info)
+{
+	if (unbound_step(rule, info, info->unbound_tried0 ? 1 : 0) == 0)
+		return;
+	inexact_step(rule, info);
+}
+
 /* The next relax_step of a prefiltered rule: 0, or -1 when there is none. */
 static int
 next_relax_step(const struct sa_rule *rule, struct rule_info *info)
@@ -401,21 +551,34 @@ next_relax_step(const struct sa_rule *rule, struct rule_info *info)
 	switch (info->relax_step) {
 	case 0:
 		if (info->anchored_on) {
+			/* The anchors kept, unbounded, before they are dropped. */
 			info->anchored_on = 0;
+			if (!info->unbound_tried0 && unbound_step(rule, info, 0) == 0)
+				info->unbound_early = 1;
 			return 0;
 		}
-		if (part_step(rule, info, 4) != 0) {
-			info->relax_step = 1;
-			info->anchored_on = info->anchored != NULL;
-		}
+		if (info->single || part_step(rule, info, 4) != 0)
+			prefilter_step(rule, info);
 		return 0;
 	case 4:
 	case 5:
 	case 6:
-		if (part_step(rule, info, info->relax_step + 1) != 0) {
-			info->relax_step = info->relaxed != NULL ? 1 : 2;
-			info->anchored_on = info->relax_step == 1 && info->anchored != NULL;
+		if (part_step(rule, info, info->relax_step + 1) != 0)
+			prefilter_step(rule, info);
+		return 0;
+	case 8:
+		if (info->unbound_early) {
+			/* Back to the relaxed pattern. */
+			info->unbound_early = 0;
+			info->unbound_alt = 0;
+			free(info->unbound);
+			info->unbound = NULL;
+			info->relax_step = 0;
+			return 0;
 		}
+		if (info->unbound_alt == 0 && unbound_step(rule, info, 1) == 0)
+			return 0;
+		inexact_step(rule, info);
 		return 0;
 	case 1:
 		if (info->anchored_on) {
@@ -449,8 +612,14 @@ rule_next_way(const struct sa_rule *rule, struct rule_info *info)
 		prefilter_start(rule, info);
 		return 0;
 	}
-	if (info->status == RULES_PREFILTER)
+	if (info->status == RULES_PREFILTER) {
+		/* The widened pattern refused without HS_FLAG_SINGLEMATCH: with it. */
+		if ((info->relax_step == 3 || info->relax_step == 7) && relax_ends(rule, info)) {
+			info->ends = 0;
+			return 0;
+		}
 		return next_relax_step(rule, info);
+	}
 	return -1;
 }
 
@@ -740,7 +909,7 @@ classify(struct rules *r)
 				free(way);
 				free(xi);
 				xi = NULL;
-				if (ok || next_relax_step(rule, info) != 0)
+				if (ok || rule_next_way(rule, info) != 0)
 					break;
 				hs_free_compile_error(err2);
 				err2 = NULL;
@@ -761,6 +930,8 @@ classify(struct rules *r)
 				info->part = NULL;
 				free(info->widened);
 				info->widened = NULL;
+				free(info->unbound);
+				info->unbound = NULL;
 				pieces_free(info);
 			}
 			hs_free_compile_error(err2);
@@ -836,9 +1007,9 @@ compile_pcre(struct rules *r)
 		 */
 		info->re = pcre_compile_rule(rule, info->status != RULES_EXACT ||
 		    sa_rule_maxhits(rule) > 1 || (rule->type == SA_RULE_BODY &&
-		    sa_rule_tflag(rule, "nosubject")), info->lines ? PCRE2_USE_OFFSET_LIMIT : 0,
-		    errbuf, sizeof(errbuf));
-		info->offset_limit = info->lines && info->re != NULL;
+		    sa_rule_tflag(rule, "nosubject")), info->starts != NULL ? PCRE2_USE_OFFSET_LIMIT :
+		    0, errbuf, sizeof(errbuf));
+		info->offset_limit = info->starts != NULL && info->re != NULL;
 		if (info->re == NULL && info->status == RULES_PREFILTER)
 			set_status(info, RULES_UNSUPPORTED, errbuf);
 	}
@@ -1397,7 +1568,16 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 		for (i = 0; i < r->count; i++) {
 			r->info[i].lines = r->info[i].status == RULES_PREFILTER &&
 			    r->info[i].relax_step >= 4 && r->info[i].relax_step <= 6;
-			if (r->info[i].lines) {
+			if (relax_ends(sa_rules_get(sa, i), &r->info[i])) {
+				r->info[i].lines = 1;
+				r->info[i].chain = 1;
+				set_status(&r->info[i], RULES_PREFILTER, r->info[i].relax_step == 7 ?
+				    NULL : r->info[i].relax_step == 8 ? "its ranges unbounded, confirmed "
+				    "on the lines where that matches" : "confirmed on the lines where "
+				    "its loosened pattern matches");
+			} else if (r->info[i].status == RULES_PREFILTER && r->info[i].relax_step == 8) {
+				set_status(&r->info[i], RULES_PREFILTER, "its ranges unbounded");
+			} else if (r->info[i].lines) {
 				lines_prepare(sa_rules_get(sa, i), &r->info[i]);
 				set_status(&r->info[i], RULES_PREFILTER, r->info[i].starts != NULL &&
 				    r->info[i].offset_limit ? "confirmed on the lines where its "
@@ -1412,8 +1592,12 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 			r->info[i].part = NULL;
 			free(r->info[i].widened);
 			r->info[i].widened = NULL;
+			free(r->info[i].unbound);
+			r->info[i].unbound = NULL;
 			if (r->info[i].status == RULES_PREFILTER && r->info[i].relax_step == 7) {
-				char *why = xasprintf("widened, in %zu pieces", r->info[i].npieces);
+				char *why = xasprintf(r->info[i].lines ? "widened, in %zu pieces, "
+				    "confirmed on the lines where they match" : "widened, in %zu pieces",
+				    r->info[i].npieces);
 
 				set_status(&r->info[i], RULES_PREFILTER, why);
 				free(why);
@@ -1587,6 +1771,28 @@ rules_match_new(const struct rules *r, struct rules_scratch *scratch)
 	return m;
 }
 
+void
+rules_match_set_profile(struct rules_match *m, struct rules_profile *profile)
+{
+	m->prof = profile;
+}
+
+/* The clock, when the confirmations are profiled. */
+static double
+prof_start(const struct rules_match *m)
+{
+	return m->prof != NULL ? now() : 0;
+}
+
+static void
+prof_stop(struct rules_match *m, unsigned int rule, double t0)
+{
+	if (m->prof != NULL) {
+		m->prof[rule].seconds += now() - t0;
+		m->prof[rule].calls++;
+	}
+}
+
 static void
 set_hit(struct rules_match *m, unsigned int rule)
 {
@@ -1745,42 +1951,53 @@ pcre_match_part_line(struct rules_match *m, unsigned int rule, const char *line,
  * match of the rule on a line holds a match of its part on that line.
  */
 static int
+end_cmp(const void *a, const void *b)
+{
+	const struct part_end *x = a, *y = b;
+
+	if (x->rule != y->rule)
+		return x->rule < y->rule ? -1 : 1;
+	return x->to < y->to ? -1 : x->to > y->to;
+}
+
+static int
 pcre_match_part_lines(struct rules_match *m, unsigned int rule, const char *kept, size_t len,
     const char *data)
 {
 	unsigned int chain = m->rules->info[rule].chain;
 	unsigned long long prev = 0;
-	size_t ring[RULES_CHAIN_MAX];
+	size_t ring[RULES_CHAIN_MAX], lo = 0, hi = m->nends, i;
 
-	/* Hyperscan gives a pattern's ends in order; if not, no chain is counted. */
-	for (size_t i = 0; i < m->nends && chain > 1; i++) {
-		if (m->ends[i].rule != rule)
-			continue;
-		if (m->ends[i].to < prev)
-			chain = 1;
-		prev = m->ends[i].to;
-	}
 	if (chain < 1)
 		chain = 1;
 	else if (chain > RULES_CHAIN_MAX)
 		chain = RULES_CHAIN_MAX;
-	for (size_t i = 0; i < m->nends;) {
+	/* The ends are sorted by rule and offset (stream_close): this rule's first. */
+	if (!m->ends_sorted) {
+		qsort(m->ends, m->nends, sizeof(*m->ends), end_cmp);
+		m->ends_sorted = 1;
+	}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->ends[mid].rule < rule)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i < m->nends && m->ends[i].rule == rule && m->ends[i].to <= len;) {
 		size_t pos = m->ends[i].to > 0 ? (size_t)m->ends[i].to - 1 : 0, count = 0, upto;
 		const char *line, *end;
 
-		if (m->ends[i].rule != rule || m->ends[i].to > len) {
-			i++;
-			continue;
-		}
 		line = pos > 0 ? memrchr(kept, '\n', pos) : NULL;
 		line = line != NULL ? line + 1 : kept;
 		end = pos < len ? memchr(kept + pos, '\n', len - pos) : NULL;
 		end = end != NULL ? end + 1 : kept + len;
 		/* The rule's distinct ends on this line (their last byte on it). */
-		for (; i < m->nends; i++) {
+		for (; i < m->nends && m->ends[i].rule == rule && m->ends[i].to <= len; i++) {
 			unsigned long long to = m->ends[i].to;
 
-			if (m->ends[i].rule != rule || to > len || (count > 0 && to == prev))
+			if (count > 0 && to == prev)
 				continue;
 			if (kept + (to > 0 ? to - 1 : 0) >= end)
 				break;
@@ -1866,15 +2083,18 @@ on_match(unsigned int id, unsigned long long from, unsigned long long to, unsign
 	}
 	m->state[rule] |= ST_CANDIDATE;
 	if (info->lines && !m->ends_full) {
-		if (m->nends == RULES_PART_ENDS) {
-			m->ends_full = 1;
-		} else {
-			if (m->ends == NULL)
-				m->ends = xcalloc(RULES_PART_ENDS, sizeof(*m->ends));
-			m->ends[m->nends].rule = rule;
-			m->ends[m->nends].to = to;
-			m->nends++;
+		if (m->nends == m->ends_size) {
+			if (m->ends_size == RULES_PART_ENDS) {
+				m->ends_full = 1;
+				return 0;
+			}
+			m->ends_size = m->ends_size == 0 ? 256 : 2 * m->ends_size;
+			m->ends = xrealloc(m->ends, m->ends_size * sizeof(*m->ends));
 		}
+		m->ends[m->nends].rule = rule;
+		m->ends[m->nends].to = to;
+		m->nends++;
+		m->ends_sorted = 0;
 	}
 	return 0;
 }
@@ -1895,17 +2115,17 @@ scan_block(struct rules_match *m, const struct rules_group *g, const char *data,
 		return;
 	for (i = 0; i < g->count; i++) {
 		unsigned int rule = g->ids[i];
+		double t0;
 
-		if (m->rules->info[rule].status == RULES_PCRE) {
-			if (pcre_match(m, rule, data, len))
-				m->state[rule] |= ST_MATCHED;
-			continue;
+		if (m->rules->info[rule].status != RULES_PCRE) {
+			if (!(m->state[rule] & ST_CANDIDATE))
+				continue;
+			m->state[rule] &= (unsigned char)~ST_CANDIDATE;
 		}
-		if (!(m->state[rule] & ST_CANDIDATE))
-			continue;
-		m->state[rule] &= (unsigned char)~ST_CANDIDATE;
+		t0 = prof_start(m);
 		if (pcre_match(m, rule, data, len))
 			m->state[rule] |= ST_MATCHED;
+		prof_stop(m, rule, t0);
 	}
 }
 
@@ -2031,8 +2251,12 @@ rules_match_headers_end(struct rules_match *m)
 
 			if (matched != sa_rules_get(r->sa, rule)->negate) {
 				set_hit(m, rule);
-				if (g->has_multiple && matched && m->seen[i])
+				if (g->has_multiple && matched && m->seen[i]) {
+					double t0 = prof_start(m);
+
 					count_matches(m, rule, m->values[i].data, m->values[i].len);
+					prof_stop(m, rule, t0);
+				}
 			}
 		}
 	}
@@ -2069,8 +2293,12 @@ rules_match_uri(struct rules_match *m, const char *url, size_t len)
 		for (i = 0; i < g->count; i++) {
 			unsigned int rule = g->ids[i];
 
-			if (r->info[rule].maxhits > 1 && (m->state[rule] & ST_MATCHED))
+			if (r->info[rule].maxhits > 1 && (m->state[rule] & ST_MATCHED)) {
+				double t0 = prof_start(m);
+
 				count_matches(m, rule, url, len);
+				prof_stop(m, rule, t0);
+			}
 			m->state[rule] |= before[i];
 		}
 		free(before);
@@ -2085,6 +2313,13 @@ static int
 stream_type(enum sa_rule_type type)
 {
 	return type == SA_RULE_BODY || type == SA_RULE_RAWBODY || type == SA_RULE_FULL;
+}
+
+/* Whether a stream group's text is kept for PCRE2 (confirmation, counting ...). */
+static int
+stream_keeps(const struct rules_group *g)
+{
+	return g->has_prefilter || g->has_pcre || g->has_multiple || g->has_nosubject;
 }
 
 int
@@ -2106,6 +2341,8 @@ rules_match_stream_open(struct rules_match *m, enum sa_rule_type type)
 	if (r->groups[g].db != NULL && hs_open_stream(r->groups[g].db, 0, &st->hs) != HS_SUCCESS)
 		panic("rules: hs_open_stream failed");
 	st->open = 1;
+	st->in_kept = stream_keeps(&r->groups[g]);
+	st->scan_from = 0;
 	return 0;
 }
 
@@ -2131,19 +2368,33 @@ rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type, const voi
 	const struct rules *r = m->rules;
 	struct rules_stream *st;
 	const struct rules_group *g;
+	size_t n = 0;
 
 	if (!stream_type(type) || !m->streams[type].open || len == 0)
 		return;
 	st = &m->streams[type];
 	g = &r->groups[r->stream_group[type]];
-	if ((g->has_prefilter || g->has_pcre || g->has_multiple || g->has_nosubject) &&
-	    st->kept.len < RULES_CONFIRM_MAX) {
-		size_t n = RULES_CONFIRM_MAX - st->kept.len;
-
-		strbuf_append(&st->kept, data, len < n ? len : n);
+	if (stream_keeps(g) && st->kept.len < RULES_CONFIRM_MAX) {
+		n = RULES_CONFIRM_MAX - st->kept.len;
+		if (n > len)
+			n = len;
+		strbuf_append(&st->kept, data, n);
 	}
 	if (st->hs == NULL)
 		return;
+	/* Staged in kept: no second copy. */
+	if (st->in_kept) {
+		if (n == len && st->kept.len - st->scan_from < RULES_STREAM_STAGE)
+			return;
+		stream_scan(m, st, g, st->kept.data + st->scan_from, st->kept.len - st->scan_from);
+		st->scan_from = st->kept.len;
+		if (n == len)
+			return;
+		/* kept is full: the rest is staged apart. */
+		st->in_kept = 0;
+		data = (const char *)data + n;
+		len -= n;
+	}
 	if (st->stage.len + len < RULES_STREAM_STAGE) {
 		strbuf_append(&st->stage, data, len);
 		return;
@@ -2170,9 +2421,12 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 		return;
 	st = &m->streams[type];
 	g = &r->groups[r->stream_group[type]];
+	if (st->hs != NULL && st->in_kept && st->kept.len > st->scan_from)
+		stream_scan(m, st, g, st->kept.data + st->scan_from, st->kept.len - st->scan_from);
 	if (st->hs != NULL && st->stage.len > 0)
 		stream_scan(m, st, g, st->stage.data, st->stage.len);
 	strbuf_reset(&st->stage);
+	st->in_kept = 0;
 	m->cur = g;
 	/* Matches at the end of the data ($, \z) are reported at close. */
 	if (st->hs != NULL && hs_close_stream(st->hs, m->scratch->hs, on_match, m) != HS_SUCCESS)
@@ -2186,7 +2440,12 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 		unsigned int rule = g->ids[i];
 		const char *data = kept;
 		size_t len = st->kept.len;
+		double t0;
 
+		if (!(m->state[rule] & (ST_MATCHED | ST_CANDIDATE)) &&
+		    r->info[rule].status != RULES_PCRE)
+			continue;
+		t0 = prof_start(m);
 		if (r->info[rule].nosubject) {
 			data = nl != NULL ? nl + 1 : kept + len;
 			len -= (size_t)(data - kept);
@@ -2213,6 +2472,7 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 			else
 				count_matches(m, rule, data, len);
 		}
+		prof_stop(m, rule, t0);
 	}
 	strbuf_reset(&st->kept);
 }
@@ -2255,6 +2515,22 @@ rules_match_finish(struct rules_match *m)
 	}
 }
 
+/*
+ * A reset match is used again (the filter keeps finished ones): its
+ * buffers are kept unless a large message grew them.
+ */
+#define RULES_BUF_KEEP (64 * 1024)
+#define RULES_ENDS_KEEP 4096
+
+static void
+buf_recycle(struct strbuf *b)
+{
+	if (b->size > RULES_BUF_KEEP)
+		strbuf_free(b);
+	else
+		strbuf_reset(b);
+}
+
 void
 rules_match_reset(struct rules_match *m)
 {
@@ -2267,20 +2543,27 @@ rules_match_reset(struct rules_match *m)
 			m->streams[i].hs = NULL;
 		}
 		m->streams[i].open = 0;
-		strbuf_reset(&m->streams[i].kept);
-		strbuf_reset(&m->streams[i].stage);
+		m->streams[i].in_kept = 0;
+		m->streams[i].scan_from = 0;
+		buf_recycle(&m->streams[i].kept);
+		buf_recycle(&m->streams[i].stage);
 	}
 	memset(m->state, 0, r->count + 1);
 	for (i = 0; i < m->hit_count; i++)
 		m->counts[m->hits[i]] = 0;
 	m->hit_count = 0;
 	for (i = 0; i < r->group_count; i++)
-		strbuf_reset(&m->values[i]);
+		buf_recycle(&m->values[i]);
 	memset(m->seen, 0, r->group_count + 1);
-	strbuf_reset(&m->seen_names);
+	buf_recycle(&m->seen_names);
 	m->headers_done = m->scanned = m->finished = 0;
 	m->nends = 0;
 	m->ends_full = 0;
+	if (m->ends_size > RULES_ENDS_KEEP) {
+		free(m->ends);
+		m->ends = NULL;
+		m->ends_size = 0;
+	}
 }
 
 int

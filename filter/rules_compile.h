@@ -153,6 +153,17 @@ unsigned int rules_match_hit_rule(const struct rules_match *m, unsigned int i);
 unsigned int rules_match_times(const struct rules_match *m, unsigned int rule);
 /* Sum of the scores (score set 0..3) of the rules hit, times their hits. */
 double rules_match_score(const struct rules_match *m, unsigned int set);
+/*
+ * Profiling: the time spent confirming or counting each rule (PCRE2, and
+ * the scans of a lines rule's lines) is added to profile[rule] (an array
+ * of sa_rules_count() entries), with one call each time.  NULL stops it.
+ */
+struct rules_profile {
+	double seconds;
+	unsigned long calls;
+};
+
+void rules_match_set_profile(struct rules_match *m, struct rules_profile *profile);
 void rules_match_free(struct rules_match **m);
 
 #endif

@@ -962,6 +962,143 @@ test_repeat_part(void **state)
 	free(dir);
 }
 
+/*
+ * A body rule whose loosened pattern Hyperscan takes exactly is confirmed
+ * only on the lines where that pattern ends: relaxed (a look-ahead
+ * dropped), and relaxed with its ranges unbounded ({3,300} is too large
+ * for Hyperscan, {3,} is not).  A loosened match across a line end is
+ * not a match.  Compiled, then from the cache.
+ */
+static void
+test_loosened_lines(void **state)
+{
+	char *dir = xasprintf("%s/loosened-cache", tmpdir);
+	struct rules_options o = { .cache_dir = dir };
+	struct rules_stats st;
+
+	assert_int_equal(mkdir(dir, 0700), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		static const char text[] =
+		    "body T_PRICE /\\bprice(?! list)\\w*/\n"
+		    "body T_FIELD /\\b(?!none\\b)\\w{1,30}(?:[-_.:\\s]|&\\#\\d{1,3};){3,300}end/\n"
+		    "rawbody T_RAW_FIELD /^(?!none\\b)\\w{1,30}(?:[-_.:\\s]|&\\#\\d{1,3};){3,300}end/m\n";
+		struct sa_rules *sa = sa_rules_new();
+		struct rules_scratch *s;
+		struct rules_match *m;
+		struct rules *r;
+		const char *error, *reason;
+
+		sa_rules_parse(sa, "loose.cf", text, strlen(text));
+		assert_int_equal(sa_rules_error_count(sa), 0);
+		assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+		rules_get_stats(r, &st);
+		assert_int_equal(st.cache_hit, pass);
+		cur_rules = r;
+		assert_int_equal(rules_status(r, idx(r, "T_PRICE"), &reason), RULES_PREFILTER);
+		assert_non_null(reason);
+		assert_string_equal(reason, "confirmed on the lines where its loosened pattern matches");
+		assert_int_equal(rules_status(r, idx(r, "T_FIELD"), &reason), RULES_PREFILTER);
+		assert_non_null(reason);
+		assert_string_equal(reason,
+		    "its ranges unbounded, confirmed on the lines where that matches");
+		/* Not a body rule: unbounded, confirmed on the whole text. */
+		assert_int_equal(rules_status(r, idx(r, "T_RAW_FIELD"), &reason), RULES_PREFILTER);
+		assert_non_null(reason);
+		assert_string_equal(reason, "its ranges unbounded");
+		s = rules_scratch_new(r);
+		m = rules_match_new(r, s);
+		{
+			const char *listed[] = { "Subject\nthe price list\nnothing\n", NULL };
+			const char *later[] = { "Subject\nthe price list\n", "other words\n",
+				"the prices went up\n", NULL };
+			const char *none[] = { "Subject\nnone . . end\nnothing\n", NULL };
+			const char *field[] = { "Subject\nnone . . end\nsome text\n",
+				"name . &#32; end\n", NULL };
+			const char *across[] = { "Subject\nname ..\n.end\n", NULL };
+
+			body(m, SA_RULE_BODY, listed);
+			rules_match_finish(m);
+			assert_false(hits(m, "T_PRICE"));
+			rules_match_reset(m);
+			body(m, SA_RULE_BODY, later);
+			rules_match_finish(m);
+			assert_true(hits(m, "T_PRICE"));
+			rules_match_reset(m);
+			body(m, SA_RULE_BODY, none);
+			body(m, SA_RULE_RAWBODY, none);
+			rules_match_finish(m);
+			assert_false(hits(m, "T_FIELD"));
+			assert_false(hits(m, "T_RAW_FIELD"));
+			rules_match_reset(m);
+			body(m, SA_RULE_BODY, field);
+			body(m, SA_RULE_RAWBODY, field);
+			rules_match_finish(m);
+			assert_true(hits(m, "T_FIELD"));
+			assert_true(hits(m, "T_RAW_FIELD"));
+			rules_match_reset(m);
+			body(m, SA_RULE_BODY, across);
+			rules_match_finish(m);
+			assert_false(hits(m, "T_FIELD"));
+			rules_match_reset(m);
+		}
+		rules_match_free(&m);
+		rules_scratch_free(&s);
+		rules_free(&r);
+		sa_rules_free(&sa);
+	}
+	free(dir);
+}
+
+static void
+feed(struct rules_match *m, const char *text)
+{
+	rules_match_stream_feed(m, SA_RULE_BODY, text, strlen(text));
+}
+
+/*
+ * Past RULES_CONFIRM_MAX bytes the text is no longer kept: Hyperscan still
+ * sees every byte, a match across that point included, and PCRE2 confirms
+ * within what was kept.
+ */
+static void
+test_stream_kept_full(void **state)
+{
+	struct sa_rules *sa = small_set();
+	struct rules_options o = { .cache_dir = NULL };
+	struct rules_scratch *s;
+	struct rules_match *m;
+	struct rules *r;
+	const char *error;
+	size_t line = 64, n = RULES_CONFIRM_MAX / line - 1;
+	char *chunk = xmalloc(line);
+
+	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+	cur_rules = r;
+	s = rules_scratch_new(r);
+	m = rules_match_new(r, s);
+	rules_match_headers_end(m);
+	assert_int_equal(rules_match_stream_open(m, SA_RULE_BODY), 0);
+	memset(chunk, 'z', line - 1);
+	chunk[line - 1] = '\n';
+	feed(m, "price is right\n");
+	for (size_t i = 0; i < n; i++)
+		rules_match_stream_feed(m, SA_RULE_BODY, chunk, line);
+	/* 49 bytes left in kept: RULES_CONFIRM_MAX falls inside "transfer". */
+	feed(m, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx wire tra");
+	feed(m, "nsfer now\n");
+	feed(m, "v1agra\n");
+	rules_match_stream_close(m, SA_RULE_BODY);
+	rules_match_finish(m);
+	assert_true(hits(m, "BODY_SPLIT"));
+	assert_true(hits(m, "BODY_VIAGRA"));
+	assert_true(hits(m, "BODY_LOOKAHEAD"));
+	rules_match_free(&m);
+	free(chunk);
+	rules_scratch_free(&s);
+	rules_free(&r);
+	sa_rules_free(&sa);
+}
+
 static void
 test_cache(void **state)
 {
@@ -1098,6 +1235,8 @@ main(void)
 		cmocka_unit_test(test_factor),
 		cmocka_unit_test(test_widen),
 		cmocka_unit_test(test_repeat_part),
+		cmocka_unit_test(test_loosened_lines),
+		cmocka_unit_test(test_stream_kept_full),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_debian_rules),
 	};

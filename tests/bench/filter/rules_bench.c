@@ -3,7 +3,7 @@
  * rules_bench - facteur's rule matching against bare Hyperscan on the same
  * compiled databases and the same data, for tests/bench/filter.
  *
- *   rules_bench [-c facteur.conf] [-r ROUNDS] FILE...
+ *   rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] FILE...
  *
  * Each message goes once through the filter pipeline (rules only: no
  * antivirus, classifier or SPF/DKIM/DMARC), fed line by line as smtpd
@@ -20,6 +20,10 @@
  * bare loop calling hs_scan / hs_scan_stream with the same databases on
  * the same bytes with a callback that only counts.  Prints key value
  * lines, times per message being the median over rounds of CPU time.
+ * With -p N, one more replay times each rule's confirmation (PCRE2, the
+ * scans of a lines rule's lines, the counting of tflags multiple) and
+ * the N rules that took longest are printed on stderr, with their
+ * milliseconds over that replay.
  */
 #include "facteur-config.h"
 
@@ -367,12 +371,24 @@ run_pipeline(struct filter *f, const struct message *msg)
 
 /* Replay without the meta rules: the scanning alone. */
 static int scan_only;
+static struct rules_match *replay_match;
+/* Per rule, for -p: confirmation, and messages hit. */
+static struct rules_profile *profile;
+static unsigned int *prof_hits;
 
 static unsigned int
 replay_rules(const struct message *msg)
 {
-	struct rules_match *m = __real_rules_match_new(cap_rules, cap_scratch);
-	unsigned int hits;
+	struct rules_match *m;
+	unsigned int n;
+
+	/* One match, reset between messages, as the filter reuses its pooled ones. */
+	if (replay_match == NULL)
+		replay_match = __real_rules_match_new(cap_rules, cap_scratch);
+	else
+		rules_match_reset(replay_match);
+	m = replay_match;
+	rules_match_set_profile(m, profile);
 
 	for (size_t i = 0; i < msg->nrc; i++) {
 		const struct rcall *c = &msg->rc[i];
@@ -407,9 +423,10 @@ replay_rules(const struct message *msg)
 			break;
 		}
 	}
-	hits = rules_match_hit_count(m);
-	rules_match_free(&m);
-	return hits;
+	n = rules_match_hit_count(m);
+	for (unsigned int i = 0; prof_hits != NULL && i < n; i++)
+		prof_hits[rules_match_hit_rule(m, i)]++;
+	return n;
 }
 
 static int
@@ -498,6 +515,61 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* -p: the rules that took longest to confirm, on stderr. */
+static void
+print_profile(const struct message *msgs, size_t nmsgs, unsigned int top)
+{
+	const struct sa_rules *sa = rules_sa(cap_rules);
+	unsigned int n = sa_rules_count(sa), *order;
+	double total = 0;
+
+	profile = xcalloc(n + 1, sizeof(*profile));
+	prof_hits = xcalloc(n + 1, sizeof(*prof_hits));
+	for (size_t i = 0; i < nmsgs; i++)
+		(void)replay_rules(&msgs[i]);
+	order = xcalloc(n + 1, sizeof(*order));
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int j = i;
+
+		total += profile[i].seconds;
+		/* Insertion by time, longest first. */
+		while (j > 0 && profile[order[j - 1]].seconds < profile[i].seconds) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = i;
+	}
+	fprintf(stderr, "confirmation: %.1f ms over %zu messages\n", total * 1e3, nmsgs);
+	for (int t = 0; t < SA_RULE_TYPE_COUNT; t++) {
+		double by[3] = { 0, 0, 0 };	/* exact (counting), prefiltered, PCRE2 only */
+
+		for (unsigned int i = 0; i < n; i++) {
+			enum rules_status st = rules_status(cap_rules, i, NULL);
+
+			if ((int)sa_rules_get(sa, i)->type == t)
+				by[st == RULES_PREFILTER ? 1 : st == RULES_PCRE ? 2 : 0] += profile[i].seconds;
+		}
+		if (by[0] + by[1] + by[2] > 0)
+			fprintf(stderr, "  %-8s exact %.1f ms, prefiltered %.1f ms, PCRE2 only %.1f ms\n",
+			    sa_rule_type_name(t), by[0] * 1e3, by[1] * 1e3, by[2] * 1e3);
+	}
+	for (unsigned int i = 0; i < n && i < top && profile[order[i]].calls > 0; i++) {
+		const struct sa_rule *rule = sa_rules_get(sa, order[i]);
+		const char *reason = NULL;
+
+		(void)rules_status(cap_rules, order[i], &reason);
+		fprintf(stderr, "%8.2f ms %6lu calls %4u hits  %-8s %s%s%s\n",
+		    profile[order[i]].seconds * 1e3, profile[order[i]].calls, prof_hits[order[i]],
+		    sa_rule_type_name(rule->type), rule->name, reason != NULL ? "  " : "",
+		    reason != NULL ? reason : "");
+	}
+	free(order);
+	free(profile);
+	profile = NULL;
+	free(prof_hits);
+	prof_hits = NULL;
+}
+
 static double
 median(double *v, int n)
 {
@@ -515,18 +587,19 @@ main(int argc, char **argv)
 	double *tp, *tr, *th, *ts;
 	hs_scratch_t *scratch = NULL;
 	struct filter *f;
-	int c, rounds = 3;
+	int c, rounds = 3, top = 0;
 
-	while ((c = getopt(argc, argv, "c:r:")) != -1) {
+	while ((c = getopt(argc, argv, "c:p:r:")) != -1) {
 		switch (c) {
 		case 'c': conf = optarg; break;
+		case 'p': top = atoi(optarg); break;
 		case 'r': rounds = atoi(optarg); break;
 		default: goto usage;
 		}
 	}
 	if (optind == argc || rounds < 1) {
 usage:
-		fprintf(stderr, "usage: rules_bench [-c facteur.conf] [-r ROUNDS] FILE...\n");
+		fprintf(stderr, "usage: rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] FILE...\n");
 		return 2;
 	}
 	log_init("rules_bench", 1);
@@ -621,6 +694,9 @@ usage:
 		printf("ratio_hyperscan_over_rules %.3f\n", ru > 0 ? h / ru : 0.0);
 		printf("ratio_hyperscan_over_scan %.3f\n", sc > 0 ? h / sc : 0.0);
 	}
+	if (top > 0)
+		print_profile(msgs, nmsgs, (unsigned int)top);
+	rules_match_free(&replay_match);
 	hs_free_scratch(scratch);
 	filter_free(&f);
 	return 0;
