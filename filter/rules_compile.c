@@ -40,6 +40,8 @@ struct rules_group {
 	int has_pcre;		/* rules PCRE2 matches alone (RULES_PCRE) */
 	int has_multiple;	/* rules with tflags multiple: their hits are counted */
 	int has_nosubject;	/* body rules with tflags nosubject */
+	int has_unset;		/* header rules matching their [if-unset] value (or "") */
+	int has_negate;		/* header rules with !~ */
 };
 
 struct rule_info {
@@ -51,6 +53,7 @@ struct rule_info {
 	int unset_match;	/* header rules: re matches the [if-unset] value (or "") */
 	unsigned int maxhits;	/* sa_rule_maxhits(): more than 1 for tflags multiple */
 	int nosubject;		/* body rules with tflags nosubject: not on the first line */
+	int negate;		/* header rules: !~ */
 	/*
 	 * A prefiltered rule's way into Hyperscan, tried in this order: the
 	 * relaxed pattern with its anchors kept exactly (relax_step 0), the
@@ -120,6 +123,10 @@ struct rules {
 	unsigned int header_index_mask;
 	unsigned int *exists_rules;	/* the RULES_EXISTS rules */
 	unsigned int exists_count;
+	/* exists:Name by lower-case name: position in exists_rules + 1, open addressing */
+	unsigned int *exists_index;
+	unsigned int exists_index_mask;
+	char **exists_names;	/* lower case, by position in exists_rules */
 	struct rules_stats stats;
 };
 
@@ -167,7 +174,6 @@ struct rules_match {
 	unsigned int *counts;
 	struct strbuf *values;	/* per group, header groups: values joined by \n */
 	unsigned char *seen;	/* per group: a value was given */
-	struct strbuf seen_names;	/* "\nname\n..." of every header given, lower case */
 	struct rules_stream streams[SA_RULE_TYPE_COUNT];
 	pcre2_match_data *md;
 	int headers_done, scanned, finished;
@@ -1422,6 +1428,21 @@ index_header_groups(struct rules *r)
 	for (i = 0; i < r->count; i++)
 		if (r->info[i].status == RULES_EXISTS)
 			r->exists_rules[r->exists_count++] = i;
+	for (size = 16; size < 2 * r->exists_count + 2; size *= 2)
+		;
+	r->exists_index = xcalloc(size, sizeof(*r->exists_index));
+	r->exists_index_mask = size - 1;
+	r->exists_names = xcalloc(r->exists_count + 1, sizeof(*r->exists_names));
+	for (i = 0; i < r->exists_count; i++) {
+		uint32_t h;
+
+		r->exists_names[i] = xstrdup(sa_rules_get(r->sa, r->exists_rules[i])->header);
+		str_lower(r->exists_names[i]);
+		h = header_hash(r->exists_names[i], 0) & r->exists_index_mask;
+		while (r->exists_index[h] != 0)
+			h = (h + 1) & r->exists_index_mask;
+		r->exists_index[h] = i + 1;
+	}
 }
 
 /* ---- meta ---- */
@@ -1500,7 +1521,7 @@ unset_matches(struct rules *r)
 	if (md == NULL)
 		panic("rules: out of memory");
 	for (i = 0; i < r->group_count; i++) {
-		const struct rules_group *g = &r->groups[i];
+		struct rules_group *g = &r->groups[i];
 
 		if (g->type != SA_RULE_HEADER)
 			continue;
@@ -1512,6 +1533,11 @@ unset_matches(struct rules *r)
 			info->unset_match = info->re != NULL && (info->status == RULES_EXACT ||
 			    info->status == RULES_PREFILTER || info->status == RULES_PCRE) &&
 			    pcre2_match(info->re, (PCRE2_SPTR)v, strlen(v), 0, 0, md, NULL) >= 0;
+			if (info->unset_match)
+				g->has_unset = 1;
+			info->negate = rule->negate;
+			if (rule->negate)
+				g->has_negate = 1;
 		}
 	}
 	pcre2_match_data_free(md);
@@ -1675,6 +1701,10 @@ rules_free(struct rules **rules)
 	free(r->meta_order);
 	free(r->header_index);
 	free(r->exists_rules);
+	for (unsigned int k = 0; k < r->exists_count; k++)
+		free(r->exists_names[k]);
+	free(r->exists_names);
+	free(r->exists_index);
 	free(r);
 }
 
@@ -2154,6 +2184,21 @@ header_group(const struct rules *r, const char *lname, unsigned int mods)
 	return -1;
 }
 
+/* A header named lname (lower case) is there: its exists: rules match. */
+static void
+exists_mark(struct rules_match *m, const char *lname)
+{
+	const struct rules *r = m->rules;
+	uint32_t h = header_hash(lname, 0) & r->exists_index_mask;
+
+	for (; r->exists_index[h] != 0; h = (h + 1) & r->exists_index_mask) {
+		unsigned int k = r->exists_index[h] - 1;
+
+		if (strcmp(r->exists_names[k], lname) == 0)
+			m->state[r->exists_rules[k]] |= ST_MATCHED;
+	}
+}
+
 void
 rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
     const char *value, size_t len)
@@ -2182,12 +2227,10 @@ rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
 		if (strcmp(lname, "to") == 0 || strcmp(lname, "cc") == 0)
 			group_append(m, header_group(r, "tocc", mods), value, len);
 	}
-	strbuf_putc(&m->seen_names, '\n');
-	strbuf_append(&m->seen_names, lname, strlen(lname));
-	strbuf_putc(&m->seen_names, '\n');
+	exists_mark(m, lname);
 	/* The ToCc pseudo-header exists when To or Cc does (exists:ToCc). */
 	if (strcmp(lname, "to") == 0 || strcmp(lname, "cc") == 0)
-		strbuf_append(&m->seen_names, "\ntocc\n", 6);
+		exists_mark(m, "tocc");
 }
 
 void
@@ -2201,25 +2244,8 @@ rules_match_pseudo_header(struct rules_match *m, const char *name, unsigned int 
 	str_copy(lname, name, sizeof(lname));
 	str_lower(lname);
 	group_append(m, header_group(m->rules, lname, mods), value, len);
-	if (!exists)
-		return;
-	strbuf_putc(&m->seen_names, '\n');
-	strbuf_append(&m->seen_names, lname, strlen(lname));
-	strbuf_putc(&m->seen_names, '\n');
-}
-
-static int
-header_seen(const struct rules_match *m, const char *name)
-{
-	char needle[132];
-
-	if (m->seen_names.data == NULL)
-		return 0;
-	needle[0] = '\n';
-	str_copy(needle + 1, name, sizeof(needle) - 2);
-	str_lower(needle + 1);
-	strcat(needle, "\n");
-	return strstr(m->seen_names.data, needle) != NULL;
+	if (exists)
+		exists_mark(m, lname);
 }
 
 void
@@ -2238,18 +2264,21 @@ rules_match_headers_end(struct rules_match *m)
 			continue;
 		if (m->seen[i]) {
 			scan_block(m, g, m->values[i].data, m->values[i].len);
-		} else {
+		} else if (g->has_unset) {
 			/* Not there: the value is [if-unset: X], or empty. */
 			for (j = 0; j < g->count; j++) {
 				if (r->info[g->ids[j]].unset_match)
 					m->state[g->ids[j]] |= ST_MATCHED;
 			}
+		} else if (!g->has_negate) {
+			/* Nothing matched, nothing negated: no hit. */
+			continue;
 		}
 		for (j = 0; j < g->count; j++) {
 			unsigned int rule = g->ids[j];
 			int matched = (m->state[rule] & ST_MATCHED) != 0;
 
-			if (matched != sa_rules_get(r->sa, rule)->negate) {
+			if (matched != r->info[rule].negate) {
 				set_hit(m, rule);
 				if (g->has_multiple && matched && m->seen[i]) {
 					double t0 = prof_start(m);
@@ -2263,7 +2292,7 @@ rules_match_headers_end(struct rules_match *m)
 	for (i = 0; i < r->exists_count; i++) {
 		unsigned int rule = r->exists_rules[i];
 
-		if (header_seen(m, sa_rules_get(r->sa, rule)->header))
+		if (m->state[rule] & ST_MATCHED)
 			set_hit(m, rule);
 	}
 }
@@ -2555,7 +2584,7 @@ rules_match_reset(struct rules_match *m)
 	for (i = 0; i < r->group_count; i++)
 		buf_recycle(&m->values[i]);
 	memset(m->seen, 0, r->group_count + 1);
-	buf_recycle(&m->seen_names);
+
 	m->headers_done = m->scanned = m->finished = 0;
 	m->nends = 0;
 	m->ends_full = 0;
@@ -2621,7 +2650,7 @@ rules_match_free(struct rules_match **match)
 	}
 	for (i = 0; i < m->rules->group_count; i++)
 		strbuf_free(&m->values[i]);
-	strbuf_free(&m->seen_names);
+
 	free(m->values);
 	free(m->seen);
 	free(m->state);
