@@ -2147,9 +2147,10 @@ scan_block(struct rules_match *m, const struct rules_group *g, const char *data,
 		unsigned int rule = g->ids[i];
 		double t0;
 
-		if (m->rules->info[rule].status != RULES_PCRE) {
-			if (!(m->state[rule] & ST_CANDIDATE))
+		if (!(m->state[rule] & ST_CANDIDATE)) {
+			if (!g->has_pcre || m->rules->info[rule].status != RULES_PCRE)
 				continue;
+		} else {
 			m->state[rule] &= (unsigned char)~ST_CANDIDATE;
 		}
 		t0 = prof_start(m);
@@ -2278,6 +2279,8 @@ rules_match_headers_end(struct rules_match *m)
 			unsigned int rule = g->ids[j];
 			int matched = (m->state[rule] & ST_MATCHED) != 0;
 
+			if (!matched && !g->has_negate)
+				continue;
 			if (matched != r->info[rule].negate) {
 				set_hit(m, rule);
 				if (g->has_multiple && matched && m->seen[i]) {
@@ -2471,8 +2474,9 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 		size_t len = st->kept.len;
 		double t0;
 
+		/* The state first: most rules are untouched, and their info is far. */
 		if (!(m->state[rule] & (ST_MATCHED | ST_CANDIDATE)) &&
-		    r->info[rule].status != RULES_PCRE)
+		    (!g->has_pcre || r->info[rule].status != RULES_PCRE))
 			continue;
 		t0 = prof_start(m);
 		if (r->info[rule].nosubject) {
