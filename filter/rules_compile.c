@@ -462,6 +462,31 @@ pieces_free(struct rule_info *info)
 	info->pieces = NULL;
 }
 
+/* step 8 left: its pattern dropped. */
+static void
+unbound_drop(struct rule_info *info)
+{
+	free(info->unbound);
+	info->unbound = NULL;
+	info->unbound_alt = 0;
+}
+
+/* The patterns of a rule's ways into Hyperscan, once it has one (or none). */
+static void
+ways_free(struct rule_info *info)
+{
+	free(info->relaxed);
+	info->relaxed = NULL;
+	free(info->anchored);
+	info->anchored = NULL;
+	free(info->part);
+	info->part = NULL;
+	free(info->widened);
+	info->widened = NULL;
+	unbound_drop(info);
+	pieces_free(info);
+}
+
 /*
  * The widened pattern, which Hyperscan finds too large, as pieces it takes
  * one by one (a piece it refuses split again, up to RULES_PIECES_MAX):
@@ -523,9 +548,7 @@ split_widened(const struct sa_rule *rule, struct rule_info *info)
 static void
 inexact_step(const struct sa_rule *rule, struct rule_info *info)
 {
-	free(info->unbound);
-	info->unbound = NULL;
-	info->unbound_alt = 0;
+	unbound_drop(info);
 	if (!info->single && rule->type == SA_RULE_BODY) {
 		info->single = 1;
 		info->unbound_tried0 = 0;
@@ -576,9 +599,7 @@ next_relax_step(const struct sa_rule *rule, struct rule_info *info)
 		if (info->unbound_early) {
 			/* Back to the relaxed pattern. */
 			info->unbound_early = 0;
-			info->unbound_alt = 0;
-			free(info->unbound);
-			info->unbound = NULL;
+			unbound_drop(info);
 			info->relax_step = 0;
 			return 0;
 		}
@@ -928,17 +949,7 @@ classify(struct rules *r)
 					snprintf(errbuf + len, sizeof(errbuf) - len, "; prefilter: %s",
 					    err2->message);
 				set_status(info, RULES_UNSUPPORTED, errbuf);
-				free(info->relaxed);
-				info->relaxed = NULL;
-				free(info->anchored);
-				info->anchored = NULL;
-				free(info->part);
-				info->part = NULL;
-				free(info->widened);
-				info->widened = NULL;
-				free(info->unbound);
-				info->unbound = NULL;
-				pieces_free(info);
+				ways_free(info);
 			}
 			hs_free_compile_error(err2);
 		}
@@ -1404,44 +1415,51 @@ header_hash(const char *lname, unsigned int mods)
  * instead of a walk over the hundreds of groups.  Built once the groups
  * are final, compiled or read from the cache.
  */
+/* An open-addressing table for n entries (0: empty slot); its mask in *mask_r. */
+static unsigned int *
+index_new(unsigned int n, unsigned int *mask_r)
+{
+	unsigned int size = 16;
+
+	while (size < 2 * n + 2)
+		size *= 2;
+	*mask_r = size - 1;
+	return xcalloc(size, sizeof(unsigned int));
+}
+
+/* value (not 0) at the first free slot from hash h on. */
+static void
+index_put(unsigned int *index, unsigned int mask, uint32_t h, unsigned int value)
+{
+	for (h &= mask; index[h] != 0; h = (h + 1) & mask)
+		;
+	index[h] = value;
+}
+
 static void
 index_header_groups(struct rules *r)
 {
-	unsigned int size = 16, i;
+	unsigned int i;
 
-	while (size < 2 * r->group_count + 2)
-		size *= 2;
-	r->header_index = xcalloc(size, sizeof(*r->header_index));
-	r->header_index_mask = size - 1;
+	r->header_index = index_new(r->group_count, &r->header_index_mask);
 	for (i = 0; i < r->group_count; i++) {
 		const struct rules_group *g = &r->groups[i];
-		uint32_t h;
 
-		if (g->type != SA_RULE_HEADER)
-			continue;
-		h = header_hash(g->header, g->mods) & r->header_index_mask;
-		while (r->header_index[h] != 0)
-			h = (h + 1) & r->header_index_mask;
-		r->header_index[h] = i + 1;
+		if (g->type == SA_RULE_HEADER)
+			index_put(r->header_index, r->header_index_mask,
+			    header_hash(g->header, g->mods), i + 1);
 	}
 	r->exists_rules = xcalloc(r->count + 1, sizeof(*r->exists_rules));
 	for (i = 0; i < r->count; i++)
 		if (r->info[i].status == RULES_EXISTS)
 			r->exists_rules[r->exists_count++] = i;
-	for (size = 16; size < 2 * r->exists_count + 2; size *= 2)
-		;
-	r->exists_index = xcalloc(size, sizeof(*r->exists_index));
-	r->exists_index_mask = size - 1;
+	r->exists_index = index_new(r->exists_count, &r->exists_index_mask);
 	r->exists_names = xcalloc(r->exists_count + 1, sizeof(*r->exists_names));
 	for (i = 0; i < r->exists_count; i++) {
-		uint32_t h;
-
 		r->exists_names[i] = xstrdup(sa_rules_get(r->sa, r->exists_rules[i])->header);
 		str_lower(r->exists_names[i]);
-		h = header_hash(r->exists_names[i], 0) & r->exists_index_mask;
-		while (r->exists_index[h] != 0)
-			h = (h + 1) & r->exists_index_mask;
-		r->exists_index[h] = i + 1;
+		index_put(r->exists_index, r->exists_index_mask,
+		    header_hash(r->exists_names[i], 0), i + 1);
 	}
 }
 
@@ -1610,16 +1628,6 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 				    "repeated group matches, from where the group's matches start" :
 				    "confirmed on the lines where its repeated group matches");
 			}
-			free(r->info[i].relaxed);
-			r->info[i].relaxed = NULL;
-			free(r->info[i].anchored);
-			r->info[i].anchored = NULL;
-			free(r->info[i].part);
-			r->info[i].part = NULL;
-			free(r->info[i].widened);
-			r->info[i].widened = NULL;
-			free(r->info[i].unbound);
-			r->info[i].unbound = NULL;
 			if (r->info[i].status == RULES_PREFILTER && r->info[i].relax_step == 7) {
 				char *why = xasprintf(r->info[i].lines ? "widened, in %zu pieces, "
 				    "confirmed on the lines where they match" : "widened, in %zu pieces",
@@ -1628,7 +1636,7 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 				set_status(&r->info[i], RULES_PREFILTER, why);
 				free(why);
 			}
-			pieces_free(&r->info[i]);
+			ways_free(&r->info[i]);
 		}
 	} else {
 		compile_pcre(r);
@@ -1975,11 +1983,7 @@ pcre_match_part_line(struct rules_match *m, unsigned int rule, const char *line,
 	return 0;
 }
 
-/*
- * A "lines" rule: PCRE2 on the lines of kept (len bytes, the stream's
- * text) where Hyperscan saw its part end, from data on (nosubject).  Any
- * match of the rule on a line holds a match of its part on that line.
- */
+/* Ends by rule, then offset. */
 static int
 end_cmp(const void *a, const void *b)
 {
@@ -1990,6 +1994,11 @@ end_cmp(const void *a, const void *b)
 	return x->to < y->to ? -1 : x->to > y->to;
 }
 
+/*
+ * A "lines" rule: PCRE2 on the lines of kept (len bytes, the stream's
+ * text) where Hyperscan saw its part end, from data on (nosubject).  Any
+ * match of the rule on a line holds a match of its part on that line.
+ */
 static int
 pcre_match_part_lines(struct rules_match *m, unsigned int rule, const char *kept, size_t len,
     const char *data)
@@ -2002,7 +2011,7 @@ pcre_match_part_lines(struct rules_match *m, unsigned int rule, const char *kept
 		chain = 1;
 	else if (chain > RULES_CHAIN_MAX)
 		chain = RULES_CHAIN_MAX;
-	/* The ends are sorted by rule and offset (stream_close): this rule's first. */
+	/* Sorted once a message, by the first lines rule confirmed: this rule's first. */
 	if (!m->ends_sorted) {
 		qsort(m->ends, m->nends, sizeof(*m->ends), end_cmp);
 		m->ends_sorted = 1;
@@ -2393,6 +2402,14 @@ stream_scan(struct rules_match *m, struct rules_stream *st, const struct rules_g
 	}
 }
 
+/* The kept bytes not yet given to Hyperscan, given. */
+static void
+scan_kept(struct rules_match *m, struct rules_stream *st, const struct rules_group *g)
+{
+	stream_scan(m, st, g, st->kept.data + st->scan_from, st->kept.len - st->scan_from);
+	st->scan_from = st->kept.len;
+}
+
 void
 rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type, const void *data,
     size_t len)
@@ -2418,8 +2435,7 @@ rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type, const voi
 	if (st->in_kept) {
 		if (n == len && st->kept.len - st->scan_from < RULES_STREAM_STAGE)
 			return;
-		stream_scan(m, st, g, st->kept.data + st->scan_from, st->kept.len - st->scan_from);
-		st->scan_from = st->kept.len;
+		scan_kept(m, st, g);
 		if (n == len)
 			return;
 		/* kept is full: the rest is staged apart. */
@@ -2454,7 +2470,7 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 	st = &m->streams[type];
 	g = &r->groups[r->stream_group[type]];
 	if (st->hs != NULL && st->in_kept && st->kept.len > st->scan_from)
-		stream_scan(m, st, g, st->kept.data + st->scan_from, st->kept.len - st->scan_from);
+		scan_kept(m, st, g);
 	if (st->hs != NULL && st->stage.len > 0)
 		stream_scan(m, st, g, st->stage.data, st->stage.len);
 	strbuf_reset(&st->stage);
@@ -2588,7 +2604,6 @@ rules_match_reset(struct rules_match *m)
 	for (i = 0; i < r->group_count; i++)
 		buf_recycle(&m->values[i]);
 	memset(m->seen, 0, r->group_count + 1);
-
 	m->headers_done = m->scanned = m->finished = 0;
 	m->nends = 0;
 	m->ends_full = 0;
@@ -2654,7 +2669,6 @@ rules_match_free(struct rules_match **match)
 	}
 	for (i = 0; i < m->rules->group_count; i++)
 		strbuf_free(&m->values[i]);
-
 	free(m->values);
 	free(m->seen);
 	free(m->state);
