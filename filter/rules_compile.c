@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-17"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-18"
 
 struct rules_group {
 	enum sa_rule_type type;

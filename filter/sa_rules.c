@@ -1122,14 +1122,75 @@ replace_tags(const struct sa_rules *r, const char *re)
 	return cur;
 }
 
+/*
+ * SpamAssassin matches a body rule against each paragraph of the rendered
+ * text apart (a rawbody rule against each line), so \A and \z are the ends
+ * of one paragraph.  facteur scans the paragraphs as one stream of lines
+ * with ^ and $ multi-line: there \A and \z would be the ends of the whole
+ * body.  They are written ^ and $ (\Z too), which are the ends of each line.
+ * Outside character classes and \Q...\E only; NULL when there is none.
+ */
+static char *
+line_ends(const char *re)
+{
+	struct strbuf out;
+	const char *p;
+	int changed = 0, in_class = 0;
+
+	memset(&out, 0, sizeof(out));
+	for (p = re; *p != '\0'; p++) {
+		if (*p == '\\' && p[1] == 'Q') {
+			const char *e = strstr(p + 2, "\\E");
+			size_t n = e != NULL ? (size_t)(e + 2 - p) : strlen(p);
+
+			strbuf_append(&out, p, n);
+			p += n - 1;
+		} else if (*p == '\\' && p[1] != '\0') {
+			if (!in_class && (p[1] == 'A' || p[1] == 'z' || p[1] == 'Z')) {
+				strbuf_putc(&out, p[1] == 'A' ? '^' : '$');
+				changed = 1;
+			} else {
+				strbuf_append(&out, p, 2);
+			}
+			p++;
+		} else if (in_class && p[0] == '[' && p[1] == ':') {
+			/* [:alpha:] in a class: its ] does not close the class */
+			const char *e = strstr(p + 2, ":]");
+
+			if (e == NULL)
+				e = p;
+			strbuf_append(&out, p, (size_t)(e + 2 - p));
+			p = e + 1;
+		} else {
+			if (!in_class && *p == '[') {
+				in_class = 1;
+				strbuf_putc(&out, *p);
+				/* a ] first in the class, after ^ or not, is a literal */
+				if (p[1] == '^')
+					strbuf_putc(&out, *++p);
+				if (p[1] == ']')
+					strbuf_putc(&out, *++p);
+				continue;
+			}
+			if (in_class && *p == ']')
+				in_class = 0;
+			strbuf_putc(&out, *p);
+		}
+	}
+	if (!changed) {
+		strbuf_free(&out);
+		return NULL;
+	}
+	return xstrndup(out.data, out.len);
+}
+
 void
 sa_rules_finish(struct sa_rules *r)
 {
 	unsigned int i;
 
-	if (!sa_rules_has_plugin(r, "Mail::SpamAssassin::Plugin::ReplaceTags"))
-		return;
-	for (i = 0; i < r->replace_count; i++) {
+	for (i = 0; i < r->replace_count &&
+	    sa_rules_has_plugin(r, "Mail::SpamAssassin::Plugin::ReplaceTags"); i++) {
 		int idx = sa_rules_find(r, r->replace[i]);
 		struct sa_rule *rule;
 		char *re;
@@ -1143,6 +1204,16 @@ sa_rules_finish(struct sa_rules *r)
 		free(rule->pattern);
 		rule->pattern = re;
 		rule->replaced = 1;
+	}
+	for (i = 0; i < r->count; i++) {
+		struct sa_rule *rule = &r->rules[i];
+		char *re;
+
+		if ((rule->type == SA_RULE_BODY || rule->type == SA_RULE_RAWBODY) &&
+		    rule->pattern != NULL && (re = line_ends(rule->pattern)) != NULL) {
+			free(rule->pattern);
+			rule->pattern = re;
+		}
 	}
 }
 

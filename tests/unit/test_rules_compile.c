@@ -1049,6 +1049,52 @@ test_loosened_lines(void **state)
 	free(dir);
 }
 
+/*
+ * \A and \z in body and rawbody rules are each paragraph's or line's ends,
+ * as in SpamAssassin, not the whole stream's (sa_rules_finish writes them
+ * ^ and $).
+ */
+static void
+test_line_ends(void **state)
+{
+	static const char text[] =
+	    "body T_TRACK /^[a-z0-9]{6,24}[-_a-z0-9]{4,36}\\s*\\z/is\n"
+	    "rawbody T_RAW_START /\\Afoo/\n";
+	struct rules_options o = { .cache_dir = NULL };
+	struct sa_rules *sa = sa_rules_new();
+	struct rules_scratch *s;
+	struct rules_match *m;
+	struct rules *r;
+	const char *error;
+	const char *middle[] = { "Subject\nhello\n", "abcdef12-3456\n", "more words\n", NULL };
+	const char *inside[] = { "Subject\nsee abcdef12-3456 here\n", "end\n", NULL };
+	const char *raw[] = { "first line\n", "foo on a later line\n", NULL };
+	const char *raw_no[] = { "first line\n", "a foo\n", NULL };
+
+	sa_rules_parse(sa, "ends.cf", text, strlen(text));
+	assert_int_equal(sa_rules_error_count(sa), 0);
+	sa_rules_finish(sa);
+	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+	cur_rules = r;
+	s = rules_scratch_new(r);
+	m = rules_match_new(r, s);
+	body(m, SA_RULE_BODY, middle);
+	body(m, SA_RULE_RAWBODY, raw);
+	rules_match_finish(m);
+	assert_true(hits(m, "T_TRACK"));
+	assert_true(hits(m, "T_RAW_START"));
+	rules_match_reset(m);
+	body(m, SA_RULE_BODY, inside);
+	body(m, SA_RULE_RAWBODY, raw_no);
+	rules_match_finish(m);
+	assert_false(hits(m, "T_TRACK"));
+	assert_false(hits(m, "T_RAW_START"));
+	rules_match_free(&m);
+	rules_scratch_free(&s);
+	rules_free(&r);
+	sa_rules_free(&sa);
+}
+
 static void
 feed(struct rules_match *m, const char *text)
 {
@@ -1236,6 +1282,7 @@ main(void)
 		cmocka_unit_test(test_widen),
 		cmocka_unit_test(test_repeat_part),
 		cmocka_unit_test(test_loosened_lines),
+		cmocka_unit_test(test_line_ends),
 		cmocka_unit_test(test_stream_kept_full),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_debian_rules),

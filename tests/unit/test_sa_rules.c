@@ -281,6 +281,31 @@ test_replace_tags(void **state)
 	sa_rules_free(&r);
 }
 
+/* \A and \z of a body or rawbody rule are the ends of each line facteur scans. */
+static void
+test_line_ends(void **state)
+{
+	struct sa_rules *r = sa_rules_new();
+
+	(void)state;
+	parse(r, "e.cf",
+	    "body TRACKER /^[a-z0-9]{6,24}\\s*\\z/is\n"
+	    "rawbody RAW /\\Afoo|bar\\Z/\n"
+	    "body KEPT /[\\A\\z]\\\\A\\Q\\A\\E[]\\z][[:alpha:]\\z]x/\n"
+	    "header HDR Subject =~ /\\Afoo\\z/\n"
+	    "full FULL /\\Afoo/\n");
+	sa_rules_finish(r);
+	assert_string_equal(get(r, "TRACKER")->pattern, "^[a-z0-9]{6,24}\\s*$");
+	assert_string_equal(get(r, "RAW")->pattern, "^foo|bar$");
+	/* in classes, escaped, quoted: as written */
+	assert_string_equal(get(r, "KEPT")->pattern,
+	    "[\\A\\z]\\\\A\\Q\\A\\E[]\\z][[:alpha:]\\z]x");
+	/* a header's value and the full message are one text: as written */
+	assert_string_equal(get(r, "HDR")->pattern, "\\Afoo\\z");
+	assert_string_equal(get(r, "FULL")->pattern, "\\Afoo");
+	sa_rules_free(&r);
+}
+
 struct error_case {
 	const char *text;
 	unsigned int line;
@@ -357,6 +382,7 @@ main(void)
 		cmocka_unit_test(test_override),
 		cmocka_unit_test(test_conditionals),
 		cmocka_unit_test(test_replace_tags),
+		cmocka_unit_test(test_line_ends),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_digest),
 	};
