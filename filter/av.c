@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <clamav.h>
 
@@ -178,6 +179,21 @@ av_engine_load(struct av_engine **e_r, char *why, size_t whysize)
 	    av_engine_set(cl, CL_ENGINE_MAX_FILES, var_av_max_files,
 	    "av_max_files", why, whysize) < 0)
 		goto fail;
+	/*
+	 * libclamav makes a directory for every scan and writes the parts it
+	 * unpacks there: on tmpfs that costs no disk inode and no I/O.
+	 */
+	if (var_av_temp_directory[0] != '\0') {
+		if (access(var_av_temp_directory, W_OK | X_OK) != 0) {
+			log_warnx("av: av_temp_directory %s: %s; ClamAV's own ($TMPDIR or /tmp) is used",
+			    var_av_temp_directory, strerror(errno));
+		} else if ((ret = cl_engine_set_str(cl, CL_ENGINE_TMPDIR,
+		    var_av_temp_directory)) != CL_SUCCESS) {
+			snprintf(why, whysize, "setting av_temp_directory to %s: %s",
+			    var_av_temp_directory, cl_strerror(ret));
+			goto fail;
+		}
+	}
 	if ((ret = cl_load(dir, cl, &signo, CL_DB_STDOPT)) != CL_SUCCESS) {
 		snprintf(why, whysize, "loading %s: %s", dir, cl_strerror(ret));
 		goto fail;

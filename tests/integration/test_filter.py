@@ -278,7 +278,8 @@ def test_eicar_refused_clean_accepted(av_facteur):
     assert f.stats()["av_viruses"] >= 1
 
 
-def test_virus_in_base64_zip_attachment(av_facteur):
+def zip_virus_message():
+    """A message with clam.exe in a zip, base64: ClamAV unpacks it to find it."""
     import base64
     import io
     import zipfile
@@ -293,10 +294,48 @@ def test_virus_in_base64_zip_attachment(av_facteur):
            "--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
            "--XX\r\nContent-Type: application/zip; name=files.zip\r\n"
            "Content-Transfer-Encoding: base64\r\n\r\n" + b64 + "--XX--\r\n")
+    return msg
+
+
+def test_virus_in_base64_zip_attachment(av_facteur):
     f = av_facteur
-    code, text = send(f.smtp_port, msg)
+    code, text = send(f.smtp_port, zip_virus_message())
     assert code == 554 and "ClamAV-Test-File" in text, (code, text)
     assert f.wait_queue_empty()
+
+
+def test_av_temp_directory(workdir):
+    """ClamAV scans in av_temp_directory; one it cannot use is reported, not fatal."""
+    db = pathlib.Path(workdir) / "clamdb"
+    subprocess.run(["sh", os.path.join(SRCDIR, "tests/av/make-db.sh"), str(db)], check=True,
+                   timeout=120)
+    scans = pathlib.Path(workdir) / "scans"
+    scans.mkdir()
+    scans.chmod(0o1777)
+    f = Facteur(str(workdir), av_database_directory=str(db), mynetworks=OUTSIDE,
+                av_temp_directory=str(scans))
+    f.start()
+    try:
+        assert wait_for(lambda: f.stats().get("av_ready") == 1, timeout=120), f.log_tail()
+        before = scans.stat().st_mtime_ns
+        code, text = send(f.smtp_port, zip_virus_message())
+        assert code == 554 and "ClamAV-Test-File" in text, (code, text)
+        # libclamav made its scan directory there, and removed it.
+        assert scans.stat().st_mtime_ns != before
+        assert list(scans.iterdir()) == []
+    finally:
+        f.stop()
+    missing = pathlib.Path(workdir) / "no-such-dir"
+    f = Facteur(str(workdir), name="facteur2", av_database_directory=str(db),
+                mynetworks=OUTSIDE, av_temp_directory=str(missing))
+    f.start()
+    try:
+        assert wait_for(lambda: f.stats().get("av_ready") == 1, timeout=120), f.log_tail()
+        code, text = send(f.smtp_port, zip_virus_message())
+        assert code == 554 and "ClamAV-Test-File" in text, (code, text)
+        assert "av_temp_directory %s: No such file or directory" % missing in f.log_text()
+    finally:
+        f.stop()
 
 
 def test_av_not_ready_then_database_appears(workdir):

@@ -41,7 +41,10 @@ Environment: BENCH_QUICK=1 (300 messages, 1 round), BENCH_MESSAGES=N,
 BENCH_SESSIONS, BENCH_ROUNDS, BENCH_PARTS="1 2 3 4 5" (which parts; the
 last line needs 1 and 2), BENCH_SPAMD_MESSAGES (default: all),
 BENCH_CACHE (default /var/tmp/facteur-bench), BENCH_FILTER_WORKERS (facteur's
-filter_workers; default its own default), BENCH_DNS=refuse.
+filter_workers; default its own default), BENCH_FACTEUR_CONF="name = value; ..."
+(more facteur.conf settings), BENCH_DNS=refuse.  ClamAV's scan directories
+(facteur's av_temp_directory, clamd's and clamav-milter's TemporaryDirectory)
+are on tmpfs (/dev/shm) for both.
 Usage: tests/bench/filter/run.sh [BUILDDIR [MESSAGE_DIR]]   (as root)
 """
 import json
@@ -70,6 +73,14 @@ SENDER = "bench@example.org"
 RCPT = "user@example.net"
 
 procs = []          # everything started, stopped in reverse order at the end
+scratch = []        # directories on tmpfs, removed at the end
+
+
+def tmpfs_dir(name):
+    """A scan directory on tmpfs, as facteur's av_temp_directory (/dev/shm)."""
+    d = tempfile.mkdtemp(prefix="facteur-fbench-%s-" % name, dir="/dev/shm")
+    scratch.append(d)
+    return d
 
 
 # ---------------------------------------------------------------- helpers
@@ -434,6 +445,9 @@ class Facteur:
         os.makedirs(rcache, exist_ok=True)
         workers = os.environ.get("BENCH_FILTER_WORKERS")
         workers = "filter_workers = %s\n" % workers if workers else ""
+        # More settings, for comparisons: "name = value; name = value".
+        workers += "".join(x.strip() + "\n" for x in os.environ.get("BENCH_FACTEUR_CONF", "").split(";")
+                           if x.strip())
         with open(self.conf, "w") as f:
             f.write(f"""spool_directory = {self.dir}/spool
 daemon_directory = {BUILD}/mta
@@ -528,7 +542,7 @@ DatabaseDirectory {avdb}
 Foreground yes
 LogFile {self.dir}/clamd.log
 PidFile {self.dir}/clamd.pid
-TemporaryDirectory {self.dir}
+TemporaryDirectory {tmpfs_dir("clamd")}
 DisableCache true
 MaxThreads 12
 MaxScanSize 100M
@@ -569,7 +583,7 @@ ClamdSocket tcp:127.0.0.1:{clamd.port}
 Foreground yes
 User root
 PidFile {self.dir}/pid
-TemporaryDirectory {self.dir}
+TemporaryDirectory {tmpfs_dir("clamav-milter")}
 LogFile {self.dir}/clamav-milter.log
 OnClean Accept
 OnInfected Reject
@@ -1033,6 +1047,8 @@ def main():
             pfx.stop()
         stop_all()
         shutil.rmtree(root, ignore_errors=True)
+        for d in scratch:
+            shutil.rmtree(d, ignore_errors=True)
 
     out()
     out("%-24s %9s %9s %10s %9s" % ("system", "acc msg/s", "dlv msg/s", "CPU ms/msg", "MB (PSS)"))
