@@ -37,6 +37,7 @@
 #include "filter/arc.h"
 #include "filter/auth.h"
 #include "filter/dns_blocking.h"
+#include "filter/eval.h"
 #include "filter/verdict.h"
 #include "lib/log.h"
 #include "lib/mem.h"
@@ -1241,12 +1242,15 @@ list_match(const char *list, const char *args)
 	return any;
 }
 
+#define FN(lit) EVAL_FN_IS(f, flen, lit)
+
 int
 auth_sa_eval(const struct auth_result *res, const char *function, const char *args)
 {
 	static const char *const spf_results[] = { "pass", "fail", "softfail", "neutral", "none",
 		"temperror", "permerror" };
 	const char *f = function;
+	size_t flen = strlen(f);
 
 	if (args == NULL)
 		args = "";
@@ -1260,37 +1264,37 @@ auth_sa_eval(const struct auth_result *res, const char *function, const char *ar
 		if (strcmp(what, "whitelist_from") == 0 || strcmp(what, "welcomelist_from") == 0)
 			return 0;
 	}
-	if (strcmp(f, "check_for_def_spf_whitelist_from") == 0 || strcmp(f, "check_for_def_spf_welcomelist_from") == 0 ||
-	    strcmp(f, "check_for_dkim_whitelist_from") == 0 || strcmp(f, "check_for_dkim_welcomelist_from") == 0 ||
-	    strcmp(f, "check_for_def_dkim_whitelist_from") == 0 || strcmp(f, "check_for_def_dkim_welcomelist_from") == 0)
+	if (FN("check_for_def_spf_whitelist_from") || FN("check_for_def_spf_welcomelist_from") ||
+	    FN("check_for_dkim_whitelist_from") || FN("check_for_dkim_welcomelist_from") ||
+	    FN("check_for_def_dkim_whitelist_from") || FN("check_for_def_dkim_welcomelist_from"))
 		return 0;
-	if (strcmp(f, "check_dkim_signed") == 0)
+	if (FN("check_dkim_signed"))
 		return res->dkim_signed && list_match(res->dkim_domains, args);
-	if (strcmp(f, "check_dkim_valid") == 0)
+	if (FN("check_dkim_valid"))
 		return res->dkim_valid && list_match(res->dkim_valid_domains, args);
-	if (strcmp(f, "check_dkim_valid_author_sig") == 0)
+	if (FN("check_dkim_valid_author_sig"))
 		return res->dkim_valid_author && (args[0] == '\0' || list_match(res->from_domain, args));
-	if (strcmp(f, "check_dkim_valid_envelopefrom") == 0)
+	if (FN("check_dkim_valid_envelopefrom"))
 		return res->envelope_domain != NULL && list_match(res->dkim_valid_domains, res->envelope_domain);
-	if (strcmp(f, "check_dkim_dependable") == 0)
+	if (FN("check_dkim_dependable"))
 		return res->dkim_checked;
 	/* Testing keys, and ADSP (RFC 5617, historic): not evaluated, never a hit. */
-	if (strcmp(f, "check_dkim_testing") == 0 || strcmp(f, "check_dkim_adsp") == 0 ||
-	    strcmp(f, "check_dkim_signsome") == 0 || strcmp(f, "check_dkim_signall") == 0)
+	if (FN("check_dkim_testing") || FN("check_dkim_adsp") ||
+	    FN("check_dkim_signsome") || FN("check_dkim_signall"))
 		return 0;
-	if (strcmp(f, "check_dmarc_pass") == 0)
+	if (FN("check_dmarc_pass"))
 		return strcmp(res->dmarc, "pass") == 0;
-	if (strcmp(f, "check_dmarc_reject") == 0)
+	if (FN("check_dmarc_reject"))
 		return strcmp(res->dmarc, "fail") == 0 && strcmp(res->dmarc_policy, "reject") == 0;
-	if (strcmp(f, "check_dmarc_quarantine") == 0)
+	if (FN("check_dmarc_quarantine"))
 		return strcmp(res->dmarc, "fail") == 0 && strcmp(res->dmarc_policy, "quarantine") == 0;
-	if (strcmp(f, "check_dmarc_none") == 0)
+	if (FN("check_dmarc_none"))
 		return strcmp(res->dmarc, "fail") == 0 && strcmp(res->dmarc_policy, "none") == 0;
-	if (strcmp(f, "check_dmarc_missing") == 0)
+	if (FN("check_dmarc_missing"))
 		return strcmp(res->dmarc, "none") == 0;
-	if (strcmp(f, "check_arc_signed") == 0)
+	if (FN("check_arc_signed"))
 		return res->arc[0] != '\0' && strcmp(res->arc, "none") != 0;
-	if (strcmp(f, "check_arc_valid") == 0)
+	if (FN("check_arc_valid"))
 		return strcmp(res->arc, "pass") == 0;
 	return -1;
 }

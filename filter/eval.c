@@ -4538,9 +4538,12 @@ eval_function_owner(const char *function)
 	return NULL;
 }
 
+#define FN(lit) EVAL_FN_IS(f, flen, lit)
+
 int
 eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 {
+	size_t flen = strlen(f);
 	char a[MAX_ARGS][256];
 	int na = split_args(args_text, a);
 	struct eval_state *st;
@@ -4552,7 +4555,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		return eval_received_sa(m, f, args_text);
 
 	/* ---- HeaderEval ---- */
-	if (strcmp(f, "check_for_missing_to_header") == 0) {
+	if (FN("check_for_missing_to_header")) {
 		char *to = hdr_get_s(m, "To");
 		if (to[0] == '\0') {
 			free(to);
@@ -4562,7 +4565,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		free(to);
 		return r;
 	}
-	if (strcmp(f, "check_for_shifted_date") == 0) {
+	if (FN("check_for_shifted_date")) {
 		double d;
 		st = state(m);
 		if (!st->dates_done)
@@ -4571,9 +4574,9 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		return (strcmp(a[0], "undef") == 0 || d >= 3600 * atof(a[0])) &&
 		    (strcmp(a[1], "undef") == 0 || d < 3600 * atof(a[1]));
 	}
-	if (strcmp(f, "check_illegal_chars") == 0)
+	if (FN("check_illegal_chars"))
 		return eval_illegal_chars(m, a[0], atof(a[1]), atol(a[2]));
-	if (strcmp(f, "check_header_count_range") == 0) {
+	if (FN("check_header_count_range")) {
 		/* distinct values */
 		size_t n = 0;
 		for (size_t i = 0; i < m->nheaders; i++) {
@@ -4590,7 +4593,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		}
 		return (double)n >= atof(a[1]) && (double)n <= atof(a[2]);
 	}
-	if (strcmp(f, "check_for_fake_aol_relay_in_rcvd") == 0) {
+	if (FN("check_for_fake_aol_relay_in_rcvd")) {
 		char *rc = rcvd_spaced(m, "Received");
 		if (re_find(" rly-[a-z][a-z]\\d\\d\\.", PCRE2_CASELESS, rc, NULL))
 			r = !re_find("/AOL-\\d+\\.\\d+\\.\\d+\\)", 0, rc, NULL) &&
@@ -4598,24 +4601,24 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		free(rc);
 		return r;
 	}
-	if (strcmp(f, "check_for_faraway_charset_in_headers") == 0 ||
-	    strcmp(f, "check_for_faraway_charset") == 0 || strcmp(f, "html_charset_faraway") == 0) {
+	if (FN("check_for_faraway_charset_in_headers") ||
+	    FN("check_for_faraway_charset") || FN("html_charset_faraway")) {
 		/* ok_locales all (the default) accepts every charset */
 		if (m->config == NULL || m->config->locales_all)
 			return 0;
 		return -1;
 	}
-	if (strcmp(f, "check_for_unique_subject_id") == 0)
+	if (FN("check_for_unique_subject_id"))
 		return 0;
-	if (strcmp(f, "check_for_forged_hotmail_received_headers") == 0)
+	if (FN("check_for_forged_hotmail_received_headers"))
 		return forged_hotmail(m) == 1;
-	if (strcmp(f, "check_for_no_hotmail_received_headers") == 0)
+	if (FN("check_for_no_hotmail_received_headers"))
 		return forged_hotmail(m) == 2;
-	if (strcmp(f, "gated_through_received_hdr_remover") == 0)
+	if (FN("gated_through_received_hdr_remover"))
 		return gated_through(m);
-	if (strcmp(f, "check_for_msn_groups_headers") == 0)
+	if (FN("check_for_msn_groups_headers"))
 		return 0;	/* groups.msn.com closed in 2009 */
-	if (strcmp(f, "check_for_forged_eudoramail_received_headers") == 0) {
+	if (FN("check_for_forged_eudoramail_received_headers")) {
 		char from[256], *rc, *ip;
 		hdr_addr(m, "From", from, 0);
 		if (!re_find("\\beudoramail\\.com$", PCRE2_CASELESS, from, NULL))
@@ -4630,7 +4633,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		free(ip);
 		return r;
 	}
-	if (strcmp(f, "check_for_forged_yahoo_received_headers") == 0) {
+	if (FN("check_for_forged_yahoo_received_headers")) {
 		char from[256], *rc, *rf, *rt;
 		hdr_addr(m, "From", from, 0);
 		if (!re_find("\\byahoo\\.com$", PCRE2_CASELESS, from, NULL))
@@ -4657,7 +4660,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		free(rc);
 		return r;
 	}
-	if (strcmp(f, "check_for_forged_juno_received_headers") == 0) {
+	if (FN("check_for_forged_juno_received_headers")) {
 		char from[256], *xorig, *xm, *rc;
 		hdr_addr(m, "From", from, 0);
 		if (!re_find("\\bjuno\\.com$", PCRE2_CASELESS, from, NULL) || gated_through(m))
@@ -4689,7 +4692,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		free(rc);
 		return r;
 	}
-	if (strcmp(f, "check_for_forged_gmail_received_headers") == 0) {
+	if (FN("check_for_forged_gmail_received_headers")) {
 		char from[256], *xgms, *xss, *xr, *rc;
 		hdr_addr(m, "From", from, 0);
 		if (!re_find("\\bgmail\\.com$", PCRE2_CASELESS, from, NULL))
@@ -4708,7 +4711,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		free(rc);
 		return r;
 	}
-	if (strcmp(f, "check_for_forged_gw05_received_headers") == 0) {
+	if (FN("check_for_forged_gw05_received_headers")) {
 		char *rc = hdr_get_s(m, "Received");
 		size_t ov[10];
 		if (re_find("\\nfrom\\s(\\S+)\\sby\\s(\\S+)\\swith\\sESMTP;\\s+\\S\\S\\S,\\s+\\d+\\s+\\S\\S\\S\\s+\\d{4}\\s+\\d\\d:\\d\\d:\\d\\d\\s+[-+]*\\d{4}\\n$",
@@ -4717,17 +4720,17 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		free(rc);
 		return r;
 	}
-	if (strcmp(f, "check_for_matching_env_and_hdr_from") == 0) {
+	if (FN("check_for_matching_env_and_hdr_from")) {
 		char from[256], env[256];
 		hdr_addr(m, "From", from, 1);
 		hdr_addr(m, "EnvelopeFrom", env, 1);
 		return strcmp(from, env) == 0;
 	}
-	if (strcmp(f, "sorted_recipients") == 0)
+	if (FN("sorted_recipients"))
 		return eval_recipients(m, 1, "", "");
-	if (strcmp(f, "similar_recipients") == 0)
+	if (FN("similar_recipients"))
 		return eval_recipients(m, 0, a[0][0] ? a[0] : "undef", a[1][0] ? a[1] : "undef");
-	if (strcmp(f, "subject_is_all_caps") == 0) {
+	if (FN("subject_is_all_caps")) {
 		char *s = hdr_get_s(m, "Subject"), *raw = hdr_get(m, "Subject", 1);
 		char *p = s, *e;
 		size_t ov[10], letters = 0, upper = 0;
@@ -4753,7 +4756,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		free(raw);
 		return r;
 	}
-	if (strcmp(f, "check_for_to_in_subject") == 0) {
+	if (FN("check_for_to_in_subject")) {
 		char to[256], *subj, *pat, *q;
 		size_t tl;
 		hdr_addr(m, "To", to, 0);
@@ -4780,7 +4783,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		free(subj);
 		return r;
 	}
-	if (strcmp(f, "check_outlook_message_id") == 0) {
+	if (FN("check_outlook_message_id")) {
 		char *id = hdr_get_s(m, "Message-Id"), *d;
 		size_t ov[10];
 		time_t t = 0;
@@ -4809,7 +4812,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		free(id);
 		return r;
 	}
-	if (strcmp(f, "check_messageid_not_usable") == 0) {
+	if (FN("check_messageid_not_usable")) {
 		char *lu = hdr_get_s(m, "List-Unsubscribe"), *rc;
 		r = re_find("<mailto:(?:leave-\\S+|\\S+-unsubscribe)@\\S+>$", PCRE2_CASELESS, lu, NULL) ||
 		    gated_through(m);
@@ -4821,7 +4824,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		}
 		return r;
 	}
-	if (strcmp(f, "check_unresolved_template") == 0) {
+	if (FN("check_unresolved_template")) {
 		for (size_t i = 0; i < m->nheaders && !r; i++) {
 			char *line = xcalloc(1, strlen(m->headers[i].name) + m->headers[i].value_len + 3);
 			sprintf(line, "%s: %.*s", m->headers[i].name, (int)m->headers[i].value_len,
@@ -4836,7 +4839,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		}
 		return r;
 	}
-	if (strcmp(f, "check_ratware_name_id") == 0) {
+	if (FN("check_ratware_name_id")) {
 		char *mid = hdr_get_s(m, "Message-Id"), *from = hdr_get_s(m, "From"), pat[512];
 		size_t ov[10];
 		if (re_find("<[A-Z]{28}\\.([^>]+?)>", 0, mid, ov) && ov[3] - ov[2] < 400 &&
@@ -4849,7 +4852,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		free(from);
 		return r;
 	}
-	if (strcmp(f, "check_ratware_envelope_from") == 0) {
+	if (FN("check_ratware_envelope_from")) {
 		char to[256], from[256], pat[700], *at;
 		hdr_addr(m, "To", to, 0);
 		hdr_addr(m, "EnvelopeFrom", from, 0);
@@ -4872,7 +4875,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		}
 		return re_dynamic(pat, PCRE2_CASELESS, from);
 	}
-	if (strcmp(f, "check_equal_from_domains") == 0) {
+	if (FN("check_equal_from_domains")) {
 		char from[256], env[256], fd[256], ed[256];
 		const char *at;
 		size_t ov[10];
@@ -4893,7 +4896,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 	}
 
 	/* ---- MIMEEval ---- */
-	if (strcmp(f, "check_for_mime") == 0) {
+	if (FN("check_for_mime")) {
 		st = mime_state(m);
 		if (strcmp(a[0], "mime_attachment") == 0)
 			return st->attachment > 0;
@@ -4917,34 +4920,34 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 			return 0;
 		return 0;	/* not a key SpamAssassin sets: false there too */
 	}
-	if (strcmp(f, "check_for_mime_html") == 0 || strcmp(f, "check_for_mime_html_only") == 0) {
+	if (FN("check_for_mime_html") || FN("check_for_mime_html_only")) {
 		char *ct = hdr_get_s(m, "Content-Type");
 		r = str_ncasecmp(ct, "text/html", 9) == 0;
 		free(ct);
 		if (r)
 			return 1;
 		st = mime_state(m);
-		if (strcmp(f, "check_for_mime_html") == 0)
+		if (FN("check_for_mime_html"))
 			return st->html_count > 0;
 		return st->html_count > 0 && st->text_count == 0;
 	}
-	if (strcmp(f, "check_mime_multipart_ratio") == 0) {
+	if (FN("check_mime_multipart_ratio")) {
 		st = mime_state(m);
 		return st->multipart_ratio >= atof(a[0]) && st->multipart_ratio < atof(a[1]);
 	}
-	if (strcmp(f, "check_qp_ratio") == 0) {
+	if (FN("check_qp_ratio")) {
 		st = mime_state(m);
 		return st->qp_ratio >= atof(a[0]);
 	}
-	if (strcmp(f, "check_for_ascii_text_illegal") == 0) {
+	if (FN("check_for_ascii_text_illegal")) {
 		st = mime_state(m);
 		return st->ascii_text_illegal > 0;
 	}
-	if (strcmp(f, "check_abundant_unicode_ratio") == 0) {
+	if (FN("check_abundant_unicode_ratio")) {
 		st = mime_state(m);
 		return st->unicode_ratio >= atof(a[0]);
 	}
-	if (strcmp(f, "check_msg_parse_flags") == 0) {
+	if (FN("check_msg_parse_flags")) {
 		const char *t = a[na > 1 ? 1 : 0];
 		st = state(m);
 		if (strcmp(t, "missing_head_body_separator") == 0)
@@ -4959,7 +4962,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 			return st->missing_mime_headers;
 		return 0;
 	}
-	if (strcmp(f, "check_for_uppercase") == 0) {
+	if (FN("check_for_uppercase")) {
 		struct upper u = { 0, 0, 0 };
 		double pct;
 		if (body_charset_likely_fp(m))
@@ -4971,7 +4974,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 			pct = 100.0 * (double)u.upper / (double)(u.upper + u.lower);
 		return pct > atof(a[0]) && pct <= atof(a[1]);
 	}
-	if (strcmp(f, "check_ma_non_text") == 0) {
+	if (FN("check_ma_non_text")) {
 		st = state(m);
 		for (size_t i = 0; i < st->nparts; i++) {
 			if (strcmp(st->parts[i].type, "multipart/alternative") != 0)
@@ -4997,7 +5000,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		}
 		return 0;
 	}
-	if (strcmp(f, "check_base64_length") == 0) {
+	if (FN("check_base64_length")) {
 		size_t longest = 0;
 		st = state(m);
 		for (size_t i = 0; i < st->nparts; i++) {
@@ -5022,7 +5025,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 	}
 
 	/* ---- BodyEval ---- */
-	if (strcmp(f, "tvd_vertical_words") == 0) {
+	if (FN("tvd_vertical_words")) {
 		struct tvd t = { -1 };
 		double max = atof(a[1]);
 		if (max >= 100)
@@ -5030,11 +5033,11 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		body_lines(m, tvd_line, &t);
 		return t.max >= atof(a[0]) && t.max < max;
 	}
-	if (strcmp(f, "check_body_length") == 0) {
+	if (FN("check_body_length")) {
 		st = state(m);
 		return (double)st->pristine_body_length <= atof(a[0]);
 	}
-	if (strcmp(f, "check_blank_line_ratio") == 0) {
+	if (FN("check_blank_line_ratio")) {
 		/* get_decoded_body_text_array: text parts decoded, lines */
 		long minlines = atol(a[2]) < 1 ? 1 : atol(a[2]), nlines = 0, blank = 0;
 		double ratio, min = atof(a[0]), max = atof(a[1]);
@@ -5061,7 +5064,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		ratio = nlines < minlines ? -1 : 100.0 * (double)blank / (double)nlines;
 		return (min == 0 && ratio <= max) || (ratio > min && ratio <= max);
 	}
-	if (strcmp(f, "check_stock_info") == 0) {
+	if (FN("check_stock_info")) {
 		/* the first text/plain part's text: approximated by the body text */
 		static const char stock_re[] =
 		    "^(trad(?:e|ing)date|company(?:name)?|s\\w?(?:t\\w?o\\w?c\\w?k|y\\w?m(?:\\w?b\\w?o\\w?l)?)|t(?:arget|icker)|(?:opening|current)p(?:rice)?|p(?:rojected|osition)|expectations|weeks?high|marketperformance|(?:year|week|month|day|price)(?:target|estimates?)|sector|r(?:ecommendation|ating))$";
@@ -5108,12 +5111,12 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		}
 		return atof(a[0]) == 0 || hits >= atof(a[0]);
 	}
-	if (strcmp(f, "multipart_alternative_difference") == 0) {
+	if (FN("multipart_alternative_difference")) {
 		st = madiff_state(m);
 		return (atof(a[0]) == 0 || st->madiff > atof(a[0])) &&
 		    (strcmp(a[1], "undef") == 0 || st->madiff <= atof(a[1]));
 	}
-	if (strcmp(f, "multipart_alternative_difference_count") == 0) {
+	if (FN("multipart_alternative_difference_count")) {
 		st = madiff_state(m);
 		if ((double)st->madiff_html <= atof(a[1]))
 			return 0;
@@ -5121,7 +5124,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 	}
 
 	/* ---- HTML links and URIs (HTMLEval, HTTPSMismatch, URIEval, WLBLEval) ---- */
-	if (strcmp(f, "check_iframe_src") == 0) {
+	if (FN("check_iframe_src")) {
 		st = html_state(m);
 		for (size_t i = 0; i < st->nhtml; i++)
 			for (size_t j = 0; j < st->html[i].nuris; j++)
@@ -5129,19 +5132,19 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 					return 1;
 		return 0;
 	}
-	if (strcmp(f, "check_https_http_mismatch") == 0)
+	if (FN("check_https_http_mismatch"))
 		return https_http_mismatch(m, a[0], a[1]);
-	if (strcmp(f, "check_https_ip_mismatch") == 0)
+	if (FN("check_https_ip_mismatch"))
 		return https_ip_mismatch(m);
-	if (strcmp(f, "check_uri_truncated") == 0)
+	if (FN("check_uri_truncated"))
 		return uri_state(m)->uri_truncated;
-	if (strcmp(f, "check_uri_host_listed") == 0)
+	if (FN("check_uri_host_listed"))
 		return uri_host_listed(m, a[0]);
-	if (strcmp(f, "check_uri_host_in_blocklist") == 0 ||
-	    strcmp(f, "check_uri_host_in_blacklist") == 0)
+	if (FN("check_uri_host_in_blocklist") ||
+	    FN("check_uri_host_in_blacklist"))
 		return uri_host_listed(m, "BLOCK");
-	if (strcmp(f, "check_uri_host_in_welcomelist") == 0 ||
-	    strcmp(f, "check_uri_host_in_whitelist") == 0)
+	if (FN("check_uri_host_in_welcomelist") ||
+	    FN("check_uri_host_in_whitelist"))
 		return uri_host_listed(m, "WELCOME");
 
 	/* ---- HTMLEval ---- */
@@ -5150,25 +5153,25 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		for (size_t i = 0; i < st->nhtml; i++) {
 			struct html_info *h = &st->html[i];
 			double v;
-			if (strcmp(f, "html_tag_exists") == 0) {
+			if (FN("html_tag_exists")) {
 				if (html_inside(h, a[0], 0) != NULL)
 					return 1;
-			} else if (strcmp(f, "html_tag_balance") == 0) {
+			} else if (FN("html_tag_balance")) {
 				int *in = html_inside(h, a[0], 0);
 				if (in != NULL && num_expr(*in, a[1]))
 					return 1;
-			} else if (strcmp(f, "html_test") == 0) {
+			} else if (FN("html_test")) {
 				int known = 1, hit = html_flag(h, a[0], &known);
 				if (!known)
 					return -1;
 				if (hit)
 					return 1;
-			} else if (strcmp(f, "html_eval") == 0) {
+			} else if (FN("html_eval")) {
 				if (strcmp(a[0], "max_size") == 0 || strcmp(a[0], "min_size") == 0)
 					return -1;
 				if (html_value(h, a[0], &v) && num_expr(v, a[1]))
 					return 1;
-			} else if (strcmp(f, "html_range") == 0) {
+			} else if (FN("html_range")) {
 				if (strcmp(a[0], "max_size") == 0 || strcmp(a[0], "min_size") == 0)
 					return -1;
 				if (!html_value(h, a[0], &v))
@@ -5179,17 +5182,17 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 				} else if (v > atof(a[1]) && v <= atof(a[2])) {
 					return 1;
 				}
-			} else if (strcmp(f, "html_image_only") == 0) {
+			} else if (FN("html_image_only")) {
 				if (html_inside(h, "img", 0) != NULL && (double)h->length > atof(a[0]) &&
 				    (double)h->length <= atof(a[1]))
 					return 1;
-			} else if (strcmp(f, "html_image_ratio") == 0) {
+			} else if (FN("html_image_ratio")) {
 				if (h->image_area > 0) {
 					double ratio = (double)h->non_space_len / (double)h->image_area;
 					if (ratio > atof(a[0]) && ratio <= atof(a[1]))
 						return 1;
 				}
-			} else if (strcmp(f, "html_text_match") == 0) {
+			} else if (FN("html_text_match")) {
 				const struct strbuf *b = strcmp(a[0], "title") == 0 ? &h->title :
 				    strcmp(a[0], "comment") == 0 ? &h->comment :
 				    strcmp(a[0], "anchor") == 0 ? &h->anchor : NULL;
@@ -5197,7 +5200,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 					return -1;
 				if (strings_match(b, a[1]))
 					return 1;
-			} else if (strcmp(f, "html_title_subject_ratio") == 0) {
+			} else if (FN("html_title_subject_ratio")) {
 				char *subj = hdr_get_s(m, "Subject");
 				size_t sl = strlen(subj), maxl = 0;
 				free(subj);
@@ -5215,16 +5218,16 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 				return -1;
 			}
 		}
-		if (strcmp(f, "html_test") == 0) {
+		if (FN("html_test")) {
 			int known = 1;
 			(void)html_flag(NULL, a[0], &known);
 			if (!known)
 				return -1;
 		}
-		if ((strcmp(f, "html_range") == 0 || strcmp(f, "html_eval") == 0) &&
+		if ((FN("html_range") || FN("html_eval")) &&
 		    (strcmp(a[0], "max_size") == 0 || strcmp(a[0], "min_size") == 0))
 			return -1;
-		if (strcmp(f, "html_text_match") == 0 && strcmp(a[0], "title") != 0 &&
+		if (FN("html_text_match") && strcmp(a[0], "title") != 0 &&
 		    strcmp(a[0], "comment") != 0 && strcmp(a[0], "anchor") != 0)
 			return -1;
 		for (size_t i = 0; implemented[i] != NULL; i++)
@@ -5234,8 +5237,8 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 	}
 
 	/* ---- ImageInfo ---- */
-	if (strcmp(f, "image_count") == 0 || strcmp(f, "pixel_coverage") == 0 ||
-	    strcmp(f, "image_to_text_ratio") == 0) {
+	if (FN("image_count") || FN("pixel_coverage") ||
+	    FN("image_to_text_ratio")) {
 		int t = strcmp(a[0], "all") == 0 ? 0 : strcmp(a[0], "gif") == 0 ? 1 :
 		    strcmp(a[0], "png") == 0 ? 2 : strcmp(a[0], "jpeg") == 0 ? 3 : -1;
 		double v, min = atof(a[1]);
@@ -5244,7 +5247,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		st = state(m);
 		if (!st->images_done)
 			image_state(m, st);
-		if (strcmp(f, "image_to_text_ratio") == 0) {
+		if (FN("image_to_text_ratio")) {
 			/* the body (or rawbody) length over the area: body only */
 			if (st->area[t] == 0 || m->body_len == 0)
 				return 0;
@@ -5253,14 +5256,14 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 				return 0;
 			return 1;
 		}
-		v = strcmp(f, "image_count") == 0 ? (double)st->count[t] : (double)st->area[t];
+		v = FN("image_count") ? (double)st->count[t] : (double)st->area[t];
 		if (v < min || (a[2][0] != '\0' && v > atof(a[2])))
 			return 0;
 		return 1;
 	}
 
 	/* ---- FreeMail ---- */
-	if (strcmp(f, "check_freemail_from") == 0) {
+	if (FN("check_freemail_from")) {
 		char addrs[16][256];
 		size_t n;
 		if (!freemail_configured(m->config))
@@ -5272,7 +5275,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 				return 1;
 		return 0;
 	}
-	if (strcmp(f, "check_freemail_header") == 0) {
+	if (FN("check_freemail_header")) {
 		char addrs[16][256];
 		size_t n;
 		if (!freemail_configured(m->config) || a[0][0] == '\0')
@@ -5284,12 +5287,12 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 				return 1;
 		return 0;
 	}
-	if (strcmp(f, "check_freemail_replyto") == 0) {
+	if (FN("check_freemail_replyto")) {
 		if (a[0][0] != '\0' && strcmp(a[0], "replyto") != 0 && strcmp(a[0], "reply") != 0)
 			return 0;
 		return eval_freemail_replyto(m, a[0][0] != '\0' ? a[0] : "replyto");
 	}
-	if (strcmp(f, "check_freemail_body") == 0) {
+	if (FN("check_freemail_body")) {
 		char found[40][256];
 		size_t n;
 		if (!freemail_configured(m->config) || !body_emails_freemail(m, found, &n))
@@ -5301,7 +5304,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 	}
 
 	/* ---- WLBLEval ---- */
-	if (strcmp(f, "check_from_in_list") == 0 || strcmp(f, "check_replyto_in_list") == 0) {
+	if (FN("check_from_in_list") || FN("check_replyto_in_list")) {
 		char addrs[16][256];
 		size_t n;
 		const struct addrlist *l = NULL;
@@ -5311,16 +5314,16 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 					l = &m->config->lists[i];
 		if (l == NULL)
 			return 0;
-		if (strcmp(f, "check_from_in_list") == 0)
+		if (FN("check_from_in_list"))
 			n = all_from_addrs(m, addrs, 16);
 		else
 			n = header_addrs(m, "Reply-To", addrs, 16);
 		return list_addr_match(&l->globs, addrs, n);
 	}
-	if (strcmp(f, "check_from_in_welcomelist") == 0 || strcmp(f, "check_from_in_whitelist") == 0 ||
-	    strcmp(f, "check_from_in_blocklist") == 0 || strcmp(f, "check_from_in_blacklist") == 0 ||
-	    strcmp(f, "check_from_in_default_welcomelist") == 0 ||
-	    strcmp(f, "check_from_in_default_whitelist") == 0) {
+	if (FN("check_from_in_welcomelist") || FN("check_from_in_whitelist") ||
+	    FN("check_from_in_blocklist") || FN("check_from_in_blacklist") ||
+	    FN("check_from_in_default_welcomelist") ||
+	    FN("check_from_in_default_whitelist")) {
 		char addrs[16][256];
 		size_t n;
 		const struct str_set *s;
@@ -5354,7 +5357,7 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 	}
 	if (strncmp(f, "check_subject_in_", 17) == 0)
 		return 0;	/* welcomelist_subject / blocklist_subject: not in the stock rules */
-	if (strcmp(f, "check_shortcircuit") == 0)
+	if (FN("check_shortcircuit"))
 		return 0;
 	return -1;
 }

@@ -22,6 +22,8 @@
 #include "filter/received.h"
 #include "lib/mem.h"
 
+#define FN(lit) EVAL_FN_IS(f, flen, lit)
+
 static const char *const functions[] = {
 	"check_all_trusted", "check_no_relays", "check_relays_unparseable",
 	"check_for_forged_received_trail", "check_for_forged_received_ip_helo",
@@ -35,8 +37,10 @@ static const char *const functions[] = {
 int
 eval_received_owns(const char *function)
 {
+	size_t len = strlen(function);
+
 	for (size_t i = 0; functions[i] != NULL; i++)
-		if (strcmp(functions[i], function) == 0)
+		if (strlen(functions[i]) == len && memcmp(functions[i], function, len) == 0)
 			return 1;
 	return 0;
 }
@@ -373,6 +377,7 @@ received_line(const char *l, size_t len)
 static int
 eval_received_bounce_relays(struct eval_msg *msg, const char *f)
 {
+	size_t flen = strlen(f);
 	const struct received_config *c = msg->received_config;
 	const char *p, *end, *body;
 	char *full = NULL;
@@ -381,7 +386,7 @@ eval_received_bounce_relays(struct eval_msg *msg, const char *f)
 
 	if (received_config_bounce_relays(c) == 0)
 		return 0;
-	if (strcmp(f, "have_any_bounce_relays") == 0)
+	if (FN("have_any_bounce_relays"))
 		return 1;
 	for (p = msg->body, end = p != NULL ? p + msg->body_len : NULL; p != NULL && p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -431,44 +436,45 @@ eval_received_bounce_relays(struct eval_msg *msg, const char *f)
 int
 eval_received_sa(struct eval_msg *msg, const char *f, const char *args)
 {
+	size_t flen = strlen(f);
 	const struct received_chain *ch;
 
 	(void)args;
-	if (strcmp(f, "have_any_bounce_relays") == 0 ||
-	    strcmp(f, "check_welcomelist_bounce_relays") == 0 ||
-	    strcmp(f, "check_whitelist_bounce_relays") == 0)
+	if (FN("have_any_bounce_relays") ||
+	    FN("check_welcomelist_bounce_relays") ||
+	    FN("check_whitelist_bounce_relays"))
 		return eval_received_bounce_relays(msg, f);
-	if (strcmp(f, "check_for_illegal_ip") == 0)
+	if (FN("check_for_illegal_ip"))
 		return 0;	/* no longer in use, SpamAssassin answers 0 */
-	if (strcmp(f, "check_for_from_domain_in_received_headers") == 0)
+	if (FN("check_for_from_domain_in_received_headers"))
 		return -1;
 	ch = chain(msg);
-	if (strcmp(f, "check_all_trusted") == 0)
+	if (FN("check_all_trusted"))
 		return ch->num_trusted > 0 && ch->num_untrusted == 0 && ch->num_unparseable == 0;
-	if (strcmp(f, "check_no_relays") == 0)
+	if (FN("check_no_relays"))
 		return ch->num_trusted == 0 && ch->num_untrusted == 0 && ch->num_unparseable == 0;
-	if (strcmp(f, "check_relays_unparseable") == 0)
+	if (FN("check_relays_unparseable"))
 		return ch->num_unparseable > 0;
-	if (strcmp(f, "check_for_forged_received_trail") == 0 ||
-	    strcmp(f, "check_for_forged_received_ip_helo") == 0) {
+	if (FN("check_for_forged_received_trail") ||
+	    FN("check_for_forged_received_ip_helo")) {
 		int from, ip_helo;
 		forged_received(ch, &from, &ip_helo);
-		return strcmp(f, "check_for_forged_received_trail") == 0 ? from > 1 : ip_helo > 0;
+		return FN("check_for_forged_received_trail") ? from > 1 : ip_helo > 0;
 	}
-	if (strcmp(f, "check_for_no_rdns_dotcom_helo") == 0)
+	if (FN("check_for_no_rdns_dotcom_helo"))
 		return no_rdns_dotcom_helo(ch) == 1;
-	if (strcmp(f, "helo_ip_mismatch") == 0)
+	if (FN("helo_ip_mismatch"))
 		return helo_ip_mismatch(ch);
-	if (strcmp(f, "check_for_numeric_helo") == 0)
+	if (FN("check_for_numeric_helo"))
 		return numeric_helo(ch);
-	if (strcmp(f, "check_for_sender_no_reverse") == 0) {
+	if (FN("check_for_sender_no_reverse")) {
 		const struct received_relay *r;
 		if (ch->num_untrusted == 0)
 			return 0;
 		r = listed(ch, 1, ch->num_untrusted - 1);
 		return strchr(r->rdns, '.') != NULL && !r->ip_private;
 	}
-	if (strcmp(f, "check_mailfrom_matches_rcvd") == 0)
+	if (FN("check_mailfrom_matches_rcvd"))
 		return mailfrom_matches_rcvd(msg, ch);
 	return -1;
 }

@@ -2558,8 +2558,13 @@ rules_match_finish(struct rules_match *m)
 	rules_match_finish_scan(m);
 	for (i = 0; i < r->meta_count; i++) {
 		unsigned int rule = r->meta_order[i];
+		const struct rules_meta *meta = r->info[rule].meta;
+		const int *deps;
+		unsigned int n = rules_meta_deps(meta, &deps), j;
 
-		if (rules_meta_eval(r->info[rule].meta, meta_value, m) != 0)
+		for (j = 0; j < n && !(m->state[deps[j]] & ST_HIT); j++)
+			;
+		if (j == n ? rules_meta_at_zero(meta) != 0 : rules_meta_eval(meta, meta_value, m) != 0)
 			set_hit(m, rule);
 	}
 }

@@ -31,6 +31,7 @@ struct rules_meta {
 	unsigned int max_stack;
 	int *deps;
 	unsigned int dep_count;
+	double at_zero;		/* the value when no rule it reads hit */
 };
 
 struct meta_parser {
@@ -229,6 +230,14 @@ parse_or(struct meta_parser *p)
 	}
 }
 
+static double
+zero_value(void *context, int rule)
+{
+	(void)context;
+	(void)rule;
+	return 0;
+}
+
 struct rules_meta *
 rules_meta_compile(const char *expr, int (*resolve)(void *context, const char *name),
     void *context, const char **error_r)
@@ -249,7 +258,14 @@ rules_meta_compile(const char *expr, int (*resolve)(void *context, const char *n
 		rules_meta_free(&p.m);
 		return NULL;
 	}
+	p.m->at_zero = rules_meta_eval(p.m, zero_value, NULL);
 	return p.m;
+}
+
+double
+rules_meta_at_zero(const struct rules_meta *m)
+{
+	return m->at_zero;
 }
 
 double

@@ -20,6 +20,11 @@ struct rules_meta *rules_meta_compile(const char *expr,
 /* value gives a rule's value: its hit count (more than 1 for tflags multiple). */
 double rules_meta_eval(const struct rules_meta *meta,
     double (*value)(void *context, int rule), void *context);
+/*
+ * Its value when none of the rules it reads hit, worked out at compile:
+ * in most messages most metas read no rule that hit.
+ */
+double rules_meta_at_zero(const struct rules_meta *meta);
 /* The rule indices the expression reads, for ordering metas of metas. */
 unsigned int rules_meta_deps(const struct rules_meta *meta, const int **deps_r);
 void rules_meta_free(struct rules_meta **meta);

@@ -1050,6 +1050,62 @@ test_loosened_lines(void **state)
 }
 
 /*
+ * A meta none of whose rules hit takes its value worked out at compile;
+ * one with a rule that hit is evaluated.
+ */
+static void
+test_meta_at_zero(void **state)
+{
+	static const char text[] =
+	    "body T_A /aaa/\n"
+	    "body T_B /bbb/\n"
+	    "meta M_NOT !T_A\n"
+	    "meta M_LESS (T_A + T_B) < 1\n"
+	    "meta M_AND T_A && T_B\n"
+	    "meta M_CONST 2 > 1\n"
+	    "meta M_NOT_META !M_AND\n"
+	    "meta M_NONE NO_SUCH_RULE || !NO_SUCH_RULE && 0\n";
+	static const struct {
+		const char *body;
+		int hits[6];	/* M_NOT, M_LESS, M_AND, M_CONST, M_NOT_META, M_NONE */
+	} cases[] = {
+		{ "Subject\nnothing\n", { 1, 1, 0, 1, 1, 0 } },
+		{ "Subject\naaa\n", { 0, 0, 0, 1, 1, 0 } },
+		{ "Subject\naaa bbb\n", { 0, 0, 1, 1, 0, 0 } },
+	};
+	static const char *const names[] = { "M_NOT", "M_LESS", "M_AND", "M_CONST", "M_NOT_META",
+		"M_NONE" };
+	struct rules_options o = { .cache_dir = NULL };
+	struct sa_rules *sa = sa_rules_new();
+	struct rules_scratch *s;
+	struct rules_match *m;
+	struct rules *r;
+	const char *error;
+
+	(void)state;
+	sa_rules_parse(sa, "meta.cf", text, strlen(text));
+	assert_int_equal(sa_rules_error_count(sa), 0);
+	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
+	cur_rules = r;
+	s = rules_scratch_new(r);
+	m = rules_match_new(r, s);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *chunks[] = { cases[i].body, NULL };
+
+		body(m, SA_RULE_BODY, chunks);
+		rules_match_finish(m);
+		for (size_t j = 0; j < 6; j++)
+			if (hits(m, names[j]) != cases[i].hits[j])
+				fail_msg("%s on \"%s\": %d", names[j], cases[i].body, hits(m, names[j]));
+		rules_match_reset(m);
+	}
+	rules_match_free(&m);
+	rules_scratch_free(&s);
+	rules_free(&r);
+	sa_rules_free(&sa);
+}
+
+/*
  * \A and \z in body and rawbody rules are each paragraph's or line's ends,
  * as in SpamAssassin, not the whole stream's (sa_rules_finish writes them
  * ^ and $).
@@ -1282,6 +1338,7 @@ main(void)
 		cmocka_unit_test(test_widen),
 		cmocka_unit_test(test_repeat_part),
 		cmocka_unit_test(test_loosened_lines),
+		cmocka_unit_test(test_meta_at_zero),
 		cmocka_unit_test(test_line_ends),
 		cmocka_unit_test(test_stream_kept_full),
 		cmocka_unit_test(test_cache),

@@ -3,7 +3,7 @@
  * rules_bench - facteur's rule matching against bare Hyperscan on the same
  * compiled databases and the same data, for tests/bench/filter.
  *
- *   rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] FILE...
+ *   rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] [-H] FILE...
  *
  * Each message goes once through the filter pipeline (rules only: no
  * antivirus, classifier or SPF/DKIM/DMARC), fed line by line as smtpd
@@ -23,7 +23,8 @@
  * With -p N, one more replay times each rule's confirmation (PCRE2, the
  * scans of a lines rule's lines, the counting of tflags multiple) and
  * the N rules that took longest are printed on stderr, with their
- * milliseconds over that replay.
+ * milliseconds over that replay.  With -H, the number of messages each
+ * rule hit, on stderr ("hits NAME N"), to compare two builds.
  */
 #include "facteur-config.h"
 
@@ -570,6 +571,23 @@ print_profile(const struct message *msgs, size_t nmsgs, unsigned int top)
 	prof_hits = NULL;
 }
 
+/* -H: how many messages each rule hit, on stderr, for comparing two builds. */
+static void
+print_hits(const struct message *msgs, size_t nmsgs)
+{
+	const struct sa_rules *sa = rules_sa(cap_rules);
+	unsigned int n = sa_rules_count(sa);
+
+	prof_hits = xcalloc(n + 1, sizeof(*prof_hits));
+	for (size_t i = 0; i < nmsgs; i++)
+		(void)replay_rules(&msgs[i]);
+	for (unsigned int i = 0; i < n; i++)
+		if (prof_hits[i] > 0)
+			fprintf(stderr, "hits %s %u\n", sa_rules_get(sa, i)->name, prof_hits[i]);
+	free(prof_hits);
+	prof_hits = NULL;
+}
+
 static double
 median(double *v, int n)
 {
@@ -587,11 +605,12 @@ main(int argc, char **argv)
 	double *tp, *tr, *th, *ts;
 	hs_scratch_t *scratch = NULL;
 	struct filter *f;
-	int c, rounds = 3, top = 0;
+	int c, rounds = 3, top = 0, list_hits = 0;
 
-	while ((c = getopt(argc, argv, "c:p:r:")) != -1) {
+	while ((c = getopt(argc, argv, "c:Hp:r:")) != -1) {
 		switch (c) {
 		case 'c': conf = optarg; break;
+		case 'H': list_hits = 1; break;
 		case 'p': top = atoi(optarg); break;
 		case 'r': rounds = atoi(optarg); break;
 		default: goto usage;
@@ -599,7 +618,7 @@ main(int argc, char **argv)
 	}
 	if (optind == argc || rounds < 1) {
 usage:
-		fprintf(stderr, "usage: rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] FILE...\n");
+		fprintf(stderr, "usage: rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] [-H] FILE...\n");
 		return 2;
 	}
 	log_init("rules_bench", 1);
@@ -696,6 +715,8 @@ usage:
 	}
 	if (top > 0)
 		print_profile(msgs, nmsgs, (unsigned int)top);
+	if (list_hits)
+		print_hits(msgs, nmsgs);
 	rules_match_free(&replay_match);
 	hs_free_scratch(scratch);
 	filter_free(&f);
