@@ -918,7 +918,7 @@ bayes_tokens_from_message(const void *data, size_t len)
 enum stmt {
 	ST_VARS, ST_TOKEN, ST_APPLY, ST_INSERT, ST_DELETE_EMPTY, ST_VARS_ADD,
 	ST_SEEN, ST_SEEN_PUT, ST_SEEN_DELETE, ST_BEGIN_READ, ST_BEGIN_WRITE, ST_COMMIT,
-	ST_ROLLBACK, ST_COUNT
+	ST_ROLLBACK, ST_DATA_VERSION, ST_ALL_TOKENS, ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -937,6 +937,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_DATA_VERSION] = "PRAGMA data_version",
+	[ST_ALL_TOKENS] = "SELECT h, spam, ham FROM bayes_token",
 };
 
 /*
@@ -956,10 +958,28 @@ static const char schema_sql[] =
 	" id INTEGER PRIMARY KEY, class INTEGER NOT NULL, time INTEGER NOT NULL);"
 	"INSERT OR IGNORE INTO bayes_vars VALUES (1, 0, 0, 0, 0);";
 
+/*
+ * The token table in memory, for classifying: open addressing on the
+ * hashes (0 is no token), each with its spam and ham counts.
+ */
+struct tok_mem {
+	uint64_t *h;
+	uint32_t (*count)[2];
+	size_t mask;
+	size_t n;
+};
+
 struct bayes {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 	char error[512];
+	struct tok_mem mem;
+	/*
+	 * The PRAGMA data_version mem was read at (it changes when another
+	 * connection commits), -1 when there is none; mem.h NULL with a
+	 * version: more tokens than bayes_memory_tokens, looked up in SQLite.
+	 */
+	sqlite3_int64 mem_version;
 };
 
 static __thread char open_error[512];
@@ -983,6 +1003,88 @@ step_done(struct bayes *b, enum stmt s)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
+static void
+mem_drop(struct bayes *b)
+{
+	free(b->mem.h);
+	free(b->mem.count);
+	memset(&b->mem, 0, sizeof(b->mem));
+	b->mem_version = -1;
+}
+
+static void
+mem_put(struct tok_mem *m, uint64_t h, uint32_t spam, uint32_t ham)
+{
+	size_t i = (size_t)h & m->mask;
+
+	while (m->h[i] != 0 && m->h[i] != h)
+		i = (i + 1) & m->mask;
+	m->n += m->h[i] == 0;
+	m->h[i] = h;
+	m->count[i][0] = spam;
+	m->count[i][1] = ham;
+}
+
+/* A token's counts from memory: 0 when it has none. */
+static int
+mem_get(const struct tok_mem *m, uint64_t h, double *spam_r, double *ham_r)
+{
+	size_t i = (size_t)h & m->mask;
+
+	for (; m->h[i] != 0; i = (i + 1) & m->mask)
+		if (m->h[i] == h) {
+			*spam_r = m->count[i][0];
+			*ham_r = m->count[i][1];
+			return 1;
+		}
+	return 0;
+}
+
+/*
+ * Read the token table into memory, in the read transaction of the
+ * caller, as it is at version; ntok (bayes_vars) sizes it.  More rows than
+ * bayes_memory_tokens: nothing in memory, SQLite answers.
+ */
+static int
+mem_load(struct bayes *b, sqlite3_int64 version, unsigned long ntok)
+{
+	unsigned long max = var_bayes_memory_tokens > 0 ? (unsigned long)var_bayes_memory_tokens : 0;
+	sqlite3_stmt *st = b->st[ST_ALL_TOKENS];
+	size_t cap = 1024;
+	int rc;
+
+	mem_drop(b);
+	if (ntok > max) {
+		b->mem_version = version;
+		return 0;
+	}
+	while (cap < 2 * (size_t)ntok + 2)
+		cap *= 2;
+	b->mem.h = xcalloc(cap, sizeof(*b->mem.h));
+	b->mem.count = xcalloc(cap, sizeof(*b->mem.count));
+	b->mem.mask = cap - 1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t h = (uint64_t)sqlite3_column_int64(st, 0);
+
+		/* bayes_vars' count is behind: past half full, give up. */
+		if (b->mem.n + 1 > cap / 2 || b->mem.n + 1 > max) {
+			sqlite3_reset(st);
+			mem_drop(b);
+			b->mem_version = version;
+			return 0;
+		}
+		mem_put(&b->mem, h != 0 ? h : 1, (uint32_t)sqlite3_column_int64(st, 1),
+		    (uint32_t)sqlite3_column_int64(st, 2));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		mem_drop(b);
+		return -1;
+	}
+	b->mem_version = version;
+	return 0;
+}
+
 void
 bayes_close(struct bayes **bp)
 {
@@ -993,6 +1095,7 @@ bayes_close(struct bayes **bp)
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(b->st[i]);
 	sqlite3_close(b->db);
+	mem_drop(b);
 	free(b);
 	*bp = NULL;
 }
@@ -1008,6 +1111,7 @@ bayes_open(const char *path, int readonly, struct bayes **b_r, const char **erro
 	char *msg = NULL;
 
 	*b_r = NULL;
+	b->mem_version = -1;
 	if (readonly && access(path, F_OK) < 0 && errno == ENOENT) {
 		snprintf(open_error, sizeof(open_error),
 		    "%s: no classifier database here yet (learn some messages first)", path);
@@ -1134,7 +1238,16 @@ bayes_classify(struct bayes *b, const struct bayes_tokens *t)
 	size_t n, nsig = 0;
 	double S, H, logS, logH;
 	sqlite3_stmt *st = b->st[ST_TOKEN];
+	sqlite3_int64 version = -1;
 
+	/*
+	 * The data version before the snapshot: a commit in between makes
+	 * the table in memory newer than its version says, read again next
+	 * time, never older.
+	 */
+	if (sqlite3_step(b->st[ST_DATA_VERSION]) == SQLITE_ROW)
+		version = sqlite3_column_int64(b->st[ST_DATA_VERSION], 0);
+	sqlite3_reset(b->st[ST_DATA_VERSION]);
 	/* One read transaction: a consistent snapshot, never waiting for a writer (WAL). */
 	if (step_done(b, ST_BEGIN_READ) < 0)
 		goto error;
@@ -1144,23 +1257,32 @@ bayes_classify(struct bayes *b, const struct bayes_tokens *t)
 		step_done(b, ST_COMMIT);
 		return -1;
 	}
+	if (version < 0 || version != b->mem_version) {
+		if (version < 0 || mem_load(b, version, ntok) < 0)
+			mem_drop(b);
+	}
 	n = tokens_collect(t, &v);
 	sig = xmalloc((n > 0 ? n : 1) * sizeof(*sig));
 	for (size_t i = 0; i < n; i++) {
 		double s, h, prob, robn;
 		int rc;
 
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)v[i]);
-		rc = sqlite3_step(st);
-		if (rc != SQLITE_ROW) {
-			sqlite3_reset(st);
-			if (rc == SQLITE_DONE)
+		if (b->mem.h != NULL) {
+			if (!mem_get(&b->mem, v[i], &s, &h))
 				continue;
-			goto error_rollback;
+		} else {
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)v[i]);
+			rc = sqlite3_step(st);
+			if (rc != SQLITE_ROW) {
+				sqlite3_reset(st);
+				if (rc == SQLITE_DONE)
+					continue;
+				goto error_rollback;
+			}
+			s = (double)sqlite3_column_int64(st, 0);
+			h = (double)sqlite3_column_int64(st, 1);
+			sqlite3_reset(st);
 		}
-		s = (double)sqlite3_column_int64(st, 0);
-		h = (double)sqlite3_column_int64(st, 1);
-		sqlite3_reset(st);
 		if (s + h < 1)
 			continue;
 		/* s/ns over s/ns + h/nn, then Robinson's f(w) for rare tokens. */
@@ -1275,6 +1397,8 @@ learn_or_forget(struct bayes *b, const struct bayes_tokens *t, const char *msgid
 	int seen = -1, rc, ds = 0, dh = 0;
 
 	key = message_key(msgid, v, n);
+	/* Its own commits do not change its data_version: read the table again. */
+	mem_drop(b);
 	if (step_done(b, ST_BEGIN_WRITE) < 0) {
 		free(v);
 		return db_error(b, "learn", error_r);

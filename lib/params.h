@@ -114,6 +114,7 @@
 	X(BOOL, bayes_enable, "yes", "score with the learned classifier once trained") \
 	X(STR, bayes_database, "", "classifier state (SQLite; default: $spool_directory/filter/bayes.db)") \
 	X(INT, bayes_min_learned, "200", "messages of each class learned before it scores") \
+	X(INT, bayes_memory_tokens, "1000000", "classifier tokens read into memory for scoring at most (more: looked up in SQLite)") \
 	/* directory and recipients */ \
 	X(STR, directory_database, "", "domains, accounts, aliases, access lists (SQLite; default: $spool_directory/directory.db)") \
 	X(TIME, verify_positive_ttl, "7d", "how long a recipient the next hop accepted is remembered") \

@@ -373,6 +373,84 @@ test_classify(void **state)
 	bayes_close(&b);
 }
 
+/*
+ * Scoring looks tokens up in memory: the same probabilities as in SQLite,
+ * and what another connection or the same one learns is seen next time.
+ */
+static void
+test_memory_table(void **state)
+{
+	char path[256], id[32];
+	struct bayes *b = fresh_db(path, sizeof(path)), *reader;
+	struct bayes_tokens *probe[3];
+	const char *error;
+	double in_sql[3], p;
+	long keep = var_bayes_memory_tokens;
+
+	(void)state;
+	var_bayes_min_learned = 2;
+	for (unsigned int i = 0; i < 8; i++) {
+		struct bayes_tokens *t = class_message(spam_words, i);
+
+		snprintf(id, sizeof(id), "s%u", i);
+		assert_int_equal(bayes_learn(b, t, id, BAYES_SPAM, &error), 1);
+		bayes_tokens_free(&t);
+		t = class_message(ham_words, i);
+		snprintf(id, sizeof(id), "h%u", i);
+		assert_int_equal(bayes_learn(b, t, id, BAYES_HAM, &error), 1);
+		bayes_tokens_free(&t);
+	}
+	probe[0] = message("cheap casino", "viagra lottery winner seminar");
+	probe[1] = message("thesis", "the draft of the lecture on compiler kernel patch review");
+	probe[2] = message("zebra quokka", "zebra quokka okapi zebra narwhal");
+	var_bayes_memory_tokens = 0;
+	assert_int_equal(bayes_open(path, 1, &reader, &error), 0);
+	for (int i = 0; i < 3; i++)
+		in_sql[i] = bayes_classify(reader, probe[i]);
+	bayes_close(&reader);
+	assert_true(in_sql[2] == 0.5);
+	var_bayes_memory_tokens = keep;
+	assert_int_equal(bayes_open(path, 1, &reader, &error), 0);
+	for (int i = 0; i < 3; i++) {
+		p = bayes_classify(reader, probe[i]);
+		if (p != in_sql[i])
+			fail_msg("probe %d: %.17g in memory, %.17g in SQLite", i, p, in_sql[i]);
+	}
+	/* Another connection learns the unknown words as spam ... */
+	for (unsigned int i = 0; i < 6; i++) {
+		struct bayes_tokens *t = message("zebra quokka", "zebra quokka okapi narwhal");
+
+		snprintf(id, sizeof(id), "z%u", i);
+		assert_int_equal(bayes_learn(b, t, id, BAYES_SPAM, &error), 1);
+		bayes_tokens_free(&t);
+	}
+	/* ... the reader sees it. */
+	p = bayes_classify(reader, probe[2]);
+	assert_true(p > 0.9);
+	/* The learning connection sees its own learning too. */
+	assert_true(bayes_classify(b, probe[2]) == p);
+	for (unsigned int i = 0; i < 6; i++) {
+		struct bayes_tokens *t = message("zebra quokka", "zebra quokka okapi narwhal");
+
+		snprintf(id, sizeof(id), "z%u", i);
+		assert_int_equal(bayes_forget(b, t, id, &error), 1);
+		bayes_tokens_free(&t);
+	}
+	assert_true(bayes_classify(b, probe[2]) == 0.5);
+	assert_true(bayes_classify(reader, probe[2]) == 0.5);
+	/* Fewer tokens allowed in memory than there are: SQLite answers, the same. */
+	var_bayes_memory_tokens = 5;
+	bayes_close(&reader);
+	assert_int_equal(bayes_open(path, 1, &reader, &error), 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(bayes_classify(reader, probe[i]) == in_sql[i]);
+	var_bayes_memory_tokens = keep;
+	for (int i = 0; i < 3; i++)
+		bayes_tokens_free(&probe[i]);
+	bayes_close(&reader);
+	bayes_close(&b);
+}
+
 /* A reader gets its verdict while a writer holds the write lock (WAL). */
 static void
 test_reader_not_blocked(void **state)
@@ -587,6 +665,7 @@ main(void)
 		cmocka_unit_test(test_message_and_url),
 		cmocka_unit_test(test_learn_forget_relearn),
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_memory_table),
 		cmocka_unit_test(test_reader_not_blocked),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_open),
