@@ -118,6 +118,9 @@ struct rules {
 	int uri_group;
 	unsigned int *meta_order;	/* metas, dependencies first */
 	unsigned int meta_count;
+	unsigned char *meta_zero;	/* by meta_order: hits when nothing it reads hit */
+	/* The metas that read each rule: readers[reader_at[i] .. reader_at[i + 1]). */
+	unsigned int *reader_at, *readers;
 	/* header groups by (name, mods): open addressing, group + 1, 0 empty */
 	unsigned int *header_index;
 	unsigned int header_index_mask;
@@ -160,6 +163,7 @@ struct rules_stream {
 #define ST_HIT 0x01
 #define ST_CANDIDATE 0x02	/* prefilter hit, to confirm */
 #define ST_MATCHED 0x04		/* pattern matched (negated header rules) */
+#define ST_META_READS 0x08	/* a meta that reads a rule that hit */
 
 #define RULES_PART_STARTS 512
 #define RULES_CHAIN_MAX 64
@@ -1499,6 +1503,43 @@ meta_visit(struct rules *r, unsigned int i, unsigned char *mark)
 		r->meta_order[r->meta_count++] = i;
 }
 
+/*
+ * For each rule, the metas that read it; for each meta, whether it hits
+ * when none of them hit.  rules_match_finish evaluates only the metas that
+ * read a rule that hit.
+ */
+static void
+meta_readers(struct rules *r)
+{
+	unsigned int i, j, n, total = 0, *fill;
+	const int *deps;
+
+	r->meta_zero = xcalloc(r->meta_count + 1, 1);
+	r->reader_at = xcalloc(r->count + 2, sizeof(*r->reader_at));
+	for (i = 0; i < r->meta_count; i++) {
+		const struct rules_meta *meta = r->info[r->meta_order[i]].meta;
+
+		r->meta_zero[i] = rules_meta_at_zero(meta) != 0;
+		n = rules_meta_deps(meta, &deps);
+		for (j = 0; j < n; j++)
+			r->reader_at[deps[j] + 1]++;
+		total += n;
+	}
+	for (i = 0; i < r->count; i++)
+		r->reader_at[i + 1] += r->reader_at[i];
+	r->readers = xcalloc(total + 1, sizeof(*r->readers));
+	fill = xcalloc(r->count + 1, sizeof(*fill));
+	for (i = 0; i < r->meta_count; i++) {
+		n = rules_meta_deps(r->info[r->meta_order[i]].meta, &deps);
+		for (j = 0; j < n; j++) {
+			unsigned int d = (unsigned int)deps[j];
+
+			r->readers[r->reader_at[d] + fill[d]++] = r->meta_order[i];
+		}
+	}
+	free(fill);
+}
+
 static void
 compile_metas(struct rules *r)
 {
@@ -1523,6 +1564,7 @@ compile_metas(struct rules *r)
 	for (i = 0; i < r->count; i++)
 		meta_visit(r, i, mark);
 	free(mark);
+	meta_readers(r);
 }
 
 /*
@@ -1707,6 +1749,9 @@ rules_free(struct rules **rules)
 	free(r->info);
 	groups_free(r);
 	free(r->meta_order);
+	free(r->meta_zero);
+	free(r->reader_at);
+	free(r->readers);
 	free(r->header_index);
 	free(r->exists_rules);
 	for (unsigned int k = 0; k < r->exists_count; k++)
@@ -2526,6 +2571,15 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 	strbuf_reset(&st->kept);
 }
 
+static void
+mark_readers(struct rules_match *m, unsigned int rule)
+{
+	const struct rules *r = m->rules;
+
+	for (unsigned int k = r->reader_at[rule]; k < r->reader_at[rule + 1]; k++)
+		m->state[r->readers[k]] |= ST_META_READS;
+}
+
 static double
 meta_value(void *context, int rule)
 {
@@ -2556,16 +2610,17 @@ rules_match_finish(struct rules_match *m)
 		return;
 	m->finished = 1;
 	rules_match_finish_scan(m);
+	for (i = 0; i < m->hit_count; i++)
+		mark_readers(m, m->hits[i]);
 	for (i = 0; i < r->meta_count; i++) {
 		unsigned int rule = r->meta_order[i];
-		const struct rules_meta *meta = r->info[rule].meta;
-		const int *deps;
-		unsigned int n = rules_meta_deps(meta, &deps), j;
 
-		for (j = 0; j < n && !(m->state[deps[j]] & ST_HIT); j++)
-			;
-		if (j == n ? rules_meta_at_zero(meta) != 0 : rules_meta_eval(meta, meta_value, m) != 0)
+		/* Nothing it reads hit: its value is known since the compile. */
+		if (!(m->state[rule] & ST_META_READS) ? r->meta_zero[i] :
+		    rules_meta_eval(r->info[rule].meta, meta_value, m) != 0) {
 			set_hit(m, rule);
+			mark_readers(m, rule);
+		}
 	}
 }
 
