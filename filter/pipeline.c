@@ -45,10 +45,14 @@
 
 /* ---- rule sets ---- */
 
+/* Who answers an eval: found at its first call with an auth result. */
+enum eval_owner { EVAL_UNKNOWN, EVAL_AUTH, EVAL_BAYES, EVAL_MESSAGE };
+
 struct eval_rule {
 	unsigned int rule;
 	const char *function;
 	const char *args;
+	int owner;		/* enum eval_owner; read and set by every worker (atomic) */
 };
 
 /*
@@ -875,18 +879,41 @@ add_bayes_symbol(struct filter_msg *m, double p)
 		verdict_add(&m->verdict, "BAYES_999", 0.2, "%.4f", p);
 }
 
-/* An eval test: 1 hit, 0 no, -1 nobody answers it. */
+/*
+ * An eval test: 1 hit, 0 no, -1 nobody answers it.  The sender
+ * authentication's evals, the classifier's and the message's are told
+ * apart by name, each in turn; once an eval's owner is known it is asked
+ * directly.
+ */
 static int
 run_eval(struct filter_msg *m, const struct auth_result *ar, double bayes_prob,
-    const struct eval_rule *e)
+    struct eval_rule *e)
 {
+	int owner = __atomic_load_n(&e->owner, __ATOMIC_RELAXED);
 	int rc;
 
-	if (ar != NULL && (rc = auth_sa_eval(ar, e->function, e->args)) >= 0)
-		return rc;
-	if ((rc = bayes_sa_eval(bayes_prob, e->function, e->args)) >= 0)
-		return rc;
-	return eval_sa(&m->eval, e->function, e->args);
+	switch (owner) {
+	case EVAL_AUTH:
+		return ar != NULL ? auth_sa_eval(ar, e->function, e->args) : -1;
+	case EVAL_BAYES:
+		return bayes_sa_eval(bayes_prob, e->function, e->args);
+	case EVAL_MESSAGE:
+		return eval_sa(&m->eval, e->function, e->args);
+	default:
+		break;
+	}
+	if (ar != NULL && (rc = auth_sa_eval(ar, e->function, e->args)) >= 0) {
+		owner = EVAL_AUTH;
+	} else if ((rc = bayes_sa_eval(bayes_prob, e->function, e->args)) >= 0) {
+		owner = EVAL_BAYES;
+	} else {
+		rc = eval_sa(&m->eval, e->function, e->args);
+		owner = EVAL_MESSAGE;
+	}
+	/* Without an auth result, an eval of its own was not asked. */
+	if (ar != NULL)
+		__atomic_store_n(&e->owner, owner, __ATOMIC_RELAXED);
+	return rc;
 }
 
 /*
