@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from facteur_it import Facteur, RawSMTP, simple_message, wait_for
+from facteur_it import BUILDDIR, Facteur, RawSMTP, simple_message, wait_for
 
 SRCDIR = os.environ.get("FACTEUR_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -336,6 +336,31 @@ def test_av_temp_directory(workdir):
         assert "av_temp_directory %s: No such file or directory" % missing in f.log_text()
     finally:
         f.stop()
+
+
+def test_av_scan_tool_file_list(workdir):
+    """filter/av_scan scans the files named on its command line and in a list."""
+    db = pathlib.Path(workdir) / "clamdb"
+    subprocess.run(["sh", os.path.join(SRCDIR, "tests/av/make-db.sh"), str(db)], check=True,
+                   timeout=120)
+    eicar = pathlib.Path(workdir) / "eicar.com"
+    eicar.write_text(EICAR)
+    clean = pathlib.Path(workdir) / "clean.txt"
+    clean.write_text("nothing to see\n")
+    listf = pathlib.Path(workdir) / "list"
+    listf.write_text("%s\n\n%s\n" % (clean, eicar))
+    av_scan = os.path.join(BUILDDIR, "filter", "av_scan")
+    r = subprocess.run([av_scan, "-d", str(db), "-f", str(listf), str(clean)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.splitlines() == ["%s: OK" % clean, "%s: OK" % clean,
+                                     "%s: Eicar-Test-Signature.UNOFFICIAL FOUND" % eicar], r.stdout
+    r = subprocess.run([av_scan, "-d", str(db), "-f", "-"], input="%s\n" % clean,
+                       capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout) == (0, "%s: OK\n" % clean), r.stderr
+    r = subprocess.run([av_scan, "-d", str(db), "-f", str(pathlib.Path(workdir) / "missing")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "missing" in r.stderr
 
 
 def test_av_not_ready_then_database_appears(workdir):
