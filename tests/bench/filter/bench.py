@@ -1041,7 +1041,7 @@ def main():
                         % (root, os.path.join(CACHE, "rules-cache")))
             listf = [m["path"] for m in msgs]
             r = subprocess.run([os.path.join(BUILD, "tests", "bench", "filter", "rules_bench"), "-c", conf,
-                                "-r", str(max(3, ROUNDS))] + listf, capture_output=True, text=True)
+                                "-r", str(max(5, ROUNDS))] + listf, capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError("rules_bench: " + r.stderr[-1000:])
             results["rules"] = {l.split()[0]: float(l.split()[1]) for l in r.stdout.splitlines() if l.strip()}
