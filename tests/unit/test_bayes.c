@@ -312,6 +312,26 @@ class_message(const char *const *words, unsigned int i)
 	return message(words[i % 16], body);
 }
 
+/* Learn the i-th spam ("s<i>") and ham ("h<i>") messages for i in [from, to). */
+static void
+learn_pairs(struct bayes *b, unsigned int from, unsigned int to)
+{
+	const char *error;
+	char id[32];
+
+	for (unsigned int i = from; i < to; i++) {
+		struct bayes_tokens *t = class_message(spam_words, i);
+
+		snprintf(id, sizeof(id), "s%u", i);
+		assert_int_equal(bayes_learn(b, t, id, BAYES_SPAM, &error), 1);
+		bayes_tokens_free(&t);
+		t = class_message(ham_words, i);
+		snprintf(id, sizeof(id), "h%u", i);
+		assert_int_equal(bayes_learn(b, t, id, BAYES_HAM, &error), 1);
+		bayes_tokens_free(&t);
+	}
+}
+
 static void
 test_classify(void **state)
 {
@@ -323,16 +343,7 @@ test_classify(void **state)
 
 	(void)state;
 	var_bayes_min_learned = 5;
-	for (unsigned int i = 0; i < 4; i++) {
-		t = class_message(spam_words, i);
-		snprintf(id, sizeof(id), "s%u", i);
-		assert_int_equal(bayes_learn(b, t, id, BAYES_SPAM, &error), 1);
-		bayes_tokens_free(&t);
-		t = class_message(ham_words, i);
-		snprintf(id, sizeof(id), "h%u", i);
-		assert_int_equal(bayes_learn(b, t, id, BAYES_HAM, &error), 1);
-		bayes_tokens_free(&t);
-	}
+	learn_pairs(b, 0, 4);
 	/* 4 of each, 5 needed: no verdict. */
 	t = message("cheap casino", "viagra lottery winner jackpot");
 	assert_true(bayes_classify(b, t) == -1);
@@ -389,17 +400,7 @@ test_memory_table(void **state)
 
 	(void)state;
 	var_bayes_min_learned = 2;
-	for (unsigned int i = 0; i < 8; i++) {
-		struct bayes_tokens *t = class_message(spam_words, i);
-
-		snprintf(id, sizeof(id), "s%u", i);
-		assert_int_equal(bayes_learn(b, t, id, BAYES_SPAM, &error), 1);
-		bayes_tokens_free(&t);
-		t = class_message(ham_words, i);
-		snprintf(id, sizeof(id), "h%u", i);
-		assert_int_equal(bayes_learn(b, t, id, BAYES_HAM, &error), 1);
-		bayes_tokens_free(&t);
-	}
+	learn_pairs(b, 0, 8);
 	probe[0] = message("cheap casino", "viagra lottery winner seminar");
 	probe[1] = message("thesis", "the draft of the lecture on compiler kernel patch review");
 	probe[2] = message("zebra quokka", "zebra quokka okapi zebra narwhal");
@@ -455,7 +456,7 @@ test_memory_table(void **state)
 static void
 test_reader_not_blocked(void **state)
 {
-	char path[256], id[32];
+	char path[256];
 	struct bayes *b = fresh_db(path, sizeof(path)), *reader;
 	struct bayes_tokens *t;
 	const char *error;
@@ -464,16 +465,7 @@ test_reader_not_blocked(void **state)
 
 	(void)state;
 	var_bayes_min_learned = 2;
-	for (unsigned int i = 0; i < 5; i++) {
-		t = class_message(spam_words, i);
-		snprintf(id, sizeof(id), "s%u", i);
-		assert_int_equal(bayes_learn(b, t, id, BAYES_SPAM, &error), 1);
-		bayes_tokens_free(&t);
-		t = class_message(ham_words, i);
-		snprintf(id, sizeof(id), "h%u", i);
-		assert_int_equal(bayes_learn(b, t, id, BAYES_HAM, &error), 1);
-		bayes_tokens_free(&t);
-	}
+	learn_pairs(b, 0, 5);
 	assert_int_equal(sqlite3_open(path, &writer), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(writer, "BEGIN IMMEDIATE; UPDATE bayes_vars SET spam = spam + 1000;",
 	    NULL, NULL, NULL), SQLITE_OK);

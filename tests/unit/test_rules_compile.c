@@ -1049,6 +1049,39 @@ test_loosened_lines(void **state)
 	free(dir);
 }
 
+/* Rules from text, compiled without a cache, with a match to feed. */
+struct one_set {
+	struct sa_rules *sa;
+	struct rules *r;
+	struct rules_scratch *s;
+	struct rules_match *m;
+};
+
+static void
+one_set_open(struct one_set *o, const char *file, const char *text)
+{
+	struct rules_options opt = { .cache_dir = NULL };
+	const char *error;
+
+	o->sa = sa_rules_new();
+	sa_rules_parse(o->sa, file, text, strlen(text));
+	assert_int_equal(sa_rules_error_count(o->sa), 0);
+	sa_rules_finish(o->sa);
+	assert_int_equal(rules_compile(o->sa, &opt, &o->r, &error), 0);
+	cur_rules = o->r;
+	o->s = rules_scratch_new(o->r);
+	o->m = rules_match_new(o->r, o->s);
+}
+
+static void
+one_set_close(struct one_set *o)
+{
+	rules_match_free(&o->m);
+	rules_scratch_free(&o->s);
+	rules_free(&o->r);
+	sa_rules_free(&o->sa);
+}
+
 /*
  * A meta none of whose rules hit takes its value worked out at compile;
  * one with a rule that hit is evaluated.
@@ -1075,20 +1108,12 @@ test_meta_at_zero(void **state)
 	};
 	static const char *const names[] = { "M_NOT", "M_LESS", "M_AND", "M_CONST", "M_NOT_META",
 		"M_NONE" };
-	struct rules_options o = { .cache_dir = NULL };
-	struct sa_rules *sa = sa_rules_new();
-	struct rules_scratch *s;
+	struct one_set o;
 	struct rules_match *m;
-	struct rules *r;
-	const char *error;
 
 	(void)state;
-	sa_rules_parse(sa, "meta.cf", text, strlen(text));
-	assert_int_equal(sa_rules_error_count(sa), 0);
-	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
-	cur_rules = r;
-	s = rules_scratch_new(r);
-	m = rules_match_new(r, s);
+	one_set_open(&o, "meta.cf", text);
+	m = o.m;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *chunks[] = { cases[i].body, NULL };
 
@@ -1099,10 +1124,7 @@ test_meta_at_zero(void **state)
 				fail_msg("%s on \"%s\": %d", names[j], cases[i].body, hits(m, names[j]));
 		rules_match_reset(m);
 	}
-	rules_match_free(&m);
-	rules_scratch_free(&s);
-	rules_free(&r);
-	sa_rules_free(&sa);
+	one_set_close(&o);
 }
 
 /*
@@ -1116,24 +1138,16 @@ test_line_ends(void **state)
 	static const char text[] =
 	    "body T_TRACK /^[a-z0-9]{6,24}[-_a-z0-9]{4,36}\\s*\\z/is\n"
 	    "rawbody T_RAW_START /\\Afoo/\n";
-	struct rules_options o = { .cache_dir = NULL };
-	struct sa_rules *sa = sa_rules_new();
-	struct rules_scratch *s;
+	struct one_set o;
 	struct rules_match *m;
-	struct rules *r;
-	const char *error;
 	const char *middle[] = { "Subject\nhello\n", "abcdef12-3456\n", "more words\n", NULL };
 	const char *inside[] = { "Subject\nsee abcdef12-3456 here\n", "end\n", NULL };
 	const char *raw[] = { "first line\n", "foo on a later line\n", NULL };
 	const char *raw_no[] = { "first line\n", "a foo\n", NULL };
 
-	sa_rules_parse(sa, "ends.cf", text, strlen(text));
-	assert_int_equal(sa_rules_error_count(sa), 0);
-	sa_rules_finish(sa);
-	assert_int_equal(rules_compile(sa, &o, &r, &error), 0);
-	cur_rules = r;
-	s = rules_scratch_new(r);
-	m = rules_match_new(r, s);
+	(void)state;
+	one_set_open(&o, "ends.cf", text);
+	m = o.m;
 	body(m, SA_RULE_BODY, middle);
 	body(m, SA_RULE_RAWBODY, raw);
 	rules_match_finish(m);
@@ -1145,10 +1159,7 @@ test_line_ends(void **state)
 	rules_match_finish(m);
 	assert_false(hits(m, "T_TRACK"));
 	assert_false(hits(m, "T_RAW_START"));
-	rules_match_free(&m);
-	rules_scratch_free(&s);
-	rules_free(&r);
-	sa_rules_free(&sa);
+	one_set_close(&o);
 }
 
 static void
