@@ -179,6 +179,9 @@ av_engine_load(struct av_engine **e_r, char *why, size_t whysize)
 	    av_engine_set(cl, CL_ENGINE_MAX_FILES, var_av_max_files,
 	    "av_max_files", why, whysize) < 0)
 		goto fail;
+	if (!var_av_cache && av_engine_set(cl, CL_ENGINE_DISABLE_CACHE, 1, "av_cache", why,
+	    whysize) < 0)
+		goto fail;
 	/*
 	 * libclamav makes a directory for every scan and writes the parts it
 	 * unpacks there: on tmpfs that costs no disk inode and no I/O.

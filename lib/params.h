@@ -95,6 +95,7 @@
 	X(SIZE, av_max_file_size, "25m", "largest file scanned (archive members included)") \
 	X(INT, av_max_recursion, "17", "archive nesting scanned at most (clamd's default)") \
 	X(INT, av_max_files, "10000", "files scanned per message at most") \
+	X(BOOL, av_cache, "yes", "remember the hashes of clean data so that the same attachment is scanned once") \
 	X(STR, av_temp_directory, "/dev/shm", "where ClamAV unpacks a message while scanning it (tmpfs)") \
 	X(BOOL, av_block_encrypted, "no", "report encrypted archives as Heuristics.Encrypted") \
 	X(STR, av_not_ready_action, "accept", "while no database is loaded: accept or tempfail") \

@@ -358,6 +358,14 @@ def test_av_scan_tool_file_list(workdir):
     r = subprocess.run([av_scan, "-d", str(db), "-f", "-"], input="%s\n" % clean,
                        capture_output=True, text=True, timeout=120)
     assert (r.returncode, r.stdout) == (0, "%s: OK\n" % clean), r.stderr
+    # Without ClamAV's cache of clean hashes, the same verdicts, twice.
+    conf = pathlib.Path(workdir) / "nocache.conf"
+    conf.write_text("av_cache = no\n")
+    r = subprocess.run([av_scan, "-c", str(conf), "-d", str(db), "-r", "2", str(clean), str(eicar)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.splitlines() == ["%s: OK" % clean,
+                                     "%s: Eicar-Test-Signature.UNOFFICIAL FOUND" % eicar], r.stdout
     r = subprocess.run([av_scan, "-d", str(db), "-f", str(pathlib.Path(workdir) / "missing")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "missing" in r.stderr

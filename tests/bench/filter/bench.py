@@ -42,7 +42,9 @@ BENCH_SESSIONS, BENCH_ROUNDS, BENCH_PARTS="1 2 3 4 5" (which parts; the
 last line needs 1 and 2), BENCH_SPAMD_MESSAGES (default: all),
 BENCH_CACHE (default /var/tmp/facteur-bench), BENCH_FILTER_WORKERS (facteur's
 filter_workers; default its own default), BENCH_FACTEUR_CONF="name = value; ..."
-(more facteur.conf settings), BENCH_DNS=refuse.  ClamAV's scan directories
+(more facteur.conf settings), BENCH_DNS=refuse.  ClamAV's cache of clean
+hashes is off on both sides (clamd's DisableCache true, facteur's and
+av_scan's av_cache = no): every round sends the same messages.  ClamAV's scan directories
 (facteur's av_temp_directory, clamd's and clamav-milter's TemporaryDirectory)
 are on tmpfs (/dev/shm) for both.
 Usage: tests/bench/filter/run.sh [BUILDDIR [MESSAGE_DIR]]   (as root)
@@ -475,6 +477,8 @@ spf_enable = yes
 dkim_verify = yes
 dmarc_enable = yes
 dkim_sign = no
+# clamd runs with DisableCache true (each round sends the same messages).
+av_cache = no
 # Everything is accepted and tagged, as for the peers.
 spam_reject_score = 1000
 # Postfix accepts bare CR/LF in the data too.
@@ -1017,9 +1021,12 @@ def main():
                 listf = os.path.join(root, "av_scan.list")
                 with open(listf, "w") as lf:
                     lf.write("".join(p + "\n" for p in paths))
+                avconf = os.path.join(root, "av_scan.conf")
+                with open(avconf, "w") as cf:
+                    cf.write("log_level = warn\n# as clamd's DisableCache true\nav_cache = no\n")
                 p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", maxrss,
-                                    os.path.join(BUILD, "filter", "av_scan"), "-d", avdb, "-t",
-                                    "-f", listf],
+                                    os.path.join(BUILD, "filter", "av_scan"), "-c", avconf,
+                                    "-d", avdb, "-t", "-f", listf],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 err = p.stderr.decode()
                 mm = re.search(r"in ([0-9.]+) s: ([0-9.]+) MB/s; ([0-9.]+) s CPU", err)
