@@ -1135,6 +1135,7 @@ line_ends(const char *re)
 {
 	struct strbuf out;
 	const char *p;
+	char *re_out;
 	int changed = 0, in_class = 0;
 
 	memset(&out, 0, sizeof(out));
@@ -1177,11 +1178,9 @@ line_ends(const char *re)
 			strbuf_putc(&out, *p);
 		}
 	}
-	if (!changed) {
-		strbuf_free(&out);
-		return NULL;
-	}
-	return xstrndup(out.data, out.len);
+	re_out = changed ? xstrndup(out.data, out.len) : NULL;
+	strbuf_free(&out);
+	return re_out;
 }
 
 void
