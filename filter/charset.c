@@ -71,6 +71,29 @@ charset_name_ok(const char *name)
 	return i > 0 && i < CHARSET_NAME_MAX;
 }
 
+/*
+ * 1 if cd reads UTF-8.  glibc's iconv knows UTF-8 under more names
+ * ("UTF+8", "ISO-IR-193", "ISO-10646/UTF8/"...) and, from UTF-8 to UTF-8,
+ * lets through bytes UTF-8 does not allow (5-byte forms, U+FFFF+): those
+ * names get facteur's validator instead.  No other charset reads "€é"
+ * from these five bytes.
+ */
+static int
+iconv_reads_utf8(iconv_t cd)
+{
+	static const char probe[] = "\xe2\x82\xac\xc3\xa9";
+	char in[sizeof(probe) - 1], out[32];
+	char *src = in, *dst = out;
+	size_t srclen = sizeof(in), room = sizeof(out);
+	size_t rc;
+
+	memcpy(in, probe, sizeof(in));
+	rc = iconv(cd, &src, &srclen, &dst, &room);
+	(void)iconv(cd, NULL, NULL, NULL, NULL);
+	return rc != (size_t)-1 && (size_t)(dst - out) == sizeof(in) &&
+	    memcmp(out, probe, sizeof(in)) == 0;
+}
+
 struct charset_conv *
 charset_conv_new(const char *name, int *known_r)
 {
@@ -113,6 +136,12 @@ charset_conv_new(const char *name, int *known_r)
 	conv->cd = iconv_open("UTF-8", iname);
 	if (conv->cd == (iconv_t)-1) {
 		*known_r = conv->known = 0;
+		return conv;
+	}
+	if (iconv_reads_utf8(conv->cd)) {
+		iconv_close(conv->cd);
+		conv->cd = (iconv_t)-1;
+		conv->mode = CHARSET_UTF8;
 		return conv;
 	}
 	conv->mode = CHARSET_ICONV;

@@ -188,6 +188,8 @@ assert_anomalies(uint32_t got, uint32_t want, const char *name)
 }
 
 #define B(a) MIME_BIT(MIME_##a)
+/* Five U+FFFD, for five bytes that are not UTF-8. */
+#define R5 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
 
 static const struct row {
 	const char *name;
@@ -357,6 +359,10 @@ static const struct row {
 	{ "invalid utf-8",
 	    "Content-Type: text/plain; charset=utf-8\n\na\xff" "b\xe2\x82\n", 0,
 	    "a\xef\xbf\xbd" "b\xef\xbf\xbd\n", "", "0:text/plain", "", "", B(CHARSET_ERROR) },
+	{ "invalid utf-8 under another name of utf-8",
+	    "Subject: =?UTF+8?B?Y2Fm+bmRupc=?=\n"
+	    "Content-Type: text/plain; charset=ISO-IR-193\n\na\xf9\xb9\x91\xba\x97" "b\n", 0,
+	    "a" R5 "b\n", "caf" R5, "0:text/plain", "", "", B(CHARSET_ERROR) },
 	{ "broken encoded-words",
 	    "Subject: =?utf-8?Q?caf=C3=A9?= =?utf-8?X?abc?= =?utf-8?B?Y2Fm?=\n\n", 0,
 	    "", "café =?utf-8?X?abc?= caf", "0:text/plain", "", "", B(BAD_ENCODED_WORD) },
