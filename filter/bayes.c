@@ -887,8 +887,8 @@ msg_header(void *context, const struct mime_part *part, const struct mime_header
 static void
 msg_text(void *context, const struct mime_part *part, const char *utf8, size_t len)
 {
-	(void)part;
-	bayes_tokens_text(context, utf8, len);
+	if (mime_part_is_body_text(part))
+		bayes_tokens_text(context, utf8, len);
 }
 
 static void

@@ -524,6 +524,7 @@ struct sa_part {
 	char charset[64];	/* lower case */
 	char boundary[256];
 	int is_leaf;
+	int html_named;		/* named *.html: its effective type is text/html (Node.pm) */
 	const char *body;	/* raw body lines in the message */
 	size_t body_len;
 	struct sa_hdr *hdrs;
@@ -697,6 +698,47 @@ part_content_type(struct sa_part *p, const char *def)
 	}
 }
 
+/*
+ * Message.pm's name of a part (Content-Disposition's name=, else
+ * Content-Type's name or filename) ends in .html, .htm, .shtml or .shtm:
+ * Node.pm's effective_type() is then text/html, whatever the part's type.
+ */
+static int
+part_html_named(const struct sa_part *p)
+{
+	static const char *const fields[2] = { "Content-Disposition", "Content-Type" };
+	static const char *const res[2] = {
+		"name=\\s*\"?([^\";]+)\"?",
+		"\\b(?:file)?name\\s*=\\s*[\"']?(.*?)[\"']?(?:;|$)",
+	};
+	char v[1024], name[256];
+	size_t ov[10];
+
+	for (int k = 0; k < 2; k++) {
+		const char *raw = part_header(p, fields[k]);
+		size_t n = 0;
+
+		if (raw == NULL)
+			continue;
+		/* Unfolded, without its line ends, as Node.pm's header() gives it. */
+		for (; *raw != '\0' && n + 1 < sizeof(v); raw++)
+			if (*raw != '\r' && *raw != '\n')
+				v[n++] = *raw;
+		v[n] = '\0';
+		if (!re_find(res[k], PCRE2_CASELESS, v, ov))
+			continue;
+		n = ov[3] - ov[2];
+		while (n > 0 && isspace((unsigned char)v[ov[2] + n - 1]))
+			n--;
+		if (n == 0 || n >= sizeof(name))
+			return 0;
+		memcpy(name, v + ov[2], n);
+		name[n] = '\0';
+		return re_find("\\.s?html?$", PCRE2_CASELESS, name, ov);
+	}
+	return 0;
+}
+
 static void
 part_fields(struct sa_part *p)
 {
@@ -715,6 +757,7 @@ part_fields(struct sa_part *p)
 			*nl = '\0';
 		str_lower(p->cd);
 	}
+	p->html_named = part_html_named(p);
 }
 
 static size_t
@@ -2734,7 +2777,7 @@ html_state(struct eval_msg *m)
 		struct strbuf b = { NULL, 0, 0 };
 		struct html_info *h;
 		int utf8;
-		if (!p->is_leaf || strcmp(p->type, "text/html") != 0)
+		if (!p->is_leaf || (strcmp(p->type, "text/html") != 0 && !p->html_named))
 			continue;
 		part_decode(p, 4 << 20, &b);
 		if (b.len == 0) {
@@ -2909,7 +2952,7 @@ madiff_state(struct eval_msg *m)
 
 			if (!p->is_leaf || strncmp(p->type, "text", 4) != 0 || !part_within(st, t, a))
 				continue;
-			if (strcmp(p->type, "text/html") == 0) {
+			if (strcmp(p->type, "text/html") == 0 || p->html_named) {
 				for (size_t h = 0; h < st->nhtml; h++) {
 					struct html_info *hi = &st->html[h];
 
@@ -2923,6 +2966,9 @@ madiff_state(struct eval_msg *m)
 				}
 				continue;
 			}
+			/* Node.pm renders nothing of other text/ parts (text/calendar ...). */
+			if (strcmp(p->type, "text/plain") != 0)
+				continue;
 			part_decode(p, 4 << 20, &b);
 			if (b.len > 0)
 				split_words(b.data, b.len, &text);

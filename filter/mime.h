@@ -104,8 +104,8 @@ struct mime_part {
 	uint32_t anomalies;	/* MIME_BIT()s seen in this part */
 	int is_multipart;	/* parsed as a multipart (has parts) */
 	int is_message;		/* parsed as message/rfc822 (has one part) */
-	int is_text;		/* its text goes to the text callback */
-	int is_html;		/* ... rendered from HTML */
+	int is_text;		/* its text goes to the text callback: text/, or named *.html */
+	int is_html;		/* ... rendered from HTML: text/html, or named *.html */
 	int is_attachment;	/* its bytes go to the attachment callback */
 };
 
@@ -167,6 +167,14 @@ unsigned int mime_parser_anomaly_count(const struct mime_parser *p, enum mime_an
 const char *mime_anomaly_name(enum mime_anomaly a);
 /* Write the names in mask, comma-separated, as snprintf(3) does. */
 size_t mime_anomalies_str(uint32_t mask, char *buf, size_t size);
+/*
+ * The parts SpamAssassin reads.  Body text (its rendered body): text/plain,
+ * text/html, a part named *.html, a multipart without a boundary.  Raw
+ * text (its rawbody, decoded bytes): every text/ part but text/calendar,
+ * those named *.html, and message/ leaves.
+ */
+int mime_part_is_body_text(const struct mime_part *part);
+int mime_part_is_raw_text(const struct mime_part *part);
 /* A Content-Type parameter of part (name in lower case), or NULL. */
 const char *mime_part_param(const struct mime_part *part, const char *name);
 

@@ -700,7 +700,8 @@ on_raw_body(void *ctx, const struct mime_part *part, const void *data, size_t le
 	struct filter_msg *m = ctx;
 	struct av_part *p;
 
-	if (m->match != NULL && m->text_bytes < (uint64_t)var_filter_max_body_scan)
+	if (m->match != NULL && m->text_bytes < (uint64_t)var_filter_max_body_scan &&
+	    mime_part_is_raw_text(part))
 		rules_match_stream_feed(m->match, SA_RULE_RAWBODY, data, len);
 	if (m->f->av == NULL)
 		return;
@@ -725,7 +726,7 @@ on_text(void *ctx, const struct mime_part *part, const char *utf8, size_t len)
 {
 	struct filter_msg *m = ctx;
 
-	if (m->text_bytes >= (uint64_t)var_filter_max_body_scan)
+	if (m->text_bytes >= (uint64_t)var_filter_max_body_scan || !mime_part_is_body_text(part))
 		return;
 	if (m->text_bytes + len > (uint64_t)var_filter_max_body_scan)
 		len = (size_t)((uint64_t)var_filter_max_body_scan - m->text_bytes);

@@ -258,6 +258,104 @@ def comparable_rules(conf):
     return yes, no
 
 
+# Which MIME parts each kind of rule reads: body rules the text of
+# text/plain, text/html and parts named *.html (rendered as HTML, whatever
+# their type); rawbody rules the decoded bytes of text/ parts but
+# text/calendar, of parts named *.html and of message/ leaves; neither
+# reads an image.  One word per part, one rule per word and kind; the
+# HTML evals read the parts named *.html too.
+PART_RULES = """
+body     T_PS_BODY_PLAIN     /plainword/
+body     T_PS_BODY_HTMLNAME  /htmlattachmentword/
+rawbody  T_PS_RAW_HTMLNAME   /<b>htmlattachmentword/
+body     T_PS_BODY_TAGS      /<[bp]>/
+body     T_PS_BODY_CAL       /calendarword/
+rawbody  T_PS_RAW_CAL        /calendarword/
+body     T_PS_BODY_VCARD     /vcardword/
+rawbody  T_PS_RAW_VCARD      /vcardword/
+body     T_PS_BODY_IMG       /imagebytesword/
+rawbody  T_PS_RAW_IMG        /imagebytesword/
+body     T_PS_BODY_DSN       /dsnword/
+rawbody  T_PS_RAW_DSN        /dsnword/
+body     T_PS_HTML_MESSAGE   eval:html_test('html')
+body     T_PS_HTML_BOLD      eval:html_tag_exists('b')
+"""
+
+
+def part_messages():
+    gif_bytes = base64.b64encode(b"GIF89a\x01\x00\x01\x00imagebytesword\x00\x00").decode()
+    page = base64.b64encode(b"<html><body><b>htmlattachmentword</b></body></html>\n").decode()
+    head = ("From: a@example.org\nTo: b@example.net\nSubject: parts\n"
+            "Date: Wed, 02 Dec 2026 10:00:00 +0000\nMessage-ID: <%d@example.org>\n"
+            "MIME-Version: 1.0\n")
+    mixed = head % 1 + (
+        "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+        "--b1\nContent-Type: text/plain; charset=us-ascii\n\nplainword here\n"
+        "--b1\nContent-Type: application/octet-stream\n"
+        "Content-Disposition: attachment; filename=\"page.html\"\n"
+        "Content-Transfer-Encoding: base64\n\n" + page + "\n"
+        "--b1\nContent-Type: text/calendar; charset=us-ascii\n\n"
+        "BEGIN:VCALENDAR\nSUMMARY:calendarword\nEND:VCALENDAR\n"
+        "--b1\nContent-Type: text/x-vcard; charset=us-ascii\n\n"
+        "BEGIN:VCARD\nFN:vcardword\nEND:VCARD\n"
+        "--b1\nContent-Type: image/gif; name=\"i.gif\"\n"
+        "Content-Transfer-Encoding: base64\n\n" + gif_bytes + "\n"
+        "--b1\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.org\n\n"
+        "Final-Recipient: rfc822; dsnword@example.net\nAction: failed\n"
+        "--b1--\n")
+    named = head % 2 + (
+        "Content-Type: text/plain; charset=utf-8; name=\"NOTES.SHTM\"\n\n"
+        "<p><b>htmlattachmentword</b> and <i>plainword</i></p>\n")
+    return {"mixed": mixed.encode(), "named": named.encode()}
+
+
+def test_rule_kinds_read_the_parts_spamassassin_reads():
+    work = make_workdir("agreement-parts-")
+    rules, site = os.path.join(work, "rules"), os.path.join(work, "site")
+    os.makedirs(rules)
+    os.makedirs(site)
+    with open(os.path.join(rules, "10_parts.cf"), "w") as f:
+        f.write(PART_RULES)
+    # SpamAssassin needs its plugins (.pre) and its list of TLDs.
+    shutil.copy(os.path.join(SA_RULES, "20_aux_tlds.cf"), rules)
+    for name in os.listdir(SA_CONFIG):
+        if name.endswith(".pre"):
+            shutil.copy(os.path.join(SA_CONFIG, name), site)
+    conf = os.path.join(work, "facteur.conf")
+    with open(conf, "w") as f:
+        f.write("spool_directory = %s\nfilter_rules = %s\nfilter_rules_config = %s\n"
+                "filter_rules_cache = %s\nspf_enable = no\ndkim_verify = no\n"
+                "dmarc_enable = no\nav_enable = no\nbayes_enable = no\n"
+                % (os.path.join(work, "spool"), rules, site, os.path.join(work, "cache")))
+    prefs = os.path.join(work, "user_prefs")
+    open(prefs, "w").close()
+    paths = []
+    for name, data in part_messages().items():
+        p = os.path.join(work, name + ".eml")
+        with open(p, "wb") as f:
+            f.write(data)
+        paths.append(p)
+    ours = facteur_hits(conf, paths)
+    for p in paths:
+        with open(p, "rb") as f:
+            r = subprocess.run(
+                ["timeout", "120", "spamassassin", "-L", "-t", "-C", rules,
+                 "--siteconfigpath=" + site, "--prefspath=" + prefs,
+                 "--cf=add_header all Tests _TESTS(,)_"],
+                stdin=f, capture_output=True, check=False)
+        assert r.returncode == 0, r.stderr.decode(errors="replace")
+        headers = r.stdout.split(b"\n\n", 1)[0].decode().replace("\n\t", "")
+        line = [h for h in headers.split("\n") if h.startswith("X-Spam-Tests:")][0]
+        theirs = {t.strip() for t in line[len("X-Spam-Tests:"):].split(",")} - {"none"}
+        mine = {t for t in ours[p] if t.startswith("T_PS_")}
+        print("%s: SpamAssassin %s, facteur %s" % (os.path.basename(p), sorted(theirs),
+                                                   sorted(mine)))
+        assert "T_PS_BODY_HTMLNAME" in theirs, "SpamAssassin did not read the page"
+        assert mine == theirs
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def test_rule_hits_agree_with_spamassassin(setup):
     conf, prefs, paths = setup["conf"], setup["prefs"], setup["paths"]
     yes, no = comparable_rules(conf)

@@ -310,6 +310,17 @@ static const struct row {
 	    "ftp://f.example/file and again http://a.example/p.html\n", 0,
 	    NULL, "", "0:text/plain",
 	    "http://a.example/p.html mailto:x@y.example www.b.example ftp://f.example/file", "", 0 },
+	{ "part named like a web page, read as HTML",
+	    "Content-Type: multipart/mixed; boundary=b\n\n"
+	    "--b\nContent-Type: application/octet-stream; name=\"a.HTM\"\n\n<p>page <b>text</b></p>\n"
+	    "--b\nContent-Type: text/plain\nContent-Disposition: attachment; filename=x.shtml\n\n"
+	    "<i>two</i>\n"
+	    "--b\nContent-Type: application/octet-stream; name=\"a.html.txt\"\n\n<p>not</p>\n"
+	    "--b--\n", 0,
+	    "page text\ntwo", "",
+	    "0:multipart/mixed 1:application/octet-stream[a.HTM] 1:text/plain[x.shtml] "
+	    "1:application/octet-stream[a.html.txt]", "",
+	    "<p>page <b>text</b></p>\n<i>two</i>\n<p>not</p>\n", 0 },
 	{ "boundary prefixes",
 	    "Content-Type: multipart/mixed; boundary=abc\n\n"
 	    "--abc\n"
