@@ -27,7 +27,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-18"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-19"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -239,7 +239,8 @@ hs_flags(const struct sa_rule *rule, int prefilter)
 
 	if (rule->flags & SA_RE_CASELESS)
 		f |= HS_FLAG_CASELESS;
-	if (rule->flags & SA_RE_DOTALL)
+	/* A body rule's . never meets a line end: the paragraphs are apart in SpamAssassin. */
+	if ((rule->flags & SA_RE_DOTALL) && rule->type != SA_RULE_BODY)
 		f |= HS_FLAG_DOTALL;
 	if (line_anchors(rule))
 		f |= HS_FLAG_MULTILINE;
@@ -256,7 +257,25 @@ set_status(struct rule_info *info, enum rules_status status, const char *reason)
 	info->reason = reason != NULL ? xstrdup(reason) : NULL;
 }
 
-/* Hyperscan has no flag for /x: the inline option does it. */
+/*
+ * The rule's own pattern for Hyperscan.  A body rule's cannot match
+ * across a line end (rules_line_pattern()): SpamAssassin tries it on each
+ * paragraph apart, facteur's stream has them as lines.  Hyperscan has no
+ * flag for /x: the inline option does it.
+ */
+static char *
+plain_pattern(const struct sa_rule *rule)
+{
+	int x = (rule->flags & SA_RE_EXTENDED) != 0;
+	char *line = rule->type == SA_RULE_BODY ? rules_line_pattern(rule->pattern, x) : NULL;
+	const char *re = line != NULL ? line : rule->pattern;
+	char *out = x ? xasprintf("(?x)%s", re) : xstrdup(re);
+
+	free(line);
+	return out;
+}
+
+/* The pattern of the rule's way into Hyperscan (see struct rule_info). */
 static char *
 hs_pattern(const struct sa_rule *rule, const struct rule_info *info)
 {
@@ -270,9 +289,7 @@ hs_pattern(const struct sa_rule *rule, const struct rule_info *info)
 		return xstrdup(info->part);
 	if (info->relaxed != NULL && info->relax_step < 2)
 		return xstrdup(info->anchored_on ? info->anchored : info->relaxed);
-	if (rule->flags & SA_RE_EXTENDED)
-		return xasprintf("(?x)%s", rule->pattern);
-	return xstrdup(rule->pattern);
+	return plain_pattern(rule);
 }
 
 /*

@@ -6,6 +6,7 @@
  */
 #include "facteur-config.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1584,4 +1585,369 @@ rules_split_pattern(const char *pattern, size_t *n_r)
 	free(alt);
 	*n_r = k;
 	return out;
+}
+
+/* ---- rules_line_pattern ---- */
+
+/*
+ * The character an escape inside or outside a class stands for, its end
+ * in *end_r; -1 when it stands for no single character (\s, \b outside a
+ * class, a back-reference ...) or cannot be read.
+ */
+static long
+escape_char(const char *p, int in_class, const char **end_r)
+{
+	char c = p[1];
+	long v = 0;
+	int n;
+
+	*end_r = p + 2;
+	switch (c) {
+	case 'n': return 10;
+	case 't': return 9;
+	case 'r': return 13;
+	case 'f': return 12;
+	case 'e': return 27;
+	case 'a': return 7;
+	case 'b': return in_class ? 8 : -1;
+	case 'c':
+		if (p[2] == '\0')
+			return -1;
+		*end_r = p + 3;
+		return (p[2] >= 'a' && p[2] <= 'z' ? p[2] - 32 : p[2]) ^ 0x40;
+	case 'x':
+		if (p[2] == '{') {
+			const char *q = p + 3;
+			for (n = 0; *q != '}' && n < 8; q++, n++) {
+				if (!isxdigit((unsigned char)*q))
+					return -1;
+				v = v * 16 + (isdigit((unsigned char)*q) ? *q - '0' :
+				    tolower((unsigned char)*q) - 'a' + 10);
+			}
+			if (*q != '}' || n == 0)
+				return -1;
+			*end_r = q + 1;
+			return v;
+		}
+		for (n = 0; n < 2 && isxdigit((unsigned char)p[2 + n]); n++)
+			v = v * 16 + (isdigit((unsigned char)p[2 + n]) ? p[2 + n] - '0' :
+			    tolower((unsigned char)p[2 + n]) - 'a' + 10);
+		*end_r = p + 2 + n;
+		return v;
+	case 'o':
+		return -1;
+	case '0':
+		for (n = 1; n < 3 && p[1 + n] >= '0' && p[1 + n] <= '7'; n++)
+			v = v * 8 + (p[1 + n] - '0');
+		*end_r = p + 1 + n;
+		return v;
+	default:
+		break;
+	}
+	if (c >= '1' && c <= '9') {
+		/* Octal in a class; outside one, a back-reference or octal: not read. */
+		if (!in_class)
+			return -1;
+		for (n = 0; n < 3 && p[1 + n] >= '0' && p[1 + n] <= '7'; n++)
+			v = v * 8 + (p[1 + n] - '0');
+		if (n == 0)
+			return -1;
+		*end_r = p + 1 + n;
+		return v;
+	}
+	if (isalnum((unsigned char)c) || c == '\0' || (unsigned char)c >= 0x80)
+		return -1;
+	return (unsigned char)c;	/* \. \[ \- ...: the character itself */
+}
+
+/* The class escape for a line end's class: \s as [^\S\n] ..., or NULL. */
+static const char *
+line_escape(char c)
+{
+	switch (c) {
+	case 's': return "[^\\S\\n]";
+	case 'v': return "[^\\V\\n]";
+	case 'h': return NULL;
+	case 'H': return "[^\\h\\n]";
+	case 'W': return "[^\\w\\n]";
+	case 'D': return "[^\\d\\n]";
+	default: return NULL;
+	}
+}
+
+/*
+ * What a class escape that can match a line end matches but the line end,
+ * for inside a class: one class stays one class (a group of classes makes
+ * a repeated one too large for Hyperscan and PCRE2).  Bytes, as rules are
+ * compiled: \s is [\t\n\x0b\f\r ] (Perl's since 5.18), \v [\n-\r\x85],
+ * \h [\t \xa0], \w and \d ASCII.
+ */
+static const char *
+line_escape_in_class(char c)
+{
+	switch (c) {
+	case 's': return "\\t\\x0b\\f\\r\\x20";
+	case 'v': return "\\x0b-\\x0d\\x85";
+	case 'H': return "\\x00-\\x08\\x0b-\\x1f\\x21-\\x9f\\xa1-\\xff";
+	case 'W': return "\\x00-\\x09\\x0b-\\x2f\\x3a-\\x40\\x5b-\\x5e\\x60\\x7b-\\xff";
+	case 'D': return "\\x00-\\x09\\x0b-\\x2f\\x3a-\\xff";
+	default: return NULL;
+	}
+}
+
+/* [:cntrl:] but the line end, inside a class. */
+static const char cntrl_no_lf[] = "\\x00-\\x09\\x0b-\\x1f\\x7f";
+
+static void
+put_class_char(struct strbuf *b, long c)
+{
+	char q[16];
+
+	if (c < 0x100)
+		snprintf(q, sizeof(q), "\\x%02lx", c);
+	else
+		snprintf(q, sizeof(q), "\\x{%lx}", c);
+	strbuf_append(b, q, strlen(q));
+}
+
+/*
+ * The class [p .. e] (e its ']') without \n onto b: 1 if it was
+ * rewritten, 0 if copied, -1 if it cannot be.
+ */
+static int
+line_class(struct strbuf *b, const char *p, const char *e)
+{
+	struct strbuf rest = { 0 }, alts = { 0 };
+	const char *q = p + 1, *end;
+	/* Negated: its items as they are, and one more, the line end. */
+	int negated = *q == '^', changed = negated;
+
+	if (negated)
+		q++;
+	while (q < e) {
+		const char *item = q, *pe;
+		long lo, hi;
+
+		if ((pe = posix_class_end(q)) != NULL && pe <= e) {
+			int neg = q[2] == '^';
+			const char *name = q + 2 + neg;
+
+			if (negated) {
+				strbuf_append(&rest, q, (size_t)(pe - q));
+			} else if (neg) {
+				/* [:^alpha:] but the line end: [^[:alpha:]\n] */
+				strbuf_append(&alts, "|[^[:", 5);
+				strbuf_append(&alts, name, (size_t)(pe - name));
+				strbuf_append(&alts, "\\n]", 3);
+				changed = 1;
+			} else if (strncmp(name, "space:", 6) == 0) {
+				strbuf_append(&rest, line_escape_in_class('s'),
+				    strlen(line_escape_in_class('s')));
+				changed = 1;
+			} else if (strncmp(name, "cntrl:", 6) == 0) {
+				strbuf_append(&rest, cntrl_no_lf, strlen(cntrl_no_lf));
+				changed = 1;
+			} else {
+				strbuf_append(&rest, q, (size_t)(pe - q));
+			}
+			q = pe;
+			continue;
+		}
+		if (*q == '\\') {
+			const char *alt = line_escape(q[1]);
+
+			if (q[1] == '\0' || strchr("pPRXCQEoNgk", q[1]) != NULL)
+				goto fail;
+			if (alt != NULL && negated) {
+				strbuf_append(&rest, q, 2);
+				q += 2;
+				continue;
+			}
+			if (alt != NULL) {
+				alt = line_escape_in_class(q[1]);
+				strbuf_append(&rest, alt, strlen(alt));
+				changed = 1;
+				q += 2;
+				continue;
+			}
+			lo = escape_char(q, 1, &end);
+			if (lo < 0) {
+				/* \S \w \d \h \V: no line end among them */
+				if (strchr("SwdhV", q[1]) == NULL)
+					goto fail;
+				strbuf_append(&rest, q, 2);
+				q += 2;
+				continue;
+			}
+		} else {
+			lo = (unsigned char)*q;
+			end = q + 1;
+		}
+		/* A range? */
+		if (*end == '-' && end + 1 < e) {
+			const char *r = end + 1, *rend;
+
+			if (*r == '\\') {
+				hi = escape_char(r, 1, &rend);
+				if (hi < 0 && line_escape(r[1]) == NULL && strchr("SwdhV", r[1]) == NULL)
+					goto fail;
+			} else if (posix_class_end(r) != NULL) {
+				hi = -1;	/* [a-[:digit:]]: the '-' is literal */
+				rend = r;
+			} else {
+				hi = (unsigned char)*r;
+				rend = r + 1;
+			}
+			if (hi >= 0) {
+				if (lo <= 10 && hi >= 10 && !negated) {
+					if (lo < 10) {
+						put_class_char(&rest, lo);
+						if (lo < 9) {
+							strbuf_putc(&rest, '-');
+							put_class_char(&rest, 9);
+						}
+					}
+					if (hi > 10) {
+						put_class_char(&rest, 11);
+						if (hi > 11) {
+							strbuf_putc(&rest, '-');
+							put_class_char(&rest, hi);
+						}
+					}
+					changed = 1;
+				} else if (*item != '\\' && *r != '\\') {
+					strbuf_append(&rest, item, (size_t)(rend - item));
+				} else {
+					/* As \xHH: an escape's end may not be where it was (\x, \0). */
+					put_class_char(&rest, lo);
+					strbuf_putc(&rest, '-');
+					put_class_char(&rest, hi);
+				}
+				q = rend;
+				continue;
+			}
+		}
+		if (lo == 10 && !negated) {
+			changed = 1;	/* the line end itself: dropped */
+		} else if (item == p + 1 + negated && *item == ']') {
+			strbuf_append(&rest, "\\]", 2);
+		} else if (*item == '-' || *item == '^' || *item == '[') {
+			strbuf_putc(&rest, '\\');
+			strbuf_putc(&rest, *item);
+		} else {
+			if (*item == '\\')
+				put_class_char(&rest, lo);
+			else
+				strbuf_append(&rest, item, (size_t)(end - item));
+		}
+		q = end;
+	}
+	if (!changed) {
+		strbuf_free(&rest);
+		strbuf_free(&alts);
+		strbuf_append(b, p, (size_t)(e + 1 - p));
+		return 0;
+	}
+	if (negated) {
+		strbuf_append(b, "[^", 2);
+		strbuf_append(b, rest.data, rest.len);
+		strbuf_append(b, "\\n]", 3);
+	} else if (rest.len == 0 && alts.len == 0) {
+		goto fail;	/* [\n]: nothing left */
+	} else if (alts.len == 0) {
+		strbuf_putc(b, '[');
+		strbuf_append(b, rest.data, rest.len);
+		strbuf_putc(b, ']');
+	} else {
+		strbuf_append(b, "(?:", 3);
+		if (rest.len > 0) {
+			strbuf_putc(b, '[');
+			strbuf_append(b, rest.data, rest.len);
+			strbuf_putc(b, ']');
+			strbuf_append(b, alts.data, alts.len);
+		} else {
+			strbuf_append(b, alts.data + 1, alts.len - 1);
+		}
+		strbuf_putc(b, ')');
+	}
+	strbuf_free(&rest);
+	strbuf_free(&alts);
+	return 1;
+fail:
+	strbuf_free(&rest);
+	strbuf_free(&alts);
+	return -1;
+}
+
+char *
+rules_line_pattern(const char *pattern, int extended)
+{
+	struct strbuf b = { 0 };
+	const char *p = pattern, *e;
+	int changed = 0;
+
+	while (*p != '\0') {
+		if (*p == '\n' || (extended && *p == '#'))
+			goto fail;
+		if (*p == '\\') {
+			const char *alt = line_escape(p[1]);
+
+			if (p[1] == '\0' || strchr("QRXCpPo", p[1]) != NULL)
+				goto fail;
+			if (alt != NULL) {
+				strbuf_append(&b, alt, strlen(alt));
+				changed = 1;
+				p += 2;
+				continue;
+			}
+			if (escape_char(p, 0, &e) == 10)
+				goto fail;	/* a line end spelled out */
+			if (escape_char(p, 0, &e) < 0) {
+				/* \g{..} \k<..> \N{..}: to their end, whatever is inside */
+				e = p + 2;
+				if ((p[1] == 'g' || p[1] == 'k' || p[1] == 'N') &&
+				    (*e == '{' || *e == '<' || *e == '\'')) {
+					const char *c = strchr(e, *e == '{' ? '}' : *e == '<' ? '>' : '\'');
+					if (c == NULL)
+						goto fail;
+					e = c + 1;
+				}
+			}
+			strbuf_append(&b, p, (size_t)(e - p));
+			p = e;
+		} else if (*p == '[') {
+			int rc;
+
+			if ((e = class_end(p)) == NULL || (rc = line_class(&b, p, e)) < 0)
+				goto fail;
+			changed |= rc;
+			p = e + 1;
+		} else if (p[0] == '(' && p[1] == '?') {
+			const char *q = p + 2;
+
+			if (*q == '#') {
+				/* (?#...): a comment, to its ')' */
+				if ((e = strchr(q, ')')) == NULL)
+					goto fail;
+				strbuf_append(&b, p, (size_t)(e + 1 - p));
+				p = e + 1;
+				continue;
+			}
+			/* Options: (?s) would let . match a line end. */
+			while (*q == '^' || isalpha((unsigned char)*q)) {
+				if (*q == 's' || (*q == 'x' && !extended))
+					goto fail;
+				q++;
+			}
+			strbuf_append(&b, p, 2);
+			p += 2;
+		} else {
+			strbuf_putc(&b, *p);
+			p++;
+		}
+	}
+	return rewritten(&b, changed);
+fail:
+	strbuf_free(&b);
+	return NULL;
 }

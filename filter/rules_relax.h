@@ -115,4 +115,19 @@ char *rules_reverse_pattern(const char *pattern);
  */
 char **rules_split_pattern(const char *pattern, size_t *n_r);
 
+/*
+ * The pattern made unable to match a line end (\n) anywhere, and the same
+ * as before on text without one: \s, \v, \H, \W and \D become
+ * [^\S\n] ..., a negated class gets \n, in a class those escapes,
+ * [:space:], [:cntrl:] and a range over \n become what they match but \n
+ * (\s: \t\x0b\f\r\x20, bytes), a class with a negated POSIX class a
+ * group of classes.  A body rule is tried on each paragraph
+ * of the text apart; facteur's stream holds them as lines, so with this
+ * Hyperscan can no longer match across two of them.  NULL when nothing
+ * changed, or for what cannot be written so (a line end the pattern
+ * spells out, \R, \X, \C, \p, (?s) in the pattern, extended mode with
+ * a comment, \Q) or this reading does not know.
+ */
+char *rules_line_pattern(const char *pattern, int extended);
+
 #endif

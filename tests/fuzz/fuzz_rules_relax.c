@@ -10,6 +10,8 @@
  * matches start with, ranges unbounded) must match where it does.  A
  * pattern read backwards must match each subject read backwards over
  * every span the pattern matches there (multi-line, as body rules are).
+ * A pattern made unable to match a line end must match as the pattern
+ * does on each line, and never over a line end.
  */
 #include "facteur-config.h"
 
@@ -150,6 +152,60 @@ check_reverse(const char *pattern, size_t size, const char *reversed)
 	pcre2_code_free(re);
 }
 
+/*
+ * line (rules_line_pattern()) against pattern: on each line of every
+ * subject the two match alike, over the same span; on a whole subject
+ * line's match holds no line end.
+ */
+static void
+check_line(const char *pattern, size_t size, const char *line)
+{
+	uint32_t opts = PCRE2_CASELESS | PCRE2_MULTILINE;
+	pcre2_match_context *mc;
+	pcre2_code *orig, *re;
+	int code;
+	PCRE2_SIZE off;
+
+	orig = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &code, &off, NULL);
+	re = pcre2_compile((PCRE2_SPTR)line, PCRE2_ZERO_TERMINATED, opts, &code, &off, NULL);
+	if (orig == NULL) {
+		pcre2_code_free(re);
+		return;
+	}
+	/* A rewrite of a pattern PCRE2 takes is one too (if not too large now). */
+	if (re == NULL && code != PCRE2_ERROR_PATTERN_TOO_LARGE)
+		abort();
+	if (re == NULL) {
+		pcre2_code_free(orig);
+		return;
+	}
+	mc = pcre2_match_context_create(NULL);
+	pcre2_set_match_limit(mc, 20000);
+	pcre2_set_depth_limit(mc, 2000);
+	for (size_t i = 0; i <= sizeof(subjects) / sizeof(subjects[0]) - 1; i++) {
+		const char *s = subjects[i] != NULL ? subjects[i] : pattern;
+		size_t len = subjects[i] != NULL ? strlen(s) : size, a[2], b[2], start = 0;
+		int rb = match(re, mc, s, len, b);
+
+		if (rb == 1 && memchr(s + b[0], '\n', b[1] - b[0]) != NULL)
+			abort();	/* across a line end */
+		while (start <= len) {
+			const char *nl = memchr(s + start, '\n', len - start);
+			size_t end = nl != NULL ? (size_t)(nl - s) : len;
+			int ra = match(orig, mc, s + start, end - start, a);
+
+			rb = match(re, mc, s + start, end - start, b);
+			if (ra >= 0 && rb >= 0 && (ra != rb || (ra == 1 && (a[0] != b[0] ||
+			    a[1] != b[1]))))
+				abort();	/* not the same on a line */
+			start = end + 1;
+		}
+	}
+	pcre2_match_context_free(mc);
+	pcre2_code_free(orig);
+	pcre2_code_free(re);
+}
+
 /* The pieces against the pattern: on every subject, some piece matches iff it does. */
 static void
 check_split(const char *pattern, size_t size, const char *const *v, size_t n)
@@ -247,6 +303,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if ((r = rules_reverse_pattern(pattern)) != NULL) {
 		check_reverse(pattern, size, r);
+		free(r);
+	}
+	if ((r = rules_line_pattern(pattern, 0)) != NULL) {
+		check_line(pattern, size, r);
 		free(r);
 	}
 	{

@@ -1162,6 +1162,109 @@ test_line_ends(void **state)
 	one_set_close(&o);
 }
 
+/* rules_line_pattern(): what each construct becomes, and what is left alone. */
+static void
+test_line_pattern(void **state)
+{
+	static const struct {
+		const char *in, *out;	/* out NULL: no rewrite */
+	} cases[] = {
+		{ "buy\\s+now", "buy[^\\S\\n]+now" },
+		{ "a\\Wb\\Dc\\Hd\\ve", "a[^\\w\\n]b[^\\d\\n]c[^\\h\\n]d[^\\V\\n]e" },
+		{ "x[^a-z]y", "x[^a-z\\n]y" },
+		{ "[^]a]", "[^\\]a\\n]" },
+		{ "[^3-]x", "[^3\\-\\n]x" },
+		{ "[^-a\\s[:digit:]]", "[^\\-a\\s[:digit:]\\n]" },
+		{ "buy[\\s\\-]+now", "buy[\\t\\x0b\\f\\r\\x20\\x2d]+now" },
+		{ "[\\s]", "[\\t\\x0b\\f\\r\\x20]" },
+		{ "[a\\W]", "[a\\x00-\\x09\\x0b-\\x2f\\x3a-\\x40\\x5b-\\x5e\\x60\\x7b-\\xff]" },
+		{ "[\\x00-\\x1f]", "[\\x00-\\x09\\x0b-\\x1f]" },
+		{ "[\\r\\n]x", "[\\x0d]x" },
+		{ "[[:space:]a]", "[\\t\\x0b\\f\\r\\x20a]" },
+		{ "[[:^alpha:]]", "(?:[^[:alpha:]\\n])" },
+		{ "[x[:^digit:]]", "(?:[x]|[^[:digit:]\\n])" },
+		{ "[[:cntrl:]]", "[\\x00-\\x09\\x0b-\\x1f\\x7f]" },
+		{ "[\\t-\\x0b]", "[\\x09\\x0b]" },
+		/* escapes written as \\xHH: \\x and \\0 read on while they can */
+		{ "[\\x\\n6]", "[\\x006]" },
+		{ "[\\0\\n7]", "[\\x007]" },
+		{ "[\\n-\\r]", "[\\x0b-\\x0d]" },
+		/* no line end possible, or left as it is */
+		{ "abc\\S+[a-z]\\w\\d", NULL },
+		{ "[\\]\\s-]", "[\\x5d\\t\\x0b\\f\\r\\x20\\-]" },
+		{ "[\\]\\S-]", NULL },
+		{ "a\\nb", NULL },
+		{ "a\\x{0a}b", NULL },
+		{ "a\\012", NULL },
+		{ "[\\n]", NULL },
+		{ "(?s)a.b", NULL },
+		{ "a\\Rb", NULL },
+		{ "\\Q\\s\\E", NULL },
+		{ "[unclosed", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = rules_line_pattern(cases[i].in, 0);
+
+		if (cases[i].out == NULL) {
+			if (out != NULL)
+				fail_msg("%s: rewritten %s", cases[i].in, out);
+		} else if (out == NULL || strcmp(out, cases[i].out) != 0) {
+			fail_msg("%s: %s, want %s", cases[i].in, out != NULL ? out : "(none)",
+			    cases[i].out);
+		}
+		free(out);
+	}
+	/* Extended mode: a comment could hold anything. */
+	assert_null(rules_line_pattern("a \\s # a comment [", 1));
+	{
+		char *out = rules_line_pattern("a \\s b", 1);
+		assert_string_equal(out, "a [^\\S\\n] b");
+		free(out);
+	}
+}
+
+/*
+ * A body rule is tried on each paragraph apart, in SpamAssassin: one that
+ * Hyperscan matches exactly cannot match across two of facteur's lines,
+ * even with \s, a negated class, a class with a line end in it or /s.
+ */
+static void
+test_line_crossing(void **state)
+{
+	static const char text[] =
+	    "body T_SPACE /buy\\s+now/i\n"
+	    "body T_NEG /act[^a-z]+fast/\n"
+	    "body T_CLASS /win[\\s\\-]+big/\n"
+	    "body T_RANGE /cash[\\x00-\\x20]+out/\n"
+	    "body T_DOT /free.gift/s\n";
+	struct one_set o;
+	const char *apart[] = { "Subject\nbuy\n", "now act\n", "fast win\n", "big cash\n",
+		"out free\n", "gift\n", NULL };
+	const char *together[] = { "Subject\nbuy  now, act! fast win - big\n",
+		"cash \t out free gift\n", NULL };
+	static const char *const names[] = { "T_SPACE", "T_NEG", "T_CLASS", "T_RANGE", "T_DOT" };
+
+	(void)state;
+	one_set_open(&o, "lines.cf", text);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(rules_status(o.r, (unsigned int)sa_rules_find(o.sa, names[i]),
+		    NULL), RULES_EXACT);
+	body(o.m, SA_RULE_BODY, apart);
+	rules_match_finish(o.m);
+	for (size_t i = 0; i < 5; i++)
+		if (hits(o.m, names[i]))
+			fail_msg("%s matched across a line end", names[i]);
+	rules_match_reset(o.m);
+	body(o.m, SA_RULE_BODY, together);
+	rules_match_finish(o.m);
+	for (size_t i = 0; i < 5; i++)
+		if (!hits(o.m, names[i]))
+			fail_msg("%s did not match within a line", names[i]);
+	one_set_close(&o);
+}
+
 static void
 feed(struct rules_match *m, const char *text)
 {
@@ -1351,6 +1454,8 @@ main(void)
 		cmocka_unit_test(test_loosened_lines),
 		cmocka_unit_test(test_meta_at_zero),
 		cmocka_unit_test(test_line_ends),
+		cmocka_unit_test(test_line_pattern),
+		cmocka_unit_test(test_line_crossing),
 		cmocka_unit_test(test_stream_kept_full),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_debian_rules),
