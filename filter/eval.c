@@ -4199,31 +4199,85 @@ all_from_addrs(const struct eval_msg *m, char out[][256], size_t max)
 	return n;
 }
 
+/* FreeMail.pm's email_regex, its TLDs as letters: the address is group 1. */
+#define FREEMAIL_EMAIL_RE \
+	"(?=.{0,64}@)(?<![a-z0-9!#$%&'*+/=?^_`{|}~-])([a-z0-9!#$%&'*+/=?^_`{|}~-]+" \
+	"(?:\\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,59}[a-z0-9])?\\.){1,4}" \
+	"[a-z]{2,63})\\b"
+
+/* s in place with every match of pattern made one space (s{...}{ }g). */
+static void
+blank_matches(const char *pattern, char *s, size_t *len)
+{
+	size_t pos = 0, out = 0, ov[10];
+
+	/* (the patterns given match no empty text) */
+	while (pos < *len && re_find_at(pattern, PCRE2_CASELESS, s, *len, pos, ov) &&
+	    ov[1] > ov[0]) {
+		memmove(s + out, s + pos, ov[0] - pos);
+		out += ov[0] - pos;
+		s[out++] = ' ';
+		pos = ov[1];
+	}
+	if (pos < *len) {
+		memmove(s + out, s + pos, *len - pos);
+		out += *len - pos;
+	}
+	*len = out;
+	s[out] = '\0';
+}
+
+/* An address not yet in seen (lower case), kept up to 40. */
+static void
+email_seen(char seen[][256], size_t *nseen, const char *e, size_t len)
+{
+	char a[256];
+
+	snprintf(a, sizeof(a), "%.*s", (int)len, e);
+	str_lower(a);
+	for (size_t i = 0; i < *nseen; i++)
+		if (strcmp(seen[i], a) == 0)
+			return;
+	if (*nseen < 40)
+		snprintf(seen[(*nseen)++], 256, "%s", a);
+}
+
 static int
 body_emails_freemail(struct eval_msg *m, char found[][256], size_t *nfound)
 {
-	/* FreeMail::_parse_body, from the rendered body: up to 5 addresses, 3 freemails */
-	size_t all = 0, fm = 0, pos = 0;
+	/*
+	 * FreeMail::_parse_body: the addresses of <a href="mailto:..."> that
+	 * the text does not show, then those of the rendered body, less the
+	 * ones in URLs, in <...> or before "wrote:"; at the 5th address or
+	 * the 3rd freemail, none.
+	 */
+	struct eval_state *st = html_state(m);
+	size_t all = 0, fm = 0, pos = 0, len = m->body_len, nseen = 0, nmailto = 0;
 	const struct eval_config *c = m->config;
 	char seen[40][256];
-	size_t nseen = 0;
 	size_t ov[10];
 	char *body = xstrndup(m->body != NULL ? m->body : "", m->body_len);
 
 	*nfound = 0;
-	while (pos < m->body_len && nseen < 40 &&
-	    re_find_at("(?<![a-z0-9!#$%&'*+/=?^_`{|}~-])([a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,59}[a-z0-9])?\\.){1,4}[a-z]{2,63})\\b",
-	    PCRE2_CASELESS, body, m->body_len, pos, ov)) {
-		char e[256];
-		int dup = 0;
-		snprintf(e, sizeof(e), "%.*s", (int)(ov[3] - ov[2]), body + ov[2]);
-		str_lower(e);
+	for (size_t h = 0; h < st->nhtml; h++) {
+		for (size_t u = 0; u < st->html[h].nuris && nmailto < 20; u++) {
+			const struct html_uri *hu = &st->html[h].uris[u];
+
+			if (!(hu->types & HTML_T_A) || strstr(body, hu->key) != NULL ||
+			    !re_find("^mailto:" FREEMAIL_EMAIL_RE, PCRE2_CASELESS, hu->key, ov))
+				continue;
+			email_seen(seen, &nseen, hu->key + ov[2], ov[3] - ov[2]);
+			nmailto = nseen;
+		}
+	}
+	/* Per paragraph in FreeMail.pm: here no \s reaches past a line. */
+	blank_matches("<?https?://\\S{0,255}(?:@|%40)\\S{0,255}", body, &len);
+	blank_matches("<?(?<!mailto:)" FREEMAIL_EMAIL_RE
+	    "(?:>|[^\\S\\n]{1,10}(?!(?:fa(?:x|csi)|tel|phone|e?-?mail))[a-z]{2,11}:)", body, &len);
+	while (pos < len && nseen < 40 &&
+	    re_find_at(FREEMAIL_EMAIL_RE, PCRE2_CASELESS, body, len, pos, ov)) {
+		email_seen(seen, &nseen, body + ov[2], ov[3] - ov[2]);
 		pos = ov[1];
-		for (size_t i = 0; i < nseen; i++)
-			if (strcmp(seen[i], e) == 0)
-				dup = 1;
-		if (!dup)
-			snprintf(seen[nseen++], 256, "%s", e);
 	}
 	free(body);
 	for (size_t i = 0; i < nseen; i++) {

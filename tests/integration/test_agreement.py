@@ -149,6 +149,18 @@ def generated():
     m.add_attachment(b"MZ" + b"\0" * 200, maintype="application",
                      subtype="octet-stream", filename="x.exe")
     out["attachment"] = m
+    # FreeMail's body addresses: an <a href="mailto:..."> the text does
+    # not show counts, one before "wrote:" or in a URL does not.
+    m = base("your order", frm="Shop Desk <shopdesk77@msn.com>")
+    m["Reply-To"] = "shopdesk77@msn.com"
+    m.set_content("<html><body><p>Questions? <a href=\"mailto:orders.desk@yahoo.com?"
+                  "Subject=Order%20help\">Write to us</a></p></body></html>\n",
+                  subtype="html")
+    out["freemail-mailto"] = m
+    m = base("Re: lunch", frm="Carol <carol.lunch@gmail.com>")
+    m.set_content("Sure.\n\nOn Monday, dave.lunch@yahoo.com wrote:\n> lunch?\n"
+                  "See http://example.com/u?who=erin.lunch@hotmail.com\n")
+    out["freemail-wrote"] = m
     return {k: v.as_bytes() for k, v in out.items()}
 
 
