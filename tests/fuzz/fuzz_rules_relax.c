@@ -42,6 +42,25 @@ static const char *const subjects[] = { "", "a", "aa", "abc abc", "Buy now\nyour
 	"\xff\x80\xe2\x80\xa6-", "&#1013;a &#x3f2;&#x4AB;\xd0\xb0 &#2035;\xc3\xa9",
 	"your name: __ city / phone, Please send\nname (first)_____ city", NULL };
 
+/* A match context with limits, so that no pattern times the target out. */
+static pcre2_match_context *
+limited(void)
+{
+	pcre2_match_context *mc = pcre2_match_context_create(NULL);
+
+	pcre2_set_match_limit(mc, 20000);
+	pcre2_set_depth_limit(mc, 2000);
+	return mc;
+}
+
+/* Subject i: a fixed one, or the pattern itself past the last. */
+static const char *
+subject(size_t i, const char *pattern, size_t size, size_t *len_r)
+{
+	*len_r = subjects[i] != NULL ? strlen(subjects[i]) : size;
+	return subjects[i] != NULL ? subjects[i] : pattern;
+}
+
 /* 1 match (its span in span_r), 0 none, -1 error (match limit ...). */
 static int
 match(const pcre2_code *re, pcre2_match_context *mc, const char *s, size_t len,
@@ -73,13 +92,10 @@ check(const char *pattern, size_t size, const char *rewritten, int same)
 		pcre2_code_free(orig);
 		return;
 	}
-	mc = pcre2_match_context_create(NULL);
-	pcre2_set_match_limit(mc, 20000);
-	pcre2_set_depth_limit(mc, 2000);
+	mc = limited();
 	for (size_t i = 0; i <= sizeof(subjects) / sizeof(subjects[0]) - 1; i++) {
-		const char *s = subjects[i] != NULL ? subjects[i] : pattern;
-		size_t len = subjects[i] != NULL ? strlen(s) : size;
-		size_t a[2] = { 0, 0 }, b[2] = { 0, 0 };
+		size_t len, a[2] = { 0, 0 }, b[2] = { 0, 0 };
+		const char *s = subject(i, pattern, size, &len);
 		int ra = match(orig, mc, s, len, a), rb = match(re, mc, s, len, b);
 
 		if (ra == 1 && rb == 0)
@@ -118,13 +134,11 @@ check_reverse(const char *pattern, size_t size, const char *reversed)
 		pcre2_code_free(re);
 		return;
 	}
-	mc = pcre2_match_context_create(NULL);
-	pcre2_set_match_limit(mc, 20000);
-	pcre2_set_depth_limit(mc, 2000);
+	mc = limited();
 	md = pcre2_match_data_create(64, NULL);
 	for (size_t i = 0; i <= sizeof(subjects) / sizeof(subjects[0]) - 1; i++) {
-		const char *s = subjects[i] != NULL ? subjects[i] : pattern;
-		size_t len = subjects[i] != NULL ? strlen(s) : size, a[2] = { 0, 0 };
+		size_t len, a[2] = { 0, 0 };
+		const char *s = subject(i, pattern, size, &len);
 		char *rev;
 		int rc, found = 0;
 
@@ -179,12 +193,10 @@ check_line(const char *pattern, size_t size, const char *line)
 		pcre2_code_free(orig);
 		return;
 	}
-	mc = pcre2_match_context_create(NULL);
-	pcre2_set_match_limit(mc, 20000);
-	pcre2_set_depth_limit(mc, 2000);
+	mc = limited();
 	for (size_t i = 0; i <= sizeof(subjects) / sizeof(subjects[0]) - 1; i++) {
-		const char *s = subjects[i] != NULL ? subjects[i] : pattern;
-		size_t len = subjects[i] != NULL ? strlen(s) : size, a[2], b[2], start = 0;
+		size_t len, a[2], b[2], start = 0;
+		const char *s = subject(i, pattern, size, &len);
 		int rb = match(re, mc, s, len, b);
 
 		if (rb == 1 && memchr(s + b[0], '\n', b[1] - b[0]) != NULL)
@@ -219,12 +231,10 @@ check_split(const char *pattern, size_t size, const char *const *v, size_t n)
 	for (size_t k = 0; k < n; k++)
 		if ((re[k] = compile(v[k])) == NULL)
 			abort();	/* a piece of a pattern PCRE2 takes is one too */
-	mc = pcre2_match_context_create(NULL);
-	pcre2_set_match_limit(mc, 20000);
-	pcre2_set_depth_limit(mc, 2000);
+	mc = limited();
 	for (size_t i = 0; i <= sizeof(subjects) / sizeof(subjects[0]) - 1; i++) {
-		const char *s = subjects[i] != NULL ? subjects[i] : pattern;
-		size_t len = subjects[i] != NULL ? strlen(s) : size, a[2];
+		size_t len, a[2];
+		const char *s = subject(i, pattern, size, &len);
 		int ro = match(orig, mc, s, len, a), any = 0, err = ro < 0;
 
 		for (size_t k = 0; k < n; k++) {
