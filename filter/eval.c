@@ -20,6 +20,7 @@
 
 #include "filter/eval.h"
 #include "filter/eval_received.h"
+#include "filter/mime.h"
 #include "filter/sa_rules.h"
 #include "filter/strbuf.h"
 #include "lib/mem.h"
@@ -598,6 +599,10 @@ struct eval_state {
 	int madiff_done;
 	double madiff;
 	size_t madiff_html, madiff_text;
+	/* FreeMail::_parse_body: ok 0 past its limits, else the (at most 2) freemails */
+	int freemail_done, freemail_ok;
+	char freemail[2][256];
+	size_t nfreemail;
 };
 
 static int
@@ -734,7 +739,7 @@ part_html_named(const struct sa_part *p)
 			return 0;
 		memcpy(name, v + ov[2], n);
 		name[n] = '\0';
-		return re_find("\\.s?html?$", PCRE2_CASELESS, name, ov);
+		return mime_name_is_html(name);
 	}
 	return 0;
 }
@@ -4242,8 +4247,8 @@ email_seen(char seen[][256], size_t *nseen, const char *e, size_t len)
 		snprintf(seen[(*nseen)++], 256, "%s", a);
 }
 
-static int
-body_emails_freemail(struct eval_msg *m, char found[][256], size_t *nfound)
+static const struct eval_state *
+body_freemails(struct eval_msg *m)
 {
 	/*
 	 * FreeMail::_parse_body: the addresses of <a href="mailto:..."> that
@@ -4256,9 +4261,12 @@ body_emails_freemail(struct eval_msg *m, char found[][256], size_t *nfound)
 	const struct eval_config *c = m->config;
 	char seen[40][256];
 	size_t ov[10];
-	char *body = xstrndup(m->body != NULL ? m->body : "", m->body_len);
+	char *body;
 
-	*nfound = 0;
+	if (st->freemail_done)
+		return st;
+	st->freemail_done = 1;
+	body = xstrndup(m->body != NULL ? m->body : "", m->body_len);
 	for (size_t h = 0; h < st->nhtml; h++) {
 		for (size_t u = 0; u < st->html[h].nuris && nmailto < 20; u++) {
 			const struct html_uri *hu = &st->html[h].uris[u];
@@ -4282,21 +4290,23 @@ body_emails_freemail(struct eval_msg *m, char found[][256], size_t *nfound)
 	free(body);
 	for (size_t i = 0; i < nseen; i++) {
 		if (++all == 5)
-			return 0;
+			return st;
 		if (!freemail_is(c, seen[i]))
 			continue;
 		if (++fm == 3)
-			return 0;
-		snprintf(found[(*nfound)++], 256, "%s", seen[i]);
+			return st;
+		snprintf(st->freemail[st->nfreemail++], 256, "%s", seen[i]);
 	}
-	return 1;
+	st->freemail_ok = 1;
+	return st;
 }
 
 static int
 eval_freemail_replyto(struct eval_msg *m, const char *what)
 {
-	char from[16][256], rt[16][256], bodyfm[40][256];
-	size_t nf, nr, nb;
+	char from[16][256], rt[16][256];
+	const struct eval_state *st;
+	size_t nf, nr;
 	int from_fm = 0, rt_fm = 0, not_in = 1;
 
 	if (!freemail_configured(m->config))
@@ -4325,13 +4335,13 @@ eval_freemail_replyto(struct eval_msg *m, const char *what)
 		else if (!from_fm)
 			return 0;
 	}
-	if (!body_emails_freemail(m, bodyfm, &nb))
+	if (!(st = body_freemails(m))->freemail_ok)
 		return 0;
-	for (size_t i = 0; i < nb; i++) {
+	for (size_t i = 0; i < st->nfreemail; i++) {
 		char (*reply)[256] = strcmp(what, "replyto") == 0 || rt_fm ? rt : from;
 		size_t nreply = strcmp(what, "replyto") == 0 || rt_fm ? nr : nf;
 		for (size_t j = 0; j < nreply; j++)
-			if (strcmp(bodyfm[i], reply[j]) != 0)
+			if (strcmp(st->freemail[i], reply[j]) != 0)
 				return 1;
 	}
 	return 0;
@@ -5393,12 +5403,11 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		return eval_freemail_replyto(m, a[0][0] != '\0' ? a[0] : "replyto");
 	}
 	if (FN("check_freemail_body")) {
-		char found[40][256];
-		size_t n;
-		if (!freemail_configured(m->config) || !body_emails_freemail(m, found, &n))
+		const struct eval_state *fst;
+		if (!freemail_configured(m->config) || !(fst = body_freemails(m))->freemail_ok)
 			return 0;
-		for (size_t i = 0; i < n; i++)
-			if (a[0][0] == '\0' || re_dynamic(a[0], 0, found[i]))
+		for (size_t i = 0; i < fst->nfreemail; i++)
+			if (a[0][0] == '\0' || re_dynamic(a[0], 0, fst->freemail[i]))
 				return 1;
 		return 0;
 	}

@@ -640,27 +640,6 @@ level_push(struct mime_parser *p, struct mime_part *part, const char *boundary)
  * The header block of cur is over.  no_body: a boundary ended it, so the
  * part is empty whatever its type says.
  */
-/*
- * 1 if name ends in .html, .htm, .shtml or .shtm, in any case: mail
- * clients open such a part as a page, and SpamAssassin reads it as
- * text/html (its "effective type", /\.s?html?$/i).
- */
-static int
-name_is_html(const char *name)
-{
-	size_t n;
-
-	if (name == NULL)
-		return 0;
-	n = strlen(name);
-	if (n >= 4 && str_casecmp(name + n - 4, ".htm") == 0)
-		return 1;
-	if (n >= 5 && (str_casecmp(name + n - 5, ".html") == 0 ||
-	    str_casecmp(name + n - 5, ".shtm") == 0))
-		return 1;
-	return n >= 6 && str_casecmp(name + n - 6, ".shtml") == 0;
-}
-
 static void
 headers_end(struct mime_parser *p, int no_body)
 {
@@ -731,7 +710,7 @@ headers_end(struct mime_parser *p, int no_body)
 		part->is_html = strcmp(part->subtype, "html") == 0;
 	}
 	/* Whatever its type, a part named like a web page is read as one. */
-	if (name_is_html(part->filename))
+	if (mime_name_is_html(part->filename))
 		part->is_text = part->is_html = 1;
 	part->is_attachment = !part->is_text || part->filename != NULL ||
 	    part->disposition == MIME_DISP_ATTACHMENT;
@@ -1023,4 +1002,20 @@ mime_part_is_raw_text(const struct mime_part *part)
 		return strcmp(part->type, "text") != 0 || strcmp(part->subtype, "calendar") != 0 ||
 		    part->is_html;
 	return strcmp(part->type, "message") == 0;
+}
+
+int
+mime_name_is_html(const char *name)
+{
+	size_t n;
+
+	if (name == NULL)
+		return 0;
+	n = strlen(name);
+	if (n >= 4 && str_casecmp(name + n - 4, ".htm") == 0)
+		return 1;
+	if (n >= 5 && (str_casecmp(name + n - 5, ".html") == 0 ||
+	    str_casecmp(name + n - 5, ".shtm") == 0))
+		return 1;
+	return n >= 6 && str_casecmp(name + n - 6, ".shtml") == 0;
 }

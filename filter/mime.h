@@ -174,6 +174,12 @@ size_t mime_anomalies_str(uint32_t mask, char *buf, size_t size);
  * those named *.html, and message/ leaves.
  */
 int mime_part_is_body_text(const struct mime_part *part);
+/*
+ * 1 if name (NULL: 0) ends in .html, .htm, .shtml or .shtm, in any case:
+ * mail clients open such a part as a page, and SpamAssassin reads it as
+ * text/html (Node.pm's effective type, /\.s?html?$/i).
+ */
+int mime_name_is_html(const char *name);
 int mime_part_is_raw_text(const struct mime_part *part);
 /* A Content-Type parameter of part (name in lower case), or NULL. */
 const char *mime_part_param(const struct mime_part *part, const char *name);

@@ -1634,8 +1634,6 @@ escape_char(const char *p, int in_class, const char **end_r)
 			    tolower((unsigned char)p[2 + n]) - 'a' + 10);
 		*end_r = p + 2 + n;
 		return v;
-	case 'o':
-		return -1;
 	case '0':
 		for (n = 1; n < 3 && p[1 + n] >= '0' && p[1 + n] <= '7'; n++)
 			v = v * 8 + (p[1 + n] - '0');
@@ -1667,7 +1665,6 @@ line_escape(char c)
 	switch (c) {
 	case 's': return "[^\\S\\n]";
 	case 'v': return "[^\\V\\n]";
-	case 'h': return NULL;
 	case 'H': return "[^\\h\\n]";
 	case 'W': return "[^\\w\\n]";
 	case 'D': return "[^\\d\\n]";
@@ -1891,6 +1888,7 @@ rules_line_pattern(const char *pattern, int extended)
 			goto fail;
 		if (*p == '\\') {
 			const char *alt = line_escape(p[1]);
+			long c;
 
 			if (p[1] == '\0' || strchr("QRXCpPo", p[1]) != NULL)
 				goto fail;
@@ -1900,17 +1898,18 @@ rules_line_pattern(const char *pattern, int extended)
 				p += 2;
 				continue;
 			}
-			if (escape_char(p, 0, &e) == 10)
+			c = escape_char(p, 0, &e);
+			if (c == 10)
 				goto fail;	/* a line end spelled out */
-			if (escape_char(p, 0, &e) < 0) {
+			if (c < 0) {
 				/* \g{..} \k<..> \N{..}: to their end, whatever is inside */
 				e = p + 2;
 				if ((p[1] == 'g' || p[1] == 'k' || p[1] == 'N') &&
 				    (*e == '{' || *e == '<' || *e == '\'')) {
-					const char *c = strchr(e, *e == '{' ? '}' : *e == '<' ? '>' : '\'');
-					if (c == NULL)
+					const char *close = strchr(e, *e == '{' ? '}' : *e == '<' ? '>' : '\'');
+					if (close == NULL)
 						goto fail;
-					e = c + 1;
+					e = close + 1;
 				}
 			}
 			strbuf_append(&b, p, (size_t)(e - p));
