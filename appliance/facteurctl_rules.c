@@ -121,7 +121,8 @@ rules_check_run(int verbose)
 		    strcmp(eval_function_owner(rule->eval), "network") != 0)
 			done_uses++;
 	}
-	qsort(fn, nfn, sizeof(*fn), fn_cmp);
+	if (nfn > 1)
+		qsort(fn, nfn, sizeof(*fn), fn_cmp);
 	if (ctl_json) {
 		int first = 1;
 

@@ -53,7 +53,8 @@ print_evals(const struct sa_rules *sa, const struct rules *r, FILE *out)
 		}
 		ev[j].count++;
 	}
-	qsort(ev, n, sizeof(*ev), eval_cmp);
+	if (n > 1)
+		qsort(ev, n, sizeof(*ev), eval_cmp);
 	fprintf(out, "eval functions: %u distinct\n", n);
 	for (i = 0; i < n; i++)
 		fprintf(out, "  %5u %s\n", ev[i].count, ev[i].name);

@@ -978,7 +978,8 @@ sa_rules_load_dir(struct sa_rules *r, const char *dir, const char *suffix,
 		names[count++] = xasprintf("%s/%s", dir, de->d_name);
 	}
 	closedir(d);
-	qsort(names, count, sizeof(*names), name_cmp);
+	if (count > 1)
+		qsort(names, count, sizeof(*names), name_cmp);
 	for (i = 0; i < count; i++) {
 		if (ret == 0 && sa_rules_load_file(r, names[i], error_r) < 0)
 			ret = -1;

@@ -156,7 +156,8 @@ list_load(struct imapd_session *s, struct list_all *l, const char **error_r)
 		}
 	}
 	real = l->n;
-	qsort(l->v, l->n, sizeof(l->v[0]), entry_cmp);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(l->v[0]), entry_cmp);
 	for (size_t i = 0; i < real; i++) {
 		char *name = xstrdup(l->v[i].name), *sep;
 		while ((sep = strrchr(name, MSTORE_SEP)) != NULL) {
@@ -175,7 +176,8 @@ list_load(struct imapd_session *s, struct list_all *l, const char **error_r)
 		}
 		free(name);
 	}
-	qsort(l->v, l->n, sizeof(l->v[0]), entry_cmp);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(l->v[0]), entry_cmp);
 	for (size_t i = 0; i + 1 < l->n; i++) {
 		size_t len = strlen(l->v[i].name);
 		if (strncmp(l->v[i + 1].name, l->v[i].name, len) == 0 &&
