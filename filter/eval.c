@@ -725,10 +725,20 @@ part_html_named(const struct sa_part *p)
 
 		if (raw == NULL)
 			continue;
-		/* Unfolded, without its line ends, as Node.pm's header() gives it. */
-		for (; *raw != '\0' && n + 1 < sizeof(v); raw++)
-			if (*raw != '\r' && *raw != '\n')
+		/* Unfolded as Node.pm's header() gives it: a fold is one space. */
+		for (; *raw != '\0' && n + 1 < sizeof(v); raw++) {
+			if (*raw != '\r' && *raw != '\n') {
 				v[n++] = *raw;
+				continue;
+			}
+			while (raw[1] == '\r' || raw[1] == '\n')
+				raw++;
+			if (raw[1] == ' ' || raw[1] == '\t') {
+				while (raw[1] == ' ' || raw[1] == '\t')
+					raw++;
+				v[n++] = ' ';
+			}
+		}
 		v[n] = '\0';
 		if (!re_find(res[k], PCRE2_CASELESS, v, ov))
 			continue;

@@ -66,7 +66,11 @@ convert(const char *charset, const char *bytes, size_t len, struct strbuf *out,
 		*flags |= MIME_HDR_CHARSET_ERROR;
 }
 
-/* Append raw header text, unfolded, noting 8-bit and NUL bytes. */
+/*
+ * Append raw header text, unfolded, noting 8-bit and NUL bytes.  A line
+ * end and the blanks after it become one space, as in SpamAssassin's
+ * Node.pm (s/\n[ \t]+/ /): header rules written against it count on that.
+ */
 static void
 put_raw(const char *s, size_t len, struct strbuf *out, unsigned int *flags)
 {
@@ -77,6 +81,13 @@ put_raw(const char *s, size_t len, struct strbuf *out, unsigned int *flags)
 
 		if (c == '\r' || c == '\n') {
 			charset_raw_to_utf8(s + start, i - start, out);
+			while (i + 1 < len && (s[i + 1] == '\r' || s[i + 1] == '\n'))
+				i++;
+			if (i + 1 < len && (s[i + 1] == ' ' || s[i + 1] == '\t')) {
+				while (i + 1 < len && (s[i + 1] == ' ' || s[i + 1] == '\t'))
+					i++;
+				strbuf_putc(out, ' ');
+			}
 			start = i + 1;
 			continue;
 		}

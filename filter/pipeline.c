@@ -685,7 +685,9 @@ on_part_begin(void *ctx, const struct mime_part *part)
 	m->headers_done = 1;
 	pseudo_headers(m);
 	if (m->match != NULL) {
-		rules_match_header(m->match, "EnvelopeFrom", 0, m->sender, strlen(m->sender));
+		/* A pseudo-header: not a line of ALL, as in SpamAssassin. */
+		rules_match_pseudo_header(m->match, "EnvelopeFrom", 0, m->sender,
+		    strlen(m->sender), 1);
 		rules_match_headers_end(m->match);
 	}
 	/* SpamAssassin's body text starts with the subject, as a paragraph. */

@@ -6,6 +6,7 @@
  */
 #include "facteur-config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -2242,6 +2243,40 @@ group_append(struct rules_match *m, int g, const char *value, size_t len)
 	m->seen[g] = 1;
 }
 
+/*
+ * A :raw value, folded as written: each line end and the white space
+ * after it become one space, as Node.pm's get_header(.., 1) gives it
+ * (s/\015?\012\s+/ /).
+ */
+static void
+group_append_raw(struct rules_match *m, int g, const char *value, size_t len)
+{
+	struct strbuf *b;
+	size_t i, start = 0;
+
+	if (g < 0)
+		return;
+	b = &m->values[g];
+	if (m->seen[g])
+		strbuf_putc(b, '\n');
+	m->seen[g] = 1;
+	for (i = 0; i < len; i++) {
+		size_t j = i;
+
+		if (value[j] == '\r' && j + 1 < len && value[j + 1] == '\n')
+			j++;
+		if (value[j] != '\n' || j + 1 >= len || !isspace((unsigned char)value[j + 1]))
+			continue;
+		strbuf_append(b, value + start, i - start);
+		strbuf_putc(b, ' ');
+		for (j++; j < len && isspace((unsigned char)value[j]); j++)
+			;
+		start = j;
+		i = j - 1;
+	}
+	strbuf_append(b, value + start, len - start);
+}
+
 static int
 header_group(const struct rules *r, const char *lname, unsigned int mods)
 {
@@ -2284,7 +2319,10 @@ rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
 	str_copy(lname, name, sizeof(lname));
 	str_lower(lname);
 	g = header_group(r, lname, mods);
-	group_append(m, g, value, len);
+	if (mods & SA_HDR_RAW)
+		group_append_raw(m, g, value, len);
+	else
+		group_append(m, g, value, len);
 	if (mods == 0 || mods == SA_HDR_RAW) {
 		/* ALL is the header block as "Name: value" lines. */
 		g = header_group(r, "all", mods);
@@ -2315,7 +2353,10 @@ rules_match_pseudo_header(struct rules_match *m, const char *name, unsigned int 
 		return;
 	str_copy(lname, name, sizeof(lname));
 	str_lower(lname);
-	group_append(m, header_group(m->rules, lname, mods), value, len);
+	if (mods & SA_HDR_RAW)
+		group_append_raw(m, header_group(m->rules, lname, mods), value, len);
+	else
+		group_append(m, header_group(m->rules, lname, mods), value, len);
 	if (exists)
 		exists_mark(m, lname);
 }

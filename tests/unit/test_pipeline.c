@@ -4,7 +4,8 @@
  * with a small rule set written to a temporary directory and the network
  * and antivirus parts switched off: symbols and their sum, the threshold
  * of each action, [spam_policy] per domain, MIME anomalies as symbols,
- * messages fed in odd pieces, the subject tag, and verdict bookkeeping.
+ * messages fed in odd pieces, the subject tag, header values as header
+ * rules see them, and verdict bookkeeping.
  */
 #include "facteur-config.h"
 
@@ -38,7 +39,16 @@ static const char rules[] =
 	"meta   T_BOTH  T_SUBJ && T_BODY\n"
 	"score  T_BOTH  1\n"
 	"header T_NICE  X-Good =~ /yes/\n"
-	"score  T_NICE  -2\n";
+	"score  T_NICE  -2\n"
+	"header T_FOLD  Received =~ /by \\S+ \\(CommuniGate Pro/\n"
+	"score  T_FOLD  0.5\n"
+	"header T_FOLD_RAW  Received:raw =~ /by \\S+ \\(CommuniGate Pro/\n"
+	"score  T_FOLD_RAW  0.25\n"
+	"header T_CASE  ALL =~ /^[^-:\\s]*[a-z][A-Z]/m\n"
+	"score  T_CASE  0.125\n"
+	"header __ENV   EnvelopeFrom =~ /\\@outside\\.test$/\n"
+	"meta   T_ENV   __ENV && T_FOLD\n"
+	"score  T_ENV   0.0625\n";
 
 static void
 write_file(const char *path, const char *text)
@@ -239,6 +249,35 @@ test_tag_subject(void **state)
 	}
 }
 
+/*
+ * Header values as SpamAssassin's header rules read them: a fold (line
+ * end and the blanks after it) is one space, decoded and :raw alike; the
+ * envelope sender is a pseudo-header, not a line of ALL.
+ */
+static void
+test_header_forms(void **state)
+{
+	const struct filter_result *r;
+	struct filter_msg *m;
+
+	m = run("Received: from [203.0.113.24] (HELO mail.test) by\r\n"
+	    "    relay.test (CommuniGate Pro SMTP 3.3) with ESMTP id 1;\r\n"
+	    "\tTue, 14 May 2002 01:47:58 +0100\r\nSubject: hi\r\n\r\nhello\r\n", 3,
+	    "u@example.org", &r);
+	assert_true(has(r, "T_FOLD", 0.5));
+	assert_true(has(r, "T_FOLD_RAW", 0.25));
+	assert_true(has(r, "T_ENV", 0.0625));
+	assert_null(verdict_find(r->verdict, "T_CASE"));
+	filter_msg_free(&m);
+	/* Two blanks written before the fold stay: the rule needs one. */
+	m = run("Received: from a by  \r\n relay.test (CommuniGate Pro)\r\n"
+	    "ReplyTo: x@y.test\r\n\r\nhello\r\n", 1 << 20, "u@example.org", &r);
+	assert_null(verdict_find(r->verdict, "T_FOLD"));
+	assert_null(verdict_find(r->verdict, "T_FOLD_RAW"));
+	assert_true(has(r, "T_CASE", 0.125));
+	filter_msg_free(&m);
+}
+
 static void
 test_verdict(void **state)
 {
@@ -265,6 +304,7 @@ main(void)
 		cmocka_unit_test(test_domain_policy),
 		cmocka_unit_test(test_mime_anomalies_scored),
 		cmocka_unit_test(test_tag_subject),
+		cmocka_unit_test(test_header_forms),
 		cmocka_unit_test(test_verdict),
 	};
 
