@@ -28,7 +28,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-19"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-20"
 
 struct rules_group {
 	enum sa_rule_type type;
@@ -54,6 +54,7 @@ struct rule_info {
 	int unset_match;	/* header rules: re matches the [if-unset] value (or "") */
 	unsigned int maxhits;	/* sa_rule_maxhits(): more than 1 for tflags multiple */
 	int nosubject;		/* body rules with tflags nosubject: not on the first line */
+	int hs_count;		/* tflags multiple counted from Hyperscan's match ends (hs_counted()) */
 	int negate;		/* header rules: !~ */
 	/*
 	 * A prefiltered rule's way into Hyperscan, tried in this order: the
@@ -233,10 +234,27 @@ line_anchors(const struct sa_rule *rule)
 	    rule->type == SA_RULE_RAWBODY;
 }
 
+/*
+ * A body or rawbody rule with tflags multiple whose matches Hyperscan's
+ * reports count one for one (rules_disjoint_matches()): /e/ with maxhits,
+ * counted as the stream goes rather than again by PCRE2 at its end.
+ */
+static int
+hs_counted(const struct sa_rule *rule)
+{
+	return (rule->type == SA_RULE_BODY || rule->type == SA_RULE_RAWBODY) &&
+	    !(rule->flags & SA_RE_EXTENDED) && sa_rule_maxhits(rule) > 1 &&
+	    !sa_rule_tflag(rule, "nosubject") && rule->pattern != NULL &&
+	    rules_disjoint_matches(rule->pattern, (rule->flags & SA_RE_CASELESS) != 0);
+}
+
 static unsigned int
 hs_flags(const struct sa_rule *rule, int prefilter)
 {
 	unsigned int f = HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY;
+
+	if (!prefilter && hs_counted(rule))
+		f &= ~(unsigned int)HS_FLAG_SINGLEMATCH;
 
 	if (rule->flags & SA_RE_CASELESS)
 		f |= HS_FLAG_CASELESS;
@@ -1719,6 +1737,8 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 			r->groups[r->info[i].group].has_multiple = 1;
 		r->info[i].nosubject = sa_rules_get(sa, i)->type == SA_RULE_BODY &&
 		    sa_rule_tflag(sa_rules_get(sa, i), "nosubject");
+		r->info[i].hs_count = r->info[i].status == RULES_EXACT &&
+		    hs_counted(sa_rules_get(sa, i));
 		if (r->info[i].nosubject && r->info[i].group >= 0)
 			r->groups[r->info[i].group].has_nosubject = 1;
 	}
@@ -2181,6 +2201,14 @@ on_match(unsigned int id, unsigned long long from, unsigned long long to, unsign
 
 	if (info->status != RULES_PREFILTER) {
 		m->state[rule] |= ST_MATCHED;
+		/*
+		 * In what PCRE2 would have counted on, the kept bytes; a hit
+		 * now (it is one), so that the next message starts at 0.
+		 */
+		if (info->hs_count && to <= RULES_CONFIRM_MAX && m->counts[rule] < info->maxhits) {
+			set_hit(m, rule);
+			m->counts[rule]++;
+		}
 		return 0;
 	}
 	m->state[rule] |= ST_CANDIDATE;
@@ -2619,7 +2647,9 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 		}
 		if (m->state[rule] & ST_MATCHED) {
 			set_hit(m, rule);
-			if (lines)
+			if (r->info[rule].hs_count)
+				;
+			else if (lines)
 				count_matches_lines(m, rule, data, len);
 			else
 				count_matches(m, rule, data, len);

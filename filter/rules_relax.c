@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,8 +80,13 @@ relax(const char *p, int extended, int anchors)
 	struct strbuf b = { 0 };
 	int changed = 0;
 
-	/* A conditional's condition cannot be dropped: (?(?=x)a) would become (?a). */
-	if (extended || strstr(p, "\\Q") != NULL || strstr(p, "(?(") != NULL)
+	/*
+	 * A conditional's condition cannot be dropped: (?(?=x)a) would become
+	 * (?a).  A verb's name, (*MARK:...), is not pattern text: rewritten,
+	 * it could end elsewhere.
+	 */
+	if (extended || strstr(p, "\\Q") != NULL || strstr(p, "(?(") != NULL ||
+	    strstr(p, "(*") != NULL)
 		return NULL;
 	while (*p != '\0') {
 		int drop = 0;
@@ -1949,4 +1955,324 @@ rules_line_pattern(const char *pattern, int extended)
 fail:
 	strbuf_free(&b);
 	return NULL;
+}
+
+/*
+ * rules_disjoint_matches: the pattern read as a finite set of sequences
+ * of byte sets (at most DJ_SEQS of at most DJ_LEN), then every way one
+ * could start inside another, or two of different lengths at one place,
+ * looked for.
+ */
+#define DJ_SEQS 64
+#define DJ_LEN 16
+
+struct dj_set {
+	uint64_t w[4];
+};
+
+struct dj_seqs {
+	struct dj_set v[DJ_SEQS][DJ_LEN];
+	unsigned int len[DJ_SEQS];
+	unsigned int n;
+};
+
+static void
+dj_add(struct dj_set *s, unsigned int c, int caseless)
+{
+	s->w[c >> 6] |= (uint64_t)1 << (c & 63);
+	if (caseless && isalpha((int)c) && c < 0x80) {
+		unsigned int o = (unsigned int)(isupper((int)c) ? tolower((int)c) : toupper((int)c));
+
+		s->w[o >> 6] |= (uint64_t)1 << (o & 63);
+	}
+}
+
+static int
+dj_has(const struct dj_set *s, unsigned int c)
+{
+	return (s->w[c >> 6] >> (c & 63)) & 1;
+}
+
+static int
+dj_meets(const struct dj_set *a, const struct dj_set *b)
+{
+	return ((a->w[0] & b->w[0]) | (a->w[1] & b->w[1]) | (a->w[2] & b->w[2]) |
+	    (a->w[3] & b->w[3])) != 0;
+}
+
+static int
+dj_hex(const char **pp, unsigned int *c)
+{
+	const char *p = *pp;
+	unsigned int v = 0, i;
+
+	for (i = 0; i < 2 && isxdigit((unsigned char)p[i]); i++)
+		v = v * 16 + (unsigned int)(isdigit((unsigned char)p[i]) ? p[i] - '0' :
+		    tolower((unsigned char)p[i]) - 'a' + 10);
+	if (i == 0)
+		return -1;
+	*pp = p + i;
+	*c = v;
+	return 0;
+}
+
+/*
+ * One escaped byte or class after the backslash at *pp into s; -1 for
+ * what is not a fixed set of bytes (anchors, back-references ...).
+ */
+static int
+dj_escape(const char **pp, struct dj_set *s, int caseless)
+{
+	const char *p = *pp + 1;
+	unsigned int c, i;
+	char e = *p++;
+
+	switch (e) {
+	case 'x':
+		if (dj_hex(&p, &c) < 0)
+			return -1;
+		dj_add(s, c, caseless);
+		break;
+	case 't': dj_add(s, '\t', 0); break;
+	case 'n': dj_add(s, '\n', 0); break;
+	case 'r': dj_add(s, '\r', 0); break;
+	case 'f': dj_add(s, '\f', 0); break;
+	case 'e': dj_add(s, 0x1b, 0); break;
+	case 'd':
+		for (i = '0'; i <= '9'; i++)
+			dj_add(s, i, 0);
+		break;
+	case 'w':
+		for (i = 0; i < 0x80; i++)
+			if (isalnum((int)i) || i == '_')
+				dj_add(s, i, 0);
+		break;
+	case 's':
+		for (i = 0; i < 0x80; i++)
+			if (i == ' ' || (i >= '\t' && i <= '\r'))
+				dj_add(s, i, 0);
+		break;
+	default:
+		if (e == '\0' || isalnum((unsigned char)e))
+			return -1;
+		dj_add(s, (unsigned char)e, caseless);
+	}
+	*pp = p;
+	return 0;
+}
+
+/* The class at *pp ('['); -1 for a POSIX class or what is not read here. */
+static int
+dj_class(const char **pp, struct dj_set *s, int caseless)
+{
+	const char *p = *pp + 1;
+	struct dj_set in = { { 0 } };
+	int neg = 0, first = 1;
+
+	if (*p == '^') {
+		neg = 1;
+		p++;
+	}
+	for (;; first = 0) {
+		unsigned int lo, hi;
+		struct dj_set one = { { 0 } };
+
+		if (*p == '\0')
+			return -1;
+		if (*p == ']' && !first)
+			break;
+		if (*p == '[' && p[1] == ':')
+			return -1;
+		if (*p == '\\') {
+			const char *q = p;
+
+			if (p[1] == 'x' || !isalnum((unsigned char)p[1]) || strchr("tnrfe", p[1]) != NULL) {
+				if (dj_escape(&q, &one, 0) < 0)
+					return -1;
+			} else if (p[1] == 'd' || p[1] == 'w' || p[1] == 's') {
+				if (dj_escape(&q, &in, caseless) < 0)
+					return -1;
+				p = q;
+				continue;
+			} else {
+				return -1;
+			}
+			/* a single byte: where a range may start */
+			for (lo = 0; lo < 256 && !dj_has(&one, lo); lo++)
+				;
+			p = q;
+		} else {
+			lo = (unsigned char)*p++;
+		}
+		hi = lo;
+		if (p[0] == '-' && p[1] != ']' && p[1] != '\0') {
+			p++;
+			if (*p == '\\') {
+				struct dj_set end = { { 0 } };
+				const char *q = p;
+
+				if (p[1] != 'x' && isalnum((unsigned char)p[1]))
+					return -1;
+				if (dj_escape(&q, &end, 0) < 0)
+					return -1;
+				for (hi = 0; hi < 256 && !dj_has(&end, hi); hi++)
+					;
+				p = q;
+			} else {
+				hi = (unsigned char)*p++;
+			}
+			if (hi < lo)
+				return -1;
+		}
+		for (unsigned int c = lo; c <= hi; c++)
+			dj_add(&in, c, caseless);
+	}
+	for (int k = 0; k < 4; k++)
+		s->w[k] |= neg ? ~in.w[k] : in.w[k];
+	*pp = p + 1;
+	return 0;
+}
+
+static int dj_alternation(const char **pp, struct dj_seqs *out, int caseless, int depth);
+
+/* out = out followed by each of next (every pairing); -1 past the limits. */
+static int
+dj_concat(struct dj_seqs *out, const struct dj_seqs *next)
+{
+	struct dj_seqs *r;
+
+	if (out->n * next->n > DJ_SEQS)
+		return -1;
+	r = xcalloc(1, sizeof(*r));
+	for (unsigned int i = 0; i < out->n; i++)
+		for (unsigned int j = 0; j < next->n; j++) {
+			if (out->len[i] + next->len[j] > DJ_LEN) {
+				free(r);
+				return -1;
+			}
+			memcpy(r->v[r->n], out->v[i], out->len[i] * sizeof(struct dj_set));
+			memcpy(r->v[r->n] + out->len[i], next->v[j], next->len[j] * sizeof(struct dj_set));
+			r->len[r->n++] = out->len[i] + next->len[j];
+		}
+	*out = *r;
+	free(r);
+	return 0;
+}
+
+/* A branch: atoms and groups, no quantifier, up to '|', ')' or the end. */
+static int
+dj_branch(const char **pp, struct dj_seqs *out, int caseless, int depth)
+{
+	const char *p = *pp;
+	struct dj_seqs *atom = xcalloc(1, sizeof(*atom));
+	int rc = -1;
+
+	out->n = 1;
+	out->len[0] = 0;
+	while (*p != '\0' && *p != '|' && *p != ')') {
+		memset(atom, 0, sizeof(*atom));
+		if (*p == '(') {
+			p++;
+			if (p[0] == '?' && p[1] == ':')
+				p += 2;
+			else if (*p == '?' || *p == '*')
+				goto out;
+			if (dj_alternation(&p, atom, caseless, depth + 1) < 0 || *p != ')')
+				goto out;
+			p++;
+		} else {
+			atom->n = 1;
+			atom->len[0] = 1;
+			if (*p == '[') {
+				if (dj_class(&p, &atom->v[0][0], caseless) < 0)
+					goto out;
+			} else if (*p == '\\') {
+				if (dj_escape(&p, &atom->v[0][0], caseless) < 0)
+					goto out;
+			} else if (strchr("^$.?*+{}", *p) != NULL) {
+				goto out;
+			} else {
+				dj_add(&atom->v[0][0], (unsigned char)*p++, caseless);
+			}
+		}
+		/* A quantifier after it: not a fixed set of strings (or not worth it). */
+		if (*p == '?' || *p == '*' || *p == '+' || *p == '{')
+			goto out;
+		if (dj_concat(out, atom) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(atom);
+	*pp = p;
+	return rc;
+}
+
+static int
+dj_alternation(const char **pp, struct dj_seqs *out, int caseless, int depth)
+{
+	struct dj_seqs *b;
+	int rc = -1;
+
+	if (depth > 8)
+		return -1;
+	b = xcalloc(1, sizeof(*b));
+	out->n = 0;
+	for (;;) {
+		if (dj_branch(pp, b, caseless, depth) < 0 || out->n + b->n > DJ_SEQS)
+			goto out;
+		for (unsigned int i = 0; i < b->n; i++) {
+			memcpy(out->v[out->n], b->v[i], b->len[i] * sizeof(struct dj_set));
+			out->len[out->n++] = b->len[i];
+		}
+		if (**pp != '|')
+			break;
+		(*pp)++;
+	}
+	rc = 0;
+out:
+	free(b);
+	return rc;
+}
+
+/* Whether b can match starting at offset k of a match of a (over what both cover). */
+static int
+dj_overlaps(const struct dj_seqs *s, unsigned int a, unsigned int b, unsigned int k)
+{
+	for (unsigned int j = 0; k + j < s->len[a] && j < s->len[b]; j++)
+		if (!dj_meets(&s->v[a][k + j], &s->v[b][j]))
+			return 0;
+	return 1;
+}
+
+int
+rules_disjoint_matches(const char *pattern, int caseless)
+{
+	struct dj_seqs *s = xcalloc(1, sizeof(*s));
+	const char *p = pattern;
+	int ok = 0;
+
+	if (dj_alternation(&p, s, caseless, 0) < 0 || *p != '\0' || s->n == 0)
+		goto out;
+	for (unsigned int a = 0; a < s->n; a++) {
+		if (s->len[a] == 0)
+			goto out;
+		for (unsigned int i = 0; i < s->len[a]; i++)
+			if (dj_has(&s->v[a][i], '\n') ||
+			    (s->v[a][i].w[0] | s->v[a][i].w[1] | s->v[a][i].w[2] | s->v[a][i].w[3]) == 0)
+				goto out;
+	}
+	for (unsigned int a = 0; a < s->n; a++)
+		for (unsigned int b = 0; b < s->n; b++) {
+			/* Two lengths from one place: Perl takes one, Hyperscan reports both ends. */
+			if (s->len[a] != s->len[b] && dj_overlaps(s, a, b, 0))
+				goto out;
+			for (unsigned int k = 1; k < s->len[a]; k++)
+				if (dj_overlaps(s, a, b, k))
+					goto out;
+		}
+	ok = 1;
+out:
+	free(s);
+	return ok;
 }

@@ -130,4 +130,17 @@ char **rules_split_pattern(const char *pattern, size_t *n_r);
  */
 char *rules_line_pattern(const char *pattern, int extended);
 
+/*
+ * 1 when every match of pattern is one of a few fixed strings of byte
+ * sets, none able to start inside another (nor itself) or where another
+ * of a different length starts, and none holding a line end: then the
+ * match ends Hyperscan reports without HS_FLAG_SINGLEMATCH are, one for
+ * one, the matches Perl's while (/.../g) finds line by line, and a
+ * tflags multiple rule can be counted from them (e/, (?:e|\xc3\xa9)).
+ * Read: literals, escapes of one byte, \d \w \s, classes without POSIX
+ * names, groups with branches; anything else (quantifiers, anchors, .)
+ * gives 0.  caseless: the i flag.
+ */
+int rules_disjoint_matches(const char *pattern, int caseless);
+
 #endif

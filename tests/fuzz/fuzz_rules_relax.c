@@ -11,7 +11,8 @@
  * pattern read backwards must match each subject read backwards over
  * every span the pattern matches there (multi-line, as body rules are).
  * A pattern made unable to match a line end must match as the pattern
- * does on each line, and never over a line end.
+ * does on each line, and never over a line end.  A pattern said to have
+ * disjoint matches must have them, one length from each place.
  */
 #include "facteur-config.h"
 
@@ -218,6 +219,59 @@ check_line(const char *pattern, size_t size, const char *line)
 	pcre2_code_free(re);
 }
 
+/*
+ * A pattern rules_disjoint_matches() takes: on every subject, each place
+ * it can match from has one length of match (PCRE2's DFA matcher finds
+ * them all), holding no line end, ending before the next such place;
+ * so Hyperscan's ends (one per place) are as many as Perl's /g matches.
+ */
+static void
+check_disjoint(const char *pattern, size_t size, int caseless)
+{
+	uint32_t opts = caseless ? PCRE2_CASELESS : 0;
+	pcre2_match_data *md;
+	pcre2_match_context *mc;
+	pcre2_code *re;
+	int code, ws[1000];
+	PCRE2_SIZE off;
+
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &code, &off, NULL);
+	if (re == NULL)
+		return;
+	md = pcre2_match_data_create(8, NULL);
+	mc = limited();
+	for (size_t i = 0; i <= sizeof(subjects) / sizeof(subjects[0]) - 1; i++) {
+		size_t len, prev_end = 0, places = 0, perl = 0, at = 0;
+		const char *s = subject(i, pattern, size, &len);
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+
+		for (size_t k = 0; k < len; k++) {
+			int rc = pcre2_dfa_match(re, (PCRE2_SPTR)s, len, k, PCRE2_ANCHORED, md, mc,
+			    ws, sizeof(ws) / sizeof(ws[0]));
+
+			if (rc == PCRE2_ERROR_NOMATCH || rc < -1)
+				continue;
+			if (rc != 1 || ov[1] == ov[0])
+				abort();	/* two lengths from one place, or an empty match */
+			if (memchr(s + ov[0], '\n', ov[1] - ov[0]) != NULL)
+				abort();	/* over a line end */
+			if (places > 0 && k < prev_end)
+				abort();	/* starts inside the previous match */
+			prev_end = ov[1];
+			places++;
+		}
+		while (at < len && pcre2_match(re, (PCRE2_SPTR)s, len, at, 0, md, mc) > 0) {
+			perl++;
+			at = ov[1] > at ? ov[1] : at + 1;
+		}
+		if (perl != places)
+			abort();
+	}
+	pcre2_match_context_free(mc);
+	pcre2_match_data_free(md);
+	pcre2_code_free(re);
+}
+
 /* The pieces against the pattern: on every subject, some piece matches iff it does. */
 static void
 check_split(const char *pattern, size_t size, const char *const *v, size_t n)
@@ -332,6 +386,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(v);
 		}
 	}
+	if (rules_disjoint_matches(pattern, 0))
+		check_disjoint(pattern, size, 0);
+	if (rules_disjoint_matches(pattern, 1))
+		check_disjoint(pattern, size, 1);
 	/* Groups of 4 bytes and more, so that short inputs are factored too. */
 	if ((r = rules_factor_pattern(pattern, 4)) != NULL) {
 		check(pattern, size, r, 1);

@@ -21,6 +21,9 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/fuzz_rules_relax/anchors \
 	tests/fuzz/corpus/fuzz_rules_relax/lookaround \
 	tests/fuzz/corpus/fuzz_rules_relax/backref \
+	tests/fuzz/corpus/fuzz_rules_relax/disjoint-e \
+	tests/fuzz/corpus/fuzz_rules_relax/disjoint-overlap \
+	tests/fuzz/corpus/fuzz_rules_relax/verb-mark \
 	tests/fuzz/corpus/fuzz_rules_relax/factor-quantified \
 	tests/fuzz/corpus/fuzz_rules_relax/factor-repeated \
 	tests/fuzz/corpus/fuzz_rules_relax/factor-tags \

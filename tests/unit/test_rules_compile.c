@@ -423,8 +423,14 @@ test_multiple(void **state)
 	    "score   T_SCORED   1.5\n"
 	    "body    T_NOT_MULT /bar/\n"
 	    "tflags  T_NOT_MULT multiplexed\n"
-	    "score   T_NOT_MULT 0.5\n";
-	static const char *const text_body[] = { "foo foo x foo ", "foo foo bar bar bar bar", NULL };
+	    "score   T_NOT_MULT 0.5\n"
+	    /* counted from Hyperscan's match ends, and not (overlapping) */
+	    "body    __T_E      /(?:e|\\xc3[\\xa8\\xa9])/i\n"
+	    "tflags  __T_E      multiple maxhits=50\n"
+	    "body    __T_OO     /oo/\n"
+	    "tflags  __T_OO     multiple\n";
+	static const char *const text_body[] = { "foo foo x foo ", "foo foo bar bar bar bar",
+		" E\xc3", "\xa9" "e\xc3\xa8\xc3\xa0 fooo", NULL };
 	static const char *const raw_body[] = { "abab b ab", NULL };
 	struct sa_rules *sa = sa_rules_new();
 	struct rules_options o = { .cache_dir = NULL };
@@ -454,10 +460,14 @@ test_multiple(void **state)
 		body(m, SA_RULE_BODY, text_body);
 		body(m, SA_RULE_RAWBODY, raw_body);
 		rules_match_finish(m);
-		/* perl: 5 foo (maxhits 4); x* matches 38 times over the 37 bytes; 5 o. */
+		/* perl: 5 foo (maxhits 4); x* matches 52 times over the 51 bytes; 5 o. */
 		assert_int_equal(rules_match_times(m, idx(r, "__T_WORD")), 4);
 		assert_int_equal(rules_match_times(m, idx(r, "__T_ONE")), 1);
-		assert_int_equal(rules_match_times(m, idx(r, "__T_EMPTY")), 38);
+		assert_int_equal(rules_match_times(m, idx(r, "__T_EMPTY")), 52);
+		/* E, \xc3\xa9 split between two feeds, e, \xc3\xa8 (not \xc3\xa0) */
+		assert_int_equal(rules_match_times(m, idx(r, "__T_E")), 4);
+		/* 5 foo and one fooo: 6, not the 7 ends Hyperscan reports */
+		assert_int_equal(rules_match_times(m, idx(r, "__T_OO")), 6);
 		assert_int_equal(rules_match_times(m, idx(r, "__T_PREF")), 3);
 		assert_int_equal(rules_match_times(m, idx(r, "__T_HDR")), 5);
 		assert_int_equal(rules_match_times(m, idx(r, "__T_URI")), 3);
@@ -1225,6 +1235,59 @@ test_line_pattern(void **state)
 	}
 }
 
+/* rules_disjoint_matches(): when Hyperscan's match ends are Perl's /g matches. */
+static void
+test_disjoint(void **state)
+{
+	static const struct {
+		const char *pattern;
+		int plain, caseless;
+	} cases[] = {
+		{ "e", 1, 1 },
+		{ "(?:e|\\xc3[\\xa8-\\xab]|\\xd0\\xb5)", 1, 1 },
+		{ "bar", 1, 1 },
+		{ "(a|b)(c|d)", 1, 1 },
+		{ "[a-c]x", 1, 1 },
+		{ "\\d", 1, 1 },
+		{ "\\.\\x41", 1, 1 },
+		/* one can start inside another, or two lengths at one place */
+		{ "aa", 0, 0 },
+		{ "aba", 0, 0 },
+		{ "[a-x]x", 0, 0 },
+		{ "(?:a|ab)", 0, 0 },
+		{ "(?:ab|b)", 0, 0 },
+		{ "\\d\\d", 0, 0 },
+		{ "Ee", 1, 0 },
+		{ "\\x41a", 1, 0 },
+		/* not a fixed set of strings, a line end, or not read here */
+		{ "a+", 0, 0 },
+		{ "a{2}", 0, 0 },
+		{ "^a", 0, 0 },
+		{ "a$", 0, 0 },
+		{ "a.", 0, 0 },
+		{ "\\bfoo\\b", 0, 0 },
+		{ "[^a]", 0, 0 },
+		{ "\\s", 0, 0 },
+		{ "a\\nb", 0, 0 },
+		{ "[[:alpha:]]", 0, 0 },
+		{ "(a)\\1", 0, 0 },
+		{ "(?=a)a", 0, 0 },
+		{ "a|", 0, 0 },
+		{ "", 0, 0 },
+		{ "(a", 0, 0 },
+		{ "[a", 0, 0 },
+		{ "\\x", 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (rules_disjoint_matches(cases[i].pattern, 0) != cases[i].plain)
+			fail_msg("%s: %d", cases[i].pattern, !cases[i].plain);
+		if (rules_disjoint_matches(cases[i].pattern, 1) != cases[i].caseless)
+			fail_msg("%s /i: %d", cases[i].pattern, !cases[i].caseless);
+	}
+}
+
 /*
  * A body rule is tried on each paragraph apart, in SpamAssassin: one that
  * Hyperscan matches exactly cannot match across two of facteur's lines,
@@ -1455,6 +1518,7 @@ main(void)
 		cmocka_unit_test(test_meta_at_zero),
 		cmocka_unit_test(test_line_ends),
 		cmocka_unit_test(test_line_pattern),
+		cmocka_unit_test(test_disjoint),
 		cmocka_unit_test(test_line_crossing),
 		cmocka_unit_test(test_stream_kept_full),
 		cmocka_unit_test(test_cache),
