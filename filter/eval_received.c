@@ -12,6 +12,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
 #include <pcre2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,21 +80,21 @@ listed(const struct received_chain *ch, int which, size_t i)
 	return NULL;
 }
 
-/* A whole-string match of a literal pattern (compiled each call: rare paths). */
+/* A match of a literal pattern (eval_re_get(): compiled once), capture 1 into cap1. */
 static int
 re_match(const char *pattern, uint32_t options, const char *s, char *cap1, size_t cap_size)
 {
-	pcre2_code *code;
+	int owned, rc;
+	pcre2_code *code = eval_re_get(pattern, options, &owned);
 	pcre2_match_data *md;
-	int err, rc;
-	PCRE2_SIZE off;
 
-	code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, &err, &off,
-	    NULL);
 	if (code == NULL)
 		return 0;
 	md = pcre2_match_data_create_from_pattern(code, NULL);
 	rc = pcre2_match(code, (PCRE2_SPTR)s, strlen(s), 0, 0, md, NULL);
+	/* JIT's stack is bounded: the interpreter decides what it could not. */
+	if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+		rc = pcre2_match(code, (PCRE2_SPTR)s, strlen(s), 0, PCRE2_NO_JIT, md, NULL);
 	if (rc > 1 && cap1 != NULL) {
 		PCRE2_SIZE *v = pcre2_get_ovector_pointer(md);
 		size_t n = v[3] - v[2];
@@ -103,7 +104,8 @@ re_match(const char *pattern, uint32_t options, const char *s, char *cap1, size_
 		cap1[n] = '\0';
 	}
 	pcre2_match_data_free(md);
-	pcre2_code_free(code);
+	if (owned)
+		pcre2_code_free(code);
 	return rc > 0;
 }
 

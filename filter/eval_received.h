@@ -18,4 +18,13 @@ int eval_received_owns(const char *function);
 int eval_received_sa(struct eval_msg *msg, const char *function, const char *args);
 void eval_received_clear(struct eval_msg *msg);
 
+/*
+ * eval.c's compiled literal patterns (with PCRE2_CODE_UNIT_WIDTH 8 and
+ * pcre2.h first): a pattern is compiled once per process, keyed by its
+ * address; *owned_r set when it could not be kept, the caller frees it.
+ */
+#ifdef PCRE2_CODE_UNIT_WIDTH
+pcre2_code *eval_re_get(const char *pattern, uint32_t options, int *owned_r);
+#endif
+
 #endif
