@@ -543,6 +543,64 @@ re_find(const char *pattern, uint32_t options, const char *s, size_t *ov)
 	return re_find_at(pattern, options, s, s != NULL ? strlen(s) : 0, 0, ov);
 }
 
+/* PCRE2's \w without UCP (its default tables): ASCII letters, digits, _ */
+static int
+re_word(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    c == '_';
+}
+
+/* n bytes alike but for ASCII case, as a caseless \Q...\E compares them */
+static int
+ascii_caseeq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y - 'A' + 'a');
+		if (x != y)
+			return 0;
+	}
+	return 1;
+}
+
+/* \b at s + i (s of len bytes): \w on one side only */
+static int
+re_boundary(const char *s, size_t len, size_t i)
+{
+	int before = i > 0 && re_word((unsigned char)s[i - 1]);
+	int after = i < len && re_word((unsigned char)s[i]);
+
+	return before != after;
+}
+
+/*
+ * /\b\Qa\E(?:.\Qb\E@|\b)/i without compiling it for each message (a
+ * and b come from the message): a at a word boundary, followed by a
+ * boundary (b NULL) or by any byte but a line end, b and '@'.
+ */
+static int
+quoted_find(const char *s, const char *a, const char *b)
+{
+	size_t len = strlen(s), na = strlen(a), nb = b != NULL ? strlen(b) : 0;
+
+	for (size_t i = 0; i + na <= len; i++) {
+		size_t j = i + na;
+
+		if (!ascii_caseeq(s + i, a, na) || !re_boundary(s, len, i))
+			continue;
+		if (b == NULL ? re_boundary(s, len, j) :
+		    j + 1 + nb + 1 <= len && s[j] != '\n' && ascii_caseeq(s + j + 1, b, nb) &&
+		    s[j + 1 + nb] == '@')
+			return 1;
+	}
+	return 0;
+}
+
 /* A pattern built at run time (configuration, arguments): compiled each time. */
 static int
 re_dynamic(const char *pattern, uint32_t options, const char *s)
@@ -4939,8 +4997,8 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		/* quote the address for the pattern (\Q...\E) */
 		pat = xcalloc(1, 8 * 256 + 512);
 		if (strcmp(a[0], "address") == 0) {
-			snprintf(pat, 8 * 256 + 512, "\\b\\Q%s\\E\\b", to);
-			r = re_dynamic(pat, PCRE2_CASELESS, subj);
+			/* /\b\Q$to\E\b/i */
+			r = subj != NULL && quoted_find(subj, to, NULL);
 		} else if (strcmp(a[0], "user") == 0) {
 			if ((q = strchr(to, '@')) != NULL)
 				*q = '\0';
@@ -5026,12 +5084,12 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 		return r;
 	}
 	if (FN("check_ratware_envelope_from")) {
-		char to[256], from[256], pat[700], *at;
+		char to[256], from[256], *at;
 		hdr_addr(m, "To", to, 0);
 		hdr_addr(m, "EnvelopeFrom", from, 0);
 		if (from[0] == '\0' || to[0] == '\0' || re_find("^SRS\\d[=+-]", PCRE2_CASELESS, from, NULL))
 			return 0;
-		if ((at = strchr(to, '@')) == NULL || at == to || at[1] == '\0' || strstr(to, "\\E") != NULL)
+		if ((at = strchr(to, '@')) == NULL || at == to || at[1] == '\0')
 			return 0;
 		*at = '\0';
 		/* trim_domain: the registrable domain, approximated by the last two labels */
@@ -5044,9 +5102,9 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 					dom = p + 1;
 					break;
 				}
-			snprintf(pat, sizeof(pat), "\\b\\Q%s\\E.\\Q%s\\E@", dom, to);
+			/* /\b\Q$dom\E.\Q$user\E@/i */
+			return quoted_find(from, dom, to);
 		}
-		return re_dynamic(pat, PCRE2_CASELESS, from);
 	}
 	if (FN("check_equal_from_domains")) {
 		char from[256], env[256], fd[256], ed[256];

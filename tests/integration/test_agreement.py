@@ -161,6 +161,13 @@ def generated():
     m.set_content("Sure.\n\nOn Monday, dave.lunch@yahoo.com wrote:\n> lunch?\n"
                   "See http://example.com/u?who=erin.lunch@hotmail.com\n")
     out["freemail-wrote"] = m
+    # The recipient's domain and user in the envelope sender (RATWARE_EFROM,
+    # a pattern quoting them), and the user as the Subject (LOCALPART_IN_SUBJECT).
+    m = base("bob", to="Bob <Bob@mail.Example.net>")
+    del m["Return-Path"]
+    m["Return-Path"] = "<EXAMPLE.net+bob@bulk.example.org>"
+    m.set_content("Offer inside.\n")
+    out["ratware-efrom"] = m
     return {k: v.as_bytes() for k, v in out.items()}
 
 
