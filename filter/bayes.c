@@ -985,8 +985,8 @@ struct bayes {
 	 * The write-ahead log as it was before the last read of the totals
 	 * (every commit of another connection writes to it), when, and the
 	 * totals read: while it has not changed, for at most
-	 * BAYES_RECHECK_SECONDS, a message is classified from memory without
-	 * a read transaction (a dozen system calls of locks and stats).
+	 * BAYES_RECHECK_MS, a message is classified from memory without
+	 * a read transaction (about twenty system calls of locks and stats).
 	 */
 	char *wal_path;
 	struct stat wal_st;
@@ -995,7 +995,7 @@ struct bayes {
 	unsigned long ns, nn;
 };
 
-#define BAYES_RECHECK_SECONDS 1
+#define BAYES_RECHECK_MS 1000
 
 static __thread char open_error[512];
 
@@ -1263,7 +1263,8 @@ bayes_classify(struct bayes *b, const struct bayes_tokens *t)
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 	wal_ok = b->wal_path != NULL && stat(b->wal_path, &wst) == 0;
 	if (wal_ok && b->wal_ok && b->mem.h != NULL && b->mem_version >= 0 &&
-	    now.tv_sec - b->checked.tv_sec < BAYES_RECHECK_SECONDS &&
+	    (now.tv_sec - b->checked.tv_sec) * 1000 +
+	    (now.tv_nsec - b->checked.tv_nsec) / 1000000 < BAYES_RECHECK_MS &&
 	    wst.st_ino == b->wal_st.st_ino && wst.st_size == b->wal_st.st_size &&
 	    wst.st_mtim.tv_sec == b->wal_st.st_mtim.tv_sec &&
 	    wst.st_mtim.tv_nsec == b->wal_st.st_mtim.tv_nsec) {
