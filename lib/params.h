@@ -54,6 +54,7 @@
 	X(STR, smtpd_auth_file, "", "user:crypt-hash lines for AUTH of names that are not directory accounts (AUTH is offered when this or the directory has users)") \
 	X(SIZE, queue_minfree, "0", "free spool space required before MAIL, beyond 1.5 x SIZE") \
 	X(STR, queue_sync, "syncfs", "group commit: syncfs (one flush per batch) or fsync (per file)") \
+	X(INT, queue_file_reuse_limit, "1000", "emptied queue files kept in free/ for new messages instead of creating files (0: none)") \
 	/* qmgr and SMTP client */ \
 	X(STR, relayhost, "", "next hop for all non-local mail ([host]:port or host)") \
 	X(STR, local_transport, "", "next hop for local domains (default: lmtpd's lmtp_listen when set, else file:$spool_directory/mailbox)") \

@@ -228,7 +228,7 @@ msg_unlink(struct qmsg *m, const char *why)
 	char path[4096];
 
 	queue_path(Q_ACTIVE, m->qid, path, sizeof(path));
-	if (unlink(path) < 0)
+	if (queue_reuse_put(path, m->qid) < 0 && unlink(path) < 0)
 		log_warn("qid=%s unlink %s", m->qid, path);
 	log_info("qid=%s removed%s%s", m->qid, why != NULL ? " " : "", why != NULL ? why : "");
 	msg_free(m);
@@ -1013,6 +1013,7 @@ qmgr_init(struct event_base *base)
 	tls_reload();
 	recover_active();
 	clean_temporary();
+	log_debug("%zu queue files kept for reuse", queue_reuse_prune());
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;

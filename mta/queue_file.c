@@ -224,6 +224,12 @@ queue_writer_open(struct queue_writer *w, struct queue_envelope *env, const char
 		snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/%s/%s%s", var_spool_directory,
 		    queue_state_name(Q_INCOMING), QUEUE_TMP_PREFIX, w->qid);
 		queue_path(Q_INCOMING, w->qid, w->final_path, sizeof(w->final_path));
+		/* A file of free/ moved to the name is ours alone, as O_EXCL makes it. */
+		if (queue_reuse_take(w->tmp_path) == 0) {
+			if ((w->fd = open(w->tmp_path, O_WRONLY | O_TRUNC | O_CLOEXEC)) >= 0)
+				break;
+			unlink(w->tmp_path);
+		}
 		w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (w->fd >= 0 || errno != EEXIST)
 			break;
@@ -345,7 +351,8 @@ queue_writer_abort(struct queue_writer *w)
 {
 	if (w->fd >= 0) {
 		close(w->fd);
-		unlink(w->tmp_path);
+		if (queue_reuse_put(w->tmp_path, w->qid) < 0)
+			unlink(w->tmp_path);
 	}
 	w->fd = -1;
 }

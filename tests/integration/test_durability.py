@@ -312,3 +312,32 @@ def test_unreadable_socket_peer_resets(relay):
         assert c.ehlo()[0] == 250
     assert set(relay.daemons()) == {"smtpd", "qmgr"}
     assert wait_for(lambda: relay.stats()["smtpd_connections_active"] == 0)
+
+
+def test_queue_file_reused(relay, sink):
+    """A delivered message's file is emptied into free/ and the next message
+    is written into it: same inode, none of the first message's bytes."""
+    def free():
+        return relay.queue_files("free")
+
+    first = simple_message(test_id="reuse-1", body="first message, the longer one\r\n" * 200)
+    with smtplib.SMTP("127.0.0.1", relay.smtp_port, timeout=30) as s:
+        s.sendmail("a@example.org", ["user@relay.test"], first)
+    assert sink.wait_count(1)
+    assert wait_for(lambda: len(free()) == 1 and relay.queue_empty())
+    name = free()[0]
+    st = os.stat(os.path.join(relay.spool, "free", name))
+    assert st.st_size == 0
+    # smtpd found free/ empty for the first message: it reads it again a
+    # second later at the soonest.
+    time.sleep(1.1)
+    second = simple_message(test_id="reuse-2", body="second\r\n")
+    with smtplib.SMTP("127.0.0.1", relay.smtp_port, timeout=30) as s:
+        s.sendmail("a@example.org", ["user@relay.test"], second)
+    assert sink.wait_count(2)
+    assert wait_for(lambda: free() and free()[0] != name and relay.queue_empty())
+    assert len(free()) == 1
+    assert os.stat(os.path.join(relay.spool, "free", free()[0])).st_ino == st.st_ino
+    got = sink.received()[1].data
+    assert b"X-Test-Id: reuse-2" in got and b"second\r\n" in got
+    assert b"first message" not in got

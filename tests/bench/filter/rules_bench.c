@@ -605,6 +605,8 @@ main(int argc, char **argv)
 	unsigned long hits = 0, matches = 0;
 	double *tp, *tr, *th, *ts;
 	hs_scratch_t *scratch = NULL;
+	const hs_database_t **scratch_dbs = NULL;
+	size_t nscratch_dbs = 0;
 	struct filter *f;
 	int c, rounds = 3, top = 0, list_hits = 0;
 
@@ -662,14 +664,24 @@ usage:
 		replay_rules(&msgs[i]);
 		for (size_t j = 0; j < msgs[i].nhc; j++) {
 			const struct hcall *hc = &msgs[i].hc[j];
+			size_t k;
+
 			if (!bare_scan(hc))
 				continue;
-			if (hc->op == H_OPEN || hc->op == H_SCAN)
+			/* The scratch grown once for each database (the check is slow). */
+			for (k = 0; k < nscratch_dbs && scratch_dbs[k] != hc->db; k++)
+				;
+			if ((hc->op == H_OPEN || hc->op == H_SCAN) && k == nscratch_dbs) {
 				if (hs_alloc_scratch(hc->db, &scratch) != HS_SUCCESS)
 					fatalx("hs_alloc_scratch failed");
+				scratch_dbs = xrealloc(scratch_dbs,
+				    (nscratch_dbs + 1) * sizeof(*scratch_dbs));
+				scratch_dbs[nscratch_dbs++] = hc->db;
+			}
 			scanned += hc->len;
 		}
 	}
+	free(scratch_dbs);
 	hs_recording = NULL;
 
 	tp = xcalloc((size_t)rounds, sizeof(*tp));
