@@ -3688,6 +3688,30 @@ uri_detail_add(struct eval_msg *m, struct eval_state *st, const char *uri, int v
 }
 
 /*
+ * The next stretch of s[pos, len) between bytes that PCRE2's \s matches
+ * (no UCP: HT, LF, VT, FF, CR, space) which holds a '.', '@' or ':',
+ * as [*from, *to); 0 if there is none.  Every match of _tbirdurire is
+ * such a stretch's: it holds one of the three and never a \s byte.
+ */
+static int
+uri_stretch(const char *s, size_t len, size_t pos, size_t *from, size_t *to)
+{
+	size_t i = pos, a, b;
+
+	while (i < len && s[i] != '.' && s[i] != '@' && s[i] != ':')
+		i++;
+	if (i >= len)
+		return 0;
+	for (a = i; a > pos && s[a - 1] != ' ' && (s[a - 1] < '\t' || s[a - 1] > '\r'); a--)
+		;
+	for (b = i; b < len && s[b] != ' ' && (s[b] < '\t' || s[b] > '\r'); b++)
+		;
+	*from = a;
+	*to = b;
+	return 1;
+}
+
+/*
  * PerMsgStatus::get_uri_detail_list, as far as the evals need it: the
  * hosts of the URIs of the rendered text (_tbirdurire) and of the HTML
  * parts, after uri_list_canonicalize; uri_truncated.
@@ -3699,16 +3723,25 @@ uri_state(struct eval_msg *m)
 	struct uri_set seen = { NULL, 0 };
 	pcre2_match_data *md;
 	const char *s = m->body != NULL ? m->body : "";
-	size_t len = m->body != NULL ? m->body_len : 0, pos = 0;
+	size_t len = m->body != NULL ? m->body_len : 0, pos = 0, from, to;
 
 	if (st->uris_done)
 		return st;
 	st->uris_done = 1;
 	if (m->config != NULL && m->config->uri_re != NULL) {
 		md = pcre2_match_data_create_from_pattern(m->config->uri_re, NULL);
-		while (pos < len && pcre2_match(m->config->uri_re, (PCRE2_SPTR)s, len, pos, 0, md,
-		    NULL) > 0) {
+		/*
+		 * while (/$_tbirdurire/g), searching only the stretches that can
+		 * hold a match (uri_stretch()), each as if the text ended with
+		 * it: the lookaheads see a \s or the end there, alike for them.
+		 */
+		while (pos < len && uri_stretch(s, len, pos, &from, &to)) {
 			PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+
+			if (pcre2_match(m->config->uri_re, (PCRE2_SPTR)s, to, from, 0, md, NULL) <= 0) {
+				pos = to;
+				continue;
+			}
 			uint32_t n = pcre2_get_ovector_count(md);
 			int g = ov[2] != PCRE2_UNSET && ov[3] > ov[2] ? 1 :
 			    ov[4] != PCRE2_UNSET && ov[5] > ov[4] ? 2 : 3;
