@@ -101,6 +101,41 @@ client_add(const char *addr, int delta)
 
 /* ---- replies ---- */
 
+/*
+ * Replies are written straight to the socket (plain sessions): write
+ * events stay disabled while nothing is left over, so a reply costs one
+ * writev(2) instead of two epoll_ctl(2) and a pass of the event loop
+ * around the write.  What the socket does not take, or an error, is left
+ * to libevent (write events enabled until the output drains again).
+ * Replies made while reading (smtpd_read_cb) wait for the end of what was
+ * read, so that pipelined commands are answered with one write.
+ */
+static void
+smtpd_flush(struct smtpd_session *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	if (s->tls || evbuffer_get_length(out) == 0 ||
+	    (bufferevent_get_enabled(s->bev) & EV_WRITE))
+		return;
+	/* The bufferevent keeps the front of its output frozen but for its own writes. */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(s->bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(s->bev, EV_WRITE);
+}
+
+/* libevent wrote what was left over: back to writing replies directly. */
+static void
+smtpd_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	if (!s->tls && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
 static void
 smtpd_vreply(struct smtpd_session *s, const char *fmt, va_list ap)
 {
@@ -108,6 +143,8 @@ smtpd_vreply(struct smtpd_session *s, const char *fmt, va_list ap)
 
 	evbuffer_add_vprintf(out, fmt, ap);
 	evbuffer_add(out, "\r\n", 2);
+	if (s->in_read == 0)
+		smtpd_flush(s);
 }
 
 void
@@ -208,6 +245,7 @@ smtpd_close(struct smtpd_session *s)
 		return;
 	s->state = SMTPD_ST_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
+	smtpd_flush(s);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
 		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
 		event_base_once(s->base, -1, EV_TIMEOUT, smtpd_free_deferred, s, &now);
@@ -261,9 +299,7 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded", proc_hostname());
-		bufferevent_setcb(s->bev, NULL, smtpd_write_drained, smtpd_event_cb, s);
-		s->state = SMTPD_ST_CLOSING;
-		bufferevent_enable(bev, EV_WRITE);
+		smtpd_close(s);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
@@ -386,9 +422,12 @@ smtpd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, 
 	STATS_INC(smtpd_connections);
 	STATS_INC(smtpd_connections_active);
 	per_client = client_add(s->addr, 1);
-	bufferevent_setcb(s->bev, smtpd_read_cb, NULL, smtpd_event_cb, s);
+	bufferevent_setcb(s->bev, smtpd_read_cb, smtpd_write_cb, smtpd_event_cb, s);
 	bufferevent_set_max_single_read(s->bev, SMTPD_MAX_READ);
 	smtpd_set_timeout(s, var_smtpd_timeout);
+	/* Replies are written directly (smtpd_flush). */
+	if (!s->tls)
+		bufferevent_disable(s->bev, EV_WRITE);
 	/* Refusals come first: a flood of connections costs no lookups. */
 	if (smtpd_nsessions > (unsigned long)var_smtpd_connection_limit) {
 		STATS_INC(smtpd_connections_refused);
@@ -955,10 +994,8 @@ smtpd_read_line(struct smtpd_session *s, struct evbuffer *in)
 }
 
 static void
-smtpd_read_cb(struct bufferevent *bev, void *arg)
+smtpd_read_input(struct smtpd_session *s)
 {
-	struct smtpd_session *s = arg;
-
 	for (;;) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 
@@ -1012,6 +1049,17 @@ smtpd_read_cb(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
+}
+
+static void
+smtpd_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	s->in_read++;
+	smtpd_read_input(s);
+	if (--s->in_read == 0)
+		smtpd_flush(s);
 }
 
 void

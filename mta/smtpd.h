@@ -96,6 +96,7 @@ struct smtpd_session {
 	unsigned int commands;
 	int discarding_line;	/* command line over the limit: skip to its end */
 	int dead;		/* peer gone while a commit was pending */
+	int in_read;		/* in smtpd_read_cb: replies are written at its end */
 	/* Policy (smtpd_policy.c). */
 	struct policy_client *pclient;
 	struct policy_op *policy_op;	/* the check in progress */

@@ -118,7 +118,7 @@ smtpd_policy_connect(struct smtpd_session *s)
 	s->pclient = policy_client_new(smtpd_policy, s->addr, s->trusted);
 	/* Read (to notice a pregreet), but do not take commands before the banner. */
 	s->state = SMTPD_ST_GREET;
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(s->bev, EV_READ);
 	if (var_smtpd_greet_pause > 0 && !s->trusted) {
 		struct timeval tv = { var_smtpd_greet_pause, 0 };
 

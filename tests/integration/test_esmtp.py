@@ -5,7 +5,10 @@ import email
 import email.policy
 import re
 import smtplib
+import socket
 import ssl
+import threading
+import time
 
 import pytest
 
@@ -207,6 +210,33 @@ def test_pipelining_replies_in_order(facteur):
         assert code == 250 and "queued as" in text[0]
         assert [c.reply()[0] for _ in range(3)] == [250, 250, 221]
         assert c.closed()
+
+
+def test_replies_wait_for_a_client_that_does_not_read(facteur):
+    """Replies the socket does not take at once are kept and sent in order:
+    a client with a small receive buffer pipelines 600,000 RSETs (8.4 MB of
+    replies, more than the kernel buffers) before it reads any."""
+    n = 600000
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(120)
+    s.connect(("127.0.0.1", facteur.smtp_port))
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    s.sendall(b"EHLO client.test\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    sender = threading.Thread(target=s.sendall, args=(b"RSET\r\n" * n + b"QUIT\r\n",))
+    sender.start()
+    sender.join()
+    # The input is in the server's receive buffer now; while it answers,
+    # nothing is read here, so its replies outgrow the socket buffers.
+    time.sleep(2)
+    lines = f.read().split(b"\r\n")
+    s.close()
+    assert lines[-1] == b""
+    assert lines[:n] == [b"250 2.0.0 Ok"] * n
+    assert lines[n].startswith(b"221 ") and len(lines) == n + 2
 
 
 def test_pipelining_errors_keep_order(make_facteur):
