@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -245,7 +246,7 @@ int
 queue_reuse_take(const char *path)
 {
 	char from[4096];
-	int rc = -1;
+	int rc = -1, e = 0;
 
 	if (var_queue_file_reuse_limit <= 0)
 		return -1;
@@ -261,17 +262,24 @@ queue_reuse_take(const char *path)
 			}
 		}
 		free_path(reuse.names[--reuse.n], from, sizeof(from));
-		if (rename(from, path) == 0) {
+		/* Never over a file of that name: it is another writer's (O_EXCL's promise). */
+		if (renameat2(AT_FDCWD, from, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
 			rc = 0;
 			if (reuse.count > 0)
 				reuse.count--;
 			break;
 		}
 		/* ENOENT: taken by another writer; try the next. */
-		if (errno != ENOENT)
+		if ((e = errno) != ENOENT) {
+			/* EEXIST is for this name only; anything else, for a second. */
+			if (e != EEXIST)
+				reuse.empty_at = mono_now();
 			break;
+		}
 	}
 	pthread_mutex_unlock(&reuse.lock);
+	if (rc < 0)
+		errno = e;
 	return rc;
 }
 

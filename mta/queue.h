@@ -57,7 +57,8 @@ int queue_id_valid(const char *name);
  * message is gone) to free/ and empties it; -1 when it is not kept
  * (reuse off, free/ full, or an error): the caller unlinks it.
  * queue_reuse_take() renames a file of free/ to path (a writer's
- * temporary name); -1 if none: the caller creates one.  The file keeps
+ * temporary name), never over an existing file; -1 if none (or path
+ * exists, errno EEXIST): the caller creates one.  The file keeps
  * its mode and owner; the caller opens it with O_TRUNC.
  * queue_reuse_prune() counts free/, removes what is beyond the limit
  * (and any file that is not named by a queue id), and returns the count.

@@ -735,6 +735,24 @@ test_reuse(void **state)
 	/* Found empty: nothing to take. */
 	assert_int_equal(queue_reuse_take(freed), -1);
 
+	/* Never over a file that has the name: it is left alone, and so is free/. */
+	make_spool_file(7, qid[4], path[4], sizeof(path[4]));
+	assert_int_equal(queue_reuse_put(path[4], qid[4]), 0);
+	make_spool_file(5, qid[3], path[3], sizeof(path[3]));
+	ino = inode_of(path[3]);
+	errno = 0;
+	assert_int_equal(queue_reuse_take(path[3]), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(inode_of(path[3]), ino);
+	free(slurp(path[3], &len));
+	assert_int_equal(len, 5);
+	assert_int_equal(free_entries(), 1);
+	assert_int_equal(unlink(path[3]), 0);
+	/* The name stays in free/ for the next reading of it. */
+	assert_int_equal(queue_reuse_take(freed), 0);
+	assert_int_equal(unlink(freed), 0);
+	assert_int_equal(free_entries(), 0);
+
 	/* A message refused before it is queued gives its file back. */
 	w = xcalloc(1, sizeof(*w));
 	if (queue_writer_open(w, &env, &error) < 0)
