@@ -28,7 +28,7 @@
 #include "filter/strbuf.h"
 
 /* Bump when the cache file layout or the grouping changes. */
-#define RULES_CACHE_FORMAT "facteur-rules-cache-20"
+#define RULES_CACHE_FORMAT "facteur-rules-cache-21"
 
 struct rules_group {
 	enum sa_rule_type type;

@@ -1889,6 +1889,9 @@ rules_line_pattern(const char *pattern, int extended)
 	const char *p = pattern, *e;
 	int changed = 0;
 
+	/* A verb's name, (*MARK:...), is not pattern text (see relax()). */
+	if (strstr(p, "(*") != NULL)
+		return NULL;
 	while (*p != '\0') {
 		if (*p == '\n' || (extended && *p == '#'))
 			goto fail;

@@ -126,7 +126,8 @@ char **rules_split_pattern(const char *pattern, size_t *n_r);
  * Hyperscan can no longer match across two of them.  NULL when nothing
  * changed, or for what cannot be written so (a line end the pattern
  * spells out, \R, \X, \C, \p, (?s) in the pattern, extended mode with
- * a comment, \Q) or this reading does not know.
+ * a comment, \Q, a verb such as (*MARK:name)) or this reading does not
+ * know.
  */
 char *rules_line_pattern(const char *pattern, int extended);
 
