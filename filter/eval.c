@@ -3484,14 +3484,15 @@ uri_canonicalize(const struct eval_config *c, const char *raw, struct uri_set *o
 			uri_set_add(out, nuri);
 		if (re_find("^(https?://)([^@/?#]*@)?([^/?#:]+)((?::(\\d*))?.*)$",
 		    PCRE2_CASELESS | PCRE2_DOTALL, nuri, ov)) {
+			/* ($proto, $host, $rest) = ($1, $3, $4): the user part, $2, is dropped */
 			char proto[16], host[1024], tmp[MAX_URI_LENGTH + 1100];
-			const char *rest = nuri + ov[6];
-			size_t hl = ov[5] - ov[4];
+			const char *rest = nuri + ov[8];
+			size_t hl = ov[7] - ov[6];
 			size_t rov[10];
-			snprintf(proto, sizeof(proto), "%.*s", (int)(ov[1] - ov[0]), nuri);
+			snprintf(proto, sizeof(proto), "%.*s", (int)(ov[3] - ov[2]), nuri + ov[2]);
 			if (hl >= sizeof(host))
 				hl = sizeof(host) - 1;
-			memcpy(host, nuri + ov[4], hl);
+			memcpy(host, nuri + ov[6], hl);
 			host[hl] = '\0';
 			/* ports :80 and :443 left out */
 			if ((str_casecmp(proto, "http://") == 0 && strncmp(rest, ":80", 3) == 0 &&
@@ -3579,9 +3580,11 @@ uri_canonicalize(const struct eval_config *c, const char *raw, struct uri_set *o
 				snprintf(tmp, sizeof(tmp), "%s%llu.%llu.%llu.%llu%s", proto, v >> 24,
 				    (v >> 16) & 255, (v >> 8) & 255, v & 255, rest);
 				uri_set_add(out, tmp);
-			} else if (str_casecmp(proto, "http://") == 0 && ov[2] == PCRE2_UNSET &&
+			} else if (str_casecmp(proto, "http://") == 0 && ov[4] == PCRE2_UNSET &&
 			    strcmp(host, "localhost") != 0 &&
-			    (ov[8] == PCRE2_UNSET || (ov[9] - ov[8] == 2 && memcmp(nuri + ov[8], "80", 2) == 0)) &&
+			    /* $port eq '80': none given ($5 empty or unset), or 80 */
+			    (rest[0] != ':' || !isdigit((unsigned char)rest[1]) ||
+			    (rest[1] == '8' && rest[2] == '0' && !isdigit((unsigned char)rest[3]))) &&
 			    re_find("^(?:www\\.)?([^.]+)$", 0, host, rov) && !domain_valid(c, host)) {
 				snprintf(tmp, sizeof(tmp), "%swww.%.*s.com%s", proto,
 				    (int)(rov[3] - rov[2]), host + rov[2], rest);
