@@ -647,9 +647,10 @@ on_header(void *ctx, const struct mime_part *part, const struct mime_header *h)
 		m->eval_hdrs = xrealloc(m->eval_hdrs, (m->neval_hdrs + 1) * sizeof(*m->eval_hdrs));
 		e = &m->eval_hdrs[m->neval_hdrs++];
 		e->name = xstrdup(h->name);
-		e->raw = xstrndup(h->raw, h->raw_len);
+		/* Their lengths are kept: a NUL byte in a header must not end the copy. */
+		e->raw = xmemdup0(h->raw, h->raw_len);
 		e->raw_len = h->raw_len;
-		e->value = xstrndup(h->value, h->value_len);
+		e->value = xmemdup0(h->value, h->value_len);
 		e->value_len = h->value_len;
 	}
 	if (m->subject == NULL && str_casecmp(h->name, "Subject") == 0)

@@ -15,6 +15,8 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* n bytes, NUL bytes among them, and a NUL after: the length stays n. */
+char *xmemdup0(const void *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Copy with truncation; returns strlen(src) like strlcpy(3). */

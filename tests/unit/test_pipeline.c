@@ -48,7 +48,9 @@ static const char rules[] =
 	"score  T_CASE  0.125\n"
 	"header __ENV   EnvelopeFrom =~ /\\@outside\\.test$/\n"
 	"meta   T_ENV   __ENV && T_FOLD\n"
-	"score  T_ENV   0.0625\n";
+	"score  T_ENV   0.0625\n"
+	"header T_ILLEGAL eval:check_illegal_chars('Subject','0.00','2')\n"
+	"score  T_ILLEGAL 0.03125\n";
 
 static void
 write_file(const char *path, const char *text)
@@ -105,9 +107,20 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+static struct filter_msg *run_len(const char *msg, size_t len, size_t chunk, const char *rcpt,
+    const struct filter_result **r);
+
 /* Run msg through the filter in pieces of chunk bytes, for rcpt. */
 static struct filter_msg *
 run(const char *msg, size_t chunk, const char *rcpt, const struct filter_result **r)
+{
+	return run_len(msg, strlen(msg), chunk, rcpt, r);
+}
+
+/* The same for len bytes, NUL bytes among them. */
+static struct filter_msg *
+run_len(const char *msg, size_t len, size_t chunk, const char *rcpt,
+    const struct filter_result **r)
 {
 	const char *rcpts[] = { rcpt };
 	struct filter_envelope env = {
@@ -115,7 +128,6 @@ run(const char *msg, size_t chunk, const char *rcpt, const struct filter_result 
 		.sender = "a@outside.test", .rcpts = rcpts, .nrcpts = 1,
 	};
 	struct filter_msg *m = filter_msg_new(filter, &env);
-	size_t len = strlen(msg);
 
 	for (size_t off = 0; off < len; off += chunk)
 		filter_msg_feed(m, msg + off, len - off < chunk ? len - off : chunk);
@@ -278,6 +290,28 @@ test_header_forms(void **state)
 	filter_msg_free(&m);
 }
 
+/*
+ * NUL bytes in a header: the evals read the header with its length (a
+ * copy that stopped at the first NUL once made them read past its end;
+ * the ASan build of this test saw it), and find the two 8-bit bytes.
+ */
+static void
+test_nul_in_header(void **state)
+{
+	static const char msg[] = "Subject: a\xe9\xe9\0b\0\0c and a long tail of words after it\r\n"
+	    "From: x@y.test\r\n\r\nhello\r\n";
+	const struct filter_result *r;
+	struct filter_msg *m;
+
+	m = run_len(msg, sizeof(msg) - 1, 7, "u@example.org", &r);
+	assert_non_null(r);
+	assert_true(has(r, "T_ILLEGAL", 0.03125));
+	filter_msg_free(&m);
+	m = run("Subject: plain\r\n\r\nhello\r\n", 5, "u@example.org", &r);
+	assert_null(verdict_find(r->verdict, "T_ILLEGAL"));
+	filter_msg_free(&m);
+}
+
 static void
 test_verdict(void **state)
 {
@@ -305,6 +339,7 @@ main(void)
 		cmocka_unit_test(test_mime_anomalies_scored),
 		cmocka_unit_test(test_tag_subject),
 		cmocka_unit_test(test_header_forms),
+		cmocka_unit_test(test_nul_in_header),
 		cmocka_unit_test(test_verdict),
 	};
 
