@@ -18,12 +18,18 @@ EXTRA_DIST += \
 	tests/fuzz/fuzz_sa_rules.c \
 	tests/fuzz/fuzz_received.c \
 	tests/fuzz/fuzz_rules_relax.c \
+	tests/fuzz/fuzz_filter.c \
+	tests/fuzz/fuzz_filter.cf \
+	tests/fuzz/corpus/fuzz_filter/broken \
+	tests/fuzz/corpus/fuzz_filter/html-alternative \
+	tests/fuzz/corpus/fuzz_filter/plain-received \
 	tests/fuzz/corpus/fuzz_rules_relax/anchors \
 	tests/fuzz/corpus/fuzz_rules_relax/lookaround \
 	tests/fuzz/corpus/fuzz_rules_relax/backref \
 	tests/fuzz/corpus/fuzz_rules_relax/disjoint-e \
 	tests/fuzz/corpus/fuzz_rules_relax/disjoint-overlap \
 	tests/fuzz/corpus/fuzz_rules_relax/verb-mark \
+	tests/fuzz/corpus/fuzz_rules_relax/verb-line \
 	tests/fuzz/corpus/fuzz_rules_relax/factor-quantified \
 	tests/fuzz/corpus/fuzz_rules_relax/factor-repeated \
 	tests/fuzz/corpus/fuzz_rules_relax/factor-tags \

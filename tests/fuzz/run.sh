@@ -52,6 +52,13 @@ sources() {
 	    filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_received) echo filter/received.c filter/sa_rules.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_rules_relax) echo filter/rules_relax.c filter/strbuf.c lib/mem.c lib/log.c ;;
+	fuzz_filter) echo filter/arc.c filter/auth.c filter/av.c filter/bayes.c filter/charset.c \
+	    filter/dns_blocking.c filter/eval.c filter/eval_received.c filter/html_text.c filter/mime.c \
+	    filter/mime_decode.c filter/mime_header.c filter/pipeline.c filter/received.c \
+	    filter/rules_check.c filter/rules_compile.c filter/rules_meta.c filter/rules_relax.c \
+	    filter/sa_rules.c filter/strbuf.c filter/url_list.c filter/verdict.c lib/config.c lib/dns.c \
+	    lib/event_util.c lib/fd.c lib/group_sync.c lib/log.c lib/mem.c lib/net.c lib/proc.c \
+	    lib/report.c lib/stats.c lib/workpool.c ;;
 	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
 	esac
 }
@@ -66,6 +73,8 @@ libs() {
 	fuzz_sieve) pkg-config --libs libcrypto ;;
 	fuzz_received) pkg-config --libs libpcre2-8 libcrypto; echo -lpthread ;;
 	fuzz_rules_relax) pkg-config --libs libpcre2-8 ;;
+	fuzz_filter) pkg-config --libs libhs libpcre2-8 libclamav opendkim sqlite3 inih libcrypto \
+	    libssl libevent libevent_pthreads libevent_openssl libunbound; echo -lspf2 -lopendmarc -lm -lpthread ;;
 	esac
 }
 
@@ -75,6 +84,8 @@ cflags() {
 	fuzz_queue_file) pkg-config --cflags inih ;;
 	fuzz_milter_proto) pkg-config --cflags inih libevent ;;
 	fuzz_dnsbl_sites) pkg-config --cflags inih libevent libunbound ;;
+	fuzz_filter) pkg-config --cflags libhs libpcre2-8 libclamav opendkim sqlite3 inih libevent
+	    echo "-DFUZZ_FILTER_RULES=\"$srcdir/tests/fuzz/fuzz_filter.cf\"" ;;
 	esac
 }
 
@@ -94,13 +105,14 @@ options() {
 	fuzz_sieve) echo -max_len=8192 ;;
 	fuzz_mbox) echo -max_len=16384 ;;
 	fuzz_api_json) echo -max_len=8192 ;;
+	fuzz_filter) echo -max_len=16384 ;;
 	*) echo -max_len=4096 ;;
 	esac
 }
 
 targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_mime_header fuzz_sa_rules fuzz_milter_proto
     fuzz_policy_proto fuzz_dnsbl_sites fuzz_imap_command fuzz_imap_message fuzz_sieve fuzz_mbox fuzz_csv fuzz_api_json
-    fuzz_received fuzz_rules_relax}
+    fuzz_received fuzz_rules_relax fuzz_filter}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=
