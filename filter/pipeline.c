@@ -800,6 +800,20 @@ filter_msg_feed(struct filter_msg *m, const void *data, size_t len)
 	mime_parser_feed(m->mime, data, len);
 }
 
+void
+filter_msg_feed_lines(struct filter_msg *m, const char *data, size_t len)
+{
+	const char *p = data, *end = data + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+
+		filter_msg_feed(m, p, n);
+		p += n;
+	}
+}
+
 /* ---- end of message ---- */
 
 static void

@@ -73,6 +73,8 @@ struct filter_result {
 struct filter_msg *filter_msg_new(struct filter *f, const struct filter_envelope *env);
 /* Bytes of the message as it will be queued (CRLF lines), in any pieces. */
 void filter_msg_feed(struct filter_msg *m, const void *data, size_t len);
+/* filter_msg_feed() of a whole message line by line, as smtpd feeds it. */
+void filter_msg_feed_lines(struct filter_msg *m, const char *data, size_t len);
 /*
  * End of the message: the remaining checks and the decision.  message is
  * the whole message as fed (the antivirus and DKIM need it whole).  May

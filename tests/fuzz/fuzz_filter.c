@@ -86,7 +86,6 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const rcpts[] = { "user@example.org" };
-	const char *p = (const char *)data, *end = p + size;
 	struct filter_envelope env;
 	struct filter_msg *m;
 
@@ -100,14 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	env.rcpts = rcpts;
 	env.nrcpts = 1;
 	m = filter_msg_new(filter, &env);
-	/* Line by line, as smtpd feeds it. */
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-
-		filter_msg_feed(m, p, n);
-		p += n;
-	}
+	filter_msg_feed_lines(m, (const char *)data, size);
 	(void)filter_msg_finish(m, (const char *)data, size);
 	filter_msg_free(&m);
 	return 0;

@@ -349,7 +349,6 @@ run_pipeline(struct filter *f, const struct message *msg)
 {
 	struct filter_envelope env;
 	struct filter_msg *m;
-	const char *p = msg->data, *end = msg->data + msg->len;
 
 	memset(&env, 0, sizeof(env));
 	env.qid = "BENCH";
@@ -359,14 +358,7 @@ run_pipeline(struct filter *f, const struct message *msg)
 	env.rcpts = rcpts;
 	env.nrcpts = 1;
 	m = filter_msg_new(f, &env);
-	/* Line by line, as smtpd feeds it. */
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-
-		filter_msg_feed(m, p, n);
-		p += n;
-	}
+	filter_msg_feed_lines(m, msg->data, msg->len);
 	(void)filter_msg_finish(m, msg->data, msg->len);
 	filter_msg_free(&m);
 }
