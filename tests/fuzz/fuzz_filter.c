@@ -80,6 +80,11 @@ setup(void)
 		abort();
 	}
 	filter_wait_rules(filter);
+	/* Without its rules the target would fuzz much less than it says. */
+	if (!filter_rules_ready(filter)) {
+		fprintf(stderr, "fuzz_filter: %s did not compile\n", FUZZ_FILTER_RULES);
+		abort();
+	}
 }
 
 int
