@@ -26,6 +26,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/params.h"
+#include "lib/proc.h"
 #include "lib/stats.h"
 
 struct av_engine {
@@ -86,15 +87,6 @@ av_clamav_init(void)
 {
 	cl_set_clcb_msg(av_clamav_msg);
 	av_clamav_init_ret = cl_init(CL_INIT_DEFAULT);
-}
-
-static int64_t
-av_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
 }
 
 /*
@@ -315,7 +307,7 @@ av_new(struct av **av_r, const char **error_r)
 	if (var_av_block_encrypted)
 		av->options.heuristic |= CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE |
 		    CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
-	av->last_check = av_now();
+	av->last_check = proc_mono_seconds();
 
 	if (!var_av_enable) {
 		str_copy(av->reason, "antivirus disabled (av_enable = no)", sizeof(av->reason));
@@ -440,7 +432,7 @@ av_maybe_reload(struct av *av)
 
 	if (av == NULL || !var_av_enable)
 		return;
-	now = av_now();
+	now = proc_mono_seconds();
 	last = __atomic_load_n(&av->last_check, __ATOMIC_RELAXED);
 	if (now - last < var_av_reload_check_interval)
 		return;

@@ -227,3 +227,12 @@ proc_workers(long n, const char *name)
 		}
 	}
 }
+
+time_t
+proc_mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}

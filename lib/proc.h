@@ -6,6 +6,7 @@
 #define FACTEUR_PROC_H
 
 #include <sys/types.h>
+#include <time.h>
 
 /* Become mail_owner when running as root (no-op otherwise); fatal on failure. */
 void proc_drop_privileges(const char *user);
@@ -39,5 +40,7 @@ void proc_tune_malloc(void);
 int proc_workers(long n, const char *name);
 /* The host name to use: myhostname, or the system's. */
 const char *proc_hostname(void);
+/* Seconds of CLOCK_MONOTONIC: for intervals, never for dates. */
+time_t proc_mono_seconds(void);
 
 #endif

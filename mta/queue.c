@@ -137,15 +137,6 @@ static struct {
 /* Names read from free/ at a time. */
 #define REUSE_BATCH 64
 
-static time_t
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
 static void
 free_path(const char *name, char *buf, size_t size)
 {
@@ -190,10 +181,10 @@ queue_reuse_put(const char *path, const char *name)
 	if (limit == 0 || !queue_id_valid(name))
 		return -1;
 	pthread_mutex_lock(&reuse.lock);
-	if (reuse.count >= limit && reuse.counted_at != mono_now()) {
+	if (reuse.count >= limit && reuse.counted_at != proc_mono_seconds()) {
 		/* Writers took some meanwhile: count again, once a second at most. */
 		reuse.count = reuse_scan(SIZE_MAX);
-		reuse.counted_at = mono_now();
+		reuse.counted_at = proc_mono_seconds();
 	}
 	full = reuse.count >= limit;
 	if (!full) {
@@ -254,7 +245,7 @@ queue_reuse_take(const char *path)
 	for (;;) {
 		if (reuse.n == 0) {
 			/* free/ found empty is read again a second later at the soonest. */
-			time_t now = mono_now();
+			time_t now = proc_mono_seconds();
 
 			if (reuse.empty_at == now || reuse_fill() == 0) {
 				reuse.empty_at = now;
@@ -273,7 +264,7 @@ queue_reuse_take(const char *path)
 		if ((e = errno) != ENOENT) {
 			/* EEXIST is for this name only; anything else, for a second. */
 			if (e != EEXIST)
-				reuse.empty_at = mono_now();
+				reuse.empty_at = proc_mono_seconds();
 			break;
 		}
 	}
@@ -290,7 +281,7 @@ queue_reuse_prune(void)
 
 	pthread_mutex_lock(&reuse.lock);
 	reuse.count = reuse_scan(limit);
-	reuse.counted_at = mono_now();
+	reuse.counted_at = proc_mono_seconds();
 	pthread_mutex_unlock(&reuse.lock);
 	return reuse.count;
 }

@@ -30,6 +30,7 @@
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "lib/proc.h"
 #include "policy/dnsbl.h"
 
 #define CACHE_TTL 60
@@ -294,15 +295,6 @@ fnv1a(const void *data, size_t len)
 	return h;
 }
 
-static time_t
-now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
 static void
 lru_unlink(struct cache_entry *e)
 {
@@ -434,7 +426,7 @@ client_finish(struct dnsbl_op *op)
 		}
 	}
 	if (op->valid_ip && ((op->do_dnsbl && !r->tempfail) || (op->do_fcrdns && r->fcrdns >= 0))) {
-		time_t now = now_sec();
+		time_t now = proc_mono_seconds();
 		e = cache_get(op->key, 1);
 		if (op->do_dnsbl && !r->tempfail) {
 			e->have_dnsbl = 1;
@@ -591,7 +583,7 @@ dnsbl_check_client(const char *client_ip, int fcrdns, dnsbl_cb *cb, void *ctx)
 {
 	struct dnsbl_op *op = op_new();
 	struct cache_entry *e = NULL;
-	time_t now = now_sec();
+	time_t now = proc_mono_seconds();
 
 	op->cb = cb;
 	op->ctx = ctx;

@@ -38,6 +38,7 @@
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "lib/proc.h"
 #include "store/auth.h"
 #include "store/auth_ldap.h"
 
@@ -99,15 +100,6 @@ struct failure {
 
 static struct failure failures[FAILURE_SLOTS];
 static pthread_mutex_t failures_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static time_t
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
 
 /*
  * The key of a client address: the address, or its /64 for IPv6 (one
@@ -178,7 +170,7 @@ failure_slot(const char *key, time_t now, int create)
 static int
 failure_throttled(const char *key)
 {
-	time_t now = now_mono();
+	time_t now = proc_mono_seconds();
 	struct failure *f;
 	int throttled = 0;
 
@@ -195,7 +187,7 @@ failure_throttled(const char *key)
 static void
 failure_note(const char *key)
 {
-	time_t now = now_mono();
+	time_t now = proc_mono_seconds();
 	struct failure *f;
 
 	if (key[0] == '\0' || var_auth_failure_limit <= 0 || var_auth_failure_window <= 0)

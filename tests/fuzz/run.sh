@@ -39,7 +39,7 @@ sources() {
 	fuzz_milter_proto) echo mta/milter_proto.c mta/milter_client.c lib/config.c lib/net.c \
 	    lib/proc.c lib/stats.c lib/mem.c lib/log.c ;;
 	fuzz_policy_proto) echo policy/policy_proto.c lib/mem.c lib/log.c ;;
-	fuzz_dnsbl_sites) echo policy/dnsbl.c lib/dns.c lib/config.c lib/mem.c lib/log.c ;;
+	fuzz_dnsbl_sites) echo policy/dnsbl.c lib/dns.c lib/config.c lib/proc.c lib/mem.c lib/log.c ;;
 	fuzz_imap_command) echo store/imap_parser.c lib/mem.c lib/log.c ;;
 	fuzz_imap_message) echo store/imap_message.c store/imap_thread.c store/imap_parser.c filter/charset.c \
 	    filter/mime_decode.c filter/strbuf.c lib/mem.c lib/log.c ;;
