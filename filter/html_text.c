@@ -54,7 +54,11 @@ static const struct {
 void
 html_text_init(struct html_text *h, html_url_fn *url, void *context)
 {
+	struct strbuf held = h->held;
+
 	memset(h, 0, sizeof(*h));
+	h->held = held;
+	strbuf_reset(&h->held);
 	h->state = H_TEXT;
 	h->newlines = 1;	/* no leading blank */
 	h->url = url;
@@ -389,12 +393,20 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 			}
 			break;
 		case H_COMMENT:
-			if (c == '-')
+			if (h->comment_gt && h->held.len < HTML_HELD_MAX)
+				strbuf_putc(&h->held, c);
+			if (c == '-') {
 				h->dashes++;
-			else if (c == '>' && h->dashes >= 2)
+			} else if (c == '>' && h->dashes >= 2) {
+				/* "--" and blanks before the '>' */
 				h->state = H_TEXT;
-			else
+				h->comment_gt = 0;
+				strbuf_reset(&h->held);
+			} else if (!(h->dashes >= 2 && is_space(uc))) {
 				h->dashes = 0;
+				if (c == '>')
+					h->comment_gt = 1;
+			}
 			i++;
 			break;
 		case H_BOGUS:
@@ -432,9 +444,26 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 void
 html_text_finish(struct html_text *h, struct strbuf *out)
 {
+	/* An unended comment ends at its first '>': what followed is read again. */
+	while (h->state == H_COMMENT && h->comment_gt) {
+		struct strbuf again = h->held;
+
+		memset(&h->held, 0, sizeof(h->held));
+		h->state = H_TEXT;
+		h->dashes = 0;
+		h->comment_gt = 0;
+		html_text_feed(h, again.data != NULL ? again.data : "", again.len, out);
+		strbuf_free(&again);
+	}
 	if (h->state == H_ENTITY) {
 		put_text(h, "&", 1, out);
 		put_text(h, h->entity, h->entity_len, out);
 	}
 	h->state = H_TEXT;
+}
+
+void
+html_text_free(struct html_text *h)
+{
+	strbuf_free(&h->held);
 }

@@ -6,8 +6,11 @@
  * in: tags are dropped, common entities decoded, script, style and
  * comments skipped, block elements become line breaks and white space is
  * collapsed.  It is a state machine over the UTF-8 text of a part, fed in
- * chunks cut anywhere, with a few fixed buffers: no tree, no allocation,
- * bounded memory whatever the size or nesting of the markup.  The URLs
+ * chunks cut anywhere, with a few fixed buffers: no tree, bounded memory
+ * whatever the size or nesting of the markup.  A comment "<!-- ... >"
+ * that "-->" never ends is read as HTML::Parser (SpamAssassin) reads it
+ * at the end of the part: it ended at its first '>', and the rest is
+ * rendered then (kept meanwhile, at most HTML_HELD_MAX bytes).  The URLs
  * of href, src, action and background attributes are handed to a
  * callback as they end.
  */
@@ -19,6 +22,7 @@
 #include "filter/strbuf.h"
 
 #define HTML_ATTR_VALUE_MAX 2048
+#define HTML_HELD_MAX (1024 * 1024)
 
 typedef void html_url_fn(void *context, const char *url, size_t len);
 
@@ -39,14 +43,18 @@ struct html_text {
 	int space;		/* white space seen, not yet written */
 	unsigned int newlines;	/* line breaks just written */
 	unsigned int dashes;	/* in a comment: '-' just seen */
+	int comment_gt;		/* in a comment: a '>' seen, what follows is held */
+	struct strbuf held;
 	html_url_fn *url;
 	void *context;
 };
 
+/* Start a part; h is zeroed the first time, or was used before (its buffer is kept). */
 void html_text_init(struct html_text *h, html_url_fn *url, void *context);
+void html_text_free(struct html_text *h);
 /* Render len bytes of UTF-8 HTML, appending text to out. */
 void html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf *out);
-/* End of the part: write what an unfinished entity held. */
+/* End of the part: render what an unended comment held, an unfinished entity. */
 void html_text_finish(struct html_text *h, struct strbuf *out);
 
 #endif

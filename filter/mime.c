@@ -243,6 +243,7 @@ mime_parser_free(struct mime_parser **pp)
 	strbuf_free(&p->decoded);
 	strbuf_free(&p->text);
 	strbuf_free(&p->rendered);
+	html_text_free(&p->html);
 	strbuf_free(&p->hvalue);
 	url_list_free(&p->urls);
 	free(p);

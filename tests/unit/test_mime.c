@@ -413,6 +413,13 @@ static const struct row {
 	{ "html unclosed tag and entity at end",
 	    "Content-Type: text/html\n\n<p>a &lt b</p><a href=\"javascript:x()\">c</a> d &amp", 0,
 	    "a < b\nc d &amp", "", "0:text/html", "", "", 0 },
+	/* HTML::Parser: a comment "-->" never ends ends at its first '>' */
+	{ "html comment never ended",
+	    "Content-Type: text/html\n\n<p>a <!--#rotate>b <b>c</b> -- d <!--y>e</p>", 0,
+	    "a b c -- d e\n", "", "0:text/html", "", "", 0 },
+	{ "html comment ended by -- and blanks",
+	    "Content-Type: text/html\n\na<!-- x > y -- \n >b <!-- z -->c", 0,
+	    "ab c", "", "0:text/html", "", "", 0 },
 };
 
 static void
