@@ -7,6 +7,8 @@
 #include "facteur-config.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <iconv.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -24,6 +26,7 @@
 #include "filter/sa_rules.h"
 #include "filter/strbuf.h"
 #include "lib/mem.h"
+#include "lib/strset.h"
 
 #define MAX_ARGS 8
 #define MAX_BODY_LINE 2048	/* Constants.pm MAX_BODY_LINE_LENGTH */
@@ -65,6 +68,8 @@ struct eval_config {
 	struct uri_hostlist *hostlists;	/* sorted by name, as WLBLEval goes through them */
 	size_t nhostlists;
 	pcre2_code *uri_re;	/* PerMsgStatus::_tbirdurire with the TLDs */
+	pcre2_code **redirectors;	/* redirector_pattern, in order */
+	size_t nredirectors;
 };
 
 static void
@@ -266,6 +271,39 @@ config_uri_hosts(struct eval_config *c, const char *key, const char *value)
 
 static pcre2_code *uri_re_build(const struct str_set *tlds);
 
+/* redirector_pattern /re/flags: $1 is the URI a redirector leads to. */
+static void
+config_redirector(struct eval_config *c, const char *value)
+{
+	const char *p = value, *error;
+	char *pattern;
+	unsigned int flags;
+	uint32_t opts = 0;
+	pcre2_code *re;
+	int err;
+	PCRE2_SIZE off;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (sa_regex_parse(&p, &pattern, &flags, &error) < 0)
+		return;
+	if (flags & SA_RE_CASELESS)
+		opts |= PCRE2_CASELESS;
+	if (flags & SA_RE_DOTALL)
+		opts |= PCRE2_DOTALL;
+	if (flags & SA_RE_MULTILINE)
+		opts |= PCRE2_MULTILINE;
+	if (flags & SA_RE_EXTENDED)
+		opts |= PCRE2_EXTENDED;
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
+	free(pattern);
+	if (re == NULL)
+		return;
+	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+	c->redirectors = xrealloc(c->redirectors, (c->nredirectors + 1) * sizeof(*c->redirectors));
+	c->redirectors[c->nredirectors++] = re;
+}
+
 struct eval_config *
 eval_config_new(const struct sa_rules *rules)
 {
@@ -326,6 +364,8 @@ eval_config_new(const struct sa_rules *rules)
 			set_free(&c->tlds);
 			set_free(&c->tlds2);
 			set_free(&c->tlds3);
+		} else if (strcmp(k, "redirector_pattern") == 0) {
+			config_redirector(c, l->value);
 		} else if (strcmp(k, "enlist_uri_host") == 0 || strcmp(k, "delist_uri_host") == 0 ||
 		    strcmp(k, "blocklist_uri_host") == 0 || strcmp(k, "blacklist_uri_host") == 0 ||
 		    strcmp(k, "welcomelist_uri_host") == 0 || strcmp(k, "whitelist_uri_host") == 0) {
@@ -411,6 +451,9 @@ eval_config_free(struct eval_config **cp)
 	free(c->hostlists);
 	if (c->uri_re != NULL)
 		pcre2_code_free(c->uri_re);
+	for (size_t i = 0; i < c->nredirectors; i++)
+		pcre2_code_free(c->redirectors[i]);
+	free(c->redirectors);
 	free(c);
 }
 
@@ -643,12 +686,6 @@ struct sa_part {
 	size_t nhdrs;
 };
 
-/* Distinct strings, in the order added. */
-struct uri_set {
-	char **v;
-	size_t n;
-};
-
 /* One URI of an HTML part, as HTML.pm's uri_detail keeps it. */
 struct html_uri {
 	char *key;		/* the target URI, or an <a href> as written */
@@ -668,8 +705,9 @@ struct html_info {
 	int *inside;			/* counts, parallel to inside_names */
 	struct strbuf title, comment, anchor;	/* entries, each ended by \0 */
 	int ntitles, nanchors;
-	struct html_uri *uris;
+	struct html_uri *uris;	/* uris[i].key is uri_keys.v[i] */
 	size_t nuris;
+	struct strset uri_keys;
 	/* while parsing */
 	struct strbuf text;	/* rendered */
 	size_t piece;		/* start of the last piece of text in text */
@@ -698,7 +736,8 @@ struct eval_state {
 	size_t nhtml;
 	/* URIs of the text and the HTML, canonicalized (get_uri_detail_list) */
 	int uris_done, uri_truncated;
-	struct uri_set uri_hosts;
+	struct strset uri_hosts;
+	struct strset uri_list;	/* every canonical form: what uri rules match */
 	/* images */
 	int images_done;
 	unsigned long count[4], area[4];	/* all gif png jpeg */
@@ -1131,26 +1170,69 @@ b64_value(int c)
 }
 
 /* The part's body transfer-decoded, at most max bytes (0: all). */
+/*
+ * Util.pm base64_decode, garbage included (a list footer after the
+ * base64, say, is decoded too): without blanks, a text of base64
+ * characters whose length is a multiple of 4 has the '=' runs inside it
+ * read as 'A's; anything else keeps its base64 characters only, loses
+ * its final '='s, and reads an '=' inside as 63.  At most max bytes out
+ * (0: no limit).
+ */
+static void
+b64_decode_sa(const char *in, size_t len, size_t max, struct strbuf *out)
+{
+	char *t = xmalloc(len + 1);
+	size_t n = 0, i;
+	int clean = 1;
+	unsigned int acc = 0, bits = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c == ' ' || (c >= '\t' && c <= '\r'))
+			continue;
+		if (b64_value(c) < 0 && c != '=')
+			clean = 0;
+		t[n++] = (char)c;
+	}
+	if (clean && n >= 2 && n % 4 == 0) {
+		/* '=' runs not at the end become 'A's */
+		size_t end = n;
+		while (end > 0 && t[end - 1] == '=')
+			end--;
+		for (i = 0; i < end; i++)
+			if (t[i] == '=')
+				t[i] = 'A';
+		n = end;
+	} else {
+		size_t o = 0;
+		for (i = 0; i < n; i++)
+			if (b64_value((unsigned char)t[i]) >= 0 || t[i] == '=')
+				t[o++] = t[i];
+		while (o > 0 && t[o - 1] == '=')
+			o--;
+		if (o % 4 == 1)
+			o--;
+		n = o;
+	}
+	for (i = 0; i < n && (max == 0 || out->len < max); i++) {
+		int v = t[i] == '=' ? 63 : b64_value((unsigned char)t[i]);
+		acc = (acc << 6) | (unsigned int)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			strbuf_putc(out, (char)((acc >> bits) & 0xff));
+		}
+	}
+	free(t);
+}
+
 static void
 part_decode(const struct sa_part *p, size_t max, struct strbuf *out)
 {
 	const unsigned char *s = (const unsigned char *)p->body, *e = s + p->body_len;
 
 	if (strstr(p->cte, "base64") != NULL) {
-		unsigned int acc = 0, bits = 0;
-		for (; s < e && (max == 0 || out->len < max); s++) {
-			int v = b64_value(*s);
-			if (*s == '=')
-				break;
-			if (v < 0)
-				continue;
-			acc = (acc << 6) | (unsigned int)v;
-			bits += 6;
-			if (bits >= 8) {
-				bits -= 8;
-				strbuf_putc(out, (char)((acc >> bits) & 0xff));
-			}
-		}
+		b64_decode_sa(p->body, p->body_len, max, out);
 	} else if (strstr(p->cte, "quoted-printable") != NULL) {
 		for (; s < e && (max == 0 || out->len < max); s++) {
 			if (*s == '=' && s + 1 < e && (s[1] == '\n' || s[1] == '\r')) {
@@ -2063,12 +2145,13 @@ wordish(unsigned char c)
 static struct html_uri *
 html_uri_get(struct html_info *h, const char *key)
 {
-	for (size_t i = 0; i < h->nuris; i++)
-		if (strcmp(h->uris[i].key, key) == 0)
-			return &h->uris[i];
+	size_t i;
+
+	if (!strset_add(&h->uri_keys, key, strlen(key), &i))
+		return &h->uris[i];
 	h->uris = xrealloc(h->uris, (h->nuris + 1) * sizeof(*h->uris));
 	memset(&h->uris[h->nuris], 0, sizeof(*h->uris));
-	h->uris[h->nuris].key = xstrdup(key);
+	h->uris[h->nuris].key = h->uri_keys.v[i];
 	return &h->uris[h->nuris++];
 }
 
@@ -2862,11 +2945,10 @@ html_info_free(struct html_info *h)
 	strbuf_free(&h->comment);
 	strbuf_free(&h->anchor);
 	strbuf_free(&h->text);
-	for (size_t i = 0; i < h->nuris; i++) {
-		free(h->uris[i].key);
+	for (size_t i = 0; i < h->nuris; i++)
 		strbuf_free(&h->uris[i].anchor);
-	}
 	free(h->uris);
+	strset_free(&h->uri_keys);
 	free(h->anchor_last);
 	free(h->base_href);
 }
@@ -2889,6 +2971,85 @@ valid_utf8(const char *s, size_t len)
 	return 1;
 }
 
+/* iconv of b from charset to UTF-8, all or nothing; 1 done. */
+static int
+iconv_strict(const char *charset, struct strbuf *b)
+{
+	iconv_t cd = iconv_open("UTF-8", charset);
+	struct strbuf out = { NULL, 0, 0 };
+	char *in = b->data;
+	size_t left = b->len;
+	int ok = 1;
+
+	if (cd == (iconv_t)-1)
+		return 0;
+	while (left > 0) {
+		char chunk[4096], *o = chunk;
+		size_t room = sizeof(chunk);
+
+		if (iconv(cd, &in, &left, &o, &room) == (size_t)-1 && errno != E2BIG)
+			ok = 0;
+		strbuf_append(&out, chunk, sizeof(chunk) - room);
+		if (!ok)
+			break;
+	}
+	iconv_close(cd);
+	if (!ok) {
+		strbuf_free(&out);
+		return 0;
+	}
+	strbuf_free(b);
+	*b = out;
+	if (b->data == NULL)
+		strbuf_append(b, "", 0);
+	return 1;
+}
+
+/*
+ * Node.pm _normalize() with normalize_charset on (SpamAssassin 4's
+ * default) and no Encode::Detect (Debian's): the text of a part as
+ * characters, here UTF-8.  Valid UTF-8 is taken whatever the declared
+ * charset; then the declared one, strictly (ISO-8859-1 read as
+ * Windows-1252, as browsers do); then Windows-1252, which cannot fail.
+ */
+static void
+html_normalize(const char *charset, struct strbuf *b)
+{
+	/* Windows-1252's 0x80 - 0x9f; 0: not assigned (U+FFFD as Encode has it) */
+	static const unsigned short w1252[32] = {
+		0x20ac, 0, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+		0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017d, 0,
+		0, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+		0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0, 0x017e, 0x0178,
+	};
+	struct strbuf u = { NULL, 0, 0 };
+	size_t n8 = 0;
+
+	for (size_t j = 0; j < b->len; j++)
+		if ((unsigned char)b->data[j] >= 0x80)
+			n8++;
+	if (n8 == 0 || valid_utf8(b->data, b->len))
+		return;
+	if (charset[0] != '\0' && !re_find("^(?:us-)?ascii$|^utf-?8$", PCRE2_CASELESS, charset, NULL)) {
+		const char *name = re_find("^(?:iso-?8859-1|windows-1252|cp1252)$", PCRE2_CASELESS,
+		    charset, NULL) ? "WINDOWS-1252" : charset;
+		if (iconv_strict(name, b))
+			return;
+	}
+	/* the last resort, which cannot fail: Windows-1252 */
+	for (size_t j = 0; j < b->len; j++) {
+		unsigned char c = (unsigned char)b->data[j];
+		if (c < 0x80)
+			strbuf_putc(&u, (char)c);
+		else if (c >= 0xa0)
+			strbuf_put_utf8(&u, c);
+		else
+			strbuf_put_utf8(&u, w1252[c - 0x80] != 0 ? w1252[c - 0x80] : 0xfffd);
+	}
+	strbuf_free(b);
+	*b = u;
+}
+
 /* Node.pm rendered(): each text/html leaf part that is not empty, in order. */
 static struct eval_state *
 html_state(struct eval_msg *m)
@@ -2902,7 +3063,6 @@ html_state(struct eval_msg *m)
 		struct sa_part *p = &st->parts[i];
 		struct strbuf b = { NULL, 0, 0 };
 		struct html_info *h;
-		int utf8;
 		if (!p->is_leaf || (strcmp(p->type, "text/html") != 0 && !p->html_named))
 			continue;
 		part_decode(p, 4 << 20, &b);
@@ -2919,14 +3079,12 @@ html_state(struct eval_msg *m)
 			b.len = o;
 			b.data[o] = '\0';
 		}
-		/* Node.pm decodes UTF-8 (declared, or US-ASCII / none that is valid UTF-8) */
-		utf8 = (p->charset[0] == '\0' || strcmp(p->charset, "us-ascii") == 0 ||
-		    strcmp(p->charset, "utf-8") == 0) && valid_utf8(b.data, b.len);
+		html_normalize(p->charset, &b);
 		st->html = xrealloc(st->html, (st->nhtml + 1) * sizeof(*st->html));
 		h = &st->html[st->nhtml++];
 		memset(h, 0, sizeof(*h));
 		h->part = i;
-		html_scan(h, b.data, b.len, utf8);
+		html_scan(h, b.data, b.len, 1);
 		strbuf_free(&b);
 	}
 	return st;
@@ -3349,34 +3507,96 @@ url_decode_safe(const char *s)
 }
 
 static int
-uri_set_add(struct uri_set *s, const char *u)
+uri_set_add(struct strset *s, const char *u)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->v[i], u) == 0)
-			return 0;
-	s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
-	s->v[s->n++] = xstrdup(u);
-	return 1;
+	return strset_add(s, u, strlen(u), NULL);
 }
 
-static void
-uri_set_free(struct uri_set *s)
+/*
+ * The character references uri_list_canonicalize decodes, in its three
+ * passes: &#NN; of 33 to 126, &#xNN; of 0x21 to 0x7e (a lower case x),
+ * the Unicode dots as '.'.  Takes s, returns the result.
+ */
+static char *
+uri_entities(char *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	memset(s, 0, sizeof(*s));
+	static const char *const pass[] = {
+		"&#0*(3[3-9]|[4-9]\\d|1[01]\\d|12[0-6]);",
+		"&#x0*(2[1-9]|[3-6][a-fA-F0-9]|7[0-9a-eA-E]);",
+		"&#(?:x2e|12290|x3002|65294|xff0e|65377|xff61);",
+	};
+
+	if (strstr(s, "&#") == NULL)
+		return s;
+	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
+		struct strbuf e = { NULL, 0, 0 };
+		size_t len = strlen(s), at = 0, ov[10];
+
+		while (re_find_at(pass[i], i == 2 ? PCRE2_CASELESS : 0, s, len, at, ov)) {
+			strbuf_append(&e, s + at, ov[0] - at);
+			if (i == 2)
+				strbuf_putc(&e, '.');
+			else
+				strbuf_putc(&e, (char)strtoul(s + ov[2], NULL, i == 0 ? 10 : 16));
+			at = ov[1];
+		}
+		if (at == 0) {
+			strbuf_free(&e);
+			continue;
+		}
+		strbuf_append(&e, s + at, len - at);
+		free(s);
+		s = e.data;
+	}
+	return s;
+}
+
+/*
+ * Util.pm decode_ulong_to_ip: the first four bytes of sprintf("%08lx"),
+ * so that 2^32 reads 16.0.0.0.
+ */
+static void
+ulong_to_ip(unsigned long long v, char *out, size_t size)
+{
+	char hex[32];
+	unsigned int b[4];
+
+	snprintf(hex, sizeof(hex), "%08llx", v);
+	for (int i = 0; i < 4; i++) {
+		char two[3] = { hex[2 * i], hex[2 * i + 1], '\0' };
+		b[i] = (unsigned int)strtoul(two, NULL, 16);
+	}
+	snprintf(out, size, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+}
+
+/* $1 of a redirector_pattern matched against uri, when it is set; NULL otherwise. */
+static char *
+redirector_match(const pcre2_code *re, const char *uri)
+{
+	pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+	char *target = NULL;
+	int rc = pcre2_match(re, (PCRE2_SPTR)uri, strlen(uri), 0, 0, md, NULL);
+
+	if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+		rc = pcre2_match(re, (PCRE2_SPTR)uri, strlen(uri), 0, PCRE2_NO_JIT, md, NULL);
+	if (rc > 1 || rc == 0) {
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+		if (pcre2_get_ovector_count(md) > 1 && ov[2] != PCRE2_UNSET)
+			target = xstrndup(uri + ov[2], ov[3] - ov[2]);
+	}
+	pcre2_match_data_free(md);
+	return target;
 }
 
 /*
  * Util.pm uri_list_canonicalize of one URI: every variant into out (the
  * URI itself included), the redirect targets it holds followed too.
- * Redirector patterns are not applied (the hard-coded http:// search is).
+ * The redirector_pattern lines apply, then the hard-coded http:// search.
  */
 static void
-uri_canonicalize(const struct eval_config *c, const char *raw, struct uri_set *out)
+uri_canonicalize(const struct eval_config *c, const char *raw, struct strset *out)
 {
-	struct uri_set todo = { NULL, 0 };
+	struct strset todo = STRSET_INIT;
 
 	uri_set_add(&todo, raw);
 	for (size_t k = 0; k < todo.n && k < 32; k++) {
@@ -3397,7 +3617,8 @@ uri_canonicalize(const struct eval_config *c, const char *raw, struct uri_set *o
 			memmove(uri, uri + st, l - st);
 			uri[l - st] = '\0';
 		}
-		uri_set_add(out, todo.v[k]);
+		/* the list holds the URI as trimmed here (Perl's foreach aliases it) */
+		uri_set_add(out, uri);
 		if (strlen(uri) <= 1 || uri[0] == '#' || uri[0] == '?' || uri[0] == '&' ||
 		    (uri[0] == '/' && uri[1] != '/')) {
 			free(uri);
@@ -3425,18 +3646,20 @@ uri_canonicalize(const struct eval_config *c, const char *raw, struct uri_set *o
 			free(uri);
 			continue;
 		}
-		/* backslashes as slashes; http:www.x -> http://www.x */
+		/* backslashes as slashes (in a copy); http:www.x -> http://www.x */
 		b.data = NULL, b.len = b.size = 0;
-		for (char *p = uri; *p != '\0'; p++)
+		nuri = xstrdup(uri);
+		for (char *p = nuri; *p != '\0'; p++)
 			if (*p == '\\')
 				*p = '/';
-		if (re_find("^(https?:)/{0,2}", PCRE2_CASELESS, uri, ov)) {
-			strbuf_append(&b, uri, ov[3]);
+		if (re_find("^(https?:)/{0,2}", PCRE2_CASELESS, nuri, ov)) {
+			strbuf_append(&b, nuri, ov[3]);
 			strbuf_append(&b, "//", 2);
-			strbuf_append(&b, uri + ov[1], strlen(uri + ov[1]));
+			strbuf_append(&b, nuri + ov[1], strlen(nuri + ov[1]));
 		} else {
-			strbuf_append(&b, uri, strlen(uri));
+			strbuf_append(&b, nuri, strlen(nuri));
 		}
+		free(nuri);
 		nuri = b.data;
 		if (re_find("%[0-9a-fA-F]{2}", 0, nuri, NULL)) {
 			char *d = url_decode_safe(nuri);
@@ -3455,64 +3678,47 @@ uri_canonicalize(const struct eval_config *c, const char *raw, struct uri_set *o
 			free(nuri);
 			nuri = x;
 		}
-		/* &#NN; of printable ASCII, and the Unicode dots */
-		{
-			struct strbuf e = { NULL, 0, 0 };
-			for (const char *p = nuri; *p != '\0';) {
-				if (p[0] == '&' && p[1] == '#' &&
-				    re_find_at("\\G&#(?:x0*([0-9a-f]+)|0*(\\d+));", PCRE2_CASELESS, nuri,
-				    strlen(nuri), (size_t)(p - nuri), ov)) {
-					unsigned long v = ov[2] != PCRE2_UNSET ?
-					    strtoul(nuri + ov[2], NULL, 16) : strtoul(nuri + ov[4], NULL, 10);
-					if (v >= 33 && v <= 126) {
-						strbuf_putc(&e, (char)v);
-						p = nuri + ov[1];
-						continue;
-					}
-					if (v == 12290 || v == 65294 || v == 65377) {
-						strbuf_putc(&e, '.');
-						p = nuri + ov[1];
-						continue;
-					}
-				}
-				strbuf_putc(&e, *p++);
-			}
-			free(nuri);
-			nuri = e.data != NULL ? e.data : xstrdup("");
-		}
+		/* &#NN; of printable ASCII, then &#xNN;, then the Unicode dots */
+		nuri = uri_entities(nuri);
 		if (strcmp(nuri, uri) != 0)
 			uri_set_add(out, nuri);
 		if (re_find("^(https?://)([^@/?#]*@)?([^/?#:]+)((?::(\\d*))?.*)$",
 		    PCRE2_CASELESS | PCRE2_DOTALL, nuri, ov)) {
-			/* ($proto, $host, $rest) = ($1, $3, $4): the user part, $2, is dropped */
-			char proto[16], host[1024], tmp[MAX_URI_LENGTH + 1100];
+			/* ($proto, $host, $rest) = ($1, $3, $4); $auth $2, $port $5 */
+			char proto[16], host[1024], nhost[1024], tmp[MAX_URI_LENGTH + 1100];
 			const char *rest = nuri + ov[8];
 			size_t hl = ov[7] - ov[6];
 			size_t rov[10];
+			int http, port80, redirected = 0;
+			/* $port ($5, the digits after a ':' starting $rest): "" when none */
+			size_t port_len = rest[0] == ':' ? strspn(rest + 1, "0123456789") : 0;
+			int have_port = port_len > 0;
+
 			snprintf(proto, sizeof(proto), "%.*s", (int)(ov[3] - ov[2]), nuri + ov[2]);
+			http = strcmp(proto, "http://") == 0;	/* $proto eq 'http://': case counts */
 			if (hl >= sizeof(host))
 				hl = sizeof(host) - 1;
 			memcpy(host, nuri + ov[6], hl);
 			host[hl] = '\0';
-			/* ports :80 and :443 left out */
-			if ((str_casecmp(proto, "http://") == 0 && strncmp(rest, ":80", 3) == 0 &&
-			    !isalnum((unsigned char)rest[3]) && rest[3] != '_') ||
-			    (str_casecmp(proto, "http://") != 0 && strncmp(rest, ":443", 4) == 0 &&
-			    !isalnum((unsigned char)rest[4]) && rest[4] != '_')) {
-				snprintf(tmp, sizeof(tmp), "%s%s%s", proto, host,
-				    rest + (str_casecmp(proto, "http://") == 0 ? 3 : 4));
-				uri_set_add(out, tmp);
-			}
-			{
-				char lh[1024];
-				str_copy(lh, host, sizeof(lh));
-				str_lower(lh);
-				if (strcmp(lh, host) != 0) {
-					snprintf(tmp, sizeof(tmp), "%s%s%s", proto, lh, rest);
+			/* $port eq '80': none given for http://, or 80 */
+			port80 = have_port ? port_len == 2 && strncmp(rest + 1, "80", 2) == 0 : http;
+			/* default ports left out */
+			if (have_port) {
+				const char *dflt = http ? ":80" : ":443";
+				size_t dl = strlen(dflt);
+				if (strncmp(rest, dflt, dl) == 0 && !re_word((unsigned char)rest[dl])) {
+					snprintf(tmp, sizeof(tmp), "%s%s%s", proto, host, rest + dl);
 					uri_set_add(out, tmp);
-					str_copy(host, lh, sizeof(host));
 				}
 			}
+			/*
+			 * idn_to_ascii($host) ne lc($host): never for an ASCII host,
+			 * nor without Net::LibIDN (Debian's spamassassin goes
+			 * without): no variant.  $nhost, lower case, is kept for
+			 * the www.$1.com variant below.
+			 */
+			str_copy(nhost, host, sizeof(nhost));
+			str_lower(nhost);
 			{
 				char *w = host;
 				int changed = 0;
@@ -3528,12 +3734,33 @@ uri_canonicalize(const struct eval_config *c, const char *raw, struct uri_set *o
 					uri_set_add(out, tmp);
 				}
 			}
-			/* a redirect: an http:// URL inside */
-			if (re_find("(https?:/{0,2}[^&#]+)", PCRE2_CASELESS, rest, rov) &&
+			/* a redirector: the configured patterns, else an http:// URL inside */
+			if (c != NULL && c->nredirectors > 0) {
+				snprintf(tmp, sizeof(tmp), "%s%s%s", proto, host, rest);
+				for (size_t i = 0; i < c->nredirectors && !redirected; i++) {
+					char *target = redirector_match(c->redirectors[i], tmp);
+					if (target != NULL && strchr(target, '.') != NULL) {
+						uri_set_add(&todo, target);
+						redirected = 1;
+					}
+					free(target);
+				}
+			}
+			if (!redirected && re_find("(https?:/{0,2}[^&#]+)", PCRE2_CASELESS, rest, rov) &&
 			    memchr(rest + rov[2], '.', rov[3] - rov[2]) != NULL) {
 				snprintf(tmp, sizeof(tmp), "%.*s", (int)(rov[3] - rov[2]), rest + rov[2]);
 				uri_set_add(&todo, tmp);
 			}
+			/* "www.fakehostname.com@" as a user part */
+			{
+				char *at = strchr(host, '@');
+				if (at != NULL && at > host) {
+					memmove(host, at + 1, strlen(at + 1) + 1);
+					snprintf(tmp, sizeof(tmp), "%s%s%s", proto, host, rest);
+					uri_set_add(out, tmp);
+				}
+			}
+			/* "visit http://example.biz." : the host ends alphanumeric */
 			{
 				size_t hlen = strlen(host);
 				while (hlen > 0 && !isalnum((unsigned char)host[hlen - 1]))
@@ -3546,57 +3773,56 @@ uri_canonicalize(const struct eval_config *c, const char *raw, struct uri_set *o
 			}
 			if (re_find("^((?:0x[0-9a-f]+|\\d+)\\.)((?:0x[0-9a-f]+|\\d+)\\.)"
 			    "((?:0x[0-9a-f]+|\\d+)\\.)(0x[0-9a-f]+|\\d+)$", PCRE2_CASELESS, host, NULL)) {
-				char ip[64] = "", *save = NULL, *oct, hcopy[1024];
+				/* each octet: hex, then octal, then no leading zeros */
+				char ip[128] = "", *save = NULL, *oct, hcopy[1024];
 				str_copy(hcopy, host, sizeof(hcopy));
 				for (oct = strtok_r(hcopy, ".", &save); oct != NULL;
 				    oct = strtok_r(NULL, ".", &save)) {
 					char num[32];
+					const char *z;
 					if (oct[0] == '0' && (oct[1] == 'x' || oct[1] == 'X'))
-						snprintf(num, sizeof(num), "%lu", strtoul(oct + 2, NULL, 16) & 0xffffffffUL);
-					else if (oct[0] == '0' && re_find("^0+([1-3][0-7]{0,2}|[4-7][0-7]?)(?![0-9])", 0, oct, rov))
-						snprintf(num, sizeof(num), "%lu", strtoul(oct + rov[2], NULL, 8));
-					else {
-						const char *z = oct;
-						while (*z == '0')
-							z++;
-						snprintf(num, sizeof(num), "%s", z);
-					}
+						snprintf(num, sizeof(num), "%llu", strtoull(oct + 2, NULL, 16));
+					else
+						str_copy(num, oct, sizeof(num));
+					if (num[0] == '0' && re_find("^0+([1-3][0-7]{0,2}|[4-7][0-7]?)\\b", 0,
+					    num, rov))
+						snprintf(num, sizeof(num), "%lu",
+						    strtoul(num + rov[2], NULL, 8));
+					for (z = num; *z == '0'; z++)
+						;
 					if (ip[0] != '\0')
 						strncat(ip, ".", sizeof(ip) - strlen(ip) - 1);
-					strncat(ip, num, sizeof(ip) - strlen(ip) - 1);
+					strncat(ip, z, sizeof(ip) - strlen(ip) - 1);
 				}
 				snprintf(tmp, sizeof(tmp), "%s%s%s", proto, ip, rest);
 				uri_set_add(out, tmp);
 			} else if (re_find("^0x[0-9a-f]+$", PCRE2_CASELESS, host, NULL) ||
 			    re_find("^[0-9]+$", 0, host, NULL)) {
 				unsigned long long v;
+				char ip[32];
 				if (host[0] == '0' && (host[1] == 'x' || host[1] == 'X')) {
+					/* only the last 4 octets */
 					size_t l = strlen(host + 2);
 					v = strtoull(host + 2 + (l > 8 ? l - 8 : 0), NULL, 16);
 				} else {
 					v = strtoull(host, NULL, 10);
 				}
-				v &= 0xffffffffULL;
-				snprintf(tmp, sizeof(tmp), "%s%llu.%llu.%llu.%llu%s", proto, v >> 24,
-				    (v >> 16) & 255, (v >> 8) & 255, v & 255, rest);
+				ulong_to_ip(v, ip, sizeof(ip));
+				snprintf(tmp, sizeof(tmp), "%s%s%s", proto, ip, rest);
 				uri_set_add(out, tmp);
-			} else if (str_casecmp(proto, "http://") == 0 && ov[4] == PCRE2_UNSET &&
-			    strcmp(host, "localhost") != 0 &&
-			    /* $port eq '80': none given ($5 empty or unset), or 80 */
-			    (rest[0] != ':' || !isdigit((unsigned char)rest[1]) ||
-			    (rest[1] == '8' && rest[2] == '0' && !isdigit((unsigned char)rest[3]))) &&
-			    re_find("^(?:www\\.)?([^.]+)$", 0, host, rov) && !domain_valid(c, host)) {
+			} else if (http && ov[4] == PCRE2_UNSET && strcmp(nhost, "localhost") != 0 &&
+			    port80 && re_find("^(?:www\\.)?([^.]+)$", 0, nhost, rov) &&
+			    !domain_valid(c, nhost)) {
+				/* http://foobar -> http://www.foobar.com, as Firefox does */
 				snprintf(tmp, sizeof(tmp), "%swww.%.*s.com%s", proto,
-				    (int)(rov[3] - rov[2]), host + rov[2], rest);
+				    (int)(rov[3] - rov[2]), nhost + rov[2], rest);
 				uri_set_add(out, tmp);
 			}
 		}
 		free(nuri);
 		free(uri);
 	}
-	for (size_t k = 0; k < todo.n; k++)
-		uri_set_add(out, todo.v[k]);
-	uri_set_free(&todo);
+	strset_free(&todo);
 }
 
 static void
@@ -3665,29 +3891,37 @@ uri_re_build(const struct str_set *tlds)
 	return code;
 }
 
-/* The hosts of a URI's canonical forms (add_uri_detail_list) into hosts. */
+/*
+ * add_uri_detail_list: the canonical forms of a URI (cut at
+ * MAX_URI_LENGTH) into the URI list, what uri rules see (get_uri_list),
+ * and their hosts into uri_hosts; with valid_domain, nothing unless one
+ * of the forms has a valid domain.
+ */
 static void
 uri_detail_add(struct eval_msg *m, struct eval_state *st, const char *uri, int valid_domain)
 {
-	struct uri_set variants = { NULL, 0 };
+	struct strset variants = STRSET_INIT, hosts = STRSET_INIT;
 	char host[512];
-	size_t nhosts = st->uri_hosts.n;
 
-	(void)valid_domain;
 	uri_canonicalize(m->config, uri, &variants);
 	for (size_t i = 0; i < variants.n; i++) {
-		if (strlen(variants.v[i]) > MAX_URI_LENGTH) {
+		if (variants.len[i] > MAX_URI_LENGTH) {
 			st->uri_truncated = 1;
 			variants.v[i][MAX_URI_LENGTH] = '\0';
 		}
-		/* check_uri_host_listed leaves mailto: URIs out */
-		if (str_ncasecmp(uri, "mailto:", 7) != 0 &&
-		    uri_host(m->config, variants.v[i], host, sizeof(host)) &&
-		    !uri_set_add(&st->uri_hosts, host))
-			continue;
+		if (uri_host(m->config, variants.v[i], host, sizeof(host)))
+			uri_set_add(&hosts, host);
 	}
-	(void)nhosts;
-	uri_set_free(&variants);
+	if (!valid_domain || hosts.n > 0) {
+		for (size_t i = 0; i < variants.n; i++)
+			uri_set_add(&st->uri_list, variants.v[i]);
+		/* check_uri_host_listed leaves mailto: URIs out */
+		if (str_ncasecmp(uri, "mailto:", 7) != 0)
+			for (size_t i = 0; i < hosts.n; i++)
+				uri_set_add(&st->uri_hosts, hosts.v[i]);
+	}
+	strset_free(&variants);
+	strset_free(&hosts);
 }
 
 /*
@@ -3715,6 +3949,65 @@ uri_stretch(const char *s, size_t len, size_t pos, size_t *from, size_t *to)
 }
 
 /*
+ * _process_text_uri_list: what a URI found in the text (trailing
+ * punctuation off) is taken for: a scheme added when it has none, an
+ * address as mailto:, NULL for what SpamAssassin leaves out.
+ */
+static char *
+text_uri(struct eval_msg *m, const char *raw)
+{
+	size_t ov[10];
+	char *uri;
+
+	if (re_find("^(?:https?|ftp|mailto):", PCRE2_CASELESS, raw, NULL)) {
+		uri = xstrdup(raw);
+	} else if (str_ncasecmp(raw, "ftp.", 4) == 0) {
+		uri = xasprintf("ftp://%s", raw);
+	} else if (re_find("^www\\d{0,2}\\.", PCRE2_CASELESS, raw, NULL) ||
+	    re_find("/.+@", 0, raw, NULL)) {
+		uri = xasprintf("http://%s", raw);
+	} else if (strchr(raw, '@') != NULL) {
+		/* quick skip for crap like Vi@gra; garbled; common misparses */
+		if (!re_find("@.+?\\.", 0, raw, NULL) || strstr(raw, "&nbsp;") != NULL)
+			return NULL;
+		if (re_find("^(?:skype|e?-?mail)?:+", PCRE2_CASELESS, raw, ov))
+			raw += ov[1];
+		uri = xasprintf("mailto:%s", raw);
+	} else if (strchr(raw, '.') != NULL) {
+		uri = xasprintf("http://%s", raw);
+	} else {
+		return NULL;
+	}
+	if (str_ncasecmp(uri, "mailto:", 7) == 0) {
+		char host[512];
+		size_t hl;
+
+		/* MUAs decode mailto:foo%40bar%2Ecom */
+		if (re_find("%[0-9a-f]{2}", PCRE2_CASELESS, uri, NULL)) {
+			char *d = url_decode_safe(uri);
+			free(uri);
+			uri = d;
+		}
+		if (!re_find("@([^?&>]*)", 0, uri, ov)) {
+			free(uri);
+			return NULL;
+		}
+		hl = ov[3] - ov[2];
+		if (hl >= sizeof(host))
+			hl = sizeof(host) - 1;
+		memcpy(host, uri + ov[2], hl);
+		while (hl >= 3 && memcmp(host + hl - 3, "%20", 3) == 0)
+			hl -= 3;
+		host[hl] = '\0';
+		if (!domain_valid(m->config, host)) {
+			free(uri);
+			return NULL;
+		}
+	}
+	return uri;
+}
+
+/*
  * PerMsgStatus::get_uri_detail_list, as far as the evals need it: the
  * hosts of the URIs of the rendered text (_tbirdurire) and of the HTML
  * parts, after uri_list_canonicalize; uri_truncated.
@@ -3723,7 +4016,7 @@ static struct eval_state *
 uri_state(struct eval_msg *m)
 {
 	struct eval_state *st = html_state(m);
-	struct uri_set seen = { NULL, 0 };
+	struct strset seen = STRSET_INIT;
 	pcre2_match_data *md;
 	const char *s = m->body != NULL ? m->body : "";
 	size_t len = m->body != NULL ? m->body_len : 0, pos = 0, from, to;
@@ -3748,7 +4041,7 @@ uri_state(struct eval_msg *m)
 			uint32_t n = pcre2_get_ovector_count(md);
 			int g = ov[2] != PCRE2_UNSET && ov[3] > ov[2] ? 1 :
 			    ov[4] != PCRE2_UNSET && ov[5] > ov[4] ? 2 : 3;
-			char *raw, *uri, *q;
+			char *raw, *uri;
 			size_t rl;
 			pos = ov[1] > pos ? ov[1] : pos + 1;
 			if (ov[2 * g] == PCRE2_UNSET)
@@ -3789,30 +4082,16 @@ uri_state(struct eval_msg *m)
 				free(raw);
 				continue;
 			}
-			uri = NULL;
-			if (!re_find("^(?:https?|ftp|mailto):", PCRE2_CASELESS, raw, NULL)) {
-				if (str_ncasecmp(raw, "ftp.", 4) == 0 ||
-				    re_find("^www\\d{0,2}\\.", PCRE2_CASELESS, raw, NULL) ||
-				    re_find("/.+@", 0, raw, NULL) ||
-				    (strchr(raw, '@') == NULL && strchr(raw, '.') != NULL)) {
-					uri = xmalloc(rl + 8);
-					sprintf(uri, "%s%s", str_ncasecmp(raw, "ftp.", 4) == 0 ? "ftp://" :
-					    "http://", raw);
-				}
-				/* else an address (mailto:, not for the host lists) or garbage */
-			} else if (str_ncasecmp(raw, "mailto:", 7) != 0) {
-				uri = xstrdup(raw);
-			}
+			uri = text_uri(m, raw);
 			if (uri != NULL) {
-				q = uri;
-				uri_detail_add(m, st, q, 1);
+				uri_detail_add(m, st, uri, 1);
 				free(uri);
 			}
 			free(raw);
 		}
 		pcre2_match_data_free(md);
 	}
-	uri_set_free(&seen);
+	strset_free(&seen);
 	for (size_t i = 0; i < st->nhtml; i++) {
 		struct html_info *h = &st->html[i];
 		if (h->uri_truncated)
@@ -3821,6 +4100,16 @@ uri_state(struct eval_msg *m)
 			uri_detail_add(m, st, h->uris[j].key, 0);
 	}
 	return st;
+}
+
+size_t
+eval_uri_list(struct eval_msg *m, char *const **uris_r, const size_t **lens_r)
+{
+	struct eval_state *st = uri_state(m);
+
+	*uris_r = st->uri_list.v;
+	*lens_r = st->uri_list.len;
+	return st->uri_list.n;
 }
 
 /* WLBLEval _check_uri_host_listed: is a host (or a parent domain) in list name? */
@@ -5647,7 +5936,8 @@ eval_msg_clear(struct eval_msg *m)
 	free(st->parts);
 	for (size_t i = 0; i < st->nhtml; i++)
 		html_info_free(&st->html[i]);
-	uri_set_free(&st->uri_hosts);
+	strset_free(&st->uri_hosts);
+	strset_free(&st->uri_list);
 	free(st->html);
 	free(st->html_charsets);
 	free(st);

@@ -90,6 +90,14 @@ void eval_config_free(struct eval_config **config);
  * args is the text between the parentheses, as written in the rule.
  */
 int eval_sa(struct eval_msg *msg, const char *function, const char *args);
+/*
+ * The URI list uri rules are matched against, as SpamAssassin's
+ * get_uri_list() makes it: every canonical form (uri_list_canonicalize)
+ * of the URIs of the rendered text and of the HTML parts, each once.
+ * *uris_r and *lens_r get arrays of n entries, valid until
+ * eval_msg_clear(); msg is filled in as for eval_sa().
+ */
+size_t eval_uri_list(struct eval_msg *msg, char *const **uris_r, const size_t **lens_r);
 /* Free what eval_sa cached in msg->state. */
 void eval_msg_clear(struct eval_msg *msg);
 

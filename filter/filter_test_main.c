@@ -5,7 +5,7 @@
  * with SpamAssassin's (tests/integration/test_agreement.py).
  *
  *   filter_test [-c facteur.conf] [--ip A] [--helo H] [--from S]
- *               [--rcpt R]... [--return-path] FILE...
+ *               [--rcpt R]... [--return-path] [--uris] FILE...
  *   filter_test [-c facteur.conf] --list-rules
  *
  * The rules are loaded once (filter_wait_rules), then each file is fed
@@ -15,7 +15,9 @@
  * Return-Path field ("" when it has none), which is what SpamAssassin's
  * `envelope_sender_header Return-Path` makes its EnvelopeFrom.  Output,
  * per file: "file PATH", then "NAME SCORE" per symbol, then
- * "score S action A".
+ * "score S action A".  With --uris, "uri U" lines after "file" give the list
+ * of URIs the uri rules were matched against (SpamAssassin's
+ * get_uri_list(), tests/integration/sa_uri_list.pl prints its own).
  *
  * --list-rules prints "NAME yes" or "NAME no WHY" for every rule with a
  * test: no when it is an eval nothing answers here (the network, the
@@ -35,6 +37,7 @@
 #include "filter/eval.h"
 #include "filter/pipeline.h"
 #include "filter/sa_rules.h"
+#include "filter/strbuf.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/mem.h"
@@ -44,8 +47,19 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: filter_test [-c facteur.conf] [--ip A] [--helo H] [--from S] "
-	    "[--rcpt R]... [--return-path] FILE...\n");
+	    "[--rcpt R]... [--return-path] [--uris] FILE...\n");
 	exit(2);
+}
+
+/* filter_msg_on_uri(): "uri U" lines, printed after "file PATH" */
+static void
+add_uri(void *ctx, const char *uri, size_t len)
+{
+	struct strbuf *b = ctx;
+
+	strbuf_append(b, "uri ", 4);
+	strbuf_append(b, uri, len);
+	strbuf_putc(b, '\n');
 }
 
 static int
@@ -262,6 +276,7 @@ main(int argc, char **argv)
 		{ "rcpt", required_argument, NULL, 'r' },
 		{ "return-path", no_argument, NULL, 'R' },
 		{ "list-rules", no_argument, NULL, 'L' },
+		{ "uris", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct filter_envelope env = { .client_addr = "192.0.2.1", .helo = "client.example",
@@ -269,7 +284,8 @@ main(int argc, char **argv)
 	const char **rcpts = NULL;
 	const char *conf = NULL, *error;
 	struct filter *f;
-	int c, use_return_path = 0, list = 0, rc = 0;
+	int c, use_return_path = 0, list = 0, print_uris = 0, rc = 0;
+	struct strbuf uris = { NULL, 0, 0 };
 
 	while ((c = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
 		switch (c) {
@@ -283,6 +299,7 @@ main(int argc, char **argv)
 			break;
 		case 'R': use_return_path = 1; break;
 		case 'L': list = 1; break;
+		case 'U': print_uris = 1; break;
 		default: usage();
 		}
 	}
@@ -327,8 +344,13 @@ main(int argc, char **argv)
 			filter_msg_feed(m, msg + off, n);
 			off += n;
 		}
+		if (print_uris)
+			filter_msg_on_uri(m, add_uri, &uris);
 		r = filter_msg_finish(m, msg, len);
 		printf("file %s\n", argv[i]);
+		if (uris.len > 0)
+			fwrite(uris.data, 1, uris.len, stdout);
+		strbuf_reset(&uris);
 		for (size_t k = 0; k < r->verdict->nsyms; k++)
 			printf("%s %g\n", r->verdict->syms[k].name, r->verdict->syms[k].score);
 		printf("score %.2f action %s\n", r->score, filter_action_name(r->action));
@@ -337,6 +359,7 @@ main(int argc, char **argv)
 		free(msg);
 	}
 	filter_free(&f);
+	strbuf_free(&uris);
 	free(rcpts);
 	return rc;
 }

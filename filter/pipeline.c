@@ -449,6 +449,28 @@ struct av_part {
 	struct strbuf data;
 };
 
+/*
+ * SpamAssassin's body_part_scan_size and rawbody_part_scan_size
+ * (Message.pm): the text of a part past limit units (characters of UTF-8
+ * text, or bytes) is cut after the first of delims, in their order of
+ * preference, found within the 1024 units that follow, else at the
+ * limit.  What comes past the limit is held until that is decided, at
+ * most 1025 units.
+ */
+enum { CUT_PASS, CUT_HOLD, CUT_DROP };
+
+struct part_cut {
+	const char *delims;	/* in order of preference */
+	int utf8;		/* units are characters, else bytes */
+	uint64_t limit;		/* 0: no cut */
+	const struct mime_part *part;	/* the part being cut */
+	uint64_t units;		/* of that part, passed or held */
+	int state;
+	struct strbuf held;
+};
+
+#define CUT_WINDOW 1025		/* units at limit .. limit + 1024 */
+
 struct filter_msg {
 	struct filter *f;
 	struct rule_set *set;
@@ -483,6 +505,10 @@ struct filter_msg {
 	/* the Received chain, parsed at the end of the header block */
 	struct received_chain relays;
 	int relays_done;
+	filter_uri_fn *uri_fn;	/* filter_msg_on_uri() */
+	void *uri_ctx;
+	/* body_part_scan_size and rawbody_part_scan_size */
+	struct part_cut text_cut, raw_cut;
 };
 
 /* Rendered body kept for the eval tests (SpamAssassin's checks read it all). */
@@ -697,6 +723,104 @@ on_part_begin(void *ctx, const struct mime_part *part)
 	body_out(m, "\n", 1);
 }
 
+typedef void cut_out_fn(struct filter_msg *m, const struct mime_part *part, const char *data,
+    size_t len);
+
+static void
+cut_init(struct part_cut *c, const char *delims, int utf8, uint64_t limit)
+{
+	memset(c, 0, sizeof(*c));
+	c->delims = delims;
+	c->utf8 = utf8;
+	c->limit = limit;
+}
+
+/* The part was longer than the limit: what of the held units goes out. */
+static void
+cut_decide(struct filter_msg *m, struct part_cut *c, cut_out_fn *out)
+{
+	if (c->state == CUT_HOLD) {
+		for (const char *d = c->delims; *d != '\0'; d++) {
+			const char *at = c->held.len > 0 ? memchr(c->held.data, *d, c->held.len) : NULL;
+			if (at != NULL) {
+				out(m, c->part, c->held.data, (size_t)(at - c->held.data) + 1);
+				break;
+			}
+		}
+	}
+	c->state = CUT_DROP;
+	strbuf_reset(&c->held);
+}
+
+/* The end of the current part, if any. */
+static void
+cut_flush(struct filter_msg *m, struct part_cut *c, cut_out_fn *out)
+{
+	if (c->part != NULL && c->state == CUT_HOLD)
+		cut_decide(m, c, out);
+	c->part = NULL;
+}
+
+static void
+cut_feed(struct filter_msg *m, struct part_cut *c, const struct mime_part *part,
+    const char *data, size_t len, cut_out_fn *out)
+{
+	size_t i = 0;
+
+	if (part != c->part) {
+		cut_flush(m, c, out);
+		c->part = part;
+		c->units = 0;
+		c->state = CUT_PASS;
+		strbuf_reset(&c->held);
+	}
+	if (c->limit == 0) {
+		out(m, part, data, len);
+		return;
+	}
+	while (i < len && c->state != CUT_DROP) {
+		if (c->state == CUT_PASS) {
+			/* up to the unit that starts at the limit */
+			size_t start = i;
+			for (; i < len; i++) {
+				if (c->utf8 && ((unsigned char)data[i] & 0xc0) == 0x80)
+					continue;
+				if (c->units == c->limit)
+					break;
+				c->units++;
+			}
+			if (i > start)
+				out(m, part, data + start, i - start);
+			if (i < len)
+				c->state = CUT_HOLD;
+			continue;
+		}
+		/* CUT_HOLD: the window after the limit */
+		if (!(c->utf8 && ((unsigned char)data[i] & 0xc0) == 0x80)) {
+			if (c->units == c->limit + CUT_WINDOW) {
+				cut_decide(m, c, out);
+				break;
+			}
+			c->units++;
+		}
+		strbuf_putc(&c->held, data[i]);
+		if (data[i] == c->delims[0]) {
+			/* the preferred one ends it at once */
+			out(m, part, c->held.data, c->held.len);
+			c->state = CUT_DROP;
+			strbuf_reset(&c->held);
+		}
+		i++;
+	}
+}
+
+static void
+raw_out(struct filter_msg *m, const struct mime_part *part, const char *data, size_t len)
+{
+	(void)part;
+	rules_match_stream_feed(m->match, SA_RULE_RAWBODY, data, len);
+}
+
 static void
 on_raw_body(void *ctx, const struct mime_part *part, const void *data, size_t len)
 {
@@ -705,7 +829,7 @@ on_raw_body(void *ctx, const struct mime_part *part, const void *data, size_t le
 
 	if (m->match != NULL && m->text_bytes < (uint64_t)var_filter_max_body_scan &&
 	    mime_part_is_raw_text(part))
-		rules_match_stream_feed(m->match, SA_RULE_RAWBODY, data, len);
+		cut_feed(m, &m->raw_cut, part, data, len, raw_out);
 	if (m->f->av == NULL)
 		return;
 	/* Every leaf part goes to the antivirus, decoded, within the scan size. */
@@ -725,11 +849,9 @@ on_raw_body(void *ctx, const struct mime_part *part, const void *data, size_t le
 }
 
 static void
-on_text(void *ctx, const struct mime_part *part, const char *utf8, size_t len)
+text_out(struct filter_msg *m, const struct mime_part *part, const char *utf8, size_t len)
 {
-	struct filter_msg *m = ctx;
-
-	if (m->text_bytes >= (uint64_t)var_filter_max_body_scan || !mime_part_is_body_text(part))
+	if (m->text_bytes >= (uint64_t)var_filter_max_body_scan)
 		return;
 	if (m->text_bytes + len > (uint64_t)var_filter_max_body_scan)
 		len = (size_t)((uint64_t)var_filter_max_body_scan - m->text_bytes);
@@ -744,14 +866,28 @@ on_text(void *ctx, const struct mime_part *part, const char *utf8, size_t len)
 }
 
 static void
+on_text(void *ctx, const struct mime_part *part, const char *utf8, size_t len)
+{
+	struct filter_msg *m = ctx;
+
+	if (mime_part_is_body_text(part))
+		cut_feed(m, &m->text_cut, part, utf8, len, text_out);
+}
+
+static void
 on_url(void *ctx, const struct mime_part *part, const char *url, size_t len)
 {
 	struct filter_msg *m = ctx;
 
-	if (m->match != NULL)
-		rules_match_uri(m->match, url, len);
 	if (m->tokens != NULL)
 		bayes_tokens_url(m->tokens, url, len);
+}
+
+void
+filter_msg_on_uri(struct filter_msg *m, filter_uri_fn *fn, void *ctx)
+{
+	m->uri_fn = fn;
+	m->uri_ctx = ctx;
 }
 
 struct filter_msg *
@@ -781,6 +917,8 @@ filter_msg_new(struct filter *f, const struct filter_envelope *env)
 	}
 	if (var_bayes_enable)
 		m->tokens = bayes_tokens_new();
+	cut_init(&m->text_cut, "\n ", 1, (uint64_t)var_filter_body_part_scan_size);
+	cut_init(&m->raw_cut, "\n> ", 0, (uint64_t)var_filter_rawbody_part_scan_size);
 	memset(&cb, 0, sizeof(cb));
 	cb.context = m;
 	cb.header = on_header;
@@ -1146,6 +1284,9 @@ filter_msg_finish(struct filter_msg *m, const char *message, size_t len)
 	mime_parser_finish(m->mime);
 	if (!m->headers_done)
 		on_part_begin(m, mime_parser_part(m->mime, 0));
+	cut_flush(m, &m->text_cut, text_out);
+	if (m->match != NULL)
+		cut_flush(m, &m->raw_cut, raw_out);
 	eval_body_norm_end(&m->body_norm, body_out, m);
 	m->eval.config = m->set != NULL ? m->set->eval_config : NULL;
 	m->eval.relays = m->relays_done ? &m->relays : NULL;
@@ -1192,6 +1333,18 @@ filter_msg_finish(struct filter_msg *m, const char *message, size_t len)
 			add_bayes_symbol(m, bayes_prob);
 	}
 	if (m->match != NULL) {
+		/* uri rules: SpamAssassin's URI list, the canonical forms of every URI */
+		if (rules_match_wants_uris(m->match) || m->uri_fn != NULL) {
+			char *const *uris;
+			const size_t *lens;
+			size_t n = eval_uri_list(&m->eval, &uris, &lens);
+
+			for (size_t i = 0; i < n; i++) {
+				rules_match_uri(m->match, uris[i], lens[i]);
+				if (m->uri_fn != NULL)
+					m->uri_fn(m->uri_ctx, uris[i], lens[i]);
+			}
+		}
 		for (size_t i = 0; i < m->set->nevals; i++)
 			if (run_eval(m, ar, bayes_prob, &m->set->evals[i]) == 1)
 				rules_match_set_hit(m->match, m->set->evals[i].rule);
@@ -1282,6 +1435,8 @@ filter_msg_free(struct filter_msg **mp)
 	for (size_t i = 0; i < m->nparts; i++)
 		strbuf_free(&m->parts[i].data);
 	free(m->parts);
+	strbuf_free(&m->text_cut.held);
+	strbuf_free(&m->raw_cut.held);
 	for (size_t i = 0; i < m->nrcpts; i++)
 		free(m->rcpts[i]);
 	free(m->rcpts);

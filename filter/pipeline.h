@@ -83,6 +83,12 @@ void filter_msg_feed_lines(struct filter_msg *m, const char *data, size_t len);
 const struct filter_result *filter_msg_finish(struct filter_msg *m, const char *message,
     size_t len);
 void filter_msg_free(struct filter_msg **m);
+/*
+ * Before filter_msg_finish(): have fn called, during it, with each URI
+ * of the list the uri rules are matched against (eval_uri_list()).
+ */
+typedef void filter_uri_fn(void *ctx, const char *uri, size_t len);
+void filter_msg_on_uri(struct filter_msg *m, filter_uri_fn *fn, void *ctx);
 
 const char *filter_action_name(enum filter_action a);
 /* The log line of a verdict: action, score, reason, the symbols. */

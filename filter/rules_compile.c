@@ -2440,6 +2440,12 @@ rules_match_headers_end(struct rules_match *m)
 	}
 }
 
+int
+rules_match_wants_uris(const struct rules_match *m)
+{
+	return m->rules->uri_group >= 0;
+}
+
 void
 rules_match_uri(struct rules_match *m, const char *url, size_t len)
 {

@@ -115,6 +115,8 @@ void rules_match_header(struct rules_match *m, const char *name, unsigned int mo
 void rules_match_pseudo_header(struct rules_match *m, const char *name, unsigned int mods,
     const char *value, size_t len, int exists);
 void rules_match_headers_end(struct rules_match *m);
+/* Does the rule set hold uri rules?  Each URI of the message's list is then given to rules_match_uri. */
+int rules_match_wants_uris(const struct rules_match *m);
 void rules_match_uri(struct rules_match *m, const char *url, size_t len);
 /*
  * Streams for SA_RULE_BODY, SA_RULE_RAWBODY and SA_RULE_FULL: data is

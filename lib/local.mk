@@ -13,6 +13,7 @@ lib_libfacteur_a_SOURCES = \
 	lib/proc.c lib/proc.h \
 	lib/report.c lib/report.h \
 	lib/stats.c lib/stats.h \
+	lib/strset.c lib/strset.h \
 	lib/tls.c lib/tls.h \
 	lib/workpool.c lib/workpool.h
 lib_libfacteur_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(INIH_CFLAGS) $(UNBOUND_CFLAGS) \
@@ -26,4 +27,13 @@ TESTS += tests/unit/test_csv
 tests_unit_test_csv_SOURCES = tests/unit/test_csv.c
 tests_unit_test_csv_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_csv_LDADD = lib/libfacteur.a $(CMOCKA_LIBS)
+endif
+
+# The hashed string set (cmocka).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_strset
+TESTS += tests/unit/test_strset
+tests_unit_test_strset_SOURCES = tests/unit/test_strset.c
+tests_unit_test_strset_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_strset_LDADD = lib/libfacteur.a $(CMOCKA_LIBS)
 endif

@@ -80,7 +80,9 @@
 	X(LIST, filter_rules, "/usr/share/spamassassin", "SpamAssassin rule directories or files, in order (empty: none)") \
 	X(STR, filter_rules_config, "/etc/spamassassin", "directory of local.cf and *.pre, read after the rules (empty: none)") \
 	X(STR, filter_rules_cache, "", "compiled rules cache (default: $spool_directory/rules-cache)") \
-	X(SIZE, filter_max_body_scan, "1m", "body bytes given to text rules and the classifier (as SpamAssassin, rest ignored)") \
+	X(SIZE, filter_max_body_scan, "1m", "text bytes of a message given to body and rawbody rules and the classifier, all parts together") \
+	X(SIZE, filter_body_part_scan_size, "50000", "characters of a part's text given to body rules and the classifier (SpamAssassin's body_part_scan_size; 0: all)") \
+	X(SIZE, filter_rawbody_part_scan_size, "500000", "bytes of a part given to rawbody rules (SpamAssassin's rawbody_part_scan_size; 0: all)") \
 	X(NUM, spam_tag_score, "5", "score from which X-Spam-Flag: YES is added") \
 	X(NUM, spam_subject_score, "1000", "score from which the subject is tagged") \
 	X(STR, spam_subject_tag, "[SPAM]", "text put before a tagged subject, with a space") \

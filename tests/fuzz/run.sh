@@ -58,7 +58,7 @@ sources() {
 	    filter/rules_check.c filter/rules_compile.c filter/rules_meta.c filter/rules_relax.c \
 	    filter/sa_rules.c filter/strbuf.c filter/url_list.c filter/verdict.c lib/config.c lib/dns.c \
 	    lib/event_util.c lib/fd.c lib/group_sync.c lib/log.c lib/mem.c lib/net.c lib/proc.c \
-	    lib/report.c lib/stats.c lib/workpool.c ;;
+	    lib/report.c lib/stats.c lib/strset.c lib/workpool.c ;;
 	*) echo "run.sh: unknown target $1" >&2; return 1 ;;
 	esac
 }

@@ -329,13 +329,15 @@ def part_messages():
     return {"mixed": mixed.encode(), "named": named.encode()}
 
 
-def test_rule_kinds_read_the_parts_spamassassin_reads():
-    work = make_workdir("agreement-parts-")
+def custom_rule_hits(prefix, rules_text, messages):
+    """{name: (SpamAssassin's hits, facteur's)} of the rules named prefix*
+    in rules_text (with Debian's plugins and TLD list) on each message."""
+    work = make_workdir("agreement-custom-")
     rules, site = os.path.join(work, "rules"), os.path.join(work, "site")
     os.makedirs(rules)
     os.makedirs(site)
-    with open(os.path.join(rules, "10_parts.cf"), "w") as f:
-        f.write(PART_RULES)
+    with open(os.path.join(rules, "10_custom.cf"), "w") as f:
+        f.write(rules_text)
     # SpamAssassin needs its plugins (.pre) and its list of TLDs.
     shutil.copy(os.path.join(SA_RULES, "20_aux_tlds.cf"), rules)
     for name in os.listdir(SA_CONFIG):
@@ -349,14 +351,15 @@ def test_rule_kinds_read_the_parts_spamassassin_reads():
                 % (os.path.join(work, "spool"), rules, site, os.path.join(work, "cache")))
     prefs = os.path.join(work, "user_prefs")
     open(prefs, "w").close()
-    paths = []
-    for name, data in part_messages().items():
+    paths = {}
+    for name, data in messages.items():
         p = os.path.join(work, name + ".eml")
         with open(p, "wb") as f:
             f.write(data)
-        paths.append(p)
-    ours = facteur_hits(conf, paths)
-    for p in paths:
+        paths[name] = p
+    ours = facteur_hits(conf, paths.values())
+    out = {}
+    for name, p in paths.items():
         with open(p, "rb") as f:
             r = subprocess.run(
                 ["timeout", "120", "spamassassin", "-L", "-t", "-C", rules,
@@ -367,12 +370,120 @@ def test_rule_kinds_read_the_parts_spamassassin_reads():
         headers = r.stdout.split(b"\n\n", 1)[0].decode().replace("\n\t", "")
         line = [h for h in headers.split("\n") if h.startswith("X-Spam-Tests:")][0]
         theirs = {t.strip() for t in line[len("X-Spam-Tests:"):].split(",")} - {"none"}
-        mine = {t for t in ours[p] if t.startswith("T_PS_")}
-        print("%s: SpamAssassin %s, facteur %s" % (os.path.basename(p), sorted(theirs),
-                                                   sorted(mine)))
-        assert "T_PS_BODY_HTMLNAME" in theirs, "SpamAssassin did not read the page"
-        assert mine == theirs
+        mine = {t for t in ours[p] if t.startswith(prefix)}
+        print("%s: SpamAssassin %s, facteur %s" % (name, sorted(theirs), sorted(mine)))
+        out[name] = (theirs, mine)
     shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def test_rule_kinds_read_the_parts_spamassassin_reads():
+    for name, (theirs, mine) in custom_rule_hits("T_PS_", PART_RULES,
+                                                 part_messages()).items():
+        assert "T_PS_BODY_HTMLNAME" in theirs, "SpamAssassin did not read the page"
+        assert mine == theirs, name
+
+
+# uri rules match SpamAssassin's URI list (get_uri_list): every canonical
+# form uri_list_canonicalize makes of the URIs of the text and of the
+# HTML, not the URIs as written.  Each rule below matches one form only a
+# canonicalization step makes; URI_LIST_HITS says which ones SpamAssassin
+# finds, so that the messages are known to exercise them.  T_UL_LOWER
+# hits neither: SpamAssassin 4 makes no lower-case form of an ASCII host.
+URI_LIST_RULES = """
+uri      T_UL_HEX_IP         m{^http://93\\.184\\.216\\.34/}
+uri      T_UL_DECIMAL_IP     m{^http://10\\.0\\.0\\.1/}
+uri      T_UL_UNESCAPED      m{^http://www\\.escaped\\.example\\.com/}
+uri      T_UL_NO_PORT        m{^http://port\\.example\\.com/p}
+uri      T_UL_LOWER          m{^http://upper\\.example\\.com/}
+uri      T_UL_AT_HOST        m{^http://evil3\\.example\\.com/}
+redirector_pattern           m{^https?://redir\\.example\\.net/r\\?to=(.*)$}i
+uri      T_UL_REDIRECTOR     m{^http://www\\.target2\\.example\\.org/y}
+uri      T_UL_SCHEMELESS     m{^http://www\\.schemeless\\.example\\.com}
+uri      T_UL_REDIRECT       m{^http://target\\.example\\.org/x}
+uri      T_UL_TEXT_ADDRESS   m{^mailto:unsub-list\\@lists\\.example\\.org}
+uri      T_UL_BAD_TLD_TEXT   /text\\.host\\.zzinvalid/
+uri      T_UL_BAD_TLD_HTML   /html\\.host\\.zzinvalid/
+uri      T_UL_AFTER_COMMENT  /after-comment\\.example\\.com/
+body     T_UL_BODY_COMMENT   /visible after the comment/
+uri      T_UL_HTML_ENTITY    m{^http://entity\\.example\\.com/}
+"""
+URI_LIST_HITS = {
+    "text": {"T_UL_HEX_IP", "T_UL_DECIMAL_IP", "T_UL_UNESCAPED", "T_UL_NO_PORT",
+             "T_UL_SCHEMELESS", "T_UL_REDIRECT", "T_UL_TEXT_ADDRESS", "T_UL_AT_HOST",
+             "T_UL_REDIRECTOR"},
+    "html": {"T_UL_BAD_TLD_HTML", "T_UL_AFTER_COMMENT", "T_UL_BODY_COMMENT",
+             "T_UL_HTML_ENTITY"},
+}
+
+
+def uri_list_messages():
+    head = ("From: a@example.org\nTo: b@example.net\nSubject: links\n"
+            "Date: Wed, 02 Dec 2026 10:00:00 +0000\nMessage-ID: <%d@example.org>\n"
+            "MIME-Version: 1.0\n")
+    text = head % 1 + (
+        "Content-Type: text/plain; charset=us-ascii\n\n"
+        "Hex: http://0x5d.0xb8.0xd8.0x22/offer and decimal http://167772161/a\n"
+        "Escaped: http://%77%77%77.escaped.example.com/x\n"
+        "Port: http://port.example.com:80/p and http://UPPER.Example.COM/y\n"
+        "Bare: www.schemeless.example.com/z\n"
+        "Redirect: http://redir.example.com/go?u=http://target.example.org/x\n"
+        "Redirector: http://redir.example.net/r?to=www.target2.example.org/y\n"
+        "Users: http://a@b@evil3.example.com/q\n"
+        "To leave, write to unsub-list@lists.example.org today.\n"
+        "Unknown: http://text.host.zzinvalid/w\n")
+    html = head % 2 + (
+        "Content-Type: text/html; charset=us-ascii\n\n"
+        "<html><body><p>See <a href=\"http://html.host.zzinvalid/v\">this</a>\n"
+        "and <a href=\"http://entity&#46;example&#46;com/e\">that</a>.\n"
+        "<!--#rotate>visible after the comment\n"
+        "<a href=\"http://after-comment.example.com/c\">here</a></p>\n"
+        "</body></html>\n")
+    return {"text": text.encode(), "html": html.encode()}
+
+
+def test_uri_rules_see_the_canonical_uri_list():
+    for name, (theirs, mine) in custom_rule_hits("T_UL_", URI_LIST_RULES,
+                                                 uri_list_messages()).items():
+        assert theirs == URI_LIST_HITS[name], "SpamAssassin's hits changed: %s" % name
+        assert mine == theirs, name
+
+
+def uri_lists(lines):
+    """{path: set of URIs} from "file PATH" / "uri U" lines."""
+    out, cur = {}, None
+    for line in lines.split(b"\n"):
+        if line.startswith(b"file "):
+            cur = line[5:].decode()
+            out[cur] = set()
+        elif line.startswith(b"uri ") and cur is not None:
+            out[cur].add(line[4:])
+    return out
+
+
+def test_uri_list_is_spamassassins(setup):
+    """The list uri rules see is SpamAssassin's get_uri_list(), entry for
+    entry, on every message (tests/integration/sa_uri_list.pl prints it)."""
+    conf, prefs, paths = setup["conf"], setup["prefs"], setup["paths"]
+    r = subprocess.run(["timeout", "1800", FILTER_TEST, "-c", conf, "--uris"] +
+                       list(paths.values()), capture_output=True, check=False)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    ours = uri_lists(r.stdout)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sa_uri_list.pl")
+    r = subprocess.run(["timeout", "1800", "perl", script, SA_RULES, SA_CONFIG, prefs] +
+                       list(paths.values()), capture_output=True, check=False)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    theirs = uri_lists(r.stdout)
+    assert set(theirs) == set(paths.values())
+    total = sum(len(u) for u in theirs.values())
+    differ = {p: (theirs[p] - ours.get(p, set()), ours.get(p, set()) - theirs[p])
+              for p in theirs if theirs[p] != ours.get(p, set())}
+    print("\nURI lists: %d messages, %d URIs, %d differ" % (len(theirs), total, len(differ)))
+    for p, (sa_only, fa_only) in sorted(differ.items()):
+        print("  %s\n    SpamAssassin only: %s\n    facteur only: %s"
+              % (os.path.basename(p), sorted(sa_only)[:5], sorted(fa_only)[:5]))
+    assert total > 200, "too few URIs to compare"
+    assert not differ
 
 
 def test_rule_hits_agree_with_spamassassin(setup):

@@ -35,6 +35,8 @@ header   T_SUBJ_MONEY   Subject =~ /\\bmoney\\b/i
 score    T_SUBJ_MONEY   2.5
 body     T_BODY_PRIZE   /you have won a prize/i
 score    T_BODY_PRIZE   3.0
+# a URI of the text counts with a known TLD, as in SpamAssassin
+util_rb_tld    example
 uri      T_URI_BAD      /bad\\.example\\b/
 score    T_URI_BAD      1.5
 header   __FROM_LOTTERY From =~ /lottery/i

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "filter/pipeline.h"
+#include "filter/strbuf.h"
 #include "filter/verdict.h"
 #include "lib/config.h"
 #include "lib/mem.h"
@@ -34,6 +35,8 @@ static const char rules[] =
 	"score  T_SUBJ  3\n"
 	"body   T_BODY  /act now/i\n"
 	"score  T_BODY  4\n"
+	/* URIs of the text count with a known TLD only, as in SpamAssassin */
+	"util_rb_tld example\n"
 	"uri    T_URI   /evil\\.example/\n"
 	"score  T_URI   2.5\n"
 	"meta   T_BOTH  T_SUBJ && T_BODY\n"
@@ -312,6 +315,56 @@ test_nul_in_header(void **state)
 	filter_msg_free(&m);
 }
 
+/*
+ * body_part_scan_size (50000 characters a part): past it, the text goes
+ * on to the first line end within 1024 characters, else to the first
+ * space there, else stops.  Lines of 100 characters; each case fed whole
+ * and in 1000-byte pieces (the window held across pieces).
+ */
+static void
+test_part_scan_size(void **state)
+{
+	static const struct {
+		size_t lines;		/* of 100 characters before the tail */
+		const char *tail;
+		int hit;		/* T_BODY, "act now" */
+	} cases[] = {
+		{ 499, "act now\r\n", 1 },	/* within the limit */
+		{ 500, "act now\r\n", 1 },	/* past it, the line end within 1024 */
+		{ 500, "act now act now", 0 },	/* no line end: cut after "act " */
+		{ 500, "\r\nact now\r\n", 0 },	/* the line end at the limit */
+		{ 510, "act now\r\n", 0 },	/* beyond the window */
+		/* a second part has its own 50000 */
+		{ 500, "\r\n--b\r\nContent-Type: text/plain\r\n\r\nact now\r\n--b--\r\n", 1 },
+	};
+	char line[101];
+
+	/* 99 letters and a line end: 100 characters of text */
+	memset(line, 'a', 99);
+	line[99] = '\r', line[100] = '\n';
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t multipart = strstr(cases[i].tail, "--b") != NULL;
+		struct strbuf b = { NULL, 0, 0 };
+		const char *head = multipart ?
+		    "Subject: hi\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+		    "--b\r\nContent-Type: text/plain\r\n\r\n" : "Subject: hi\r\n\r\n";
+
+		strbuf_append(&b, head, strlen(head));
+		for (size_t k = 0; k < cases[i].lines; k++)
+			strbuf_append(&b, line, 101);
+		strbuf_append(&b, cases[i].tail, strlen(cases[i].tail));
+		for (size_t chunk = 1000; chunk <= 1 << 20; chunk <<= 10) {
+			const struct filter_result *r;
+			struct filter_msg *m = run_len(b.data, b.len, chunk, "u@example.org", &r);
+			if ((verdict_find(r->verdict, "T_BODY") != NULL) != cases[i].hit)
+				fail_msg("case %zu chunk %zu: T_BODY %s", i, chunk,
+				    cases[i].hit ? "missed" : "hit");
+			filter_msg_free(&m);
+		}
+		strbuf_free(&b);
+	}
+}
+
 static void
 test_verdict(void **state)
 {
@@ -340,6 +393,7 @@ main(void)
 		cmocka_unit_test(test_tag_subject),
 		cmocka_unit_test(test_header_forms),
 		cmocka_unit_test(test_nul_in_header),
+		cmocka_unit_test(test_part_scan_size),
 		cmocka_unit_test(test_verdict),
 	};
 
