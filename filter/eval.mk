@@ -11,4 +11,5 @@ filter_filter_test_SOURCES = filter/filter_test_main.c
 filter_filter_test_CFLAGS = $(AM_CFLAGS)
 filter_filter_test_LDADD = $(FILTER_LIBS)
 
-EXTRA_DIST += tests/integration/test_agreement.py tests/integration/agreement
+EXTRA_DIST += tests/integration/test_agreement.py tests/integration/agreement \
+	tests/integration/sa_uri_list.pl
