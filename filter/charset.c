@@ -38,6 +38,25 @@ struct charset_conv {
 	struct strbuf tmp;
 };
 
+/*
+ * Latin-1 as mail clients and browsers read it, Windows-1252: 0x80 - 0x9f
+ * are its punctuation (0x92 is U+2019), not C1 controls; the five bytes it
+ * leaves unassigned stay the controls (WHATWG's windows-1252).
+ * SpamAssassin reads ISO-8859-1 and undeclared 8-bit text so too.
+ */
+static const unsigned short w1252_c1[32] = {
+	0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+	0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008d, 0x017d, 0x008f,
+	0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
+};
+
+static void
+put_w1252(struct strbuf *out, unsigned char c)
+{
+	strbuf_put_utf8(out, c >= 0x80 && c < 0xa0 ? w1252_c1[c - 0x80] : c);
+}
+
 /* Names mail uses that iconv does not know, or knows as a narrower set. */
 static const struct {
 	const char *alias;
@@ -117,7 +136,8 @@ charset_conv_new(const char *name, int *known_r)
 	}
 	if (str_casecmp(name, "iso-8859-1") == 0 || str_casecmp(name, "latin1") == 0 ||
 	    str_casecmp(name, "iso8859-1") == 0 || str_casecmp(name, "iso_8859-1") == 0 ||
-	    str_casecmp(name, "latin-1") == 0) {
+	    str_casecmp(name, "latin-1") == 0 || str_casecmp(name, "windows-1252") == 0 ||
+	    str_casecmp(name, "cp1252") == 0) {
 		conv->mode = CHARSET_LATIN1;
 		return conv;
 	}
@@ -224,7 +244,7 @@ put_invalid(struct charset_conv *conv, struct strbuf *out, const unsigned char *
 		return;
 	}
 	for (i = 0; i < n; i++)
-		strbuf_put_utf8(out, bytes[i]);
+		put_w1252(out, bytes[i]);
 }
 
 static unsigned int
@@ -345,12 +365,12 @@ charset_conv_feed(struct charset_conv *conv, const void *in, size_t len, struct 
 	case CHARSET_UTF8_LATIN1:
 		return feed_utf8(conv, s, len, out, final);
 	case CHARSET_LATIN1:
-		strbuf_reserve(out, len * 2);
+		strbuf_reserve(out, len * 3);
 		for (i = 0; i < len; i++) {
 			if (s[i] < 0x80)
 				out->data[out->len++] = (char)s[i];
 			else
-				strbuf_put_utf8(out, s[i]);
+				put_w1252(out, s[i]);
 		}
 		out->data[out->len] = '\0';
 		return 0;

@@ -10,7 +10,9 @@
  * latin-1 so that no text is lost to the body rules.  Undeclared text and
  * US-ASCII are taken as UTF-8 where they are valid UTF-8 and as latin-1
  * byte by byte where they are not, which is what mail clients display.
- * glibc's iconv does the real charsets.
+ * glibc's iconv does the real charsets.  "Latin-1" is read as
+ * Windows-1252, as mail clients, browsers (WHATWG) and SpamAssassin read
+ * ISO-8859-1: 0x80 - 0x9f are curly quotes, dashes, the euro sign.
  */
 #ifndef FACTEUR_FILTER_CHARSET_H
 #define FACTEUR_FILTER_CHARSET_H

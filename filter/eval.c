@@ -4409,46 +4409,156 @@ image_state(struct eval_msg *m, struct eval_state *st)
 
 /* ---- the body as SpamAssassin renders it ---- */
 
-void
-eval_body_norm_feed(struct eval_body_norm *n, const char *text, size_t len, eval_body_out out,
-    void *ctx)
+/*
+ * Is the UTF-8 at p (left bytes) one of Perl's Unicode \s?  1 with its
+ * length in *len_r; 0 when it is not (*len_r 1: the bytes go on as they
+ * are); -1 when left is too short to tell.
+ */
+static int body_space_seq(const unsigned char *p, size_t left, size_t *len_r);
+
+static int
+body_space(const unsigned char *p, size_t left, size_t *len_r)
 {
-	const char *p = text, *end = text + len, *run = text;
+	int r = body_space_seq(p, left, len_r);
+
+	if (r == 0)
+		*len_r = 1;
+	return r;
+}
+
+static int
+body_space_seq(const unsigned char *p, size_t left, size_t *len_r)
+{
+	unsigned char c = p[0];
+
+	*len_r = 1;
+	if (c == ' ' || (c >= '\t' && c <= '\r'))
+		return 1;
+	if (c == 0xc2) {
+		if (left < 2)
+			return -1;
+		*len_r = 2;
+		return p[1] == 0x85 || p[1] == 0xa0;	/* NEL, no-break space */
+	}
+	if (c == 0xe1 || c == 0xe2 || c == 0xe3) {
+		if (left < 2 || (left < 3 && (p[1] == 0x9a || p[1] == 0x80 || p[1] == 0x81)))
+			return -1;
+		*len_r = 3;
+		if (c == 0xe1)	/* U+1680 */
+			return p[1] == 0x9a && p[2] == 0x80;
+		if (c == 0xe3)	/* U+3000 */
+			return p[1] == 0x80 && p[2] == 0x80;
+		/* U+2000 - U+200A, U+2028, U+2029, U+202F, U+205F */
+		return (p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8a) || p[2] == 0xa8 ||
+		    p[2] == 0xa9 || p[2] == 0xaf)) || (p[1] == 0x81 && p[2] == 0x9f);
+	}
+	return 0;
+}
+
+static void
+body_norm_run_end(struct eval_body_norm *n, eval_body_out out, void *ctx)
+{
+	if (n->newlines >= 2) {
+		char para[3];
+		size_t k = 0;
+		if (n->before)
+			para[k++] = ' ';
+		para[k++] = '\n';
+		if (n->after)
+			para[k++] = ' ';
+		out(ctx, para, k);
+	} else {
+		out(ctx, " ", 1);
+	}
+	n->in_space = 0;
+}
+
+static void
+body_norm_piece(struct eval_body_norm *n, const unsigned char *p, const unsigned char *end,
+    eval_body_out out, void *ctx)
+{
+	const unsigned char *run = p;
 
 	while (p < end) {
-		unsigned char c = (unsigned char)*p;
-		int space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+		size_t cl;
+		int space = body_space(p, (size_t)(end - p), &cl);
+
+		if (space < 0) {
+			/* a character cut at the end of the piece: kept for the next */
+			if (!n->in_space && p > run)
+				out(ctx, (const char *)run, (size_t)(p - run));
+			memcpy(n->pend, p, (size_t)(end - p));
+			n->npend = (size_t)(end - p);
+			return;
+		}
 		if (space) {
 			if (!n->in_space) {
 				if (p > run)
-					out(ctx, run, (size_t)(p - run));
+					out(ctx, (const char *)run, (size_t)(p - run));
 				n->in_space = 1;
 				n->newlines = 0;
+				n->before = n->after = 0;
 			}
-			if (c == '\n')
+			if (*p == '\n') {
 				n->newlines++;
-			p++;
+				n->after = 0;
+			} else if (n->newlines == 0) {
+				n->before = 1;
+			} else {
+				n->after = 1;
+			}
+			p += cl;
 			run = p;
 			continue;
 		}
 		if (n->in_space) {
-			out(ctx, n->newlines >= 2 ? "\n" : " ", 1);
-			n->in_space = 0;
+			body_norm_run_end(n, out, ctx);
 			run = p;
 		}
-		n->started = 1;
-		p++;
+		p += cl;
 	}
 	if (!n->in_space && p > run)
-		out(ctx, run, (size_t)(p - run));
+		out(ctx, (const char *)run, (size_t)(p - run));
+}
+
+void
+eval_body_norm_feed(struct eval_body_norm *n, const char *text, size_t len, eval_body_out out,
+    void *ctx)
+{
+	const unsigned char *p = (const unsigned char *)text, *end = p + len;
+
+	while (n->npend > 0 && p < end) {
+		/* complete the character cut at the end of the last piece */
+		unsigned char buf[4];
+		size_t k = n->npend, need, cl;
+
+		memcpy(buf, n->pend, k);
+		need = buf[0] == 0xc2 ? 2 : 3;
+		while (k < need && p < end)
+			buf[k++] = *p++;
+		n->npend = 0;
+		if (k < need || body_space(buf, k, &cl) < 0) {
+			memcpy(n->pend, buf, k);
+			n->npend = k;
+			return;
+		}
+		body_norm_piece(n, buf, buf + k, out, ctx);
+	}
+	body_norm_piece(n, p, end, out, ctx);
 }
 
 void
 eval_body_norm_end(struct eval_body_norm *n, eval_body_out out, void *ctx)
 {
+	if (n->npend > 0) {
+		size_t k = n->npend;
+		n->npend = 0;
+		if (n->in_space)
+			body_norm_run_end(n, out, ctx);
+		out(ctx, (const char *)n->pend, k);
+	}
 	if (n->in_space)
-		out(ctx, n->newlines >= 2 ? "\n" : " ", 1);
-	n->in_space = 0;
+		body_norm_run_end(n, out, ctx);
 }
 
 /* The body as lines (array elements), max 2048 bytes each; call f on each. */

@@ -109,15 +109,21 @@ void eval_msg_clear(struct eval_msg *msg);
 const char *eval_function_owner(const char *function);
 
 /*
- * SpamAssassin's body text: every run of white space becomes one space,
- * or one newline when it holds two or more line ends (paragraphs), as
- * Message::get_body_text_array_common() does.  Streaming: text in any
- * pieces; out receives the normalized bytes.  state starts zeroed.
+ * SpamAssassin's body text, as Message::get_body_text_array_common()
+ * makes it (s/\n+\s*\n+/\x00/; s/\s+/ /; tr/\x00/\n/): a run of white
+ * space becomes one space, or, when it holds two line ends or more, a
+ * line end with a space before it when white space came before its first
+ * line end and a space after it when some came after its last.  White
+ * space is Perl's Unicode \s (the text is decoded there): no-break
+ * space, U+2000 - U+200A, U+3000 ... too.  Streaming: UTF-8 text in any
+ * pieces; out receives the normalized bytes.  State starts zeroed.
  */
 struct eval_body_norm {
 	int in_space;		/* in a run of white space */
 	int newlines;		/* line ends in that run */
-	int started;		/* something was written */
+	int before, after;	/* white space before its first, after its last line end */
+	unsigned char pend[3];	/* the start of a character cut at a piece's end */
+	size_t npend;
 };
 
 typedef void (*eval_body_out)(void *ctx, const char *data, size_t len);

@@ -12,4 +12,4 @@ filter_filter_test_CFLAGS = $(AM_CFLAGS)
 filter_filter_test_LDADD = $(FILTER_LIBS)
 
 EXTRA_DIST += tests/integration/test_agreement.py tests/integration/agreement \
-	tests/integration/sa_uri_list.pl
+	tests/integration/sa_lists.pl

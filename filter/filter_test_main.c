@@ -17,7 +17,7 @@
  * per file: "file PATH", then "NAME SCORE" per symbol, then
  * "score S action A".  With --uris, "uri U" lines after "file" give the list
  * of URIs the uri rules were matched against (SpamAssassin's
- * get_uri_list(), tests/integration/sa_uri_list.pl prints its own).
+ * get_uri_list(), tests/integration/sa_lists.pl prints its own).
  *
  * --list-rules prints "NAME yes" or "NAME no WHY" for every rule with a
  * test: no when it is an eval nothing answers here (the network, the
@@ -277,6 +277,7 @@ main(int argc, char **argv)
 		{ "return-path", no_argument, NULL, 'R' },
 		{ "list-rules", no_argument, NULL, 'L' },
 		{ "uris", no_argument, NULL, 'U' },
+		{ "text", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct filter_envelope env = { .client_addr = "192.0.2.1", .helo = "client.example",
@@ -284,7 +285,7 @@ main(int argc, char **argv)
 	const char **rcpts = NULL;
 	const char *conf = NULL, *error;
 	struct filter *f;
-	int c, use_return_path = 0, list = 0, print_uris = 0, rc = 0;
+	int c, use_return_path = 0, list = 0, print_uris = 0, print_text = 0, rc = 0;
 	struct strbuf uris = { NULL, 0, 0 };
 
 	while ((c = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
@@ -300,6 +301,7 @@ main(int argc, char **argv)
 		case 'R': use_return_path = 1; break;
 		case 'L': list = 1; break;
 		case 'U': print_uris = 1; break;
+		case 'T': print_text = 1; break;
 		default: usage();
 		}
 	}
@@ -351,6 +353,13 @@ main(int argc, char **argv)
 		if (uris.len > 0)
 			fwrite(uris.data, 1, uris.len, stdout);
 		strbuf_reset(&uris);
+		if (print_text) {
+			size_t tl;
+			const char *t = filter_msg_body_text(m, &tl);
+			printf("text %zu\n", tl);
+			fwrite(t, 1, tl, stdout);
+			putchar('\n');
+		}
 		for (size_t k = 0; k < r->verdict->nsyms; k++)
 			printf("%s %g\n", r->verdict->syms[k].name, r->verdict->syms[k].score);
 		printf("score %.2f action %s\n", r->score, filter_action_name(r->action));

@@ -25,11 +25,17 @@ enum html_state {
 	H_ENTITY,
 };
 
-/* Elements that start a new line in a rendering. */
-static const char *const block_tags[] = {
-	"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
-	"blockquote", "pre", "hr", "title", "dd", "dt", "dl", "section", "article", "header",
-	"footer", "form", "address", "center", "body", "html", "head", "tbody", "thead", "nav",
+/*
+ * The elements HTML.pm renders as white space (html_whitespace), start and
+ * end tags alike: a line end, a paragraph (two), or a space.  Others are
+ * nothing: "a<span>b" is "ab".
+ */
+static const char *const newline_tags[] = { "br", "div" };
+static const char *const paragraph_tags[] = {
+	"p", "hr", "blockquote", "pre", "listing", "plaintext", "xmp", "title",
+};
+static const char *const space_tags[] = {
+	"li", "th", "td", "dd", "dt", "embed", "h1", "h2", "h3", "h4", "h5", "h6",
 };
 
 static const struct {
@@ -60,7 +66,7 @@ html_text_init(struct html_text *h, html_url_fn *url, void *context)
 	h->held = held;
 	strbuf_reset(&h->held);
 	h->state = H_TEXT;
-	h->newlines = 1;	/* no leading blank */
+	/* a part may start with a paragraph or a space, as in HTML.pm's text */
 	h->url = url;
 	h->context = context;
 }
@@ -83,27 +89,45 @@ lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
+/*
+ * A text event of HTML::Parser begins (HTML.pm display_text): the last
+ * text element's trailing space stays, and this one's leading white space
+ * goes if a white space element came just before.
+ */
+static void
+elem_begin(struct html_text *h, struct strbuf *out)
+{
+	if (h->in_text)
+		return;
+	h->in_text = 1;
+	if (h->space)
+		strbuf_putc(out, ' ');
+	h->space = 0;
+	h->lead = h->ws_elem;
+	h->ws_elem = 0;
+}
+
+/* White space in a text event: one space, pending, unless it leads. */
+static void
+put_space(struct html_text *h, struct strbuf *out)
+{
+	elem_begin(h, out);
+	if (!h->lead)
+		h->space = 1;
+}
+
 static void
 put_text(struct html_text *h, const char *s, size_t len, struct strbuf *out)
 {
 	if (len == 0)
 		return;
-	if (h->space && h->newlines == 0)
+	elem_begin(h, out);
+	if (h->space)
 		strbuf_putc(out, ' ');
 	h->space = 0;
+	h->lead = 0;
 	h->newlines = 0;
 	strbuf_append(out, s, len);
-}
-
-static void
-put_newline(struct html_text *h, struct strbuf *out)
-{
-	h->space = 0;
-	/* At most one blank line in a row. */
-	if (h->newlines < 2) {
-		strbuf_putc(out, '\n');
-		h->newlines++;
-	}
 }
 
 /* Decode entity name (without '&' and ';') onto out; 0 if unknown. */
@@ -150,12 +174,58 @@ tag_is(const struct html_text *h, const char *name)
 	return h->tag_len == strlen(name) && memcmp(h->tag, name, h->tag_len) == 0;
 }
 
+/*
+ * Text as written in the page: HTML.pm makes its curly double quotes
+ * (U+201C, U+201D) plain ones before parsing, entities not included.
+ */
+static void
+put_literal(struct html_text *h, const char *s, size_t len, struct strbuf *out)
+{
+	size_t i = 0, from = 0;
+
+	while (i + 2 < len) {
+		if ((unsigned char)s[i] == 0xe2 && (unsigned char)s[i + 1] == 0x80 &&
+		    ((unsigned char)s[i + 2] == 0x9c || (unsigned char)s[i + 2] == 0x9d)) {
+			put_text(h, s + from, i - from, out);
+			put_text(h, "\"", 1, out);
+			i += 3;
+			from = i;
+		} else {
+			i++;
+		}
+	}
+	put_text(h, s + from, len - from, out);
+}
+
+/*
+ * An element rendered as white space (HTML.pm display_text with
+ * whitespace): the trailing space of the text element just before it is
+ * dropped, and the leading space of the one just after; line ends at most
+ * two in a row.
+ */
+static void
+ws_element(struct html_text *h, const char *ws, struct strbuf *out)
+{
+	h->space = 0;
+	h->in_text = 0;
+	for (; *ws != '\0'; ws++) {
+		if (*ws != '\n')
+			strbuf_putc(out, *ws);
+		else if (h->newlines < 2) {
+			strbuf_putc(out, '\n');
+			h->newlines++;
+		}
+	}
+	h->ws_elem = 1;
+}
+
 static void
 tag_end(struct html_text *h, struct strbuf *out)
 {
 	size_t i;
 
 	h->state = H_TEXT;
+	h->in_text = 0;		/* a text event ends at a tag */
 	if (!h->end_tag && tag_is(h, "script")) {
 		h->skip = 1;
 		return;
@@ -164,17 +234,21 @@ tag_end(struct html_text *h, struct strbuf *out)
 		h->skip = 2;
 		return;
 	}
-	if (tag_is(h, "td") || tag_is(h, "th")) {
-		h->space = 1;
-		return;
-	}
-	for (i = 0; i < sizeof(block_tags) / sizeof(block_tags[0]); i++) {
-		if (tag_is(h, block_tags[i])) {
-			if (tag_is(h, "br") || h->newlines == 0)
-				put_newline(h, out);
+	for (i = 0; i < sizeof(newline_tags) / sizeof(newline_tags[0]); i++)
+		if (tag_is(h, newline_tags[i])) {
+			ws_element(h, "\n", out);
 			return;
 		}
-	}
+	for (i = 0; i < sizeof(paragraph_tags) / sizeof(paragraph_tags[0]); i++)
+		if (tag_is(h, paragraph_tags[i])) {
+			ws_element(h, "\n\n", out);
+			return;
+		}
+	for (i = 0; i < sizeof(space_tags) / sizeof(space_tags[0]); i++)
+		if (tag_is(h, space_tags[i])) {
+			ws_element(h, " ", out);
+			return;
+		}
 }
 
 static void
@@ -263,7 +337,7 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 				h->state = H_ENTITY;
 				i++;
 			} else if (is_space(uc)) {
-				h->space = 1;
+				put_space(h, out);
 				i++;
 			} else {
 				size_t j = i + 1;
@@ -271,7 +345,7 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 				while (j < len && html[j] != '<' && html[j] != '&' &&
 				    !is_space((unsigned char)html[j]))
 					j++;
-				put_text(h, html + i, j - i, out);
+				put_literal(h, html + i, j - i, out);
 				i = j;
 			}
 			break;
@@ -400,6 +474,7 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 			} else if (c == '>' && h->dashes >= 2) {
 				/* "--" and blanks before the '>' */
 				h->state = H_TEXT;
+				h->in_text = 0;
 				h->comment_gt = 0;
 				strbuf_reset(&h->held);
 			} else if (!(h->dashes >= 2 && is_space(uc))) {
@@ -410,8 +485,10 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 			i++;
 			break;
 		case H_BOGUS:
-			if (c == '>')
+			if (c == '>') {
 				h->state = H_TEXT;
+				h->in_text = 0;
+			}
 			i++;
 			break;
 		case H_ENTITY:
@@ -421,7 +498,7 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 
 				if (entity_decode(h->entity, h->entity_len, &e)) {
 					if (e.len == 1 && e.data[0] == ' ')
-						h->space = 1;
+						put_space(h, out);
 					else
 						put_text(h, e.data, e.len, out);
 					if (c == ';')
@@ -450,6 +527,7 @@ html_text_finish(struct html_text *h, struct strbuf *out)
 
 		memset(&h->held, 0, sizeof(h->held));
 		h->state = H_TEXT;
+		h->in_text = 0;
 		h->dashes = 0;
 		h->comment_gt = 0;
 		html_text_feed(h, again.data != NULL ? again.data : "", again.len, out);
@@ -459,6 +537,10 @@ html_text_finish(struct html_text *h, struct strbuf *out)
 		put_text(h, "&", 1, out);
 		put_text(h, h->entity, h->entity_len, out);
 	}
+	/* the last text element's trailing space: no white space element after it */
+	if (h->space)
+		strbuf_putc(out, ' ');
+	h->space = 0;
 	h->state = H_TEXT;
 }
 

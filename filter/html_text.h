@@ -4,10 +4,12 @@
  *
  * Body rules match what a reader sees, not the markup a spammer hides it
  * in: tags are dropped, common entities decoded, script, style and
- * comments skipped, block elements become line breaks and white space is
- * collapsed.  It is a state machine over the UTF-8 text of a part, fed in
- * chunks cut anywhere, with a few fixed buffers: no tree, bounded memory
- * whatever the size or nesting of the markup.  A comment "<!-- ... >"
+ * comments skipped, the elements SpamAssassin's HTML.pm renders as white
+ * space become a line end (br, div), a paragraph (p, hr, blockquote, pre,
+ * title ...) or a space (td, li, h1 ...), and white space is collapsed.
+ * It is a state machine over the UTF-8 text of a part, fed in chunks cut
+ * anywhere, with a few fixed buffers: no tree, bounded memory whatever
+ * the size or nesting of the markup.  A comment "<!-- ... >"
  * that "-->" never ends is read as HTML::Parser (SpamAssassin) reads it
  * at the end of the part: it ended at its first '>', and the rest is
  * rendered then (kept meanwhile, at most HTML_HELD_MAX bytes).  The URLs
@@ -42,6 +44,9 @@ struct html_text {
 	size_t skip_match;	/* bytes of "</script" or "</style" matched */
 	int space;		/* white space seen, not yet written */
 	unsigned int newlines;	/* line breaks just written */
+	int ws_elem;		/* the last element was a white space element */
+	int in_text;		/* in a text event (text between markup) */
+	int lead;		/* its leading white space is dropped */
 	unsigned int dashes;	/* in a comment: '-' just seen */
 	int comment_gt;		/* in a comment: a '>' seen, what follows is held */
 	struct strbuf held;

@@ -77,6 +77,13 @@ struct mime_parser {
 	struct html_text html;
 	struct url_scan scan;
 	int text_skip_lf;
+	/*
+	 * The line end of a part's last line belongs to the boundary after it
+	 * (RFC 2046 5.1.1): each line's end is held until the part's next
+	 * line, dropped at a boundary, given at the end of the message.
+	 */
+	char held_eol[2];
+	size_t held_eol_len;
 
 	struct strbuf decoded, text, rendered, hvalue;
 	struct charset_conv *hconv;
@@ -422,6 +429,34 @@ body_data(struct mime_parser *p, const void *data, size_t len)
 }
 
 static void
+held_eol_set(struct mime_parser *p, const char *eol, size_t n)
+{
+	memcpy(p->held_eol, eol, n);
+	p->held_eol_len = n;
+}
+
+static void
+held_eol_flush(struct mime_parser *p)
+{
+	size_t n = p->held_eol_len;
+
+	p->held_eol_len = 0;
+	if (n > 0)
+		body_data(p, p->held_eol, n);
+}
+
+/* Does a quoted-printable line (with its line end) end with a soft break? */
+static int
+qp_soft_break(const char *s, size_t len)
+{
+	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+		len--;
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	return len > 0 && s[len - 1] == '=';
+}
+
+static void
 body_line(struct mime_parser *p, const char *s, size_t len, int has_lf)
 {
 	struct mime_part *part = p->cur;
@@ -429,6 +464,7 @@ body_line(struct mime_parser *p, const char *s, size_t len, int has_lf)
 	size_t n;
 
 	part->raw_size += len;
+	held_eol_flush(p);
 	switch (part->encoding) {
 	case MIME_ENC_BASE64:
 		n = base64_decode_feed(&p->b64, s, len, out, 0);
@@ -436,9 +472,19 @@ body_line(struct mime_parser *p, const char *s, size_t len, int has_lf)
 		break;
 	case MIME_ENC_QP:
 		n = qp_decode_line(&p->qp, s, len, has_lf, out);
+		/* a hard line break (no '=' ends the line): its CRLF is held */
+		if (has_lf && n >= 2 && !qp_soft_break(s, len)) {
+			n -= 2;
+			held_eol_set(p, "\r\n", 2);
+		}
 		body_data(p, out, n);
 		break;
 	default:
+		if (has_lf) {
+			size_t eol = len >= 2 && s[len - 2] == '\r' ? 2 : 1;
+			held_eol_set(p, s + len - eol, eol);
+			len -= eol;
+		}
 		body_data(p, s, len);
 		break;
 	}
@@ -452,6 +498,7 @@ leaf_begin(struct mime_parser *p)
 
 	base64_decoder_init(&p->b64);
 	qp_decoder_init(&p->qp);
+	p->held_eol_len = 0;
 	if (part->is_text) {
 		charset_conv_free(&p->conv);
 		p->conv = charset_conv_new(part->charset, &known);
@@ -842,6 +889,7 @@ on_boundary(struct mime_parser *p, unsigned int level, int close)
 	struct mime_level *l;
 	struct mime_part *part;
 
+	p->held_eol_len = 0;	/* the line end before a boundary is the boundary's */
 	end_current(p);
 	while (p->nlevels > level + 1)
 		level_pop(p);
@@ -979,6 +1027,9 @@ mime_parser_finish(struct mime_parser *p)
 		p->line_len = 0;
 		process_line(p, p->line, n, 1);
 	}
+	if (p->state == PS_BODY)
+		held_eol_flush(p);
+	p->held_eol_len = 0;
 	end_current(p);
 	while (p->nlevels > 0)
 		level_pop(p);

@@ -471,6 +471,10 @@ struct part_cut {
 
 #define CUT_WINDOW 1025		/* units at limit .. limit + 1024 */
 
+struct filter_msg;
+typedef void cut_out_fn(struct filter_msg *m, const struct mime_part *part, const char *data,
+    size_t len);
+
 struct filter_msg {
 	struct filter *f;
 	struct rule_set *set;
@@ -500,7 +504,6 @@ struct filter_msg {
 	size_t neval_hdrs;
 	struct eval_body_norm body_norm;
 	struct strbuf body;	/* the first EVAL_BODY_KEEP bytes */
-	unsigned int body_part;	/* the part the last text came from */
 	struct eval_msg eval;
 	/* the Received chain, parsed at the end of the header block */
 	struct received_chain relays;
@@ -702,11 +705,25 @@ body_out(void *ctx, const char *data, size_t len)
 		    len < EVAL_BODY_KEEP - m->body.len ? len : EVAL_BODY_KEEP - m->body.len);
 }
 
+static void cut_flush(struct filter_msg *m, struct part_cut *c, cut_out_fn *out);
+static void text_out(struct filter_msg *m, const struct mime_part *part, const char *utf8,
+    size_t len);
+
 static void
 on_part_begin(void *ctx, const struct mime_part *part)
 {
 	struct filter_msg *m = ctx;
 
+	/*
+	 * Message.pm joins the text of the leaf parts with a line end before
+	 * each leaf, text or not, once there is text (white space runs are
+	 * collapsed after).
+	 */
+	if (!part->is_multipart && !part->is_message) {
+		cut_flush(m, &m->text_cut, text_out);
+		if (m->text_bytes > 0 && m->text_bytes < (uint64_t)var_filter_max_body_scan)
+			eval_body_norm_feed(&m->body_norm, "\n", 1, body_out, m);
+	}
 	if (part->index != 0 || m->headers_done)
 		return;
 	m->headers_done = 1;
@@ -722,9 +739,6 @@ on_part_begin(void *ctx, const struct mime_part *part)
 		body_out(m, m->subject, strlen(m->subject));
 	body_out(m, "\n", 1);
 }
-
-typedef void cut_out_fn(struct filter_msg *m, const struct mime_part *part, const char *data,
-    size_t len);
 
 static void
 cut_init(struct part_cut *c, const char *delims, int utf8, uint64_t limit)
@@ -855,10 +869,7 @@ text_out(struct filter_msg *m, const struct mime_part *part, const char *utf8, s
 		return;
 	if (m->text_bytes + len > (uint64_t)var_filter_max_body_scan)
 		len = (size_t)((uint64_t)var_filter_max_body_scan - m->text_bytes);
-	/* Parts are joined by a line end, white space runs collapsed (Message.pm). */
-	if (m->text_bytes > 0 && part->index != m->body_part)
-		eval_body_norm_feed(&m->body_norm, "\n", 1, body_out, m);
-	m->body_part = part->index;
+	(void)part;
 	m->text_bytes += len;
 	eval_body_norm_feed(&m->body_norm, utf8, len, body_out, m);
 	if (m->tokens != NULL)
@@ -881,6 +892,13 @@ on_url(void *ctx, const struct mime_part *part, const char *url, size_t len)
 
 	if (m->tokens != NULL)
 		bayes_tokens_url(m->tokens, url, len);
+}
+
+const char *
+filter_msg_body_text(const struct filter_msg *m, size_t *len_r)
+{
+	*len_r = m->body.len;
+	return m->body.data != NULL ? m->body.data : "";
 }
 
 void

@@ -89,6 +89,13 @@ void filter_msg_free(struct filter_msg **m);
  */
 typedef void filter_uri_fn(void *ctx, const char *uri, size_t len);
 void filter_msg_on_uri(struct filter_msg *m, filter_uri_fn *fn, void *ctx);
+/*
+ * After filter_msg_finish(): the body text as body rules read it (the
+ * Subject, a line end, each part's rendered text with white space runs
+ * collapsed, SpamAssassin's get_decoded_stripped_body_text_array() joined),
+ * its first 256 KB.
+ */
+const char *filter_msg_body_text(const struct filter_msg *m, size_t *len_r);
 
 const char *filter_action_name(enum filter_action a);
 /* The log line of a verdict: action, score, reason, the symbols. */

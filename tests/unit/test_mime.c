@@ -229,7 +229,8 @@ static const struct row {
 	    "here</a>.</div><!-- hidden <p>comment</p> --><img src='http://img.example.net/i.png'>"
 	    "<br>Fin&nbsp;&#x263A;&#9731;</body></html>\n"
 	    "--alt--\n", 0,
-	    "Café at www.example.com/menu.\nCafé & more\nSee here.\n\nFin ☺☃\n",
+	    /* p: a paragraph, div and br: a line end, as HTML.pm renders them */
+	    "Café at www.example.com/menu.\n\nCafé & more\n\nSee here.\n\nFin ☺☃",
 	    "café au lait", "0:multipart/alternative 1:text/plain 1:text/html",
 	    "www.example.com/menu https://example.org/a?x=1&y=2 http://img.example.net/i.png", "", 0 },
 	{ "attachment rfc2231",
@@ -251,10 +252,10 @@ static const struct row {
 	    "\n"
 	    "text att\n"
 	    "--mix--\n", 0,
-	    "see attached\ntext att\n", "",
+	    "see attachedtext att", "",
 	    "0:multipart/mixed 1:text/plain 1:application/octet-stream[naïve file.bin] "
 	    "1:text/plain[résume part.txt]",
-	    "", "hello worldtext att\n", 0 },
+	    "", "hello worldtext att", 0 },
 	{ "rfc822 with nested mixed",
 	    "Subject: fwd\n"
 	    "Content-Type: multipart/mixed; boundary=\"outer\"\n"
@@ -280,7 +281,7 @@ static const struct row {
 	    "R0lGODlh\n"
 	    "--inner--\n"
 	    "--outer--\n", 0,
-	    "see below\ninner text http://inner.example/x\n", "fwd",
+	    "see belowinner text http://inner.example/x", "fwd",
 	    "0:multipart/mixed 1:text/plain 1:message/rfc822 2:multipart/mixed 3:text/plain "
 	    "3:image/gif[a.gif]",
 	    "http://inner.example/x", "GIF89a", 0 },
@@ -288,11 +289,11 @@ static const struct row {
 	    "Content-Type: multipart/mixed; boundary=b\n\n"
 	    "This is a preamble http://preamble.example/\n"
 	    "--b\n\nbody\n--b--\nepilogue text\n", 0,
-	    "body\n", "", "0:multipart/mixed 1:text/plain", "", "", 0 },
+	    "body", "", "0:multipart/mixed 1:text/plain", "", "", 0 },
 	{ "digest defaults to rfc822",
 	    "Content-Type: multipart/digest; boundary=d\n\n"
 	    "--d\n\nSubject: one\n\nfirst\n--d--\n", 0,
-	    "first\n", "", "0:multipart/digest 1:message/rfc822 2:text/plain", "", "", 0 },
+	    "first", "", "0:multipart/digest 1:message/rfc822 2:text/plain", "", "", 0 },
 	{ "koi8-r via iconv",
 	    "Content-Type: text/plain; charset=koi8-r\n\n\xf0\xd2\xc9\xd7\xc5\xd4\n", 0,
 	    "Привет\n", "", "0:text/plain", "", "", 0 },
@@ -320,10 +321,10 @@ static const struct row {
 	    "<i>two</i>\n"
 	    "--b\nContent-Type: application/octet-stream; name=\"a.html.txt\"\n\n<p>not</p>\n"
 	    "--b--\n", 0,
-	    "page text\ntwo", "",
+	    "\n\npage text\n\ntwo", "",
 	    "0:multipart/mixed 1:application/octet-stream[a.HTM] 1:text/plain[x.shtml] "
 	    "1:application/octet-stream[a.html.txt]", "",
-	    "<p>page <b>text</b></p>\n<i>two</i>\n<p>not</p>\n", 0 },
+	    "<p>page <b>text</b></p><i>two</i><p>not</p>", 0 },
 	{ "boundary prefixes",
 	    "Content-Type: multipart/mixed; boundary=abc\n\n"
 	    "--abc\n"
@@ -333,7 +334,7 @@ static const struct row {
 	    "--abcd--\n"
 	    "--abc\n\nthree\n"
 	    "--abc--\n", 0,
-	    "one\ntwo\nthree\n", "",
+	    "onetwothree", "",
 	    "0:multipart/mixed 1:multipart/alternative 2:text/plain 2:text/plain 1:text/plain", "", "",
 	    B(BOUNDARY_PREFIX) },
 	/* ---- malformed ---- */
@@ -350,7 +351,7 @@ static const struct row {
 	    "Content-Type: multipart/mixed; boundary=o\n\n"
 	    "--o\nContent-Type: multipart/alternative; boundary=i\n\n--i\n\nin\n"
 	    "--o\n\nout\n--o--\n", 0,
-	    "in\nout\n", "", "0:multipart/mixed 1:multipart/alternative 2:text/plain 1:text/plain",
+	    "inout", "", "0:multipart/mixed 1:multipart/alternative 2:text/plain 1:text/plain",
 	    "", "", B(UNCLOSED_MULTIPART) },
 	{ "empty multipart",
 	    "Content-Type: multipart/mixed; boundary=b\n\n--b--\n", 0,
@@ -406,17 +407,17 @@ static const struct row {
 	    "x\n", "", "0:text/plain", "", "", B(BAD_CONTENT_TYPE) },
 	{ "duplicate boundary parameter",
 	    "Content-Type: multipart/mixed; boundary=a; boundary=b\n\n--a\n\nx\n--a--\n", 0,
-	    "x\n", "", "0:multipart/mixed 1:text/plain", "", "", B(BAD_PARAMETER) },
+	    "x", "", "0:multipart/mixed 1:text/plain", "", "", B(BAD_PARAMETER) },
 	{ "rfc2231 gap",
 	    "Content-Type: application/pdf; name*1=b.pdf\n\n", 0,
 	    "", "", "0:application/pdf[b.pdf]", "", "", B(BAD_PARAMETER) },
 	{ "html unclosed tag and entity at end",
 	    "Content-Type: text/html\n\n<p>a &lt b</p><a href=\"javascript:x()\">c</a> d &amp", 0,
-	    "a < b\nc d &amp", "", "0:text/html", "", "", 0 },
+	    "\n\na < b\n\nc d &amp", "", "0:text/html", "", "", 0 },
 	/* HTML::Parser: a comment "-->" never ends ends at its first '>' */
 	{ "html comment never ended",
 	    "Content-Type: text/html\n\n<p>a <!--#rotate>b <b>c</b> -- d <!--y>e</p>", 0,
-	    "a b c -- d e\n", "", "0:text/html", "", "", 0 },
+	    "\n\na b c -- d e\n\n", "", "0:text/html", "", "", 0 },
 	{ "html comment ended by -- and blanks",
 	    "Content-Type: text/html\n\na<!-- x > y -- \n >b <!-- z -->c", 0,
 	    "ab c", "", "0:text/html", "", "", 0 },
@@ -513,7 +514,8 @@ test_too_many_parts(void **state)
 	strbuf_append(&m, "--b--\n", 6);
 	parse_all_ways(m.data, m.len, &limits, &r);
 	assert_anomalies(r.anomalies, B(TOO_MANY_PARTS), "too many parts");
-	assert_int_equal(r.text.len, 49 * 2);
+	/* "x" each: the line end before a boundary is the boundary's */
+	assert_int_equal(r.text.len, 49);
 	result_free(&r);
 	strbuf_free(&m);
 }
