@@ -5217,6 +5217,11 @@ eval_sa(struct eval_msg *m, const char *f, const char *args_text)
 
 	for (int i = na; i < MAX_ARGS; i++)
 		a[i][0] = '\0';
+	if (FN("check_for_from_domain_in_received_headers")) {
+		char from[1][256];
+		return eval_received_from_domain(m, header_addrs(m, "From:addr", from, 1) > 0 ?
+		    from[0] : "", a[0], a[1]);
+	}
 	if (eval_received_owns(f))
 		return eval_received_sa(m, f, args_text);
 

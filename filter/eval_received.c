@@ -435,6 +435,48 @@ eval_received_bounce_relays(struct eval_msg *msg, const char *f)
 	return res;
 }
 
+/*
+ * The From address holds \bDOMAIN (any case), and a relay, trusted or
+ * not, has an rDNS ending in DOMAIN and a "by" ending in it:
+ * / rdns=\S*\bDOMAIN [^\]]*by=\S*\bDOMAIN / over the X-Spam-Relays strings,
+ * DOMAIN read as a regular expression, as RelayEval interpolates it.
+ * desired "true" asks whether it does, anything else whether it does not.
+ */
+int
+eval_received_from_domain(struct eval_msg *msg, const char *from, const char *domain,
+    const char *desired)
+{
+	const struct received_chain *ch = chain(msg);
+	int want = strcmp(desired, "true") == 0, found = 0, err;
+	char *pattern, *rcvd;
+	const char *p;
+	PCRE2_SIZE off;
+	pcre2_code *re;
+	pcre2_match_data *md;
+
+	/* $from !~ /\b\Q$domain\E/i: neither answer hits */
+	for (p = from; domain[0] != '\0' && (p = strcasestr(p, domain)) != NULL; p++) {
+		int before = p > from && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
+		int first = isalnum((unsigned char)p[0]) || p[0] == '_';
+		if (before != first)
+			break;	/* \b */
+	}
+	if (domain[0] == '\0' || p == NULL)
+		return 0;
+	pattern = xasprintf(" rdns=\\S*\\b%s [^\\]]*by=\\S*\\b%s ", domain, domain);
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &err, &off, NULL);
+	free(pattern);
+	if (re == NULL)
+		return 0;
+	rcvd = xasprintf("%s\n%s", ch->trusted_str, ch->untrusted_str);
+	md = pcre2_match_data_create_from_pattern(re, NULL);
+	found = pcre2_match(re, (PCRE2_SPTR)rcvd, strlen(rcvd), 0, 0, md, NULL) >= 0;
+	pcre2_match_data_free(md);
+	pcre2_code_free(re);
+	free(rcvd);
+	return found == want;
+}
+
 int
 eval_received_sa(struct eval_msg *msg, const char *f, const char *args)
 {
@@ -448,8 +490,6 @@ eval_received_sa(struct eval_msg *msg, const char *f, const char *args)
 		return eval_received_bounce_relays(msg, f);
 	if (FN("check_for_illegal_ip"))
 		return 0;	/* no longer in use, SpamAssassin answers 0 */
-	if (FN("check_for_from_domain_in_received_headers"))
-		return -1;
 	ch = chain(msg);
 	if (FN("check_all_trusted"))
 		return ch->num_trusted > 0 && ch->num_untrusted == 0 && ch->num_unparseable == 0;

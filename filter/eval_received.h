@@ -17,6 +17,12 @@ struct eval_msg;
 int eval_received_owns(const char *function);
 int eval_received_sa(struct eval_msg *msg, const char *function, const char *args);
 void eval_received_clear(struct eval_msg *msg);
+/*
+ * RelayEval's check_for_from_domain_in_received_headers(domain, desired)
+ * with the From address eval.c found ("" when none): 1 hit, 0 not.
+ */
+int eval_received_from_domain(struct eval_msg *msg, const char *from, const char *domain,
+    const char *desired);
 
 /*
  * eval.c's compiled literal patterns (with PCRE2_CODE_UNIT_WIDTH 8 and

@@ -537,6 +537,34 @@ def test_uri_list_is_spamassassins(setup):
     assert not differ
 
 
+# RelayEval's check_for_from_domain_in_received_headers: the From domain
+# in a relay's rDNS and "by" (not in Debian's rules; admins write them).
+RELAY_RULES = """
+header   T_RD_IN_RCVD        eval:check_for_from_domain_in_received_headers('example.org', 'true')
+header   T_RD_NOT_IN_RCVD    eval:check_for_from_domain_in_received_headers('example.org', 'false')
+"""
+RELAY_HITS = {"inside": {"T_RD_IN_RCVD"}, "elsewhere": {"T_RD_NOT_IN_RCVD"}, "other": set()}
+
+
+def relay_messages():
+    def msg(frm, by):
+        return ("Received: from mail.example.org (mail.example.org [192.0.2.10]) by %s "
+                "(Postfix) with ESMTP id 4AB12345; Wed, 02 Dec 2026 10:00:05 +0000\n"
+                "From: %s\nTo: b@example.net\nSubject: relay\n"
+                "Date: Wed, 02 Dec 2026 10:00:00 +0000\nMessage-ID: <r@example.org>\n\n"
+                "hello\n" % (by, frm)).encode()
+    return {"inside": msg("a@example.org", "mx.example.org"),
+            "elsewhere": msg("a@example.org", "mx.example.net"),
+            "other": msg("a@other.example.com", "mx.example.org")}
+
+
+def test_from_domain_in_received_headers():
+    for name, (theirs, mine) in custom_rule_hits("T_RD_", RELAY_RULES,
+                                                 relay_messages()).items():
+        assert theirs == RELAY_HITS[name], "SpamAssassin's hits changed: %s" % name
+        assert mine == theirs, name
+
+
 def test_rule_hits_agree_with_spamassassin(setup):
     conf, prefs, paths = setup["conf"], setup["prefs"], setup["paths"]
     yes, no = comparable_rules(conf)
