@@ -458,6 +458,19 @@ TEXT_SAME_FLOOR = 0.88
 TEXT_SAME_BUT_SPACES_FLOOR = 0.95
 
 
+def both_lists(setup, what):
+    """filter_test --WHAT and sa_lists.pl WHAT (uris or text) on the
+    agreement messages: facteur's output, SpamAssassin's."""
+    paths = list(setup["paths"].values())
+    out = []
+    for cmd in ([FILTER_TEST, "-c", setup["conf"], "--" + what],
+                ["perl", SA_LISTS, what, SA_RULES, SA_CONFIG, setup["prefs"]]):
+        r = subprocess.run(["timeout", "1800"] + cmd + paths, capture_output=True, check=False)
+        assert r.returncode == 0, r.stderr.decode(errors="replace")
+        out.append(r.stdout)
+    return out
+
+
 def body_texts(data):
     """{path: bytes} from "file PATH" / "text N" / N bytes."""
     out, i = {}, 0
@@ -476,15 +489,9 @@ def body_texts(data):
 def test_body_text_is_spamassassins(setup):
     """The text body rules read is SpamAssassin's body text array: its
     HTML rendering, part joins, white space and paragraphs, charsets."""
-    conf, prefs, paths = setup["conf"], setup["prefs"], setup["paths"]
-    r = subprocess.run(["timeout", "1800", FILTER_TEST, "-c", conf, "--text"] +
-                       list(paths.values()), capture_output=True, check=False)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")
-    ours = body_texts(r.stdout)
-    r = subprocess.run(["timeout", "1800", "perl", SA_LISTS, "text", SA_RULES, SA_CONFIG,
-                        prefs] + list(paths.values()), capture_output=True, check=False)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")
-    theirs = body_texts(r.stdout)
+    paths = setup["paths"]
+    ours, theirs = both_lists(setup, "text")
+    ours, theirs = body_texts(ours), body_texts(theirs)
     assert set(theirs) == set(paths.values()) == set(ours)
     same = [p for p in theirs if theirs[p] == ours[p]]
     spaces = [p for p in theirs if theirs[p].split() == ours[p].split()]
@@ -516,15 +523,9 @@ def uri_lists(lines):
 def test_uri_list_is_spamassassins(setup):
     """The list uri rules see is SpamAssassin's get_uri_list(), entry for
     entry, on every message (tests/integration/sa_lists.pl prints it)."""
-    conf, prefs, paths = setup["conf"], setup["prefs"], setup["paths"]
-    r = subprocess.run(["timeout", "1800", FILTER_TEST, "-c", conf, "--uris"] +
-                       list(paths.values()), capture_output=True, check=False)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")
-    ours = uri_lists(r.stdout)
-    r = subprocess.run(["timeout", "1800", "perl", SA_LISTS, "uris", SA_RULES, SA_CONFIG,
-                        prefs] + list(paths.values()), capture_output=True, check=False)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")
-    theirs = uri_lists(r.stdout)
+    paths = setup["paths"]
+    ours, theirs = both_lists(setup, "uris")
+    ours, theirs = uri_lists(ours), uri_lists(theirs)
     assert set(theirs) == set(paths.values())
     total = sum(len(u) for u in theirs.values())
     differ = {p: (theirs[p] - ours.get(p, set()), ours.get(p, set()) - theirs[p])
