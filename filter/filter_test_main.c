@@ -5,7 +5,7 @@
  * with SpamAssassin's (tests/integration/test_agreement.py).
  *
  *   filter_test [-c facteur.conf] [--ip A] [--helo H] [--from S]
- *               [--rcpt R]... [--return-path] [--uris] FILE...
+ *               [--rcpt R]... [--return-path] [--uris] [--text] FILE...
  *   filter_test [-c facteur.conf] --list-rules
  *
  * The rules are loaded once (filter_wait_rules), then each file is fed
@@ -17,7 +17,9 @@
  * per file: "file PATH", then "NAME SCORE" per symbol, then
  * "score S action A".  With --uris, "uri U" lines after "file" give the list
  * of URIs the uri rules were matched against (SpamAssassin's
- * get_uri_list(), tests/integration/sa_lists.pl prints its own).
+ * get_uri_list(), tests/integration/sa_lists.pl prints its own); with
+ * --text, "text N" and the N bytes of the body text body rules read
+ * (get_decoded_stripped_body_text_array() joined, its first 256 KB).
  *
  * --list-rules prints "NAME yes" or "NAME no WHY" for every rule with a
  * test: no when it is an eval nothing answers here (the network, the
@@ -47,7 +49,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: filter_test [-c facteur.conf] [--ip A] [--helo H] [--from S] "
-	    "[--rcpt R]... [--return-path] [--uris] FILE...\n");
+	    "[--rcpt R]... [--return-path] [--uris] [--text] FILE...\n");
 	exit(2);
 }
 
