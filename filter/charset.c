@@ -353,6 +353,13 @@ feed_iconv(struct charset_conv *conv, const unsigned char *in, size_t len, struc
 	return bad;
 }
 
+void
+charset_conv_prefer_utf8(struct charset_conv *conv)
+{
+	if (conv->mode == CHARSET_LATIN1 && conv->known)
+		conv->mode = CHARSET_UTF8_LATIN1;
+}
+
 unsigned int
 charset_conv_feed(struct charset_conv *conv, const void *in, size_t len, struct strbuf *out,
     int final)

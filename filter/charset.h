@@ -32,6 +32,14 @@ struct charset_conv *charset_conv_new(const char *name, int *known_r);
 void charset_conv_free(struct charset_conv **conv);
 /* Forget any state, for a new text in the same charset. */
 void charset_conv_reset(struct charset_conv *conv);
+/*
+ * For the text of a MIME part (Node.pm's _normalize, which tries UTF-8
+ * before the declared charset): a converter for ISO-8859-1 or
+ * Windows-1252 takes valid UTF-8 sequences as UTF-8, the other bytes as
+ * declared, so that UTF-8 mislabelled latin-1 reads as what it is.
+ * Header words keep their declared charset (SpamAssassin insists on it).
+ */
+void charset_conv_prefer_utf8(struct charset_conv *conv);
 /* 0 if conv reads latin-1 because its charset was unknown. */
 int charset_conv_known(const struct charset_conv *conv);
 /* 1 if conv was made for name (ASCII case-insensitively). */

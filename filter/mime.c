@@ -504,6 +504,7 @@ leaf_begin(struct mime_parser *p)
 		p->conv = charset_conv_new(part->charset, &known);
 		if (!known)
 			anomaly(p, part, MIME_BAD_CHARSET);
+		charset_conv_prefer_utf8(p->conv);
 		if (part->is_html)
 			html_text_init(&p->html, html_url, p);
 		url_scan_init(&p->scan);
