@@ -271,13 +271,13 @@ mime_parser_part(const struct mime_parser *p, unsigned int i)
 unsigned int
 mime_parser_url_count(const struct mime_parser *p)
 {
-	return p->urls.n;
+	return (unsigned int)p->urls.set.n;
 }
 
 const char *
 mime_parser_url(const struct mime_parser *p, unsigned int i)
 {
-	return i < p->urls.n ? p->urls.v[i] : NULL;
+	return i < p->urls.set.n ? p->urls.set.v[i] : NULL;
 }
 
 uint32_t

@@ -4,11 +4,11 @@
  */
 #include "facteur-config.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/mem.h"
+#include "lib/strset.h"
 #include "filter/url_list.h"
 
 void
@@ -16,35 +16,13 @@ url_list_init(struct url_list *list, unsigned int max)
 {
 	memset(list, 0, sizeof(*list));
 	list->max = max;
-	list->nslots = 16;
-	while (list->nslots < max * 2)
-		list->nslots *= 2;
-	list->slots = xcalloc(list->nslots, sizeof(*list->slots));
 }
 
 void
 url_list_free(struct url_list *list)
 {
-	unsigned int i;
-
-	for (i = 0; i < list->n; i++)
-		free(list->v[i]);
-	free(list->v);
-	free(list->slots);
+	strset_free(&list->set);
 	memset(list, 0, sizeof(*list));
-}
-
-static uint32_t
-url_hash(const char *s, size_t len)
-{
-	uint32_t h = 2166136261u;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
-	return h;
 }
 
 static const char *const url_prefixes[] = { "http://", "https://", "ftp://", "mailto:", "www." };
@@ -88,26 +66,13 @@ url_find(const char *s, size_t len, size_t *start_r)
 int
 url_list_add(struct url_list *list, const char *url, size_t len)
 {
-	unsigned int slot;
-
-	if (len == 0 || len > URL_LEN_MAX)
+	if (len == 0 || len > URL_LEN_MAX || strset_find(&list->set, url, len) >= 0)
 		return 0;
-	slot = url_hash(url, len) & (list->nslots - 1);
-	while (list->slots[slot] != 0) {
-		const char *have = list->v[list->slots[slot] - 1];
-
-		if (strlen(have) == len && memcmp(have, url, len) == 0)
-			return 0;
-		slot = (slot + 1) & (list->nslots - 1);
-	}
-	if (list->n >= list->max) {
+	if (list->set.n >= list->max) {
 		list->dropped++;
 		return -1;
 	}
-	list->v = xrealloc(list->v, (list->n + 1) * sizeof(*list->v));
-	list->v[list->n] = xstrndup(url, len);
-	list->slots[slot] = ++list->n;
-	return 1;
+	return strset_add(&list->set, url, len, NULL);
 }
 
 void

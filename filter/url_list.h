@@ -13,15 +13,14 @@
 
 #include <stddef.h>
 
+#include "lib/strset.h"
+
 #define URL_LEN_MAX 2048
 
 struct url_list {
-	char **v;
-	unsigned int n;
+	struct strset set;	/* the URLs, in the order found (set.v, set.n) */
 	unsigned int max;
 	unsigned int dropped;	/* distinct URLs past max */
-	unsigned int *slots;	/* hash of v: index + 1, 0 when free */
-	unsigned int nslots;
 };
 
 struct url_scan {

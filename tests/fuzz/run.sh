@@ -32,7 +32,7 @@ sources() {
 	fuzz_smtp_reply) echo mta/smtp_reply.c lib/mem.c lib/log.c ;;
 	fuzz_queue_file) echo mta/queue_file.c mta/queue.c lib/fd.c lib/config.c lib/proc.c lib/mem.c lib/log.c ;;
 	fuzz_mime) echo filter/mime.c filter/mime_header.c filter/mime_decode.c filter/charset.c \
-	    filter/html_text.c filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
+	    filter/html_text.c filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c lib/strset.c ;;
 	fuzz_sa_rules) echo filter/sa_rules.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_mime_header) echo filter/mime_header.c filter/mime_decode.c filter/charset.c filter/strbuf.c \
 	    lib/mem.c lib/log.c ;;
@@ -49,7 +49,7 @@ sources() {
 	    lib/mem.c lib/log.c ;;
 	fuzz_sieve) echo store/sieve.c store/sieve_run.c store/sieve_vacation.c filter/mime.c \
 	    filter/mime_header.c filter/mime_decode.c filter/charset.c filter/html_text.c \
-	    filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c ;;
+	    filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c lib/strset.c ;;
 	fuzz_received) echo filter/received.c filter/sa_rules.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_rules_relax) echo filter/rules_relax.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_filter) echo filter/arc.c filter/auth.c filter/av.c filter/bayes.c filter/charset.c \
