@@ -51,10 +51,16 @@ static const unsigned short w1252_c1[32] = {
 	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
 };
 
+unsigned long
+charset_w1252_cp(unsigned char c)
+{
+	return c >= 0x80 && c < 0xa0 ? w1252_c1[c - 0x80] : c;
+}
+
 static void
 put_w1252(struct strbuf *out, unsigned char c)
 {
-	strbuf_put_utf8(out, c >= 0x80 && c < 0xa0 ? w1252_c1[c - 0x80] : c);
+	strbuf_put_utf8(out, charset_w1252_cp(c));
 }
 
 /* Names mail uses that iconv does not know, or knows as a narrower set. */

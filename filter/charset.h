@@ -33,6 +33,11 @@ void charset_conv_free(struct charset_conv **conv);
 /* Forget any state, for a new text in the same charset. */
 void charset_conv_reset(struct charset_conv *conv);
 /*
+ * The code point of a Windows-1252 byte; the five bytes it leaves
+ * unassigned (0x81, 0x8d, 0x8f, 0x90, 0x9d) give their C1 control.
+ */
+unsigned long charset_w1252_cp(unsigned char c);
+/*
  * For the text of a MIME part (Node.pm's _normalize, which tries UTF-8
  * before the declared charset): a converter for ISO-8859-1 or
  * Windows-1252 takes valid UTF-8 sequences as UTF-8, the other bytes as

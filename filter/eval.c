@@ -20,6 +20,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "filter/charset.h"
 #include "filter/eval.h"
 #include "filter/eval_received.h"
 #include "filter/mime.h"
@@ -3015,13 +3016,6 @@ iconv_strict(const char *charset, struct strbuf *b)
 static void
 html_normalize(const char *charset, struct strbuf *b)
 {
-	/* Windows-1252's 0x80 - 0x9f; 0: not assigned (U+FFFD as Encode has it) */
-	static const unsigned short w1252[32] = {
-		0x20ac, 0, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
-		0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017d, 0,
-		0, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
-		0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0, 0x017e, 0x0178,
-	};
 	struct strbuf u = { NULL, 0, 0 };
 	size_t n8 = 0;
 
@@ -3036,15 +3030,13 @@ html_normalize(const char *charset, struct strbuf *b)
 		if (iconv_strict(name, b))
 			return;
 	}
-	/* the last resort, which cannot fail: Windows-1252 */
+	/* the last resort, which cannot fail: Windows-1252, its unassigned bytes U+FFFD (Encode) */
 	for (size_t j = 0; j < b->len; j++) {
-		unsigned char c = (unsigned char)b->data[j];
-		if (c < 0x80)
-			strbuf_putc(&u, (char)c);
-		else if (c >= 0xa0)
-			strbuf_put_utf8(&u, c);
+		unsigned long cp = charset_w1252_cp((unsigned char)b->data[j]);
+		if (cp < 0x80)
+			strbuf_putc(&u, (char)cp);
 		else
-			strbuf_put_utf8(&u, w1252[c - 0x80] != 0 ? w1252[c - 0x80] : 0xfffd);
+			strbuf_put_utf8(&u, cp < 0xa0 ? 0xfffd : cp);
 	}
 	strbuf_free(b);
 	*b = u;
