@@ -4406,45 +4406,34 @@ image_state(struct eval_msg *m, struct eval_state *st)
  * length in *len_r; 0 when it is not (*len_r 1: the bytes go on as they
  * are); -1 when left is too short to tell.
  */
-static int body_space_seq(const unsigned char *p, size_t left, size_t *len_r);
-
 static int
 body_space(const unsigned char *p, size_t left, size_t *len_r)
 {
-	int r = body_space_seq(p, left, len_r);
-
-	if (r == 0)
-		*len_r = 1;
-	return r;
-}
-
-static int
-body_space_seq(const unsigned char *p, size_t left, size_t *len_r)
-{
 	unsigned char c = p[0];
+	size_t n = 1;
+	int r = 0;
 
-	*len_r = 1;
-	if (c == ' ' || (c >= '\t' && c <= '\r'))
-		return 1;
-	if (c == 0xc2) {
+	if (c == ' ' || (c >= '\t' && c <= '\r')) {
+		r = 1;
+	} else if (c == 0xc2) {
 		if (left < 2)
 			return -1;
-		*len_r = 2;
-		return p[1] == 0x85 || p[1] == 0xa0;	/* NEL, no-break space */
-	}
-	if (c == 0xe1 || c == 0xe2 || c == 0xe3) {
+		n = 2;
+		r = p[1] == 0x85 || p[1] == 0xa0;	/* NEL, no-break space */
+	} else if (c == 0xe1 || c == 0xe2 || c == 0xe3) {
 		if (left < 2 || (left < 3 && (p[1] == 0x9a || p[1] == 0x80 || p[1] == 0x81)))
 			return -1;
-		*len_r = 3;
+		n = 3;
 		if (c == 0xe1)	/* U+1680 */
-			return p[1] == 0x9a && p[2] == 0x80;
-		if (c == 0xe3)	/* U+3000 */
-			return p[1] == 0x80 && p[2] == 0x80;
-		/* U+2000 - U+200A, U+2028, U+2029, U+202F, U+205F */
-		return (p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8a) || p[2] == 0xa8 ||
-		    p[2] == 0xa9 || p[2] == 0xaf)) || (p[1] == 0x81 && p[2] == 0x9f);
+			r = p[1] == 0x9a && p[2] == 0x80;
+		else if (c == 0xe3)	/* U+3000 */
+			r = p[1] == 0x80 && p[2] == 0x80;
+		else	/* U+2000 - U+200A, U+2028, U+2029, U+202F, U+205F */
+			r = (p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8a) || p[2] == 0xa8 ||
+			    p[2] == 0xa9 || p[2] == 0xaf)) || (p[1] == 0x81 && p[2] == 0x9f);
 	}
-	return 0;
+	*len_r = r ? n : 1;
+	return r;
 }
 
 static void
