@@ -445,17 +445,6 @@ held_eol_flush(struct mime_parser *p)
 		body_data(p, p->held_eol, n);
 }
 
-/* Does a quoted-printable line (with its line end) end with a soft break? */
-static int
-qp_soft_break(const char *s, size_t len)
-{
-	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
-		len--;
-	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		len--;
-	return len > 0 && s[len - 1] == '=';
-}
-
 static void
 body_line(struct mime_parser *p, const char *s, size_t len, int has_lf)
 {
@@ -472,8 +461,8 @@ body_line(struct mime_parser *p, const char *s, size_t len, int has_lf)
 		break;
 	case MIME_ENC_QP:
 		n = qp_decode_line(&p->qp, s, len, has_lf, out);
-		/* a hard line break (no '=' ends the line): its CRLF is held */
-		if (has_lf && n >= 2 && !qp_soft_break(s, len)) {
+		/* a hard line break: its CRLF, written last, is held */
+		if (p->qp.hard_break) {
 			n -= 2;
 			held_eol_set(p, "\r\n", 2);
 		}

@@ -122,6 +122,7 @@ qp_decode_line(struct qp_decoder *d, const void *line, size_t len, int eol, unsi
 	const unsigned char *s = line;
 	size_t i = 0, end = len, n = 0;
 
+	d->hard_break = 0;
 	if (eol) {
 		/* Strip the line end, then the transport padding before it. */
 		if (end > 0 && s[end - 1] == '\n')
@@ -177,6 +178,7 @@ qp_decode_line(struct qp_decoder *d, const void *line, size_t len, int eol, unsi
 	}
 	out[n++] = '\r';
 	out[n++] = '\n';
+	d->hard_break = 1;
 	return n;
 }
 

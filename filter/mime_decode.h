@@ -26,6 +26,7 @@ struct qp_decoder {
 	unsigned char pending[2];	/* "=" and maybe one hex digit */
 	unsigned int npending;
 	unsigned int bad;
+	int hard_break;		/* the last line decoded ended with the CRLF written last */
 };
 
 void base64_decoder_init(struct base64_decoder *d);
