@@ -33,6 +33,7 @@
 struct rules_group {
 	enum sa_rule_type type;
 	char *header;		/* header groups: lower-case name */
+	uint32_t hash;		/* header groups: name_hash(header) */
 	unsigned int mods;
 	unsigned int *ids;	/* rule indices, Hyperscan ids are positions here */
 	unsigned int count;
@@ -56,6 +57,12 @@ struct rule_info {
 	int nosubject;		/* body rules with tflags nosubject: not on the first line */
 	int hs_count;		/* tflags multiple counted from Hyperscan's match ends (hs_counted()) */
 	int negate;		/* header rules: !~ */
+	/*
+	 * Never reported (a sub-rule, __NAME, or a rule scoring 0 in every
+	 * score set): its confirmation waits until a reported meta needs
+	 * its value (rules_match_finish), and most never do.
+	 */
+	int lazy;
 	/*
 	 * A prefiltered rule's way into Hyperscan, tried in this order: the
 	 * relaxed pattern with its anchors kept exactly (relax_step 0), the
@@ -121,8 +128,13 @@ struct rules {
 	unsigned int *meta_order;	/* metas, dependencies first */
 	unsigned int meta_count;
 	unsigned char *meta_zero;	/* by meta_order: hits when nothing it reads hit */
-	/* The metas that read each rule: readers[reader_at[i] .. reader_at[i + 1]). */
+	/*
+	 * The metas that read each rule, by their place in meta_order:
+	 * readers[reader_at[i] .. reader_at[i + 1]).
+	 */
 	unsigned int *reader_at, *readers;
+	struct rules_meta_pack *meta_pack;	/* the metas' programs, by meta_order */
+	unsigned int *meta_at;	/* by rule: a meta's place in meta_order */
 	/* header groups by (name, mods): open addressing, group + 1, 0 empty */
 	unsigned int *header_index;
 	unsigned int header_index_mask;
@@ -132,6 +144,9 @@ struct rules {
 	unsigned int *exists_index;
 	unsigned int exists_index_mask;
 	char **exists_names;	/* lower case, by position in exists_rules */
+	uint32_t *exists_hash;	/* name_hash() of each */
+	/* the groups of ALL and ToCc, without and with :raw (-1: none) */
+	int all_group[2], tocc_group[2];
 	struct rules_stats stats;
 };
 
@@ -151,6 +166,7 @@ struct rules_stream {
 	int in_kept;
 	size_t scan_from;
 	struct strbuf stage;
+	int deferred;		/* closed with rules deferred: kept is theirs */
 };
 
 /*
@@ -165,7 +181,11 @@ struct rules_stream {
 #define ST_HIT 0x01
 #define ST_CANDIDATE 0x02	/* prefilter hit, to confirm */
 #define ST_MATCHED 0x04		/* pattern matched (negated header rules) */
-#define ST_META_READS 0x08	/* a meta that reads a rule that hit */
+#define ST_DEFERRED 0x10	/* lazy, undecided: confirmed if a reported rule needs it */
+
+/* rules_match.mstate, by place in meta_order */
+#define MS_READS 0x01		/* reads a rule that hit */
+#define MS_UNSURE 0x02		/* reads a deferred rule */
 
 #define RULES_PART_STARTS 512
 #define RULES_CHAIN_MAX 64
@@ -176,6 +196,12 @@ struct rules_match {
 	unsigned char *state;
 	unsigned int *hits;
 	unsigned int hit_count;
+	/* the rules ST_DEFERRED was set on (some since decided), this message */
+	unsigned int *deferred;
+	unsigned int deferred_count;
+	/* by rule, for the metas: rules_match_times of the rules decided (else 0) */
+	float *val;
+	unsigned char *mstate;	/* MS_ bits of each meta, by place in meta_order */
 	/* tflags multiple: matches counted, for hit rules only (0: not counted, 1) */
 	unsigned int *counts;
 	struct strbuf *values;	/* per group, header groups: values joined by \n */
@@ -1441,14 +1467,24 @@ groups_free(struct rules *r)
 }
 
 static uint32_t
-header_hash(const char *lname, unsigned int mods)
+name_hash(const char *lname)
 {
-	uint32_t h = 2166136261u ^ mods;
+	uint32_t h = 2166136261u;
 
 	for (; *lname != '\0'; lname++)
 		h = (h ^ (unsigned char)*lname) * 16777619u;
 	return h;
 }
+
+/* A header group's slot: its name's hash, with the modifiers mixed in. */
+static uint32_t
+header_slot(uint32_t name_h, unsigned int mods)
+{
+	return name_h ^ (mods * 0x9e3779b1u);
+}
+
+static int header_group(const struct rules *r, const char *lname, uint32_t name_h,
+    unsigned int mods);
 
 /*
  * Header groups are looked up for every field of every message: an index
@@ -1485,21 +1521,28 @@ index_header_groups(struct rules *r)
 	for (i = 0; i < r->group_count; i++) {
 		const struct rules_group *g = &r->groups[i];
 
-		if (g->type == SA_RULE_HEADER)
+		if (g->type == SA_RULE_HEADER) {
+			r->groups[i].hash = name_hash(g->header);
 			index_put(r->header_index, r->header_index_mask,
-			    header_hash(g->header, g->mods), i + 1);
+			    header_slot(g->hash, g->mods), i + 1);
+		}
 	}
+	r->all_group[0] = header_group(r, "all", name_hash("all"), 0);
+	r->all_group[1] = header_group(r, "all", name_hash("all"), SA_HDR_RAW);
+	r->tocc_group[0] = header_group(r, "tocc", name_hash("tocc"), 0);
+	r->tocc_group[1] = header_group(r, "tocc", name_hash("tocc"), SA_HDR_RAW);
 	r->exists_rules = xcalloc(r->count + 1, sizeof(*r->exists_rules));
 	for (i = 0; i < r->count; i++)
 		if (r->info[i].status == RULES_EXISTS)
 			r->exists_rules[r->exists_count++] = i;
 	r->exists_index = index_new(r->exists_count, &r->exists_index_mask);
 	r->exists_names = xcalloc(r->exists_count + 1, sizeof(*r->exists_names));
+	r->exists_hash = xcalloc(r->exists_count + 1, sizeof(*r->exists_hash));
 	for (i = 0; i < r->exists_count; i++) {
 		r->exists_names[i] = xstrdup(sa_rules_get(r->sa, r->exists_rules[i])->header);
 		str_lower(r->exists_names[i]);
-		index_put(r->exists_index, r->exists_index_mask,
-		    header_hash(r->exists_names[i], 0), i + 1);
+		r->exists_hash[i] = name_hash(r->exists_names[i]);
+		index_put(r->exists_index, r->exists_index_mask, r->exists_hash[i], i + 1);
 	}
 }
 
@@ -1570,10 +1613,21 @@ meta_readers(struct rules *r)
 		for (j = 0; j < n; j++) {
 			unsigned int d = (unsigned int)deps[j];
 
-			r->readers[r->reader_at[d] + fill[d]++] = r->meta_order[i];
+			r->readers[r->reader_at[d] + fill[d]++] = i;
 		}
 	}
 	free(fill);
+	{
+		const struct rules_meta **metas = xcalloc(r->meta_count + 1, sizeof(*metas));
+
+		r->meta_at = xcalloc(r->count + 1, sizeof(*r->meta_at));
+		for (i = 0; i < r->meta_count; i++) {
+			metas[i] = r->info[r->meta_order[i]].meta;
+			r->meta_at[r->meta_order[i]] = i;
+		}
+		r->meta_pack = rules_meta_pack(metas, r->meta_count);
+		free(metas);
+	}
 }
 
 static void
@@ -1637,6 +1691,22 @@ unset_matches(struct rules *r)
 		}
 	}
 	pcre2_match_data_free(md);
+}
+
+/*
+ * Whether a hit of the rule is shown (the pipeline's verdict lists the
+ * rules hit but sub-rules and those that score nothing).
+ */
+static int
+rule_reported(const struct sa_rule *rule)
+{
+	if (strncmp(rule->name, "__", 2) == 0)
+		return 0;
+	for (unsigned int set = 0; set < 4; set++) {
+		if (sa_rule_score(rule, set) != 0)
+			return 1;
+	}
+	return 0;
 }
 
 int
@@ -1741,6 +1811,7 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 		    hs_counted(sa_rules_get(sa, i));
 		if (r->info[i].nosubject && r->info[i].group >= 0)
 			r->groups[r->info[i].group].has_nosubject = 1;
+		r->info[i].lazy = !rule_reported(sa_rules_get(sa, i));
 	}
 	if (!hit && options != NULL && options->cache_dir != NULL)
 		cache_write(r, options->cache_dir, key);
@@ -1790,11 +1861,14 @@ rules_free(struct rules **rules)
 	free(r->meta_zero);
 	free(r->reader_at);
 	free(r->readers);
+	rules_meta_pack_free(&r->meta_pack);
+	free(r->meta_at);
 	free(r->header_index);
 	free(r->exists_rules);
 	for (unsigned int k = 0; k < r->exists_count; k++)
 		free(r->exists_names[k]);
 	free(r->exists_names);
+	free(r->exists_hash);
 	free(r->exists_index);
 	free(r);
 }
@@ -1882,6 +1956,9 @@ rules_match_new(const struct rules *r, struct rules_scratch *scratch)
 	m->scratch = scratch;
 	m->state = xcalloc(r->count + 1, 1);
 	m->hits = xcalloc(r->count + 1, sizeof(*m->hits));
+	m->deferred = xcalloc(r->count + 1, sizeof(*m->deferred));
+	m->val = xcalloc(r->count + 1, sizeof(*m->val));
+	m->mstate = xcalloc(r->meta_count + 8, 1);
 	m->counts = xcalloc(r->count + 1, sizeof(*m->counts));
 	m->values = xcalloc(r->group_count + 1, sizeof(*m->values));
 	m->seen = xcalloc(r->group_count + 1, 1);
@@ -1921,6 +1998,16 @@ set_hit(struct rules_match *m, unsigned int rule)
 		return;
 	m->state[rule] |= ST_HIT;
 	m->hits[m->hit_count++] = rule;
+}
+
+/* A lazy rule left undecided for now (rule_info.lazy). */
+static void
+defer(struct rules_match *m, unsigned int rule)
+{
+	if (m->state[rule] & ST_DEFERRED)
+		return;
+	m->state[rule] |= ST_DEFERRED;
+	m->deferred[m->deferred_count++] = rule;
 }
 
 void
@@ -2229,9 +2316,14 @@ on_match(unsigned int id, unsigned long long from, unsigned long long to, unsign
 	return 0;
 }
 
-/* Scan data with a block-mode group; ST_MATCHED set on confirmed rules. */
+/*
+ * Scan data with a block-mode group; ST_MATCHED set on confirmed rules.
+ * With lazy, a lazy rule to confirm is deferred instead (the data must
+ * then stay as it is until rules_match_reset).
+ */
 static void
-scan_block(struct rules_match *m, const struct rules_group *g, const char *data, size_t len)
+scan_block(struct rules_match *m, const struct rules_group *g, const char *data, size_t len,
+    int lazy)
 {
 	unsigned int i;
 
@@ -2247,12 +2339,14 @@ scan_block(struct rules_match *m, const struct rules_group *g, const char *data,
 		unsigned int rule = g->ids[i];
 		double t0;
 
-		if (!(m->state[rule] & ST_CANDIDATE)) {
-			if (!g->has_pcre || m->rules->info[rule].status != RULES_PCRE)
-				continue;
-		} else {
-			m->state[rule] &= (unsigned char)~ST_CANDIDATE;
+		if (!(m->state[rule] & ST_CANDIDATE) &&
+		    (!g->has_pcre || m->rules->info[rule].status != RULES_PCRE))
+			continue;
+		if (lazy && m->rules->info[rule].lazy) {
+			defer(m, rule);
+			continue;
 		}
+		m->state[rule] &= (unsigned char)~ST_CANDIDATE;
 		t0 = prof_start(m);
 		if (pcre_match(m, rule, data, len))
 			m->state[rule] |= ST_MATCHED;
@@ -2305,33 +2399,59 @@ group_append_raw(struct rules_match *m, int g, const char *value, size_t len)
 	strbuf_append(b, value + start, len - start);
 }
 
+/* The group of header lname (lower case, hash name_h) with mods, or -1. */
 static int
-header_group(const struct rules *r, const char *lname, unsigned int mods)
+header_group(const struct rules *r, const char *lname, uint32_t name_h, unsigned int mods)
 {
-	uint32_t h = header_hash(lname, mods) & r->header_index_mask;
+	uint32_t h = header_slot(name_h, mods) & r->header_index_mask;
 
 	for (; r->header_index[h] != 0; h = (h + 1) & r->header_index_mask) {
 		const struct rules_group *g = &r->groups[r->header_index[h] - 1];
 
-		if (g->mods == mods && strcmp(g->header, lname) == 0)
+		if (g->hash == name_h && g->mods == mods && strcmp(g->header, lname) == 0)
 			return (int)(r->header_index[h] - 1);
 	}
 	return -1;
 }
 
-/* A header named lname (lower case) is there: its exists: rules match. */
+/* A header named lname (lower case, hash name_h) is there: its exists: rules match. */
 static void
-exists_mark(struct rules_match *m, const char *lname)
+exists_mark(struct rules_match *m, const char *lname, uint32_t name_h)
 {
 	const struct rules *r = m->rules;
-	uint32_t h = header_hash(lname, 0) & r->exists_index_mask;
+	uint32_t h = name_h & r->exists_index_mask;
 
 	for (; r->exists_index[h] != 0; h = (h + 1) & r->exists_index_mask) {
 		unsigned int k = r->exists_index[h] - 1;
 
-		if (strcmp(r->exists_names[k], lname) == 0)
+		if (r->exists_hash[k] == name_h && strcmp(r->exists_names[k], lname) == 0)
 			m->state[r->exists_rules[k]] |= ST_MATCHED;
 	}
+}
+
+/* The name is To or Cc (lower case), the parts of ToCc. */
+static int
+is_tocc(const char *lname)
+{
+	return (lname[0] == 't' && lname[1] == 'o' && lname[2] == '\0') ||
+	    (lname[0] == 'c' && lname[1] == 'c' && lname[2] == '\0');
+}
+
+/* name in lower case into lname (size bytes), and its name_hash(). */
+static uint32_t
+lower_name(char *lname, const char *name, size_t size)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i + 1 < size && name[i] != '\0'; i++) {
+		char c = name[i];
+
+		lname[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+		h = (h ^ (unsigned char)lname[i]) * 16777619u;
+	}
+	lname[i] = '\0';
+	return h;
 }
 
 void
@@ -2340,20 +2460,21 @@ rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
 {
 	const struct rules *r = m->rules;
 	char lname[128];
-	int g;
+	uint32_t h;
+	int g, tocc;
 
 	if (m->headers_done)
 		return;
-	str_copy(lname, name, sizeof(lname));
-	str_lower(lname);
-	g = header_group(r, lname, mods);
+	h = lower_name(lname, name, sizeof(lname));
+	g = header_group(r, lname, h, mods);
 	if (mods & SA_HDR_RAW)
 		group_append_raw(m, g, value, len);
 	else
 		group_append(m, g, value, len);
+	tocc = is_tocc(lname);
 	if (mods == 0 || mods == SA_HDR_RAW) {
 		/* ALL is the header block as "Name: value" lines. */
-		g = header_group(r, "all", mods);
+		g = r->all_group[mods == SA_HDR_RAW];
 		if (g >= 0) {
 			if (m->seen[g])
 				strbuf_putc(&m->values[g], '\n');
@@ -2362,13 +2483,13 @@ rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
 			strbuf_append(&m->values[g], ": ", 2);
 			strbuf_append(&m->values[g], value, len);
 		}
-		if (strcmp(lname, "to") == 0 || strcmp(lname, "cc") == 0)
-			group_append(m, header_group(r, "tocc", mods), value, len);
+		if (tocc)
+			group_append(m, r->tocc_group[mods == SA_HDR_RAW], value, len);
 	}
-	exists_mark(m, lname);
+	exists_mark(m, lname, h);
 	/* The ToCc pseudo-header exists when To or Cc does (exists:ToCc). */
-	if (strcmp(lname, "to") == 0 || strcmp(lname, "cc") == 0)
-		exists_mark(m, "tocc");
+	if (tocc)
+		exists_mark(m, "tocc", name_hash("tocc"));
 }
 
 void
@@ -2376,17 +2497,51 @@ rules_match_pseudo_header(struct rules_match *m, const char *name, unsigned int 
     const char *value, size_t len, int exists)
 {
 	char lname[128];
+	uint32_t h;
 
 	if (m->headers_done)
 		return;
-	str_copy(lname, name, sizeof(lname));
-	str_lower(lname);
+	h = lower_name(lname, name, sizeof(lname));
 	if (mods & SA_HDR_RAW)
-		group_append_raw(m, header_group(m->rules, lname, mods), value, len);
+		group_append_raw(m, header_group(m->rules, lname, h, mods), value, len);
 	else
-		group_append(m, header_group(m->rules, lname, mods), value, len);
+		group_append(m, header_group(m->rules, lname, h, mods), value, len);
 	if (exists)
-		exists_mark(m, lname);
+		exists_mark(m, lname, h);
+}
+
+/* A header rule of group gi (scanned, its value confirmed): hit or not. */
+static void
+header_decide(struct rules_match *m, unsigned int gi, unsigned int rule)
+{
+	const struct rules_group *g = &m->rules->groups[gi];
+	int matched = (m->state[rule] & ST_MATCHED) != 0;
+
+	if (!matched && !g->has_negate)
+		return;
+	if (matched != m->rules->info[rule].negate) {
+		set_hit(m, rule);
+		if (g->has_multiple && matched && m->seen[gi]) {
+			double t0 = prof_start(m);
+
+			count_matches(m, rule, m->values[gi].data, m->values[gi].len);
+			prof_stop(m, rule, t0);
+		}
+	}
+}
+
+/* A deferred header rule, confirmed on its header's value. */
+static void
+header_resolve(struct rules_match *m, unsigned int rule)
+{
+	unsigned int gi = (unsigned int)m->rules->info[rule].group;
+	double t0 = prof_start(m);
+
+	if (pcre_match(m, rule, m->values[gi].data, m->values[gi].len))
+		m->state[rule] |= ST_MATCHED;
+	prof_stop(m, rule, t0);
+	m->state[rule] &= (unsigned char)~ST_CANDIDATE;
+	header_decide(m, gi, rule);
 }
 
 void
@@ -2404,7 +2559,7 @@ rules_match_headers_end(struct rules_match *m)
 		if (g->type != SA_RULE_HEADER)
 			continue;
 		if (m->seen[i]) {
-			scan_block(m, g, m->values[i].data, m->values[i].len);
+			scan_block(m, g, m->values[i].data, m->values[i].len, 1);
 		} else if (g->has_unset) {
 			/* Not there: the value is [if-unset: X], or empty. */
 			for (j = 0; j < g->count; j++) {
@@ -2417,19 +2572,9 @@ rules_match_headers_end(struct rules_match *m)
 		}
 		for (j = 0; j < g->count; j++) {
 			unsigned int rule = g->ids[j];
-			int matched = (m->state[rule] & ST_MATCHED) != 0;
 
-			if (!matched && !g->has_negate)
-				continue;
-			if (matched != r->info[rule].negate) {
-				set_hit(m, rule);
-				if (g->has_multiple && matched && m->seen[i]) {
-					double t0 = prof_start(m);
-
-					count_matches(m, rule, m->values[i].data, m->values[i].len);
-					prof_stop(m, rule, t0);
-				}
-			}
+			if (!(m->state[rule] & ST_DEFERRED))
+				header_decide(m, i, rule);
 		}
 	}
 	for (i = 0; i < r->exists_count; i++) {
@@ -2457,7 +2602,7 @@ rules_match_uri(struct rules_match *m, const char *url, size_t len)
 		return;
 	g = &r->groups[r->uri_group];
 	if (!g->has_multiple) {
-		scan_block(m, g, url, len);
+		scan_block(m, g, url, len, 0);
 	} else {
 		/* Counted rules: did this URI match them, not an earlier one? */
 		unsigned char *before = xmalloc(g->count);
@@ -2467,7 +2612,7 @@ rules_match_uri(struct rules_match *m, const char *url, size_t len)
 			if (r->info[g->ids[i]].maxhits > 1)
 				m->state[g->ids[i]] &= (unsigned char)~ST_MATCHED;
 		}
-		scan_block(m, g, url, len);
+		scan_block(m, g, url, len, 0);
 		for (i = 0; i < g->count; i++) {
 			unsigned int rule = g->ids[i];
 
@@ -2512,6 +2657,10 @@ rules_match_stream_open(struct rules_match *m, enum sa_rule_type type)
 	st = &m->streams[type];
 	if (st->open)
 		return -1;
+	/* Opened again: what waits on the text of the last one is decided first. */
+	if (st->deferred)
+		rules_match_resolve_all(m);
+	st->deferred = 0;
 	strbuf_reset(&st->kept);
 	g = r->stream_group[type];
 	if (g < 0 || (r->groups[g].db == NULL && !r->groups[g].has_pcre))
@@ -2592,6 +2741,62 @@ rules_match_stream_feed(struct rules_match *m, enum sa_rule_type type, const voi
 		strbuf_append(&st->stage, data, len);
 }
 
+/*
+ * A rule of a stream group (type) whose text, kept, is closed: confirmed
+ * or counted with PCRE2 where it must be, hit or not.  nl is kept's first
+ * line end (or NULL): the body's first line is the Subject.
+ */
+static void
+stream_decide(struct rules_match *m, enum sa_rule_type type, unsigned int rule,
+    const char *kept, size_t kept_len, const char *nl)
+{
+	const struct rule_info *info = &m->rules->info[rule];
+	int lines = type == SA_RULE_BODY;
+	const char *data = kept;
+	size_t len = kept_len;
+	double t0 = prof_start(m);
+
+	if (info->nosubject) {
+		data = nl != NULL ? nl + 1 : kept + len;
+		len -= (size_t)(data - kept);
+		/* Hyperscan saw the subject too: PCRE2 decides. */
+		if (m->state[rule] & ST_MATCHED) {
+			m->state[rule] &= (unsigned char)~ST_MATCHED;
+			m->state[rule] |= ST_CANDIDATE;
+		}
+	}
+	if (info->status == RULES_PCRE && (lines ?
+	    pcre_match_lines(m, rule, data, len) : pcre_match(m, rule, data, len)))
+		m->state[rule] |= ST_MATCHED;
+	if (m->state[rule] & ST_CANDIDATE) {
+		m->state[rule] &= (unsigned char)~ST_CANDIDATE;
+		if (lines && info->lines && !m->ends_full ?
+		    pcre_match_part_lines(m, rule, kept, kept_len, data) :
+		    lines ? pcre_match_lines(m, rule, data, len) : pcre_match(m, rule, data, len))
+			m->state[rule] |= ST_MATCHED;
+	}
+	if (m->state[rule] & ST_MATCHED) {
+		set_hit(m, rule);
+		if (info->hs_count)
+			;
+		else if (lines)
+			count_matches_lines(m, rule, data, len);
+		else
+			count_matches(m, rule, data, len);
+	}
+	prof_stop(m, rule, t0);
+}
+
+/* A deferred rule of a stream, decided on the text kept. */
+static void
+stream_resolve(struct rules_match *m, enum sa_rule_type type, unsigned int rule)
+{
+	const struct rules_stream *st = &m->streams[type];
+	const char *kept = st->kept.data != NULL ? st->kept.data : "";
+
+	stream_decide(m, type, rule, kept, st->kept.len, memchr(kept, '\n', st->kept.len));
+}
+
 void
 rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 {
@@ -2599,7 +2804,6 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 	struct rules_stream *st;
 	const struct rules_group *g;
 	const char *kept, *nl;
-	int lines = type == SA_RULE_BODY;
 	unsigned int i;
 
 	if (!stream_type(type) || !m->streams[type].open)
@@ -2623,55 +2827,52 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 	nl = memchr(kept, '\n', st->kept.len);
 	for (i = 0; i < g->count; i++) {
 		unsigned int rule = g->ids[i];
-		const char *data = kept;
-		size_t len = st->kept.len;
-		double t0;
+		unsigned char state = m->state[rule];
 
 		/* The state first: most rules are untouched, and their info is far. */
-		if (!(m->state[rule] & (ST_MATCHED | ST_CANDIDATE)) &&
+		if (!(state & (ST_MATCHED | ST_CANDIDATE)) &&
 		    (!g->has_pcre || r->info[rule].status != RULES_PCRE))
 			continue;
-		t0 = prof_start(m);
-		if (r->info[rule].nosubject) {
-			data = nl != NULL ? nl + 1 : kept + len;
-			len -= (size_t)(data - kept);
-			/* Hyperscan saw the subject too: PCRE2 decides. */
-			if (m->state[rule] & ST_MATCHED) {
-				m->state[rule] &= (unsigned char)~ST_MATCHED;
-				m->state[rule] |= ST_CANDIDATE;
-			}
+		/*
+		 * A lazy rule waits if PCRE2 must decide it; kept stays as it
+		 * is until rules_match_reset.
+		 */
+		if (r->info[rule].lazy && ((state & ST_CANDIDATE) ||
+		    r->info[rule].status == RULES_PCRE || r->info[rule].nosubject)) {
+			defer(m, rule);
+			st->deferred = 1;
+			continue;
 		}
-		if (r->info[rule].status == RULES_PCRE && (lines ?
-		    pcre_match_lines(m, rule, data, len) : pcre_match(m, rule, data, len)))
-			m->state[rule] |= ST_MATCHED;
-		if (m->state[rule] & ST_CANDIDATE) {
-			m->state[rule] &= (unsigned char)~ST_CANDIDATE;
-			if (lines && r->info[rule].lines && !m->ends_full ?
-			    pcre_match_part_lines(m, rule, kept, st->kept.len, data) :
-			    lines ? pcre_match_lines(m, rule, data, len) : pcre_match(m, rule, data, len))
-				m->state[rule] |= ST_MATCHED;
-		}
-		if (m->state[rule] & ST_MATCHED) {
-			set_hit(m, rule);
-			if (r->info[rule].hs_count)
-				;
-			else if (lines)
-				count_matches_lines(m, rule, data, len);
-			else
-				count_matches(m, rule, data, len);
-		}
-		prof_stop(m, rule, t0);
+		stream_decide(m, type, rule, kept, st->kept.len, nl);
 	}
-	strbuf_reset(&st->kept);
+	if (!st->deferred)
+		strbuf_reset(&st->kept);
 }
 
+/* The metas that read rule, marked with bits (MS_READS, MS_UNSURE). */
 static void
-mark_readers(struct rules_match *m, unsigned int rule)
+mark_readers_with(struct rules_match *m, unsigned int rule, unsigned char bits)
 {
 	const struct rules *r = m->rules;
 
 	for (unsigned int k = r->reader_at[rule]; k < r->reader_at[rule + 1]; k++)
-		m->state[r->readers[k]] |= ST_META_READS;
+		m->mstate[r->readers[k]] |= bits;
+}
+
+/* A rule hit: its value for the metas, which are marked to evaluate. */
+static void
+hit_value(struct rules_match *m, unsigned int rule)
+{
+	m->val[rule] = (float)rules_match_times(m, rule);
+	mark_readers_with(m, rule, MS_READS);
+}
+
+/* A meta hit. */
+static void
+meta_hit(struct rules_match *m, unsigned int rule)
+{
+	set_hit(m, rule);
+	hit_value(m, rule);
 }
 
 static double
@@ -2694,6 +2895,96 @@ rules_match_finish_scan(struct rules_match *m)
 	rules_match_stream_close(m, SA_RULE_FULL);
 }
 
+static struct rules_meta_range
+meta_range(void *context, int rule)
+{
+	const struct rules_match *m = context;
+	struct rules_meta_range v;
+
+	if (m->state[rule] & ST_DEFERRED) {
+		const struct rule_info *info = &m->rules->info[rule];
+
+		v.lo = 0;
+		v.hi = info->negate || info->maxhits <= 1 ? 1 : info->maxhits;
+		return v;
+	}
+	v.lo = v.hi = rules_match_times(m, (unsigned int)rule);
+	return v;
+}
+
+static void resolve(struct rules_match *m, unsigned int rule);
+
+/*
+ * A meta that reads a rule that hit or may have: hit or not.  A lazy one
+ * whose value depends on deferred rules is deferred in turn, unless
+ * force (a reported rule needs it): then what it reads is decided, one
+ * deferred rule at a time, until its value is known.
+ */
+static void
+meta_decide(struct rules_match *m, unsigned int rule, int force)
+{
+	const struct rules *r = m->rules;
+	const struct rule_info *info = &r->info[rule];
+
+	for (;;) {
+		struct rules_meta_range v = rules_meta_pack_eval_range(r->meta_pack,
+		    r->meta_at[rule], meta_range, m);
+		const int *deps;
+		unsigned int n, k;
+
+		if (v.lo > 0 || v.hi < 0) {
+			meta_hit(m, rule);
+			return;
+		}
+		if (v.lo == 0 && v.hi == 0)
+			return;
+		if (info->lazy && !force) {
+			defer(m, rule);
+			mark_readers_with(m, rule, MS_READS | MS_UNSURE);
+			return;
+		}
+		n = rules_meta_deps(info->meta, &deps);
+		for (k = 0; k < n && !(m->state[deps[k]] & ST_DEFERRED); k++)
+			;
+		if (k == n) {
+			/* Everything it reads known: the range is its value (not reached). */
+			if (rules_meta_eval(info->meta, meta_value, m) != 0)
+				meta_hit(m, rule);
+			return;
+		}
+		resolve(m, (unsigned int)deps[k]);
+	}
+}
+
+/* A deferred rule decided: confirmed, counted, evaluated. */
+static void
+resolve(struct rules_match *m, unsigned int rule)
+{
+	const struct rules *r = m->rules;
+	const struct rule_info *info = &r->info[rule];
+
+	if (!(m->state[rule] & ST_DEFERRED))
+		return;
+	m->state[rule] &= (unsigned char)~ST_DEFERRED;
+	if (info->status == RULES_META) {
+		meta_decide(m, rule, 1);
+		return;
+	}
+	if (r->groups[info->group].type == SA_RULE_HEADER)
+		header_resolve(m, rule);
+	else
+		stream_resolve(m, r->groups[info->group].type, rule);
+	if (m->state[rule] & ST_HIT)
+		m->val[rule] = (float)rules_match_times(m, rule);
+}
+
+void
+rules_match_resolve_all(struct rules_match *m)
+{
+	for (unsigned int i = 0; i < m->deferred_count; i++)
+		resolve(m, m->deferred[i]);
+}
+
 void
 rules_match_finish(struct rules_match *m)
 {
@@ -2705,15 +2996,31 @@ rules_match_finish(struct rules_match *m)
 	m->finished = 1;
 	rules_match_finish_scan(m);
 	for (i = 0; i < m->hit_count; i++)
-		mark_readers(m, m->hits[i]);
+		hit_value(m, m->hits[i]);
+	/* A deferred rule may have hit: its readers are evaluated over ranges. */
+	for (i = 0; i < m->deferred_count; i++)
+		mark_readers_with(m, m->deferred[i], MS_READS | MS_UNSURE);
 	for (i = 0; i < r->meta_count; i++) {
-		unsigned int rule = r->meta_order[i];
+		unsigned char ms = m->mstate[i];
+		uint64_t w, z;
 
+		/* Eight at a time where nothing they read hit and none hits at zero. */
+		if (ms == 0 && i + 8 <= r->meta_count) {
+			memcpy(&w, m->mstate + i, 8);
+			memcpy(&z, r->meta_zero + i, 8);
+			if ((w | z) == 0) {
+				i += 7;
+				continue;
+			}
+		}
 		/* Nothing it reads hit: its value is known since the compile. */
-		if (!(m->state[rule] & ST_META_READS) ? r->meta_zero[i] :
-		    rules_meta_eval(r->info[rule].meta, meta_value, m) != 0) {
-			set_hit(m, rule);
-			mark_readers(m, rule);
+		if (ms == 0) {
+			if (r->meta_zero[i])
+				meta_hit(m, r->meta_order[i]);
+		} else if (ms & MS_UNSURE) {
+			meta_decide(m, r->meta_order[i], 0);
+		} else if (rules_meta_pack_eval(r->meta_pack, i, m->val) != 0) {
+			meta_hit(m, r->meta_order[i]);
 		}
 	}
 }
@@ -2748,13 +3055,18 @@ rules_match_reset(struct rules_match *m)
 		m->streams[i].open = 0;
 		m->streams[i].in_kept = 0;
 		m->streams[i].scan_from = 0;
+		m->streams[i].deferred = 0;
 		buf_recycle(&m->streams[i].kept);
 		buf_recycle(&m->streams[i].stage);
 	}
 	memset(m->state, 0, r->count + 1);
-	for (i = 0; i < m->hit_count; i++)
+	memset(m->mstate, 0, r->meta_count);
+	for (i = 0; i < m->hit_count; i++) {
 		m->counts[m->hits[i]] = 0;
+		m->val[m->hits[i]] = 0;
+	}
 	m->hit_count = 0;
+	m->deferred_count = 0;
 	for (i = 0; i < r->group_count; i++)
 		buf_recycle(&m->values[i]);
 	memset(m->seen, 0, r->group_count + 1);
@@ -2827,6 +3139,9 @@ rules_match_free(struct rules_match **match)
 	free(m->seen);
 	free(m->state);
 	free(m->hits);
+	free(m->deferred);
+	free(m->val);
+	free(m->mstate);
 	free(m->counts);
 	free(m->ends);
 	pcre2_match_data_free(m->md);

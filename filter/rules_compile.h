@@ -140,9 +140,19 @@ void rules_match_set_hit(struct rules_match *m, unsigned int rule);
  * The end of the scanning: header rules of absent headers, streams left
  * open closed, prefiltered rules confirmed.  rules_match_finish() does it
  * when it was not done, then evaluates the meta rules.
+ *
+ * Rules that are never reported (sub-rules, __NAME, and rules scoring 0
+ * in every set) are confirmed lazily: a prefiltered one is left
+ * undecided at the end of the scanning, and rules_match_finish decides
+ * it only when the value of a reported meta depends on it (the metas are
+ * evaluated over ranges of values first).  Such a rule may stay
+ * undecided: it is then not among the hits.  rules_match_resolve_all()
+ * decides every one, for tools that show sub-rules; the hits of reported
+ * rules are the same either way.
  */
 void rules_match_finish_scan(struct rules_match *m);
 void rules_match_finish(struct rules_match *m);
+void rules_match_resolve_all(struct rules_match *m);
 
 int rules_match_hit(const struct rules_match *m, unsigned int rule);
 /* Rules hit, in the order they hit. */

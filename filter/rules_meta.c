@@ -6,6 +6,8 @@
 #include "facteur-config.h"
 
 #include <ctype.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,7 +98,9 @@ parse_unary(struct meta_parser *p)
 		p->s++;
 		parse_or(p);
 		skip(p);
-		if (p->error == NULL && *p->s != ')')
+		if (p->error != NULL)
+			return;
+		if (*p->s != ')')
 			p->error = "missing )";
 		else
 			p->s++;
@@ -268,49 +272,404 @@ rules_meta_at_zero(const struct rules_meta *m)
 	return m->at_zero;
 }
 
+/* A binary operator on two values. */
+static inline double
+binary(enum meta_op op, double a, double b)
+{
+	switch (op) {
+	case OP_MUL: return a * b;
+	case OP_DIV: return b == 0 ? 0 : a / b;
+	case OP_ADD: return a + b;
+	case OP_SUB: return a - b;
+	case OP_LT: return a < b;
+	case OP_LE: return a <= b;
+	case OP_GT: return a > b;
+	case OP_GE: return a >= b;
+	case OP_EQ: return a == b;
+	case OP_NE: return a != b;
+	case OP_AND: return a != 0 && b != 0;
+	case OP_OR: return a != 0 || b != 0;
+	default: return 0;
+	}
+}
+
 double
 rules_meta_eval(const struct rules_meta *m, double (*value)(void *context, int rule),
     void *context)
 {
 	double stack[2 * META_MAX_DEPTH + 16], *st = stack;
-	double heap_a = 0, *heap = NULL;
+	double res = 0, *heap = NULL;
 	unsigned int i, sp = 0;
 
 	if (m->max_stack > sizeof(stack) / sizeof(stack[0]))
 		st = heap = xmalloc(m->max_stack * sizeof(*st));
 	for (i = 0; i < m->count; i++) {
 		const struct meta_insn *in = &m->code[i];
-		double a, b;
 
 		switch (in->op) {
-		case OP_NUM: st[sp++] = in->num; continue;
-		case OP_RULE: st[sp++] = value(context, in->rule); continue;
-		case OP_NOT: st[sp - 1] = st[sp - 1] == 0; continue;
-		case OP_NEG: st[sp - 1] = -st[sp - 1]; continue;
-		default: break;
+		case OP_NUM: st[sp++] = in->num; break;
+		case OP_RULE: st[sp++] = value(context, in->rule); break;
+		case OP_NOT: st[sp - 1] = st[sp - 1] == 0; break;
+		case OP_NEG: st[sp - 1] = -st[sp - 1]; break;
+		default:
+			sp--;
+			st[sp - 1] = binary(in->op, st[sp - 1], st[sp]);
+			break;
 		}
-		b = st[--sp];
-		a = st[sp - 1];
-		switch (in->op) {
-		case OP_MUL: a = a * b; break;
-		case OP_DIV: a = b == 0 ? 0 : a / b; break;
-		case OP_ADD: a = a + b; break;
-		case OP_SUB: a = a - b; break;
-		case OP_LT: a = a < b; break;
-		case OP_LE: a = a <= b; break;
-		case OP_GT: a = a > b; break;
-		case OP_GE: a = a >= b; break;
-		case OP_EQ: a = a == b; break;
-		case OP_NE: a = a != b; break;
-		case OP_AND: a = a != 0 && b != 0; break;
-		case OP_OR: a = a != 0 || b != 0; break;
-		default: break;
-		}
-		st[sp - 1] = a;
 	}
-	heap_a = sp > 0 ? st[sp - 1] : 0;
+	if (sp > 0)
+		res = st[sp - 1];
 	free(heap);
-	return heap_a;
+	return res;
+}
+
+/* ---- ranges ---- */
+
+typedef struct rules_meta_range range;
+
+static const range WIDE = { -INFINITY, INFINITY };
+
+static range
+r_make(double lo, double hi)
+{
+	range r;
+
+	if (isnan(lo) || isnan(hi))
+		return WIDE;
+	r.lo = lo;
+	r.hi = hi;
+	return r;
+}
+
+static int
+r_zero(range a)
+{
+	return a.lo == 0 && a.hi == 0;
+}
+
+/* 0 is out of it: certainly true. */
+static int
+r_true(range a)
+{
+	return a.lo > 0 || a.hi < 0;
+}
+
+static range
+r_bool(int certainly_true, int certainly_false)
+{
+	range r = { certainly_true ? 1 : 0, certainly_false ? 0 : 1 };
+
+	return r;
+}
+
+/* No infinite end: x * 0 is then 0 for every x in it (inf * 0 is NaN). */
+static int
+r_finite(range a)
+{
+	return isfinite(a.lo) && isfinite(a.hi);
+}
+
+static range
+r_not(range a)
+{
+	return r_bool(r_zero(a), r_true(a));
+}
+
+/* The range of an operator monotonic in each operand: its values at the corners. */
+static range
+r_corners(const double v[4])
+{
+	double lo = v[0], hi = v[0];
+
+	for (int i = 0; i < 4; i++) {
+		if (isnan(v[i]))
+			return WIDE;
+		lo = fmin(lo, v[i]);
+		hi = fmax(hi, v[i]);
+	}
+	return r_make(lo, hi);
+}
+
+static range
+r_mul(range a, range b)
+{
+	double p[4];
+
+	/* 0 * x is 0 whatever x is, but for infinities. */
+	if ((r_zero(a) && r_finite(b)) || (r_zero(b) && r_finite(a)))
+		return r_make(0, 0);
+	p[0] = a.lo * b.lo;
+	p[1] = a.lo * b.hi;
+	p[2] = a.hi * b.lo;
+	p[3] = a.hi * b.hi;
+	return r_corners(p);
+}
+
+/* a / b, 0 where b is 0 (binary()). */
+static range
+r_div(range a, range b)
+{
+	double q[4];
+
+	if (r_zero(b) || (r_zero(a) && r_finite(b)))
+		return r_make(0, 0);
+	/* b may be 0 (a value of 0) or near it (any value). */
+	if (b.lo <= 0 && b.hi >= 0)
+		return WIDE;
+	/* Monotonic in a and in b away from 0: the extremes are at the corners. */
+	q[0] = a.lo / b.lo;
+	q[1] = a.lo / b.hi;
+	q[2] = a.hi / b.lo;
+	q[3] = a.hi / b.hi;
+	return r_corners(q);
+}
+
+/* binary() over ranges: every value it takes for values in a and b. */
+static range
+r_binary(enum meta_op op, range a, range b)
+{
+	switch (op) {
+	case OP_MUL: return r_mul(a, b);
+	case OP_DIV: return r_div(a, b);
+	case OP_ADD: return r_make(a.lo + b.lo, a.hi + b.hi);
+	case OP_SUB: return r_make(a.lo - b.hi, a.hi - b.lo);
+	case OP_LT: return r_bool(a.hi < b.lo, a.lo >= b.hi);
+	case OP_LE: return r_bool(a.hi <= b.lo, a.lo > b.hi);
+	case OP_GT: return r_bool(a.lo > b.hi, a.hi <= b.lo);
+	case OP_GE: return r_bool(a.lo >= b.hi, a.hi < b.lo);
+	case OP_EQ:
+		return r_bool(a.lo == a.hi && b.lo == b.hi && a.lo == b.lo,
+		    a.hi < b.lo || a.lo > b.hi);
+	case OP_NE:
+		return r_bool(a.hi < b.lo || a.lo > b.hi,
+		    a.lo == a.hi && b.lo == b.hi && a.lo == b.lo);
+	case OP_AND: return r_bool(r_true(a) && r_true(b), r_zero(a) || r_zero(b));
+	case OP_OR: return r_bool(r_true(a) || r_true(b), r_zero(a) && r_zero(b));
+	default: return r_make(0, 0);
+	}
+}
+
+/* ---- packed programs ---- */
+
+/*
+ * The operators of enum meta_op, and for && and || a jump after their
+ * left side: JZ (&&) jumps past the OP_AND when the left side decides
+ * it (0), JNZ (||) past the OP_OR (not 0, the result is 1); else the left
+ * side stays on the stack for the operator.
+ */
+#define OP_JZ (OP_OR + 1)
+#define OP_JNZ (OP_OR + 2)
+#define OP_END (OP_OR + 3)
+
+struct pack_insn {
+	uint32_t op;
+	uint32_t arg;	/* rule, index in nums, or how far to jump */
+};
+
+struct rules_meta_pack {
+	struct pack_insn *code;
+	size_t count, alloc;
+	uint32_t *start;	/* by meta: its first instruction */
+	double *nums;
+	size_t nnums, nums_alloc;
+	unsigned int max_stack;
+};
+
+/* The expression as a tree, from the postfix program. */
+struct pack_node {
+	enum meta_op op;
+	int rule;
+	double num;
+	int a, b;
+};
+
+static size_t
+pack_emit(struct rules_meta_pack *p, uint32_t op, uint32_t arg)
+{
+	if (p->count == p->alloc) {
+		p->alloc = p->alloc == 0 ? 1024 : p->alloc * 2;
+		p->code = xrealloc(p->code, p->alloc * sizeof(*p->code));
+	}
+	p->code[p->count].op = op;
+	p->code[p->count].arg = arg;
+	return p->count++;
+}
+
+static void
+pack_node(struct rules_meta_pack *p, const struct pack_node *nodes, int n)
+{
+	const struct pack_node *nd = &nodes[n];
+	size_t jump;
+
+	switch (nd->op) {
+	case OP_NUM:
+		if (p->nnums == p->nums_alloc) {
+			p->nums_alloc = p->nums_alloc == 0 ? 64 : p->nums_alloc * 2;
+			p->nums = xrealloc(p->nums, p->nums_alloc * sizeof(*p->nums));
+		}
+		p->nums[p->nnums] = nd->num;
+		pack_emit(p, OP_NUM, (uint32_t)p->nnums++);
+		return;
+	case OP_RULE:
+		pack_emit(p, OP_RULE, (uint32_t)nd->rule);
+		return;
+	case OP_NOT:
+	case OP_NEG:
+		pack_node(p, nodes, nd->a);
+		pack_emit(p, nd->op, 0);
+		return;
+	case OP_AND:
+	case OP_OR:
+		pack_node(p, nodes, nd->a);
+		jump = pack_emit(p, nd->op == OP_AND ? OP_JZ : OP_JNZ, 0);
+		pack_node(p, nodes, nd->b);
+		pack_emit(p, nd->op, 0);
+		/* To the instruction after the operator. */
+		p->code[jump].arg = (uint32_t)(p->count - jump);
+		return;
+	default:
+		pack_node(p, nodes, nd->a);
+		pack_node(p, nodes, nd->b);
+		pack_emit(p, nd->op, 0);
+		return;
+	}
+}
+
+struct rules_meta_pack *
+rules_meta_pack(const struct rules_meta *const *metas, unsigned int n)
+{
+	struct rules_meta_pack *p = xcalloc(1, sizeof(*p));
+
+	p->start = xcalloc(n + 1, sizeof(*p->start));
+	for (unsigned int i = 0; i < n; i++) {
+		const struct rules_meta *m = metas[i];
+		struct pack_node *nodes = xcalloc(m->count + 1, sizeof(*nodes));
+		int *st = xcalloc(m->count + 1, sizeof(*st));
+		unsigned int sp = 0;
+
+		for (unsigned int k = 0; k < m->count; k++) {
+			const struct meta_insn *in = &m->code[k];
+
+			nodes[k].op = in->op;
+			nodes[k].rule = in->rule;
+			nodes[k].num = in->num;
+			if (in->op == OP_NOT || in->op == OP_NEG) {
+				nodes[k].a = st[sp - 1];
+				sp--;
+			} else if (in->op != OP_NUM && in->op != OP_RULE) {
+				nodes[k].b = st[sp - 1];
+				nodes[k].a = st[sp - 2];
+				sp -= 2;
+			}
+			st[sp++] = (int)k;
+		}
+		p->start[i] = (uint32_t)p->count;
+		if (sp == 1) {
+			pack_node(p, nodes, st[0]);
+		} else {
+			/* No value (not compiled so): 0, as rules_meta_eval. */
+			struct pack_node zero = { OP_NUM, 0, 0, 0, 0 };
+
+			pack_node(p, &zero, 0);
+		}
+		pack_emit(p, OP_END, 0);
+		/* The same values on the stack, in the same order. */
+		if (m->max_stack > p->max_stack)
+			p->max_stack = m->max_stack;
+		free(st);
+		free(nodes);
+	}
+	return p;
+}
+
+double
+rules_meta_pack_eval(const struct rules_meta_pack *p, unsigned int i, const float *values)
+{
+	double stack[2 * META_MAX_DEPTH + 16], *st = stack, *heap = NULL, res;
+	const struct pack_insn *in = &p->code[p->start[i]];
+	unsigned int sp = 0;
+
+	if (p->max_stack > sizeof(stack) / sizeof(stack[0]))
+		st = heap = xmalloc(p->max_stack * sizeof(*st));
+	for (; in->op != OP_END; in++) {
+		switch (in->op) {
+		case OP_NUM: st[sp++] = p->nums[in->arg]; break;
+		case OP_RULE: st[sp++] = values[in->arg]; break;
+		case OP_NOT: st[sp - 1] = st[sp - 1] == 0; break;
+		case OP_NEG: st[sp - 1] = -st[sp - 1]; break;
+		case OP_JZ:
+			if (st[sp - 1] == 0) {
+				st[sp - 1] = 0;
+				in += in->arg - 1;
+			}
+			break;
+		case OP_JNZ:
+			if (st[sp - 1] != 0) {
+				st[sp - 1] = 1;
+				in += in->arg - 1;
+			}
+			break;
+		default:
+			sp--;
+			st[sp - 1] = binary((enum meta_op)in->op, st[sp - 1], st[sp]);
+			break;
+		}
+	}
+	res = sp > 0 ? st[sp - 1] : 0;
+	free(heap);
+	return res;
+}
+
+struct rules_meta_range
+rules_meta_pack_eval_range(const struct rules_meta_pack *p, unsigned int i,
+    struct rules_meta_range (*value)(void *context, int rule), void *context)
+{
+	range stack[2 * META_MAX_DEPTH + 16], *st = stack, *heap = NULL, res = { 0, 0 };
+	const struct pack_insn *in = &p->code[p->start[i]];
+	unsigned int sp = 0;
+
+	if (p->max_stack > sizeof(stack) / sizeof(stack[0]))
+		st = heap = xmalloc(p->max_stack * sizeof(*st));
+	for (; in->op != OP_END; in++) {
+		switch (in->op) {
+		case OP_NUM: st[sp++] = r_make(p->nums[in->arg], p->nums[in->arg]); break;
+		case OP_RULE: st[sp++] = value(context, (int)in->arg); break;
+		case OP_NOT: st[sp - 1] = r_not(st[sp - 1]); break;
+		case OP_NEG: st[sp - 1] = r_make(-st[sp - 1].hi, -st[sp - 1].lo); break;
+		case OP_JZ:
+			if (r_zero(st[sp - 1]))
+				in += in->arg - 1;
+			break;
+		case OP_JNZ:
+			if (r_true(st[sp - 1])) {
+				st[sp - 1] = r_make(1, 1);
+				in += in->arg - 1;
+			}
+			break;
+		default:
+			sp--;
+			st[sp - 1] = r_binary((enum meta_op)in->op, st[sp - 1], st[sp]);
+			break;
+		}
+	}
+	if (sp > 0)
+		res = st[sp - 1];
+	free(heap);
+	return res;
+}
+
+void
+rules_meta_pack_free(struct rules_meta_pack **pack)
+{
+	struct rules_meta_pack *p = *pack;
+
+	if (p == NULL)
+		return;
+	*pack = NULL;
+	free(p->code);
+	free(p->start);
+	free(p->nums);
+	free(p);
 }
 
 unsigned int

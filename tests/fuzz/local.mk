@@ -18,6 +18,10 @@ EXTRA_DIST += \
 	tests/fuzz/fuzz_sa_rules.c \
 	tests/fuzz/fuzz_received.c \
 	tests/fuzz/fuzz_rules_relax.c \
+	tests/fuzz/fuzz_rules_meta.c \
+	tests/fuzz/corpus/fuzz_rules_meta/bool \
+	tests/fuzz/corpus/fuzz_rules_meta/arith \
+	tests/fuzz/corpus/fuzz_rules_meta/nested \
 	tests/fuzz/fuzz_filter.c \
 	tests/fuzz/fuzz_filter.cf \
 	tests/fuzz/corpus/fuzz_filter/broken \

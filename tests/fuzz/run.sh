@@ -52,6 +52,7 @@ sources() {
 	    filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c lib/strset.c ;;
 	fuzz_received) echo filter/received.c filter/sa_rules.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_rules_relax) echo filter/rules_relax.c filter/strbuf.c lib/mem.c lib/log.c ;;
+	fuzz_rules_meta) echo filter/rules_meta.c lib/mem.c lib/log.c ;;
 	fuzz_filter) echo filter/arc.c filter/auth.c filter/av.c filter/bayes.c filter/charset.c \
 	    filter/dns_blocking.c filter/eval.c filter/eval_received.c filter/html_text.c filter/mime.c \
 	    filter/mime_decode.c filter/mime_header.c filter/pipeline.c filter/received.c \
@@ -73,6 +74,7 @@ libs() {
 	fuzz_sieve) pkg-config --libs libcrypto ;;
 	fuzz_received) pkg-config --libs libpcre2-8 libcrypto; echo -lpthread ;;
 	fuzz_rules_relax) pkg-config --libs libpcre2-8 ;;
+	fuzz_rules_meta) echo -lm ;;
 	fuzz_filter) pkg-config --libs libhs libpcre2-8 libclamav opendkim sqlite3 inih libcrypto \
 	    libssl libevent libevent_pthreads libevent_openssl libunbound; echo -lspf2 -lopendmarc -lm -lpthread ;;
 	esac
@@ -112,7 +114,7 @@ options() {
 
 targets=${*:-fuzz_smtp_command fuzz_smtp_reply fuzz_queue_file fuzz_mime fuzz_mime_header fuzz_sa_rules fuzz_milter_proto
     fuzz_policy_proto fuzz_dnsbl_sites fuzz_imap_command fuzz_imap_message fuzz_sieve fuzz_mbox fuzz_csv fuzz_api_json
-    fuzz_received fuzz_rules_relax fuzz_filter}
+    fuzz_received fuzz_rules_relax fuzz_rules_meta fuzz_filter}
 out=$builddir/tests/fuzz
 mkdir -p "$out"
 failed=

@@ -28,6 +28,7 @@
 #include "filter/rules_compile.h"
 #include "filter/rules_relax.h"
 #include "filter/strbuf.h"
+#include "filter/rules_meta.h"
 #include "filter/sa_rules.h"
 
 static const char small_rules[] =
@@ -148,6 +149,18 @@ idx(const struct rules *r, const char *name)
 	return (unsigned int)i;
 }
 
+/*
+ * rules_match_finish, then every rule decided: these tests look at rules
+ * that score nothing, which the engine otherwise leaves undecided when no
+ * reported rule needs them (test_lazy).
+ */
+static void
+finish_all(struct rules_match *m)
+{
+	rules_match_finish(m);
+	rules_match_resolve_all(m);
+}
+
 /* The rules the names of hits() are looked up in. */
 static const struct rules *cur_rules;
 
@@ -218,7 +231,7 @@ match_spam(const struct rules *r, struct rules_scratch *s)
 	body(m, SA_RULE_FULL, full);
 	rules_match_uri(m, "https://bit.ly/x", 16);
 	rules_match_set_hit(m, idx(r, "BODY_EVAL"));
-	rules_match_finish(m);
+	finish_all(m);
 	assert_true(hits(m, "SUBJ_FREE"));
 	assert_true(hits(m, "SUBJ_NOW"));
 	assert_true(hits(m, "SUBJ_GET"));
@@ -265,7 +278,7 @@ match_spam(const struct rules *r, struct rules_scratch *s)
 		body(m, SA_RULE_BODY, clean);
 		body(m, SA_RULE_RAWBODY, craw);
 		rules_match_uri(m, "https://example.com/bit.ly/", 27);
-		rules_match_finish(m);
+		finish_all(m);
 	}
 	assert_int_equal(rules_match_hit_count(m), 0);
 	assert_false(hits(m, "FROM_NOT_EXAMPLE"));
@@ -340,7 +353,7 @@ stream_case(const struct rules *r, struct rules_scratch *s, const char *tail, in
 	rules_match_stream_feed(m, SA_RULE_BODY, " v1a", 4);
 	rules_match_stream_feed(m, SA_RULE_BODY, "gra", 3);
 	rules_match_stream_close(m, SA_RULE_BODY);
-	rules_match_finish(m);
+	finish_all(m);
 	assert_int_equal(hits(m, "BODY_SPLIT"), expect);
 	assert_true(hits(m, "BODY_VIAGRA"));
 	assert_false(hits(m, "BODY_PCRE"));
@@ -384,11 +397,11 @@ test_exists_tocc(void **state)
 	s = rules_scratch_new(r);
 	m = rules_match_new(r, s);
 	hdr(m, "Cc", "bob@example.com");
-	rules_match_finish(m);
+	finish_all(m);
 	assert_true(hits(m, "T_TOCC"));
 	rules_match_reset(m);
 	hdr(m, "From", "alice@example.com");
-	rules_match_finish(m);
+	finish_all(m);
 	assert_false(hits(m, "T_TOCC"));
 	rules_match_free(&m);
 	rules_scratch_free(&s);
@@ -459,7 +472,7 @@ test_multiple(void **state)
 		rules_match_uri(m, "http://example.org/", 19);
 		body(m, SA_RULE_BODY, text_body);
 		body(m, SA_RULE_RAWBODY, raw_body);
-		rules_match_finish(m);
+		finish_all(m);
 		/* perl: 5 foo (maxhits 4); x* matches 52 times over the 51 bytes; 5 o. */
 		assert_int_equal(rules_match_times(m, idx(r, "__T_WORD")), 4);
 		assert_int_equal(rules_match_times(m, idx(r, "__T_ONE")), 1);
@@ -485,7 +498,7 @@ test_multiple(void **state)
 		static const char *const few[] = { "foo foo foo", NULL };
 
 		body(m, SA_RULE_BODY, few);
-		rules_match_finish(m);
+		finish_all(m);
 		assert_int_equal(rules_match_times(m, idx(r, "__T_WORD")), 3);
 		assert_false(hits(m, "T_MANY_FOO"));
 	}
@@ -527,31 +540,31 @@ test_nosubject(void **state)
 	s = rules_scratch_new(r);
 	m = rules_match_new(r, s);
 	body(m, SA_RULE_BODY, subject_only);
-	rules_match_finish(m);
+	finish_all(m);
 	assert_false(hits(m, "__T_NONEMPTY"));
 	assert_false(hits(m, "T_WIN_BODY"));
 	assert_false(hits(m, "T_PREF_BODY"));
 	assert_true(hits(m, "T_WIN_ANY"));
 	rules_match_reset(m);
 	body(m, SA_RULE_BODY, both);
-	rules_match_finish(m);
+	finish_all(m);
 	assert_true(hits(m, "__T_NONEMPTY"));
 	assert_int_equal(rules_match_times(m, idx(r, "T_WIN_BODY")), 2);
 	assert_true(hits(m, "T_PREF_BODY"));
 	rules_match_reset(m);
 	body(m, SA_RULE_BODY, no_subject);
-	rules_match_finish(m);
+	finish_all(m);
 	assert_true(hits(m, "__T_NONEMPTY"));
 	assert_int_equal(rules_match_times(m, idx(r, "T_WIN_BODY")), 1);
 	/* Body rules match line by line, as SpamAssassin's: not across a line end. */
 	assert_int_equal(rules_status(r, idx(r, "T_ACROSS"), NULL), RULES_PREFILTER);
 	rules_match_reset(m);
 	body(m, SA_RULE_BODY, across);
-	rules_match_finish(m);
+	finish_all(m);
 	assert_false(hits(m, "T_ACROSS"));
 	rules_match_reset(m);
 	body(m, SA_RULE_BODY, within);
-	rules_match_finish(m);
+	finish_all(m);
 	assert_true(hits(m, "T_ACROSS"));
 	rules_match_free(&m);
 	rules_scratch_free(&s);
@@ -630,7 +643,7 @@ test_factor(void **state)
 	chunks[0] = text.data;
 	chunks[1] = NULL;
 	body(m, SA_RULE_BODY, chunks);
-	rules_match_finish(m);
+	finish_all(m);
 	assert_true(hits(m, "T_LONG_WORD"));
 	assert_int_equal(rules_match_times(m, idx(r, "T_LONG_WORD")), 1);
 	rules_match_reset(m);
@@ -644,7 +657,7 @@ test_factor(void **state)
 		free(word);
 		chunks[0] = text.data;
 		body(m, SA_RULE_BODY, chunks);
-		rules_match_finish(m);
+		finish_all(m);
 		assert_int_equal(rules_match_times(m, idx(r, "T_LONG_WORD")), 2);
 		rules_match_reset(m);
 		text.len = len;
@@ -653,7 +666,7 @@ test_factor(void **state)
 	/* One letter short: no match. */
 	text.data[text.len - 1] = ' ';
 	body(m, SA_RULE_BODY, chunks);
-	rules_match_finish(m);
+	finish_all(m);
 	assert_false(hits(m, "T_LONG_WORD"));
 	rules_match_free(&m);
 	rules_scratch_free(&s);
@@ -723,13 +736,13 @@ test_widen(void **state)
 		chunks[0] = text.data;
 		chunks[1] = NULL;
 		body(m, SA_RULE_BODY, chunks);
-		rules_match_finish(m);
+		finish_all(m);
 		assert_true(hits(m, "T_WIDE_WORD"));
 		rules_match_reset(m);
 		/* The prefilter passes any high bytes, PCRE2 does not: \x84\x83 is no letter. */
 		text.data[3] = (char)0x84;
 		body(m, SA_RULE_BODY, chunks);
-		rules_match_finish(m);
+		finish_all(m);
 		assert_false(hits(m, "T_WIDE_WORD"));
 		strbuf_free(&text);
 	}
@@ -931,36 +944,36 @@ test_repeat_part(void **state)
 				"then maybe the phone.\n", NULL };
 
 			body(m, SA_RULE_BODY, form);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_true(hits(m, "T_FORM_SHORT2"));
 			assert_false(hits(m, "T_FORM_LONG2"));
 			rules_match_reset(m);
 			body(m, SA_RULE_BODY, longer);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_true(hits(m, "T_FORM_SHORT2"));
 			assert_true(hits(m, "T_FORM_LONG2"));
 			rules_match_reset(m);
 			body(m, SA_RULE_BODY, later);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_true(hits(m, "T_FORM_SHORT2"));
 			assert_false(hits(m, "T_FORM_LONG2"));
 			rules_match_reset(m);
 			body(m, SA_RULE_BODY, one);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_true(hits(m, "T_FORM_SHORT2"));
 			rules_match_reset(m);
 			body(m, SA_RULE_BODY, apart);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_false(hits(m, "T_FORM_SHORT2"));
 			rules_match_reset(m);
 			/* The same words on three lines: each holds the group once, no match. */
 			body(m, SA_RULE_BODY, spread);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_false(hits(m, "T_FORM_SHORT2"));
 			rules_match_reset(m);
 			/* The first line is the Subject: matched there too (no nosubject). */
 			body(m, SA_RULE_BODY, subject);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_true(hits(m, "T_FORM_SHORT2"));
 			rules_match_reset(m);
 		}
@@ -1027,27 +1040,27 @@ test_loosened_lines(void **state)
 			const char *across[] = { "Subject\nname ..\n.end\n", NULL };
 
 			body(m, SA_RULE_BODY, listed);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_false(hits(m, "T_PRICE"));
 			rules_match_reset(m);
 			body(m, SA_RULE_BODY, later);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_true(hits(m, "T_PRICE"));
 			rules_match_reset(m);
 			body(m, SA_RULE_BODY, none);
 			body(m, SA_RULE_RAWBODY, none);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_false(hits(m, "T_FIELD"));
 			assert_false(hits(m, "T_RAW_FIELD"));
 			rules_match_reset(m);
 			body(m, SA_RULE_BODY, field);
 			body(m, SA_RULE_RAWBODY, field);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_true(hits(m, "T_FIELD"));
 			assert_true(hits(m, "T_RAW_FIELD"));
 			rules_match_reset(m);
 			body(m, SA_RULE_BODY, across);
-			rules_match_finish(m);
+			finish_all(m);
 			assert_false(hits(m, "T_FIELD"));
 			rules_match_reset(m);
 		}
@@ -1128,13 +1141,243 @@ test_meta_at_zero(void **state)
 		const char *chunks[] = { cases[i].body, NULL };
 
 		body(m, SA_RULE_BODY, chunks);
-		rules_match_finish(m);
+		finish_all(m);
 		for (size_t j = 0; j < 6; j++)
 			if (hits(m, names[j]) != cases[i].hits[j])
 				fail_msg("%s on \"%s\": %d", names[j], cases[i].body, hits(m, names[j]));
 		rules_match_reset(m);
 	}
 	one_set_close(&o);
+}
+
+/*
+ * Lazy confirmation: a rule that is never reported (a sub-rule, or one
+ * scoring 0) and that PCRE2 must confirm is left undecided until a
+ * reported meta needs its value.  The profile counts the PCRE2 calls.
+ */
+static void
+test_lazy(void **state)
+{
+	static const char text[] =
+	    "header __T_REP   Subject =~ /\\b(\\w+) \\1\\b/\n"
+	    "header __T_REP2  Subject =~ /\\b(\\w+) \\1\\b/\n"
+	    "header __T_REP3  Subject =~ /\\b(\\w+) \\1\\b/\n"
+	    "header __T_REP4  Subject =~ /\\b(\\w+) \\1\\b/\n"
+	    "header __T_NREP  Subject !~ /\\b(\\w+) \\1\\b/\n"
+	    "header Z_ZERO    Subject =~ /\\b(\\w+) \\1\\b/\n"
+	    "score  Z_ZERO    0\n"
+	    "body   __T_YES   /yes/\n"
+	    "body   __T_NO    /zzz/\n"
+	    "body   __T_BREP  /\\b(\\w+) \\1\\b/\n"
+	    "tflags __T_BREP  multiple\n"
+	    "meta   T_SKIP    __T_REP && __T_NO\n"
+	    "meta   T_OR      __T_REP2 || __T_YES\n"
+	    "meta   T_NEED    __T_REP3 && __T_YES\n"
+	    "meta   __T_MID   __T_REP4 || __T_NO\n"
+	    "meta   T_TOP     __T_MID && __T_YES\n"
+	    "meta   T_NEG     __T_NREP && __T_YES\n"
+	    "meta   T_COUNT   __T_BREP > 1\n"
+	    "score  T_SKIP 1\nscore T_OR 1.5\nscore T_NEED 2\nscore T_TOP 3\n"
+	    "score  T_NEG 5\nscore T_COUNT 7\n";
+	static const char *const lazy_rules[] = { "__T_REP", "__T_REP2", "__T_REP3", "__T_REP4",
+		"__T_NREP", "Z_ZERO", "__T_BREP" };
+	static const struct {
+		const char *subject;
+		const char *body;
+		/* T_SKIP T_OR T_NEED T_TOP T_NEG T_COUNT; __T_REP3 __T_REP4 __T_NREP */
+		int hits[9];
+		/* __T_REP __T_REP2 Z_ZERO: left undecided (no PCRE2 call, no hit) */
+		int undecided[3];
+		/* and their hits once every rule is decided (rules_match_resolve_all) */
+		int resolved[3];
+		unsigned long rep3_calls;	/* PCRE2 calls for __T_REP3 */
+	} cases[] = {
+		{ "hello hello", "Subject\nyes\nthe the cat cat\n",
+		  { 0, 1, 1, 1, 0, 1, 1, 1, 0 }, { 1, 1, 1 }, { 1, 1, 1 }, 1 },
+		{ "hello world", "Subject\nyes\nthe cat\n",
+		  { 0, 1, 0, 0, 1, 0, 0, 0, 1 }, { 1, 1, 1 }, { 0, 0, 0 }, 1 },
+		/*
+		 * Without __T_YES, T_OR needs __T_REP2; nothing needs
+		 * __T_REP3, __T_REP4 or __T_NREP (T_NEED, T_TOP and T_NEG are
+		 * decided by __T_YES).
+		 */
+		{ "hello hello", "Subject\nno\n",
+		  { 0, 1, 0, 0, 0, 0, 0, 0, 0 }, { 1, 0, 1 }, { 1, 1, 1 }, 0 },
+	};
+	static const char *const names[] = { "T_SKIP", "T_OR", "T_NEED", "T_TOP", "T_NEG",
+		"T_COUNT", "__T_REP3", "__T_REP4", "__T_NREP" };
+	static const char *const resolved[] = { "__T_REP", "__T_REP2", "Z_ZERO" };
+	struct rules_profile *prof;
+	struct one_set o;
+	struct rules_match *m;
+
+	(void)state;
+	one_set_open(&o, "lazy.cf", text);
+	m = o.m;
+	for (size_t i = 0; i < sizeof(lazy_rules) / sizeof(lazy_rules[0]); i++)
+		assert_int_equal(rules_status(o.r, idx(o.r, lazy_rules[i]), NULL), RULES_PREFILTER);
+	prof = xcalloc(sa_rules_count(o.sa), sizeof(*prof));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *chunks[] = { cases[i].body, NULL };
+		double score;
+
+		memset(prof, 0, sa_rules_count(o.sa) * sizeof(*prof));
+		rules_match_set_profile(m, prof);
+		hdr(m, "Subject", cases[i].subject);
+		body(m, SA_RULE_BODY, chunks);
+		rules_match_finish(m);
+		for (size_t j = 0; j < 9; j++)
+			if (hits(m, names[j]) != cases[i].hits[j])
+				fail_msg("case %zu: %s %d", i, names[j], hits(m, names[j]));
+		/* Undecided: not hit, and PCRE2 never ran for them. */
+		for (size_t j = 0; j < 3; j++) {
+			if (!cases[i].undecided[j])
+				continue;
+			assert_false(hits(m, resolved[j]));
+			assert_int_equal(prof[idx(o.r, resolved[j])].calls, 0);
+		}
+		assert_int_equal(prof[idx(o.r, "__T_REP3")].calls, cases[i].rep3_calls);
+		if (cases[i].hits[5])
+			assert_int_equal(rules_match_times(m, idx(o.r, "__T_BREP")), 2);
+		score = rules_match_score(m, 0);
+		/* Deciding the rest changes no reported rule. */
+		rules_match_resolve_all(m);
+		for (size_t j = 0; j < 3; j++)
+			if (hits(m, resolved[j]) != cases[i].resolved[j])
+				fail_msg("case %zu resolved: %s %d", i, resolved[j], hits(m, resolved[j]));
+		for (size_t j = 0; j < 6; j++)
+			assert_int_equal(hits(m, names[j]), cases[i].hits[j]);
+		assert_true(rules_match_score(m, 0) == score);
+		rules_match_set_profile(m, NULL);
+		rules_match_reset(m);
+	}
+	free(prof);
+	one_set_close(&o);
+}
+
+/*
+ * The packed program (short-circuit && and ||) gives the stack program's
+ * value, and over ranges of values it holds every value the expression
+ * takes for values in them: random expressions, every integer assignment
+ * of small ranges.
+ */
+struct meta_vals {
+	const double *v;
+};
+
+static double
+meta_val_cb(void *context, int rule)
+{
+	return ((const struct meta_vals *)context)->v[rule];
+}
+
+static const struct rules_meta_range *range_of;
+
+static struct rules_meta_range
+meta_range_cb(void *context, int rule)
+{
+	(void)context;
+	return range_of[rule];
+}
+
+static int
+meta_resolve_letter(void *context, const char *name)
+{
+	(void)context;
+	return name[1] == '\0' && name[0] >= 'A' && name[0] <= 'D' ? name[0] - 'A' : -1;
+}
+
+static void
+random_expr(char *buf, size_t size, unsigned int depth, unsigned int *seed)
+{
+	static const char *const ops[] = { "&&", "||", "+", "-", "*", "/", "<", "<=", ">",
+		">=", "==", "!=" };
+	char a[512], b[512];
+	unsigned int k = (unsigned int)rand_r(seed);
+
+	if (depth == 0 || k % 7 < 2) {
+		if (k % 5 == 0)
+			snprintf(buf, size, "%u", (k / 5) % 3);
+		else
+			snprintf(buf, size, "%c", 'A' + (k / 5) % 4);
+		return;
+	}
+	if (k % 7 == 2) {
+		random_expr(a, sizeof(a), depth - 1, seed);
+		snprintf(buf, size, "%s(%s)", k % 2 ? "!" : "-", a);
+		return;
+	}
+	random_expr(a, sizeof(a), depth - 1, seed);
+	random_expr(b, sizeof(b), depth - 1, seed);
+	snprintf(buf, size, "(%s %s %s)", a, ops[(k / 7) % 12], b);
+}
+
+/* Bad expressions are errors, read no further than their end (ASan). */
+static void
+test_meta_syntax(void **state)
+{
+	static const char *const bad[] = { "(A && (B", "(A5&&(A5", "(", "A &&", "!", "(A))",
+		"A B", "A & B", "1e", "((((A" };
+	const char *error;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *copy = xstrdup(bad[i]);	/* exactly its length, for ASan */
+		struct rules_meta *m = rules_meta_compile(copy, meta_resolve_letter, NULL, &error);
+
+		if (m != NULL)
+			fail_msg("\"%s\" compiled", bad[i]);
+		assert_non_null(error);
+		free(copy);
+	}
+}
+
+static void
+test_meta_ranges(void **state)
+{
+	static const struct rules_meta_range choices[] = {
+		{ 0, 0 }, { 1, 1 }, { 0, 1 }, { 0, 3 }, { 2, 2 }, { 1, 3 }
+	};
+	unsigned int seed = 12345;
+
+	(void)state;
+	for (int n = 0; n < 400; n++) {
+		char expr[2048];
+		const struct rules_meta *metas[1];
+		struct rules_meta_range ranges[4], res;
+		struct rules_meta_pack *pack;
+		struct rules_meta *meta;
+		const char *error;
+		double v[4];
+
+		random_expr(expr, sizeof(expr), 4, &seed);
+		meta = rules_meta_compile(expr, meta_resolve_letter, NULL, &error);
+		if (meta == NULL)
+			fail_msg("%s: %s", expr, error);
+		metas[0] = meta;
+		pack = rules_meta_pack(metas, 1);
+		for (int k = 0; k < 4; k++)
+			ranges[k] = choices[(unsigned int)rand_r(&seed) % 6];
+		range_of = ranges;
+		res = rules_meta_pack_eval_range(pack, 0, meta_range_cb, NULL);
+		/* Every integer assignment within the ranges. */
+		for (v[0] = ranges[0].lo; v[0] <= ranges[0].hi; v[0]++)
+		for (v[1] = ranges[1].lo; v[1] <= ranges[1].hi; v[1]++)
+		for (v[2] = ranges[2].lo; v[2] <= ranges[2].hi; v[2]++)
+		for (v[3] = ranges[3].lo; v[3] <= ranges[3].hi; v[3]++) {
+			struct meta_vals mv = { v };
+			const float fv[4] = { (float)v[0], (float)v[1], (float)v[2], (float)v[3] };
+			double x = rules_meta_eval(meta, meta_val_cb, &mv);
+			double y = rules_meta_pack_eval(pack, 0, fv);
+
+			if (!(x >= res.lo && x <= res.hi))
+				fail_msg("%s = %g out of [%g, %g]", expr, x, res.lo, res.hi);
+			if (x != y)
+				fail_msg("%s: %g, packed %g", expr, x, y);
+		}
+		rules_meta_pack_free(&pack);
+		rules_meta_free(&meta);
+	}
 }
 
 /*
@@ -1160,13 +1403,13 @@ test_line_ends(void **state)
 	m = o.m;
 	body(m, SA_RULE_BODY, middle);
 	body(m, SA_RULE_RAWBODY, raw);
-	rules_match_finish(m);
+	finish_all(m);
 	assert_true(hits(m, "T_TRACK"));
 	assert_true(hits(m, "T_RAW_START"));
 	rules_match_reset(m);
 	body(m, SA_RULE_BODY, inside);
 	body(m, SA_RULE_RAWBODY, raw_no);
-	rules_match_finish(m);
+	finish_all(m);
 	assert_false(hits(m, "T_TRACK"));
 	assert_false(hits(m, "T_RAW_START"));
 	one_set_close(&o);
@@ -1315,13 +1558,13 @@ test_line_crossing(void **state)
 		assert_int_equal(rules_status(o.r, (unsigned int)sa_rules_find(o.sa, names[i]),
 		    NULL), RULES_EXACT);
 	body(o.m, SA_RULE_BODY, apart);
-	rules_match_finish(o.m);
+	finish_all(o.m);
 	for (size_t i = 0; i < 5; i++)
 		if (hits(o.m, names[i]))
 			fail_msg("%s matched across a line end", names[i]);
 	rules_match_reset(o.m);
 	body(o.m, SA_RULE_BODY, together);
-	rules_match_finish(o.m);
+	finish_all(o.m);
 	for (size_t i = 0; i < 5; i++)
 		if (!hits(o.m, names[i]))
 			fail_msg("%s did not match within a line", names[i]);
@@ -1367,7 +1610,7 @@ test_stream_kept_full(void **state)
 	feed(m, "nsfer now\n");
 	feed(m, "v1agra\n");
 	rules_match_stream_close(m, SA_RULE_BODY);
-	rules_match_finish(m);
+	finish_all(m);
 	assert_true(hits(m, "BODY_SPLIT"));
 	assert_true(hits(m, "BODY_VIAGRA"));
 	assert_true(hits(m, "BODY_LOOKAHEAD"));
@@ -1516,6 +1759,9 @@ main(void)
 		cmocka_unit_test(test_repeat_part),
 		cmocka_unit_test(test_loosened_lines),
 		cmocka_unit_test(test_meta_at_zero),
+		cmocka_unit_test(test_lazy),
+		cmocka_unit_test(test_meta_ranges),
+		cmocka_unit_test(test_meta_syntax),
 		cmocka_unit_test(test_line_ends),
 		cmocka_unit_test(test_line_pattern),
 		cmocka_unit_test(test_disjoint),

@@ -3,7 +3,7 @@
  * rules_bench - facteur's rule matching against bare Hyperscan on the same
  * compiled databases and the same data, for tests/bench/filter.
  *
- *   rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] [-H] FILE...
+ *   rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] [-H] [-E] FILE...
  *
  * Each message goes once through the filter pipeline (rules only: no
  * antivirus, classifier or SPF/DKIM/DMARC), fed line by line as smtpd
@@ -25,7 +25,9 @@
  * scans of a lines rule's lines, the counting of tflags multiple) and
  * the N rules that took longest are printed on stderr, with their
  * milliseconds over that replay.  With -H, the number of messages each
- * rule hit, on stderr ("hits NAME N"), to compare two builds.
+ * rule hit, on stderr ("hits NAME N"), to compare two builds.  With -E,
+ * the rounds run the rules engine's replay only, for a profiler (perf
+ * record) to see the engine alone; nothing is printed but the time.
  */
 #include "facteur-config.h"
 
@@ -365,6 +367,8 @@ run_pipeline(struct filter *f, const struct message *msg)
 
 /* Replay without the meta rules: the scanning alone. */
 static int scan_only;
+/* -H: every sub-rule decided (rules_match_resolve_all), as an older build did. */
+static int resolve_subrules;
 static struct rules_match *replay_match;
 /* Per rule, for -p: confirmation, and messages hit. */
 static struct rules_profile *profile;
@@ -414,6 +418,8 @@ replay_rules(const struct message *msg)
 				rules_match_finish_scan(m);
 			else
 				__real_rules_match_finish(m);
+			if (resolve_subrules)
+				rules_match_resolve_all(m);
 			break;
 		}
 	}
@@ -572,8 +578,10 @@ print_hits(const struct message *msgs, size_t nmsgs)
 	unsigned int n = sa_rules_count(sa);
 
 	prof_hits = xcalloc(n + 1, sizeof(*prof_hits));
+	resolve_subrules = 1;
 	for (size_t i = 0; i < nmsgs; i++)
 		(void)replay_rules(&msgs[i]);
+	resolve_subrules = 0;
 	for (unsigned int i = 0; i < n; i++)
 		if (prof_hits[i] > 0)
 			fprintf(stderr, "hits %s %u\n", sa_rules_get(sa, i)->name, prof_hits[i]);
@@ -600,11 +608,12 @@ main(int argc, char **argv)
 	const hs_database_t **scratch_dbs = NULL;
 	size_t nscratch_dbs = 0;
 	struct filter *f;
-	int c, rounds = 3, top = 0, list_hits = 0;
+	int c, rounds = 3, top = 0, list_hits = 0, engine_only = 0;
 
-	while ((c = getopt(argc, argv, "c:Hp:r:")) != -1) {
+	while ((c = getopt(argc, argv, "c:EHp:r:")) != -1) {
 		switch (c) {
 		case 'c': conf = optarg; break;
+		case 'E': engine_only = 1; break;
 		case 'H': list_hits = 1; break;
 		case 'p': top = atoi(optarg); break;
 		case 'r': rounds = atoi(optarg); break;
@@ -613,7 +622,7 @@ main(int argc, char **argv)
 	}
 	if (optind == argc || rounds < 1) {
 usage:
-		fprintf(stderr, "usage: rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] [-H] FILE...\n");
+		fprintf(stderr, "usage: rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] [-H] [-E] FILE...\n");
 		return 2;
 	}
 	log_init("rules_bench", 1);
@@ -676,6 +685,17 @@ usage:
 	free(scratch_dbs);
 	hs_recording = NULL;
 
+	if (engine_only) {
+		double t0 = cpu_now();
+
+		for (int r = 0; r < rounds; r++) {
+			for (size_t i = 0; i < nmsgs; i++)
+				(void)replay_rules(&msgs[i]);
+		}
+		printf("rules_ms_per_msg %.4f\n", (cpu_now() - t0) * 1e3 / (double)rounds /
+		    (double)nmsgs);
+		goto done;
+	}
 	tp = xcalloc((size_t)rounds, sizeof(*tp));
 	tr = xcalloc((size_t)rounds, sizeof(*tr));
 	th = xcalloc((size_t)rounds, sizeof(*th));
@@ -741,6 +761,7 @@ usage:
 		printf("ratio_hyperscan_over_rules %.3f\n", ratio_rules);
 		printf("ratio_hyperscan_over_scan %.3f\n", ratio_scan);
 	}
+done:
 	if (top > 0)
 		print_profile(msgs, nmsgs, (unsigned int)top);
 	if (list_hits)
