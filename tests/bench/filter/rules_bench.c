@@ -16,9 +16,12 @@
  * where its group starts) are the engine's own work, timed with it, not
  * bare Hyperscan's.  Timed rounds then alternate:
  * the pipeline itself (MIME parsing included), the rules engine replaying
- * the calls (grouping, PCRE2 confirmation, if-unset, meta rules), and a
- * bare loop calling hs_scan / hs_scan_stream with the same databases on
- * the same bytes with a callback that only counts.  Prints key value
+ * the calls (grouping, PCRE2 confirmation, if-unset, meta rules), the
+ * engine again without the meta rules (rules_scan_ms: the sub-rules it
+ * leaves undecided are then never confirmed, so the whole engine's
+ * ratio is the one to read), and a bare loop calling hs_scan /
+ * hs_scan_stream with the same databases on the same bytes with a
+ * callback that only counts.  Prints key value
  * lines, times per message being the median over rounds of CPU time, the
  * ratios the median of each round's ratio.
  * With -p N, one more replay times each rule's confirmation (PCRE2, the
