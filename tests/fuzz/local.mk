@@ -26,6 +26,7 @@ EXTRA_DIST += \
 	tests/fuzz/fuzz_filter.cf \
 	tests/fuzz/corpus/fuzz_filter/broken \
 	tests/fuzz/corpus/fuzz_filter/html-alternative \
+	tests/fuzz/corpus/fuzz_filter/html-style \
 	tests/fuzz/corpus/fuzz_filter/plain-received \
 	tests/fuzz/corpus/fuzz_rules_relax/anchors \
 	tests/fuzz/corpus/fuzz_rules_relax/lookaround \

@@ -392,6 +392,91 @@ def test_rule_kinds_read_the_parts_spamassassin_reads():
         assert mine == theirs, name
 
 
+# HTML.pm's text_style: the colours, sizes and visibility of the text as
+# the elements set them (font, body text=, style= on span/div/p/a/table/
+# td/tr, big/small, basefont), close_tag and close_table_tag popping them,
+# and name_to_rgb's reading of colours (names, #hex flex, rgb() in
+# numbers and percents, no '#': invalid).  Each message is one HTML part;
+# STYLE_HITS is what SpamAssassin says of each, so the messages are known
+# to exercise what they are meant to.
+STYLE_RULES = """
+body     T_TS_LOW       eval:html_test('font_low_contrast')
+body     T_TS_INVALID   eval:html_test('font_invalid_color')
+body     T_TS_MAX2      eval:html_range('max_size', '2', 'inf')
+body     T_TS_MAX4      eval:html_range('max_size', '4', 'inf')
+body     T_TS_MAX6      eval:html_range('max_size', '6', 'inf')
+body     T_TS_MIN       eval:html_range('min_size', '-100', '-1')
+"""
+STYLE_PAGES = {
+    "same-colour": '<font color="#FFFFFF">hidden words</font> shown',
+    "near-colour": '<span style="color: #fefefe">hidden words</span>',
+    "style-both": '<div style="background-color: red; color: red">hidden</div>',
+    "no-hash": '<font color="ff0000">red?</font>',
+    "bad-name": '<font color="notacolour">what</font>',
+    "rgb": '<span style="color: rgb(255, 255, 254)">pale</span>',
+    "rgb-percent": '<span style="color: rgb(100%, 100%, 100%) !important">pale</span>',
+    "font-rgb-percent": '<font color="rgb(100%, 99%,100%)">pale</font>',
+    "font-rgb": '<font color="rgb(255,255, 250)">pale</font>',
+    "background": ('<table><tr><td style="background: url(\'a b.png\') #000 no-repeat; '
+                   'color:#000001">dark on dark</td></tr></table> after'),
+    "transparent": '<span style="color: transparent">gone</span>',
+    "body-text": '<body text="#ffffff">white on white</body>',
+    "bgcolor-ignored": '<body bgcolor="#000000"><font color="#000000">black</font></body>',
+    "sizes": '<font size=7>big</font> <font size="+4">bigger</font>',
+    "basefont": '<basefont size=5><font size=-1 color=blue>four</font>',
+    "big-small": '<big><big><font color=blue>x</font></big></big> <small><small><small>'
+                 '<small><font color=red>y</font></small></small></small></small>',
+    "tiny": '<font size="1">tiny</font> <span style="display: none">none</span> '
+            '<span style="visibility: hidden">hidden</span>',
+    "closed": ('<font color=white><table><tr><td>in</td><td>cells</td></tr></table></font>'
+               '<p>out</p>'),
+    "td-closes-font": ('<table><tr><td><font color="#ffffff">a<td>b</font>c</td></tr>'
+                       '<tr><td>visible</td></tr></table>'),
+    "visible": '<p style="color: #333">Plain <b>visible</b> text.</p>',
+}
+STYLE_HITS = {
+    "same-colour": {"T_TS_LOW", "T_TS_MAX2"},
+    "near-colour": {"T_TS_LOW", "T_TS_MAX2"},
+    "style-both": {"T_TS_LOW", "T_TS_MAX2"},
+    "no-hash": {"T_TS_INVALID", "T_TS_MAX2"},
+    "bad-name": {"T_TS_INVALID", "T_TS_MAX2"},
+    "rgb": {"T_TS_LOW", "T_TS_MAX2"},
+    # in style=, rgb() keeps its digits and commas: 100% is 100 (#646464)
+    "rgb-percent": {"T_TS_MAX2"},
+    "font-rgb-percent": {"T_TS_LOW", "T_TS_MAX2"},
+    "font-rgb": {"T_TS_LOW", "T_TS_MAX2"},
+    "background": {"T_TS_LOW", "T_TS_MAX2"},
+    "transparent": {"T_TS_LOW", "T_TS_MAX2"},
+    "body-text": {"T_TS_LOW", "T_TS_MAX2"},
+    "bgcolor-ignored": {"T_TS_MAX2"},
+    "sizes": {"T_TS_MAX2", "T_TS_MAX4", "T_TS_MAX6"},
+    "basefont": {"T_TS_MAX2"},
+    "big-small": {"T_TS_MAX2", "T_TS_MAX4", "T_TS_MIN"},
+    "tiny": {"T_TS_MAX2"},
+    "closed": {"T_TS_LOW", "T_TS_MAX2"},
+    "td-closes-font": {"T_TS_LOW", "T_TS_MAX2"},
+    "visible": {"T_TS_MAX2"},
+}
+
+
+def style_messages():
+    out = {}
+    for i, (name, page) in enumerate(sorted(STYLE_PAGES.items())):
+        out["style-" + name] = (
+            "From: a@example.org\nTo: b@example.net\nSubject: style\n"
+            "Date: Wed, 02 Dec 2026 10:00:00 +0000\nMessage-ID: <s%d@example.org>\n"
+            "MIME-Version: 1.0\nContent-Type: text/html; charset=us-ascii\n\n"
+            "<html>%s</html>\n" % (i, page)).encode()
+    return out
+
+
+def test_text_style_is_spamassassins():
+    for name, (theirs, mine) in custom_rule_hits("T_TS_", STYLE_RULES,
+                                                 style_messages()).items():
+        assert theirs == STYLE_HITS[name[len("style-"):]], (name, theirs)
+        assert mine == theirs, (name, theirs, mine)
+
+
 # uri rules match SpamAssassin's URI list (get_uri_list): every canonical
 # form uri_list_canonicalize makes of the URIs of the text and of the
 # HTML, not the URIs as written.  Each rule below matches one form only a
