@@ -2441,17 +2441,8 @@ is_tocc(const char *lname)
 static uint32_t
 lower_name(char *lname, const char *name, size_t size)
 {
-	uint32_t h = 2166136261u;
-	size_t i;
-
-	for (i = 0; i + 1 < size && name[i] != '\0'; i++) {
-		char c = name[i];
-
-		lname[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-		h = (h ^ (unsigned char)lname[i]) * 16777619u;
-	}
-	lname[i] = '\0';
-	return h;
+	str_copy(lname, name, size);
+	return name_hash(str_lower(lname));
 }
 
 void
