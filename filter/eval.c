@@ -23,7 +23,9 @@
 
 #include "filter/charset.h"
 #include "filter/eval.h"
+#include "filter/eval_re.h"
 #include "filter/eval_received.h"
+#include "filter/html_style.h"
 #include "filter/mime.h"
 #include "filter/sa_rules.h"
 #include "filter/strbuf.h"
@@ -459,133 +461,19 @@ eval_config_free(struct eval_config **cp)
 	free(c);
 }
 
-/* ---- regular expressions: the plugins' own, compiled once per process ---- */
+/* ---- regular expressions: the plugins' own, compiled once (filter/eval_re.c) ---- */
 
-/*
- * Compiled once per process, looked up without a lock (every message
- * asks for dozens): an open-addressing table keyed by the literal's
- * address, an entry published by storing its pattern last (release) and
- * read from the pattern first (acquire); entries are never taken out.
- */
-#define RE_TABLE_SIZE 1024	/* power of two; the literals of eval*.c are far fewer */
-
-struct re_entry {
-	const char *pattern;	/* a literal: compared by address */
-	uint32_t options;
-	pcre2_code *code;	/* NULL: PCRE2 refused it */
-};
-
-static pthread_mutex_t re_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct re_entry re_table[RE_TABLE_SIZE];
-static size_t re_count;
-
-static pcre2_code *
-re_compile(const char *pattern, uint32_t options)
-{
-	pcre2_code *code;
-	int err;
-	PCRE2_SIZE off;
-
-	code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, options, &err, &off,
-	    NULL);
-	/* Called for every message: JIT (the interpreter was a tenth of the filter). */
-	if (code != NULL)
-		(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-	return code;
-}
-
-static const struct re_entry *
-re_lookup(const char *pattern, uint32_t options, size_t *free_r)
-{
-	size_t i = (((uintptr_t)pattern >> 3) ^ options * 0x9e3779b1u) & (RE_TABLE_SIZE - 1);
-
-	for (size_t n = 0; n < RE_TABLE_SIZE; n++, i = (i + 1) & (RE_TABLE_SIZE - 1)) {
-		const char *p = __atomic_load_n(&re_table[i].pattern, __ATOMIC_ACQUIRE);
-
-		if (p == NULL) {
-			if (free_r != NULL)
-				*free_r = i;
-			return NULL;
-		}
-		if (p == pattern && re_table[i].options == options)
-			return &re_table[i];
-	}
-	return NULL;
-}
-
-/*
- * The compiled form of a literal pattern; *owned_r set when it could not
- * be kept (the table is full): the caller frees it.
- */
-pcre2_code *
-eval_re_get(const char *pattern, uint32_t options, int *owned_r)
-{
-	const struct re_entry *e;
-	pcre2_code *code;
-	size_t slot = RE_TABLE_SIZE;
-
-	*owned_r = 0;
-	if ((e = re_lookup(pattern, options, NULL)) != NULL)
-		return e->code;
-	pthread_mutex_lock(&re_lock);
-	if ((e = re_lookup(pattern, options, &slot)) != NULL) {
-		pthread_mutex_unlock(&re_lock);
-		return e->code;
-	}
-	code = re_compile(pattern, options);
-	if (slot < RE_TABLE_SIZE && re_count < RE_TABLE_SIZE * 3 / 4) {
-		re_table[slot].options = options;
-		re_table[slot].code = code;
-		__atomic_store_n(&re_table[slot].pattern, pattern, __ATOMIC_RELEASE);
-		re_count++;
-	} else {
-		*owned_r = 1;
-	}
-	pthread_mutex_unlock(&re_lock);
-	return code;
-}
-
-/*
- * Search s with a literal pattern; 1 if found (capture n in ov[2n], ov[2n+1]
- * when ov is given: size_t ov[10], room for 4 groups), 0 if not.
- */
 static int
 re_find_at(const char *pattern, uint32_t options, const char *s, size_t len, size_t start,
     size_t *ov)
 {
-	int owned;
-	pcre2_code *code = eval_re_get(pattern, options, &owned);
-	pcre2_match_data *md;
-	int rc;
-
-	if (code == NULL || s == NULL) {
-		if (owned)
-			pcre2_code_free(code);
-		return 0;
-	}
-	md = pcre2_match_data_create(5, NULL);
-	rc = pcre2_match(code, (PCRE2_SPTR)s, len, start, 0, md, NULL);
-	/* JIT's stack is bounded: the interpreter decides what it could not. */
-	if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
-		rc = pcre2_match(code, (PCRE2_SPTR)s, len, start, PCRE2_NO_JIT, md, NULL);
-	/* 0: a match with more groups than the 5 pairs kept. */
-	if (rc == 0)
-		rc = 5;
-	if (rc > 0 && ov != NULL) {
-		PCRE2_SIZE *v = pcre2_get_ovector_pointer(md);
-		for (int i = 0; i < 10; i++)
-			ov[i] = i < 2 * rc ? v[i] : PCRE2_UNSET;
-	}
-	pcre2_match_data_free(md);
-	if (owned)
-		pcre2_code_free(code);
-	return rc > 0;
+	return eval_re_find_at(pattern, options, s, len, start, ov);
 }
 
 static int
 re_find(const char *pattern, uint32_t options, const char *s, size_t *ov)
 {
-	return re_find_at(pattern, options, s, s != NULL ? strlen(s) : 0, 0, ov);
+	return eval_re_find(pattern, options, s, ov);
 }
 
 /* PCRE2's \w without UCP (its default tables): ASCII letters, digits, _ */
@@ -696,15 +584,6 @@ struct html_uri {
 	size_t nanchors;
 };
 
-/* HTML.pm's text_style entries: what draws the text at this point. */
-struct html_style {
-	char tag[16];
-	/* name_to_rgb(): "#rrggbb" (or fewer digits), "invalid"; or "transparent" */
-	char fg[12], bg[12];
-	double size;
-	int display_none, visibility_hidden;	/* style display: none, visibility: hidden */
-};
-
 struct html_info {
 	size_t part;		/* its index in eval_state's parts */
 	int tags, elements, tags_seen, elements_seen, closed_extra, obfuscation;
@@ -719,18 +598,12 @@ struct html_info {
 	struct html_uri *uris;	/* uris[i].key is uri_keys.v[i] */
 	size_t nuris;
 	struct strset uri_keys;
-	/* HTML.pm text_style: font sizes set, text drawn invisible */
-	int max_size_set, min_size_set;
-	double max_size, min_size;
-	int font_low_contrast, font_invalid_color;
 	/* while parsing */
 	struct strbuf text;	/* rendered */
 	size_t piece;		/* start of the last piece of text in text */
 	int npieces, piece_ws;	/* the last piece was white space */
 	int piece_invisible;	/* the last piece was invisible text */
-	struct html_style *styles;	/* text_style's stack, [0] the defaults */
-	size_t nstyles, styles_size;
-	double basefont;
+	struct html_styles styles;	/* text_style: colours, sizes, invisible text */
 	char *anchor_last;
 	char *base_href;
 };
@@ -2194,7 +2067,6 @@ entry_new(struct strbuf *b)
 	strbuf_putc(b, '\0');
 }
 
-static int html_font_invisible(struct html_info *h);
 
 /* Perl's \s */
 static int
@@ -2242,7 +2114,7 @@ html_text_event(struct html_info *h, const char *text, size_t len)
 	}
 	if (html_in(h, "title") && h->ntitles > 0)
 		entry_append(&h->title, text, len);
-	invisible = html_has_text(text, len) && html_font_invisible(h);
+	invisible = html_has_text(text, len) && html_styles_invisible(&h->styles);
 	if (h->npieces > 0 && len > 0) {
 		size_t plen = h->text.len - h->piece;
 		const char *prev = h->text.data + h->piece;
@@ -2629,511 +2501,17 @@ html_tests(struct html_info *h, const char *tag, const struct html_tag *t)
 	}
 }
 
-/* ---- HTML.pm text_style: colours, sizes, invisible text ---- */
-
-/* The elements text_style reads (HTML.pm elements_text_style). */
-static const char *const html_text_style_tags[] = {
-	"body", "font", "table", "tr", "th", "td", "big", "small", "basefont", "marquee",
-	"span", "p", "div", "a", NULL
-};
-
-static char
-lc_ascii(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-/* /^#?([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/: its three components. */
-static int
-rgb_hex(const char *c, unsigned int *r, unsigned int *g, unsigned int *b)
-{
-	if (*c == '#')
-		c++;
-	if (strlen(c) != 6 || strspn(c, "0123456789abcdef") != 6)
-		return 0;
-	return sscanf(c, "%2x%2x%2x", r, g, b) == 3;
-}
-
-typedef struct {
-	const char *name;
-	unsigned long rgb;
-} html_color;
-
-static const html_color html_colors[] = {
-	{ "aliceblue", 0xf0f8ff }, { "antiquewhite", 0xfaebd7 }, { "aqua", 0x00ffff },
-	{ "aquamarine", 0x7fffd4 }, { "azure", 0xf0ffff }, { "beige", 0xf5f5dc },
-	{ "bisque", 0xffe4c4 }, { "black", 0x000000 }, { "blanchedalmond", 0xffebcd },
-	{ "blue", 0x0000ff }, { "blueviolet", 0x8a2be2 }, { "brown", 0xa52a2a },
-	{ "burlywood", 0xdeb887 }, { "cadetblue", 0x5f9ea0 }, { "chartreuse", 0x7fff00 },
-	{ "chocolate", 0xd2691e }, { "coral", 0xff7f50 }, { "cornflowerblue", 0x6495ed },
-	{ "cornsilk", 0xfff8dc }, { "crimson", 0xdc143c }, { "cyan", 0x00ffff },
-	{ "darkblue", 0x00008b }, { "darkcyan", 0x008b8b }, { "darkgoldenrod", 0xb8860b },
-	{ "darkgray", 0xa9a9a9 }, { "darkgreen", 0x006400 }, { "darkgrey", 0xa9a9a9 },
-	{ "darkkhaki", 0xbdb76b }, { "darkmagenta", 0x8b008b }, { "darkolivegreen", 0x556b2f },
-	{ "darkorange", 0xff8c00 }, { "darkorchid", 0x9932cc }, { "darkred", 0x8b0000 },
-	{ "darksalmon", 0xe9967a }, { "darkseagreen", 0x8fbc8f }, { "darkslateblue", 0x483d8b },
-	{ "darkslategray", 0x2f4f4f }, { "darkslategrey", 0x2f4f4f },
-	{ "darkturquoise", 0x00ced1 }, { "darkviolet", 0x9400d3 }, { "deeppink", 0xff1493 },
-	{ "deepskyblue", 0x00bfff }, { "dimgray", 0x696969 }, { "dimgrey", 0x696969 },
-	{ "dodgerblue", 0x1e90ff }, { "firebrick", 0xb22222 }, { "floralwhite", 0xfffaf0 },
-	{ "forestgreen", 0x228b22 }, { "fuchsia", 0xff00ff }, { "gainsboro", 0xdcdcdc },
-	{ "ghostwhite", 0xf8f8ff }, { "gold", 0xffd700 }, { "goldenrod", 0xdaa520 },
-	{ "gray", 0x808080 }, { "green", 0x008000 }, { "greenyellow", 0xadff2f },
-	{ "grey", 0x808080 }, { "honeydew", 0xf0fff0 }, { "hotpink", 0xff69b4 },
-	{ "indianred", 0xcd5c5c }, { "indigo", 0x4b0082 }, { "ivory", 0xfffff0 },
-	{ "khaki", 0xf0e68c }, { "lavender", 0xe6e6fa }, { "lavenderblush", 0xfff0f5 },
-	{ "lawngreen", 0x7cfc00 }, { "lemonchiffon", 0xfffacd }, { "lightblue", 0xadd8e6 },
-	{ "lightcoral", 0xf08080 }, { "lightcyan", 0xe0ffff },
-	{ "lightgoldenrodyellow", 0xfafad2 }, { "lightgray", 0xd3d3d3 },
-	{ "lightgreen", 0x90ee90 }, { "lightgrey", 0xd3d3d3 }, { "lightpink", 0xffb6c1 },
-	{ "lightsalmon", 0xffa07a }, { "lightseagreen", 0x20b2aa }, { "lightskyblue", 0x87cefa },
-	{ "lightslategray", 0x778899 }, { "lightslategrey", 0x778899 },
-	{ "lightsteelblue", 0xb0c4de }, { "lightyellow", 0xffffe0 }, { "lime", 0x00ff00 },
-	{ "limegreen", 0x32cd32 }, { "linen", 0xfaf0e6 }, { "magenta", 0xff00ff },
-	{ "maroon", 0x800000 }, { "mediumaquamarine", 0x66cdaa }, { "mediumblue", 0x0000cd },
-	{ "mediumorchid", 0xba55d3 }, { "mediumpurple", 0x9370db }, { "mediumseagreen", 0x3cb371 },
-	{ "mediumslateblue", 0x7b68ee }, { "mediumspringgreen", 0x00fa9a },
-	{ "mediumturquoise", 0x48d1cc }, { "mediumvioletred", 0xc71585 },
-	{ "midnightblue", 0x191970 }, { "mintcream", 0xf5fffa }, { "mistyrose", 0xffe4e1 },
-	{ "moccasin", 0xffe4b5 }, { "navajowhite", 0xffdead }, { "navy", 0x000080 },
-	{ "oldlace", 0xfdf5e6 }, { "olive", 0x808000 }, { "olivedrab", 0x6b8e23 },
-	{ "orange", 0xffa500 }, { "orangered", 0xff4500 }, { "orchid", 0xda70d6 },
-	{ "palegoldenrod", 0xeee8aa }, { "palegreen", 0x98fb98 }, { "paleturquoise", 0xafeeee },
-	{ "palevioletred", 0xdb7093 }, { "papayawhip", 0xffefd5 }, { "peachpuff", 0xffdab9 },
-	{ "peru", 0xcd853f }, { "pink", 0xffc0cb }, { "plum", 0xdda0dd },
-	{ "powderblue", 0xb0e0e6 }, { "purple", 0x800080 }, { "red", 0xff0000 },
-	{ "rosybrown", 0xbc8f8f }, { "royalblue", 0x4169e1 }, { "saddlebrown", 0x8b4513 },
-	{ "salmon", 0xfa8072 }, { "sandybrown", 0xf4a460 }, { "seagreen", 0x2e8b57 },
-	{ "seashell", 0xfff5ee }, { "sienna", 0xa0522d }, { "silver", 0xc0c0c0 },
-	{ "skyblue", 0x87ceeb }, { "slateblue", 0x6a5acd }, { "slategray", 0x708090 },
-	{ "slategrey", 0x708090 }, { "snow", 0xfffafa }, { "springgreen", 0x00ff7f },
-	{ "steelblue", 0x4682b4 }, { "tan", 0xd2b48c }, { "teal", 0x008080 },
-	{ "thistle", 0xd8bfd8 }, { "tomato", 0xff6347 }, { "turquoise", 0x40e0d0 },
-	{ "violet", 0xee82ee }, { "wheat", 0xf5deb3 }, { "white", 0xffffff },
-	{ "whitesmoke", 0xf5f5f5 }, { "yellow", 0xffff00 }, { "yellowgreen", 0x9acd32 },
-};
-
-static int
-color_cmp(const void *key, const void *elem)
-{
-	return strcmp(key, *(const char *const *)elem);
-}
-
-/* Perl's dec2hex: at least two hex digits. */
-static void
-dec2hex(struct strbuf *b, double d)
-{
-	char buf[32];
-
-	if (d < 0)
-		d = 0;
-	if (d > 1e18)
-		d = 1e18;
-	snprintf(buf, sizeof(buf), "%s%llx", d < 16 ? "0" : "", (unsigned long long)d);
-	strbuf_append(b, buf, strlen(buf));
-}
-
-/*
- * HTML.pm name_to_rgb: a colour name, #hex (flex: 3 or 6 digits, others
- * cut or padded), rgb(r, g, b) or rgb(r%, g%, b%), as "#rrggbb" in out;
- * anything else "invalid" (hex without '#' too).
- */
-static void
-name_to_rgb(const char *value, char out[12])
-{
-	struct strbuf c = { NULL, 0, 0 }, hex = { NULL, 0, 0 };
-	size_t ov[10], start = 0, end;
-	void *found;
-
-	end = strlen(value);
-	while (start < end && perl_space((unsigned char)value[start]))
-		start++;
-	while (end > start && perl_space((unsigned char)value[end - 1]))
-		end--;
-	for (size_t i = start; i < end; i++)
-		strbuf_putc(&c, lc_ascii(value[i]));
-	strbuf_putc(&c, '\0');
-	c.len--;
-	found = bsearch(c.data, html_colors, sizeof(html_colors) / sizeof(html_colors[0]),
-	    sizeof(html_colors[0]), color_cmp);
-	if (found != NULL) {
-		snprintf(out, 12, "#%06lx", ((const html_color *)found)->rgb);
-		goto done;
-	}
-	strcpy(out, "invalid");
-	if (!re_find("^[#a-f0-9]*$|rgb\\([\\d%, ]*\\)", PCRE2_CASELESS, c.data, NULL))
-		goto done;
-	/* rgb(r%, g%, b%), then rgb(r, g, b), as "#" and two hex digits (or more) each */
-	for (int percent = 1; percent >= 0; percent--) {
-		struct strbuf n = { NULL, 0, 0 };
-
-		if (!re_find(percent ? "rgb\\((\\d+)%,\\s*(\\d+)%,\\s*(\\d+)%\\s*\\)" :
-		    "rgb\\((\\d+),\\s*(\\d+),\\s*(\\d+)\\s*\\)", PCRE2_CASELESS, c.data, ov))
-			continue;
-		strbuf_putc(&n, '#');
-		for (int k = 1; k <= 3; k++) {
-			double d = strtod(c.data + ov[2 * k], NULL);
-
-			dec2hex(&n, percent ? floor(d / 100 * 255) : d);
-		}
-		strbuf_putc(&n, '\0');
-		strbuf_free(&c);
-		c = n;
-		c.len--;
-	}
-	if (c.len == 0 || c.data[0] != '#')
-		goto done;
-	for (size_t i = 0; i < c.len; i++)
-		if (isxdigit((unsigned char)c.data[i]))
-			strbuf_putc(&hex, lc_ascii(c.data[i]));
-	if (hex.len > 6)
-		hex.len = 6;
-	if (hex.len > 3 && hex.len < 6)
-		hex.len = 3;
-	while (hex.len % 3 != 0)
-		strbuf_putc(&hex, '0');
-	if (hex.len == 3)
-		snprintf(out, 12, "#%c%c%c%c%c%c", hex.data[0], hex.data[0], hex.data[1],
-		    hex.data[1], hex.data[2], hex.data[2]);
-	else
-		snprintf(out, 12, "#%.*s", (int)hex.len, hex.len > 0 ? hex.data : "");
-done:
-	strbuf_free(&c);
-	strbuf_free(&hex);
-}
-
-static struct html_style *
-html_style_top(struct html_info *h)
-{
-	if (h->nstyles == 0) {
-		/* html_start: black on white, basefont 3 */
-		h->styles_size = 16;
-		h->styles = xcalloc(h->styles_size, sizeof(*h->styles));
-		strcpy(h->styles[0].tag, "default");
-		strcpy(h->styles[0].fg, "#000000");
-		strcpy(h->styles[0].bg, "#ffffff");
-		h->basefont = 3;
-		h->styles[0].size = h->basefont;
-		h->nstyles = 1;
-	}
-	return &h->styles[h->nstyles - 1];
-}
-
-/*
- * A text_style stack bounded for hostile nesting: past this many open
- * elements a new one is not pushed (its closing tag then closes an outer
- * one of the same name, if any).
- */
-#define HTML_STYLES_MAX 65536
-
-static void
-html_style_push(struct html_info *h, const struct html_style *st)
-{
-	if (h->nstyles >= HTML_STYLES_MAX)
-		return;
-	if (h->nstyles == h->styles_size) {
-		h->styles_size *= 2;
-		h->styles = xrealloc(h->styles, h->styles_size * sizeof(*h->styles));
-	}
-	h->styles[h->nstyles++] = *st;
-}
-
-/* Is an element named tag on the stack? */
-static int
-html_style_open(const struct html_info *h, const char *tag)
-{
-	for (size_t i = h->nstyles; i-- > 0;)
-		if (strcmp(h->styles[i].tag, tag) == 0)
-			return 1;
-	return 0;
-}
-
-/* close_tag: everything up to and including the last tag, if it is open. */
-static void
-html_style_close(struct html_info *h, const char *tag)
-{
-	if (!html_style_open(h, tag))
-		return;
-	while (h->nstyles > 0) {
-		int last = strcmp(h->styles[--h->nstyles].tag, tag) == 0;
-
-		if (last)
-			break;
-	}
-}
-
-/* close_table_tag: a new td closes open fonts and tds, a new tr fonts, tds and trs. */
-static void
-html_style_close_table(struct html_info *h, const char *tag)
-{
-	if (!html_style_open(h, tag))
-		return;
-	while (h->nstyles > 0) {
-		const char *top = h->styles[h->nstyles - 1].tag;
-
-		if (strcmp(top, "font") == 0 || strcmp(top, "td") == 0 ||
-		    (strcmp(tag, "tr") == 0 && strcmp(top, "tr") == 0))
-			h->nstyles--;
-		else
-			break;
-	}
-}
-
-/* parse_css_background: the last layer's values, the first that is a colour. */
-static int
-css_background_color(const char *value, char out[12])
-{
-	struct strbuf tok = { NULL, 0, 0 }, layer = { NULL, 0, 0 };	/* tokens, each \0-ended */
-	char stack[64];
-	int state = 0, depth = 0, found = 0;
-
-	for (const char *p = value; *p != '\0'; p++) {
-		char ch = lc_ascii(*p);
-		int push = -1;
-
-		if (state == 0 && ch == ' ') {
-			if (tok.len > 0) {
-				strbuf_append(&layer, tok.data, tok.len);
-				strbuf_putc(&layer, '\0');
-			}
-			strbuf_reset(&tok);
-			continue;
-		}
-		if (state == 0 && ch == ',') {
-			if (tok.len > 0) {
-				strbuf_append(&layer, tok.data, tok.len);
-				strbuf_putc(&layer, '\0');
-			}
-			strbuf_reset(&tok);
-			/* a layer ends: only the last one is looked at */
-			strbuf_reset(&layer);
-			continue;
-		}
-		strbuf_putc(&tok, ch);
-		if (state == 0 || state == 1) {
-			if (ch == '(' && state == 0)
-				push = 1;
-			else if (ch == '"')
-				push = 2;
-			else if (ch == '\'')
-				push = 3;
-			else if (ch == ')' && state == 1) {
-				strbuf_append(&layer, tok.data, tok.len);
-				strbuf_putc(&layer, '\0');
-				strbuf_reset(&tok);
-				state = depth > 0 ? stack[--depth] : 0;
-			}
-		} else if ((state == 2 && ch == '"') || (state == 3 && ch == '\'')) {
-			state = depth > 0 ? stack[--depth] : 0;
-		}
-		if (push >= 0) {
-			if (depth < (int)sizeof(stack))
-				stack[depth++] = (char)state;
-			state = push;
-		}
-	}
-	if (tok.len > 0) {
-		strbuf_append(&layer, tok.data, tok.len);
-		strbuf_putc(&layer, '\0');
-	}
-	for (size_t off = 0; off < layer.len && !found;) {
-		const char *v = layer.data + off;
-
-		name_to_rgb(v, out);
-		found = strcmp(out, "invalid") != 0;
-		off += strlen(v) + 1;
-	}
-	strbuf_free(&tok);
-	strbuf_free(&layer);
-	return found;
-}
-
-/* text_style's style attribute: colours, display, visibility. */
-static void
-html_style_css(struct html_info *h, struct html_style *st, const char *css)
-{
-	const struct html_style *parent = html_style_top(h);
-	char *copy = xstrdup(css), *part, *next;
-	size_t ov[10];
-
-	for (part = copy; part != NULL; part = next) {
-		next = strchr(part, ';');
-		if (next != NULL)
-			*next++ = '\0';
-		if (re_find("^\\s*(background-)?color:\\s*(.+?)\\s*$", PCRE2_CASELESS, part, ov)) {
-			char *fgbg = ov[2] != PCRE2_UNSET ? st->bg : st->fg;
-			char *v = xstrndup(part + ov[4], ov[5] - ov[4]);
-			size_t ov2[10];
-
-			str_lower(v);
-			if (re_find("\\s*!\\s*important$", 0, v, ov2))
-				v[ov2[0]] = '\0';
-			if (strstr(v, "rgb") != NULL) {
-				long rgb[3] = { 0, 0, 0 };
-				int k = 0;
-				char *q = v;
-
-				/* tr/0-9,//cd, then split on ',' */
-				for (char *r = v; *r != '\0'; r++)
-					if (isdigit((unsigned char)*r) || *r == ',')
-						*q++ = *r;
-				*q = '\0';
-				for (char *f = v; k < 3; k++) {
-					char *comma = strchr(f, ',');
-					double n = strtod(f, NULL);
-
-					rgb[k] = n > 255 ? 255 : (long)n;
-					if (comma == NULL)
-						break;
-					f = comma + 1;
-				}
-				snprintf(fgbg, 12, "#%02lx%02lx%02lx", rgb[0], rgb[1], rgb[2]);
-			} else if (strcmp(v, "inherit") == 0) {
-				;
-			} else if (strcmp(v, "transparent") == 0) {
-				strcpy(fgbg, "transparent");
-			} else {
-				name_to_rgb(v, fgbg);
-			}
-			free(v);
-		} else if (re_find("^\\s*background:\\s*(.+?)\\s*$", 0, part, ov)) {
-			char *v = xstrndup(part + ov[2], ov[3] - ov[2]);
-			char color[12];
-
-			if (css_background_color(v, color))
-				strcpy(st->bg, color);
-			free(v);
-		} else if (re_find("^\\s*([a-z_-]+)\\s*:\\s*(\\S.*?)\\s*$", PCRE2_CASELESS, part, ov)) {
-			size_t nl = ov[3] - ov[2], vl = ov[5] - ov[4];
-			const char *name = part + ov[2], *v = part + ov[4];
-
-			/* style_display, style_visibility, as written (lower case only) */
-			if (nl == 7 && memcmp(name, "display", 7) == 0)
-				st->display_none = vl == 4 && strncasecmp(v, "none", 4) == 0;
-			else if (nl == 10 && memcmp(name, "visibility", 10) == 0)
-				st->visibility_hidden = vl == 6 && strncasecmp(v, "hidden", 6) == 0;
-		}
-	}
-	free(copy);
-	if (strcmp(st->bg, "transparent") == 0)
-		strcpy(st->bg, parent->bg);
-	if (strcmp(st->fg, "transparent") == 0)
-		strcpy(st->fg, st->bg);
-}
-
-/* HTML.pm's ok_attributes: the attributes text_style reads on each element. */
-static int
-style_attr_ok(const char *tag, const char *name)
-{
-	static const struct {
-		const char *tag, *names;
-	} ok[] = {
-		{ "basefont", " color face size " }, { "body", " text bgcolor link alink vlink background " },
-		{ "font", " color face size " }, { "marquee", " bgcolor background " },
-		{ "table", " bgcolor style " }, { "td", " bgcolor style " }, { "th", " bgcolor style " },
-		{ "tr", " bgcolor style " }, { "span", " style " }, { "p", " style " },
-		{ "div", " style " }, { "a", " style " },
-	};
-	char word[80];
-
-	if (strlen(name) + 3 > sizeof(word))
-		return 0;
-	snprintf(word, sizeof(word), " %s ", name);
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (strcmp(ok[i].tag, tag) == 0)
-			return strstr(ok[i].names, word) != NULL;
-	return 0;
-}
-
-/* HTML.pm text_style: an element that may change how text is drawn, opened (1) or closed. */
+/* HTML.pm text_style, on a tag of an element it reads (filter/html_style.c) */
 static void
 html_text_style(struct html_info *h, const struct html_tag *t, int num)
 {
-	const char *tag = strcmp(t->name, "th") == 0 ? "td" : t->name;
-	struct html_style st;
-	const char *v;
-	size_t ov[10];
+	struct html_style_attr attrs[sizeof(t->attrs) / sizeof(t->attrs[0])];
 
-	(void)html_style_top(h);
-	if (num != 1) {
-		/* browsers render text after </body> */
-		if (strcmp(tag, "body") != 0)
-			html_style_close(h, tag);
-		return;
-	}
-	if (strcmp(tag, "basefont") == 0 && (v = tag_attr(t, "size")) != NULL &&
-	    re_find("^\\s*(\\d+)", 0, v, ov)) {
-		h->basefont = strtod(v + ov[2], NULL);
-		return;
-	}
-	if (strcmp(tag, "td") == 0 || strcmp(tag, "tr") == 0)
-		html_style_close_table(h, tag);
-	st = *html_style_top(h);
-	snprintf(st.tag, sizeof(st.tag), "%s", tag);
-	if (strcmp(tag, "big") == 0 || strcmp(tag, "small") == 0) {
-		st.size += strcmp(tag, "big") == 0 ? 1 : -1;
-		html_style_push(h, &st);
-		return;
-	}
 	for (int i = 0; i < t->nattrs; i++) {
-		const char *name = t->attrs[i].name;
-
-		v = t->attrs[i].value;
-		if (!style_attr_ok(tag, name))
-			continue;
-		if (strcmp(name, "text") == 0 || strcmp(name, "color") == 0) {
-			name_to_rgb(v, st.fg);
-		} else if (strcmp(name, "size") == 0) {
-			size_t ov2[10];
-
-			if (re_find("^\\s*([+-]\\d+)", 0, v, ov2))
-				st.size = h->basefont + strtod(v + ov2[2], NULL);
-			else if (re_find("^\\s*(\\d+)", 0, v, ov2))
-				st.size = strtod(v + ov2[2], NULL);
-		} else if (strcmp(name, "style") == 0) {
-			html_style_css(h, &st, v);
-		}
-		/* bgcolor is read for html_uri, not for the text's colours */
-		if (st.size > (h->max_size_set ? h->max_size : 0)) {
-			h->max_size = st.size;
-			h->max_size_set = 1;
-		} else if (st.size < (h->min_size_set ? h->min_size : 0)) {
-			h->min_size = st.size;
-			h->min_size_set = 1;
-		}
+		attrs[i].name = t->attrs[i].name;
+		attrs[i].value = t->attrs[i].value;
 	}
-	html_style_push(h, &st);
-}
-
-/* HTML.pm html_font_invisible, for a text event with something but white space in it. */
-static int
-html_font_invisible(struct html_info *h)
-{
-	const struct html_style *st = html_style_top(h);
-	size_t fl = strlen(st->fg), bl = strlen(st->bg);
-	unsigned int r1, g1, b1, r2, g2, b2;
-
-	/* the last six characters the same: same colour (or both invalid) */
-	if (strcmp(st->fg + (fl > 6 ? fl - 6 : 0), st->bg + (bl > 6 ? bl - 6 : 0)) == 0) {
-		h->font_low_contrast = 1;
-		return 1;
-	}
-	if (rgb_hex(st->fg, &r1, &g1, &b1) && rgb_hex(st->bg, &r2, &g2, &b2)) {
-		double r = (double)r1 - r2, g = (double)g1 - g2, b = (double)b1 - b2;
-		double distance = sqrt(pow(0.2126 * r, 2) + pow(0.7152 * g, 2) +
-		    pow(0.0722 * b, 2));
-
-		/* hard to read under 12 (HTML.pm) */
-		if (distance < 12) {
-			h->font_low_contrast = 1;
-			return 1;
-		}
-	}
-	if (strcmp(st->fg, "invalid") == 0 || strcmp(st->bg, "invalid") == 0) {
-		h->font_invalid_color = 1;
-		return 1;
-	}
-	return st->size <= 1 || st->display_none || st->visibility_hidden;
+	html_styles_tag(&h->styles, t->name, num == 1, attrs, t->nattrs);
 }
 
 /* HTML.pm html_tag */
@@ -3160,7 +2538,7 @@ html_tag_event(struct html_info *h, struct html_tag *t, int num)
 	}
 	if (ns || !(is_html_element(tag) || word_in(html_tricks, tag)))
 		return;
-	if (word_in(html_text_style_tags, tag))
+	if (html_style_element(tag))
 		html_text_style(h, t, num);
 	if (strcmp(tag, "br") == 0 || strcmp(tag, "div") == 0)
 		html_display(h, "\n", 1, 1, 0);
@@ -3512,7 +2890,7 @@ html_info_free(struct html_info *h)
 	strset_free(&h->uri_keys);
 	free(h->anchor_last);
 	free(h->base_href);
-	free(h->styles);
+	html_styles_free(&h->styles);
 }
 
 static int
@@ -4855,9 +4233,9 @@ html_flag(const struct html_info *h, const char *test, int *known)
 	if (strcmp(test, "uri_truncated") == 0)
 		return h != NULL && h->uri_truncated;
 	if (strcmp(test, "font_low_contrast") == 0)
-		return h != NULL && h->font_low_contrast;
+		return h != NULL && h->styles.font_low_contrast;
 	if (strcmp(test, "font_invalid_color") == 0)
-		return h != NULL && h->font_invalid_color;
+		return h != NULL && h->styles.font_invalid_color;
 	*known = 0;
 	return 0;
 }
@@ -4884,9 +4262,9 @@ html_value(const struct html_info *h, const char *test, double *v)
 	else if (strcmp(test, "obfuscation_ratio") == 0 && h->tags > 0 && h->obfuscation > 0)
 		*v = (double)h->obfuscation / h->tags;
 	else if (strcmp(test, "max_size") == 0)	/* html_end puts them, undef as 0 */
-		*v = h->max_size_set ? h->max_size : 0;
+		*v = h->styles.max_size_set ? h->styles.max_size : 0;
 	else if (strcmp(test, "min_size") == 0)
-		*v = h->min_size_set ? h->min_size : 0;
+		*v = h->styles.min_size_set ? h->styles.min_size : 0;
 	else
 		return 0;
 	return 1;

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "filter/eval.h"
+#include "filter/eval_re.h"
 #include "filter/eval_received.h"
 #include "filter/received.h"
 #include "lib/mem.h"

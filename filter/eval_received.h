@@ -24,13 +24,4 @@ void eval_received_clear(struct eval_msg *msg);
 int eval_received_from_domain(struct eval_msg *msg, const char *from, const char *domain,
     const char *desired);
 
-/*
- * eval.c's compiled literal patterns (with PCRE2_CODE_UNIT_WIDTH 8 and
- * pcre2.h first): a pattern is compiled once per process, keyed by its
- * address; *owned_r set when it could not be kept, the caller frees it.
- */
-#ifdef PCRE2_CODE_UNIT_WIDTH
-pcre2_code *eval_re_get(const char *pattern, uint32_t options, int *owned_r);
-#endif
-
 #endif

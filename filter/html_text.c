@@ -57,14 +57,24 @@ static const struct {
 	{ "shy", 0 }, { "zwnj", 0 }, { "zwj", 0 }, { "lrm", 0 }, { "rlm", 0 },
 };
 
+/* What an attribute's value is read for. */
+#define KEEP_URL 1
+#define KEEP_STYLE 2
+
 void
 html_text_init(struct html_text *h, html_url_fn *url, void *context)
 {
-	struct strbuf held = h->held;
+	struct strbuf held = h->held, style_attrs = h->style_attrs;
+	struct html_styles styles = h->styles;
 
 	memset(h, 0, sizeof(*h));
 	h->held = held;
 	strbuf_reset(&h->held);
+	h->style_attrs = style_attrs;
+	strbuf_reset(&h->style_attrs);
+	h->styles = styles;
+	html_styles_reset(&h->styles);
+	h->invisible = -1;
 	h->state = H_TEXT;
 	/* a part may start with a paragraph or a space, as in HTML.pm's text */
 	h->url = url;
@@ -100,20 +110,32 @@ elem_begin(struct html_text *h, struct strbuf *out)
 	if (h->in_text)
 		return;
 	h->in_text = 1;
-	if (h->space)
+	if (h->space) {
 		strbuf_putc(out, ' ');
+		h->newlines = 0;
+	}
 	h->space = 0;
 	h->lead = h->ws_elem;
 	h->ws_elem = 0;
+	h->lead_space = 0;
+	h->elem_invisible = 0;
+	if (h->invisible < 0)
+		h->invisible = html_styles_invisible(&h->styles);
 }
 
-/* White space in a text event: one space, pending, unless it leads. */
+/*
+ * White space in a text event: one space, pending, unless it leads.  A
+ * leading one stays if the text is invisible (HTML.pm display_text): it is
+ * so if something but white space follows in the event.
+ */
 static void
 put_space(struct html_text *h, struct strbuf *out)
 {
 	elem_begin(h, out);
 	if (!h->lead)
 		h->space = 1;
+	else if (h->invisible)
+		h->lead_space = 1;
 }
 
 static void
@@ -122,10 +144,12 @@ put_text(struct html_text *h, const char *s, size_t len, struct strbuf *out)
 	if (len == 0)
 		return;
 	elem_begin(h, out);
-	if (h->space)
+	if (h->space || h->lead_space)
 		strbuf_putc(out, ' ');
 	h->space = 0;
 	h->lead = 0;
+	h->lead_space = 0;
+	h->elem_invisible = h->invisible;
 	h->newlines = 0;
 	strbuf_append(out, s, len);
 }
@@ -200,23 +224,49 @@ put_literal(struct html_text *h, const char *s, size_t len, struct strbuf *out)
 /*
  * An element rendered as white space (HTML.pm display_text with
  * whitespace): the trailing space of the text element just before it is
- * dropped, and the leading space of the one just after; line ends at most
- * two in a row.
+ * dropped unless that text was invisible, and the leading space of the
+ * one just after; line ends at most two in a row.
  */
 static void
 ws_element(struct html_text *h, const char *ws, struct strbuf *out)
 {
+	if (h->space && h->elem_invisible) {
+		strbuf_putc(out, ' ');
+		h->newlines = 0;
+	}
 	h->space = 0;
 	h->in_text = 0;
 	for (; *ws != '\0'; ws++) {
-		if (*ws != '\n')
+		if (*ws != '\n') {
 			strbuf_putc(out, *ws);
-		else if (h->newlines < 2) {
+			h->newlines = 0;
+		} else if (h->newlines < 2) {
 			strbuf_putc(out, '\n');
 			h->newlines++;
 		}
 	}
 	h->ws_elem = 1;
+}
+
+/* A tag text_style reads, ended: its style pushed or popped. */
+static void
+style_tag_end(struct html_text *h)
+{
+	struct html_style_attr attrs[16];
+	char tag[sizeof(h->tag) + 1];
+	int n = 0;
+
+	memcpy(tag, h->tag, h->tag_len);
+	tag[h->tag_len] = '\0';
+	for (size_t off = 0; off < h->style_attrs.len && n < 16; n++) {
+		attrs[n].name = h->style_attrs.data + off;
+		off += strlen(attrs[n].name) + 1;
+		attrs[n].value = h->style_attrs.data + off;
+		off += strlen(attrs[n].value) + 1;
+	}
+	html_styles_tag(&h->styles, tag, !h->end_tag, attrs, n);
+	h->invisible = -1;
+	strbuf_reset(&h->style_attrs);
 }
 
 static void
@@ -226,6 +276,8 @@ tag_end(struct html_text *h, struct strbuf *out)
 
 	h->state = H_TEXT;
 	h->in_text = 0;		/* a text event ends at a tag */
+	if (h->style_tag)
+		style_tag_end(h);
 	if (!h->end_tag && tag_is(h, "script")) {
 		h->skip = 1;
 		return;
@@ -251,21 +303,14 @@ tag_end(struct html_text *h, struct strbuf *out)
 		}
 }
 
+/*
+ * The attribute's value with its entities decoded (&amp; between a link's
+ * query parameters ...) onto v; without its line ends and tabs if strip.
+ */
 static void
-attr_end(struct html_text *h)
+value_decode(const struct html_text *h, int strip, struct strbuf *v)
 {
-	struct strbuf v = { NULL, 0, 0 };
-	size_t i, start = 0, end;
-
-	if (h->url == NULL || h->value_len == 0)
-		goto done;
-	if (!((h->attr_len == 4 && memcmp(h->attr, "href", 4) == 0) ||
-	    (h->attr_len == 3 && memcmp(h->attr, "src", 3) == 0) ||
-	    (h->attr_len == 6 && memcmp(h->attr, "action", 6) == 0) ||
-	    (h->attr_len == 10 && memcmp(h->attr, "background", 10) == 0)))
-		goto done;
-	/* Entities are common in links (&amp; between query parameters). */
-	for (i = 0; i < h->value_len; i++) {
+	for (size_t i = 0; i < h->value_len; i++) {
 		if (h->value[i] == '&') {
 			size_t j = i + 1;
 
@@ -273,14 +318,80 @@ attr_end(struct html_text *h)
 			    h->value[j] != '&')
 				j++;
 			if (j < h->value_len && h->value[j] == ';' &&
-			    entity_decode(h->value + i + 1, j - i - 1, &v)) {
+			    entity_decode(h->value + i + 1, j - i - 1, v)) {
 				i = j;
 				continue;
 			}
 		}
-		if (h->value[i] != '\r' && h->value[i] != '\n' && h->value[i] != '\t')
-			strbuf_putc(&v, h->value[i]);
+		if (!strip || (h->value[i] != '\r' && h->value[i] != '\n' && h->value[i] != '\t'))
+			strbuf_putc(v, h->value[i]);
 	}
+}
+
+/* The attribute being read is one text_style reads on this tag, not seen before on it. */
+static int
+style_attr_wanted(const struct html_text *h)
+{
+	char tag[sizeof(h->tag) + 1], name[sizeof(h->attr) + 1];
+
+	if (!h->style_tag || h->end_tag || h->attr_len == 0)
+		return 0;
+	memcpy(tag, h->tag, h->tag_len);
+	tag[h->tag_len] = '\0';
+	memcpy(name, h->attr, h->attr_len);
+	name[h->attr_len] = '\0';
+	if (!html_style_attr_ok(tag, name))
+		return 0;
+	for (size_t off = 0; off < h->style_attrs.len;) {
+		const char *n = h->style_attrs.data + off;
+
+		if (strcmp(n, name) == 0)
+			return 0;
+		off += strlen(n) + 1;
+		off += strlen(h->style_attrs.data + off) + 1;
+	}
+	return 1;
+}
+
+/* An attribute text_style reads, with its value (as HTML::Parser: its name if it has none). */
+static void
+style_attr_add(struct html_text *h, int has_value)
+{
+	strbuf_append(&h->style_attrs, h->attr, h->attr_len);
+	strbuf_putc(&h->style_attrs, '\0');
+	if (has_value) {
+		size_t from = h->style_attrs.len;
+
+		value_decode(h, 0, &h->style_attrs);
+		/* a NUL in the value ends it */
+		h->style_attrs.len = from + strnlen(h->style_attrs.data + from,
+		    h->style_attrs.len - from);
+	} else {
+		strbuf_append(&h->style_attrs, h->attr, h->attr_len);
+	}
+	strbuf_putc(&h->style_attrs, '\0');
+}
+
+/* An attribute without a value ends (at '>' or another attribute). */
+static void
+attr_valueless(struct html_text *h)
+{
+	if (style_attr_wanted(h))
+		style_attr_add(h, 0);
+	h->attr_len = 0;
+}
+
+static void
+attr_end(struct html_text *h)
+{
+	struct strbuf v = { NULL, 0, 0 };
+	size_t start = 0, end;
+
+	if (h->keep_value & KEEP_STYLE)
+		style_attr_add(h, 1);
+	if (!(h->keep_value & KEEP_URL) || h->value_len == 0)
+		goto done;
+	value_decode(h, 1, &v);
 	end = v.len;
 	while (start < end && v.data[start] == ' ')
 		start++;
@@ -292,12 +403,24 @@ done:
 	strbuf_free(&v);
 	h->value_len = 0;
 	h->attr_len = 0;
+	h->keep_value = 0;
 }
 
+/* What the value of the attribute being read is kept for: KEEP_*. */
 static int
-wants_value(const struct html_text *h)
+keep_value(const struct html_text *h)
 {
-	return h->attr_len > 0 && h->attr_len <= 10 && h->url != NULL;
+	int keep = 0;
+
+	if (h->url != NULL &&
+	    ((h->attr_len == 4 && memcmp(h->attr, "href", 4) == 0) ||
+	    (h->attr_len == 3 && memcmp(h->attr, "src", 3) == 0) ||
+	    (h->attr_len == 6 && memcmp(h->attr, "action", 6) == 0) ||
+	    (h->attr_len == 10 && memcmp(h->attr, "background", 10) == 0)))
+		keep |= KEEP_URL;
+	if (style_attr_wanted(h))
+		keep |= KEEP_STYLE;
+	return keep;
 }
 
 void
@@ -354,6 +477,9 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 			h->end_tag = 0;
 			h->attr_len = 0;
 			h->value_len = 0;
+			h->style_tag = 0;
+			h->keep_value = 0;
+			strbuf_reset(&h->style_attrs);
 			if (is_alpha(uc)) {
 				h->state = H_TAG_NAME;
 			} else if (c == '/') {
@@ -377,6 +503,13 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 			h->state = is_alpha(uc) ? H_TAG_NAME : H_BOGUS;
 			break;
 		case H_TAG_NAME:
+			if (is_space(uc) || c == '/' || c == '>') {
+				char tag[sizeof(h->tag) + 1];
+
+				memcpy(tag, h->tag, h->tag_len);
+				tag[h->tag_len] = '\0';
+				h->style_tag = html_style_element(tag);
+			}
 			if (is_space(uc) || c == '/') {
 				h->state = H_ATTRS;
 				i++;
@@ -405,6 +538,7 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 			if (c == '=') {
 				h->state = H_BEFORE_VALUE;
 			} else if (c == '>') {
+				attr_valueless(h);
 				tag_end(h, out);
 			} else if (is_space(uc) || c == '/') {
 				h->state = H_AFTER_ATTR_NAME;
@@ -418,12 +552,13 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 				h->state = H_BEFORE_VALUE;
 				i++;
 			} else if (c == '>') {
+				attr_valueless(h);
 				tag_end(h, out);
 				i++;
 			} else if (is_space(uc) || c == '/') {
 				i++;
 			} else {
-				h->attr_len = 0;
+				attr_valueless(h);
 				h->state = H_ATTR_NAME;
 			}
 			break;
@@ -433,13 +568,18 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 				i++;
 			} else if (c == '"' || c == '\'') {
 				h->quote = c;
+				h->keep_value = keep_value(h);
 				h->state = H_VALUE;
 				i++;
 			} else if (c == '>') {
+				/* "name=>": an empty value */
+				h->keep_value = keep_value(h);
+				attr_end(h);
 				tag_end(h, out);
 				i++;
 			} else {
 				h->quote = 0;
+				h->keep_value = keep_value(h);
 				h->state = H_VALUE;
 			}
 			break;
@@ -450,7 +590,7 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 			} else if (h->quote == 0 && c == '>') {
 				attr_end(h);
 				tag_end(h, out);
-			} else if (wants_value(h) && h->value_len < sizeof(h->value)) {
+			} else if (h->keep_value && h->value_len < sizeof(h->value)) {
 				h->value[h->value_len++] = c;
 			}
 			i++;
@@ -548,4 +688,6 @@ void
 html_text_free(struct html_text *h)
 {
 	strbuf_free(&h->held);
+	strbuf_free(&h->style_attrs);
+	html_styles_free(&h->styles);
 }

@@ -12,7 +12,9 @@
  * the size or nesting of the markup.  A comment "<!-- ... >"
  * that "-->" never ends is read as HTML::Parser (SpamAssassin) reads it
  * at the end of the part: it ended at its first '>', and the rest is
- * rendered then (kept meanwhile, at most HTML_HELD_MAX bytes).  The URLs
+ * rendered then (kept meanwhile, at most HTML_HELD_MAX bytes).  Invisible
+ * text (HTML.pm text_style: the colour of the background, size 1, display:
+ * none ...) is rendered, with the spaces around it HTML.pm keeps.  The URLs
  * of href, src, action and background attributes are handed to a
  * callback as they end.
  */
@@ -21,6 +23,7 @@
 
 #include <stddef.h>
 
+#include "filter/html_style.h"
 #include "filter/strbuf.h"
 
 #define HTML_ATTR_VALUE_MAX 2048
@@ -50,6 +53,14 @@ struct html_text {
 	unsigned int dashes;	/* in a comment: '-' just seen */
 	int comment_gt;		/* in a comment: a '>' seen, what follows is held */
 	struct strbuf held;
+	/* HTML.pm text_style (filter/html_style.h): invisible text keeps its spaces */
+	struct html_styles styles;
+	int style_tag;		/* the tag is one text_style reads */
+	int keep_value;		/* KEEP_* of the attribute being read */
+	struct strbuf style_attrs;	/* its attributes text_style reads: name \0 value \0 */
+	int invisible;		/* -1 unknown, else what text drawn now would be */
+	int lead_space;		/* a leading space dropped, kept if the text is invisible */
+	int elem_invisible;	/* the text element has text, invisible */
 	html_url_fn *url;
 	void *context;
 };

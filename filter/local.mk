@@ -4,6 +4,8 @@
 noinst_LIBRARIES += filter/libfilter.a
 filter_libfilter_a_SOURCES = \
 	filter/charset.c filter/charset.h \
+	filter/eval_re.c filter/eval_re.h \
+	filter/html_style.c filter/html_style.h \
 	filter/html_text.c filter/html_text.h \
 	filter/mime.c filter/mime.h \
 	filter/mime_decode.c filter/mime_decode.h \

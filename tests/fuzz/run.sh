@@ -32,7 +32,8 @@ sources() {
 	fuzz_smtp_reply) echo mta/smtp_reply.c lib/mem.c lib/log.c ;;
 	fuzz_queue_file) echo mta/queue_file.c mta/queue.c lib/fd.c lib/config.c lib/proc.c lib/mem.c lib/log.c ;;
 	fuzz_mime) echo filter/mime.c filter/mime_header.c filter/mime_decode.c filter/charset.c \
-	    filter/html_text.c filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c lib/strset.c ;;
+	    filter/html_text.c filter/html_style.c filter/eval_re.c filter/url_list.c filter/strbuf.c \
+	    lib/mem.c lib/log.c lib/strset.c ;;
 	fuzz_sa_rules) echo filter/sa_rules.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_mime_header) echo filter/mime_header.c filter/mime_decode.c filter/charset.c filter/strbuf.c \
 	    lib/mem.c lib/log.c ;;
@@ -49,12 +50,14 @@ sources() {
 	    lib/mem.c lib/log.c ;;
 	fuzz_sieve) echo store/sieve.c store/sieve_run.c store/sieve_vacation.c filter/mime.c \
 	    filter/mime_header.c filter/mime_decode.c filter/charset.c filter/html_text.c \
-	    filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c lib/strset.c ;;
+	    filter/html_style.c filter/eval_re.c filter/url_list.c filter/strbuf.c lib/mem.c lib/log.c \
+	    lib/strset.c ;;
 	fuzz_received) echo filter/received.c filter/sa_rules.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_rules_relax) echo filter/rules_relax.c filter/strbuf.c lib/mem.c lib/log.c ;;
 	fuzz_rules_meta) echo filter/rules_meta.c lib/mem.c lib/log.c ;;
 	fuzz_filter) echo filter/arc.c filter/auth.c filter/av.c filter/bayes.c filter/charset.c \
-	    filter/dns_blocking.c filter/eval.c filter/eval_received.c filter/html_text.c filter/mime.c \
+	    filter/dns_blocking.c filter/eval.c filter/eval_re.c filter/eval_received.c \
+	    filter/html_style.c filter/html_text.c filter/mime.c \
 	    filter/mime_decode.c filter/mime_header.c filter/pipeline.c filter/received.c \
 	    filter/rules_check.c filter/rules_compile.c filter/rules_meta.c filter/rules_relax.c \
 	    filter/sa_rules.c filter/strbuf.c filter/url_list.c filter/verdict.c lib/config.c lib/dns.c \
@@ -71,7 +74,8 @@ libs() {
 	fuzz_sa_rules) pkg-config --libs libcrypto ;;
 	fuzz_milter_proto) pkg-config --libs inih libevent ;;
 	fuzz_dnsbl_sites) pkg-config --libs inih libevent libunbound ;;
-	fuzz_sieve) pkg-config --libs libcrypto ;;
+	fuzz_mime) pkg-config --libs libpcre2-8; echo -lm -lpthread ;;
+	fuzz_sieve) pkg-config --libs libcrypto libpcre2-8; echo -lm -lpthread ;;
 	fuzz_received) pkg-config --libs libpcre2-8 libcrypto; echo -lpthread ;;
 	fuzz_rules_relax) pkg-config --libs libpcre2-8 ;;
 	fuzz_rules_meta) echo -lm ;;

@@ -294,6 +294,28 @@ static const struct row {
 	    "Content-Type: multipart/digest; boundary=d\n\n"
 	    "--d\n\nSubject: one\n\nfirst\n--d--\n", 0,
 	    "first", "", "0:multipart/digest 1:message/rfc822 2:text/plain", "", "", 0 },
+	/*
+	 * HTML.pm's white space: spaces between paragraph breaks stay (the
+	 * body's paragraph rule then joins them), and invisible text (font
+	 * size 1 or less, "1.5" read as 1) keeps the spaces beside breaks
+	 * that visible text loses.
+	 */
+	{ "html spaces between breaks",
+	    "Content-Type: text/html\n\n<br><br>\n<table>\n <tr>\n <td>\n <p>You\n", 0,
+	    "\n\n  \n\nYou ", "", "0:text/html", "", "", 0 },
+	{ "html invisible text keeps its leading space",
+	    "Content-Type: text/html\n\n<p>x<font size=\"-2\"><br>\n Under</font></p>\n", 0,
+	    "\n\nx\n Under\n\n", "", "0:text/html", "", "", 0 },
+	{ "html visible text loses it",
+	    "Content-Type: text/html\n\n<p>x<font size=\"-1\"><br>\n Under</font></p>\n", 0,
+	    "\n\nx\nUnder\n\n", "", "0:text/html", "", "", 0 },
+	{ "html invisible text keeps its trailing space",
+	    "Content-Type: text/html\n\n<font size=1.5 color=blue>contacts </font><p>kanz\n", 0,
+	    "contacts \n\nkanz ", "", "0:text/html", "", "", 0 },
+	{ "html hidden by colour or style",
+	    "Content-Type: text/html\n\n<body text=white>a <span style=\"display: none\">b </span>"
+	    "<br>c </body><div style='color: #fefefe; background: white'>d </div>e\n", 0,
+	    "a b \nc \nd \ne ", "", "0:text/html", "", "", 0 },
 	{ "koi8-r via iconv",
 	    "Content-Type: text/plain; charset=koi8-r\n\n\xf0\xd2\xc9\xd7\xc5\xd4\n", 0,
 	    "Привет\n", "", "0:text/plain", "", "", 0 },
