@@ -204,6 +204,18 @@ mime_header_decode(const char *raw, size_t len, struct strbuf *out,
 	int have_ws = 0, last_ew = 0;
 
 	strbuf_reset(out);
+	/*
+	 * The raw value trimmed, not the decoded one: the blanks an
+	 * encoded-word holds ("=?utf-8?q?_hello_?=") are text, as
+	 * SpamAssassin's header rules and body text see it.
+	 */
+	while (len > 0 && (raw[0] == ' ' || raw[0] == '\t' || raw[0] == '\r' || raw[0] == '\n')) {
+		raw++;
+		len--;
+	}
+	while (len > 0 && (raw[len - 1] == ' ' || raw[len - 1] == '\t' || raw[len - 1] == '\r' ||
+	    raw[len - 1] == '\n'))
+		len--;
 	/* plain..i is text not yet copied; ws..i the blanks after a word. */
 	while (i < len) {
 		struct encoded_word ew;
@@ -263,18 +275,6 @@ mime_header_decode(const char *raw, size_t len, struct strbuf *out,
 	else if (plain < len)
 		put_raw(raw + plain, len - plain, out, &flags);
 	strbuf_free(&bytes);
-	/* Trim, as the value is text, not wire format. */
-	if (out->data != NULL) {
-		size_t start = 0, end = out->len;
-
-		while (start < end && (out->data[start] == ' ' || out->data[start] == '\t'))
-			start++;
-		while (end > start && (out->data[end - 1] == ' ' || out->data[end - 1] == '\t'))
-			end--;
-		memmove(out->data, out->data + start, end - start);
-		out->len = end - start;
-		out->data[out->len] = '\0';
-	}
 	return flags;
 }
 

@@ -46,9 +46,11 @@ void mime_params_free(struct mime_params *params);
 const char *mime_params_get(const struct mime_params *params, const char *name);
 
 /*
- * Decode a header value into out (reset first): unfold it, decode encoded-words (joining
- * adjacent ones of the same charset, so a character split between two
- * survives), convert to UTF-8 and trim.  conv_cache holds a converter
+ * Decode a header value into out (reset first): trim it, unfold it,
+ * decode encoded-words (joining adjacent ones of the same charset, so a
+ * character split between two survives) and convert to UTF-8.  The
+ * blanks an encoded-word holds stay, at the ends too (SpamAssassin's
+ * header rules and body text see " hello " in "=?utf-8?q?_hello_?=").  conv_cache holds a converter
  * reused while the charset stays the same (NULL at first; free it with
  * charset_conv_free()).  Returns MIME_HDR_* flags.
  */

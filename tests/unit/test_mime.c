@@ -316,6 +316,9 @@ static const struct row {
 	    "Content-Type: text/html\n\n<body text=white>a <span style=\"display: none\">b </span>"
 	    "<br>c </body><div style='color: #fefefe; background: white'>d </div>e\n", 0,
 	    "a b \nc \nd \ne ", "", "0:text/html", "", "", 0 },
+	{ "encoded-word blanks are text",
+	    "Subject:  =?utf-8?q?_hello_?= \n\nx\n", 0,
+	    "x\n", " hello ", "0:text/plain", "", "", 0 },
 	{ "koi8-r via iconv",
 	    "Content-Type: text/plain; charset=koi8-r\n\n\xf0\xd2\xc9\xd7\xc5\xd4\n", 0,
 	    "Привет\n", "", "0:text/plain", "", "", 0 },
