@@ -275,6 +275,11 @@ mime_header_decode(const char *raw, size_t len, struct strbuf *out,
 	else if (plain < len)
 		put_raw(raw + plain, len - plain, out, &flags);
 	strbuf_free(&bytes);
+	/* A C string too: callers read it with strlen. */
+	if (out->data != NULL) {
+		strbuf_putc(out, '\0');
+		out->len--;
+	}
 	return flags;
 }
 
