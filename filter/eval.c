@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <iconv.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2068,30 +2067,6 @@ entry_new(struct strbuf *b)
 }
 
 
-/* Perl's \s */
-static int
-perl_space(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0x0b;
-}
-
-/* Something but white space (HTML.pm: [ \t\n\r\f\x0b] and NBSP) in text. */
-static int
-html_has_text(const char *text, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (c == 0xc2 && i + 1 < len && (unsigned char)text[i + 1] == 0xa0) {
-			i++;
-			continue;
-		}
-		if (!perl_space(c))
-			return 1;
-	}
-	return 0;
-}
-
 static void
 html_text_event(struct html_info *h, const char *text, size_t len)
 {
@@ -2114,7 +2089,7 @@ html_text_event(struct html_info *h, const char *text, size_t len)
 	}
 	if (html_in(h, "title") && h->ntitles > 0)
 		entry_append(&h->title, text, len);
-	invisible = html_has_text(text, len) && html_styles_invisible(&h->styles);
+	invisible = html_style_has_text(text, len) && html_styles_invisible(&h->styles);
 	if (h->npieces > 0 && len > 0) {
 		size_t plen = h->text.len - h->piece;
 		const char *prev = h->text.data + h->piece;

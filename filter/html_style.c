@@ -42,6 +42,23 @@ perl_space(unsigned char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0x0b;
 }
 
+/* Something but white space (HTML.pm: [ \t\n\r\f\x0b] and NBSP) in text. */
+int
+html_style_has_text(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == 0xc2 && i + 1 < len && (unsigned char)text[i + 1] == 0xa0) {
+			i++;
+			continue;
+		}
+		if (!perl_space(c))
+			return 1;
+	}
+	return 0;
+}
+
 static char
 lc_ascii(char c)
 {

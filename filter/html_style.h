@@ -61,6 +61,8 @@ int html_style_attr_ok(const char *tag, const char *name);
  */
 void html_styles_tag(struct html_styles *s, const char *tag, int start,
     const struct html_style_attr *attrs, int nattrs);
+/* Something but white space (HTML.pm: [ \t\n\r\f\x0b] and NBSP) in len bytes of text. */
+int html_style_has_text(const char *text, size_t len);
 /*
  * HTML.pm html_font_invisible: whether text with something but white
  * space in it, drawn now, is invisible; notes font_low_contrast and

@@ -253,18 +253,15 @@ static void
 style_tag_end(struct html_text *h)
 {
 	struct html_style_attr attrs[16];
-	char tag[sizeof(h->tag) + 1];
 	int n = 0;
 
-	memcpy(tag, h->tag, h->tag_len);
-	tag[h->tag_len] = '\0';
 	for (size_t off = 0; off < h->style_attrs.len && n < 16; n++) {
 		attrs[n].name = h->style_attrs.data + off;
 		off += strlen(attrs[n].name) + 1;
 		attrs[n].value = h->style_attrs.data + off;
 		off += strlen(attrs[n].value) + 1;
 	}
-	html_styles_tag(&h->styles, tag, !h->end_tag, attrs, n);
+	html_styles_tag(&h->styles, h->tag, !h->end_tag, attrs, n);
 	h->invisible = -1;
 	strbuf_reset(&h->style_attrs);
 }
@@ -332,15 +329,13 @@ value_decode(const struct html_text *h, int strip, struct strbuf *v)
 static int
 style_attr_wanted(const struct html_text *h)
 {
-	char tag[sizeof(h->tag) + 1], name[sizeof(h->attr) + 1];
+	char name[sizeof(h->attr) + 1];
 
 	if (!h->style_tag || h->end_tag || h->attr_len == 0)
 		return 0;
-	memcpy(tag, h->tag, h->tag_len);
-	tag[h->tag_len] = '\0';
 	memcpy(name, h->attr, h->attr_len);
 	name[h->attr_len] = '\0';
-	if (!html_style_attr_ok(tag, name))
+	if (!html_style_attr_ok(h->tag, name))
 		return 0;
 	for (size_t off = 0; off < h->style_attrs.len;) {
 		const char *n = h->style_attrs.data + off;
@@ -474,6 +469,7 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 			break;
 		case H_LT:
 			h->tag_len = 0;
+			h->tag[0] = '\0';
 			h->end_tag = 0;
 			h->attr_len = 0;
 			h->value_len = 0;
@@ -503,13 +499,8 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 			h->state = is_alpha(uc) ? H_TAG_NAME : H_BOGUS;
 			break;
 		case H_TAG_NAME:
-			if (is_space(uc) || c == '/' || c == '>') {
-				char tag[sizeof(h->tag) + 1];
-
-				memcpy(tag, h->tag, h->tag_len);
-				tag[h->tag_len] = '\0';
-				h->style_tag = html_style_element(tag);
-			}
+			if (is_space(uc) || c == '/' || c == '>')
+				h->style_tag = html_style_element(h->tag);
 			if (is_space(uc) || c == '/') {
 				h->state = H_ATTRS;
 				i++;
@@ -517,9 +508,10 @@ html_text_feed(struct html_text *h, const char *html, size_t len, struct strbuf 
 				tag_end(h, out);
 				i++;
 			} else {
-				if (h->tag_len < sizeof(h->tag) - 1)
+				if (h->tag_len < sizeof(h->tag) - 1) {
 					h->tag[h->tag_len++] = lower(c);
-				else
+					h->tag[h->tag_len] = '\0';
+				} else
 					h->tag[0] = '\0';	/* too long to be any we know */
 				i++;
 			}

@@ -33,7 +33,7 @@ typedef void html_url_fn(void *context, const char *url, size_t len);
 
 struct html_text {
 	int state;
-	char tag[16];
+	char tag[16];		/* lower case, \0-ended; "" if too long to be one we know */
 	size_t tag_len;
 	int end_tag;
 	char attr[16];
