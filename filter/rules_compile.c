@@ -44,6 +44,8 @@ struct rules_group {
 	int has_nosubject;	/* body rules with tflags nosubject */
 	int has_unset;		/* header rules matching their [if-unset] value (or "") */
 	int has_negate;		/* header rules with !~ */
+	unsigned int *multi;	/* the rules with tflags multiple (maxhits > 1) */
+	unsigned int multi_count;
 };
 
 struct rule_info {
@@ -121,6 +123,12 @@ struct rules {
 	struct sa_rules *sa;
 	unsigned int count;
 	struct rule_info *info;
+	/*
+	 * By rule, the HOT_ flags of its rule_info that matching reads for
+	 * every match and every rule of a group: two bytes a rule stay in
+	 * the cache that rule_info's 176 bytes a rule do not.
+	 */
+	uint16_t *hot;
 	struct rules_group *groups;
 	unsigned int group_count;
 	int stream_group[SA_RULE_TYPE_COUNT];	/* group of body/rawbody/full, or -1 */
@@ -178,6 +186,17 @@ struct rules_stream {
  */
 #define RULES_STREAM_STAGE 16384
 
+/* rules.hot */
+#define HOT_PREFILTER 0x001	/* status RULES_PREFILTER */
+#define HOT_PCRE 0x002		/* status RULES_PCRE */
+#define HOT_HS_COUNT 0x004	/* hs_count */
+#define HOT_LINES 0x008		/* lines */
+#define HOT_LAZY 0x010		/* lazy */
+#define HOT_NEGATE 0x020	/* negate */
+#define HOT_NOSUBJECT 0x040	/* nosubject */
+#define HOT_UNSET 0x080		/* unset_match */
+#define HOT_MULTIPLE 0x100	/* maxhits > 1 */
+
 #define ST_HIT 0x01
 #define ST_CANDIDATE 0x02	/* prefilter hit, to confirm */
 #define ST_MATCHED 0x04		/* pattern matched (negated header rules) */
@@ -226,6 +245,17 @@ struct rules_match {
 	size_t nstarts;
 	int starts_full;
 	struct rules_profile *prof;	/* rules_match_set_profile(), or NULL */
+	/*
+	 * The last header name given (each header comes as it is, :raw,
+	 * :addr and :name): in lower case, its hash and length, its
+	 * exists: rules marked.  name[0] == '\0': none.
+	 */
+	struct {
+		char name[128], lname[128];
+		size_t len;
+		uint32_t hash;
+		int tocc;
+	} hname;
 };
 
 #define RULES_PART_ENDS 16384
@@ -1460,6 +1490,7 @@ groups_free(struct rules *r)
 		hs_free_database(r->groups[i].db);
 		free(r->groups[i].header);
 		free(r->groups[i].ids);
+		free(r->groups[i].multi);
 	}
 	free(r->groups);
 	r->groups = NULL;
@@ -1709,6 +1740,38 @@ rule_reported(const struct sa_rule *rule)
 	return 0;
 }
 
+/* rules.hot, and each group's rules with tflags multiple, from rule_info. */
+static void
+hot_flags(struct rules *r)
+{
+	r->hot = xcalloc(r->count + 1, sizeof(*r->hot));
+	for (unsigned int i = 0; i < r->count; i++) {
+		const struct rule_info *info = &r->info[i];
+		uint16_t f = 0;
+
+		f |= info->status == RULES_PREFILTER ? HOT_PREFILTER : 0;
+		f |= info->status == RULES_PCRE ? HOT_PCRE : 0;
+		f |= info->hs_count ? HOT_HS_COUNT : 0;
+		f |= info->lines ? HOT_LINES : 0;
+		f |= info->lazy ? HOT_LAZY : 0;
+		f |= info->negate ? HOT_NEGATE : 0;
+		f |= info->nosubject ? HOT_NOSUBJECT : 0;
+		f |= info->unset_match ? HOT_UNSET : 0;
+		f |= info->maxhits > 1 ? HOT_MULTIPLE : 0;
+		r->hot[i] = f;
+	}
+	for (unsigned int i = 0; i < r->group_count; i++) {
+		struct rules_group *g = &r->groups[i];
+
+		for (unsigned int j = 0; j < g->count; j++) {
+			if (!(r->hot[g->ids[j]] & HOT_MULTIPLE))
+				continue;
+			g->multi = xrealloc(g->multi, (g->multi_count + 1) * sizeof(*g->multi));
+			g->multi[g->multi_count++] = g->ids[j];
+		}
+	}
+}
+
 int
 rules_compile(struct sa_rules *sa, const struct rules_options *options,
     struct rules **rules_r, const char **error_r)
@@ -1818,6 +1881,7 @@ rules_compile(struct sa_rules *sa, const struct rules_options *options,
 	unset_matches(r);
 	compile_metas(r);
 	index_header_groups(r);
+	hot_flags(r);
 	for (i = 0; i < r->count; i++) {
 		const struct sa_rule *rule = sa_rules_get(sa, i);
 
@@ -1856,6 +1920,7 @@ rules_free(struct rules **rules)
 		rules_meta_free(&r->info[i].meta);
 	}
 	free(r->info);
+	free(r->hot);
 	groups_free(r);
 	free(r->meta_order);
 	free(r->meta_zero);
@@ -2284,22 +2349,23 @@ on_match(unsigned int id, unsigned long long from, unsigned long long to, unsign
 {
 	struct rules_match *m = context;
 	unsigned int rule = m->cur->ids[id];
-	const struct rule_info *info = &m->rules->info[rule];
+	unsigned int hot = m->rules->hot[rule];
 
-	if (info->status != RULES_PREFILTER) {
+	if (!(hot & HOT_PREFILTER)) {
 		m->state[rule] |= ST_MATCHED;
 		/*
 		 * In what PCRE2 would have counted on, the kept bytes; a hit
 		 * now (it is one), so that the next message starts at 0.
 		 */
-		if (info->hs_count && to <= RULES_CONFIRM_MAX && m->counts[rule] < info->maxhits) {
+		if ((hot & HOT_HS_COUNT) && to <= RULES_CONFIRM_MAX &&
+		    m->counts[rule] < m->rules->info[rule].maxhits) {
 			set_hit(m, rule);
 			m->counts[rule]++;
 		}
 		return 0;
 	}
 	m->state[rule] |= ST_CANDIDATE;
-	if (info->lines && !m->ends_full) {
+	if ((hot & HOT_LINES) && !m->ends_full) {
 		if (m->nends == m->ends_size) {
 			if (m->ends_size == RULES_PART_ENDS) {
 				m->ends_full = 1;
@@ -2340,9 +2406,9 @@ scan_block(struct rules_match *m, const struct rules_group *g, const char *data,
 		double t0;
 
 		if (!(m->state[rule] & ST_CANDIDATE) &&
-		    (!g->has_pcre || m->rules->info[rule].status != RULES_PCRE))
+		    (!g->has_pcre || !(m->rules->hot[rule] & HOT_PCRE)))
 			continue;
-		if (lazy && m->rules->info[rule].lazy) {
+		if (lazy && (m->rules->hot[rule] & HOT_LAZY)) {
 			defer(m, rule);
 			continue;
 		}
@@ -2445,24 +2511,50 @@ lower_name(char *lname, const char *name, size_t size)
 	return name_hash(str_lower(lname));
 }
 
+/*
+ * The header name in m->hname, lower-cased and hashed, and the exists:
+ * rules of that name marked, unless it is the last one's.
+ */
+static void
+header_name_set(struct rules_match *m, const char *name)
+{
+	size_t len;
+
+	if (m->hname.name[0] != '\0' && strcmp(m->hname.name, name) == 0)
+		return;
+	len = str_copy(m->hname.name, name, sizeof(m->hname.name));
+	m->hname.len = len;
+	m->hname.hash = lower_name(m->hname.lname, name, sizeof(m->hname.lname));
+	/* A longer name, cut: worked out again next time. */
+	if (len >= sizeof(m->hname.name))
+		m->hname.name[0] = '\0';
+	m->hname.tocc = is_tocc(m->hname.lname);
+	exists_mark(m, m->hname.lname, m->hname.hash);
+	/* The ToCc pseudo-header exists when To or Cc does (exists:ToCc). */
+	if (m->hname.tocc)
+		exists_mark(m, "tocc", name_hash("tocc"));
+}
+
 void
 rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
     const char *value, size_t len)
 {
 	const struct rules *r = m->rules;
-	char lname[128];
+	const char *lname;
 	uint32_t h;
 	int g, tocc;
 
 	if (m->headers_done)
 		return;
-	h = lower_name(lname, name, sizeof(lname));
+	header_name_set(m, name);
+	lname = m->hname.lname;
+	h = m->hname.hash;
+	tocc = m->hname.tocc;
 	g = header_group(r, lname, h, mods);
 	if (mods & SA_HDR_RAW)
 		group_append_raw(m, g, value, len);
 	else
 		group_append(m, g, value, len);
-	tocc = is_tocc(lname);
 	if (mods == 0 || mods == SA_HDR_RAW) {
 		/* ALL is the header block as "Name: value" lines. */
 		g = r->all_group[mods == SA_HDR_RAW];
@@ -2470,17 +2562,13 @@ rules_match_header(struct rules_match *m, const char *name, unsigned int mods,
 			if (m->seen[g])
 				strbuf_putc(&m->values[g], '\n');
 			m->seen[g] = 1;
-			strbuf_append(&m->values[g], name, strlen(name));
+			strbuf_append(&m->values[g], name, m->hname.len);
 			strbuf_append(&m->values[g], ": ", 2);
 			strbuf_append(&m->values[g], value, len);
 		}
 		if (tocc)
 			group_append(m, r->tocc_group[mods == SA_HDR_RAW], value, len);
 	}
-	exists_mark(m, lname, h);
-	/* The ToCc pseudo-header exists when To or Cc does (exists:ToCc). */
-	if (tocc)
-		exists_mark(m, "tocc", name_hash("tocc"));
 }
 
 void
@@ -2510,7 +2598,7 @@ header_decide(struct rules_match *m, unsigned int gi, unsigned int rule)
 
 	if (!matched && !g->has_negate)
 		return;
-	if (matched != m->rules->info[rule].negate) {
+	if (matched != ((m->rules->hot[rule] & HOT_NEGATE) != 0)) {
 		set_hit(m, rule);
 		if (g->has_multiple && matched && m->seen[gi]) {
 			double t0 = prof_start(m);
@@ -2554,7 +2642,7 @@ rules_match_headers_end(struct rules_match *m)
 		} else if (g->has_unset) {
 			/* Not there: the value is [if-unset: X], or empty. */
 			for (j = 0; j < g->count; j++) {
-				if (r->info[g->ids[j]].unset_match)
+				if (r->hot[g->ids[j]] & HOT_UNSET)
 					m->state[g->ids[j]] |= ST_MATCHED;
 			}
 		} else if (!g->has_negate) {
@@ -2592,22 +2680,23 @@ rules_match_uri(struct rules_match *m, const char *url, size_t len)
 	if (r->uri_group < 0)
 		return;
 	g = &r->groups[r->uri_group];
-	if (!g->has_multiple) {
+	if (g->multi_count == 0) {
 		scan_block(m, g, url, len, 0);
 	} else {
 		/* Counted rules: did this URI match them, not an earlier one? */
-		unsigned char *before = xmalloc(g->count);
+		unsigned char before_small[64];
+		unsigned char *before = g->multi_count <= sizeof(before_small) ? before_small :
+		    xmalloc(g->multi_count);
 
-		for (i = 0; i < g->count; i++) {
-			before[i] = m->state[g->ids[i]] & ST_MATCHED;
-			if (r->info[g->ids[i]].maxhits > 1)
-				m->state[g->ids[i]] &= (unsigned char)~ST_MATCHED;
+		for (i = 0; i < g->multi_count; i++) {
+			before[i] = m->state[g->multi[i]] & ST_MATCHED;
+			m->state[g->multi[i]] &= (unsigned char)~ST_MATCHED;
 		}
 		scan_block(m, g, url, len, 0);
-		for (i = 0; i < g->count; i++) {
-			unsigned int rule = g->ids[i];
+		for (i = 0; i < g->multi_count; i++) {
+			unsigned int rule = g->multi[i];
 
-			if (r->info[rule].maxhits > 1 && (m->state[rule] & ST_MATCHED)) {
+			if (m->state[rule] & ST_MATCHED) {
 				double t0 = prof_start(m);
 
 				count_matches(m, rule, url, len);
@@ -2615,7 +2704,8 @@ rules_match_uri(struct rules_match *m, const char *url, size_t len)
 			}
 			m->state[rule] |= before[i];
 		}
-		free(before);
+		if (before != before_small)
+			free(before);
 	}
 	for (i = 0; i < g->count; i++) {
 		if (m->state[g->ids[i]] & ST_MATCHED)
@@ -2822,14 +2912,14 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 
 		/* The state first: most rules are untouched, and their info is far. */
 		if (!(state & (ST_MATCHED | ST_CANDIDATE)) &&
-		    (!g->has_pcre || r->info[rule].status != RULES_PCRE))
+		    (!g->has_pcre || !(r->hot[rule] & HOT_PCRE)))
 			continue;
 		/*
 		 * A lazy rule waits if PCRE2 must decide it; kept stays as it
 		 * is until rules_match_reset.
 		 */
-		if (r->info[rule].lazy && ((state & ST_CANDIDATE) ||
-		    r->info[rule].status == RULES_PCRE || r->info[rule].nosubject)) {
+		if ((r->hot[rule] & HOT_LAZY) && ((state & ST_CANDIDATE) ||
+		    (r->hot[rule] & (HOT_PCRE | HOT_NOSUBJECT)))) {
 			defer(m, rule);
 			st->deferred = 1;
 			continue;
@@ -2893,10 +2983,11 @@ meta_range(void *context, int rule)
 	struct rules_meta_range v;
 
 	if (m->state[rule] & ST_DEFERRED) {
-		const struct rule_info *info = &m->rules->info[rule];
+		unsigned int hot = m->rules->hot[rule];
 
 		v.lo = 0;
-		v.hi = info->negate || info->maxhits <= 1 ? 1 : info->maxhits;
+		v.hi = (hot & HOT_NEGATE) || !(hot & HOT_MULTIPLE) ? 1 :
+		    m->rules->info[rule].maxhits;
 		return v;
 	}
 	v.lo = v.hi = rules_match_times(m, (unsigned int)rule);
@@ -2929,7 +3020,7 @@ meta_decide(struct rules_match *m, unsigned int rule, int force)
 		}
 		if (v.lo == 0 && v.hi == 0)
 			return;
-		if (info->lazy && !force) {
+		if ((r->hot[rule] & HOT_LAZY) && !force) {
 			defer(m, rule);
 			mark_readers_with(m, rule, MS_READS | MS_UNSURE);
 			return;
@@ -3062,6 +3153,7 @@ rules_match_reset(struct rules_match *m)
 		buf_recycle(&m->values[i]);
 	memset(m->seen, 0, r->group_count + 1);
 	m->headers_done = m->scanned = m->finished = 0;
+	m->hname.name[0] = '\0';
 	m->nends = 0;
 	m->ends_full = 0;
 	if (m->ends_size > RULES_ENDS_KEEP) {

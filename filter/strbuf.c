@@ -29,7 +29,7 @@ strbuf_reserve(struct strbuf *b, size_t n)
 }
 
 void
-strbuf_append(struct strbuf *b, const void *data, size_t len)
+strbuf_append_grow(struct strbuf *b, const void *data, size_t len)
 {
 	strbuf_reserve(b, len);
 	if (len > 0)
@@ -39,7 +39,7 @@ strbuf_append(struct strbuf *b, const void *data, size_t len)
 }
 
 void
-strbuf_putc(struct strbuf *b, char c)
+strbuf_putc_grow(struct strbuf *b, char c)
 {
 	strbuf_reserve(b, 1);
 	b->data[b->len++] = c;

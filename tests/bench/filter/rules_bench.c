@@ -3,7 +3,7 @@
  * rules_bench - facteur's rule matching against bare Hyperscan on the same
  * compiled databases and the same data, for tests/bench/filter.
  *
- *   rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] [-H] [-E] FILE...
+ *   rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] [-H] [-E | -B | -T] FILE...
  *
  * Each message goes once through the filter pipeline (rules only: no
  * antivirus, classifier or SPF/DKIM/DMARC), fed line by line as smtpd
@@ -30,7 +30,14 @@
  * milliseconds over that replay.  With -H, the number of messages each
  * rule hit, on stderr ("hits NAME N"), to compare two builds.  With -E,
  * the rounds run the rules engine's replay only, for a profiler (perf
- * record) to see the engine alone; nothing is printed but the time.
+ * record) to see the engine alone; nothing is printed but the time.  With
+ * -B, the rounds run the bare Hyperscan loop only, the profile to set
+ * beside -E's.  With -T, each round runs the engine's replay then the bare
+ * loop with the processor's cycle counter read around every call: the
+ * cycles of Hyperscan in each (its callbacks apart), and the engine's
+ * own by kind of call (header, headers_end, uri, open, feed, the end of
+ * the streams, the metas), a message's average over the rounds; the
+ * counter's reads add some 50 cycles to each call timed.
  */
 #include "facteur-config.h"
 
@@ -44,6 +51,7 @@
 #include <unistd.h>
 
 #include <hs.h>
+#include <x86intrin.h>
 
 #include "filter/pipeline.h"
 #include "filter/rules_compile.h"
@@ -263,6 +271,31 @@ hc_add(struct message *msg, enum hop op)
 }
 
 /*
+ * -T: the cycles spent in Hyperscan's calls, less those of the match
+ * callbacks they make, in the engine and in the bare loop (whose
+ * callback is count_match), and the engine's own by kind of call.
+ */
+static int count_match(unsigned int id, unsigned long long from, unsigned long long to,
+    unsigned int flags, void *context);
+static int hs_timed;
+static unsigned long long op_own[R_FINISH + 1], op_hs[R_FINISH + 1], op_n[R_FINISH + 1];
+static unsigned long long hs_cycles, cb_cycles;
+static match_event_handler timed_cb;
+static void *timed_ctx;
+
+static int
+timed_match(unsigned int id, unsigned long long from, unsigned long long to,
+    unsigned int flags, void *context)
+{
+	unsigned long long t = __rdtsc();
+	int rc = timed_cb(id, from, to, flags, timed_ctx);
+
+	(void)context;
+	cb_cycles += __rdtsc() - t;
+	return rc;
+}
+
+/*
  * The callback the engine gives its databases' scans (those of the
  * streams): an H_SCAN with another one is a confirmation's.
  */
@@ -294,6 +327,17 @@ __wrap_hs_scan(const hs_database_t *db, const char *data, unsigned int length,
 		c->data = dup_bytes(data, length);
 		c->len = length;
 	}
+	/* Not a confirmation's scan: the engine's own work. */
+	if (hs_timed && (onEvent == group_cb || onEvent == count_match)) {
+		unsigned long long t = __rdtsc();
+		hs_error_t e;
+
+		timed_cb = onEvent;
+		timed_ctx = context;
+		e = __real_hs_scan(db, data, length, flags, scratch, timed_match, NULL);
+		hs_cycles += __rdtsc() - t;
+		return e;
+	}
 	return __real_hs_scan(db, data, length, flags, scratch, onEvent, context);
 }
 
@@ -324,6 +368,16 @@ __wrap_hs_scan_stream(hs_stream_t *id, const char *data, unsigned int length,
 		c->data = dup_bytes(data, length);
 		c->len = length;
 	}
+	if (hs_timed) {
+		unsigned long long t = __rdtsc();
+		hs_error_t e;
+
+		timed_cb = onEvent;
+		timed_ctx = ctxt;
+		e = __real_hs_scan_stream(id, data, length, flags, scratch, timed_match, NULL);
+		hs_cycles += __rdtsc() - t;
+		return e;
+	}
 	return __real_hs_scan_stream(id, data, length, flags, scratch, onEvent, ctxt);
 }
 
@@ -333,6 +387,16 @@ __wrap_hs_close_stream(hs_stream_t *id, hs_scratch_t *scratch, match_event_handl
 {
 	if (hs_recording != NULL)
 		hc_add(hs_recording, H_CLOSE)->sid = stream_sid(id);
+	if (hs_timed && onEvent != NULL) {
+		unsigned long long t = __rdtsc();
+		hs_error_t e;
+
+		timed_cb = onEvent;
+		timed_ctx = ctxt;
+		e = __real_hs_close_stream(id, scratch, timed_match, NULL);
+		hs_cycles += __rdtsc() - t;
+		return e;
+	}
 	return __real_hs_close_stream(id, scratch, onEvent, ctxt);
 }
 
@@ -393,6 +457,7 @@ replay_rules(const struct message *msg)
 
 	for (size_t i = 0; i < msg->nrc; i++) {
 		const struct rcall *c = &msg->rc[i];
+		unsigned long long t0 = hs_timed ? __rdtsc() : 0, h0 = hs_cycles;
 
 		switch (c->op) {
 		case R_HEADER:
@@ -417,6 +482,14 @@ replay_rules(const struct message *msg)
 			__real_rules_match_set_hit(m, c->arg);
 			break;
 		case R_FINISH:
+			if (hs_timed) {
+				/* The scan's end apart from the metas. */
+				rules_match_finish_scan(m);
+				op_own[R_CLOSE] += __rdtsc() - t0 - (hs_cycles - h0);
+				op_hs[R_CLOSE] += hs_cycles - h0;
+				t0 = __rdtsc();
+				h0 = hs_cycles;
+			}
 			if (scan_only)
 				rules_match_finish_scan(m);
 			else
@@ -424,6 +497,11 @@ replay_rules(const struct message *msg)
 			if (resolve_subrules)
 				rules_match_resolve_all(m);
 			break;
+		}
+		if (hs_timed) {
+			op_own[c->op] += __rdtsc() - t0 - (hs_cycles - h0);
+			op_hs[c->op] += hs_cycles - h0;
+			op_n[c->op]++;
 		}
 	}
 	n = rules_match_hit_count(m);
@@ -453,19 +531,20 @@ replay_hs(const struct message *msg, hs_scratch_t *scratch)
 		switch (c->op) {
 		case H_SCAN:
 			if (bare_scan(c))
-				__real_hs_scan(c->db, c->data, c->len, 0, scratch, count_match,
-				    &matches);
+				(hs_timed ? __wrap_hs_scan : __real_hs_scan)(c->db, c->data, c->len, 0,
+				    scratch, count_match, &matches);
 			break;
 		case H_OPEN:
 			if (__real_hs_open_stream(c->db, 0, &streams[c->sid]) != HS_SUCCESS)
 				panic("rules_bench: hs_open_stream failed");
 			break;
 		case H_SCAN_STREAM:
-			__real_hs_scan_stream(streams[c->sid], c->data, c->len, 0, scratch,
-			    count_match, &matches);
+			(hs_timed ? __wrap_hs_scan_stream : __real_hs_scan_stream)(streams[c->sid],
+			    c->data, c->len, 0, scratch, count_match, &matches);
 			break;
 		case H_CLOSE:
-			__real_hs_close_stream(streams[c->sid], scratch, count_match, &matches);
+			(hs_timed ? __wrap_hs_close_stream : __real_hs_close_stream)(streams[c->sid],
+			    scratch, count_match, &matches);
 			break;
 		}
 	}
@@ -611,21 +690,23 @@ main(int argc, char **argv)
 	const hs_database_t **scratch_dbs = NULL;
 	size_t nscratch_dbs = 0;
 	struct filter *f;
-	int c, rounds = 3, top = 0, list_hits = 0, engine_only = 0;
+	int c, rounds = 3, top = 0, list_hits = 0, engine_only = 0, bare_only = 0, timed = 0;
 
-	while ((c = getopt(argc, argv, "c:EHp:r:")) != -1) {
+	while ((c = getopt(argc, argv, "BEc:Hp:r:T")) != -1) {
 		switch (c) {
+		case 'B': bare_only = 1; break;
 		case 'c': conf = optarg; break;
 		case 'E': engine_only = 1; break;
 		case 'H': list_hits = 1; break;
 		case 'p': top = atoi(optarg); break;
 		case 'r': rounds = atoi(optarg); break;
+		case 'T': timed = 1; break;
 		default: goto usage;
 		}
 	}
-	if (optind == argc || rounds < 1) {
+	if (optind == argc || rounds < 1 || engine_only + bare_only + timed > 1) {
 usage:
-		fprintf(stderr, "usage: rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] [-H] [-E] FILE...\n");
+		fprintf(stderr, "usage: rules_bench [-c facteur.conf] [-r ROUNDS] [-p N] [-H] [-E | -B | -T] FILE...\n");
 		return 2;
 	}
 	log_init("rules_bench", 1);
@@ -696,6 +777,61 @@ usage:
 				(void)replay_rules(&msgs[i]);
 		}
 		printf("rules_ms_per_msg %.4f\n", (cpu_now() - t0) * 1e3 / (double)rounds /
+		    (double)nmsgs);
+		goto done;
+	}
+	if (timed) {
+		unsigned long long e_hs = 0, e_cb = 0, e_all = 0, b_hs = 0, b_cb = 0, b_all = 0, t, e1;
+		double *q = xcalloc((size_t)rounds, sizeof(*q));
+
+		for (int r = 0; r < rounds; r++) {
+			hs_timed = 1;
+			hs_cycles = cb_cycles = 0;
+			t = __rdtsc();
+			for (size_t i = 0; i < nmsgs; i++)
+				(void)replay_rules(&msgs[i]);
+			e1 = __rdtsc() - t;
+			e_all += e1;
+			e_hs += hs_cycles;
+			e_cb += cb_cycles;
+			hs_cycles = cb_cycles = 0;
+			t = __rdtsc();
+			for (size_t i = 0; i < nmsgs; i++)
+				(void)replay_hs(&msgs[i], scratch);
+			t = __rdtsc() - t;
+			b_all += t;
+			q[r] = (double)t / (double)e1;
+			b_hs += hs_cycles;
+			b_cb += cb_cycles;
+			hs_timed = 0;
+		}
+		printf("engine kcycles/msg: all %.1f hyperscan %.1f callback %.1f own %.1f\n",
+		    e_all / 1e3 / rounds / nmsgs, (e_hs - e_cb) / 1e3 / rounds / nmsgs,
+		    e_cb / 1e3 / rounds / nmsgs, (e_all - e_hs) / 1e3 / rounds / nmsgs);
+		for (int o = 0; o <= R_FINISH; o++) {
+			/* R_CLOSE's: the streams closed by rules_match_finish_scan. */
+			static const char *const names[] = { "header", "headers_end", "uri", "open",
+			    "feed", "streams end", "set_hit", "metas" };
+
+			printf("  %-12s calls/msg %6.1f own %7.1f hyperscan %7.1f kcycles/msg\n",
+			    names[o], op_n[o] / (double)rounds / nmsgs,
+			    op_own[o] / 1e3 / rounds / nmsgs, op_hs[o] / 1e3 / rounds / nmsgs);
+		}
+		printf("bare kcycles/msg: all %.1f hyperscan %.1f callback %.1f\n",
+		    b_all / 1e3 / rounds / nmsgs, (b_hs - b_cb) / 1e3 / rounds / nmsgs,
+		    b_cb / 1e3 / rounds / nmsgs);
+		printf("ratio_hyperscan_over_rules %.3f\n", median(q, rounds));
+		free(q);
+		goto done;
+	}
+	if (bare_only) {
+		double t0 = cpu_now();
+
+		for (int r = 0; r < rounds; r++) {
+			for (size_t i = 0; i < nmsgs; i++)
+				(void)replay_hs(&msgs[i], scratch);
+		}
+		printf("hyperscan_ms_per_msg %.4f\n", (cpu_now() - t0) * 1e3 / (double)rounds /
 		    (double)nmsgs);
 		goto done;
 	}
