@@ -135,7 +135,8 @@ struct rules {
 	int uri_group;
 	unsigned int *meta_order;	/* metas, dependencies first */
 	unsigned int meta_count;
-	unsigned char *meta_zero;	/* by meta_order: hits when nothing it reads hit */
+	/* a bit a meta, by meta_order: hits when nothing it reads hit */
+	uint64_t *meta_zero;
 	/*
 	 * The metas that read each rule, by their place in meta_order:
 	 * readers[reader_at[i] .. reader_at[i + 1]).
@@ -221,6 +222,7 @@ struct rules_match {
 	/* by rule, for the metas: rules_match_times of the rules decided (else 0) */
 	float *val;
 	unsigned char *mstate;	/* MS_ bits of each meta, by place in meta_order */
+	uint64_t *mact;		/* a bit a meta, by place in meta_order: mstate not 0 */
 	/* tflags multiple: matches counted, for hit rules only (0: not counted, 1) */
 	unsigned int *counts;
 	struct strbuf *values;	/* per group, header groups: values joined by \n */
@@ -1624,12 +1626,13 @@ meta_readers(struct rules *r)
 	unsigned int i, j, n, total = 0, *fill;
 	const int *deps;
 
-	r->meta_zero = xcalloc(r->meta_count + 1, 1);
+	r->meta_zero = xcalloc(r->meta_count / 64 + 1, sizeof(*r->meta_zero));
 	r->reader_at = xcalloc(r->count + 2, sizeof(*r->reader_at));
 	for (i = 0; i < r->meta_count; i++) {
 		const struct rules_meta *meta = r->info[r->meta_order[i]].meta;
 
-		r->meta_zero[i] = rules_meta_at_zero(meta) != 0;
+		if (rules_meta_at_zero(meta) != 0)
+			r->meta_zero[i / 64] |= (uint64_t)1 << (i % 64);
 		n = rules_meta_deps(meta, &deps);
 		for (j = 0; j < n; j++)
 			r->reader_at[deps[j] + 1]++;
@@ -2024,6 +2027,7 @@ rules_match_new(const struct rules *r, struct rules_scratch *scratch)
 	m->deferred = xcalloc(r->count + 1, sizeof(*m->deferred));
 	m->val = xcalloc(r->count + 1, sizeof(*m->val));
 	m->mstate = xcalloc(r->meta_count + 8, 1);
+	m->mact = xcalloc(r->meta_count / 64 + 1, sizeof(*m->mact));
 	m->counts = xcalloc(r->count + 1, sizeof(*m->counts));
 	m->values = xcalloc(r->group_count + 1, sizeof(*m->values));
 	m->seen = xcalloc(r->group_count + 1, 1);
@@ -2936,8 +2940,12 @@ mark_readers_with(struct rules_match *m, unsigned int rule, unsigned char bits)
 {
 	const struct rules *r = m->rules;
 
-	for (unsigned int k = r->reader_at[rule]; k < r->reader_at[rule + 1]; k++)
-		m->mstate[r->readers[k]] |= bits;
+	for (unsigned int k = r->reader_at[rule]; k < r->reader_at[rule + 1]; k++) {
+		unsigned int j = r->readers[k];
+
+		m->mstate[j] |= bits;
+		m->mact[j / 64] |= (uint64_t)1 << (j % 64);
+	}
 }
 
 /* A rule hit: its value for the metas, which are marked to evaluate. */
@@ -3071,7 +3079,7 @@ void
 rules_match_finish(struct rules_match *m)
 {
 	const struct rules *r = m->rules;
-	unsigned int i;
+	unsigned int i, w;
 
 	if (m->finished)
 		return;
@@ -3082,27 +3090,28 @@ rules_match_finish(struct rules_match *m)
 	/* A deferred rule may have hit: its readers are evaluated over ranges. */
 	for (i = 0; i < m->deferred_count; i++)
 		mark_readers_with(m, m->deferred[i], MS_READS | MS_UNSURE);
-	for (i = 0; i < r->meta_count; i++) {
-		unsigned char ms = m->mstate[i];
-		uint64_t w, z;
+	/*
+	 * The metas marked (they read a rule that hit or may have) or that
+	 * hit at zero, in order, a word of the bitmaps at a time: a hit
+	 * marks metas further on, in this word or a later one.
+	 */
+	for (w = 0; w <= r->meta_count / 64; w++) {
+		uint64_t done = 0, b;
 
-		/* Eight at a time where nothing they read hit and none hits at zero. */
-		if (ms == 0 && i + 8 <= r->meta_count) {
-			memcpy(&w, m->mstate + i, 8);
-			memcpy(&z, r->meta_zero + i, 8);
-			if ((w | z) == 0) {
-				i += 7;
-				continue;
-			}
-		}
-		/* Nothing it reads hit: its value is known since the compile. */
-		if (ms == 0) {
-			if (r->meta_zero[i])
+		while ((b = (m->mact[w] | r->meta_zero[w]) & ~done) != 0) {
+			unsigned int bit = (unsigned int)__builtin_ctzll(b);
+			unsigned char ms;
+
+			done |= bit == 63 ? ~(uint64_t)0 : ((uint64_t)2 << bit) - 1;
+			i = w * 64 + bit;
+			ms = m->mstate[i];
+			/* Nothing it reads hit: its value is known since the compile. */
+			if (ms == 0)
 				meta_hit(m, r->meta_order[i]);
-		} else if (ms & MS_UNSURE) {
-			meta_decide(m, r->meta_order[i], 0);
-		} else if (rules_meta_pack_eval(r->meta_pack, i, m->val) != 0) {
-			meta_hit(m, r->meta_order[i]);
+			else if (ms & MS_UNSURE)
+				meta_decide(m, r->meta_order[i], 0);
+			else if (rules_meta_pack_eval(r->meta_pack, i, m->val) != 0)
+				meta_hit(m, r->meta_order[i]);
 		}
 	}
 }
@@ -3143,6 +3152,7 @@ rules_match_reset(struct rules_match *m)
 	}
 	memset(m->state, 0, r->count + 1);
 	memset(m->mstate, 0, r->meta_count);
+	memset(m->mact, 0, (r->meta_count / 64 + 1) * sizeof(*m->mact));
 	for (i = 0; i < m->hit_count; i++) {
 		m->counts[m->hits[i]] = 0;
 		m->val[m->hits[i]] = 0;
@@ -3225,6 +3235,7 @@ rules_match_free(struct rules_match **match)
 	free(m->deferred);
 	free(m->val);
 	free(m->mstate);
+	free(m->mact);
 	free(m->counts);
 	free(m->ends);
 	pcre2_match_data_free(m->md);
