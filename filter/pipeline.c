@@ -504,6 +504,7 @@ struct filter_msg {
 	size_t neval_hdrs;
 	struct eval_body_norm body_norm;
 	struct strbuf body;	/* the first EVAL_BODY_KEEP bytes */
+	size_t body_fed;	/* body's bytes given to the rules engine */
 	struct eval_msg eval;
 	/* the Received chain, parsed at the end of the header block */
 	struct received_chain relays;
@@ -516,6 +517,12 @@ struct filter_msg {
 
 /* Rendered body kept for the eval tests (SpamAssassin's checks read it all). */
 #define EVAL_BODY_KEEP (256 * 1024)
+/*
+ * The body text arrives a word at a time (white space collapsed): the
+ * rules engine is given what body holds in pieces of this size, not a
+ * call a word.
+ */
+#define BODY_FEED_CHUNK 4096
 
 /* The address of a From-like field: the part in <>, else the first word with @. */
 static size_t
@@ -692,17 +699,37 @@ on_header(void *ctx, const struct mime_part *part, const struct mime_header *h)
 	}
 }
 
+/* body's bytes not yet given to the rules engine, given: all, or a piece's worth. */
+static void
+body_feed(struct filter_msg *m, int all)
+{
+	size_t n = m->body.len - m->body_fed;
+
+	if (m->match == NULL || n == 0 || (!all && n < BODY_FEED_CHUNK))
+		return;
+	rules_match_stream_feed(m->match, SA_RULE_BODY, m->body.data + m->body_fed, n);
+	m->body_fed = m->body.len;
+}
+
 /* Body text as SpamAssassin's body rules see it: to the rules and the evals. */
 static void
 body_out(void *ctx, const char *data, size_t len)
 {
 	struct filter_msg *m = ctx;
+	size_t keep = 0;
 
-	if (m->match != NULL)
-		rules_match_stream_feed(m->match, SA_RULE_BODY, data, len);
 	if (m->body.len < EVAL_BODY_KEEP)
-		strbuf_append(&m->body, data,
-		    len < EVAL_BODY_KEEP - m->body.len ? len : EVAL_BODY_KEEP - m->body.len);
+		keep = len < EVAL_BODY_KEEP - m->body.len ? len : EVAL_BODY_KEEP - m->body.len;
+	if (keep > 0)
+		strbuf_append(&m->body, data, keep);
+	if (keep == len) {
+		body_feed(m, 0);
+		return;
+	}
+	/* Past what the evals keep: to the engine at once. */
+	body_feed(m, 1);
+	if (m->match != NULL)
+		rules_match_stream_feed(m->match, SA_RULE_BODY, data + keep, len - keep);
 }
 
 static void cut_flush(struct filter_msg *m, struct part_cut *c, cut_out_fn *out);
@@ -1306,6 +1333,7 @@ filter_msg_finish(struct filter_msg *m, const char *message, size_t len)
 	if (m->match != NULL)
 		cut_flush(m, &m->raw_cut, raw_out);
 	eval_body_norm_end(&m->body_norm, body_out, m);
+	body_feed(m, 1);
 	m->eval.config = m->set != NULL ? m->set->eval_config : NULL;
 	m->eval.relays = m->relays_done ? &m->relays : NULL;
 	m->eval.received_config = m->set != NULL ? m->set->received_config : NULL;
