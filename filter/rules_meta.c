@@ -591,29 +591,40 @@ rules_meta_pack_eval(const struct rules_meta_pack *p, unsigned int i, const floa
 
 	if (p->max_stack > sizeof(stack) / sizeof(stack[0]))
 		st = heap = xmalloc(p->max_stack * sizeof(*st));
-	for (; in->op != OP_END; in++) {
+	/* One dispatch an instruction: each operator its own case. */
+	for (;; in++) {
 		switch (in->op) {
-		case OP_NUM: st[sp++] = p->nums[in->arg]; break;
-		case OP_RULE: st[sp++] = values[in->arg]; break;
-		case OP_NOT: st[sp - 1] = st[sp - 1] == 0; break;
-		case OP_NEG: st[sp - 1] = -st[sp - 1]; break;
+		case OP_NUM: st[sp++] = p->nums[in->arg]; continue;
+		case OP_RULE: st[sp++] = values[in->arg]; continue;
+		case OP_NOT: st[sp - 1] = st[sp - 1] == 0; continue;
+		case OP_NEG: st[sp - 1] = -st[sp - 1]; continue;
 		case OP_JZ:
 			if (st[sp - 1] == 0) {
 				st[sp - 1] = 0;
 				in += in->arg - 1;
 			}
-			break;
+			continue;
 		case OP_JNZ:
 			if (st[sp - 1] != 0) {
 				st[sp - 1] = 1;
 				in += in->arg - 1;
 			}
-			break;
-		default:
-			sp--;
-			st[sp - 1] = binary((enum meta_op)in->op, st[sp - 1], st[sp]);
-			break;
+			continue;
+		case OP_MUL: sp--; st[sp - 1] = st[sp - 1] * st[sp]; continue;
+		case OP_DIV: sp--; st[sp - 1] = st[sp] == 0 ? 0 : st[sp - 1] / st[sp]; continue;
+		case OP_ADD: sp--; st[sp - 1] = st[sp - 1] + st[sp]; continue;
+		case OP_SUB: sp--; st[sp - 1] = st[sp - 1] - st[sp]; continue;
+		case OP_LT: sp--; st[sp - 1] = st[sp - 1] < st[sp]; continue;
+		case OP_LE: sp--; st[sp - 1] = st[sp - 1] <= st[sp]; continue;
+		case OP_GT: sp--; st[sp - 1] = st[sp - 1] > st[sp]; continue;
+		case OP_GE: sp--; st[sp - 1] = st[sp - 1] >= st[sp]; continue;
+		case OP_EQ: sp--; st[sp - 1] = st[sp - 1] == st[sp]; continue;
+		case OP_NE: sp--; st[sp - 1] = st[sp - 1] != st[sp]; continue;
+		case OP_AND: sp--; st[sp - 1] = st[sp - 1] != 0 && st[sp] != 0; continue;
+		case OP_OR: sp--; st[sp - 1] = st[sp - 1] != 0 || st[sp] != 0; continue;
+		default: break;	/* OP_END */
 		}
+		break;
 	}
 	res = sp > 0 ? st[sp - 1] : 0;
 	free(heap);
