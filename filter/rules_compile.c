@@ -142,6 +142,11 @@ struct rules {
 	 * readers[reader_at[i] .. reader_at[i + 1]).
 	 */
 	unsigned int *reader_at, *readers;
+	/*
+	 * The same for a rule's hits: only the metas it guards (see
+	 * rules_meta_guards()), or reads when they have no guards.
+	 */
+	unsigned int *hit_reader_at, *hit_readers;
 	struct rules_meta_pack *meta_pack;	/* the metas' programs, by meta_order */
 	unsigned int *meta_at;	/* by rule: a meta's place in meta_order */
 	/* header groups by (name, mods): open addressing, group + 1, 0 empty */
@@ -221,6 +226,12 @@ struct rules_match {
 	unsigned int deferred_count;
 	/* by rule, for the metas: rules_match_times of the rules decided (else 0) */
 	float *val;
+	/*
+	 * by rule, for evaluating metas over ranges: [vlo, vhi] holds its
+	 * value, val's when it is decided, [0, the most it can count] while
+	 * it is deferred
+	 */
+	float *vlo, *vhi;
 	unsigned char *mstate;	/* MS_ bits of each meta, by place in meta_order */
 	uint64_t *mact;		/* a bit a meta, by place in meta_order: mstate not 0 */
 	/* tflags multiple: matches counted, for hit rules only (0: not counted, 1) */
@@ -1620,6 +1631,15 @@ meta_visit(struct rules *r, unsigned int i, unsigned char *mark)
  * when none of them hit.  rules_match_finish evaluates only the metas that
  * read a rule that hit.
  */
+/* The rules whose hits mark a meta to evaluate: its guards, else all it reads. */
+static unsigned int
+meta_hit_deps(const struct rules_meta *meta, const int **deps_r)
+{
+	int n = rules_meta_guards(meta, deps_r);
+
+	return n >= 0 ? (unsigned int)n : rules_meta_deps(meta, deps_r);
+}
+
 static void
 meta_readers(struct rules *r)
 {
@@ -1648,6 +1668,28 @@ meta_readers(struct rules *r)
 			unsigned int d = (unsigned int)deps[j];
 
 			r->readers[r->reader_at[d] + fill[d]++] = i;
+		}
+	}
+	free(fill);
+	/* The readers a hit marks: the metas' guards when they have some. */
+	r->hit_reader_at = xcalloc(r->count + 2, sizeof(*r->hit_reader_at));
+	total = 0;
+	for (i = 0; i < r->meta_count; i++) {
+		n = meta_hit_deps(r->info[r->meta_order[i]].meta, &deps);
+		for (j = 0; j < n; j++)
+			r->hit_reader_at[deps[j] + 1]++;
+		total += n;
+	}
+	for (i = 0; i < r->count; i++)
+		r->hit_reader_at[i + 1] += r->hit_reader_at[i];
+	r->hit_readers = xcalloc(total + 1, sizeof(*r->hit_readers));
+	fill = xcalloc(r->count + 1, sizeof(*fill));
+	for (i = 0; i < r->meta_count; i++) {
+		n = meta_hit_deps(r->info[r->meta_order[i]].meta, &deps);
+		for (j = 0; j < n; j++) {
+			unsigned int d = (unsigned int)deps[j];
+
+			r->hit_readers[r->hit_reader_at[d] + fill[d]++] = i;
 		}
 	}
 	free(fill);
@@ -1929,6 +1971,8 @@ rules_free(struct rules **rules)
 	free(r->meta_zero);
 	free(r->reader_at);
 	free(r->readers);
+	free(r->hit_reader_at);
+	free(r->hit_readers);
 	rules_meta_pack_free(&r->meta_pack);
 	free(r->meta_at);
 	free(r->header_index);
@@ -2026,6 +2070,8 @@ rules_match_new(const struct rules *r, struct rules_scratch *scratch)
 	m->hits = xcalloc(r->count + 1, sizeof(*m->hits));
 	m->deferred = xcalloc(r->count + 1, sizeof(*m->deferred));
 	m->val = xcalloc(r->count + 1, sizeof(*m->val));
+	m->vlo = xcalloc(r->count + 1, sizeof(*m->vlo));
+	m->vhi = xcalloc(r->count + 1, sizeof(*m->vhi));
 	m->mstate = xcalloc(r->meta_count + 8, 1);
 	m->mact = xcalloc(r->meta_count / 64 + 1, sizeof(*m->mact));
 	m->counts = xcalloc(r->count + 1, sizeof(*m->counts));
@@ -2073,10 +2119,15 @@ set_hit(struct rules_match *m, unsigned int rule)
 static void
 defer(struct rules_match *m, unsigned int rule)
 {
+	unsigned int hot = m->rules->hot[rule];
+
 	if (m->state[rule] & ST_DEFERRED)
 		return;
 	m->state[rule] |= ST_DEFERRED;
 	m->deferred[m->deferred_count++] = rule;
+	m->vlo[rule] = 0;
+	m->vhi[rule] = (hot & HOT_NEGATE) || !(hot & HOT_MULTIPLE) ? 1 :
+	    (float)m->rules->info[rule].maxhits;
 }
 
 void
@@ -2934,14 +2985,21 @@ rules_match_stream_close(struct rules_match *m, enum sa_rule_type type)
 		strbuf_reset(&st->kept);
 }
 
-/* The metas that read rule, marked with bits (MS_READS, MS_UNSURE). */
+/*
+ * The metas that read rule, marked with bits: MS_READS for a hit (the
+ * metas it guards, or reads without guards: a meta none of whose guards
+ * hit is 0), MS_READS | MS_UNSURE for a rule undecided (every meta that
+ * reads it: a guard that hit does not decide a meta alone).
+ */
 static void
 mark_readers_with(struct rules_match *m, unsigned int rule, unsigned char bits)
 {
 	const struct rules *r = m->rules;
+	const unsigned int *at = (bits & MS_UNSURE) ? r->reader_at : r->hit_reader_at;
+	const unsigned int *readers = (bits & MS_UNSURE) ? r->readers : r->hit_readers;
 
-	for (unsigned int k = r->reader_at[rule]; k < r->reader_at[rule + 1]; k++) {
-		unsigned int j = r->readers[k];
+	for (unsigned int k = at[rule]; k < at[rule + 1]; k++) {
+		unsigned int j = readers[k];
 
 		m->mstate[j] |= bits;
 		m->mact[j / 64] |= (uint64_t)1 << (j % 64);
@@ -2953,6 +3011,8 @@ static void
 hit_value(struct rules_match *m, unsigned int rule)
 {
 	m->val[rule] = (float)rules_match_times(m, rule);
+	if (!(m->state[rule] & ST_DEFERRED))
+		m->vlo[rule] = m->vhi[rule] = m->val[rule];
 	mark_readers_with(m, rule, MS_READS);
 }
 
@@ -2984,24 +3044,6 @@ rules_match_finish_scan(struct rules_match *m)
 	rules_match_stream_close(m, SA_RULE_FULL);
 }
 
-static struct rules_meta_range
-meta_range(void *context, int rule)
-{
-	const struct rules_match *m = context;
-	struct rules_meta_range v;
-
-	if (m->state[rule] & ST_DEFERRED) {
-		unsigned int hot = m->rules->hot[rule];
-
-		v.lo = 0;
-		v.hi = (hot & HOT_NEGATE) || !(hot & HOT_MULTIPLE) ? 1 :
-		    m->rules->info[rule].maxhits;
-		return v;
-	}
-	v.lo = v.hi = rules_match_times(m, (unsigned int)rule);
-	return v;
-}
-
 static void resolve(struct rules_match *m, unsigned int rule);
 
 /*
@@ -3018,7 +3060,7 @@ meta_decide(struct rules_match *m, unsigned int rule, int force)
 
 	for (;;) {
 		struct rules_meta_range v = rules_meta_pack_eval_range(r->meta_pack,
-		    r->meta_at[rule], meta_range, m);
+		    r->meta_at[rule], m->vlo, m->vhi);
 		const int *deps;
 		unsigned int n, k;
 
@@ -3058,14 +3100,15 @@ resolve(struct rules_match *m, unsigned int rule)
 	m->state[rule] &= (unsigned char)~ST_DEFERRED;
 	if (info->status == RULES_META) {
 		meta_decide(m, rule, 1);
-		return;
+	} else {
+		if (r->groups[info->group].type == SA_RULE_HEADER)
+			header_resolve(m, rule);
+		else
+			stream_resolve(m, r->groups[info->group].type, rule);
+		if (m->state[rule] & ST_HIT)
+			m->val[rule] = (float)rules_match_times(m, rule);
 	}
-	if (r->groups[info->group].type == SA_RULE_HEADER)
-		header_resolve(m, rule);
-	else
-		stream_resolve(m, r->groups[info->group].type, rule);
-	if (m->state[rule] & ST_HIT)
-		m->val[rule] = (float)rules_match_times(m, rule);
+	m->vlo[rule] = m->vhi[rule] = (float)rules_match_times(m, rule);
 }
 
 void
@@ -3156,7 +3199,10 @@ rules_match_reset(struct rules_match *m)
 	for (i = 0; i < m->hit_count; i++) {
 		m->counts[m->hits[i]] = 0;
 		m->val[m->hits[i]] = 0;
+		m->vlo[m->hits[i]] = m->vhi[m->hits[i]] = 0;
 	}
+	for (i = 0; i < m->deferred_count; i++)
+		m->vlo[m->deferred[i]] = m->vhi[m->deferred[i]] = 0;
 	m->hit_count = 0;
 	m->deferred_count = 0;
 	for (i = 0; i < r->group_count; i++)
@@ -3234,6 +3280,8 @@ rules_match_free(struct rules_match **match)
 	free(m->hits);
 	free(m->deferred);
 	free(m->val);
+	free(m->vlo);
+	free(m->vhi);
 	free(m->mstate);
 	free(m->mact);
 	free(m->counts);

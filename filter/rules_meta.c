@@ -34,6 +34,9 @@ struct rules_meta {
 	int *deps;
 	unsigned int dep_count;
 	double at_zero;		/* the value when no rule it reads hit */
+	/* rules_meta_guards(): guard_count -1 when there is no such set */
+	int *guards;
+	int guard_count;
 };
 
 struct meta_parser {
@@ -234,6 +237,113 @@ parse_or(struct meta_parser *p)
 	}
 }
 
+/*
+ * A set of rules one of which is not 0 whenever a sub-expression is not
+ * 0 (n -1: none known).
+ */
+struct guard_set {
+	int *r;
+	int n;
+};
+
+static void
+guard_union(struct guard_set *a, const struct guard_set *b)
+{
+	for (int i = 0; i < b->n; i++) {
+		int k;
+
+		for (k = 0; k < a->n && a->r[k] != b->r[i]; k++)
+			;
+		if (k < a->n)
+			continue;
+		a->r = xrealloc(a->r, (size_t)(a->n + 1) * sizeof(*a->r));
+		a->r[a->n++] = b->r[i];
+	}
+}
+
+/*
+ * The guards of m, from its postfix program: a rule's value is not 0
+ * only when it is; a && b, a * b and a / b need both sides not 0 (the
+ * smaller set of the two does), a || b, a + b and a - b one of them (the
+ * union), -a needs a; a number 0 never is, the other operators are
+ * unknown.  Only when the value with no rule hit is 0.
+ */
+static void
+find_guards(struct rules_meta *m)
+{
+	struct guard_set *st = xcalloc(m->count + 1, sizeof(*st));
+	unsigned int sp = 0;
+
+	m->guard_count = -1;
+	for (unsigned int k = 0; k < m->count; k++) {
+		const struct meta_insn *in = &m->code[k];
+		struct guard_set *a, *b;
+
+		switch (in->op) {
+		case OP_NUM:
+			st[sp].r = NULL;
+			st[sp++].n = in->num == 0 ? 0 : -1;
+			continue;
+		case OP_RULE:
+			st[sp].r = xmalloc(sizeof(*st[sp].r));
+			st[sp].r[0] = in->rule;
+			st[sp++].n = 1;
+			continue;
+		case OP_NEG:
+			continue;
+		case OP_NOT:
+			free(st[sp - 1].r);
+			st[sp - 1].r = NULL;
+			st[sp - 1].n = -1;
+			continue;
+		default:
+			break;
+		}
+		a = &st[sp - 2];
+		b = &st[sp - 1];
+		sp--;
+		switch (in->op) {
+		case OP_AND:
+		case OP_MUL:
+		case OP_DIV:
+			/* The smaller known set. */
+			if (b->n >= 0 && (a->n < 0 || b->n < a->n)) {
+				struct guard_set t = *a;
+
+				*a = *b;
+				*b = t;
+			}
+			break;
+		case OP_OR:
+		case OP_ADD:
+		case OP_SUB:
+			if (a->n >= 0 && b->n >= 0) {
+				guard_union(a, b);
+			} else {
+				free(a->r);
+				a->r = NULL;
+				a->n = -1;
+			}
+			break;
+		default:
+			free(a->r);
+			a->r = NULL;
+			a->n = -1;
+			break;
+		}
+		free(b->r);
+		b->r = NULL;
+	}
+	if (sp == 1 && st[0].n >= 0 && m->at_zero == 0) {
+		m->guards = st[0].r;
+		m->guard_count = st[0].n;
+		st[0].r = NULL;
+	}
+	for (unsigned int k = 0; k < sp; k++)
+		free(st[k].r);
+	free(st);
+}
+
 static double
 zero_value(void *context, int rule)
 {
@@ -263,6 +373,7 @@ rules_meta_compile(const char *expr, int (*resolve)(void *context, const char *n
 		return NULL;
 	}
 	p.m->at_zero = rules_meta_eval(p.m, zero_value, NULL);
+	find_guards(p.m);
 	return p.m;
 }
 
@@ -632,8 +743,8 @@ rules_meta_pack_eval(const struct rules_meta_pack *p, unsigned int i, const floa
 }
 
 struct rules_meta_range
-rules_meta_pack_eval_range(const struct rules_meta_pack *p, unsigned int i,
-    struct rules_meta_range (*value)(void *context, int rule), void *context)
+rules_meta_pack_eval_range(const struct rules_meta_pack *p, unsigned int i, const float *lo,
+    const float *hi)
 {
 	range stack[2 * META_MAX_DEPTH + 16], *st = stack, *heap = NULL, res = { 0, 0 };
 	const struct pack_insn *in = &p->code[p->start[i]];
@@ -644,7 +755,7 @@ rules_meta_pack_eval_range(const struct rules_meta_pack *p, unsigned int i,
 	for (; in->op != OP_END; in++) {
 		switch (in->op) {
 		case OP_NUM: st[sp++] = r_make(p->nums[in->arg], p->nums[in->arg]); break;
-		case OP_RULE: st[sp++] = value(context, (int)in->arg); break;
+		case OP_RULE: st[sp++] = r_make(lo[in->arg], hi[in->arg]); break;
 		case OP_NOT: st[sp - 1] = r_not(st[sp - 1]); break;
 		case OP_NEG: st[sp - 1] = r_make(-st[sp - 1].hi, -st[sp - 1].lo); break;
 		case OP_JZ:
@@ -690,6 +801,13 @@ rules_meta_deps(const struct rules_meta *m, const int **deps_r)
 	return m->dep_count;
 }
 
+int
+rules_meta_guards(const struct rules_meta *m, const int **guards_r)
+{
+	*guards_r = m->guards;
+	return m->guard_count;
+}
+
 void
 rules_meta_free(struct rules_meta **meta)
 {
@@ -700,5 +818,6 @@ rules_meta_free(struct rules_meta **meta)
 	*meta = NULL;
 	free(m->code);
 	free(m->deps);
+	free(m->guards);
 	free(m);
 }

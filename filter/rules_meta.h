@@ -38,21 +38,29 @@ struct rules_meta_pack *rules_meta_pack(const struct rules_meta *const *metas, u
 double rules_meta_pack_eval(const struct rules_meta_pack *pack, unsigned int i,
     const float *values);
 /*
- * Meta i over ranges: value gives each rule's value as [lo, hi] (lo == hi
- * when it is known), and the result holds every value the expression can
- * take for values in those ranges (-INFINITY, INFINITY when nothing is
- * known).  For deciding a meta before every rule it reads is decided: it
- * hits if 0 is out of the result, misses if the result is [0, 0].
+ * Meta i over ranges: each rule's value is in [lo[rule], hi[rule]] (lo ==
+ * hi when it is known), and the result holds every value the expression
+ * can take for values in those ranges (-INFINITY, INFINITY when nothing
+ * is known).  For deciding a meta before every rule it reads is decided:
+ * it hits if 0 is out of the result, misses if the result is [0, 0].
  */
 struct rules_meta_range {
 	double lo, hi;
 };
 
 struct rules_meta_range rules_meta_pack_eval_range(const struct rules_meta_pack *pack,
-    unsigned int i, struct rules_meta_range (*value)(void *context, int rule), void *context);
+    unsigned int i, const float *lo, const float *hi);
 void rules_meta_pack_free(struct rules_meta_pack **pack);
 /* The rule indices the expression reads, for ordering metas of metas. */
 unsigned int rules_meta_deps(const struct rules_meta *meta, const int **deps_r);
+/*
+ * Guards: rules one of which is not 0 whenever the expression is not 0
+ * (A for A && !B, A and B for (A || B) && C): while none of them hit the
+ * meta is 0, whatever the others are.  Their count, or -1 when no such
+ * set is known (the expression is not 0 with every rule 0, or reads them
+ * through !, comparisons ...).
+ */
+int rules_meta_guards(const struct rules_meta *meta, const int **guards_r);
 void rules_meta_free(struct rules_meta **meta);
 
 #endif

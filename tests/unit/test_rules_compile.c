@@ -1271,15 +1271,6 @@ meta_val_cb(void *context, int rule)
 	return ((const struct meta_vals *)context)->v[rule];
 }
 
-static const struct rules_meta_range *range_of;
-
-static struct rules_meta_range
-meta_range_cb(void *context, int rule)
-{
-	(void)context;
-	return range_of[rule];
-}
-
 static int
 meta_resolve_letter(void *context, const char *name)
 {
@@ -1345,6 +1336,7 @@ test_meta_ranges(void **state)
 		char expr[2048];
 		const struct rules_meta *metas[1];
 		struct rules_meta_range ranges[4], res;
+		float lo[4], hi[4];
 		struct rules_meta_pack *pack;
 		struct rules_meta *meta;
 		const char *error;
@@ -1356,10 +1348,12 @@ test_meta_ranges(void **state)
 			fail_msg("%s: %s", expr, error);
 		metas[0] = meta;
 		pack = rules_meta_pack(metas, 1);
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 4; k++) {
 			ranges[k] = choices[(unsigned int)rand_r(&seed) % 6];
-		range_of = ranges;
-		res = rules_meta_pack_eval_range(pack, 0, meta_range_cb, NULL);
+			lo[k] = (float)ranges[k].lo;
+			hi[k] = (float)ranges[k].hi;
+		}
+		res = rules_meta_pack_eval_range(pack, 0, lo, hi);
 		/* Every integer assignment within the ranges. */
 		for (v[0] = ranges[0].lo; v[0] <= ranges[0].hi; v[0]++)
 		for (v[1] = ranges[1].lo; v[1] <= ranges[1].hi; v[1]++)
@@ -1378,6 +1372,87 @@ test_meta_ranges(void **state)
 		rules_meta_pack_free(&pack);
 		rules_meta_free(&meta);
 	}
+}
+
+/*
+ * A meta's guards: with every guard 0 the expression is 0, whatever the
+ * other rules are; and the usual shapes have the guards expected.
+ */
+static void
+test_meta_guards(void **state)
+{
+	static const struct {
+		const char *expr;
+		int count;	/* -1: none */
+		const char *guards;	/* letters, in order */
+	} known[] = {
+		{ "A && !B", 1, "A" },
+		{ "(A || B) && !C", 2, "AB" },
+		{ "A + B + C > 1", -1, "" },
+		{ "!A", -1, "" },
+		{ "(A && B) || (C && D)", 2, "AC" },
+		{ "A * 2", 1, "A" },
+		{ "A + 1", -1, "" },
+		{ "A - B", 2, "AB" },
+		{ "0", 0, "" },
+		{ "A && (B || C)", 1, "A" },
+	};
+	unsigned int seed = 4242;
+	int guarded = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		const char *error;
+		struct rules_meta *meta = rules_meta_compile(known[i].expr, meta_resolve_letter,
+		    NULL, &error);
+		const int *g;
+		int n;
+
+		assert_non_null(meta);
+		n = rules_meta_guards(meta, &g);
+		if (n != known[i].count)
+			fail_msg("%s: %d guards, not %d", known[i].expr, n, known[i].count);
+		for (int k = 0; k < n; k++)
+			if (g[k] != known[i].guards[k] - 'A')
+				fail_msg("%s: guard %d is %c", known[i].expr, k, 'A' + g[k]);
+		rules_meta_free(&meta);
+	}
+	for (int n = 0; n < 2000; n++) {
+		char expr[2048];
+		struct rules_meta *meta;
+		const char *error;
+		const int *g;
+		int ng;
+		double v[4];
+
+		random_expr(expr, sizeof(expr), 4, &seed);
+		meta = rules_meta_compile(expr, meta_resolve_letter, NULL, &error);
+		if (meta == NULL)
+			fail_msg("%s: %s", expr, error);
+		if ((ng = rules_meta_guards(meta, &g)) >= 0) {
+			guarded++;
+			/* Every assignment in 0..2 with the guards 0. */
+			for (v[0] = 0; v[0] <= 2; v[0]++)
+			for (v[1] = 0; v[1] <= 2; v[1]++)
+			for (v[2] = 0; v[2] <= 2; v[2]++)
+			for (v[3] = 0; v[3] <= 2; v[3]++) {
+				struct meta_vals mv = { v };
+				int k;
+
+				for (k = 0; k < ng && v[g[k]] == 0; k++)
+					;
+				if (k < ng)
+					continue;
+				if (rules_meta_eval(meta, meta_val_cb, &mv) != 0)
+					fail_msg("%s is %g with its guards 0", expr,
+					    rules_meta_eval(meta, meta_val_cb, &mv));
+			}
+		}
+		rules_meta_free(&meta);
+	}
+	/* The random expressions have guards often enough for this to test them. */
+	if (guarded < 200)
+		fail_msg("only %d of 2000 expressions with guards", guarded);
 }
 
 /*
@@ -1761,6 +1836,7 @@ main(void)
 		cmocka_unit_test(test_meta_at_zero),
 		cmocka_unit_test(test_lazy),
 		cmocka_unit_test(test_meta_ranges),
+		cmocka_unit_test(test_meta_guards),
 		cmocka_unit_test(test_meta_syntax),
 		cmocka_unit_test(test_line_ends),
 		cmocka_unit_test(test_line_pattern),
