@@ -6,7 +6,8 @@
  * gets a range of values from the expression's own bytes; the stack
  * program and the packed one (short-circuit && and ||) must give the
  * same value, inside the packed program's range, for values at the ends
- * and the middle of those ranges.
+ * and the middle of those ranges; and with its guards (rules_meta_guards)
+ * at 0, the expression is 0.
  */
 #include "facteur-config.h"
 
@@ -37,13 +38,6 @@ value(void *context, int rule)
 	return point[rule];
 }
 
-static struct rules_meta_range
-range(void *context, int rule)
-{
-	(void)context;
-	return ranges[rule];
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -52,6 +46,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct rules_meta *metas[1];
 	struct rules_meta *meta;
 	const char *error;
+	float lo[NRULES], hi[NRULES];
+	const int *guards;
+	int nguards;
 	unsigned int seed = 0;
 	char *expr;
 
@@ -69,10 +66,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int k = 0; k < NRULES; k++) {
 		ranges[k].lo = (seed >> (k * 3)) % 3;
 		ranges[k].hi = ranges[k].lo + (seed >> (k * 3 + 2)) % 3;
+		lo[k] = (float)ranges[k].lo;
+		hi[k] = (float)ranges[k].hi;
 	}
 	metas[0] = meta;
 	pack = rules_meta_pack(metas, 1);
-	r = rules_meta_pack_eval_range(pack, 0, range, NULL);
+	r = rules_meta_pack_eval_range(pack, 0, lo, hi);
+	nguards = rules_meta_guards(meta, &guards);
 	/* A few assignments: the corners and the middle of each range. */
 	for (int a = 0; a < 3; a++) {
 		float fv[NRULES];
@@ -89,6 +89,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (x == x && (x < r.lo || x > r.hi))
 			abort();
+		/* The same point with the guards 0: the expression 0. */
+		if (nguards >= 0) {
+			for (int k = 0; k < nguards; k++)
+				point[guards[k]] = 0;
+			x = rules_meta_eval(meta, value, NULL);
+			if (x != 0)
+				abort();
+		}
 	}
 	(void)rules_meta_at_zero(meta);
 	rules_meta_pack_free(&pack);
