@@ -3057,7 +3057,14 @@ meta_decide(struct rules_match *m, unsigned int rule, int force)
 {
 	const struct rules *r = m->rules;
 	const struct rule_info *info = &r->info[rule];
+	const int *guards;
+	int n_guards = rules_meta_guards(info->meta, &guards), k_guard;
 
+	/* Its guards known not to hit (not undecided): 0, nothing to evaluate. */
+	for (k_guard = 0; k_guard < n_guards && m->vhi[guards[k_guard]] == 0; k_guard++)
+		;
+	if (n_guards >= 0 && k_guard == n_guards)
+		return;
 	for (;;) {
 		struct rules_meta_range v = rules_meta_pack_eval_range(r->meta_pack,
 		    r->meta_at[rule], m->vlo, m->vhi);
