@@ -1640,70 +1640,63 @@ meta_hit_deps(const struct rules_meta *meta, const int **deps_r)
 	return n >= 0 ? (unsigned int)n : rules_meta_deps(meta, deps_r);
 }
 
+/*
+ * By rule, the metas (places in meta_order) that deps gives it for:
+ * (*readers_r)[(*at_r)[rule] .. (*at_r)[rule + 1]).
+ */
+static void
+reader_lists(const struct rules *r,
+    unsigned int (*deps_of)(const struct rules_meta *meta, const int **deps_r),
+    unsigned int **at_r, unsigned int **readers_r)
+{
+	unsigned int i, j, n, total = 0, *fill, *at, *readers;
+	const int *deps;
+
+	at = xcalloc(r->count + 2, sizeof(*at));
+	for (i = 0; i < r->meta_count; i++) {
+		n = deps_of(r->info[r->meta_order[i]].meta, &deps);
+		for (j = 0; j < n; j++)
+			at[deps[j] + 1]++;
+		total += n;
+	}
+	for (i = 0; i < r->count; i++)
+		at[i + 1] += at[i];
+	readers = xcalloc(total + 1, sizeof(*readers));
+	fill = xcalloc(r->count + 1, sizeof(*fill));
+	for (i = 0; i < r->meta_count; i++) {
+		n = deps_of(r->info[r->meta_order[i]].meta, &deps);
+		for (j = 0; j < n; j++) {
+			unsigned int d = (unsigned int)deps[j];
+
+			readers[at[d] + fill[d]++] = i;
+		}
+	}
+	free(fill);
+	*at_r = at;
+	*readers_r = readers;
+}
+
 static void
 meta_readers(struct rules *r)
 {
-	unsigned int i, j, n, total = 0, *fill;
-	const int *deps;
+	const struct rules_meta **metas;
+	unsigned int i;
 
 	r->meta_zero = xcalloc(r->meta_count / 64 + 1, sizeof(*r->meta_zero));
-	r->reader_at = xcalloc(r->count + 2, sizeof(*r->reader_at));
-	for (i = 0; i < r->meta_count; i++) {
-		const struct rules_meta *meta = r->info[r->meta_order[i]].meta;
-
-		if (rules_meta_at_zero(meta) != 0)
+	for (i = 0; i < r->meta_count; i++)
+		if (rules_meta_at_zero(r->info[r->meta_order[i]].meta) != 0)
 			r->meta_zero[i / 64] |= (uint64_t)1 << (i % 64);
-		n = rules_meta_deps(meta, &deps);
-		for (j = 0; j < n; j++)
-			r->reader_at[deps[j] + 1]++;
-		total += n;
-	}
-	for (i = 0; i < r->count; i++)
-		r->reader_at[i + 1] += r->reader_at[i];
-	r->readers = xcalloc(total + 1, sizeof(*r->readers));
-	fill = xcalloc(r->count + 1, sizeof(*fill));
-	for (i = 0; i < r->meta_count; i++) {
-		n = rules_meta_deps(r->info[r->meta_order[i]].meta, &deps);
-		for (j = 0; j < n; j++) {
-			unsigned int d = (unsigned int)deps[j];
-
-			r->readers[r->reader_at[d] + fill[d]++] = i;
-		}
-	}
-	free(fill);
+	reader_lists(r, rules_meta_deps, &r->reader_at, &r->readers);
 	/* The readers a hit marks: the metas' guards when they have some. */
-	r->hit_reader_at = xcalloc(r->count + 2, sizeof(*r->hit_reader_at));
-	total = 0;
+	reader_lists(r, meta_hit_deps, &r->hit_reader_at, &r->hit_readers);
+	metas = xcalloc(r->meta_count + 1, sizeof(*metas));
+	r->meta_at = xcalloc(r->count + 1, sizeof(*r->meta_at));
 	for (i = 0; i < r->meta_count; i++) {
-		n = meta_hit_deps(r->info[r->meta_order[i]].meta, &deps);
-		for (j = 0; j < n; j++)
-			r->hit_reader_at[deps[j] + 1]++;
-		total += n;
+		metas[i] = r->info[r->meta_order[i]].meta;
+		r->meta_at[r->meta_order[i]] = i;
 	}
-	for (i = 0; i < r->count; i++)
-		r->hit_reader_at[i + 1] += r->hit_reader_at[i];
-	r->hit_readers = xcalloc(total + 1, sizeof(*r->hit_readers));
-	fill = xcalloc(r->count + 1, sizeof(*fill));
-	for (i = 0; i < r->meta_count; i++) {
-		n = meta_hit_deps(r->info[r->meta_order[i]].meta, &deps);
-		for (j = 0; j < n; j++) {
-			unsigned int d = (unsigned int)deps[j];
-
-			r->hit_readers[r->hit_reader_at[d] + fill[d]++] = i;
-		}
-	}
-	free(fill);
-	{
-		const struct rules_meta **metas = xcalloc(r->meta_count + 1, sizeof(*metas));
-
-		r->meta_at = xcalloc(r->count + 1, sizeof(*r->meta_at));
-		for (i = 0; i < r->meta_count; i++) {
-			metas[i] = r->info[r->meta_order[i]].meta;
-			r->meta_at[r->meta_order[i]] = i;
-		}
-		r->meta_pack = rules_meta_pack(metas, r->meta_count);
-		free(metas);
-	}
+	r->meta_pack = rules_meta_pack(metas, r->meta_count);
+	free(metas);
 }
 
 static void

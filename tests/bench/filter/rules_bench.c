@@ -295,6 +295,15 @@ timed_match(unsigned int id, unsigned long long from, unsigned long long to,
 	return rc;
 }
 
+/* A timed call: timed_match calls cb; the cycle counter at the start. */
+static unsigned long long
+timed_start(match_event_handler cb, void *context)
+{
+	timed_cb = cb;
+	timed_ctx = context;
+	return __rdtsc();
+}
+
 /*
  * The callback the engine gives its databases' scans (those of the
  * streams): an H_SCAN with another one is a confirmation's.
@@ -329,12 +338,9 @@ __wrap_hs_scan(const hs_database_t *db, const char *data, unsigned int length,
 	}
 	/* Not a confirmation's scan: the engine's own work. */
 	if (hs_timed && (onEvent == group_cb || onEvent == count_match)) {
-		unsigned long long t = __rdtsc();
-		hs_error_t e;
+		unsigned long long t = timed_start(onEvent, context);
+		hs_error_t e = __real_hs_scan(db, data, length, flags, scratch, timed_match, NULL);
 
-		timed_cb = onEvent;
-		timed_ctx = context;
-		e = __real_hs_scan(db, data, length, flags, scratch, timed_match, NULL);
 		hs_cycles += __rdtsc() - t;
 		return e;
 	}
@@ -369,12 +375,10 @@ __wrap_hs_scan_stream(hs_stream_t *id, const char *data, unsigned int length,
 		c->len = length;
 	}
 	if (hs_timed) {
-		unsigned long long t = __rdtsc();
-		hs_error_t e;
+		unsigned long long t = timed_start(onEvent, ctxt);
+		hs_error_t e = __real_hs_scan_stream(id, data, length, flags, scratch, timed_match,
+		    NULL);
 
-		timed_cb = onEvent;
-		timed_ctx = ctxt;
-		e = __real_hs_scan_stream(id, data, length, flags, scratch, timed_match, NULL);
 		hs_cycles += __rdtsc() - t;
 		return e;
 	}
@@ -388,12 +392,9 @@ __wrap_hs_close_stream(hs_stream_t *id, hs_scratch_t *scratch, match_event_handl
 	if (hs_recording != NULL)
 		hc_add(hs_recording, H_CLOSE)->sid = stream_sid(id);
 	if (hs_timed && onEvent != NULL) {
-		unsigned long long t = __rdtsc();
-		hs_error_t e;
+		unsigned long long t = timed_start(onEvent, ctxt);
+		hs_error_t e = __real_hs_close_stream(id, scratch, timed_match, NULL);
 
-		timed_cb = onEvent;
-		timed_ctx = ctxt;
-		e = __real_hs_close_stream(id, scratch, timed_match, NULL);
 		hs_cycles += __rdtsc() - t;
 		return e;
 	}
