@@ -1626,11 +1626,6 @@ meta_visit(struct rules *r, unsigned int i, unsigned char *mark)
 		r->meta_order[r->meta_count++] = i;
 }
 
-/*
- * For each rule, the metas that read it; for each meta, whether it hits
- * when none of them hit.  rules_match_finish evaluates only the metas that
- * read a rule that hit.
- */
 /* The rules whose hits mark a meta to evaluate: its guards, else all it reads. */
 static unsigned int
 meta_hit_deps(const struct rules_meta *meta, const int **deps_r)
@@ -1676,6 +1671,11 @@ reader_lists(const struct rules *r,
 	*readers_r = readers;
 }
 
+/*
+ * For each rule, the metas that read it and those its hit marks; for each
+ * meta, whether it hits when none of them hit.  rules_match_finish
+ * evaluates only the metas marked.
+ */
 static void
 meta_readers(struct rules *r)
 {
